@@ -1,0 +1,4 @@
+export * from './schemas/common.ts';
+export * from './schemas/agent.ts';
+export * from './schemas/key.ts';
+export * from './schemas/health.ts';

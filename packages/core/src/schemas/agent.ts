@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
+
+export const AGENT_STATUSES = ['online', 'offline', 'busy'] as const;
+export const AgentStatus = z.enum(AGENT_STATUSES);
+export type AgentStatus = z.infer<typeof AgentStatus>;
+
+/** A capability tag such as `gpu` or `llm`: lower-case letters, digits, `-`, `_`, `.`, `:`. */
+export const Capability = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._:-]*$/, 'a capability is letters, digits, ".", "_", ":" or "-"');
+
+export const Capabilities = z
+  .array(Capability)
+  .max(64)
+  .transform((tags) => [...new Set(tags)]);
+
+export const AgentName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(128)
+  .regex(/^[^\s,]+$/, 'an agent name has no spaces or commas (the CLI takes comma-separated names)');
+
+export const AgentRegister = z.object({
+  name: AgentName,
+  description: z.string().max(2000).nullish(),
+  capabilities: Capabilities.default([]),
+  status: AgentStatus.default('offline'),
+});
+export type AgentRegister = z.input<typeof AgentRegister>;
+
+export const AgentIdParam = z.object({ agent_id: Id });
+
+export const AgentUpdate = AgentIdParam.extend({
+  name: AgentName.optional(),
+  description: z.string().max(2000).nullish(),
+  capabilities: Capabilities.optional(),
+  status: AgentStatus.optional(),
+});
+export type AgentUpdate = z.input<typeof AgentUpdate>;
+
+export const AgentView = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  capabilities: z.array(z.string()),
+  status: AgentStatus,
+  last_seen: IsoDateTime.nullable(),
+  owner_id: z.string(),
+  created_at: IsoDateTime,
+  updated_at: IsoDateTime,
+});
+export type AgentView = z.infer<typeof AgentView>;
+
+export const AgentListQuery = PageQuery.extend({
+  status: AgentStatus.optional(),
+});
+export type AgentListQuery = z.input<typeof AgentListQuery>;
+
+export const AgentList = z.object({
+  agents: z.array(AgentView),
+  total_count: z.number().int(),
+  next_cursor: NextCursor,
+});
+export type AgentList = z.infer<typeof AgentList>;
