@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
+import { fastifyTRPCOpenApiPlugin } from 'trpc-to-openapi';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { appRouter, type AppRouter } from './routers/index.ts';
+import type { Context } from './trpc.ts';
+import type { Database } from './db/database.ts';
+import { ApiKeyAuthenticator } from './auth/api-keys.ts';
+import { checkHealth } from './health.ts';
+import { openApiDocument, successStatuses } from './openapi.ts';
+import type { ServerConfig } from './config.ts';
+
+const HTTP_CODES: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_SUPPORTED',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  422: 'UNPROCESSABLE_CONTENT',
+  429: 'TOO_MANY_REQUESTS',
+};
+
+export interface AppOptions {
+  config: Pick<ServerConfig, 'adminApiKeys' | 'bodyLimit' | 'logLevel'>;
+  db: Database;
+  /** Where the document says the API lives; defaults to a relative base. */
+  baseUrl?: string;
+}
+
+/**
+ * The HTTP surface: tRPC at /trpc, the same procedures as REST at their
+ * OpenAPI paths, the document at /openapi.json, docs at /docs, and /healthz.
+ * Every error, ours or Fastify's, answers as JSON `{ code, message }`.
+ */
+export async function buildApp({ config, db, baseUrl = '/' }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      redact: { paths: ['req.headers["x-api-key"]', 'req.headers.authorization'], censor: '[redacted]' },
+    },
+    bodyLimit: config.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+  const auth = new ApiKeyAuthenticator(db, config.adminApiKeys);
+
+  const createContext = ({ req }: { req: { id: string; headers: Record<string, string | string[] | undefined>; log: Context['log'] } }): Context => {
+    const header = req.headers['x-api-key'];
+    return { db, auth, apiKey: Array.isArray(header) ? header[0] : header, requestId: req.id, log: req.log };
+  };
+  const onError = ({ error, ctx, path }: { error: { code: string; cause?: unknown }; ctx?: Context; path?: string }) => {
+    if (error.code === 'INTERNAL_SERVER_ERROR') ctx?.log.error({ err: error.cause ?? error, path }, 'procedure failed');
+  };
+
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    reply.header('x-content-type-options', 'nosniff');
+  });
+
+  app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    const message =
+      status === 413 ? `Request body too large (limit ${config.bodyLimit} bytes; set AITBC_BODY_LIMIT to change it)` : status >= 500 ? `Internal server error (request ${req.id})` : err.message;
+    return reply.code(status).send({ code: HTTP_CODES[status] ?? (status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST'), message });
+  });
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ code: 'NOT_FOUND', message: `No route for ${req.method} ${req.url.split('?')[0]}` }));
+
+  app.get('/healthz', async (_req, reply) => {
+    const health = await checkHealth(db);
+    return reply.code(health.status === 'ok' ? 200 : 503).send(health);
+  });
+
+  const document = openApiDocument(appRouter, baseUrl);
+  app.get('/openapi.json', async () => document);
+  await app.register(swagger, { mode: 'static', specification: { document: document as never } });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(fastifyTRPCPlugin, {
+    prefix: '/trpc',
+    trpcOptions: { router: appRouter, createContext, onError } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'],
+  });
+
+  const statuses = successStatuses(appRouter);
+  await app.register(fastifyTRPCOpenApiPlugin, {
+    router: appRouter,
+    createContext: createContext as never,
+    onError: onError as never,
+    responseMeta: ({ paths, errors }: { paths?: readonly string[]; errors: unknown[] }) => {
+      const status = errors.length === 0 && paths?.[0] ? statuses.get(paths[0]) : undefined;
+      return status ? { status } : {};
+    },
+  });
+
+  return app;
+}

@@ -1,0 +1,71 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { KeyRole, Principal } from '@aitbc/core';
+import type { Database } from '../db/database.ts';
+
+const KEY_PREFIX = 'aitbc_';
+
+export interface IssuedKey {
+  key: string;
+  prefix: string;
+  hash: string;
+}
+
+/** 32 random bytes: a key is a bearer secret, so it carries its own entropy and is stored only as a hash. */
+export function issueKey(): IssuedKey {
+  const key = KEY_PREFIX + randomBytes(32).toString('base64url');
+  return { key, prefix: key.slice(0, KEY_PREFIX.length + 6), hash: hashKey(key) };
+}
+
+/** SHA-256 suffices for high-entropy random keys (no dictionary to guess from), and keeps lookup O(1). */
+export function hashKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export const ADMIN_OWNER_ID = 'admin';
+
+/**
+ * Turns a presented X-Api-Key into the principal it acts for, or null.
+ * Keys from AITBC_ADMIN_API_KEYS are admins of owner `admin`; the rest live
+ * (hashed) in the api_keys table and stop working the moment they are revoked.
+ */
+export class ApiKeyAuthenticator {
+  private readonly configuredAdminHashes: string[];
+
+  constructor(
+    private readonly db: Database,
+    configuredAdminKeys: readonly string[],
+  ) {
+    this.configuredAdminHashes = configuredAdminKeys.map(hashKey);
+  }
+
+  get hasConfiguredAdmins(): boolean {
+    return this.configuredAdminHashes.length > 0;
+  }
+
+  async authenticate(presented: string | undefined): Promise<Principal | null> {
+    const key = presented?.trim();
+    if (!key) return null;
+    const hash = hashKey(key);
+    // Compare against every configured key, so timing does not reveal which matched.
+    let configured = false;
+    for (const admin of this.configuredAdminHashes) configured = sameHash(admin, hash) || configured;
+    if (configured) return { owner_id: ADMIN_OWNER_ID, role: 'admin', key_id: null };
+
+    const row = await this.db.read((db) =>
+      db.apiKey.findUnique({ where: { keyHash: hash }, select: { id: true, ownerId: true, role: true, keyHash: true, revokedAt: true } }),
+    );
+    if (!row || row.revokedAt || !sameHash(row.keyHash, hash)) return null;
+    return { owner_id: row.ownerId, role: row.role as KeyRole, key_id: row.id };
+  }
+}
+
+export const HOW_TO_SET_A_KEY =
+  'Send your API key in the X-Api-Key header. With the aitbc CLI: --api-key KEY, the AITBC_API_KEY environment variable, ' +
+  'or api_key in ~/.aitbc/config.yaml. An admin issues keys with `aitbc keys create --owner NAME`; ' +
+  'on the embedded default the first admin key is in ./data/admin.key.';

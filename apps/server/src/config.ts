@@ -1,0 +1,38 @@
+import { resolve } from 'node:path';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Where the SQLite file and admin.key live. */
+  dataDir: string;
+  /** Unset: embedded SQLite in dataDir. */
+  databaseUrl: string | undefined;
+  /** Plaintext admin keys from AITBC_ADMIN_API_KEYS (comma-separated). */
+  adminApiKeys: string[];
+  /** Largest request body accepted, in bytes; larger gets 413. */
+  bodyLimit: number;
+  logLevel: string;
+}
+
+function integer(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
+  return n;
+}
+
+/** Reads the server's settings from the environment; `cwd` anchors relative paths. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = env.INIT_CWD ?? process.cwd()): ServerConfig {
+  return {
+    host: env.HOST?.trim() || '127.0.0.1',
+    port: integer('PORT', env.PORT, 8000, 0, 65535),
+    dataDir: resolve(cwd, env.AITBC_DATA_DIR?.trim() || './data'),
+    databaseUrl: env.DATABASE_URL?.trim() || undefined,
+    adminApiKeys: (env.AITBC_ADMIN_API_KEYS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter(Boolean),
+    bodyLimit: integer('AITBC_BODY_LIMIT', env.AITBC_BODY_LIMIT, 1024 * 1024, 1024, 64 * 1024 * 1024),
+    logLevel: env.LOG_LEVEL?.trim() || 'info',
+  };
+}

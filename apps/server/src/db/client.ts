@@ -1,0 +1,29 @@
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
+import { PrismaClient as PostgresClient } from './generated/postgresql/client.ts';
+import type { DatabaseTarget } from './target.ts';
+
+/**
+ * Both generated clients expose the same model API (one source schema), so
+ * the server is typed against the SQLite one and the PostgreSQL client is
+ * used through that type.
+ */
+export type Prisma = SqliteClient;
+export type PrismaTx = Omit<Prisma, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
+
+export async function connectPrisma(target: DatabaseTarget, options: { poolSize?: number } = {}): Promise<Prisma> {
+  if (target.provider === 'sqlite') {
+    const client = new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: target.url, timeout: 5000 }) });
+    // WAL lets readers run beside the writer; NORMAL sync is durable across a
+    // process crash (the WAL is fsynced at checkpoints, not every commit).
+    await client.$queryRawUnsafe('PRAGMA journal_mode = WAL');
+    await client.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
+    await client.$queryRawUnsafe('PRAGMA foreign_keys = ON');
+    return client;
+  }
+  const adapter = new PrismaPg({ connectionString: target.url, max: options.poolSize ?? 10 });
+  const client = new PostgresClient({ adapter });
+  await client.$connect();
+  return client as unknown as Prisma;
+}

@@ -1,0 +1,59 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { connectPrisma, type Prisma, type PrismaTx } from './client.ts';
+import type { DatabaseTarget } from './target.ts';
+
+/**
+ * The only way the server touches the database: units of work.
+ *
+ * `write(fn)` runs fn in one transaction; `read(fn)` runs fn outside one.
+ *
+ * SQLite has one connection, and with @prisma/adapter-better-sqlite3 a query
+ * issued while another request holds an interactive transaction open runs
+ * *inside* that transaction: if it rolls back, the other request's
+ * acknowledged write is silently lost (see shared/notes/prisma-offline.md).
+ * So on SQLite every unit of work passes through one FIFO gate: nothing
+ * interleaves with an open transaction. better-sqlite3 executes synchronously
+ * anyway, so the gate costs ordering, not parallelism. PostgreSQL has a pool
+ * and real isolation, so there the gate is absent.
+ */
+export class Database {
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly inside = new AsyncLocalStorage<true>();
+
+  private constructor(
+    readonly target: DatabaseTarget,
+    private readonly prisma: Prisma,
+  ) {}
+
+  static async connect(target: DatabaseTarget): Promise<Database> {
+    return new Database(target, await connectPrisma(target));
+  }
+
+  get provider(): DatabaseTarget['provider'] {
+    return this.target.provider;
+  }
+
+  read<T>(fn: (db: PrismaTx) => Promise<T>): Promise<T> {
+    return this.unit(() => fn(this.prisma));
+  }
+
+  write<T>(fn: (tx: PrismaTx) => Promise<T>): Promise<T> {
+    return this.unit(() => this.prisma.$transaction((tx) => fn(tx), { maxWait: 10_000, timeout: 15_000 }));
+  }
+
+  async close(): Promise<void> {
+    await this.tail.catch(() => undefined);
+    await this.prisma.$disconnect();
+  }
+
+  private unit<T>(work: () => Promise<T>): Promise<T> {
+    if (this.inside.getStore()) {
+      // A unit of work that opens another would wait on itself behind the gate.
+      return Promise.reject(new Error('nested database unit of work: use the transaction you were given'));
+    }
+    if (this.provider !== 'sqlite') return this.inside.run(true, work);
+    const run = this.tail.then(() => this.inside.run(true, work));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,42 @@
+import { TRPCError } from '@trpc/server';
+
+/**
+ * Keyset pagination over (created_at desc, id desc): stable under inserts and
+ * deletes, and each page is one indexed range scan.
+ */
+interface Position {
+  createdAt: Date;
+  id: string;
+}
+
+export function encodeCursor(row: Position): string {
+  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string | undefined): Position | null {
+  if (!cursor) return null;
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    const createdAt = new Date(String(at));
+    if (typeof id !== 'string' || Number.isNaN(createdAt.getTime())) throw new Error('bad cursor');
+    return { createdAt, id };
+  } catch {
+    throw new TRPCError({ code: 'BAD_REQUEST', message: 'Invalid cursor: pass next_cursor from the previous page unchanged' });
+  }
+}
+
+/** The `where` fragment for rows after `cursor`, and the matching order. */
+export function pageAfter(cursor: string | undefined) {
+  const at = decodeCursor(cursor);
+  return {
+    where: at ? { OR: [{ createdAt: { lt: at.createdAt } }, { createdAt: at.createdAt, id: { lt: at.id } }] } : {},
+    orderBy: [{ createdAt: 'desc' as const }, { id: 'desc' as const }],
+  };
+}
+
+/** Fetch limit+1 rows, return `limit` of them and the cursor for the rest. */
+export function takePage<T extends Position>(rows: T[], limit: number): { items: T[]; next_cursor: string | null } {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, next_cursor: rows.length > limit && last ? encodeCursor(last) : null };
+}

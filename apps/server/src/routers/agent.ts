@@ -1,0 +1,131 @@
+import { TRPCError } from '@trpc/server';
+import {
+  AgentIdParam,
+  AgentList,
+  AgentListQuery,
+  AgentRegister,
+  AgentUpdate,
+  AgentView,
+  type AgentStatus,
+} from '@aitbc/core';
+import { authedProcedure, router } from '../trpc.ts';
+import { pageAfter, takePage } from '../pagination.ts';
+import type { PrismaTx } from '../db/client.ts';
+
+type AgentRow = NonNullable<Awaited<ReturnType<PrismaTx['agent']['findFirst']>>>;
+
+export function toAgentView(a: AgentRow): AgentView {
+  return {
+    id: a.id,
+    name: a.name,
+    description: a.description,
+    capabilities: a.capabilities as string[],
+    status: a.status as AgentStatus,
+    last_seen: a.lastSeen?.toISOString() ?? null,
+    owner_id: a.ownerId,
+    created_at: a.createdAt.toISOString(),
+    updated_at: a.updatedAt.toISOString(),
+  };
+}
+
+function agentNotFound(id: string): TRPCError {
+  return new TRPCError({ code: 'NOT_FOUND', message: `Agent ${id} not found` });
+}
+
+async function assertNameFree(tx: PrismaTx, ownerId: string, name: string, exceptId?: string) {
+  const clash = await tx.agent.findUnique({ where: { ownerId_name: { ownerId, name } }, select: { id: true } });
+  if (clash && clash.id !== exceptId) {
+    throw new TRPCError({ code: 'CONFLICT', message: `You already have an agent named "${name}" (${clash.id})` });
+  }
+}
+
+const tags = ['agents'];
+
+export const agentRouter = router({
+  register: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/api/v1/agents', tags, summary: 'Register an agent', protect: true }, successStatus: 201 })
+    .input(AgentRegister)
+    .output(AgentView)
+    .mutation(({ ctx, input }) =>
+      ctx.db.write(async (tx) => {
+        await assertNameFree(tx, ctx.principal.owner_id, input.name);
+        const agent = await tx.agent.create({
+          data: {
+            ownerId: ctx.principal.owner_id,
+            name: input.name,
+            description: input.description ?? null,
+            capabilities: input.capabilities,
+            status: input.status,
+            lastSeen: input.status === 'offline' ? null : new Date(),
+          },
+        });
+        return toAgentView(agent);
+      }),
+    ),
+
+  list: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/api/v1/agents', tags, summary: 'List your agents, newest first', protect: true } })
+    .input(AgentListQuery)
+    .output(AgentList)
+    .query(({ ctx, input }) =>
+      ctx.db.read(async (db) => {
+        const scope = { ownerId: ctx.principal.owner_id, ...(input.status ? { status: input.status } : {}) };
+        const page = pageAfter(input.cursor);
+        const [rows, total] = await Promise.all([
+          db.agent.findMany({ where: { ...scope, ...page.where }, orderBy: page.orderBy, take: input.limit + 1 }),
+          db.agent.count({ where: scope }),
+        ]);
+        const { items, next_cursor } = takePage(rows, input.limit);
+        return { agents: items.map(toAgentView), total_count: total, next_cursor };
+      }),
+    ),
+
+  get: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/api/v1/agents/{agent_id}', tags, summary: 'Get one agent', protect: true } })
+    .input(AgentIdParam)
+    .output(AgentView)
+    .query(({ ctx, input }) =>
+      ctx.db.read(async (db) => {
+        const agent = await db.agent.findFirst({ where: { id: input.agent_id, ownerId: ctx.principal.owner_id } });
+        if (!agent) throw agentNotFound(input.agent_id);
+        return toAgentView(agent);
+      }),
+    ),
+
+  update: authedProcedure
+    .meta({ openapi: { method: 'PATCH', path: '/api/v1/agents/{agent_id}', tags, summary: 'Update an agent', protect: true } })
+    .input(AgentUpdate)
+    .output(AgentView)
+    .mutation(({ ctx, input }) =>
+      ctx.db.write(async (tx) => {
+        const owner = ctx.principal.owner_id;
+        const found = await tx.agent.findFirst({ where: { id: input.agent_id, ownerId: owner }, select: { id: true } });
+        if (!found) throw agentNotFound(input.agent_id);
+        if (input.name !== undefined) await assertNameFree(tx, owner, input.name, found.id);
+        const agent = await tx.agent.update({
+          where: { id: found.id },
+          data: {
+            ...(input.name !== undefined ? { name: input.name } : {}),
+            ...(input.description !== undefined ? { description: input.description } : {}),
+            ...(input.capabilities !== undefined ? { capabilities: input.capabilities } : {}),
+            // A status report is a sign of life.
+            ...(input.status !== undefined ? { status: input.status, lastSeen: new Date() } : {}),
+          },
+        });
+        return toAgentView(agent);
+      }),
+    ),
+
+  remove: authedProcedure
+    .meta({ openapi: { method: 'DELETE', path: '/api/v1/agents/{agent_id}', tags, summary: 'Deregister an agent', protect: true } })
+    .input(AgentIdParam)
+    .output(AgentView)
+    .mutation(({ ctx, input }) =>
+      ctx.db.write(async (tx) => {
+        const agent = await tx.agent.findFirst({ where: { id: input.agent_id, ownerId: ctx.principal.owner_id } });
+        if (!agent) throw agentNotFound(input.agent_id);
+        await tx.agent.delete({ where: { id: agent.id } });
+        return toAgentView(agent);
+      }),
+    ),
+});

@@ -1,0 +1,15 @@
+import { router } from '../trpc.ts';
+import { agentRouter } from './agent.ts';
+import { keyRouter } from './key.ts';
+
+/**
+ * REST paths are matched in the order procedures appear here, first match
+ * wins: routers with fixed path segments under a parametrised prefix (e.g.
+ * /api/v1/agents/networks vs /api/v1/agents/{agent_id}) must come first.
+ */
+export const appRouter = router({
+  key: keyRouter,
+  agent: agentRouter,
+});
+
+export type AppRouter = typeof appRouter;

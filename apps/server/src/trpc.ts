@@ -1,0 +1,85 @@
+import { initTRPC, TRPCError } from '@trpc/server';
+import type { OpenApiMeta } from 'trpc-to-openapi';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Principal } from '@aitbc/core';
+import { HOW_TO_SET_A_KEY, type ApiKeyAuthenticator } from './auth/api-keys.ts';
+import type { Database } from './db/database.ts';
+
+export interface Context {
+  db: Database;
+  auth: ApiKeyAuthenticator;
+  /** The X-Api-Key header as sent (possibly empty). */
+  apiKey: string | undefined;
+  requestId: string;
+  log: FastifyBaseLogger;
+}
+
+/** `successStatus` is the HTTP status a REST call answers on success (default 200). */
+export type Meta = OpenApiMeta<{ successStatus?: 200 | 201 | 202 }>;
+
+interface FieldIssue {
+  path: string;
+  message: string;
+}
+
+function fieldIssues(cause: unknown): FieldIssue[] | undefined {
+  if (!(cause instanceof Error) || cause.name !== 'ZodError') return undefined;
+  const issues = (cause as Error & { issues: { path: PropertyKey[]; message: string }[] }).issues;
+  return issues.map((i) => ({ path: i.path.map(String).join('.') || '(body)', message: i.message }));
+}
+
+const t = initTRPC
+  .meta<Meta>()
+  .context<Context>()
+  .create({
+    isDev: false,
+    errorFormatter({ shape, error, ctx }) {
+      const internal = error.code === 'INTERNAL_SERVER_ERROR';
+      const issues = fieldIssues(error.cause);
+      return {
+        ...shape,
+        // Never send an internal error's text (it may quote SQL or paths); the log has it.
+        message: internal ? `Internal server error (request ${ctx?.requestId ?? 'unknown'})` : issues ? summarise(issues) : shape.message,
+        data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path, ...(issues ? { issues } : {}) },
+      };
+    },
+  });
+
+function summarise(issues: FieldIssue[]): string {
+  return 'Invalid input: ' + issues.map((i) => `${i.path}: ${i.message}`).join('; ');
+}
+
+/** Database errors that mean "the caller asked for something impossible", not "the server broke". */
+const mapDatabaseErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok) {
+    const code = (result.error.cause as { code?: string } | undefined)?.code;
+    if (code === 'P2002') throw new TRPCError({ code: 'CONFLICT', message: 'A record with these unique fields already exists', cause: result.error });
+    if (code === 'P2025') throw new TRPCError({ code: 'NOT_FOUND', message: 'Not found', cause: result.error });
+  }
+  return result;
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+export const publicProcedure = t.procedure.use(mapDatabaseErrors);
+
+/** Handlers behind this see `ctx.principal`: the key's owner is never missing. */
+export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const principal = await ctx.auth.authenticate(ctx.apiKey);
+  if (!principal) {
+    const what = ctx.apiKey === undefined ? 'Missing API key' : ctx.apiKey.trim() === '' ? 'Empty API key' : 'Unknown or revoked API key';
+    throw new TRPCError({ code: 'UNAUTHORIZED', message: `${what}. ${HOW_TO_SET_A_KEY}` });
+  }
+  return next({ ctx: { ...ctx, principal: principal as Principal } });
+});
+
+export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
+  if (ctx.principal.role !== 'admin') {
+    throw new TRPCError({ code: 'FORBIDDEN', message: 'This needs an admin API key (AITBC_ADMIN_API_KEYS, or ./data/admin.key on the embedded default)' });
+  }
+  return next({ ctx });
+});
+
+export type AuthedContext = Context & { principal: Principal };

@@ -1,0 +1,58 @@
+import { createTRPCClient, httpBatchLink, TRPCClientError, type TRPCClient } from '@trpc/client';
+import type { AppRouter } from '@aitbc/server';
+
+export type { AppRouter };
+export type AitbcClient = TRPCClient<AppRouter>;
+
+export interface ClientOptions {
+  /** Server base URL, e.g. http://127.0.0.1:8000 */
+  url: string;
+  /** Sent as X-Api-Key on every call. */
+  apiKey?: string;
+  /** Per-request timeout in milliseconds (default 30 000). */
+  timeoutMs?: number;
+  fetch?: typeof globalThis.fetch;
+}
+
+/**
+ * A fully typed client for the aitbc-swarm API:
+ *
+ *   const aitbc = createClient({ url: 'http://127.0.0.1:8000', apiKey });
+ *   const agent = await aitbc.agent.register.mutate({ name: 'a1', capabilities: ['gpu'] });
+ */
+export function createClient(options: ClientOptions): AitbcClient {
+  const base = options.url.replace(/\/+$/, '');
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const baseFetch = options.fetch ?? globalThis.fetch;
+  return createTRPCClient<AppRouter>({
+    links: [
+      httpBatchLink({
+        url: `${base}/trpc`,
+        headers: () => (options.apiKey !== undefined ? { 'x-api-key': options.apiKey } : {}),
+        fetch: (input, init) => baseFetch(input, { ...(init as RequestInit), signal: init?.signal ?? AbortSignal.timeout(timeoutMs) }),
+      }),
+    ],
+  });
+}
+
+export interface ApiErrorInfo {
+  /** e.g. UNAUTHORIZED, NOT_FOUND, CONFLICT, BAD_REQUEST */
+  code: string;
+  httpStatus: number | null;
+  message: string;
+  issues?: { path: string; message: string }[];
+}
+
+/** What went wrong with a call, whether the server answered or could not be reached. */
+export function describeError(error: unknown): ApiErrorInfo {
+  if (error instanceof TRPCClientError) {
+    const data = error.data as { code?: string; httpStatus?: number; issues?: ApiErrorInfo['issues'] } | undefined;
+    if (data?.code) return { code: data.code, httpStatus: data.httpStatus ?? null, message: error.message, ...(data.issues ? { issues: data.issues } : {}) };
+    const cause = (error.cause ?? error) as Error & { cause?: { code?: string } };
+    const network = cause.cause?.code ?? (cause.name === 'TimeoutError' ? 'TIMEOUT' : undefined);
+    return { code: network ?? 'CLIENT_ERROR', httpStatus: null, message: cause.message || error.message };
+  }
+  return { code: 'CLIENT_ERROR', httpStatus: null, message: error instanceof Error ? error.message : String(error) };
+}
+
+export { TRPCClientError };
