@@ -13,7 +13,7 @@ export async function checkHealth(db: Database, timeoutMs = 2000): Promise<Healt
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     });
-    await Promise.race([db.read((q) => q.$queryRawUnsafe('SELECT 1')), timeout]).finally(() => clearTimeout(timer));
+    await Promise.race([db.run((q) => q.$queryRawUnsafe('SELECT 1')), timeout]).finally(() => clearTimeout(timer));
   } catch (e) {
     error = e instanceof Error ? e.message.split('\n')[0] : String(e);
   }

@@ -57,7 +57,7 @@ export class ApiKeyAuthenticator {
     for (const admin of this.configuredAdminHashes) configured = sameHash(admin, hash) || configured;
     if (configured) return { owner_id: ADMIN_OWNER_ID, role: 'admin', key_id: null };
 
-    const row = await this.db.read((db) =>
+    const row = await this.db.run((db) =>
       db.apiKey.findUnique({ where: { keyHash: hash }, select: { id: true, ownerId: true, role: true, keyHash: true, revokedAt: true } }),
     );
     if (!row || row.revokedAt || !sameHash(row.keyHash, hash)) return null;

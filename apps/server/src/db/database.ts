@@ -5,7 +5,8 @@ import type { DatabaseTarget } from './target.ts';
 /**
  * The only way the server touches the database: units of work.
  *
- * `write(fn)` runs fn in one transaction; `read(fn)` runs fn outside one.
+ * `transaction(fn)` runs fn in one interactive transaction; `run(fn)` runs fn
+ * outside one (reads, and writes that are a single statement).
  *
  * SQLite has one connection, and with @prisma/adapter-better-sqlite3 a query
  * issued while another request holds an interactive transaction open runs
@@ -33,11 +34,11 @@ export class Database {
     return this.target.provider;
   }
 
-  read<T>(fn: (db: PrismaTx) => Promise<T>): Promise<T> {
+  run<T>(fn: (db: PrismaTx) => Promise<T>): Promise<T> {
     return this.unit(() => fn(this.prisma));
   }
 
-  write<T>(fn: (tx: PrismaTx) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: PrismaTx) => Promise<T>): Promise<T> {
     return this.unit(() => this.prisma.$transaction((tx) => fn(tx), { maxWait: 10_000, timeout: 15_000 }));
   }
 

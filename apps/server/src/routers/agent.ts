@@ -47,7 +47,7 @@ export const agentRouter = router({
     .input(AgentRegister)
     .output(AgentView)
     .mutation(({ ctx, input }) =>
-      ctx.db.write(async (tx) => {
+      ctx.db.transaction(async (tx) => {
         await assertNameFree(tx, ctx.principal.owner_id, input.name);
         const agent = await tx.agent.create({
           data: {
@@ -68,7 +68,7 @@ export const agentRouter = router({
     .input(AgentListQuery)
     .output(AgentList)
     .query(({ ctx, input }) =>
-      ctx.db.read(async (db) => {
+      ctx.db.run(async (db) => {
         const scope = { ownerId: ctx.principal.owner_id, ...(input.status ? { status: input.status } : {}) };
         const page = pageAfter(input.cursor);
         const [rows, total] = await Promise.all([
@@ -85,7 +85,7 @@ export const agentRouter = router({
     .input(AgentIdParam)
     .output(AgentView)
     .query(({ ctx, input }) =>
-      ctx.db.read(async (db) => {
+      ctx.db.run(async (db) => {
         const agent = await db.agent.findFirst({ where: { id: input.agent_id, ownerId: ctx.principal.owner_id } });
         if (!agent) throw agentNotFound(input.agent_id);
         return toAgentView(agent);
@@ -97,7 +97,7 @@ export const agentRouter = router({
     .input(AgentUpdate)
     .output(AgentView)
     .mutation(({ ctx, input }) =>
-      ctx.db.write(async (tx) => {
+      ctx.db.transaction(async (tx) => {
         const owner = ctx.principal.owner_id;
         const found = await tx.agent.findFirst({ where: { id: input.agent_id, ownerId: owner }, select: { id: true } });
         if (!found) throw agentNotFound(input.agent_id);
@@ -121,7 +121,7 @@ export const agentRouter = router({
     .input(AgentIdParam)
     .output(AgentView)
     .mutation(({ ctx, input }) =>
-      ctx.db.write(async (tx) => {
+      ctx.db.transaction(async (tx) => {
         const agent = await tx.agent.findFirst({ where: { id: input.agent_id, ownerId: ctx.principal.owner_id } });
         if (!agent) throw agentNotFound(input.agent_id);
         await tx.agent.delete({ where: { id: agent.id } });

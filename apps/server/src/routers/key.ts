@@ -32,7 +32,7 @@ export const keyRouter = router({
     .input(KeyCreate)
     .output(KeyCreated)
     .mutation(({ ctx, input }) =>
-      ctx.db.write(async (tx) => {
+      ctx.db.transaction(async (tx) => {
         const issued = issueKey();
         const row = await tx.apiKey.create({
           data: {
@@ -53,7 +53,7 @@ export const keyRouter = router({
     .input(KeyListQuery)
     .output(KeyList)
     .query(({ ctx, input }) =>
-      ctx.db.read(async (db) => {
+      ctx.db.run(async (db) => {
         const rows = await db.apiKey.findMany({
           where: { ...(input.owner_id ? { ownerId: input.owner_id } : {}), ...(input.include_revoked ? {} : { revokedAt: null }) },
           orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -68,7 +68,7 @@ export const keyRouter = router({
     .input(KeyIdParam)
     .output(KeyView)
     .mutation(({ ctx, input }) =>
-      ctx.db.write(async (tx) => {
+      ctx.db.transaction(async (tx) => {
         const key = await tx.apiKey.findUnique({ where: { id: input.key_id } });
         if (!key) throw new TRPCError({ code: 'NOT_FOUND', message: `API key ${input.key_id} not found` });
         if (key.revokedAt) throw new TRPCError({ code: 'CONFLICT', message: `API key ${input.key_id} was already revoked at ${key.revokedAt.toISOString()}` });

@@ -1,0 +1,159 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Sqlite from 'better-sqlite3';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient as SqliteClient } from '../src/db/generated/sqlite/client.ts';
+import { PrismaClient as PostgresClient } from '../src/db/generated/postgresql/client.ts';
+import {
+  diffMigrationsToSchema,
+  isEmptyMigration,
+  migrateDatabase,
+  migrationsDir,
+  prismaDir,
+} from '../src/db/migrate.ts';
+import type { DatabaseTarget } from '../src/db/target.ts';
+import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.ts';
+
+const tables = [
+  '_prisma_migrations',
+  'agent_network_executions',
+  'agent_networks',
+  'agents',
+  'api_keys',
+  'subtasks',
+  'swarm_coordination',
+  'swarm_members',
+  'swarm_votes',
+  'swarms',
+];
+
+interface MigrationRow {
+  migration_name: string;
+  checksum: string;
+  finished_at: unknown;
+  rolled_back_at: unknown;
+  applied_steps_count: unknown;
+}
+
+/** Runs one query with the raw driver, independent of the code under test. */
+async function query<T>(target: DatabaseTarget, sql: string): Promise<T[]> {
+  if (target.provider === 'sqlite') {
+    const db = new Sqlite(target.file, { readonly: true });
+    try {
+      return db.prepare(sql).all() as T[];
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: target.url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+async function tableNames(target: DatabaseTarget): Promise<string[]> {
+  const sql =
+    target.provider === 'sqlite'
+      ? "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+      : "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public'";
+  return (await query<{ name: string }>(target, sql)).map((r) => r.name).sort();
+}
+
+/** Everything a re-apply could change: the schema and the migration rows. */
+async function snapshot(target: DatabaseTarget): Promise<unknown> {
+  const schemaSql =
+    target.provider === 'sqlite'
+      ? 'SELECT type, name, sql FROM sqlite_master ORDER BY name'
+      : `SELECT table_name, column_name, data_type, is_nullable, column_default
+           FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, column_name`;
+  return {
+    schema: await query(target, schemaSql),
+    migrations: await query(target, 'SELECT * FROM _prisma_migrations ORDER BY migration_name'),
+  };
+}
+
+function migrationDirs(provider: DatabaseTarget['provider']): string[] {
+  return readdirSync(migrationsDir(provider), { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+}
+
+describe.each(databaseKinds)('migrations on %s', (kind) => {
+  let db: TestDatabase;
+
+  beforeAll(async () => {
+    db = await createTestDatabase(kind);
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it('has a lock file and an initial migration', () => {
+    const lock = readFileSync(join(migrationsDir(kind), 'migration_lock.toml'), 'utf8');
+    expect(lock).toContain(`provider = "${kind}"`);
+    expect(migrationDirs(kind)[0]).toMatch(/^\d{14}_init$/);
+  });
+
+  it('applies every migration to an empty database', async () => {
+    const dirs = migrationDirs(kind);
+    const { applied } = await migrateDatabase(db.target);
+    expect(applied).toEqual(dirs);
+    expect(await tableNames(db.target)).toEqual(tables);
+
+    const rows = await query<MigrationRow>(db.target, 'SELECT * FROM _prisma_migrations ORDER BY migration_name');
+    expect(rows.map((r) => r.migration_name)).toEqual(dirs);
+    for (const row of rows) {
+      const sql = readFileSync(join(migrationsDir(kind), row.migration_name, 'migration.sql'));
+      expect(row.checksum).toBe(createHash('sha256').update(sql).digest('hex'));
+      expect(row.finished_at).not.toBeNull();
+      expect(row.rolled_back_at).toBeNull();
+      expect(Number(row.applied_steps_count)).toBe(1);
+    }
+  });
+
+  it('applies nothing and changes nothing the second time', async () => {
+    const before = await snapshot(db.target);
+    expect(await migrateDatabase(db.target)).toEqual({ applied: [] });
+    expect(await snapshot(db.target)).toEqual(before);
+  });
+
+  it('gives a database the generated client can write and read', async () => {
+    const prisma =
+      db.target.provider === 'sqlite'
+        ? new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: db.target.file }) })
+        : new PostgresClient({ adapter: new PrismaPg({ connectionString: db.target.url }) });
+    try {
+      // Both clients come from one schema, so their model APIs are the same.
+      const client = prisma as SqliteClient;
+      const created = await client.agent.create({
+        data: { ownerId: 'owner-1', name: 'gpu-worker', capabilities: ['gpu', 'llm'] },
+      });
+      const found = await client.agent.findUniqueOrThrow({ where: { id: created.id } });
+      expect(found).toMatchObject({ name: 'gpu-worker', capabilities: ['gpu', 'llm'], status: 'offline' });
+      expect(found.createdAt).toBeInstanceOf(Date);
+    } finally {
+      await prisma.$disconnect();
+    }
+  });
+
+  it('has checked-in migrations that match the schema (no pending diff)', async () => {
+    const sql = await diffMigrationsToSchema(kind, db.target);
+    expect(isEmptyMigration(sql), `run \`pnpm db:diff --name <change>\`:\n${sql}`).toBe(true);
+  });
+});
+
+describe('schema variants', () => {
+  it('has a checked-in PostgreSQL schema in sync with prisma/schema.prisma', () => {
+    // Throws, with the tool's message, when generate.mjs --check exits 1.
+    execFileSync(process.execPath, [join(prismaDir, 'tools', 'generate.mjs'), '--check'], { encoding: 'utf8' });
+  });
+});
