@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, type RunningServer } from '../../src/server.ts';
+import { createTestDatabase, type TestDatabase } from './databases.ts';
+
+export interface TestServer {
+  kind: TestDatabase['name'];
+  url: string;
+  /** An admin key configured through AITBC_ADMIN_API_KEYS. */
+  adminKey: string;
+  server: RunningServer;
+  database: TestDatabase;
+  /** Issue an owner key through the API. */
+  keyFor(owner: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * A real server on 127.0.0.1 (random port) over a fresh, migrated database of
+ * the given kind. Logs are silent unless LOG_LEVEL is set.
+ */
+export async function startTestServer(kind: TestDatabase['name'], options: { logLevel?: string } = {}): Promise<TestServer> {
+  const database = await createTestDatabase(kind);
+  const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-data-'));
+  const adminKey = `test-admin-${Math.random().toString(36).slice(2)}`;
+  const server = await startServer({
+    host: '127.0.0.1',
+    port: 0,
+    dataDir,
+    databaseUrl: database.target.url,
+    adminApiKeys: [adminKey],
+    bodyLimit: 1024 * 1024,
+    logLevel: options.logLevel ?? process.env.LOG_LEVEL ?? 'silent',
+  });
+  const url = server.url;
+  return {
+    kind,
+    url,
+    adminKey,
+    server,
+    database,
+    async keyFor(owner: string) {
+      const res = await fetch(`${url}/api/v1/keys`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': adminKey },
+        body: JSON.stringify({ owner_id: owner }),
+      });
+      if (res.status !== 201) throw new Error(`issuing a key for ${owner} failed: ${res.status} ${await res.text()}`);
+      return ((await res.json()) as { key: string }).key;
+    },
+    async close() {
+      await server.close();
+      await database.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
