@@ -30,7 +30,14 @@ function startProcess(dataDir: string): Promise<Started> {
       if (m) {
         clearInterval(poll);
         clearTimeout(timer);
-        resolve({ output: () => out, url: m[1]!, stop: () => (child.kill('SIGTERM'), exited) });
+        resolve({
+          output: () => out,
+          url: m[1]!,
+          stop: () => {
+            child.kill('SIGTERM');
+            return exited;
+          },
+        });
       }
     }, 50);
     exited.then(() => {

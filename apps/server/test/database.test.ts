@@ -64,6 +64,13 @@ describe.each(databaseKinds)('database units of work on %s', (kind) => {
     expect([...names].filter((n) => n.startsWith('doomed-'))).toEqual([]);
   });
 
+  if (kind === 'sqlite') {
+    it('runs SQLite in WAL mode', async () => {
+      const [mode] = await db.run((q) => q.$queryRawUnsafe<{ journal_mode: string }[]>('PRAGMA journal_mode'));
+      expect(mode?.journal_mode).toBe('wal');
+    });
+  }
+
   it('rolls back every write of a failed unit of work', async () => {
     await expect(
       db.transaction(async (tx) => {

@@ -33,7 +33,9 @@ export default async function setup(project: TestProject): Promise<void> {
   if (problem && process.env.CI === 'true') {
     throw new Error(`PostgreSQL for tests is unreachable at ${where} (${problem}); CI=true requires it. Set TEST_DATABASE_URL.`);
   }
-  if (problem) {
+  // Projects share this process: say it once per run, not once per project.
+  if (problem && !process.env.AITBC_TEST_PG_SKIP_SAID) {
+    process.env.AITBC_TEST_PG_SKIP_SAID = '1';
     process.stderr.write(
       `[tests] PostgreSQL suites SKIPPED: cannot connect to ${where} (${problem}). Start PostgreSQL or set TEST_DATABASE_URL; CI=true makes this an error.\n`,
     );
