@@ -52,7 +52,8 @@ function summarise(issues: FieldIssue[]): string {
 /** Database errors that mean "the caller asked for something impossible", not "the server broke". */
 const mapDatabaseErrors = t.middleware(async ({ next }) => {
   const result = await next();
-  if (!result.ok) {
+  // Only errors nobody explained yet: a handler's own TRPCError keeps its message.
+  if (!result.ok && result.error.code === 'INTERNAL_SERVER_ERROR') {
     const code = (result.error.cause as { code?: string } | undefined)?.code;
     if (code === 'P2002') throw new TRPCError({ code: 'CONFLICT', message: 'A record with these unique fields already exists', cause: result.error });
     if (code === 'P2025') throw new TRPCError({ code: 'NOT_FOUND', message: 'Not found', cause: result.error });

@@ -1,20 +1,19 @@
-import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
-import { PrismaPg } from '@prisma/adapter-pg';
-import { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
-import { PrismaClient as PostgresClient } from './generated/postgresql/client.ts';
+import type { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
 import type { DatabaseTarget } from './target.ts';
 
 /**
  * Both generated clients expose the same model API (one source schema), so
  * the server is typed against the SQLite one and the PostgreSQL client is
- * used through that type.
+ * used through that type. Only the client for the target's provider is
+ * loaded: each carries its own query compiler.
  */
 export type Prisma = SqliteClient;
 export type PrismaTx = Omit<Prisma, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
 
 export async function connectPrisma(target: DatabaseTarget, options: { poolSize?: number } = {}): Promise<Prisma> {
   if (target.provider === 'sqlite') {
-    const client = new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: target.url, timeout: 5000 }) });
+    const [{ PrismaClient }, { PrismaBetterSqlite3 }] = await Promise.all([import('./generated/sqlite/client.ts'), import('@prisma/adapter-better-sqlite3')]);
+    const client = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: target.url, timeout: 5000 }) });
     // WAL lets readers run beside the writer; NORMAL sync is durable across a
     // process crash (the WAL is fsynced at checkpoints, not every commit).
     await client.$queryRawUnsafe('PRAGMA journal_mode = WAL');
@@ -22,8 +21,8 @@ export async function connectPrisma(target: DatabaseTarget, options: { poolSize?
     await client.$queryRawUnsafe('PRAGMA foreign_keys = ON');
     return client;
   }
-  const adapter = new PrismaPg({ connectionString: target.url, max: options.poolSize ?? 10 });
-  const client = new PostgresClient({ adapter });
+  const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('./generated/postgresql/client.ts'), import('@prisma/adapter-pg')]);
+  const client = new PrismaClient({ adapter: new PrismaPg({ connectionString: target.url, max: options.poolSize ?? 10 }) });
   await client.$connect();
   return client as unknown as Prisma;
 }

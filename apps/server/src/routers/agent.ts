@@ -32,11 +32,16 @@ function agentNotFound(id: string): TRPCError {
   return new TRPCError({ code: 'NOT_FOUND', message: `Agent ${id} not found` });
 }
 
-async function assertNameFree(tx: PrismaTx, ownerId: string, name: string, exceptId?: string) {
-  const clash = await tx.agent.findUnique({ where: { ownerId_name: { ownerId, name } }, select: { id: true } });
-  if (clash && clash.id !== exceptId) {
-    throw new TRPCError({ code: 'CONFLICT', message: `You already have an agent named "${name}" (${clash.id})` });
-  }
+/**
+ * Each agent mutation is one statement; the database enforces what matters
+ * (unique name per owner, the row being the caller's) and this turns its
+ * refusal into the caller's error.
+ */
+function explain(error: unknown, agentId: string | undefined, name: string | undefined): never {
+  const code = (error as { code?: string }).code;
+  if (code === 'P2002') throw new TRPCError({ code: 'CONFLICT', message: `You already have an agent named "${name}"`, cause: error });
+  if (code === 'P2025' && agentId) throw agentNotFound(agentId);
+  throw error;
 }
 
 const tags = ['agents'];
@@ -46,22 +51,23 @@ export const agentRouter = router({
     .meta({ openapi: { method: 'POST', path: '/api/v1/agents', tags, summary: 'Register an agent', protect: true }, successStatus: 201 })
     .input(AgentRegister)
     .output(AgentView)
-    .mutation(({ ctx, input }) =>
-      ctx.db.transaction(async (tx) => {
-        await assertNameFree(tx, ctx.principal.owner_id, input.name);
-        const agent = await tx.agent.create({
-          data: {
-            ownerId: ctx.principal.owner_id,
-            name: input.name,
-            description: input.description ?? null,
-            capabilities: input.capabilities,
-            status: input.status,
-            lastSeen: input.status === 'offline' ? null : new Date(),
-          },
-        });
-        return toAgentView(agent);
-      }),
-    ),
+    .mutation(async ({ ctx, input }) => {
+      const agent = await ctx.db
+        .run((db) =>
+          db.agent.create({
+            data: {
+              ownerId: ctx.principal.owner_id,
+              name: input.name,
+              description: input.description ?? null,
+              capabilities: input.capabilities,
+              status: input.status,
+              lastSeen: input.status === 'offline' ? null : new Date(),
+            },
+          }),
+        )
+        .catch((e) => explain(e, undefined, input.name));
+      return toAgentView(agent);
+    }),
 
   list: authedProcedure
     .meta({ openapi: { method: 'GET', path: '/api/v1/agents', tags, summary: 'List your agents, newest first', protect: true } })
@@ -96,36 +102,32 @@ export const agentRouter = router({
     .meta({ openapi: { method: 'PATCH', path: '/api/v1/agents/{agent_id}', tags, summary: 'Update an agent', protect: true } })
     .input(AgentUpdate)
     .output(AgentView)
-    .mutation(({ ctx, input }) =>
-      ctx.db.transaction(async (tx) => {
-        const owner = ctx.principal.owner_id;
-        const found = await tx.agent.findFirst({ where: { id: input.agent_id, ownerId: owner }, select: { id: true } });
-        if (!found) throw agentNotFound(input.agent_id);
-        if (input.name !== undefined) await assertNameFree(tx, owner, input.name, found.id);
-        const agent = await tx.agent.update({
-          where: { id: found.id },
-          data: {
-            ...(input.name !== undefined ? { name: input.name } : {}),
-            ...(input.description !== undefined ? { description: input.description } : {}),
-            ...(input.capabilities !== undefined ? { capabilities: input.capabilities } : {}),
-            // A status report is a sign of life.
-            ...(input.status !== undefined ? { status: input.status, lastSeen: new Date() } : {}),
-          },
-        });
-        return toAgentView(agent);
-      }),
-    ),
+    .mutation(async ({ ctx, input }) => {
+      const agent = await ctx.db
+        .run((db) =>
+          db.agent.update({
+            where: { id: input.agent_id, ownerId: ctx.principal.owner_id },
+            data: {
+              ...(input.name !== undefined ? { name: input.name } : {}),
+              ...(input.description !== undefined ? { description: input.description } : {}),
+              ...(input.capabilities !== undefined ? { capabilities: input.capabilities } : {}),
+              // A status report is a sign of life.
+              ...(input.status !== undefined ? { status: input.status, lastSeen: new Date() } : {}),
+            },
+          }),
+        )
+        .catch((e) => explain(e, input.agent_id, input.name));
+      return toAgentView(agent);
+    }),
 
   remove: authedProcedure
     .meta({ openapi: { method: 'DELETE', path: '/api/v1/agents/{agent_id}', tags, summary: 'Deregister an agent', protect: true } })
     .input(AgentIdParam)
     .output(AgentView)
-    .mutation(({ ctx, input }) =>
-      ctx.db.transaction(async (tx) => {
-        const agent = await tx.agent.findFirst({ where: { id: input.agent_id, ownerId: ctx.principal.owner_id } });
-        if (!agent) throw agentNotFound(input.agent_id);
-        await tx.agent.delete({ where: { id: agent.id } });
-        return toAgentView(agent);
-      }),
-    ),
+    .mutation(async ({ ctx, input }) => {
+      const agent = await ctx.db
+        .run((db) => db.agent.delete({ where: { id: input.agent_id, ownerId: ctx.principal.owner_id } }))
+        .catch((e) => explain(e, input.agent_id, undefined));
+      return toAgentView(agent);
+    }),
 });
