@@ -157,3 +157,36 @@ describe('schema variants', () => {
     execFileSync(process.execPath, [join(prismaDir, 'tools', 'generate.mjs'), '--check'], { encoding: 'utf8' });
   });
 });
+
+describe('migrating a SQLite file another process has open', () => {
+  it('starts without the engine (and its exclusive lock) when nothing is pending', async () => {
+    const db = await createTestDatabase('sqlite');
+    try {
+      await migrateDatabase(db.target);
+      const other = new Sqlite((db.target as { file: string }).file);
+      other.exec('BEGIN IMMEDIATE'); // another writer holds the write lock
+      try {
+        await expect(migrateDatabase(db.target)).resolves.toEqual({ applied: [] });
+      } finally {
+        other.exec('ROLLBACK');
+        other.close();
+      }
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('says which file is busy when a migration is pending and cannot run', async () => {
+    const db = await createTestDatabase('sqlite');
+    const file = (db.target as { file: string }).file;
+    const other = new Sqlite(file);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      await expect(migrateDatabase(db.target)).rejects.toThrow(`cannot migrate ${file}: another process has it open`);
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+      await db.drop();
+    }
+  }, 20_000);
+});

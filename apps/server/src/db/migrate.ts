@@ -1,7 +1,10 @@
 // Applies the checked-in Prisma migrations (prisma/migrations/<provider>/)
 // with the wasm schema engine. Writes the same `_prisma_migrations` rows as
 // `prisma migrate deploy`, so either tool sees the other's work.
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync } from 'node:fs';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,8 +88,46 @@ export async function diffMigrationsToSchema(provider: Provider, via: DatabaseTa
 }
 
 /**
+ * Migration names recorded as applied (finished, not rolled back) with the
+ * checksum they were applied with; empty when the history table is missing.
+ * A plain read: unlike the engine, it takes no exclusive lock.
+ */
+async function appliedMigrations(target: DatabaseTarget): Promise<Map<string, string>> {
+  const sql = 'SELECT migration_name, checksum FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL';
+  const applied = new Map<string, string>();
+  let rows: { migration_name: string; checksum: string }[] = [];
+  if (target.provider === 'sqlite') {
+    if (!existsSync(target.file)) return applied;
+    const db = new BetterSqlite3(target.file, { readonly: true, fileMustExist: true, timeout: 5000 });
+    try {
+      const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_prisma_migrations'").get();
+      if (table) rows = db.prepare(sql).all() as typeof rows;
+    } finally {
+      db.close();
+    }
+  } else {
+    const client = new pg.Client({ connectionString: target.url, connectionTimeoutMillis: 10_000 });
+    await client.connect();
+    try {
+      const table = await client.query("SELECT to_regclass('_prisma_migrations') IS NOT NULL AS present");
+      if (table.rows[0]?.present) rows = (await client.query(sql)).rows;
+    } finally {
+      await client.end();
+    }
+  }
+  for (const row of rows) applied.set(row.migration_name, row.checksum);
+  return applied;
+}
+
+const checksum = (sql: string) => createHash('sha256').update(sql).digest('hex');
+
+/**
  * Applies every migration not yet recorded as applied; a no-op when the
  * database is up to date. A SQLite file (and its directory) is created when missing.
+ *
+ * When the history already lists every migration with its checksum the engine
+ * is not started at all: on SQLite it takes an exclusive lock, which would
+ * fail while another process has the file open and costs every restart time.
  */
 export async function migrateDatabase(target: DatabaseTarget): Promise<{ applied: string[] }> {
   if (target.provider === 'sqlite') mkdirSync(dirname(target.file), { recursive: true });
@@ -94,9 +135,24 @@ export async function migrateDatabase(target: DatabaseTarget): Promise<{ applied
   if (migrationsList.lockfile.content === null) {
     throw new Error(`no Prisma migrations for ${target.provider}: ${join(migrationsList.baseDir, 'migration_lock.toml')} is missing`);
   }
-  const schemaFiles = await readSchemaFiles(target.provider);
-  const { appliedMigrationNames } = await withSchemaEngine(target, schemaFiles, (engine) =>
-    engine.applyMigrations({ migrationsList, filters: noFilters }),
+  const applied = await appliedMigrations(target);
+  const upToDate = migrationsList.migrationDirectories.every(
+    (dir) => dir.migrationFile.content.tag === 'ok' && applied.get(dir.path) === checksum(dir.migrationFile.content.value),
   );
-  return { applied: appliedMigrationNames };
+  if (upToDate) return { applied: [] };
+
+  const schemaFiles = await readSchemaFiles(target.provider);
+  try {
+    const { appliedMigrationNames } = await withSchemaEngine(target, schemaFiles, (engine) =>
+      engine.applyMigrations({ migrationsList, filters: noFilters }),
+    );
+    return { applied: appliedMigrationNames };
+  } catch (error) {
+    if (target.provider === 'sqlite' && /SocketTimeout|SQLITE_BUSY|database is locked/.test(String(error))) {
+      throw new Error(
+        `cannot migrate ${target.file}: another process has it open (is another aitbc-server running on it?). Stop it, then start again.`,
+      );
+    }
+    throw error;
+  }
 }
