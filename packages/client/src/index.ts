@@ -36,7 +36,10 @@ export function createClient(options: ClientOptions): AitbcClient {
 }
 
 export interface ApiErrorInfo {
-  /** e.g. UNAUTHORIZED, NOT_FOUND, CONFLICT, BAD_REQUEST */
+  /**
+   * The server's code (UNAUTHORIZED, NOT_FOUND, CONFLICT, BAD_REQUEST, …) or, when
+   * it could not be reached, the network's (ECONNREFUSED, TIMEOUT, NETWORK_ERROR, …).
+   */
   code: string;
   httpStatus: number | null;
   message: string;
@@ -48,9 +51,14 @@ export function describeError(error: unknown): ApiErrorInfo {
   if (error instanceof TRPCClientError) {
     const data = error.data as { code?: string; httpStatus?: number; issues?: ApiErrorInfo['issues'] } | undefined;
     if (data?.code) return { code: data.code, httpStatus: data.httpStatus ?? null, message: error.message, ...(data.issues ? { issues: data.issues } : {}) };
-    const cause = (error.cause ?? error) as Error & { cause?: { code?: string } };
-    const network = cause.cause?.code ?? (cause.name === 'TimeoutError' ? 'TIMEOUT' : undefined);
-    return { code: network ?? 'CLIENT_ERROR', httpStatus: null, message: cause.message || error.message };
+    // No answer from the server: fetch hides the reason (ECONNREFUSED, "bad port", a timeout) in its causes.
+    let code: string | undefined;
+    let message = error.message;
+    for (let e: unknown = error.cause, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+      code = (e as Error & { code?: string }).code ?? (e.name === 'TimeoutError' ? 'TIMEOUT' : e.message === 'fetch failed' ? 'NETWORK_ERROR' : code);
+      message = e.message || message;
+    }
+    return { code: code ?? 'CLIENT_ERROR', httpStatus: null, message };
   }
   return { code: 'CLIENT_ERROR', httpStatus: null, message: error instanceof Error ? error.message : String(error) };
 }

@@ -1,0 +1,18 @@
+// Parsers for flag values that are more than a string; a bad value is a usage error.
+import { InvalidArgumentError } from 'commander';
+
+/** `gpu,llm` → ['gpu', 'llm']; `""` → [] (so `agent update --capabilities ""` clears them). */
+export function commaList(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export function integerFrom(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || n < min || n > max) throw new InvalidArgumentError(`Expected a whole number from ${min} to ${max}.`);
+    return n;
+  };
+}

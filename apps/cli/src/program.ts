@@ -1,0 +1,58 @@
+// The `aitbc` command tree. Global options come before the subcommand, as in
+// the legacy Python CLI (they are also accepted after it).
+import { Command, Option } from 'commander';
+import pkg from '../package.json' with { type: 'json' };
+import { addAgentGet } from './cmd/agent/get.ts';
+import { addAgentList } from './cmd/agent/list.ts';
+import { addAgentRegister } from './cmd/agent/register.ts';
+import { addAgentRemove } from './cmd/agent/remove.ts';
+import { addAgentUpdate } from './cmd/agent/update.ts';
+import { addConfigShow } from './cmd/config/show.ts';
+import { addKeysCreate } from './cmd/keys/create.ts';
+import { addKeysList } from './cmd/keys/list.ts';
+import { addKeysRevoke } from './cmd/keys/revoke.ts';
+import { addKeysWhoami } from './cmd/keys/whoami.ts';
+import { addServerStart } from './cmd/server/start.ts';
+import type { CliDeps } from './session.ts';
+import { OUTPUT_FORMATS } from './settings.ts';
+
+/**
+ * Usage errors surface as CommanderError (exitOverride) after commander has
+ * printed them as `aitbc: <message>`; main decides the exit code.
+ */
+export function buildProgram(deps: CliDeps): Command {
+  const program = new Command('aitbc')
+    .description('Command line for the aitbc-swarm coordination service')
+    .version(pkg.version, '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: deps.stdout,
+      writeErr: deps.stderr,
+      outputError: (text, write) => write(text.replace(/^error: /, 'aitbc: ')),
+    })
+    .option('--url <url>', 'server URL (env AITBC_URL, config coordinator_url; default http://127.0.0.1:8000)')
+    .option('--api-key <key>', 'API key sent as X-Api-Key (env AITBC_API_KEY, config api_key)')
+    .addOption(new Option('-o, --output <format>', 'output format (default table)').choices(OUTPUT_FORMATS))
+    .addHelpText('after', '\nSettings also come from ~/.aitbc/config.yaml (coordinator_url, api_key); see `aitbc config show`.');
+
+  const server = program.command('server').description('run the coordination server');
+  addServerStart(server, deps);
+
+  const keys = program.command('keys').description('API keys: issue, list, revoke, and who you are');
+  addKeysCreate(keys, deps);
+  addKeysList(keys, deps);
+  addKeysRevoke(keys, deps);
+  addKeysWhoami(keys, deps);
+
+  const agent = program.command('agent').description('your agents: register, list, get, update, remove');
+  addAgentRegister(agent, deps);
+  addAgentList(agent, deps);
+  addAgentGet(agent, deps);
+  addAgentUpdate(agent, deps);
+  addAgentRemove(agent, deps);
+
+  const config = program.command('config').description('the CLI settings in use');
+  addConfigShow(config, deps);
+
+  return program;
+}

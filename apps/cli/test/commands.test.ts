@@ -1,0 +1,133 @@
+// The run functions called directly, against a real server in this process.
+import { createClient, type AitbcClient } from '@aitbc/client';
+import { loadConfig, type serve } from '@aitbc/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseKinds } from '../../server/test/support/databases.ts';
+import { startTestServer, type TestServer } from '../../server/test/support/server.ts';
+import { runAgentList } from '../src/cmd/agent/list.ts';
+import { runAgentRegister } from '../src/cmd/agent/register.ts';
+import { runAgentUpdate } from '../src/cmd/agent/update.ts';
+import { runKeysCreate } from '../src/cmd/keys/create.ts';
+import { runKeysWhoami } from '../src/cmd/keys/whoami.ts';
+import { runServerStart } from '../src/cmd/server/start.ts';
+import { CliError, UsageError, explainFailure } from '../src/failure.ts';
+import { closedPort } from './support/aitbc.ts';
+
+describe.each(databaseKinds)('commands on %s', (kind) => {
+  let srv: TestServer;
+  let alice: { client: AitbcClient };
+
+  beforeAll(async () => {
+    srv = await startTestServer(kind);
+    alice = { client: createClient({ url: srv.url, apiKey: await srv.keyFor('alice') }) };
+  });
+  afterAll(() => srv?.close());
+
+  it('agent list --all follows next_cursor to the last page, once per agent', async () => {
+    const names = Array.from({ length: 7 }, (_, i) => `paged-${i}`);
+    for (const name of names) await runAgentRegister({ name, status: 'busy' }, alice);
+
+    const first = await runAgentList({ status: 'busy', limit: 3 }, alice);
+    expect(first.agents).toHaveLength(3);
+    expect(first.total_count).toBe(7);
+    expect(first.next_cursor).toEqual(expect.any(String));
+
+    const all = await runAgentList({ status: 'busy', limit: 3, all: true }, alice);
+    expect(all.next_cursor).toBeNull();
+    expect(all.total_count).toBe(7);
+    expect(all.agents.map((a) => a.name).sort()).toEqual([...names].sort());
+
+    const rest = await runAgentList({ status: 'busy', limit: 3, cursor: first.next_cursor!, all: true }, alice);
+    expect(rest.agents.map((a) => a.id)).toEqual(all.agents.slice(3).map((a) => a.id));
+  });
+
+  it('agent update sends only what was given; "" clears a description and [] the capabilities', async () => {
+    const a = await runAgentRegister({ name: 'upd', capabilities: ['gpu'], description: 'first' }, alice);
+    const renamed = await runAgentUpdate({ id: a.id, name: 'upd-2' }, alice);
+    expect(renamed).toMatchObject({ name: 'upd-2', description: 'first', capabilities: ['gpu'], status: 'offline' });
+    const cleared = await runAgentUpdate({ id: a.id, description: '', capabilities: [] }, alice);
+    expect(cleared).toMatchObject({ name: 'upd-2', description: null, capabilities: [] });
+  });
+
+  it('agent update with nothing to change is a usage error and sends no request', async () => {
+    const noServer = { client: createClient({ url: `http://127.0.0.1:${await closedPort()}` }) };
+    await expect(runAgentUpdate({ id: 'x' }, noServer)).rejects.toThrow(UsageError);
+  });
+
+  it('keys create is refused to an owner key and issues a working key to an admin', async () => {
+    const failure = await runKeysCreate({ owner: 'carol' }, alice).catch((e) => explainFailure(e, srv.url));
+    expect(failure).toBeInstanceOf(CliError);
+    expect((failure as CliError).message).toMatch(/admin API key/);
+
+    const admin = { client: createClient({ url: srv.url, apiKey: srv.adminKey }) };
+    const created = await runKeysCreate({ owner: 'carol', label: 'ci' }, admin);
+    expect(created).toMatchObject({ owner_id: 'carol', role: 'owner', label: 'ci' });
+    expect(created.key.startsWith(created.prefix)).toBe(true);
+    expect(await runKeysWhoami({ client: createClient({ url: srv.url, apiKey: created.key }) })).toEqual({
+      owner_id: 'carol',
+      role: 'owner',
+      key_id: created.id,
+    });
+  });
+
+  it("words the server's refusals as one line naming the flag at fault", async () => {
+    const explain = (p: Promise<unknown>) => p.then(() => expect.unreachable(), (e) => explainFailure(e, srv.url).message);
+
+    const invalid = await explain(runAgentRegister({ name: 'bad name', capabilities: ['ok', 'NOT OK!'] }, alice));
+    expect(invalid).toMatch(/^invalid input: /);
+    expect(invalid).toMatch(/--name: an agent name has no spaces/);
+    expect(invalid).toMatch(/--capabilities\.1: /);
+
+    const anonymous = await explain(runAgentList({}, { client: createClient({ url: srv.url }) }));
+    expect(anonymous).toMatch(/^Missing API key\. .*--api-key KEY, the AITBC_API_KEY environment variable/);
+    expect(anonymous).not.toContain('\n');
+
+    const unknown = await explain(runAgentList({}, { client: createClient({ url: srv.url, apiKey: 'aitbc_nope' }) }));
+    expect(unknown).toMatch(/^Unknown or revoked API key/);
+  });
+});
+
+describe('failures before the server answers', () => {
+  it('says the server cannot be reached, and how to start it', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`;
+    const error = await runAgentList({}, { client: createClient({ url }) }).catch((e) => e);
+    expect(explainFailure(error, url).message).toBe(`cannot reach ${url}: connection refused — is the server running? (pnpm start)`);
+  });
+
+  it('says what fetch refused instead of "fetch failed"', async () => {
+    const url = 'http://127.0.0.1:1'; // a port fetch blocks
+    const error = await runAgentList({}, { client: createClient({ url }) }).catch((e) => e);
+    expect(explainFailure(error, url).message).toBe(`cannot reach ${url}: bad port`);
+  });
+});
+
+describe('server start', () => {
+  function fakeServer() {
+    const started: Parameters<typeof serve>[0][] = [];
+    const fake: typeof serve = async (config) => {
+      started.push(config);
+    };
+    return { started, loadServer: async () => ({ serve: fake, loadConfig }) };
+  }
+
+  it('starts the server with flags over the environment, relative paths from where the user ran it', async () => {
+    const server = fakeServer();
+    const env = { PORT: '9000', HOST: '0.0.0.0', AITBC_DATA_DIR: '/env/data', DATABASE_URL: 'postgresql://env/db', LOG_LEVEL: 'warn' };
+    const config = await runServerStart({ port: 8123, dataDir: 'here/data', databaseUrl: 'file:./dev.db' }, { env, cwd: '/home/u/proj', ...server });
+    expect(server.started).toEqual([config]);
+    expect(config).toMatchObject({
+      port: 8123,
+      host: '0.0.0.0',
+      dataDir: '/home/u/proj/here/data',
+      databaseUrl: 'file:/home/u/proj/dev.db',
+      logLevel: 'warn',
+    });
+  });
+
+  it('takes the environment when no flag is given', async () => {
+    const server = fakeServer();
+    const env = { PORT: '9000', DATABASE_URL: 'postgresql://u@db:5432/aitbc' };
+    const config = await runServerStart({}, { env, cwd: '/home/u/proj', ...server });
+    expect(config).toMatchObject({ port: 9000, host: '127.0.0.1', dataDir: '/home/u/proj/data', databaseUrl: 'postgresql://u@db:5432/aitbc' });
+  });
+});
