@@ -21,13 +21,19 @@ function integer(name: string, raw: string | undefined, fallback: number, min: n
   return n;
 }
 
+/** A relative `file:` URL names a file relative to where the user ran the command, as AITBC_DATA_DIR does. */
+function fileUrlFrom(cwd: string, url: string | undefined): string | undefined {
+  if (!url?.startsWith('file:')) return url;
+  return `file:${resolve(cwd, url.slice('file:'.length).replace(/^\/\//, ''))}`;
+}
+
 /** Reads the server's settings from the environment; `cwd` anchors relative paths. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = env.INIT_CWD ?? process.cwd()): ServerConfig {
   return {
     host: env.HOST?.trim() || '127.0.0.1',
     port: integer('PORT', env.PORT, 8000, 0, 65535),
     dataDir: resolve(cwd, env.AITBC_DATA_DIR?.trim() || './data'),
-    databaseUrl: env.DATABASE_URL?.trim() || undefined,
+    databaseUrl: fileUrlFrom(cwd, env.DATABASE_URL?.trim() || undefined),
     adminApiKeys: (env.AITBC_ADMIN_API_KEYS ?? '')
       .split(',')
       .map((k) => k.trim())

@@ -80,7 +80,11 @@ describe.each(databaseKinds)('agent registry on %s', (kind) => {
       pages++;
     } while (cursor);
     expect(pages).toBe(3);
-    expect(seen).toEqual([...ids].reverse());
+    // every agent exactly once, in the documented order: newest first, ties by id
+    expect([...seen].sort()).toEqual([...ids].sort());
+    const listed = await srv.server.db.run((db) => db.agent.findMany({ where: { ownerId: 'carol' }, select: { id: true, createdAt: true } }));
+    const order = listed.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1)).map((a) => a.id);
+    expect(seen).toEqual(order);
 
     const online = await carol('GET', '/api/v1/agents?status=online');
     expect(online.body.total_count).toBe(3);

@@ -71,6 +71,19 @@ describe.each(databaseKinds)('auth on %s', (kind) => {
     expect(JSON.stringify(rows)).not.toContain(created.body.key);
   });
 
+  it('pages key listings by cursor', async () => {
+    const admin = restClient(srv.url, srv.adminKey);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await admin('POST', '/api/v1/keys', { owner_id: 'pager', label: `k${i}` })).body.id);
+    const first = await admin('GET', '/api/v1/keys?owner_id=pager&limit=2');
+    expect(first.body.keys).toHaveLength(2);
+    const rest = await admin('GET', `/api/v1/keys?owner_id=pager&limit=2&cursor=${first.body.next_cursor}`);
+    expect(rest.body.keys).toHaveLength(1);
+    expect(rest.body.next_cursor).toBeNull();
+    const seen = [...first.body.keys, ...rest.body.keys].map((k: { id: string }) => k.id);
+    expect(seen.sort()).toEqual([...ids].sort());
+  });
+
   it('keeps key management to admins (403 for an owner key)', async () => {
     const alice = restClient(srv.url, await srv.keyFor('alice'));
     const r = await alice('POST', '/api/v1/keys', { owner_id: 'mallory', role: 'admin' });

@@ -2,6 +2,7 @@ import { TRPCError } from '@trpc/server';
 import { KeyCreate, KeyCreated, KeyIdParam, KeyList, KeyListQuery, KeyView, NoInput, Principal, type KeyRole } from '@aitbc/core';
 import { adminProcedure, authedProcedure, router } from '../trpc.ts';
 import { issueKey } from '../auth/api-keys.ts';
+import { pageAfter, takePage } from '../pagination.ts';
 import type { PrismaTx } from '../db/client.ts';
 
 type KeyRow = NonNullable<Awaited<ReturnType<PrismaTx['apiKey']['findFirst']>>>;
@@ -54,12 +55,14 @@ export const keyRouter = router({
     .output(KeyList)
     .query(({ ctx, input }) =>
       ctx.db.run(async (db) => {
+        const page = pageAfter(input.cursor);
         const rows = await db.apiKey.findMany({
-          where: { ...(input.owner_id ? { ownerId: input.owner_id } : {}), ...(input.include_revoked ? {} : { revokedAt: null }) },
-          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-          take: 1000,
+          where: { ...(input.owner_id ? { ownerId: input.owner_id } : {}), ...(input.include_revoked ? {} : { revokedAt: null }), ...page.where },
+          orderBy: page.orderBy,
+          take: input.limit + 1,
         });
-        return { keys: rows.map(toKeyView) };
+        const { items, next_cursor } = takePage(rows, input.limit);
+        return { keys: items.map(toKeyView), next_cursor };
       }),
     ),
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, IsoDateTime, QueryBoolean } from './common.ts';
+import { Id, IsoDateTime, NextCursor, PageQuery, QueryBoolean } from './common.ts';
 
 export const KEY_ROLES = ['admin', 'owner'] as const;
 export const KeyRole = z.enum(KEY_ROLES);
@@ -38,12 +38,12 @@ export type KeyCreated = z.infer<typeof KeyCreated>;
 
 export const KeyIdParam = z.object({ key_id: Id });
 
-export const KeyListQuery = z.object({
+export const KeyListQuery = PageQuery.extend({
   owner_id: OwnerId.optional(),
   include_revoked: QueryBoolean.optional(),
 });
 
-export const KeyList = z.object({ keys: z.array(KeyView) });
+export const KeyList = z.object({ keys: z.array(KeyView), next_cursor: NextCursor });
 
 export const Principal = z.object({
   owner_id: z.string(),
