@@ -7,12 +7,13 @@
  * to bench/results/latest.json with the machine and the commit.
  */
 import autocannon from 'autocannon';
-import { spawn, execSync, type ChildProcess } from 'node:child_process';
+import { execSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { spawnServer } from '../apps/server/test/support/server-process.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -56,29 +57,6 @@ async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> }> 
   const url = new URL(base);
   url.pathname = `/${name}`;
   return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
-}
-
-async function startServer(databaseUrl: string, dataDir: string, adminKey: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(root, 'apps/server/bin/aitbc-server.mjs')], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: databaseUrl, AITBC_DATA_DIR: dataDir, AITBC_ADMIN_API_KEYS: adminKey, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    const poll = setInterval(() => {
-      const m = /API:\s+(http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearInterval(poll);
-        resolve(m[1]!);
-      }
-    }, 25);
-    child.once('exit', (code) => {
-      clearInterval(poll);
-      reject(new Error(`server exited (${code}):\n${out}`));
-    });
-  });
-  return { child, url };
 }
 
 async function run(
@@ -130,7 +108,8 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-bench-'));
   const pgdb = dbKind === 'postgres' ? await freshPostgres() : null;
   const adminKey = `bench-admin-${process.pid}`;
-  const { child, url } = await startServer(pgdb?.url ?? '', dataDir, adminKey);
+  const server = await spawnServer({ HOST: '127.0.0.1', DATABASE_URL: pgdb?.url ?? '', AITBC_DATA_DIR: dataDir, AITBC_ADMIN_API_KEYS: adminKey, LOG_LEVEL: 'warn' });
+  const { url, pid } = server;
   try {
     const issued = await fetch(`${url}/api/v1/keys`, {
       method: 'POST',
@@ -141,11 +120,11 @@ async function main() {
     const auth = { 'x-api-key': key };
     let n = 0;
     const rows: Row[] = [];
-    rows.push(await run('agent.register', url, child.pid!, { method: 'POST', path: '/api/v1/agents', body: () => JSON.stringify({ name: `agent-${n++}`, capabilities: ['gpu', 'llm'] }) }, auth));
+    rows.push(await run('agent.register', url, pid, { method: 'POST', path: '/api/v1/agents', body: () => JSON.stringify({ name: `agent-${n++}`, capabilities: ['gpu', 'llm'] }) }, auth));
     const first = (await (await fetch(`${url}/api/v1/agents?limit=1`, { headers: auth })).json()) as { agents: { id: string }[]; total_count: number };
-    rows.push(await run(`agent.list (${first.total_count} agents, 20/page)`, url, child.pid!, { method: 'GET', path: '/api/v1/agents?limit=20' }, auth));
-    rows.push(await run('agent.get', url, child.pid!, { method: 'GET', path: `/api/v1/agents/${first.agents[0]!.id}` }, auth));
-    rows.push(await run('healthz', url, child.pid!, { method: 'GET', path: '/healthz' }, {}));
+    rows.push(await run(`agent.list (${first.total_count} agents, 20/page)`, url, pid, { method: 'GET', path: '/api/v1/agents?limit=20' }, auth));
+    rows.push(await run('agent.get', url, pid, { method: 'GET', path: `/api/v1/agents/${first.agents[0]!.id}` }, auth));
+    rows.push(await run('healthz', url, pid, { method: 'GET', path: '/healthz' }, {}));
 
     const commit = (() => {
       try {
@@ -172,8 +151,7 @@ async function main() {
       process.exitCode = 1;
     }
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await server.stop();
     await pgdb?.drop();
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from '../../server/test/support/databases.ts';
 import { startTestServer, type TestServer } from '../../server/test/support/server.ts';
 import { aitbc, type CliRun, closedPort, spawnAitbc, tempHome } from './support/aitbc.ts';
+import { whenListening } from '../../server/test/support/server-process.ts';
 
 /** A failure is one `aitbc: …` line on stderr and nothing on stdout. */
 function expectFailure(run: CliRun, code = 1): string {
@@ -128,25 +129,16 @@ describe('aitbc server start', () => {
       env: { LOG_LEVEL: 'silent', INIT_CWD: home.home },
     });
     try {
-      let out = '';
-      server.stdout.setEncoding('utf8');
-      await new Promise<void>((resolve, reject) => {
-        server.stdout.on('data', (d: string) => {
-          out += d;
-          if (/API: +http:\/\/\S+/.test(out)) resolve();
-        });
-        server.on('exit', (code) => reject(new Error(`server exited with ${code} before listening: ${out}`)));
-      });
-      const url = /API: +(http:\/\/\S+)/.exec(out)![1]!;
+      const listening = await whenListening(server);
+      const out = listening.output();
+      const url = listening.url;
       const adminKey = /^ +(aitbc_\S+)$/m.exec(out)![1]!;
       expect(out).toContain(`${home.home}/state/admin.key`);
 
       const whoami = await aitbc(['--url', url, '--api-key', adminKey, '-o', 'json', 'keys', 'whoami'], { home: home.home });
       expect(JSON.parse(expectSuccess(whoami))).toMatchObject({ owner_id: 'admin', role: 'admin' });
 
-      const exited = new Promise((resolve) => server.on('exit', resolve));
-      server.kill('SIGINT');
-      expect(await exited).toBe(0);
+      expect(await listening.stop('SIGINT')).toBe(0);
     } finally {
       server.kill('SIGKILL');
       home.remove();

@@ -1,52 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const bin = fileURLToPath(new URL('../bin/aitbc-server.mjs', import.meta.url));
-
-interface Started {
-  output: () => string;
-  url: string;
-  stop(): Promise<number | null>;
-}
+import { spawnServer } from './support/server-process.ts';
 
 /** `aitbc-server` as an operator runs it: its own process, embedded SQLite, a random port. */
-function startProcess(dataDir: string): Promise<Started> {
-  const child = spawn(process.execPath, [bin], {
-    env: { ...process.env, AITBC_DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'warn', DATABASE_URL: '', AITBC_ADMIN_API_KEYS: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 30_000);
-    const poll = setInterval(() => {
-      const m = /API:\s+(http:\/\/\S+)/.exec(out);
-      if (m) {
-        clearInterval(poll);
-        clearTimeout(timer);
-        resolve({
-          output: () => out,
-          url: m[1]!,
-          stop: () => {
-            child.kill('SIGTERM');
-            return exited;
-          },
-        });
-      }
-    }, 50);
-    exited.then(() => {
-      clearInterval(poll);
-      clearTimeout(timer);
-      reject(new Error(`server exited early:\n${out}`));
-    });
-  });
-}
+const startProcess = (dataDir: string) => spawnServer({ AITBC_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '', AITBC_ADMIN_API_KEYS: '' });
 
 describe('first start on the embedded default', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-boot-'));

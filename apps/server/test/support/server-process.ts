@@ -1,0 +1,52 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** The operator's entry point: `aitbc-server` (what `pnpm start` runs). */
+export const serverBin = fileURLToPath(new URL('../../bin/aitbc-server.mjs', import.meta.url));
+
+export interface ListeningServer {
+  /** The URL from the start-up banner (`API:  http://…`). */
+  url: string;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * Resolves once a server process (aitbc-server, or `aitbc server start`)
+ * prints its banner; rejects with its output if it exits first or is slow.
+ */
+export function whenListening(child: ChildProcess, timeoutMs = 30_000): Promise<ListeningServer> {
+  let out = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
+    const onData = (d: Buffer | string) => {
+      out += d;
+      const m = /API:\s+(http:\/\/\S+)/.exec(out);
+      if (!m) return;
+      clearTimeout(timer);
+      resolve({
+        url: m[1]!,
+        output: () => out,
+        stop: (signal = 'SIGTERM') => {
+          if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+          return exited;
+        },
+      });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (d: Buffer | string) => (out += d));
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before listening:\n${out}`));
+    });
+  });
+}
+
+/** Starts `aitbc-server` with these environment overrides (PORT 0 unless given) and waits for it. */
+export function spawnServer(env: NodeJS.ProcessEnv): Promise<ListeningServer & { pid: number }> {
+  const child = spawn(process.execPath, [serverBin], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return whenListening(child).then((server) => ({ ...server, pid: child.pid! }));
+}
