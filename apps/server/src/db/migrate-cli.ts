@@ -22,13 +22,15 @@ import {
 } from './migrate.ts';
 import { withSchemaEngine } from './schema-engine.ts';
 import { databaseTarget, type DatabaseTarget } from './target.ts';
+import { loadConfig } from '../config.ts';
 
 const providers: Provider[] = ['sqlite', 'postgresql'];
 const repoRoot = resolve(prismaDir, '..');
 
+/** The database the server would use, read from the environment the same way. */
 function target(): DatabaseTarget {
-  process.chdir(process.env.INIT_CWD ?? process.cwd());
-  return databaseTarget(process.env.DATABASE_URL, resolve(process.env.AITBC_DATA_DIR ?? './data'));
+  const config = loadConfig();
+  return databaseTarget(config.databaseUrl, config.dataDir);
 }
 
 function describe(t: DatabaseTarget): string {
