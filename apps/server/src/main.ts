@@ -12,10 +12,7 @@ export async function serve(config: ServerConfig = loadConfig()): Promise<void> 
     process.exit(1);
   }
   const log = server.app.log;
-  if (server.migrations.length) log.info({ migrations: server.migrations }, 'applied database migrations');
-  log.info({ url: server.url, database: server.db.provider }, 'aitbc-server listening');
-  process.stdout.write(adminKeyNotice(server) + `\n  API:  ${server.url}   docs: ${server.url}/docs   health: ${server.url}/healthz\n\n`);
-
+  // Handlers first, banner last: whoever waits for "API:" may signal us at once.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -28,6 +25,10 @@ export async function serve(config: ServerConfig = loadConfig()): Promise<void> 
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+
+  if (server.migrations.length) log.info({ migrations: server.migrations }, 'applied database migrations');
+  log.info({ url: server.url, database: server.db.provider }, 'aitbc-server listening');
+  process.stdout.write(adminKeyNotice(server) + `\n  API:  ${server.url}   docs: ${server.url}/docs   health: ${server.url}/healthz\n\n`);
 }
 
 function adminKeyNotice(server: RunningServer): string {

@@ -24,7 +24,8 @@ export function whenListening(child: ChildProcess, timeoutMs = 30_000): Promise<
     const timer = setTimeout(() => reject(new Error(`server did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs);
     const onData = (d: Buffer | string) => {
       out += d;
-      const m = /API:\s+(http:\/\/\S+)/.exec(out);
+      // The whitespace after the URL proves it arrived whole, not cut between chunks.
+      const m = /API:\s+(http:\/\/\S+)\s/.exec(out);
       if (!m) return;
       clearTimeout(timer);
       resolve({
