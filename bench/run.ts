@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import { createScratchDatabase } from '../apps/server/src/db/scratch-database.ts';
 import { spawnServer } from '../apps/server/test/support/server-process.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -43,20 +43,6 @@ function percentile(sorted: number[], p: number): number {
 function peakRss(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : 0;
-}
-
-async function freshPostgres(): Promise<{ url: string; drop(): Promise<void> }> {
-  const base = process.env.TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/test';
-  const name = `aitbc_bench_${process.pid}`;
-  const admin = async (sql: string) => {
-    const c = new pg.Client({ connectionString: base });
-    await c.connect();
-    await c.query(sql).finally(() => c.end());
-  };
-  await admin(`CREATE DATABASE "${name}"`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
 }
 
 async function run(
@@ -106,7 +92,7 @@ function table(rows: Row[]): string {
 
 async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-bench-'));
-  const pgdb = dbKind === 'postgres' ? await freshPostgres() : null;
+  const pgdb = dbKind === 'postgres' ? await createScratchDatabase(process.env.TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/test', 'aitbc_bench') : null;
   const adminKey = `bench-admin-${process.pid}`;
   const server = await spawnServer({ HOST: '127.0.0.1', DATABASE_URL: pgdb?.url ?? '', AITBC_DATA_DIR: dataDir, AITBC_ADMIN_API_KEYS: adminKey, LOG_LEVEL: 'warn' });
   const { url, pid } = server;

@@ -1,7 +1,6 @@
 // Prisma's schema engine (migrations, diffs) as WebAssembly, driven through
 // Prisma's own driver adapters. The native engine binary cannot be downloaded
 // on every machine; the wasm build needs nothing but the npm package.
-import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -14,6 +13,7 @@ import {
 } from '@prisma/driver-adapter-utils';
 import type { SchemaEngine } from '@prisma/schema-engine-wasm';
 import pg from 'pg';
+import { createScratchDatabase } from './scratch-database.ts';
 import type { DatabaseTarget } from './target.ts';
 
 export type { SchemaEngine };
@@ -78,11 +78,6 @@ function charAsTextPool(config: pg.PoolConfig): pg.Pool {
   return pool;
 }
 
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${encodeURIComponent(database)}`;
-  return u.toString();
-}
 
 function pgSchema(url: string): string | undefined {
   return new URL(url).searchParams.get('schema') ?? undefined;
@@ -104,20 +99,10 @@ async function pgAdapter(url: string): Promise<SqlDriverAdapter> {
  * connectionString would silently point the "shadow" at the main database).
  */
 async function pgShadowAdapter(url: string): Promise<SqlDriverAdapter> {
-  const name = `prisma_shadow_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = async (sql: string) => {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
-      await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  };
-  await admin(`CREATE DATABASE "${name}"`);
-  const adapter = await pgAdapter(withDatabase(url, name));
+  const shadow = await createScratchDatabase(url, 'prisma_shadow');
+  const adapter = await pgAdapter(shadow.url);
   const dispose = adapter.dispose.bind(adapter);
-  adapter.dispose = () => dispose().finally(() => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+  adapter.dispose = () => dispose().finally(() => shadow.drop());
   return adapter;
 }
 

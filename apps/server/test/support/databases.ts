@@ -1,13 +1,12 @@
 // Test databases. Every server test runs on each available kind: SQLite
 // always, PostgreSQL when the probe in global-setup.ts reached it (or CI=true,
 // where an unreachable PostgreSQL fails the run instead).
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { inject } from 'vitest';
 import type { DatabaseTarget } from '../../src/db/target.ts';
+import { createScratchDatabase } from '../../src/db/scratch-database.ts';
 
 export type DatabaseKind = 'sqlite' | 'postgresql';
 
@@ -25,16 +24,6 @@ if (postgresUrl === undefined) {
 
 export const databaseKinds: DatabaseKind[] = postgresUrl ? ['sqlite', 'postgresql'] : ['sqlite'];
 
-async function admin(serverUrl: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 5000 });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
 /** A fresh, empty database (not migrated) of the given kind. */
 export async function createTestDatabase(kind: DatabaseKind): Promise<TestDatabase> {
   if (kind === 'sqlite') {
@@ -47,14 +36,6 @@ export async function createTestDatabase(kind: DatabaseKind): Promise<TestDataba
     };
   }
   if (!postgresUrl) throw new Error('PostgreSQL is not available for tests (see the line printed at start)');
-  const database = `aitbc_t_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await admin(postgresUrl, `CREATE DATABASE "${database}"`);
-  const url = new URL(postgresUrl);
-  url.pathname = `/${database}`;
-  let dropped: Promise<void> | undefined;
-  return {
-    name: kind,
-    target: { provider: 'postgresql', url: url.toString() },
-    drop: () => (dropped ??= admin(postgresUrl, `DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`)),
-  };
+  const scratch = await createScratchDatabase(postgresUrl, 'aitbc_t');
+  return { name: kind, target: { provider: 'postgresql', url: scratch.url }, drop: scratch.drop };
 }
