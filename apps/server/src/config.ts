@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { sqliteFileOf } from './db/target.ts';
 
 export interface ServerConfig {
   host: string;
@@ -21,19 +22,15 @@ function integer(name: string, raw: string | undefined, fallback: number, min: n
   return n;
 }
 
-/** A relative `file:` URL names a file relative to where the user ran the command, as AITBC_DATA_DIR does. */
-function fileUrlFrom(cwd: string, url: string | undefined): string | undefined {
-  if (!url?.startsWith('file:')) return url;
-  return `file:${resolve(cwd, url.slice('file:'.length).replace(/^\/\//, ''))}`;
-}
-
 /** Reads the server's settings from the environment; `cwd` anchors relative paths. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = env.INIT_CWD ?? process.cwd()): ServerConfig {
+  const databaseUrl = env.DATABASE_URL?.trim() || undefined;
   return {
     host: env.HOST?.trim() || '127.0.0.1',
     port: integer('PORT', env.PORT, 8000, 0, 65535),
     dataDir: resolve(cwd, env.AITBC_DATA_DIR?.trim() || './data'),
-    databaseUrl: fileUrlFrom(cwd, env.DATABASE_URL?.trim() || undefined),
+    // A relative file: path is taken from where the user ran the command, like AITBC_DATA_DIR.
+    databaseUrl: databaseUrl?.startsWith('file:') ? `file:${sqliteFileOf(databaseUrl, cwd)}` : databaseUrl,
     adminApiKeys: (env.AITBC_ADMIN_API_KEYS ?? '')
       .split(',')
       .map((k) => k.trim())

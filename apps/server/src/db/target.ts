@@ -6,6 +6,11 @@ export type DatabaseTarget =
   | { provider: 'sqlite'; file: string; url: string }
   | { provider: 'postgresql'; url: string };
 
+/** The absolute path a `file:` URL names; a relative path is taken from `base`. */
+export function sqliteFileOf(fileUrl: string, base = process.cwd()): string {
+  return resolve(base, fileUrl.slice('file:'.length).replace(/^\/\//, ''));
+}
+
 /**
  * Unset DATABASE_URL means the embedded default: a SQLite file under the data
  * directory. A postgres:// or postgresql:// URL selects PostgreSQL, and
@@ -20,7 +25,7 @@ export function databaseTarget(databaseUrl: string | undefined, dataDir: string)
   }
   if (/^postgres(ql)?:\/\//i.test(url)) return { provider: 'postgresql', url };
   if (url.startsWith('file:')) {
-    const file = resolve(url.slice('file:'.length).replace(/^\/\//, ''));
+    const file = sqliteFileOf(url);
     return { provider: 'sqlite', file, url: `file:${file}` };
   }
   throw new Error(

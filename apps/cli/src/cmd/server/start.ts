@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { integerFrom } from '../../flags.ts';
 import type { CliDeps, ServerConfig } from '../../session.ts';
@@ -12,12 +11,11 @@ export interface ServerStartOptions {
 
 /**
  * The server's environment with the flags on top: flags win over PORT, HOST,
- * AITBC_DATA_DIR and DATABASE_URL. A relative file: database path is made
- * absolute against where the user ran the command (the data dir already is,
- * by loadConfig).
+ * AITBC_DATA_DIR and DATABASE_URL. loadConfig takes relative paths (data dir,
+ * file: database) from where the user ran the command.
  */
-export function serverEnvironment(options: ServerStartOptions, env: NodeJS.ProcessEnv, cwd: string): NodeJS.ProcessEnv {
-  const databaseUrl = options.databaseUrl?.trim().replace(/^file:(?!\/)(.+)$/, (_, path: string) => `file:${resolve(cwd, path)}`);
+export function serverEnvironment(options: ServerStartOptions, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const databaseUrl = options.databaseUrl?.trim();
   return {
     ...env,
     ...(options.port !== undefined ? { PORT: String(options.port) } : {}),
@@ -30,7 +28,7 @@ export function serverEnvironment(options: ServerStartOptions, env: NodeJS.Proce
 /** Runs the server in the foreground (until SIGINT/SIGTERM); resolves with the config it started with. */
 export async function runServerStart(options: ServerStartOptions, deps: Pick<CliDeps, 'env' | 'cwd' | 'loadServer'>): Promise<ServerConfig> {
   const { serve, loadConfig } = await deps.loadServer();
-  const config = loadConfig(serverEnvironment(options, deps.env, deps.cwd), deps.cwd);
+  const config = loadConfig(serverEnvironment(options, deps.env), deps.cwd);
   await serve(config);
   return config;
 }
