@@ -28,8 +28,6 @@ const HTTP_CODES: Record<number, string> = {
 export interface AppOptions {
   config: Pick<ServerConfig, 'adminApiKeys' | 'bodyLimit' | 'logLevel'>;
   db: Database;
-  /** Where the document says the API lives; defaults to a relative base. */
-  baseUrl?: string;
 }
 
 /**
@@ -37,7 +35,7 @@ export interface AppOptions {
  * OpenAPI paths, the document at /openapi.json, docs at /docs, and /healthz.
  * Every error, ours or Fastify's, answers as JSON `{ code, message }`.
  */
-export async function buildApp({ config, db, baseUrl = '/' }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, db }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: {
       level: config.logLevel,
@@ -77,7 +75,8 @@ export async function buildApp({ config, db, baseUrl = '/' }: AppOptions): Promi
     return reply.code(health.status === 'ok' ? 200 : 503).send(health);
   });
 
-  const document = openApiDocument(appRouter, baseUrl);
+  const statuses = successStatuses(appRouter);
+  const document = openApiDocument(appRouter, statuses);
   app.get('/openapi.json', async () => document);
   await app.register(swagger, { mode: 'static', specification: { document: document as never } });
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -87,7 +86,6 @@ export async function buildApp({ config, db, baseUrl = '/' }: AppOptions): Promi
     trpcOptions: { router: appRouter, createContext, onError } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'],
   });
 
-  const statuses = successStatuses(appRouter);
   await app.register(fastifyTRPCOpenApiPlugin, {
     router: appRouter,
     createContext: createContext as never,

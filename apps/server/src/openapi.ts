@@ -12,17 +12,17 @@ export function successStatuses(router: AnyRouter): Map<string, number> {
   return statuses;
 }
 
-/** The OpenAPI 3 document, with each operation's real success status. */
-export function openApiDocument(router: AnyRouter, baseUrl: string): OpenAPIObject {
+/** The OpenAPI 3 document, with each operation's real success status (from successStatuses). */
+export function openApiDocument(router: AnyRouter, statuses: ReadonlyMap<string, number>): OpenAPIObject {
   const doc = generateOpenApiDocument(router, {
     title: 'aitbc-swarm',
     description: 'Coordination service for AI agents: agent registry, networks, swarms. Authenticate with the X-Api-Key header.',
     version: '0.1.0',
-    baseUrl,
+    baseUrl: '/',
     securitySchemes: { ApiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' } },
   });
   const byOperation = new Map<string, number>();
-  for (const [path, status] of successStatuses(router)) byOperation.set(path.replace(/\./g, '-'), status);
+  for (const [path, status] of statuses) byOperation.set(path.replace(/\./g, '-'), status);
   for (const item of Object.values(doc.paths ?? {})) {
     for (const op of Object.values(item as Record<string, { operationId?: string; responses?: Record<string, unknown> }>)) {
       const status = op?.operationId ? byOperation.get(op.operationId) : undefined;

@@ -44,10 +44,6 @@ export class ApiKeyAuthenticator {
     this.configuredAdminHashes = configuredAdminKeys.map(hashKey);
   }
 
-  get hasConfiguredAdmins(): boolean {
-    return this.configuredAdminHashes.length > 0;
-  }
-
   async authenticate(presented: string | undefined): Promise<Principal | null> {
     const key = presented?.trim();
     if (!key) return null;

@@ -20,13 +20,13 @@ export async function bootstrapAdminKey(
 ): Promise<AdminKeyBootstrap> {
   if (options.configuredAdmins) return { kind: 'configured' };
   const file = join(options.dataDir, 'admin.key');
-  const existing = await db.run((tx) => tx.apiKey.count({ where: { role: 'admin', revokedAt: null } }));
+  const existing = await db.run((q) => q.apiKey.count({ where: { role: 'admin', revokedAt: null } }));
   if (existing > 0) return { kind: 'existing', file: existsSync(file) ? file : null };
   if (db.provider !== 'sqlite') return { kind: 'none' };
 
   const issued = issueKey();
-  await db.transaction((tx) =>
-    tx.apiKey.create({
+  await db.run((q) =>
+    q.apiKey.create({
       data: { ownerId: ADMIN_OWNER_ID, role: 'admin', prefix: issued.prefix, keyHash: issued.hash, label: 'bootstrap admin key', createdBy: 'server' },
     }),
   );

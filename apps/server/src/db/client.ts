@@ -10,7 +10,7 @@ import type { DatabaseTarget } from './target.ts';
 export type Prisma = SqliteClient;
 export type PrismaTx = Omit<Prisma, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
 
-export async function connectPrisma(target: DatabaseTarget, options: { poolSize?: number } = {}): Promise<Prisma> {
+export async function connectPrisma(target: DatabaseTarget): Promise<Prisma> {
   if (target.provider === 'sqlite') {
     const [{ PrismaClient }, { PrismaBetterSqlite3 }] = await Promise.all([import('./generated/sqlite/client.ts'), import('@prisma/adapter-better-sqlite3')]);
     const client = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: target.url, timeout: 5000 }) });
@@ -22,7 +22,7 @@ export async function connectPrisma(target: DatabaseTarget, options: { poolSize?
     return client;
   }
   const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('./generated/postgresql/client.ts'), import('@prisma/adapter-pg')]);
-  const client = new PrismaClient({ adapter: new PrismaPg({ connectionString: target.url, max: options.poolSize ?? 10 }) });
+  const client = new PrismaClient({ adapter: new PrismaPg({ connectionString: target.url, max: 10 }) });
   await client.$connect();
   return client as unknown as Prisma;
 }
