@@ -1,0 +1,253 @@
+import { z } from 'zod';
+import { Capability } from './agent.ts';
+import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
+
+/**
+ * How a network hands subtasks to its agents. The meanings live in
+ * `network/strategies.ts`; the README documents them.
+ */
+export const COORDINATION_STRATEGIES = ['round-robin', 'least-loaded', 'capability-match', 'centralized', 'decentralized', 'hybrid'] as const;
+export const CoordinationStrategy = z.enum(COORDINATION_STRATEGIES);
+export type CoordinationStrategy = z.infer<typeof CoordinationStrategy>;
+
+/** Networks a user can set; `archived` is what delete leaves behind. */
+export const NETWORK_STATUSES = ['active', 'paused', 'archived'] as const;
+export const NetworkStatus = z.enum(NETWORK_STATUSES);
+export type NetworkStatus = z.infer<typeof NetworkStatus>;
+
+export const PRIORITIES = ['low', 'normal', 'high'] as const;
+export const Priority = z.enum(PRIORITIES);
+export type Priority = z.infer<typeof Priority>;
+
+export const MAX_AGENTS_PER_NETWORK = 256;
+export const MAX_SUBTASKS_PER_TASK = 1000;
+export const MAX_ITEMS_PER_TASK = 100_000;
+
+/** An agent reference in a network: the agent's id (the CLI also resolves names to ids). */
+const AgentRef = z.string().trim().min(1).max(128);
+
+/** Tunables every network has; defaults are the issue's (30 s lease and claim timeout, 3 attempts, replication 2). */
+export const NetworkSettings = z.object({
+  lease_seconds: z.number().int().min(1).max(3600).describe('how long a claim holds a subtask without a heartbeat'),
+  claim_timeout_seconds: z.number().int().min(1).max(86_400).describe('how long an assigned subtask may wait unclaimed before it is reassigned'),
+  max_attempts: z.number().int().min(1).max(100).describe('claims a subtask gets before it fails for good'),
+  replication: z.number().int().min(1).max(16).describe('hybrid: agents that must agree on each subtask'),
+  max_replication: z.number().int().min(1).max(32).describe('hybrid: the most agents a disputed subtask is given'),
+});
+export type NetworkSettings = z.infer<typeof NetworkSettings>;
+
+export const DEFAULT_NETWORK_SETTINGS: NetworkSettings = {
+  lease_seconds: 30,
+  claim_timeout_seconds: 30,
+  max_attempts: 3,
+  replication: 2,
+  max_replication: 4,
+};
+
+export const NetworkCreate = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    description: z.string().max(2000).nullish(),
+    agents: z
+      .array(AgentRef)
+      .min(1, 'a network needs at least one agent')
+      .max(MAX_AGENTS_PER_NETWORK)
+      .transform((ids) => [...new Set(ids)]),
+    coordination_strategy: CoordinationStrategy.default('round-robin'),
+  })
+  .extend(NetworkSettings.partial().shape);
+export type NetworkCreate = z.input<typeof NetworkCreate>;
+
+export const NetworkIdParam = z.object({ network_id: Id });
+
+export const NetworkUpdate = NetworkIdParam.extend({
+  name: z.string().trim().min(1).max(200).optional(),
+  description: z.string().max(2000).nullish(),
+  agents: NetworkCreate.shape.agents.optional(),
+  coordination_strategy: CoordinationStrategy.optional(),
+  status: z.enum(['active', 'paused']).optional().describe('paused networks accept no new executions; delete archives'),
+}).extend(NetworkSettings.partial().shape);
+export type NetworkUpdate = z.input<typeof NetworkUpdate>;
+
+export const NetworkView = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    description: z.string().nullable(),
+    agents: z.array(z.string()),
+    coordination_strategy: CoordinationStrategy,
+    status: NetworkStatus,
+    owner_id: z.string(),
+    created_at: IsoDateTime,
+    updated_at: IsoDateTime,
+  })
+  .extend(NetworkSettings.shape);
+export type NetworkView = z.infer<typeof NetworkView>;
+
+export const NetworkListQuery = PageQuery.extend({ status: NetworkStatus.optional() });
+export type NetworkListQuery = z.input<typeof NetworkListQuery>;
+
+export const NetworkList = z.object({
+  networks: z.array(NetworkView),
+  total_count: z.number().int(),
+  next_cursor: NextCursor,
+});
+export type NetworkList = z.infer<typeof NetworkList>;
+
+// ---------------------------------------------------------------- tasks
+
+export const REDUCERS = ['concat', 'sum', 'count', 'majority'] as const;
+export const Reducer = z.enum(REDUCERS);
+export type Reducer = z.infer<typeof Reducer>;
+
+const Requires = z.array(Capability).max(32).transform((tags) => [...new Set(tags)]);
+
+/**
+ * A task is any JSON object. Three shapes are understood (see the README):
+ * `subtasks: [...]` (each element is one subtask, sent to its worker as is;
+ * an object element may carry `requires`), `items: [...]` (split into chunks
+ * of `chunk_size`, each sent as `{items, offset, params}`), or anything else
+ * (one subtask whose payload is the whole task). `requires` on the task
+ * applies to every subtask that has none of its own.
+ */
+export const NetworkTask = z.looseObject({
+  subtasks: z.array(z.unknown()).min(1).max(MAX_SUBTASKS_PER_TASK).optional(),
+  items: z.array(z.unknown()).min(1).max(MAX_ITEMS_PER_TASK).optional(),
+  chunk_size: z.number().int().min(1).max(MAX_ITEMS_PER_TASK).optional(),
+  params: z.unknown().optional().describe('passed to every chunk of `items` as `params`'),
+  requires: Requires.optional(),
+  reduce: Reducer.optional(),
+}).superRefine((task, ctx) => {
+  // An explicit subtask's own `requires` is checked here, so a bad tag is a 400 naming it.
+  task.subtasks?.forEach((element, i) => {
+    if (element === null || typeof element !== 'object' || Array.isArray(element) || !('requires' in element)) return;
+    const parsed = Requires.safeParse(element.requires);
+    for (const issue of parsed.error?.issues ?? []) ctx.addIssue({ code: 'custom', message: issue.message, path: ['subtasks', i, 'requires', ...issue.path] });
+  });
+});
+export type NetworkTask = z.infer<typeof NetworkTask>;
+
+export const ExecuteRequest = NetworkIdParam.extend({
+  task: NetworkTask,
+  priority: Priority.default('normal'),
+});
+export type ExecuteRequest = z.input<typeof ExecuteRequest>;
+
+export const EXECUTION_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export const ExecutionStatus = z.enum(EXECUTION_STATUSES);
+export type ExecutionStatus = z.infer<typeof ExecutionStatus>;
+
+export const SUBTASK_STATUSES = ['pending', 'assigned', 'leased', 'completed', 'failed', 'cancelled'] as const;
+export const SubtaskStatus = z.enum(SUBTASK_STATUSES);
+export type SubtaskStatus = z.infer<typeof SubtaskStatus>;
+
+export const SubtaskView = z.object({
+  id: z.string(),
+  seq: z.number().int().describe('position in the task; results aggregate in this order'),
+  replica: z.number().int().describe('0 unless the strategy runs a subtask on several agents'),
+  status: SubtaskStatus,
+  requires: z.array(z.string()),
+  assignee_id: z.string().nullable(),
+  attempts: z.number().int(),
+  accepted: z.boolean().describe('this replica carries the subtask’s decided result'),
+  result: z.unknown().optional(),
+  error: z.string().nullable(),
+  started_at: IsoDateTime.nullable(),
+  completed_at: IsoDateTime.nullable(),
+});
+export type SubtaskView = z.infer<typeof SubtaskView>;
+
+export const ExecutionResults = z.object({
+  subtask_results: z.array(z.unknown()).describe('each subtask’s decided result, in task order'),
+  reduce: Reducer.nullable(),
+  reduced: z.unknown().optional().describe('the reduction of subtask_results when the task names `reduce`'),
+  reduce_error: z.string().nullable(),
+});
+export type ExecutionResults = z.infer<typeof ExecutionResults>;
+
+export const ExecutionProgress = z.object({
+  total: z.number().int().describe('subtasks in the task'),
+  completed: z.number().int().describe('subtasks with a decided result'),
+  failed: z.number().int().describe('subtasks that failed for good'),
+});
+
+const ExecutionBase = z.object({
+  id: z.string(),
+  execution_id: z.string().describe('the same as id (the spec’s name for it)'),
+  network_id: z.string(),
+  priority: Priority,
+  status: ExecutionStatus,
+  progress: ExecutionProgress,
+  error: z.string().nullable(),
+  created_at: IsoDateTime,
+  started_at: IsoDateTime.nullable(),
+  completed_at: IsoDateTime.nullable(),
+});
+
+export const ExecutionSummary = ExecutionBase;
+export type ExecutionSummary = z.infer<typeof ExecutionSummary>;
+
+export const ExecutionView = ExecutionBase.extend({
+  task: z.record(z.string(), z.unknown()),
+  results: ExecutionResults.nullable(),
+  subtasks: z.array(SubtaskView),
+});
+export type ExecutionView = z.infer<typeof ExecutionView>;
+
+export const ExecutionIdParam = NetworkIdParam.extend({ execution_id: Id });
+
+export const ExecutionListQuery = NetworkIdParam.extend(PageQuery.shape).extend({ status: ExecutionStatus.optional() });
+
+export const ExecutionList = z.object({
+  executions: z.array(ExecutionSummary),
+  total_count: z.number().int(),
+  next_cursor: NextCursor,
+});
+export type ExecutionList = z.infer<typeof ExecutionList>;
+
+// ---------------------------------------------------------------- worker protocol
+
+export const ClaimRequest = z.object({
+  agent_id: Id,
+  lease_seconds: z.number().int().min(1).max(3600).optional().describe('defaults to the network’s lease_seconds'),
+});
+
+/** What a worker gets: the subtask's own payload, never the whole task. */
+export const ClaimedSubtask = z.object({
+  subtask_id: z.string(),
+  lease_id: z.string().describe('present it with heartbeats, results and failures'),
+  lease_expires_at: IsoDateTime,
+  execution_id: z.string(),
+  network_id: z.string(),
+  seq: z.number().int(),
+  replica: z.number().int(),
+  attempt: z.number().int(),
+  payload: z.unknown(),
+  requires: z.array(z.string()),
+});
+export type ClaimedSubtask = z.infer<typeof ClaimedSubtask>;
+
+export const ClaimResult = z.object({ subtask: ClaimedSubtask.nullable().describe('null when nothing is waiting for this agent') });
+export type ClaimResult = z.infer<typeof ClaimResult>;
+
+export const LeaseRef = z.object({ subtask_id: Id, lease_id: Id });
+
+export const HeartbeatRequest = LeaseRef.extend({
+  lease_seconds: z.number().int().min(1).max(3600).optional(),
+});
+
+export const ResultRequest = LeaseRef.extend({
+  result: z.unknown().refine((v) => v !== undefined, 'a result is required (any JSON, null included)'),
+});
+
+export const FailureRequest = LeaseRef.extend({
+  error: z.string().max(8000).default('the worker reported a failure'),
+});
+
+export const LeaseView = z.object({
+  subtask_id: z.string(),
+  status: SubtaskStatus,
+  lease_expires_at: IsoDateTime.nullable(),
+  execution_status: ExecutionStatus,
+});
+export type LeaseView = z.infer<typeof LeaseView>;
