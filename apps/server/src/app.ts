@@ -5,7 +5,7 @@ import { fastifyTRPCOpenApiPlugin } from 'trpc-to-openapi';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { appRouter, type AppRouter } from './routers/index.ts';
-import type { Context } from './trpc.ts';
+import { type Context, type FieldIssue, summariseIssues } from './trpc.ts';
 import type { Database } from './db/database.ts';
 import { ApiKeyAuthenticator } from './auth/api-keys.ts';
 import { checkHealth } from './health.ts';
@@ -56,9 +56,16 @@ export async function buildApp({ config, db }: AppOptions): Promise<FastifyInsta
     if (error.code === 'INTERNAL_SERVER_ERROR') ctx?.log.error({ err: error.cause ?? error, path }, 'procedure failed');
   };
 
-  app.addHook('onSend', async (req, reply) => {
+  app.addHook('onSend', async (req, reply, payload) => {
     reply.header('x-request-id', req.id);
     reply.header('x-content-type-options', 'nosniff');
+    return reply.statusCode === 400 ? explainInvalidInput(payload) : payload;
+  });
+
+  // A POST with no body (the legacy CLI's `swarm leave`, a bare cancel) is an
+  // empty JSON object, not an unsupported media type.
+  app.addHook('preHandler', async (req) => {
+    if (req.body === undefined && req.headers['content-type'] === undefined && req.method !== 'GET') req.headers['content-type'] = 'application/json';
   });
 
   app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
@@ -97,4 +104,15 @@ export async function buildApp({ config, db }: AppOptions): Promise<FastifyInsta
   });
 
   return app;
+}
+
+/**
+ * The REST adapter words every schema failure as "Input validation failed";
+ * the issues it carries say which field and why, so the message does too.
+ */
+function explainInvalidInput(payload: unknown): unknown {
+  if (typeof payload !== 'string' || !payload.includes('"Input validation failed"')) return payload;
+  const body = JSON.parse(payload) as { message: string; data?: { issues?: FieldIssue[] } };
+  if (body.data?.issues?.length) body.message = summariseIssues(body.data.issues);
+  return JSON.stringify(body);
 }

@@ -13,6 +13,8 @@ export interface ServerConfig {
   /** Largest request body accepted, in bytes; larger gets 413. */
   bodyLimit: number;
   logLevel: string;
+  /** How often expired leases and unclaimed assignments are swept, in ms. */
+  sweepIntervalMs: number;
 }
 
 function integer(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
@@ -37,5 +39,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = env.INIT_
       .filter(Boolean),
     bodyLimit: integer('AITBC_BODY_LIMIT', env.AITBC_BODY_LIMIT, 1024 * 1024, 1024, 64 * 1024 * 1024),
     logLevel: env.LOG_LEVEL?.trim() || 'info',
+    sweepIntervalMs: integer('AITBC_SWEEP_INTERVAL_MS', env.AITBC_SWEEP_INTERVAL_MS, 1000, 50, 60_000),
   };
 }

@@ -17,7 +17,7 @@ export interface Context {
 /** `successStatus` is the HTTP status a REST call answers on success (default 200). */
 export type Meta = OpenApiMeta<{ successStatus?: 200 | 201 | 202 }>;
 
-interface FieldIssue {
+export interface FieldIssue {
   path: string;
   message: string;
 }
@@ -39,13 +39,13 @@ const t = initTRPC
       return {
         ...shape,
         // Never send an internal error's text (it may quote SQL or paths); the log has it.
-        message: internal ? `Internal server error (request ${ctx?.requestId ?? 'unknown'})` : issues ? summarise(issues) : shape.message,
+        message: internal ? `Internal server error (request ${ctx?.requestId ?? 'unknown'})` : issues ? summariseIssues(issues) : shape.message,
         data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path, ...(issues ? { issues } : {}) },
       };
     },
   });
 
-function summarise(issues: FieldIssue[]): string {
+export function summariseIssues(issues: FieldIssue[]): string {
   return 'Invalid input: ' + issues.map((i) => `${i.path}: ${i.message}`).join('; ');
 }
 

@@ -25,6 +25,7 @@ const tables = [
   'agent_networks',
   'agents',
   'api_keys',
+  'subtask_attempts',
   'subtasks',
   'swarm_coordination',
   'swarm_members',

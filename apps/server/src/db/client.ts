@@ -1,3 +1,4 @@
+import { JsonNull } from '@prisma/client/runtime/client';
 import type { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
 import type { DatabaseTarget } from './target.ts';
 
@@ -25,4 +26,9 @@ export async function connectPrisma(target: DatabaseTarget): Promise<Prisma> {
   const client = new PrismaClient({ adapter: new PrismaPg({ connectionString: target.url, max: 10 }) });
   await client.$connect();
   return client as unknown as Prisma;
+}
+
+/** A JSON value as Prisma takes it: a JSON `null` must be spelled JsonNull (a bare null means SQL NULL). */
+export function jsonInput<T>(value: T): T | typeof JsonNull {
+  return value === null ? JsonNull : value;
 }

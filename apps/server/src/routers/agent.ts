@@ -103,19 +103,23 @@ export const agentRouter = router({
     .input(AgentUpdate)
     .output(AgentView)
     .mutation(async ({ ctx, input }) => {
+      const now = new Date();
       const agent = await ctx.db
-        .run((db) =>
-          db.agent.update({
+        .transaction(async (db) => {
+          const updated = await db.agent.update({
             where: { id: input.agent_id, ownerId: ctx.principal.owner_id },
             data: {
               ...(input.name !== undefined ? { name: input.name } : {}),
               ...(input.description !== undefined ? { description: input.description } : {}),
               ...(input.capabilities !== undefined ? { capabilities: input.capabilities } : {}),
               // A status report is a sign of life.
-              ...(input.status !== undefined ? { status: input.status, lastSeen: new Date() } : {}),
+              ...(input.status !== undefined ? { status: input.status, lastSeen: now } : {}),
             },
-          }),
-        )
+          });
+          // An agent going offline hands its unclaimed work on at the next sweep.
+          if (input.status === 'offline') await db.subtask.updateMany({ where: { assigneeId: updated.id, status: 'assigned' }, data: { claimBy: now } });
+          return updated;
+        })
         .catch((e) => explain(e, input.agent_id, input.name));
       return toAgentView(agent);
     }),

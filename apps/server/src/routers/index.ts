@@ -1,6 +1,9 @@
 import { router } from '../trpc.ts';
 import { agentRouter } from './agent.ts';
+import { executionRouter } from './execution.ts';
 import { keyRouter } from './key.ts';
+import { networkRouter } from './network.ts';
+import { workRouter } from './work.ts';
 
 /**
  * REST paths are matched in the order procedures appear here, first match
@@ -9,6 +12,9 @@ import { keyRouter } from './key.ts';
  */
 export const appRouter = router({
   key: keyRouter,
+  network: networkRouter,
+  execution: executionRouter,
+  work: workRouter,
   agent: agentRouter,
 });
 

@@ -20,7 +20,7 @@ export interface TestServer {
  * A real server on 127.0.0.1 (random port) over a fresh, migrated database of
  * the given kind. Logs are silent unless LOG_LEVEL is set.
  */
-export async function startTestServer(kind: TestDatabase['name'], options: { logLevel?: string } = {}): Promise<TestServer> {
+export async function startTestServer(kind: TestDatabase['name'], options: { logLevel?: string; sweepIntervalMs?: number } = {}): Promise<TestServer> {
   const database = await createTestDatabase(kind);
   const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-data-'));
   const adminKey = `test-admin-${Math.random().toString(36).slice(2)}`;
@@ -32,6 +32,7 @@ export async function startTestServer(kind: TestDatabase['name'], options: { log
     adminApiKeys: [adminKey],
     bodyLimit: 1024 * 1024,
     logLevel: options.logLevel ?? process.env.LOG_LEVEL ?? 'silent',
+    sweepIntervalMs: options.sweepIntervalMs ?? 200,
   });
   const url = server.url;
   return {

@@ -1,0 +1,88 @@
+import type {
+  CoordinationStrategy,
+  ExecutionResults,
+  ExecutionStatus,
+  ExecutionSummary,
+  ExecutionView,
+  NetworkStatus,
+  NetworkView,
+  Priority,
+  SubtaskStatus,
+  SubtaskView,
+} from '@aitbc/core';
+import type { PrismaTx } from '../db/client.ts';
+
+export type NetworkRow = NonNullable<Awaited<ReturnType<PrismaTx['agentNetwork']['findFirst']>>>;
+export type ExecutionRow = NonNullable<Awaited<ReturnType<PrismaTx['agentNetworkExecution']['findFirst']>>>;
+export type SubtaskRow = NonNullable<Awaited<ReturnType<PrismaTx['subtask']['findFirst']>>>;
+
+const iso = (d: Date | null): string | null => d?.toISOString() ?? null;
+
+export function networkSettings(n: NetworkRow) {
+  return {
+    lease_seconds: n.leaseSeconds,
+    claim_timeout_seconds: n.claimTimeoutSeconds,
+    max_attempts: n.maxAttempts,
+    replication: n.replication,
+    max_replication: n.maxReplication,
+  };
+}
+
+export function toNetworkView(n: NetworkRow): NetworkView {
+  return {
+    id: n.id,
+    name: n.name,
+    description: n.description,
+    agents: n.agents as string[],
+    coordination_strategy: n.coordinationStrategy as CoordinationStrategy,
+    status: n.status as NetworkStatus,
+    owner_id: n.ownerId,
+    created_at: n.createdAt.toISOString(),
+    updated_at: n.updatedAt.toISOString(),
+    ...networkSettings(n),
+  };
+}
+
+const PRIORITY_NAMES: Priority[] = ['high', 'normal', 'low'];
+export const priorityRank = (p: Priority): number => PRIORITY_NAMES.indexOf(p);
+
+export function toExecutionSummary(e: ExecutionRow): ExecutionSummary {
+  return {
+    id: e.id,
+    execution_id: e.id,
+    network_id: e.networkId,
+    priority: e.priority as Priority,
+    status: e.status as ExecutionStatus,
+    progress: { total: e.subtaskCount, completed: e.decidedCount, failed: e.failedCount },
+    error: e.error,
+    created_at: e.createdAt.toISOString(),
+    started_at: iso(e.startedAt),
+    completed_at: iso(e.completedAt),
+  };
+}
+
+export function toSubtaskView(s: SubtaskRow): SubtaskView {
+  return {
+    id: s.id,
+    seq: s.seq,
+    replica: s.replica,
+    status: s.status as SubtaskStatus,
+    requires: (s.requires as string[] | null) ?? [],
+    assignee_id: s.assigneeId,
+    attempts: s.attempts,
+    accepted: s.accepted,
+    ...(s.status === 'completed' ? { result: s.result } : {}),
+    error: s.error,
+    started_at: iso(s.startedAt),
+    completed_at: iso(s.completedAt),
+  };
+}
+
+export function toExecutionView(e: ExecutionRow, subtasks: SubtaskRow[]): ExecutionView {
+  return {
+    ...toExecutionSummary(e),
+    task: e.task as Record<string, unknown>,
+    results: (e.results as ExecutionResults | null) ?? null,
+    subtasks: subtasks.map(toSubtaskView),
+  };
+}

@@ -1,0 +1,67 @@
+import {
+  ExecuteRequest,
+  ExecutionIdParam,
+  ExecutionList,
+  ExecutionListQuery,
+  ExecutionView,
+} from '@aitbc/core';
+import { cancelExecution, executionNotFound, submitExecution } from '../networks/executions.ts';
+import { toExecutionSummary, toExecutionView } from '../networks/views.ts';
+import { pageAfter, takePage } from '../pagination.ts';
+import { authedProcedure, router } from '../trpc.ts';
+import { findNetwork } from './network.ts';
+
+const tags = ['agent networks'];
+const base = '/api/v1/agents/networks/{network_id}';
+
+export const executionRouter = router({
+  execute: authedProcedure
+    .meta({
+      openapi: { method: 'POST', path: `${base}/execute`, tags, summary: 'Decompose a task, assign its subtasks, and queue them for the agents’ workers', protect: true },
+      successStatus: 202,
+    })
+    .input(ExecuteRequest)
+    .output(ExecutionView)
+    .mutation(({ ctx, input }) => ctx.db.transaction((db) => submitExecution(db, ctx.principal.owner_id, input, new Date()))),
+
+  list: authedProcedure
+    .meta({ openapi: { method: 'GET', path: `${base}/executions`, tags, summary: 'A network’s executions, newest first', protect: true } })
+    .input(ExecutionListQuery)
+    .output(ExecutionList)
+    .query(({ ctx, input }) =>
+      ctx.db.run(async (db) => {
+        const network = await findNetwork(db, ctx, input.network_id);
+        const scope = { networkId: network.id, ...(input.status ? { status: input.status } : {}) };
+        const page = pageAfter(input.cursor);
+        const [rows, total] = await Promise.all([
+          db.agentNetworkExecution.findMany({ where: { ...scope, ...page.where }, orderBy: page.orderBy, take: input.limit + 1 }),
+          db.agentNetworkExecution.count({ where: scope }),
+        ]);
+        const { items, next_cursor } = takePage(rows, input.limit);
+        return { executions: items.map(toExecutionSummary), total_count: total, next_cursor };
+      }),
+    ),
+
+  get: authedProcedure
+    .meta({ openapi: { method: 'GET', path: `${base}/executions/{execution_id}`, tags, summary: 'One execution with its subtasks and results', protect: true } })
+    .input(ExecutionIdParam)
+    .output(ExecutionView)
+    .query(({ ctx, input }) =>
+      ctx.db.run(async (db) => {
+        const execution = await db.agentNetworkExecution.findFirst({
+          where: { id: input.execution_id, networkId: input.network_id, ownerId: ctx.principal.owner_id },
+        });
+        if (!execution) throw executionNotFound(input.execution_id);
+        const subtasks = await db.subtask.findMany({ where: { executionId: execution.id }, orderBy: [{ seq: 'asc' }, { replica: 'asc' }] });
+        return toExecutionView(execution, subtasks);
+      }),
+    ),
+
+  cancel: authedProcedure
+    .meta({ openapi: { method: 'POST', path: `${base}/executions/{execution_id}/cancel`, tags, summary: 'Cancel an execution; open subtasks are withdrawn', protect: true } })
+    .input(ExecutionIdParam)
+    .output(ExecutionView)
+    .mutation(({ ctx, input }) =>
+      ctx.db.transaction((db) => cancelExecution(db, ctx.principal.owner_id, input.network_id, input.execution_id, new Date())),
+    ),
+});

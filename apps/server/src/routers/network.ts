@@ -1,0 +1,222 @@
+import { TRPCError } from '@trpc/server';
+import {
+  type CoordinationStrategy,
+  DEFAULT_NETWORK_SETTINGS,
+  NETWORK_METRIC_NAMES,
+  type NetworkMetrics,
+  NetworkCreate,
+  NetworkIdParam,
+  NetworkList,
+  NetworkListQuery,
+  NetworkOptimizationView,
+  NetworkStatus,
+  NetworkStatusQuery,
+  NetworkStatusView,
+  NetworkUpdate,
+  NetworkView,
+  type Objective,
+  OptimizeQuery,
+  OptimizeRequest,
+  recommend,
+} from '@aitbc/core';
+import type { PrismaTx } from '../db/client.ts';
+import { networkNotFound } from '../networks/executions.ts';
+import { executionCounts, measureNetwork } from '../networks/records.ts';
+import { type NetworkRow, networkSettings, toNetworkView } from '../networks/views.ts';
+import { pageAfter, takePage } from '../pagination.ts';
+import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
+
+const tags = ['agent networks'];
+const base = '/api/v1/agents/networks';
+
+/** Every agent must exist and be the caller's; the first that is not is named in a 404. */
+async function requireOwnAgents(db: PrismaTx, ownerId: string, ids: string[]): Promise<void> {
+  const found = await db.agent.findMany({ where: { ownerId, id: { in: ids } }, select: { id: true } });
+  const known = new Set(found.map((a) => a.id));
+  const missing = ids.find((id) => !known.has(id));
+  if (missing !== undefined) throw new TRPCError({ code: 'NOT_FOUND', message: `Agent ${missing} not found` });
+}
+
+/** The settings a create or update names, as columns. */
+function settingColumns(input: { lease_seconds?: number; claim_timeout_seconds?: number; max_attempts?: number; replication?: number; max_replication?: number }) {
+  const columns = {
+    leaseSeconds: input.lease_seconds,
+    claimTimeoutSeconds: input.claim_timeout_seconds,
+    maxAttempts: input.max_attempts,
+    replication: input.replication,
+    maxReplication: input.max_replication,
+  };
+  return Object.fromEntries(Object.entries(columns).filter(([, v]) => v !== undefined));
+}
+
+function checkReplication(settings: { replication: number; max_replication: number }): void {
+  if (settings.max_replication < settings.replication) {
+    throw new TRPCError({
+      code: 'BAD_REQUEST',
+      message: `max_replication (${settings.max_replication}) must be at least replication (${settings.replication})`,
+    });
+  }
+}
+
+export async function findNetwork(db: PrismaTx, ctx: AuthedContext, id: string): Promise<NetworkRow> {
+  const network = await db.agentNetwork.findFirst({ where: { id, ownerId: ctx.principal.owner_id } });
+  if (!network) throw networkNotFound(id);
+  return network;
+}
+
+function selectMetrics(metrics: NetworkMetrics, wanted: string | undefined): Partial<NetworkMetrics> {
+  const names = (wanted ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  if (names.length === 0 || names.includes('all')) return metrics;
+  const unknown = names.filter((n) => !(NETWORK_METRIC_NAMES as string[]).includes(n));
+  if (unknown.length > 0) {
+    throw new TRPCError({ code: 'BAD_REQUEST', message: `Unknown metric ${unknown.join(', ')}; choose from ${NETWORK_METRIC_NAMES.join(', ')} (or all)` });
+  }
+  return Object.fromEntries(names.map((n) => [n, metrics[n as keyof NetworkMetrics]]));
+}
+
+async function optimize(ctx: AuthedContext, networkId: string, objective: Objective): Promise<NetworkOptimizationView> {
+  return ctx.db.run(async (db) => {
+    const network = await findNetwork(db, ctx, networkId);
+    const now = new Date();
+    const metrics = await measureNetwork(db, network, 3600, now);
+    const recommendations = recommend(
+      metrics,
+      { strategy: network.coordinationStrategy as CoordinationStrategy, settings: networkSettings(network), agents: network.agents as string[] },
+      objective,
+    );
+    return { network_id: network.id, optimization_type: objective, recommendations, performance_metrics: metrics, optimized_at: now.toISOString() };
+  });
+}
+
+export const networkRouter = router({
+  create: authedProcedure
+    .meta({ openapi: { method: 'POST', path: base, tags, summary: 'Create an agent network from your agents', protect: true }, successStatus: 201 })
+    .input(NetworkCreate)
+    .output(NetworkView)
+    .mutation(({ ctx, input }) => {
+      const replication = input.replication ?? DEFAULT_NETWORK_SETTINGS.replication;
+      const maxReplication = input.max_replication ?? Math.max(DEFAULT_NETWORK_SETTINGS.max_replication, replication);
+      checkReplication({ replication, max_replication: maxReplication });
+      return ctx.db.transaction(async (db) => {
+        await requireOwnAgents(db, ctx.principal.owner_id, input.agents);
+        const network = await db.agentNetwork.create({
+          data: {
+            ownerId: ctx.principal.owner_id,
+            name: input.name,
+            description: input.description ?? null,
+            agents: input.agents,
+            coordinationStrategy: input.coordination_strategy,
+            status: 'active',
+            ...settingColumns(input),
+            replication,
+            maxReplication,
+          },
+        });
+        return toNetworkView(network);
+      });
+    }),
+
+  list: authedProcedure
+    .meta({ openapi: { method: 'GET', path: base, tags, summary: 'List your agent networks, newest first', protect: true } })
+    .input(NetworkListQuery)
+    .output(NetworkList)
+    .query(({ ctx, input }) =>
+      ctx.db.run(async (db) => {
+        // Archived networks are kept for their history but listed only when asked for.
+        const scope = { ownerId: ctx.principal.owner_id, status: input.status ?? { not: 'archived' } };
+        const page = pageAfter(input.cursor);
+        const [rows, total] = await Promise.all([
+          db.agentNetwork.findMany({ where: { ...scope, ...page.where }, orderBy: page.orderBy, take: input.limit + 1 }),
+          db.agentNetwork.count({ where: scope }),
+        ]);
+        const { items, next_cursor } = takePage(rows, input.limit);
+        return { networks: items.map(toNetworkView), total_count: total, next_cursor };
+      }),
+    ),
+
+  get: authedProcedure
+    .meta({ openapi: { method: 'GET', path: `${base}/{network_id}`, tags, summary: 'Get one agent network', protect: true } })
+    .input(NetworkIdParam)
+    .output(NetworkView)
+    .query(({ ctx, input }) => ctx.db.run(async (db) => toNetworkView(await findNetwork(db, ctx, input.network_id)))),
+
+  update: authedProcedure
+    .meta({ openapi: { method: 'PATCH', path: `${base}/{network_id}`, tags, summary: 'Change agents, strategy, settings, or pause and resume', protect: true } })
+    .input(NetworkUpdate)
+    .output(NetworkView)
+    .mutation(({ ctx, input }) =>
+      ctx.db.transaction(async (db) => {
+        const network = await findNetwork(db, ctx, input.network_id);
+        if (network.status === 'archived') throw new TRPCError({ code: 'CONFLICT', message: `Agent network ${network.id} is archived; create a new one` });
+        if (input.agents) await requireOwnAgents(db, ctx.principal.owner_id, input.agents);
+        checkReplication({ replication: input.replication ?? network.replication, max_replication: input.max_replication ?? network.maxReplication });
+        const updated = await db.agentNetwork.update({
+          where: { id: network.id },
+          data: {
+            ...(input.name !== undefined ? { name: input.name } : {}),
+            ...(input.description !== undefined ? { description: input.description } : {}),
+            ...(input.agents !== undefined ? { agents: input.agents } : {}),
+            ...(input.coordination_strategy !== undefined ? { coordinationStrategy: input.coordination_strategy } : {}),
+            ...(input.status !== undefined ? { status: input.status } : {}),
+            ...settingColumns(input),
+          },
+        });
+        if (input.agents) {
+          // Work assigned to agents that left the network moves on at the next sweep.
+          await db.subtask.updateMany({
+            where: { networkId: network.id, status: 'assigned', assigneeId: { notIn: input.agents } },
+            data: { claimBy: new Date() },
+          });
+        }
+        return toNetworkView(updated);
+      }),
+    ),
+
+  archive: authedProcedure
+    .meta({ openapi: { method: 'DELETE', path: `${base}/{network_id}`, tags, summary: 'Archive a network: no new executions, history kept', protect: true } })
+    .input(NetworkIdParam)
+    .output(NetworkView)
+    .mutation(({ ctx, input }) =>
+      ctx.db.transaction(async (db) => {
+        const network = await findNetwork(db, ctx, input.network_id);
+        if (network.status === 'archived') throw new TRPCError({ code: 'CONFLICT', message: `Agent network ${network.id} is already archived` });
+        return toNetworkView(await db.agentNetwork.update({ where: { id: network.id }, data: { status: NetworkStatus.enum.archived } }));
+      }),
+    ),
+
+  status: authedProcedure
+    .meta({ openapi: { method: 'GET', path: `${base}/{network_id}/status`, tags, summary: 'Status and performance metrics computed from recorded work', protect: true } })
+    .input(NetworkStatusQuery)
+    .output(NetworkStatusView)
+    .query(({ ctx, input }) =>
+      ctx.db.run(async (db) => {
+        const network = await findNetwork(db, ctx, input.network_id);
+        const [counts, metrics] = await Promise.all([executionCounts(db, network.id), measureNetwork(db, network, input.window_seconds, new Date())]);
+        return {
+          network_id: network.id,
+          name: network.name,
+          status: network.status as NetworkStatus,
+          agent_count: (network.agents as string[]).length,
+          active_tasks: counts.active,
+          total_executions: counts.total,
+          performance_metrics: selectMetrics(metrics, input.metrics),
+          last_activity: (counts.lastActivity ?? network.updatedAt).toISOString(),
+        };
+      }),
+    ),
+
+  optimize: authedProcedure
+    .meta({ openapi: { method: 'GET', path: `${base}/{network_id}/optimize`, tags, summary: 'Recommendations derived from measured metrics', protect: true } })
+    .input(OptimizeQuery)
+    .output(NetworkOptimizationView)
+    .query(({ ctx, input }) => optimize(ctx, input.network_id, input.objective)),
+
+  optimizeFor: authedProcedure
+    .meta({ openapi: { method: 'POST', path: `${base}/{network_id}/optimize`, tags, summary: 'Recommendations for an objective (the legacy CLI’s form)', protect: true } })
+    .input(OptimizeRequest)
+    .output(NetworkOptimizationView)
+    .mutation(({ ctx, input }) => optimize(ctx, input.network_id, input.objective)),
+});

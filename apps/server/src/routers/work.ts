@@ -1,0 +1,38 @@
+import { ClaimRequest, ClaimResult, FailureRequest, HeartbeatRequest, LeaseView, ResultRequest } from '@aitbc/core';
+import { claimNext, extendLease, recordFailure, recordResult } from '../networks/leases.ts';
+import { authedProcedure, router } from '../trpc.ts';
+
+const tags = ['workers'];
+
+/**
+ * The worker protocol: an agent's worker claims its next subtask under a
+ * lease, heartbeats while it works, and posts a result or a failure with the
+ * lease id it was given. `aitbc agent work` is one such worker.
+ */
+export const workRouter = router({
+  claim: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/api/v1/agents/{agent_id}/claim', tags, summary: 'Lease the agent’s next subtask (null when none waits)', protect: true } })
+    .input(ClaimRequest)
+    .output(ClaimResult)
+    .mutation(async ({ ctx, input }) => ({
+      subtask: await ctx.db.transaction((db) => claimNext(db, ctx.principal.owner_id, input.agent_id, input.lease_seconds, new Date())),
+    })),
+
+  heartbeat: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/api/v1/subtasks/{subtask_id}/heartbeat', tags, summary: 'Extend a lease you hold', protect: true } })
+    .input(HeartbeatRequest)
+    .output(LeaseView)
+    .mutation(({ ctx, input }) => ctx.db.transaction((db) => extendLease(db, ctx.principal.owner_id, input, new Date()))),
+
+  result: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/api/v1/subtasks/{subtask_id}/result', tags, summary: 'Post a subtask’s result (any JSON)', protect: true } })
+    .input(ResultRequest)
+    .output(LeaseView)
+    .mutation(({ ctx, input }) => ctx.db.transaction((db) => recordResult(db, ctx.principal.owner_id, input, new Date()))),
+
+  fail: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/api/v1/subtasks/{subtask_id}/fail', tags, summary: 'Report that the subtask failed; it is retried elsewhere until max_attempts', protect: true } })
+    .input(FailureRequest)
+    .output(LeaseView)
+    .mutation(({ ctx, input }) => ctx.db.transaction((db) => recordFailure(db, ctx.principal.owner_id, input, new Date()))),
+});
