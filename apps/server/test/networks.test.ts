@@ -356,6 +356,40 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
     });
   });
 
+  describe('the legacy CLI’s rows', () => {
+    it('create, execute, status and POST optimize take its bodies and answer what it reads', async () => {
+      const created = await alice('POST', '/api/v1/agents/networks', {
+        name: 'legacy-net',
+        description: 'from the python cli',
+        agents: agents.map((a) => a.id),
+        coordination_strategy: 'hybrid',
+      });
+      expect([200, 201]).toContain(created.status);
+      const id = created.body.id;
+      expect(id).toEqual(expect.any(String));
+
+      const executed = await alice('POST', `/api/v1/agents/networks/${id}/execute`, { task: { prompt: 'summarise', items: [1, 2, 3] }, priority: 'high' });
+      expect([200, 202]).toContain(executed.status);
+      expect(executed.body.id).toEqual(expect.any(String));
+      expect(executed.body.execution_id).toBe(executed.body.id);
+
+      const status = await alice('GET', `/api/v1/agents/networks/${id}/status?metrics=throughput,success_rate`);
+      expect(status.status).toBe(200);
+      expect(status.body).toMatchObject({ network_id: id, name: 'legacy-net', status: 'active', agent_count: 3, active_tasks: 1, total_executions: 1 });
+      expect(Object.keys(status.body.performance_metrics).sort()).toEqual(['success_rate', 'throughput']);
+
+      for (const objective of ['speed', 'efficiency', 'cost', 'quality']) {
+        const optimized = await alice('POST', `/api/v1/agents/networks/${id}/optimize`, { objective });
+        expect(optimized.status).toBe(200);
+        expect(optimized.body).toMatchObject({ network_id: id, optimization_type: objective, recommendations: expect.any(Array) });
+        expect(optimized.body.performance_metrics.queue_depth).toBe(6);
+      }
+      const unknown = await alice('POST', `/api/v1/agents/networks/${id}/optimize`, { objective: 'vibes' });
+      expect(unknown.status).toBe(400);
+      await alice('POST', `/api/v1/agents/networks/${id}/executions/${executed.body.id}/cancel`);
+    });
+  });
+
   describe('status and optimize', () => {
     it('reports zeros and nulls without history, and a metrics subset on request', async () => {
       const n = await network({});
