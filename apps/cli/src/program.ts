@@ -7,6 +7,18 @@ import { addAgentList } from './cmd/agent/list.ts';
 import { addAgentRegister } from './cmd/agent/register.ts';
 import { addAgentRemove } from './cmd/agent/remove.ts';
 import { addAgentUpdate } from './cmd/agent/update.ts';
+import { addAgentWork } from './cmd/agent/work.ts';
+import { addNetworkCancel } from './cmd/network/cancel.ts';
+import { addNetworkCreate } from './cmd/network/create.ts';
+import { addNetworkDelete } from './cmd/network/delete.ts';
+import { addNetworkExecute } from './cmd/network/execute.ts';
+import { addNetworkExecution } from './cmd/network/execution.ts';
+import { addNetworkExecutions } from './cmd/network/executions.ts';
+import { addNetworkGet } from './cmd/network/get.ts';
+import { addNetworkList } from './cmd/network/list.ts';
+import { addNetworkOptimize } from './cmd/network/optimize.ts';
+import { addNetworkStatus } from './cmd/network/status.ts';
+import { addNetworkUpdate } from './cmd/network/update.ts';
 import { addConfigShow } from './cmd/config/show.ts';
 import { addKeysCreate } from './cmd/keys/create.ts';
 import { addKeysList } from './cmd/keys/list.ts';
@@ -44,12 +56,30 @@ export function buildProgram(deps: CliDeps): Command {
   addKeysRevoke(keys, deps);
   addKeysWhoami(keys, deps);
 
-  const agent = program.command('agent').description('your agents: register, list, get, update, remove');
+  const agent = program.command('agent').description('your agents: register, list, get, update, remove, work; and their networks');
   addAgentRegister(agent, deps);
   addAgentList(agent, deps);
   addAgentGet(agent, deps);
   addAgentUpdate(agent, deps);
   addAgentRemove(agent, deps);
+  addAgentWork(agent, deps);
+
+  const network = agent.command('network').description('agent networks: create them, execute tasks on them, watch and tune them');
+  for (const add of [
+    addNetworkCreate,
+    addNetworkList,
+    addNetworkGet,
+    addNetworkUpdate,
+    addNetworkDelete,
+    addNetworkExecute,
+    addNetworkExecutions,
+    addNetworkExecution,
+    addNetworkCancel,
+    addNetworkStatus,
+    addNetworkOptimize,
+  ]) {
+    add(network, deps);
+  }
 
   const config = program.command('config').description('the CLI settings in use');
   addConfigShow(config, deps);

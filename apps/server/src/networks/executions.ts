@@ -182,7 +182,12 @@ export async function decideSubtask(tx: PrismaTx, execution: ExecutionRow, seq: 
   // When the candidates changed since canAdd was computed, decide without another replica.
   if (decision.state === 'add_replica' && !(await addReplica(tx, execution, network, replicas, now))) decision = decideReplicas(outcomes, policy, false);
   if (decision.state === 'waiting' || decision.state === 'add_replica') return;
-  if (decision.state === 'failed') return failExecution(tx, execution, `subtask ${seq} failed: ${decision.reason}`, now);
+  if (decision.state === 'failed') {
+    // The workers' own words say more than "the subtask failed": quote the last one.
+    const lastError = live.filter((r) => r.status === 'failed' && r.error).at(-1)?.error;
+    const detail = lastError && decision.reason !== lastError ? (policy.kind === 'single' ? lastError : `${decision.reason} (last error: ${lastError})`) : decision.reason;
+    return failExecution(tx, execution, `subtask ${seq} failed: ${detail}`, now);
+  }
 
   const winner = live.find((r) => r.replica === decision.winner)!;
   await tx.subtask.update({ where: { id: winner.id }, data: { accepted: true } });

@@ -1,0 +1,27 @@
+import type { NetworkView } from '@aitbc/core';
+import type { Command } from 'commander';
+import { renderFields } from '../../output.ts';
+import { type CliDeps, type Session, withSession } from '../../session.ts';
+
+export function runNetworkGet(options: { id: string }, { client }: Pick<Session, 'client'>): Promise<NetworkView> {
+  return client.network.get.query({ network_id: options.id });
+}
+
+/** A network as `key: value` lines, then its agents one per line. */
+export function renderNetwork(network: NetworkView): string {
+  const { agents, ...fields } = network;
+  return renderFields(fields) + `agents (${agents.length}):\n` + agents.map((a) => `  ${a}\n`).join('');
+}
+
+export function addNetworkGet(network: Command, deps: CliDeps): void {
+  network
+    .command('get')
+    .description('show one agent network')
+    .argument('<id>', 'the network id')
+    .action(
+      withSession(deps, async (session, command) => {
+        const [id] = command.processedArgs as [string];
+        session.show(await runNetworkGet({ id }, session), renderNetwork);
+      }),
+    );
+}
