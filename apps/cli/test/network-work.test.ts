@@ -189,5 +189,7 @@ describe.each(databaseKinds)('agent workers doing a network’s work on %s', (ki
     expect(await broken.exited).toBe(0);
     expect(broken.stdout).toMatch(/^agent_id: +\S+\nclaimed: +1\ncompleted: +0\nfailed: +1\nlost: +0\n$/);
     expect(broken.stderr).toMatch(/claimed\n.*failed in [\d.]+ s: the command exited with status 3: cannot process items at offset 0: disk full/);
+    const { agents } = JSON.parse(ok(await cli(['agent', 'list', '-o', 'json']))) as { agents: { name: string; status: string }[] };
+    expect(agents.find((a) => a.name === 'broken')?.status).toBe('offline');
   });
 });

@@ -81,6 +81,11 @@ export async function runAgentWork(options: AgentWorkOptions, deps: AgentWorkDep
     },
     { queue: agentQueue(deps, agent.id, options.leaseSeconds), log: deps.log, stop: deps.stop, abandon: deps.abandon, ...(deps.cwd ? { cwd: deps.cwd } : {}) },
   );
+  // A worker that stops hands the agent's waiting work on now rather than after the claim timeout.
+  await deps.client.agent.update.mutate({ agent_id: agent.id, status: 'offline' }).then(
+    () => deps.log(`agent ${agent.name}: stopped; marked offline, so its waiting subtasks move to other agents`),
+    (error) => deps.log(`agent ${agent.name}: stopped, but could not mark it offline: ${(error as Error).message}`),
+  );
   return { agent_id: agent.id, ...summary };
 }
 
