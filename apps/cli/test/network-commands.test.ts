@@ -13,7 +13,8 @@ import { runNetworkCreate } from '../src/cmd/network/create.ts';
 import { readTask, runNetworkExecute } from '../src/cmd/network/execute.ts';
 import { runNetworkList } from '../src/cmd/network/list.ts';
 import { renderOptimization, runNetworkOptimize } from '../src/cmd/network/optimize.ts';
-import { renderNetworkStatus, runNetworkStatus } from '../src/cmd/network/status.ts';
+import { renderNetworkStatus, runNetworkStatus, watchNetworkStatus } from '../src/cmd/network/status.ts';
+import { CLEAR_SCREEN } from '../src/progress.ts';
 import { runNetworkUpdate } from '../src/cmd/network/update.ts';
 import { CliError, UsageError } from '../src/failure.ts';
 import { interpretOutcome, runWorkLoop } from '../src/worker.ts';
@@ -102,6 +103,31 @@ describe.each(databaseKinds)('agent network commands on %s', (kind) => {
     expect(optimized).toMatchObject({ network_id: net.id, optimization_type: 'speed' });
     expect(optimized.performance_metrics.sample.attempts).toBe(8);
     expect(renderOptimization(optimized)).toMatch(/^objective: +speed$/m);
+  });
+
+  it('status --watch redraws the screen on a terminal until stopped', async () => {
+    const net = await runNetworkCreate({ name: 'watched', agents: ['w1'] }, alice);
+    const frames: string[] = [];
+    const stop = new AbortController();
+    const shown = await watchNetworkStatus(
+      { id: net.id },
+      {
+        ...alice,
+        format: renderNetworkStatus,
+        write: (text) => {
+          frames.push(text);
+          if (frames.length === 3) stop.abort();
+        },
+        tty: true,
+        intervalMs: 10,
+        signal: stop.signal,
+      },
+    );
+    expect(shown).toBe(3);
+    for (const frame of frames) {
+      expect(frame.startsWith(CLEAR_SCREEN)).toBe(true);
+      expect(frame).toMatch(/^name: +watched$/m);
+    }
   });
 
   it('a worker for an agent that is not yours stops with the server’s refusal', async () => {
