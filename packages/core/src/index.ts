@@ -4,4 +4,6 @@ export * from './schemas/key.ts';
 export * from './schemas/health.ts';
 export * from './schemas/network.ts';
 export * from './schemas/network-metrics.ts';
+export * from './schemas/swarm.ts';
 export * from './network/index.ts';
+export * from './swarm/index.ts';

@@ -217,8 +217,10 @@ export const ClaimedSubtask = z.object({
   subtask_id: z.string(),
   lease_id: z.string().describe('present it with heartbeats, results and failures'),
   lease_expires_at: IsoDateTime,
-  execution_id: z.string(),
-  network_id: z.string(),
+  execution_id: z.string().nullable().describe('an agent network’s execution; null for swarm work'),
+  network_id: z.string().nullable(),
+  task_id: z.string().nullable().describe('a swarm coordination task; null for network work'),
+  swarm_id: z.string().nullable(),
   seq: z.number().int(),
   replica: z.number().int(),
   attempt: z.number().int(),
@@ -248,6 +250,7 @@ export const LeaseView = z.object({
   subtask_id: z.string(),
   status: SubtaskStatus,
   lease_expires_at: IsoDateTime.nullable(),
-  execution_status: ExecutionStatus,
+  execution_status: ExecutionStatus.nullable().describe('for network work'),
+  task_status: z.string().nullable().describe('for swarm work: the coordination task’s status'),
 });
 export type LeaseView = z.infer<typeof LeaseView>;
