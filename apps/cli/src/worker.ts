@@ -7,7 +7,11 @@
 // networks or swarms.
 import { spawn } from 'node:child_process';
 import { describeError } from '@aitbc/client';
-import { sleep } from './progress.ts';
+import type { ClaimedSubtask } from '@aitbc/core';
+import type { Command } from 'commander';
+import { integerFrom } from './flags.ts';
+import { parseSeconds, sleep } from './progress.ts';
+import type { Session } from './session.ts';
 
 /** One claimed unit of work. */
 export interface Lease {
@@ -23,6 +27,31 @@ export interface Lease {
   env: Record<string, string>;
 }
 
+/** A claimed subtask as the client sees it (an unknown `payload` is optional there). */
+type ClaimedWork = Omit<ClaimedSubtask, 'payload'> & { payload?: unknown };
+
+/** A claimed subtask (network or swarm work) as the loop runs it. */
+export function leaseOf(s: ClaimedWork): Lease {
+  const where = s.execution_id ? `execution ${s.execution_id}` : `task ${s.task_id}`;
+  const env: Record<string, string> = {
+    AITBC_SUBTASK_ID: s.subtask_id,
+    AITBC_LEASE_ID: s.lease_id,
+    AITBC_SEQ: String(s.seq),
+    AITBC_REPLICA: String(s.replica),
+    AITBC_ATTEMPT: String(s.attempt),
+  };
+  const ids = { AITBC_EXECUTION_ID: s.execution_id, AITBC_NETWORK_ID: s.network_id, AITBC_TASK_ID: s.task_id, AITBC_SWARM_ID: s.swarm_id };
+  for (const [name, value] of Object.entries(ids)) if (value) env[name] = value;
+  return {
+    subtaskId: s.subtask_id,
+    leaseId: s.lease_id,
+    expiresAt: s.lease_expires_at,
+    payload: s.payload,
+    label: `subtask ${s.subtask_id} (${where}, seq ${s.seq}${s.replica ? `, replica ${s.replica}` : ''}, attempt ${s.attempt})`,
+    env,
+  };
+}
+
 /** Where a worker gets work and reports on it. Errors are whatever the client throws. */
 export interface WorkQueue {
   claim(): Promise<Lease | null>;
@@ -30,6 +59,36 @@ export interface WorkQueue {
   heartbeat(lease: Lease): Promise<string>;
   complete(lease: Lease, result: unknown): Promise<void>;
   fail(lease: Lease, error: string): Promise<void>;
+}
+
+/**
+ * A queue over the worker procedures: `claim` is the assignee's own (an
+ * agent's or a swarm member's); heartbeats, results and failures go to the
+ * subtask, whoever holds it.
+ */
+export function subtaskQueue(
+  { client }: Pick<Session, 'client'>,
+  claim: (lease: { lease_seconds?: number }) => Promise<{ subtask: ClaimedWork | null }>,
+  leaseSeconds?: number,
+): WorkQueue {
+  const lease = leaseSeconds !== undefined ? { lease_seconds: leaseSeconds } : {};
+  const ref = (l: Lease) => ({ subtask_id: l.subtaskId, lease_id: l.leaseId });
+  return {
+    async claim() {
+      const { subtask } = await claim(lease);
+      return subtask ? leaseOf(subtask) : null;
+    },
+    async heartbeat(l) {
+      const view = await client.work.heartbeat.mutate({ ...ref(l), ...lease });
+      return view.lease_expires_at ?? new Date().toISOString();
+    },
+    async complete(l, result) {
+      await client.work.result.mutate({ ...ref(l), result });
+    },
+    async fail(l, error) {
+      await client.work.fail.mutate({ ...ref(l), error });
+    },
+  };
 }
 
 export interface WorkOptions {
@@ -288,4 +347,14 @@ export async function runWorkLoop(options: WorkOptions, deps: WorkDeps): Promise
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failure) throw failure.reason;
   return summary;
+}
+
+/** The flags every kind of worker takes. */
+export function addWorkOptions(command: Command): Command {
+  return command
+    .requiredOption('--exec <command>', "run for each subtask (sh -c): its JSON payload on stdin, its result as JSON on stdout")
+    .option('--concurrency <n>', 'subtasks run at once (default 1)', integerFrom(1, 256))
+    .option('--poll-interval <seconds>', 'seconds between claims while nothing waits (default 1)', parseSeconds)
+    .option('--lease-seconds <n>', "lease length to ask for (default: the network's or task's)", integerFrom(1, 3600))
+    .option('--max-subtasks <n>', 'stop after this many subtasks', integerFrom(1, 1_000_000));
 }

@@ -45,6 +45,8 @@ export async function buildApp({ config, db }: AppOptions): Promise<FastifyInsta
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     routerOptions: { ignoreTrailingSlash: true },
+    // The spec mounts the swarm API under /v1 as well: /v1/swarm/* is /swarm/*.
+    rewriteUrl: (req) => (req.url?.startsWith('/v1/swarm/') ? req.url.slice(3) : (req.url ?? '/')),
   });
   const auth = new ApiKeyAuthenticator(db, config.adminApiKeys);
 

@@ -5,7 +5,7 @@ import type { ServerConfig } from './config.ts';
 import { Database } from './db/database.ts';
 import { migrateDatabase } from './db/migrate.ts';
 import { databaseTarget } from './db/target.ts';
-import { startLeaseSweeper } from './networks/leases.ts';
+import { startSweeper } from './work/sweeper.ts';
 
 export interface RunningServer {
   url: string;
@@ -25,7 +25,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const adminKey = await bootstrapAdminKey(db, { dataDir: config.dataDir, configuredAdmins: config.adminApiKeys.length > 0 });
     const app = await buildApp({ config, db });
     await app.listen({ host: config.host, port: config.port });
-    const stopSweeper = startLeaseSweeper(db, config.sweepIntervalMs, app.log);
+    const stopSweeper = startSweeper(db, config.sweepIntervalMs, app.log);
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;

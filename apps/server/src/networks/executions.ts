@@ -19,6 +19,7 @@ import {
 } from '@aitbc/core';
 import { jsonInput, type PrismaTx } from '../db/client.ts';
 import { loadCandidates } from './candidates.ts';
+import type { WorkParent } from '../work/parent.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, priorityRank, type SubtaskRow, toExecutionView } from './views.ts';
 
 /** Subtask states that still expect work from someone. */
@@ -274,3 +275,32 @@ export async function cancelExecution(tx: PrismaTx, ownerId: string, networkId: 
 }
 
 export const isFinished = (status: string) => FINISHED_EXECUTION.includes(status);
+
+/** A network execution as the worker protocol's parent of its subtasks. */
+export async function networkParent(tx: PrismaTx, s: SubtaskRow, now: Date): Promise<WorkParent | null> {
+  if (!s.executionId || !s.networkId) return null;
+  const executionId = s.executionId;
+  const network = await tx.agentNetwork.findUnique({ where: { id: s.networkId } });
+  if (!network) return null;
+  let locked: ExecutionRow | null = null;
+  return {
+    leaseSeconds: network.leaseSeconds,
+    claimTimeoutSeconds: network.claimTimeoutSeconds,
+    async lock() {
+      locked = await lockExecution(tx, executionId, now);
+      return locked !== null;
+    },
+    reassign: (subtask, avoid) => reassign(tx, subtask, network, avoid, now),
+    async settle(subtask) {
+      const execution = locked ?? (await lockExecution(tx, executionId, now));
+      if (execution) await decideSubtask(tx, execution, subtask.seq, now);
+    },
+    async started() {
+      await tx.agentNetworkExecution.updateMany({ where: { id: executionId, status: 'queued' }, data: { status: 'running', startedAt: now } });
+    },
+    async describe() {
+      const execution = await tx.agentNetworkExecution.findUnique({ where: { id: executionId }, select: { status: true } });
+      return { execution_id: executionId, network_id: network.id, task_id: null, swarm_id: null, status: execution?.status ?? 'running' };
+    },
+  };
+}

@@ -3,6 +3,7 @@ import { agentRouter } from './agent.ts';
 import { executionRouter } from './execution.ts';
 import { keyRouter } from './key.ts';
 import { networkRouter } from './network.ts';
+import { swarmRouter } from './swarm.ts';
 import { workRouter } from './work.ts';
 
 /**
@@ -15,6 +16,7 @@ export const appRouter = router({
   network: networkRouter,
   execution: executionRouter,
   work: workRouter,
+  swarm: swarmRouter,
   agent: agentRouter,
 });
 

@@ -1,5 +1,5 @@
 import { ClaimRequest, ClaimResult, FailureRequest, HeartbeatRequest, LeaseView, ResultRequest } from '@aitbc/core';
-import { claimNext, extendLease, recordFailure, recordResult } from '../networks/leases.ts';
+import { claimNext, extendLease, recordFailure, recordResult } from '../work/leases.ts';
 import { authedProcedure, router } from '../trpc.ts';
 
 const tags = ['workers'];
@@ -15,7 +15,7 @@ export const workRouter = router({
     .input(ClaimRequest)
     .output(ClaimResult)
     .mutation(async ({ ctx, input }) => ({
-      subtask: await ctx.db.transaction((db) => claimNext(db, ctx.principal.owner_id, input.agent_id, input.lease_seconds, new Date())),
+      subtask: await ctx.db.transaction((db) => claimNext(db, ctx.principal.owner_id, { kind: 'agent', id: input.agent_id }, input.lease_seconds, new Date())),
     })),
 
   heartbeat: authedProcedure

@@ -3,15 +3,26 @@ import { TRPCError } from '@trpc/server';
 import type { ClaimedSubtask, ExecutionStatus, LeaseView, SubtaskStatus } from '@aitbc/core';
 import { jsonInput, type PrismaTx } from '../db/client.ts';
 import type { Database } from '../db/database.ts';
-import { decideSubtask, lockExecution, reassign, resultKey } from './executions.ts';
-import type { SubtaskRow } from './views.ts';
+import { networkParent, resultKey } from '../networks/executions.ts';
+import type { SubtaskRow } from '../networks/views.ts';
+import { coordinationParent } from '../swarms/coordinations.ts';
+import { touchMember } from '../swarms/membership.ts';
+import type { WorkParent } from './parent.ts';
 
-/** Claims an agent's worker may look through at once before giving up for this poll. */
+/** Claims a worker may look through at once before giving up for this poll. */
 const CLAIM_LOOKAHEAD = 8;
 /** Rows one sweep pass handles; the next pass (a second later) takes the rest. */
 const SWEEP_BATCH = 100;
 
 const later = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
+
+/** Who claims: an agent (network work) or a swarm member (swarm work). */
+export type Assignee = { kind: 'agent'; id: string } | { kind: 'member'; id: string };
+
+/** The parent of a subtask: its network execution or its swarm coordination. */
+export function parentOf(tx: PrismaTx, s: SubtaskRow, now: Date): Promise<WorkParent | null> {
+  return s.coordinationId ? coordinationParent(tx, s, now) : networkParent(tx, s, now);
+}
 
 function subtaskNotFound(id: string): TRPCError {
   return new TRPCError({ code: 'NOT_FOUND', message: `Subtask ${id} not found` });
@@ -23,66 +34,67 @@ function leaseLost(s: SubtaskRow, leaseId: string): TRPCError {
     s.status === 'leased' || s.status === 'assigned'
       ? 'its lease expired and it was handed to another claim'
       : s.status === 'cancelled'
-        ? 'it was cancelled (its execution was cancelled or already decided)'
+        ? 'it was cancelled (its execution or task was cancelled or already decided)'
         : `it is already ${s.status}`;
   return new TRPCError({ code: 'CONFLICT', message: `Lease ${leaseId} on subtask ${s.id} is no longer held: ${why}` });
 }
 
-async function leaseView(tx: PrismaTx, subtaskId: string): Promise<LeaseView> {
+async function leaseView(tx: PrismaTx, subtaskId: string, now: Date): Promise<LeaseView> {
   const s = await tx.subtask.findUniqueOrThrow({ where: { id: subtaskId } });
-  const execution = s.executionId ? await tx.agentNetworkExecution.findUnique({ where: { id: s.executionId }, select: { status: true } }) : null;
+  const about = await (await parentOf(tx, s, now))?.describe();
   return {
     subtask_id: s.id,
     status: s.status as SubtaskStatus,
     lease_expires_at: s.leaseExpiresAt?.toISOString() ?? null,
-    execution_status: (execution?.status ?? 'running') as ExecutionStatus,
+    execution_status: s.executionId ? ((about?.status ?? 'running') as ExecutionStatus) : null,
+    task_status: s.coordinationId ? (about?.status ?? null) : null,
   };
 }
 
-async function leaseSecondsFor(tx: PrismaTx, s: { networkId: string | null }, requested: number | undefined): Promise<number> {
-  if (requested) return requested;
-  const network = s.networkId ? await tx.agentNetwork.findUnique({ where: { id: s.networkId }, select: { leaseSeconds: true } }) : null;
-  return network?.leaseSeconds ?? 30;
+/** The caller's agent or member, refreshed as a sign of life; a 404 when it is not the caller's. */
+async function checkIn(tx: PrismaTx, ownerId: string, who: Assignee, now: Date): Promise<void> {
+  if (who.kind === 'member') return touchMember(tx, ownerId, who.id, now);
+  const agent = await tx.agent.findFirst({ where: { id: who.id, ownerId }, select: { status: true } });
+  if (!agent) throw new TRPCError({ code: 'NOT_FOUND', message: `Agent ${who.id} not found` });
+  // A claim is a sign of life: the agent is live for assignment from now on.
+  await tx.agent.update({ where: { id: who.id }, data: { lastSeen: now, ...(agent.status === 'offline' ? { status: 'online' } : {}) } });
 }
 
 /**
- * The agent's next subtask, highest priority first and oldest first within a
- * priority, leased to the caller. Two workers racing for one subtask both try
- * the same conditional update; the database lets exactly one of them move it
- * from `assigned` to `leased`, and the other moves on to the next one.
+ * The assignee's next subtask, highest priority first and oldest first within
+ * a priority, leased to the caller. Two workers racing for one subtask both
+ * try the same conditional update; the database lets exactly one of them move
+ * it from `assigned` to `leased`, and the other moves on to the next one.
  */
-export async function claimNext(tx: PrismaTx, ownerId: string, agentId: string, requestedLease: number | undefined, now: Date): Promise<ClaimedSubtask | null> {
-  const agent = await tx.agent.findFirst({ where: { id: agentId, ownerId }, select: { status: true } });
-  if (!agent) throw new TRPCError({ code: 'NOT_FOUND', message: `Agent ${agentId} not found` });
-  // A claim is a sign of life: the agent is live for assignment from now on.
-  await tx.agent.update({ where: { id: agentId }, data: { lastSeen: now, ...(agent.status === 'offline' ? { status: 'online' } : {}) } });
-
+export async function claimNext(tx: PrismaTx, ownerId: string, who: Assignee, requestedLease: number | undefined, now: Date): Promise<ClaimedSubtask | null> {
+  await checkIn(tx, ownerId, who, now);
   const waiting = await tx.subtask.findMany({
-    where: { ownerId, assigneeId: agentId, status: 'assigned' },
+    where: { ownerId, assigneeId: who.id, status: 'assigned' },
     orderBy: [{ priorityRank: 'asc' }, { createdAt: 'asc' }, { seq: 'asc' }, { replica: 'asc' }],
     take: CLAIM_LOOKAHEAD,
   });
   for (const s of waiting) {
-    const leaseSeconds = await leaseSecondsFor(tx, s, requestedLease);
+    const parent = await parentOf(tx, s, now);
     const leaseId = randomUUID();
-    const expires = later(now, leaseSeconds);
+    const expires = later(now, requestedLease ?? parent?.leaseSeconds ?? 30);
     const won = await tx.subtask.updateMany({
-      where: { id: s.id, status: 'assigned', assigneeId: agentId },
+      where: { id: s.id, status: 'assigned', assigneeId: who.id },
       data: { status: 'leased', leaseId, leaseExpiresAt: expires, claimBy: null, attempts: { increment: 1 }, startedAt: s.startedAt ?? now },
     });
     if (won.count === 0) continue;
     await tx.subtaskAttempt.create({
-      data: { id: leaseId, subtaskId: s.id, ownerId, networkId: s.networkId, executionId: s.executionId, assigneeId: agentId, startedAt: now },
+      data: { id: leaseId, subtaskId: s.id, ownerId, networkId: s.networkId, executionId: s.executionId, swarmId: s.swarmId, assigneeId: who.id, startedAt: now },
     });
-    if (s.executionId) {
-      await tx.agentNetworkExecution.updateMany({ where: { id: s.executionId, status: 'queued' }, data: { status: 'running', startedAt: now } });
-    }
+    await parent?.started();
+    const about = await parent?.describe();
     return {
       subtask_id: s.id,
       lease_id: leaseId,
       lease_expires_at: expires.toISOString(),
-      execution_id: s.executionId ?? '',
-      network_id: s.networkId ?? '',
+      execution_id: about?.execution_id ?? null,
+      network_id: about?.network_id ?? null,
+      task_id: about?.task_id ?? null,
+      swarm_id: about?.swarm_id ?? null,
       seq: s.seq,
       replica: s.replica,
       attempt: s.attempts + 1,
@@ -99,6 +111,13 @@ async function heldSubtask(tx: PrismaTx, ownerId: string, subtaskId: string): Pr
   return s;
 }
 
+/** A sign of life from whoever holds the subtask. */
+async function seen(tx: PrismaTx, s: SubtaskRow, now: Date): Promise<void> {
+  if (!s.assigneeId) return;
+  if (s.coordinationId) await touchMember(tx, s.ownerId, s.assigneeId, now).catch(() => undefined);
+  else await tx.agent.updateMany({ where: { id: s.assigneeId }, data: { lastSeen: now } });
+}
+
 /** Extend a lease the caller still holds. */
 export async function extendLease(
   tx: PrismaTx,
@@ -107,14 +126,14 @@ export async function extendLease(
   now: Date,
 ): Promise<LeaseView> {
   const s = await heldSubtask(tx, ownerId, input.subtask_id);
-  const leaseSeconds = await leaseSecondsFor(tx, s, input.lease_seconds);
+  const leaseSeconds = input.lease_seconds ?? (await parentOf(tx, s, now))?.leaseSeconds ?? 30;
   const extended = await tx.subtask.updateMany({
     where: { id: s.id, status: 'leased', leaseId: input.lease_id },
     data: { leaseExpiresAt: later(now, leaseSeconds) },
   });
   if (extended.count === 0) throw leaseLost(s, input.lease_id);
-  if (s.assigneeId) await tx.agent.updateMany({ where: { id: s.assigneeId }, data: { lastSeen: now } });
-  return leaseView(tx, s.id);
+  await seen(tx, s, now);
+  return leaseView(tx, s.id, now);
 }
 
 /**
@@ -130,49 +149,52 @@ export async function recordResult(
   const s = await heldSubtask(tx, ownerId, input.subtask_id);
   const key = resultKey(input.result);
   if (s.status === 'completed' && s.leaseId === input.lease_id) {
-    if (s.resultKey === key) return leaseView(tx, s.id);
+    if (s.resultKey === key) return leaseView(tx, s.id, now);
     throw new TRPCError({ code: 'CONFLICT', message: `Subtask ${s.id} already has a different result under lease ${input.lease_id}` });
   }
-  const execution = s.executionId ? await lockExecution(tx, s.executionId, now) : null;
+  const parent = await parentOf(tx, s, now);
+  const open = parent ? await parent.lock() : false;
   const recorded = await tx.subtask.updateMany({
     where: { id: s.id, status: 'leased', leaseId: input.lease_id },
     data: { status: 'completed', result: jsonInput(input.result) as object, resultKey: key, completedAt: now, leaseExpiresAt: null, error: null },
   });
   if (recorded.count === 0) throw leaseLost(s, input.lease_id);
   await tx.subtaskAttempt.updateMany({ where: { id: input.lease_id, outcome: 'open' }, data: { outcome: 'completed', endedAt: now } });
-  if (s.assigneeId) await tx.agent.updateMany({ where: { id: s.assigneeId }, data: { lastSeen: now } });
-  if (execution) await decideSubtask(tx, execution, s.seq, now);
-  return leaseView(tx, s.id);
+  await seen(tx, s, now);
+  if (open && parent) await parent.settle({ ...s, status: 'completed', result: input.result as never, resultKey: key });
+  return leaseView(tx, s.id, now);
 }
 
 /**
- * Take a held or expired replica away from its agent: to another agent by
- * the network's strategy, or to `failed` once it has had max_attempts claims.
- * `from` is the state the caller saw; the update only applies if it still holds.
+ * Take a held or assigned replica away from its assignee: to another one by
+ * the parent's rules, or to `failed` once it has had max_attempts claims (or
+ * nobody else can take it). `from` is the state the caller saw; the update
+ * only applies if it still holds.
  */
-async function releaseReplica(
+export async function releaseReplica(
   tx: PrismaTx,
   s: SubtaskRow,
   from: { status: 'leased'; leaseId: string } | { status: 'assigned'; assigneeId: string },
   error: string | null,
   now: Date,
 ): Promise<boolean> {
-  const execution = s.executionId ? await lockExecution(tx, s.executionId, now) : null;
-  const network = s.networkId ? await tx.agentNetwork.findUnique({ where: { id: s.networkId } }) : null;
+  const parent = await parentOf(tx, s, now);
+  const open = parent ? await parent.lock() : false;
   const exhausted = from.status === 'leased' && s.attempts >= s.maxAttempts;
-  const next = !exhausted && execution && network ? await reassign(tx, s, network, s.assigneeId ? [s.assigneeId] : [], now) : null;
+  const next = !exhausted && open && parent ? await parent.reassign(s, s.assigneeId ? [s.assigneeId] : []) : null;
   const data = next
-    ? { status: 'assigned', assigneeId: next, assignedAt: now, claimBy: later(now, network!.claimTimeoutSeconds), leaseId: null, leaseExpiresAt: null, error }
+    ? { status: 'assigned', assigneeId: next, assignedAt: now, claimBy: later(now, parent!.claimTimeoutSeconds), leaseId: null, leaseExpiresAt: null, error }
     : {
-        status: 'failed',
+        status: open ? 'failed' : 'cancelled',
+        leaseId: null,
         leaseExpiresAt: null,
         claimBy: null,
         completedAt: now,
-        error: exhausted ? `${error ?? 'failed'} (attempt ${s.attempts} of ${s.maxAttempts})` : (error ?? 'no capable agent is left to run it'),
+        error: exhausted ? `${error ?? 'failed'} (attempt ${s.attempts} of ${s.maxAttempts})` : (error ?? 'nobody is left who can run it'),
       };
   const moved = await tx.subtask.updateMany({ where: { id: s.id, ...from }, data });
   if (moved.count === 0) return false;
-  if (!next && execution) await decideSubtask(tx, execution, s.seq, now);
+  if (!next && open && parent) await parent.settle({ ...s, status: 'failed', error: data.error ?? null });
   return true;
 }
 
@@ -182,14 +204,32 @@ export async function recordFailure(tx: PrismaTx, ownerId: string, input: { subt
   if (s.status !== 'leased' || s.leaseId !== input.lease_id) throw leaseLost(s, input.lease_id);
   await tx.subtaskAttempt.updateMany({ where: { id: input.lease_id, outcome: 'open' }, data: { outcome: 'failed', endedAt: now, error: input.error } });
   if (!(await releaseReplica(tx, s, { status: 'leased', leaseId: input.lease_id }, input.error, now))) throw leaseLost(s, input.lease_id);
-  return leaseView(tx, s.id);
+  await seen(tx, s, now);
+  return leaseView(tx, s.id, now);
+}
+
+/**
+ * Take every open subtask from an assignee that went away (a swarm member
+ * that left or failed): held leases end with `outcome`, and the work moves on.
+ */
+export async function releaseAllOf(tx: PrismaTx, assigneeId: string, outcome: 'expired' | 'cancelled', why: string, now: Date): Promise<number> {
+  const open = await tx.subtask.findMany({ where: { assigneeId, status: { in: ['assigned', 'leased'] } } });
+  let moved = 0;
+  for (const s of open) {
+    if (s.status === 'leased') {
+      await tx.subtaskAttempt.updateMany({ where: { id: s.leaseId ?? '', outcome: 'open' }, data: { outcome, endedAt: now } });
+    }
+    const from = s.status === 'leased' ? { status: 'leased' as const, leaseId: s.leaseId ?? '' } : { status: 'assigned' as const, assigneeId };
+    if (await releaseReplica(tx, s, from, why, now)) moved++;
+  }
+  return moved;
 }
 
 /**
  * The periodic pass that keeps work moving without any worker's help:
- * expired leases go back to the queue (another agent preferred) or fail after
- * max_attempts, and assignments nobody claimed within claim_timeout (or whose
- * agent went offline) move to a live agent. Each subtask is its own
+ * expired leases go back to the queue (another assignee preferred) or fail
+ * after max_attempts, and assignments nobody claimed within the claim
+ * timeout (or whose agent went offline) move on. Each subtask is its own
  * transaction with conditional updates, so concurrent sweepers (several
  * server instances) act on each subtask at most once.
  */
@@ -211,37 +251,17 @@ export async function sweepLeases(db: Database, now = new Date()): Promise<{ exp
   }
   for (const s of unclaimed) {
     const moved = await db.transaction(async (tx) => {
-      const network = s.networkId ? await tx.agentNetwork.findUnique({ where: { id: s.networkId } }) : null;
-      if (!network || !s.assigneeId) return false;
-      const next = await reassign(tx, s, network, [s.assigneeId], now);
+      const parent = await parentOf(tx, s, now);
+      if (!parent || !s.assigneeId) return false;
+      const next = await parent.reassign(s, [s.assigneeId]);
       const data = next && next !== s.assigneeId ? { assigneeId: next, assignedAt: now } : {};
       const updated = await tx.subtask.updateMany({
         where: { id: s.id, status: 'assigned', assigneeId: s.assigneeId },
-        data: { ...data, claimBy: later(now, network.claimTimeoutSeconds) },
+        data: { ...data, claimBy: later(now, parent.claimTimeoutSeconds) },
       });
       return updated.count > 0 && next !== null && next !== s.assigneeId;
     });
     if (moved) reassigned++;
   }
   return { expired, reassigned };
-}
-
-/** Runs sweepLeases every `intervalMs` until stopped; a pass still running skips the tick, a failing pass is logged. */
-export function startLeaseSweeper(db: Database, intervalMs: number, log: { error(obj: unknown, msg: string): void }): () => Promise<void> {
-  let running: Promise<unknown> | null = null;
-  let stopped = false;
-  const timer = setInterval(() => {
-    if (stopped || running) return;
-    running = sweepLeases(db)
-      .catch((err) => log.error({ err }, 'lease sweep failed'))
-      .finally(() => {
-        running = null;
-      });
-  }, intervalMs);
-  timer.unref();
-  return async () => {
-    stopped = true;
-    clearInterval(timer);
-    await running;
-  };
 }

@@ -1,0 +1,182 @@
+import { z } from 'zod';
+import {
+  ClaimResult,
+  ConsensusRequest,
+  ConsensusView,
+  CoordinateRequest,
+  CoordinateView,
+  JoinRequest,
+  JoinView,
+  LeaveRequest,
+  LeaveView,
+  LegacyConsensusRequest,
+  LegacyLeaveRequest,
+  MemberClaimRequest,
+  MemberHeartbeatRequest,
+  MemberHeartbeatView,
+  MemberView,
+  SwarmId,
+  SwarmList,
+  SwarmListQuery,
+  SwarmStatusQuery,
+  SwarmStatusView,
+  TaskIdParam,
+  TaskStatusView,
+} from '@aitbc/core';
+import { pageAfter, takePage } from '../pagination.ts';
+import { cancelTask, coordinate, findTask, requestConsensus } from '../swarms/coordinations.ts';
+import { heartbeatMember, joinSwarm, leaveSwarm, swarmNotFound } from '../swarms/membership.ts';
+import { memberCounts, swarmStatus, taskStatus, toSwarmViews } from '../swarms/records.ts';
+import { toMemberView } from '../swarms/views.ts';
+import { authedProcedure, router } from '../trpc.ts';
+import { claimNext } from '../work/leases.ts';
+
+const tags = ['swarms'];
+/** GET /swarm/status without swarm_id reports this many of your newest swarms. */
+const STATUS_SWARMS = 100;
+/** `GET /swarm/list?status=` looks through at most this many swarms after the cursor. */
+const STATUS_FILTER_SCAN = 500;
+
+/**
+ * The swarm API at the spec's paths (also served under /v1) and the legacy
+ * CLI's. Members join, heartbeat and leave; coordination selects members and
+ * hands them work through the worker protocol; consensus is decided from the
+ * results they submitted.
+ */
+export const swarmRouter = router({
+  join: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/swarm/join', tags, summary: 'Join a swarm (yours for the capability and region when no swarm_id is given)', protect: true }, successStatus: 201 })
+    .input(JoinRequest)
+    .output(JoinView)
+    // Not one transaction: creating the open swarm may lose a race to another join, which it then joins.
+    .mutation(({ ctx, input }) => ctx.db.run((db) => joinSwarm(db, ctx.principal.owner_id, input, new Date()))),
+
+  leave: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/swarm/leave', tags, summary: 'Leave: one member, or all of yours in the swarm; their work moves on', protect: true } })
+    .input(LeaveRequest)
+    .output(LeaveView)
+    .mutation(({ ctx, input }) => ctx.db.transaction((db) => leaveSwarm(db, ctx.principal.owner_id, input, new Date()))),
+
+  leaveSwarm: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/swarm/{swarm_id}/leave', tags, summary: 'Every one of your members leaves the swarm (the legacy CLI’s form)', protect: true } })
+    .input(LegacyLeaveRequest)
+    .output(LeaveView)
+    .mutation(({ ctx, input }) => ctx.db.transaction((db) => leaveSwarm(db, ctx.principal.owner_id, input, new Date()))),
+
+  heartbeat: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/swarm/members/{member_id}/heartbeat', tags, summary: 'A member is alive: suspect or failed becomes active again', protect: true } })
+    .input(MemberHeartbeatRequest)
+    .output(MemberHeartbeatView)
+    .mutation(({ ctx, input }) => ctx.db.transaction((db) => heartbeatMember(db, ctx.principal.owner_id, input.member_id, new Date()))),
+
+  claim: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/swarm/members/{member_id}/claim', tags, summary: 'Lease the member’s next subtask (null when none waits)', protect: true } })
+    .input(MemberClaimRequest)
+    .output(ClaimResult)
+    .mutation(async ({ ctx, input }) => ({
+      subtask: await ctx.db.transaction((db) => claimNext(db, ctx.principal.owner_id, { kind: 'member', id: input.member_id }, input.lease_seconds, new Date())),
+    })),
+
+  list: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/swarm/list', tags, summary: 'Your swarms with their members, newest first', protect: true } })
+    .input(SwarmListQuery)
+    .output(SwarmList)
+    .query(({ ctx, input }) =>
+      ctx.db.run(async (db) => {
+        const now = new Date();
+        const scope = { ownerId: ctx.principal.owner_id, ...(input.swarm_id ? { id: input.swarm_id } : {}) };
+        const page = pageAfter(input.cursor);
+        if (!input.status) {
+          const [rows, total] = await Promise.all([
+            db.swarm.findMany({ where: { ...scope, ...page.where }, orderBy: page.orderBy, take: input.limit + 1 }),
+            db.swarm.count({ where: scope }),
+          ]);
+          const { items, next_cursor } = takePage(rows, input.limit);
+          return { swarms: await toSwarmViews(db, items, now), total_count: total, next_cursor };
+        }
+        // A swarm's status follows from its members' states: filter a bounded scan of the caller's swarms.
+        const rows = await db.swarm.findMany({ where: { ...scope, ...page.where }, orderBy: page.orderBy, take: STATUS_FILTER_SCAN });
+        const views = await toSwarmViews(db, rows, now);
+        const matching = rows.filter((_, i) => views[i]!.status === input.status);
+        const { items, next_cursor } = takePage(matching, input.limit);
+        const shown = new Set(items.map((s) => s.id));
+        return { swarms: views.filter((v) => shown.has(v.swarm_id)), total_count: matching.length, next_cursor };
+      }),
+    ),
+
+  members: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/swarm/{swarm_id}/members', tags, summary: 'A swarm’s members, those that left included, with health and reputation', protect: true } })
+    .input(z.object({ swarm_id: SwarmId }))
+    .output(z.object({ swarm_id: z.string(), members: z.array(MemberView), member_counts: z.object({ active: z.number(), suspect: z.number(), failed: z.number(), left: z.number() }) }))
+    .query(({ ctx, input }) =>
+      ctx.db.run(async (db) => {
+        const swarm = await db.swarm.findFirst({ where: { id: input.swarm_id, ownerId: ctx.principal.owner_id } });
+        if (!swarm) throw swarmNotFound(input.swarm_id);
+        const now = new Date();
+        const [members, counts] = await Promise.all([
+          db.swarmMember.findMany({ where: { swarmId: swarm.id }, orderBy: [{ createdAt: 'asc' }, { memberId: 'asc' }] }),
+          memberCounts(db, [swarm.id]),
+        ]);
+        return { swarm_id: swarm.id, members: members.map((m) => toMemberView(m, now)), member_counts: counts.get(swarm.id)! };
+      }),
+    ),
+
+  status: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/swarm/status', tags, summary: 'Member counts, active tasks and performance metrics computed from records', protect: true } })
+    .input(SwarmStatusQuery)
+    .output(z.array(SwarmStatusView))
+    .query(({ ctx, input }) =>
+      ctx.db.run(async (db) => {
+        const swarms = await db.swarm.findMany({
+          where: { ownerId: ctx.principal.owner_id, ...(input.swarm_id ? { id: input.swarm_id } : {}) },
+          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+          take: STATUS_SWARMS,
+        });
+        if (input.swarm_id && swarms.length === 0) throw swarmNotFound(input.swarm_id);
+        return swarmStatus(db, swarms);
+      }),
+    ),
+
+  coordinate: authedProcedure
+    .meta({
+      openapi: { method: 'POST', path: '/swarm/coordinate', tags, summary: 'Select members and hand them a task (the spec’s and the legacy body)', protect: true },
+      successStatus: 202,
+    })
+    .input(CoordinateRequest)
+    .output(CoordinateView)
+    .mutation(({ ctx, input }) => ctx.db.transaction((db) => coordinate(db, ctx.principal.owner_id, input, new Date()))),
+
+  task: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/swarm/tasks/{task_id}/status', tags, summary: 'A task’s status, progress, members’ state and result', protect: true } })
+    .input(TaskIdParam)
+    .output(TaskStatusView)
+    .query(({ ctx, input }) => ctx.db.run(async (db) => taskStatus(db, await findTask(db, ctx.principal.owner_id, input.task_id), new Date()))),
+
+  cancel: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/swarm/tasks/{task_id}/cancel', tags, summary: 'Cancel a task; its open work is withdrawn', protect: true } })
+    .input(TaskIdParam)
+    .output(TaskStatusView)
+    .mutation(({ ctx, input }) =>
+      ctx.db.transaction(async (db) => {
+        const now = new Date();
+        const c = await cancelTask(db, ctx.principal.owner_id, input.task_id, now);
+        return taskStatus(db, c, now);
+      }),
+    ),
+
+  consensus: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/swarm/consensus', tags, summary: 'The consensus of a task’s votes (pending while votes are outstanding)', protect: true } })
+    .input(ConsensusRequest)
+    .output(ConsensusView)
+    .mutation(({ ctx, input }) => ctx.db.transaction((db) => requestConsensus(db, ctx.principal.owner_id, input, new Date()))),
+
+  taskConsensus: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/swarm/tasks/{task_id}/consensus', tags, summary: 'Threshold consensus of a task’s votes (the legacy CLI’s form)', protect: true } })
+    .input(LegacyConsensusRequest)
+    .output(ConsensusView)
+    .mutation(({ ctx, input }) =>
+      ctx.db.transaction((db) =>
+        requestConsensus(db, ctx.principal.owner_id, { task_id: input.task_id, consensus_algorithm: 'threshold', consensus_threshold: input.consensus_threshold }, new Date()),
+      ),
+    ),
+});

@@ -1,0 +1,486 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
+import {
+  canonicalJson,
+  chooseSwarm,
+  type ConsensusAlgorithm,
+  type ConsensusDecision,
+  type CoordinateView,
+  type CoordinationParameters,
+  type ConsensusView,
+  DEFAULT_COLLABORATORS,
+  DEFAULT_CONSENSUS_THRESHOLD,
+  decideConsensus,
+  electLeader,
+  type ExecutionResults,
+  LEGACY_SWARM_STRATEGIES,
+  type MemberPriority,
+  planCoordination,
+  rankMembers,
+  reduceResults,
+  reputationChanges,
+  type SelectionCriteria,
+  selectMembers,
+  stageMember,
+  stagePayload,
+  type SwarmStrategy,
+  type TaskStatus,
+  tallyVotes,
+  VOTING_STRATEGIES,
+  type Vote,
+} from '@aitbc/core';
+import { jsonInput, type PrismaTx } from '../db/client.ts';
+import type { Database } from '../db/database.ts';
+import type { SubtaskRow } from '../networks/views.ts';
+import type { WorkParent } from '../work/parent.ts';
+import { memberCandidates, swarmNotFound } from './membership.ts';
+import { type CoordinationRow, iso } from './views.ts';
+
+const DEFAULT_TIMEOUT_SECONDS = 3600;
+const OPEN_STATES = ['pending', 'assigned', 'leased'];
+const LIVE_TASK = ['queued', 'running'];
+const PREVIEW_LENGTH = 200;
+const DEADLINE_BATCH = 100;
+
+const later = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
+
+export function taskNotFound(taskId: string): TRPCError {
+  return new TRPCError({ code: 'NOT_FOUND', message: `Task ${taskId} not found` });
+}
+
+const paramsOf = (c: CoordinationRow) => (c.parameters ?? {}) as CoordinationParameters;
+const strategyOf = (c: CoordinationRow) => c.strategy as SwarmStrategy;
+const membersOf = (c: CoordinationRow) => (c.assignedMembers as string[] | null) ?? [];
+const isVoting = (c: CoordinationRow) => VOTING_STRATEGIES.includes(strategyOf(c));
+
+function criteriaOf(parameters: CoordinationParameters, collaborators: number): SelectionCriteria {
+  return { capability: parameters.capability, region: parameters.region, role: parameters.role, collaborators };
+}
+
+/** The value votes are compared by: the whole result, or the field at `compare` (a.b.0). */
+export function comparedValue(result: unknown, compare: string | undefined): unknown {
+  if (!compare) return result;
+  let value: unknown = result;
+  for (const key of compare.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
+}
+
+function voteKey(value: unknown): { hash: string; preview: string } {
+  const text = canonicalJson(value);
+  return { hash: createHash('sha256').update(text).digest('hex'), preview: text.length > PREVIEW_LENGTH ? `${text.slice(0, PREVIEW_LENGTH - 1)}…` : text };
+}
+
+export async function findTask(tx: PrismaTx, ownerId: string, taskId: string): Promise<CoordinationRow> {
+  const c = await tx.swarmCoordination.findFirst({ where: { ownerId, taskId } });
+  if (!c) throw taskNotFound(taskId);
+  return c;
+}
+
+export function toCoordinateView(c: CoordinationRow): CoordinateView {
+  return {
+    task_id: c.taskId,
+    swarm_id: c.swarmId,
+    coordination_strategy: strategyOf(c),
+    status: c.status as TaskStatus,
+    assigned_members: membersOf(c),
+    collaborators: c.collaborators,
+    consensus_algorithm: (c.consensusAlgorithm as ConsensusAlgorithm | null) ?? null,
+    subtasks: c.subtaskCount,
+    deadline_at: iso(c.deadlineAt),
+    started_at: c.createdAt.toISOString(),
+  };
+}
+
+export interface CoordinateInput {
+  task_id?: string | undefined;
+  swarm_id?: string | undefined;
+  strategy: SwarmStrategy;
+  parameters: CoordinationParameters;
+  task?: unknown;
+  collaborators?: number | undefined;
+  timeout_seconds?: number | undefined;
+}
+
+/**
+ * Select members, plan their work by the strategy, and store the task with
+ * its subtasks at once. Too few eligible members is a 409 naming what is missing.
+ */
+export async function coordinate(tx: PrismaTx, ownerId: string, input: CoordinateInput, now: Date): Promise<CoordinateView> {
+  const { strategy, parameters } = input;
+  const legacy = (LEGACY_SWARM_STRATEGIES as readonly string[]).includes(strategy);
+  const collaborators = input.collaborators ?? parameters.collaborators ?? (legacy ? DEFAULT_COLLABORATORS.legacy : DEFAULT_COLLABORATORS.spec);
+  const criteria = criteriaOf(parameters, collaborators);
+  if (input.swarm_id && !(await tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId }, select: { id: true } }))) throw swarmNotFound(input.swarm_id);
+  const candidates = await memberCandidates(tx, ownerId, input.swarm_id);
+  const swarmId = input.swarm_id ?? chooseSwarm(candidates, criteria);
+  const selection = selectMembers(
+    candidates.filter((m) => m.swarmId === swarmId),
+    criteria,
+  );
+  if (!swarmId || !selection.ok) {
+    const reason = selection.ok ? 'no member of yours is eligible' : selection.reason;
+    throw new TRPCError({ code: 'CONFLICT', message: `Cannot coordinate: ${reason}${input.swarm_id ? ` in swarm ${input.swarm_id}` : ''}` });
+  }
+  const taskId = input.task_id ?? `task_${randomUUID()}`;
+  if (await tx.swarmCoordination.findFirst({ where: { ownerId, taskId }, select: { id: true } })) {
+    throw new TRPCError({ code: 'CONFLICT', message: `Task ${taskId} already exists; use another task_id` });
+  }
+  const plan = planCoordination(strategy, selection.members, parameters, input.task);
+  const timeout = input.timeout_seconds ?? parameters.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS;
+  const voting = VOTING_STRATEGIES.includes(strategy);
+  const coordination = await tx.swarmCoordination.create({
+    data: {
+      taskId,
+      swarmId,
+      ownerId,
+      strategy,
+      ...(input.task !== undefined ? { task: jsonInput(input.task) as object } : {}),
+      parameters: parameters as object,
+      status: 'queued',
+      assignedMembers: selection.members.map((m) => m.memberId),
+      collaborators: selection.members.length,
+      leaseSeconds: parameters.lease_seconds ?? 30,
+      maxAttempts: parameters.max_attempts ?? 3,
+      leader: plan.leader,
+      consensusAlgorithm: voting ? (parameters.consensus_algorithm ?? 'majority-vote') : null,
+      consensusThreshold: voting ? (parameters.consensus_threshold ?? DEFAULT_CONSENSUS_THRESHOLD) : null,
+      timeoutSeconds: timeout,
+      deadlineAt: later(now, timeout),
+      subtaskCount: plan.subtaskCount,
+      createdAt: now,
+    },
+  });
+  await tx.subtask.createMany({
+    data: plan.work.map((w) => subtaskRow(coordination, w.seq, w.replica, w.memberId, w.payload, now)),
+  });
+  return toCoordinateView(coordination);
+}
+
+function subtaskRow(c: CoordinationRow, seq: number, replica: number, memberId: string, payload: unknown, now: Date) {
+  return {
+    id: randomUUID(),
+    ownerId: c.ownerId,
+    coordinationId: c.id,
+    swarmId: c.swarmId,
+    seq,
+    replica,
+    payload: jsonInput(payload) as object,
+    status: 'assigned',
+    assigneeId: memberId,
+    assignedAt: now,
+    claimBy: later(now, c.leaseSeconds),
+    maxAttempts: c.maxAttempts,
+    createdAt: now,
+  };
+}
+
+/** Lock the task for settling; null when it takes no more results. */
+async function lockTask(tx: PrismaTx, id: string, now: Date): Promise<CoordinationRow | null> {
+  const touched = await tx.swarmCoordination.updateMany({ where: { id, status: { in: LIVE_TASK } }, data: { updatedAt: now } });
+  return touched.count === 0 ? null : tx.swarmCoordination.findUnique({ where: { id } });
+}
+
+async function cancelOpen(tx: PrismaTx, coordinationId: string, now: Date): Promise<void> {
+  const open = await tx.subtask.findMany({ where: { coordinationId, status: { in: OPEN_STATES } }, select: { id: true } });
+  if (open.length === 0) return;
+  const ids = open.map((s) => s.id);
+  await tx.subtask.updateMany({ where: { id: { in: ids } }, data: { status: 'cancelled', leaseId: null, leaseExpiresAt: null, claimBy: null, completedAt: now } });
+  await tx.subtaskAttempt.updateMany({ where: { subtaskId: { in: ids }, outcome: 'open' }, data: { outcome: 'cancelled', endedAt: now } });
+}
+
+async function finish(tx: PrismaTx, c: CoordinationRow, status: TaskStatus, data: { results?: unknown; error?: string | null }, now: Date): Promise<void> {
+  await cancelOpen(tx, c.id, now);
+  await tx.swarmCoordination.update({
+    where: { id: c.id },
+    data: {
+      status,
+      completedAt: now,
+      ...(data.results !== undefined ? { results: jsonInput(data.results) as object } : {}),
+      ...(data.error !== undefined ? { error: data.error } : {}),
+    },
+  });
+}
+
+/** The eligible members that could take a replica now, best first; holders of its sibling replicas excluded. */
+async function replacements(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow): Promise<string[]> {
+  const siblings = await tx.subtask.findMany({
+    where: { coordinationId: c.id, seq: s.seq, id: { not: s.id }, status: { not: 'cancelled' } },
+    select: { assigneeId: true },
+  });
+  const taken = new Set(siblings.map((x) => x.assigneeId));
+  const criteria = criteriaOf(paramsOf(c), 1);
+  const eligible = (await memberCandidates(tx, c.ownerId, c.swarmId)).filter(
+    (m) =>
+      m.status === 'active' &&
+      !taken.has(m.memberId) &&
+      (!criteria.capability || m.capability === criteria.capability) &&
+      (!criteria.region || m.region === criteria.region) &&
+      (!criteria.role || m.role === criteria.role),
+  );
+  if (strategyOf(c) === 'leader-election') {
+    const leader = electLeader(eligible, []);
+    return leader ? [leader.memberId, ...rankMembers(eligible.filter((m) => m !== leader)).map((m) => m.memberId)] : [];
+  }
+  return rankMembers(eligible).map((m) => m.memberId);
+}
+
+async function reassignMember(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow, avoid: string[]): Promise<string | null> {
+  const ranked = await replacements(tx, c, s);
+  const next = ranked.find((id) => !avoid.includes(id)) ?? null;
+  if (!next) return null;
+  const assigned = membersOf(c);
+  await tx.swarmCoordination.update({
+    where: { id: c.id },
+    data: {
+      ...(assigned.includes(next) ? {} : { assignedMembers: [...assigned, next] }),
+      ...(strategyOf(c) === 'leader-election' ? { leader: next } : {}),
+    },
+  });
+  return next;
+}
+
+/** The votes cast so far, as consensus reads them. */
+async function votesOf(tx: PrismaTx, coordinationId: string): Promise<Vote[]> {
+  const rows = await tx.swarmVote.findMany({ where: { coordinationId } });
+  return rows.map((v) => ({ memberId: v.memberId, resultKey: v.resultHash, preview: v.preview, reputation: v.reputation, priority: v.priority as MemberPriority }));
+}
+
+interface ConsensusSettings {
+  algorithm: ConsensusAlgorithm;
+  threshold: number;
+}
+
+const settingsOf = (c: CoordinationRow): ConsensusSettings => ({
+  algorithm: (c.consensusAlgorithm as ConsensusAlgorithm | null) ?? 'majority-vote',
+  threshold: c.consensusThreshold ?? DEFAULT_CONSENSUS_THRESHOLD,
+});
+
+/**
+ * Decide the task's consensus now with the votes cast (the last vote is in,
+ * or the deadline passed), store the decision, and move reputations: members
+ * who agreed gain, dissenters lose. Done under the task's lock, once.
+ */
+async function decideVotes(tx: PrismaTx, c: CoordinationRow, now: Date, deadlinePassed: boolean): Promise<void> {
+  const votes = await votesOf(tx, c.id);
+  const settings = settingsOf(c);
+  const decision = decideConsensus(votes, { ...settings, expectedVoters: c.collaborators, final: true });
+  if (decision.state === 'reached') {
+    const winner = await tx.swarmVote.findFirst({ where: { coordinationId: c.id, resultHash: decision.winner }, orderBy: { memberId: 'asc' } });
+    const members = await tx.swarmMember.findMany({ where: { memberId: { in: [...decision.agreeing, ...decision.dissenting] } } });
+    const changes = reputationChanges(decision, new Map(members.map((m) => [m.memberId, m.reputation])));
+    for (const [memberId, reputation] of changes) await tx.swarmMember.updateMany({ where: { memberId }, data: { reputation } });
+    // The agreeing members' work is what the outcome is made of.
+    await tx.subtask.updateMany({ where: { coordinationId: c.id, status: 'completed', assigneeId: { in: decision.agreeing } }, data: { accepted: true } });
+    await tx.swarmCoordination.update({
+      where: { id: c.id },
+      data: { consensus: decision as object, confidenceScore: decision.confidence, consensusReachedAt: now, decidedCount: 1 },
+    });
+    return finish(tx, c, 'completed', { results: winner?.result ?? null }, now);
+  }
+  const reason = decision.state === 'failed' ? decision.reason : 'votes are still outstanding';
+  await tx.swarmCoordination.update({ where: { id: c.id }, data: { consensus: decision as object, confidenceScore: decision.confidence } });
+  return finish(tx, c, deadlinePassed && votes.length < c.collaborators ? 'timed_out' : 'failed', { error: `no consensus: ${reason}` }, now);
+}
+
+/** After a replica of a task's subtask completed or failed for good. Call with the task locked. */
+async function settle(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow, now: Date): Promise<void> {
+  const parameters = paramsOf(c);
+  if (isVoting(c)) {
+    if (s.status === 'completed' && s.assigneeId) {
+      const member = await tx.swarmMember.findFirst({ where: { memberId: s.assigneeId } });
+      const { hash, preview } = voteKey(comparedValue(s.result, parameters.compare));
+      await tx.swarmVote.createMany({
+        data: [
+          {
+            coordinationId: c.id,
+            memberId: s.assigneeId,
+            subtaskId: s.id,
+            result: jsonInput(s.result) as object,
+            resultHash: hash,
+            preview,
+            reputation: member?.reputation ?? 0.5,
+            priority: member?.priority ?? 'normal',
+          },
+        ],
+      });
+    }
+    const open = await tx.subtask.count({ where: { coordinationId: c.id, status: { in: OPEN_STATES } } });
+    if (open === 0) await decideVotes(tx, c, now, false);
+    return;
+  }
+  if (s.status === 'failed') return finish(tx, c, 'failed', { error: `subtask ${s.seq} failed: ${s.error ?? 'no reason given'}` }, now);
+
+  await tx.subtask.update({ where: { id: s.id }, data: { accepted: true } });
+  const updated = await tx.swarmCoordination.update({ where: { id: c.id }, data: { decidedCount: { increment: 1 } } });
+  if (strategyOf(c) === 'pipeline' && updated.decidedCount < updated.subtaskCount) {
+    const stage = s.seq + 1;
+    const members = membersOf(c);
+    const preferred = stageMember(members, stage);
+    const available = await replacements(tx, c, { ...s, seq: stage, id: '' });
+    const memberId = available.includes(preferred) ? preferred : (available[0] ?? null);
+    if (!memberId) return finish(tx, c, 'failed', { error: `no eligible member is left for stage ${stage}` }, now);
+    await tx.subtask.create({ data: subtaskRow(c, stage, 0, memberId, stagePayload(parameters, stage, s.result), now) });
+    return;
+  }
+  if (updated.decidedCount < updated.subtaskCount) return;
+  const accepted = await tx.subtask.findMany({ where: { coordinationId: c.id, accepted: true }, orderBy: { seq: 'asc' }, select: { result: true } });
+  const results = accepted.map((x) => x.result);
+  return finish(tx, c, 'completed', { results: resultsOf(strategyOf(c), parameters, results) }, now);
+}
+
+function resultsOf(strategy: SwarmStrategy, parameters: CoordinationParameters, results: unknown[]): unknown {
+  switch (strategy) {
+    case 'map-reduce': {
+      const reducer = parameters.reduce ?? 'concat';
+      const reduction = reduceResults(reducer, results);
+      const out: ExecutionResults = {
+        subtask_results: results,
+        reduce: reducer,
+        ...('value' in reduction ? { reduced: reduction.value } : {}),
+        reduce_error: 'error' in reduction ? reduction.error : null,
+      };
+      return out;
+    }
+    case 'distributed':
+      return results;
+    case 'pipeline':
+      return { stages: results, final: results.at(-1) ?? null };
+    default:
+      return results[0] ?? null;
+  }
+}
+
+/** A swarm coordination task as the worker protocol's parent of its subtasks. */
+export async function coordinationParent(tx: PrismaTx, s: SubtaskRow, now: Date): Promise<WorkParent | null> {
+  if (!s.coordinationId) return null;
+  const id = s.coordinationId;
+  let c = await tx.swarmCoordination.findUnique({ where: { id } });
+  if (!c) return null;
+  return {
+    leaseSeconds: c.leaseSeconds,
+    claimTimeoutSeconds: c.leaseSeconds,
+    async lock() {
+      const locked = await lockTask(tx, id, now);
+      if (locked) c = locked;
+      return locked !== null;
+    },
+    reassign: (subtask, avoid) => reassignMember(tx, c!, subtask, avoid),
+    settle: (subtask) => settle(tx, c!, subtask, now),
+    async started() {
+      await tx.swarmCoordination.updateMany({ where: { id, status: 'queued' }, data: { status: 'running', startedAt: now } });
+    },
+    async describe() {
+      const current = await tx.swarmCoordination.findUnique({ where: { id }, select: { status: true } });
+      return { execution_id: null, network_id: null, task_id: c!.taskId, swarm_id: c!.swarmId, status: current?.status ?? c!.status };
+    },
+  };
+}
+
+/**
+ * Tasks past their deadline: a voting task is decided with the votes cast
+ * (consensus may still be reached), any other times out. Each is its own
+ * transaction under the task's lock, so it is decided once.
+ */
+export async function expireCoordinations(db: Database, now: Date): Promise<{ timedOut: number }> {
+  const due = await db.run((tx) =>
+    tx.swarmCoordination.findMany({ where: { status: { in: LIVE_TASK }, deadlineAt: { lt: now } }, take: DEADLINE_BATCH, select: { id: true } }),
+  );
+  let timedOut = 0;
+  for (const { id } of due) {
+    const done = await db.transaction(async (tx) => {
+      const c = await lockTask(tx, id, now);
+      if (!c) return false;
+      if (isVoting(c)) await decideVotes(tx, c, now, true);
+      else await finish(tx, c, 'timed_out', { error: `timed out after ${c.timeoutSeconds} s` }, now);
+      return true;
+    });
+    if (done) timedOut++;
+  }
+  return { timedOut };
+}
+
+/** Cancel a queued or running task: its open work is withdrawn. */
+export async function cancelTask(tx: PrismaTx, ownerId: string, taskId: string, now: Date): Promise<CoordinationRow> {
+  const found = await findTask(tx, ownerId, taskId);
+  const c = await lockTask(tx, found.id, now);
+  if (!c) throw new TRPCError({ code: 'CONFLICT', message: `Task ${taskId} is already ${found.status}` });
+  await finish(tx, c, 'cancelled', {}, now);
+  return tx.swarmCoordination.findUniqueOrThrow({ where: { id: c.id } });
+}
+
+// ---------------------------------------------------------------- consensus requests
+
+function decisionOf(c: CoordinationRow): ConsensusDecision | null {
+  return (c.consensus as ConsensusDecision | null) ?? null;
+}
+
+/** The consensus view of a task: the stored decision, or the current tally while votes are outstanding. */
+export async function consensusView(tx: PrismaTx, c: CoordinationRow, now: Date): Promise<ConsensusView> {
+  const settings = settingsOf(c);
+  const votes = await votesOf(tx, c.id);
+  const stored = decisionOf(c);
+  const decided = stored && stored.state !== 'pending' ? stored : null;
+  const tallies = decided?.tallies ?? tallyVotes(votes, settings.algorithm);
+  const reached = decided?.state === 'reached' ? decided : null;
+  const finalAnswer = reached ? await tx.swarmVote.findFirst({ where: { coordinationId: c.id, resultHash: reached.winner }, orderBy: { memberId: 'asc' } }) : null;
+  const counts: Record<string, number> = {};
+  for (const t of tallies) counts[tallies.filter((x) => x.preview === t.preview).length > 1 ? `${t.preview}#${t.resultKey.slice(0, 8)}` : t.preview] = t.count;
+  const participating = votes.map((v) => v.memberId).sort();
+  const waiting = c.collaborators - votes.length;
+  return {
+    task_id: c.taskId,
+    swarm_id: c.swarmId,
+    consensus_algorithm: settings.algorithm,
+    consensus_threshold: settings.algorithm === 'threshold' ? settings.threshold : null,
+    consensus_reached: reached !== null,
+    status: decided ? decided.state : !isVoting(c) && c.status !== 'queued' && c.status !== 'running' ? 'failed' : 'pending',
+    result: reached ? { final_answer: finalAnswer?.result ?? null, votes: counts } : null,
+    confidence_score: decided ? decided.confidence : null,
+    votes: tallies.map((t) => ({ result_hash: t.resultKey, preview: t.preview, count: t.count, weight: t.weight, members: t.members })),
+    participating_members: participating,
+    dissenting_members: reached ? reached.dissenting : [],
+    expected_votes: c.collaborators,
+    reason: decided?.state === 'failed' ? decided.reason : decided ? null : !isVoting(c) ? `task ${c.taskId} is a ${c.strategy} task: its members do not vote` : `waiting for ${waiting} of ${c.collaborators} votes until ${iso(c.deadlineAt) ?? 'the deadline'}`,
+    consensus_reached_at: iso(c.consensusReachedAt),
+    deadline_at: iso(c.deadlineAt),
+  };
+}
+
+/**
+ * A consensus request: the algorithm (and threshold) asked for apply to a
+ * task not yet decided, and `timeout_seconds` sets its voting deadline
+ * (counted from the task's start). When every vote is in or the deadline has
+ * passed, the decision is made now; otherwise the answer is pending.
+ */
+export async function requestConsensus(
+  tx: PrismaTx,
+  ownerId: string,
+  input: { task_id: string; consensus_algorithm?: ConsensusAlgorithm | undefined; consensus_threshold?: number | undefined; timeout_seconds?: number | undefined },
+  now: Date,
+): Promise<ConsensusView> {
+  const found = await findTask(tx, ownerId, input.task_id);
+  let c = found;
+  if (isVoting(found) && LIVE_TASK.includes(found.status)) {
+    const locked = await lockTask(tx, found.id, now);
+    if (locked) {
+      c = await tx.swarmCoordination.update({
+        where: { id: locked.id },
+        data: {
+          ...(input.consensus_algorithm ? { consensusAlgorithm: input.consensus_algorithm } : {}),
+          ...(input.consensus_threshold !== undefined ? { consensusThreshold: input.consensus_threshold } : {}),
+          ...(input.timeout_seconds !== undefined ? { deadlineAt: later(locked.createdAt, input.timeout_seconds), timeoutSeconds: input.timeout_seconds } : {}),
+        },
+      });
+      const open = await tx.subtask.count({ where: { coordinationId: c.id, status: { in: OPEN_STATES } } });
+      const deadlinePassed = c.deadlineAt !== null && c.deadlineAt <= now;
+      if (open === 0 || deadlinePassed) {
+        await decideVotes(tx, c, now, deadlinePassed);
+        c = await tx.swarmCoordination.findUniqueOrThrow({ where: { id: c.id } });
+      }
+    }
+  }
+  return consensusView(tx, c, now);
+}

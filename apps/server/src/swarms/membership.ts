@@ -1,0 +1,195 @@
+import { randomBytes } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
+import type { JoinRequest, JoinView, LeaveView, MemberCandidate, MemberHeartbeatView, MemberStatus } from '@aitbc/core';
+import type { PrismaTx } from '../db/client.ts';
+import type { Database } from '../db/database.ts';
+import { releaseAllOf } from '../work/leases.ts';
+import { type MemberRow, type SwarmRow, toCandidate, toMemberView } from './views.ts';
+
+/** States a member can still be in: it has not left. */
+export const PRESENT = ['active', 'suspect', 'failed'];
+const FAILURE_BATCH = 500;
+
+const later = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
+/** Public ids: a prefix and 16 random bytes, unique without coordination. */
+const newId = (prefix: string) => `${prefix}_${randomBytes(16).toString('hex')}`;
+
+export function swarmNotFound(id: string): TRPCError {
+  return new TRPCError({ code: 'NOT_FOUND', message: `Swarm ${id} not found` });
+}
+
+export function memberNotFound(id: string): TRPCError {
+  return new TRPCError({ code: 'NOT_FOUND', message: `Swarm member ${id} not found` });
+}
+
+/** When silence makes a member suspect, and failed, counted from `now`. */
+function deadlines(swarm: Pick<SwarmRow, 'suspectAfterSeconds' | 'failAfterSeconds'>, now: Date) {
+  return { lastHeartbeatAt: now, suspectAt: later(now, swarm.suspectAfterSeconds), failAt: later(now, swarm.failAfterSeconds) };
+}
+
+/** The key of the swarm a join without swarm_id lands in. */
+const openKey = (ownerId: string, capability: string, region: string | null | undefined) => JSON.stringify([ownerId, capability, region ?? null]);
+
+/**
+ * The caller's swarm for this capability and region, created when there is
+ * none. The open key is unique, so of two joins creating it at once one
+ * inserts and the other finds the row the first one made.
+ */
+async function openSwarm(tx: PrismaTx, ownerId: string, capability: string, region: string | null): Promise<SwarmRow> {
+  const key = openKey(ownerId, capability, region);
+  const existing = await tx.swarm.findUnique({ where: { openKey: key } });
+  if (existing) return existing;
+  try {
+    return await tx.swarm.create({ data: { id: newId('swarm'), ownerId, capability, region, openKey: key } });
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'P2002') throw error;
+    return tx.swarm.findUniqueOrThrow({ where: { openKey: key } });
+  }
+}
+
+export async function joinSwarm(tx: PrismaTx, ownerId: string, input: JoinRequest, now: Date): Promise<JoinView> {
+  const region = input.region ?? null;
+  let swarm = input.swarm_id
+    ? await tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId } })
+    : await openSwarm(tx, ownerId, input.capability, region);
+  if (!swarm) throw swarmNotFound(input.swarm_id ?? '');
+  if (input.suspect_after_seconds !== undefined || input.fail_after_seconds !== undefined) {
+    const suspectAfter = input.suspect_after_seconds ?? swarm.suspectAfterSeconds;
+    const failAfter = input.fail_after_seconds ?? swarm.failAfterSeconds;
+    if (failAfter < suspectAfter) {
+      throw new TRPCError({ code: 'BAD_REQUEST', message: `fail_after_seconds (${failAfter}) must be at least suspect_after_seconds (${suspectAfter})` });
+    }
+    swarm = await tx.swarm.update({ where: { id: swarm.id }, data: { suspectAfterSeconds: suspectAfter, failAfterSeconds: failAfter } });
+  }
+  const member = await tx.swarmMember.create({
+    data: {
+      swarmId: swarm.id,
+      memberId: newId('member'),
+      role: input.role,
+      capability: input.capability,
+      region,
+      priority: input.priority ?? 'normal',
+      status: 'active',
+      ownerId,
+      createdAt: now,
+      ...deadlines(swarm, now),
+    },
+  });
+  return toMemberView(member, now);
+}
+
+async function findMember(tx: PrismaTx, ownerId: string, memberId: string): Promise<MemberRow> {
+  const member = await tx.swarmMember.findFirst({ where: { memberId, ownerId } });
+  if (!member) throw memberNotFound(memberId);
+  return member;
+}
+
+/**
+ * A sign of life from a member (a heartbeat, a claim, a result): it is active
+ * again if it was suspect or failed, and its silence deadlines move on. A
+ * member that left stays gone: a 409.
+ */
+export async function touchMember(tx: PrismaTx, ownerId: string, memberId: string, now: Date): Promise<void> {
+  await heartbeatMember(tx, ownerId, memberId, now);
+}
+
+export async function heartbeatMember(tx: PrismaTx, ownerId: string, memberId: string, now: Date): Promise<MemberHeartbeatView> {
+  const member = await findMember(tx, ownerId, memberId);
+  if (member.status === 'left') {
+    throw new TRPCError({ code: 'CONFLICT', message: `Swarm member ${memberId} left swarm ${member.swarmId}; join again for a new member id` });
+  }
+  const swarm = await tx.swarm.findUniqueOrThrow({ where: { id: member.swarmId }, select: { suspectAfterSeconds: true, failAfterSeconds: true } });
+  const times = deadlines(swarm, now);
+  await tx.swarmMember.update({ where: { id: member.id }, data: { ...times, status: 'active' } });
+  return {
+    member_id: member.memberId,
+    swarm_id: member.swarmId,
+    status: 'active',
+    last_heartbeat_at: now.toISOString(),
+    suspect_at: times.suspectAt.toISOString(),
+    fail_at: times.failAt.toISOString(),
+  };
+}
+
+/**
+ * Leave: one member, or every one of the caller's members in the swarm. Their
+ * open work moves to other members. Leaving again is a 409 (the members
+ * already left) or a 404 (no such swarm or member of the caller's).
+ */
+export async function leaveSwarm(tx: PrismaTx, ownerId: string, input: { swarm_id: string; member_id?: string | undefined }, now: Date): Promise<LeaveView> {
+  const swarm = await tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId } });
+  if (!swarm) throw swarmNotFound(input.swarm_id);
+  const members = await tx.swarmMember.findMany({
+    where: { swarmId: swarm.id, ownerId, ...(input.member_id ? { memberId: input.member_id } : {}) },
+    orderBy: { createdAt: 'asc' },
+  });
+  if (members.length === 0) {
+    throw input.member_id ? new TRPCError({ code: 'NOT_FOUND', message: `Swarm member ${input.member_id} not found in swarm ${swarm.id}` }) : swarmNotFound(swarm.id);
+  }
+  const leaving = members.filter((m) => m.status !== 'left');
+  if (leaving.length === 0) {
+    const who = input.member_id ? `Swarm member ${input.member_id} has` : `Every one of your members in swarm ${swarm.id} has`;
+    throw new TRPCError({ code: 'CONFLICT', message: `${who} already left` });
+  }
+  await tx.swarmMember.updateMany({ where: { id: { in: leaving.map((m) => m.id) }, status: { not: 'left' } }, data: { status: 'left', leftAt: now } });
+  let requeued = 0;
+  for (const m of leaving) requeued += await releaseAllOf(tx, m.memberId, 'cancelled', `member ${m.memberId} left the swarm`, now);
+  return {
+    swarm_id: swarm.id,
+    member_id: leaving[0]!.memberId,
+    left_at: now.toISOString(),
+    status: 'left',
+    members: leaving.map((m) => m.memberId),
+    requeued_subtasks: requeued,
+  };
+}
+
+/**
+ * The failure detector (Serf/Consul-style, without gossip): a member silent
+ * past its suspect time becomes `suspect`, past its fail time `failed`; a
+ * failed member gets no new work, and what it held moves to other members.
+ * Any sign of life makes it active again.
+ */
+export async function detectMemberFailures(db: Database, now: Date): Promise<{ suspected: number; failed: number }> {
+  const suspected = await db.run((tx) =>
+    tx.swarmMember.updateMany({ where: { status: 'active', suspectAt: { lt: now } }, data: { status: 'suspect' } }),
+  );
+  const failing = await db.run((tx) =>
+    tx.swarmMember.findMany({ where: { status: { in: ['active', 'suspect'] }, failAt: { lt: now } }, take: FAILURE_BATCH, select: { id: true, memberId: true } }),
+  );
+  let failed = 0;
+  for (const m of failing) {
+    const marked = await db.transaction(async (tx) => {
+      const moved = await tx.swarmMember.updateMany({ where: { id: m.id, status: { in: ['active', 'suspect'] }, failAt: { lt: now } }, data: { status: 'failed' } });
+      if (moved.count === 0) return false;
+      await releaseAllOf(tx, m.memberId, 'expired', `member ${m.memberId} failed (no heartbeat)`, now);
+      return true;
+    });
+    if (marked) failed++;
+  }
+  return { suspected: suspected.count, failed };
+}
+
+/** How many subtasks each member holds now. */
+export async function memberLoad(tx: PrismaTx, ownerId: string, memberIds: string[]): Promise<Map<string, number>> {
+  if (memberIds.length === 0) return new Map();
+  const groups = await tx.subtask.groupBy({
+    by: ['assigneeId'],
+    where: { ownerId, assigneeId: { in: memberIds }, status: { in: ['assigned', 'leased'] } },
+    _count: { _all: true },
+  });
+  return new Map(groups.map((g) => [g.assigneeId ?? '', g._count._all]));
+}
+
+/** The caller's members that have not left (in one swarm, or all of them), as selection sees them. */
+export async function memberCandidates(tx: PrismaTx, ownerId: string, swarmId: string | undefined): Promise<MemberCandidate[]> {
+  const members = await tx.swarmMember.findMany({ where: { ownerId, status: { in: PRESENT }, ...(swarmId ? { swarmId } : {}) } });
+  const load = await memberLoad(
+    tx,
+    ownerId,
+    members.map((m) => m.memberId),
+  );
+  return members.map((m) => toCandidate(m, load.get(m.memberId) ?? 0));
+}
+
+export const isPresent = (status: string): status is Exclude<MemberStatus, 'left'> => PRESENT.includes(status);
