@@ -7,6 +7,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import { appRouter, type AppRouter } from './routers/index.ts';
 import { type Context, type FieldIssue, summariseIssues } from './trpc.ts';
 import type { Database } from './db/database.ts';
+import type { EventBus } from './events.ts';
+import type { HeartbeatBuffer } from './swarms/heartbeats.ts';
+import { JoinBatcher } from './swarms/joins.ts';
 import { ApiKeyAuthenticator } from './auth/api-keys.ts';
 import { checkHealth } from './health.ts';
 import { openApiDocument, successStatuses } from './openapi.ts';
@@ -28,6 +31,8 @@ const HTTP_CODES: Record<number, string> = {
 export interface AppOptions {
   config: Pick<ServerConfig, 'adminApiKeys' | 'bodyLimit' | 'logLevel'>;
   db: Database;
+  events: EventBus;
+  heartbeats: HeartbeatBuffer;
 }
 
 /**
@@ -35,7 +40,7 @@ export interface AppOptions {
  * OpenAPI paths, the document at /openapi.json, docs at /docs, and /healthz.
  * Every error, ours or Fastify's, answers as JSON `{ code, message }`.
  */
-export async function buildApp({ config, db }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, db, events, heartbeats }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: {
       level: config.logLevel,
@@ -49,10 +54,21 @@ export async function buildApp({ config, db }: AppOptions): Promise<FastifyInsta
     rewriteUrl: (req) => (req.url?.startsWith('/v1/swarm/') ? req.url.slice(3) : (req.url ?? '/')),
   });
   const auth = new ApiKeyAuthenticator(db, config.adminApiKeys);
+  const joins = new JoinBatcher(db);
+  // What other instances did that this one caches: revoked keys, members that left, changed thresholds.
+  const unsubscribe = events.subscribe((e) => {
+    if (e.kind === 'key.revoked') auth.forget(e.key_id);
+    else if (e.kind === 'member.left') heartbeats.forget(e.member_id);
+    else if (e.kind === 'swarm.changed') {
+      heartbeats.thresholdsChanged(e.swarm_id);
+      joins.forgetSwarm(e.swarm_id);
+    }
+  });
+  app.addHook('onClose', async () => unsubscribe());
 
   const createContext = ({ req }: { req: { id: string; headers: Record<string, string | string[] | undefined>; log: Context['log'] } }): Context => {
     const header = req.headers['x-api-key'];
-    return { db, auth, apiKey: Array.isArray(header) ? header[0] : header, requestId: req.id, log: req.log };
+    return { db, auth, events, heartbeats, joins, apiKey: Array.isArray(header) ? header[0] : header, requestId: req.id, log: req.log };
   };
   const onError = ({ error, ctx, path }: { error: { code: string; cause?: unknown }; ctx?: Context; path?: string }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') ctx?.log.error({ err: error.cause ?? error, path }, 'procedure failed');

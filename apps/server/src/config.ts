@@ -15,6 +15,8 @@ export interface ServerConfig {
   logLevel: string;
   /** How often expired leases and unclaimed assignments are swept, in ms. */
   sweepIntervalMs: number;
+  /** How often buffered swarm heartbeats are written, in ms. */
+  heartbeatFlushMs: number;
 }
 
 function integer(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
@@ -40,5 +42,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = env.INIT_
     bodyLimit: integer('AITBC_BODY_LIMIT', env.AITBC_BODY_LIMIT, 1024 * 1024, 1024, 64 * 1024 * 1024),
     logLevel: env.LOG_LEVEL?.trim() || 'info',
     sweepIntervalMs: integer('AITBC_SWEEP_INTERVAL_MS', env.AITBC_SWEEP_INTERVAL_MS, 1000, 50, 60_000),
+    heartbeatFlushMs: integer('AITBC_HEARTBEAT_FLUSH_MS', env.AITBC_HEARTBEAT_FLUSH_MS, 500, 10, 10_000),
   };
 }

@@ -4,6 +4,8 @@ import { bootstrapAdminKey, type AdminKeyBootstrap } from './auth/bootstrap.ts';
 import type { ServerConfig } from './config.ts';
 import { Database } from './db/database.ts';
 import { migrateDatabase } from './db/migrate.ts';
+import { connectEvents, type EventBus } from './events.ts';
+import { HeartbeatBuffer } from './swarms/heartbeats.ts';
 import { databaseTarget } from './db/target.ts';
 import { startSweeper } from './work/sweeper.ts';
 
@@ -21,11 +23,15 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const target = databaseTarget(config.databaseUrl, config.dataDir);
   const { applied } = await migrateDatabase(target);
   const db = await Database.connect(target);
+  let events: EventBus | null = null;
   try {
     const adminKey = await bootstrapAdminKey(db, { dataDir: config.dataDir, configuredAdmins: config.adminApiKeys.length > 0 });
-    const app = await buildApp({ config, db });
+    const bus = await connectEvents(target, (error) => console.error('aitbc-server: event bus:', error.message));
+    events = bus;
+    const heartbeats = new HeartbeatBuffer(db, config.heartbeatFlushMs, (error) => console.error('aitbc-server: heartbeat flush:', (error as Error).message));
+    const app = await buildApp({ config, db, events: bus, heartbeats });
     await app.listen({ host: config.host, port: config.port });
-    const stopSweeper = startSweeper(db, config.sweepIntervalMs, app.log);
+    const stopSweeper = startSweeper(db, heartbeats, config.sweepIntervalMs, app.log);
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -38,10 +44,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       async close() {
         await stopSweeper();
         await app.close();
+        await heartbeats.close();
+        await bus.close();
         await db.close();
       },
     };
   } catch (error) {
+    await events?.close();
     await db.close();
     throw error;
   }

@@ -4,10 +4,16 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Principal } from '@aitbc/core';
 import { HOW_TO_SET_A_KEY, type ApiKeyAuthenticator } from './auth/api-keys.ts';
 import type { Database } from './db/database.ts';
+import type { EventBus } from './events.ts';
+import type { HeartbeatBuffer } from './swarms/heartbeats.ts';
+import type { JoinBatcher } from './swarms/joins.ts';
 
 export interface Context {
   db: Database;
   auth: ApiKeyAuthenticator;
+  events: EventBus;
+  heartbeats: HeartbeatBuffer;
+  joins: JoinBatcher;
   /** The X-Api-Key header as sent (possibly empty). */
   apiKey: string | undefined;
   requestId: string;

@@ -137,7 +137,8 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
         const revived = await alice('POST', `/swarm/members/${quiet.member_id}/heartbeat`);
         expect(revived.status).toBe(200);
         expect(revived.body).toMatchObject({ member_id: quiet.member_id, status: 'active' });
-        expect(await state(quiet.member_id)).toBe('active');
+        // Heartbeats are written in batches (every 100 ms here): the revival shows within one.
+        await eventually(async () => (await state(quiet.member_id)) === 'active', 2000);
 
         // quiet outranks steady (high priority), takes the only shard, claims it and goes silent.
         const t = await coordinate({ strategy: 'distributed', parameters: { capability: 'detector', collaborators: 1, items: [7], lease_seconds: 60 } });
@@ -154,6 +155,28 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       } finally {
         clearInterval(alive);
       }
+    });
+  });
+
+  describe('buffered heartbeats', () => {
+    it('keep a beating member active and still let a silent one be detected within its bound', async () => {
+      const beating = await join({ capability: 'bounded', suspect_after_seconds: 1, fail_after_seconds: 3 });
+      const silent = await join({ capability: 'bounded' });
+      const state = async (id: string) => (await members(beating.swarm_id)).find((m) => m.member_id === id).status;
+      const started = Date.now();
+      const beats: number[] = [];
+      while (Date.now() - started < 2500) {
+        const r = await alice('POST', `/swarm/members/${beating.member_id}/heartbeat`);
+        beats.push(r.status);
+        expect(await state(beating.member_id)).toBe('active');
+        await sleep(300);
+      }
+      expect(beats.every((s) => s === 200)).toBe(true);
+      // The silent one joined at `started` (its deadlines come from its join): suspect after 1 s and failed after 3 s,
+      // each seen within the bound: the threshold + the 100 ms flush + the 200 ms sweep, with slack for a loaded machine.
+      await eventually(async () => (await state(silent.member_id)) === 'failed', 3000);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2900);
+      expect(Date.now() - started).toBeLessThan(3000 + 100 + 200 + 1500);
     });
   });
 

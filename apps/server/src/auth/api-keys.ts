@@ -28,6 +28,8 @@ function sameHash(a: string, b: string): boolean {
 }
 
 export const ADMIN_OWNER_ID = 'admin';
+/** Most keys the principal cache holds. */
+const CACHE_ENTRIES = 10_000;
 
 /**
  * Turns a presented X-Api-Key into the principal it acts for, or null.
@@ -36,12 +38,29 @@ export const ADMIN_OWNER_ID = 'admin';
  */
 export class ApiKeyAuthenticator {
   private readonly configuredAdminHashes: string[];
+  /**
+   * Principals recently looked up, by key hash: every request presents a key,
+   * and a database read for each one was the largest fixed cost of a request.
+   * An entry lives `cacheMs`; a revocation on this instance forgets it at
+   * once, and other instances hear of it through `forget` too (see events).
+   */
+  private readonly cache = new Map<string, { principal: Principal | null; until: number }>();
 
   constructor(
     private readonly db: Database,
     configuredAdminKeys: readonly string[],
+    private readonly cacheMs = 2000,
   ) {
     this.configuredAdminHashes = configuredAdminKeys.map(hashKey);
+  }
+
+  /** Bumped by every `forget`: a lookup that overlapped one does not cache what it read. */
+  private generation = 0;
+
+  /** Drop a key (by its id) from the cache: it was revoked. */
+  forget(keyId: string): void {
+    this.generation++;
+    for (const [hash, entry] of this.cache) if (entry.principal?.key_id === keyId) this.cache.delete(hash);
   }
 
   async authenticate(presented: string | undefined): Promise<Principal | null> {
@@ -53,11 +72,19 @@ export class ApiKeyAuthenticator {
     for (const admin of this.configuredAdminHashes) configured = sameHash(admin, hash) || configured;
     if (configured) return { owner_id: ADMIN_OWNER_ID, role: 'admin', key_id: null };
 
+    const now = Date.now();
+    const cached = this.cache.get(hash);
+    if (cached && cached.until > now) return cached.principal;
+    const generation = this.generation;
     const row = await this.db.run((db) =>
       db.apiKey.findUnique({ where: { keyHash: hash }, select: { id: true, ownerId: true, role: true, keyHash: true, revokedAt: true } }),
     );
-    if (!row || row.revokedAt || !sameHash(row.keyHash, hash)) return null;
-    return { owner_id: row.ownerId, role: row.role as KeyRole, key_id: row.id };
+    const principal: Principal | null =
+      !row || row.revokedAt || !sameHash(row.keyHash, hash) ? null : { owner_id: row.ownerId, role: row.role as KeyRole, key_id: row.id };
+    // Bounded: a flood of made-up keys empties the cache rather than growing it.
+    if (this.cache.size >= CACHE_ENTRIES) this.cache.clear();
+    if (this.cacheMs > 0 && generation === this.generation) this.cache.set(hash, { principal, until: now + this.cacheMs });
+    return principal;
   }
 }
 

@@ -17,9 +17,19 @@ import type { DatabaseTarget } from './target.ts';
  * anyway, so the gate costs ordering, not parallelism. PostgreSQL has a pool
  * and real isolation, so there the gate is absent.
  */
+/** Told of every unit of work when it ends: its kind, how long it took (seconds), and whether it committed. */
+export type UnitObserver = (kind: 'run' | 'transaction', seconds: number, ok: boolean) => void;
+
 export class Database {
   private tail: Promise<unknown> = Promise.resolve();
   private readonly inside = new AsyncLocalStorage<true>();
+  private readonly observers: UnitObserver[] = [];
+
+  /** Watch units of work (for metrics); returns the function that stops watching. */
+  observe(observer: UnitObserver): () => void {
+    this.observers.push(observer);
+    return () => this.observers.splice(this.observers.indexOf(observer) >>> 0, 1);
+  }
 
   private constructor(
     readonly target: DatabaseTarget,
@@ -35,11 +45,25 @@ export class Database {
   }
 
   run<T>(fn: (db: PrismaTx) => Promise<T>): Promise<T> {
-    return this.unit(() => fn(this.prisma));
+    return this.timed('run', this.unit(() => fn(this.prisma)));
   }
 
   transaction<T>(fn: (tx: PrismaTx) => Promise<T>): Promise<T> {
-    return this.unit(() => this.prisma.$transaction((tx) => fn(tx), { maxWait: 10_000, timeout: 15_000 }));
+    return this.timed('transaction', this.unit(() => this.prisma.$transaction((tx) => fn(tx), { maxWait: 10_000, timeout: 15_000 })));
+  }
+
+  private timed<T>(kind: 'run' | 'transaction', work: Promise<T>): Promise<T> {
+    if (this.observers.length === 0) return work;
+    const started = performance.now();
+    const report = (ok: boolean) => {
+      const seconds = (performance.now() - started) / 1000;
+      for (const observe of this.observers) observe(kind, seconds, ok);
+    };
+    work.then(
+      () => report(true),
+      () => report(false),
+    );
+    return work;
   }
 
   async close(): Promise<void> {

@@ -70,8 +70,8 @@ export const keyRouter = router({
     .meta({ openapi: { method: 'DELETE', path: '/api/v1/keys/{key_id}', tags, summary: 'Revoke an API key (admin); it stops working at once', protect: true } })
     .input(KeyIdParam)
     .output(KeyView)
-    .mutation(({ ctx, input }) =>
-      ctx.db.transaction(async (tx) => {
+    .mutation(async ({ ctx, input }) => {
+      const revoked = await ctx.db.transaction(async (tx) => {
         const key = await tx.apiKey.findUnique({ where: { id: input.key_id } });
         if (!key) throw new TRPCError({ code: 'NOT_FOUND', message: `API key ${input.key_id} not found` });
         if (key.revokedAt) throw new TRPCError({ code: 'CONFLICT', message: `API key ${input.key_id} was already revoked at ${key.revokedAt.toISOString()}` });
@@ -79,6 +79,9 @@ export const keyRouter = router({
           throw new TRPCError({ code: 'CONFLICT', message: 'Refusing to revoke the key this request was made with; use another admin key' });
         }
         return toKeyView(await tx.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() } }));
-      }),
-    ),
+      });
+      ctx.auth.forget(revoked.id);
+      ctx.events.publish({ kind: 'key.revoked', key_id: revoked.id });
+      return revoked;
+    }),
 });

@@ -25,13 +25,23 @@ import {
 } from '@aitbc/core';
 import { pageAfter, takePage } from '../pagination.ts';
 import { cancelTask, coordinate, findTask, requestConsensus } from '../swarms/coordinations.ts';
-import { heartbeatMember, joinSwarm, leaveSwarm, swarmNotFound } from '../swarms/membership.ts';
+import { leaveSwarm, swarmNotFound } from '../swarms/membership.ts';
 import { memberCounts, swarmStatus, taskStatus, toSwarmViews } from '../swarms/records.ts';
 import { toMemberView } from '../swarms/views.ts';
-import { authedProcedure, router } from '../trpc.ts';
+import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
 import { claimNext } from '../work/leases.ts';
 
 const tags = ['swarms'];
+
+/** Leave, then tell the heartbeat caches here and on other instances. */
+async function leave(ctx: AuthedContext, input: { swarm_id: string; member_id?: string | undefined }): Promise<LeaveView> {
+  const left = await ctx.db.transaction((db) => leaveSwarm(db, ctx.principal.owner_id, input, new Date()));
+  for (const memberId of left.members) {
+    ctx.heartbeats.forget(memberId);
+    ctx.events.publish({ kind: 'member.left', member_id: memberId });
+  }
+  return left;
+}
 /** GET /swarm/status without swarm_id reports this many of your newest swarms. */
 const STATUS_SWARMS = 100;
 /** `GET /swarm/list?status=` looks through at most this many swarms after the cursor. */
@@ -49,25 +59,34 @@ export const swarmRouter = router({
     .input(JoinRequest)
     .output(JoinView)
     // Not one transaction: creating the open swarm may lose a race to another join, which it then joins.
-    .mutation(({ ctx, input }) => ctx.db.run((db) => joinSwarm(db, ctx.principal.owner_id, input, new Date()))),
+    .mutation(async ({ ctx, input }) => {
+      const joined = await ctx.joins.join(ctx.principal.owner_id, input, new Date());
+      ctx.heartbeats.remember(joined.member_id, { ownerId: ctx.principal.owner_id, swarmId: joined.swarm_id, left: false });
+      if (input.suspect_after_seconds !== undefined || input.fail_after_seconds !== undefined) {
+        ctx.heartbeats.thresholdsChanged(joined.swarm_id);
+        ctx.joins.forgetSwarm(joined.swarm_id);
+        ctx.events.publish({ kind: 'swarm.changed', swarm_id: joined.swarm_id });
+      }
+      return joined;
+    }),
 
   leave: authedProcedure
     .meta({ openapi: { method: 'POST', path: '/swarm/leave', tags, summary: 'Leave: one member, or all of yours in the swarm; their work moves on', protect: true } })
     .input(LeaveRequest)
     .output(LeaveView)
-    .mutation(({ ctx, input }) => ctx.db.transaction((db) => leaveSwarm(db, ctx.principal.owner_id, input, new Date()))),
+    .mutation(({ ctx, input }) => leave(ctx, input)),
 
   leaveSwarm: authedProcedure
     .meta({ openapi: { method: 'POST', path: '/swarm/{swarm_id}/leave', tags, summary: 'Every one of your members leaves the swarm (the legacy CLI’s form)', protect: true } })
     .input(LegacyLeaveRequest)
     .output(LeaveView)
-    .mutation(({ ctx, input }) => ctx.db.transaction((db) => leaveSwarm(db, ctx.principal.owner_id, input, new Date()))),
+    .mutation(({ ctx, input }) => leave(ctx, input)),
 
   heartbeat: authedProcedure
     .meta({ openapi: { method: 'POST', path: '/swarm/members/{member_id}/heartbeat', tags, summary: 'A member is alive: suspect or failed becomes active again', protect: true } })
     .input(MemberHeartbeatRequest)
     .output(MemberHeartbeatView)
-    .mutation(({ ctx, input }) => ctx.db.transaction((db) => heartbeatMember(db, ctx.principal.owner_id, input.member_id, new Date()))),
+    .mutation(({ ctx, input }) => ctx.heartbeats.beat(ctx.principal.owner_id, input.member_id, new Date())),
 
   claim: authedProcedure
     .meta({ openapi: { method: 'POST', path: '/swarm/members/{member_id}/claim', tags, summary: 'Lease the member’s next subtask (null when none waits)', protect: true } })

@@ -418,7 +418,7 @@ function decisionOf(c: CoordinationRow): ConsensusDecision | null {
 }
 
 /** The consensus view of a task: the stored decision, or the current tally while votes are outstanding. */
-export async function consensusView(tx: PrismaTx, c: CoordinationRow, now: Date): Promise<ConsensusView> {
+export async function consensusView(tx: PrismaTx, c: CoordinationRow): Promise<ConsensusView> {
   const settings = settingsOf(c);
   const votes = await votesOf(tx, c.id);
   const stored = decisionOf(c);
@@ -482,5 +482,5 @@ export async function requestConsensus(
       }
     }
   }
-  return consensusView(tx, c, now);
+  return consensusView(tx, c);
 }

@@ -12,7 +12,7 @@ const FAILURE_BATCH = 500;
 
 const later = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
 /** Public ids: a prefix and 16 random bytes, unique without coordination. */
-const newId = (prefix: string) => `${prefix}_${randomBytes(16).toString('hex')}`;
+export const newId = (prefix: string) => `${prefix}_${randomBytes(16).toString('hex')}`;
 
 export function swarmNotFound(id: string): TRPCError {
   return new TRPCError({ code: 'NOT_FOUND', message: `Swarm ${id} not found` });
@@ -23,7 +23,7 @@ export function memberNotFound(id: string): TRPCError {
 }
 
 /** When silence makes a member suspect, and failed, counted from `now`. */
-function deadlines(swarm: Pick<SwarmRow, 'suspectAfterSeconds' | 'failAfterSeconds'>, now: Date) {
+export function deadlines(swarm: Pick<SwarmRow, 'suspectAfterSeconds' | 'failAfterSeconds'>, now: Date) {
   return { lastHeartbeatAt: now, suspectAt: later(now, swarm.suspectAfterSeconds), failAt: later(now, swarm.failAfterSeconds) };
 }
 
@@ -35,7 +35,7 @@ const openKey = (ownerId: string, capability: string, region: string | null | un
  * none. The open key is unique, so of two joins creating it at once one
  * inserts and the other finds the row the first one made.
  */
-async function openSwarm(tx: PrismaTx, ownerId: string, capability: string, region: string | null): Promise<SwarmRow> {
+export async function openSwarm(tx: PrismaTx, ownerId: string, capability: string, region: string | null): Promise<SwarmRow> {
   const key = openKey(ownerId, capability, region);
   const existing = await tx.swarm.findUnique({ where: { openKey: key } });
   if (existing) return existing;

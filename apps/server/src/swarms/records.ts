@@ -142,7 +142,7 @@ export async function taskStatus(tx: PrismaTx, c: CoordinationRow, now: Date): P
     }),
     leader: c.leader,
     ...(c.results !== null || (finished && c.status === 'completed') ? { result: c.results } : {}),
-    consensus: voting ? await consensusView(tx, c, now) : null,
+    consensus: voting ? await consensusView(tx, c) : null,
     error: c.error,
     created_at: c.createdAt.toISOString(),
     started_at: iso(c.startedAt),

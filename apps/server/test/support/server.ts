@@ -33,6 +33,7 @@ export async function startTestServer(kind: TestDatabase['name'], options: { log
     bodyLimit: 1024 * 1024,
     logLevel: options.logLevel ?? process.env.LOG_LEVEL ?? 'silent',
     sweepIntervalMs: options.sweepIntervalMs ?? 200,
+    heartbeatFlushMs: 100,
   });
   const url = server.url;
   return {

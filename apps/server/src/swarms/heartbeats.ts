@@ -1,0 +1,158 @@
+import { TRPCError } from '@trpc/server';
+import type { MemberHeartbeatView } from '@aitbc/core';
+import type { Database } from '../db/database.ts';
+import { memberNotFound } from './membership.ts';
+
+/** What a heartbeat needs to know of a member; it does not change while the member stays. */
+export interface KnownMember {
+  ownerId: string;
+  swarmId: string;
+  left: boolean;
+}
+
+interface Thresholds {
+  suspectAfterSeconds: number;
+  failAfterSeconds: number;
+  /** Cached until then (a join may change a swarm's thresholds). */
+  until: number;
+}
+
+const KNOWN_MEMBERS = 200_000;
+const THRESHOLDS_MS = 5000;
+const UPDATE_CHUNK = 1000;
+
+const later = (at: Date, seconds: number) => new Date(at.getTime() + seconds * 1000);
+
+/**
+ * Heartbeats without a disk transaction each. A heartbeat is checked against
+ * what this instance knows of the member (read from the database once) and
+ * acknowledged at once; the latest time of each member is kept in memory and
+ * written every `flushMs` for all of them in one transaction, grouped by swarm.
+ *
+ * The cost: a member's stored heartbeat (and with it its suspect and fail
+ * deadlines) lags by at most `flushMs`, so failure detection fires within its
+ * threshold plus `flushMs` (plus the sweep interval). The sweeper flushes
+ * before it looks. A crash loses at most `flushMs` of heartbeats, which only
+ * delays nothing and revives nobody.
+ */
+export class HeartbeatBuffer {
+  /** Latest beat of each member since the last flush, by member id. */
+  private pending = new Map<string, { swarmId: string; at: Date }>();
+  private readonly members = new Map<string, KnownMember>();
+  private readonly thresholds = new Map<string, Thresholds>();
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly db: Database,
+    flushMs: number,
+    private readonly onError: (error: unknown) => void,
+  ) {
+    this.timer = setInterval(() => void this.flush().catch(this.onError), flushMs);
+    this.timer.unref();
+  }
+
+  /** A member this instance saw join or leave: no need to read it back. */
+  remember(memberId: string, member: KnownMember): void {
+    if (this.members.size >= KNOWN_MEMBERS) this.members.clear();
+    this.members.set(memberId, member);
+  }
+
+  /** The member left (here or, told by an event, elsewhere). */
+  forget(memberId: string): void {
+    const known = this.members.get(memberId);
+    if (known) known.left = true;
+    else this.members.delete(memberId);
+  }
+
+  private async member(ownerId: string, memberId: string): Promise<KnownMember> {
+    let known = this.members.get(memberId);
+    if (!known) {
+      const row = await this.db.run((tx) => tx.swarmMember.findUnique({ where: { memberId }, select: { ownerId: true, swarmId: true, status: true } }));
+      if (!row) throw memberNotFound(memberId);
+      known = { ownerId: row.ownerId, swarmId: row.swarmId, left: row.status === 'left' };
+      this.remember(memberId, known);
+    }
+    // Another owner's member does not exist, as far as this caller can tell.
+    if (known.ownerId !== ownerId) throw memberNotFound(memberId);
+    return known;
+  }
+
+  private async thresholdsOf(swarmId: string, now: number): Promise<Thresholds> {
+    const cached = this.thresholds.get(swarmId);
+    if (cached && cached.until > now) return cached;
+    const swarm = await this.db.run((tx) => tx.swarm.findUniqueOrThrow({ where: { id: swarmId }, select: { suspectAfterSeconds: true, failAfterSeconds: true } }));
+    const fresh = { ...swarm, until: now + THRESHOLDS_MS };
+    this.thresholds.set(swarmId, fresh);
+    return fresh;
+  }
+
+  /** Drop a swarm's cached thresholds: they changed. */
+  thresholdsChanged(swarmId: string): void {
+    this.thresholds.delete(swarmId);
+  }
+
+  async beat(ownerId: string, memberId: string, now: Date): Promise<MemberHeartbeatView> {
+    const member = await this.member(ownerId, memberId);
+    if (member.left) {
+      throw new TRPCError({ code: 'CONFLICT', message: `Swarm member ${memberId} left swarm ${member.swarmId}; join again for a new member id` });
+    }
+    const t = await this.thresholdsOf(member.swarmId, now.getTime());
+    this.pending.set(memberId, { swarmId: member.swarmId, at: now });
+    return {
+      member_id: memberId,
+      swarm_id: member.swarmId,
+      status: 'active',
+      last_heartbeat_at: now.toISOString(),
+      suspect_at: later(now, t.suspectAfterSeconds).toISOString(),
+      fail_at: later(now, t.failAfterSeconds).toISOString(),
+    };
+  }
+
+  /**
+   * Write the buffered heartbeats: per swarm, every member that beat is
+   * active again with deadlines from its latest beat (members that left stay
+   * left). One transaction for all of them.
+   */
+  flush(): Promise<void> {
+    const run = this.flushing.then(() => this.writePending());
+    this.flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writePending(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    try {
+      const bySwarm = new Map<string, { ids: string[]; at: Date }>();
+      for (const [memberId, { swarmId, at }] of batch) {
+        const group = bySwarm.get(swarmId) ?? { ids: [], at };
+        group.ids.push(memberId);
+        if (at > group.at) group.at = at;
+        bySwarm.set(swarmId, group);
+      }
+      const now = Date.now();
+      const groups = await Promise.all([...bySwarm].map(async ([swarmId, group]) => ({ ...group, t: await this.thresholdsOf(swarmId, now) })));
+      await this.db.transaction(async (tx) => {
+        for (const { ids, at, t } of groups) {
+          for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
+            await tx.swarmMember.updateMany({
+              where: { memberId: { in: ids.slice(i, i + UPDATE_CHUNK) }, status: { not: 'left' } },
+              data: { status: 'active', lastHeartbeatAt: at, suspectAt: later(at, t.suspectAfterSeconds), failAt: later(at, t.failAfterSeconds) },
+            });
+          }
+        }
+      });
+    } catch (error) {
+      // Not written: keep them for the next flush, unless a newer beat came meanwhile.
+      for (const [memberId, beat] of batch) if (!this.pending.has(memberId)) this.pending.set(memberId, beat);
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush().catch(this.onError);
+  }
+}

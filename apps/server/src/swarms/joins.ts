@@ -1,0 +1,100 @@
+import type { JoinRequest, JoinView } from '@aitbc/core';
+import type { Database } from '../db/database.ts';
+import { deadlines, joinSwarm, newId, openSwarm } from './membership.ts';
+import { toMemberView, type SwarmRow } from './views.ts';
+
+interface Waiting {
+  ownerId: string;
+  input: JoinRequest;
+  now: Date;
+  resolve(view: JoinView): void;
+  reject(error: unknown): void;
+}
+
+/** Joins taken into one transaction at most. */
+const BATCH = 256;
+/** A swarm row (its thresholds) is reused this long by later batches. */
+const SWARM_CACHE_MS = 5000;
+
+/**
+ * Group commit for joins: the joins that arrive while one batch is being
+ * written are written together in the next one, as a single insert of all
+ * their members, and each is acknowledged only after that insert commits.
+ * Joins without a swarm_id or thresholds (the common, legacy form) take this
+ * path; the rest go one by one. If a batch fails, its joins are retried one
+ * by one, so one bad join fails alone.
+ */
+export class JoinBatcher {
+  private queue: Waiting[] = [];
+  private writing = false;
+  private readonly swarms = new Map<string, { swarm: SwarmRow; until: number }>();
+
+  constructor(private readonly db: Database) {}
+
+  join(ownerId: string, input: JoinRequest, now: Date): Promise<JoinView> {
+    if (input.swarm_id || input.suspect_after_seconds !== undefined || input.fail_after_seconds !== undefined) {
+      return this.db.run((tx) => joinSwarm(tx, ownerId, input, now));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ownerId, input, now, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  /** The swarm's thresholds changed: do not reuse its cached row. */
+  forgetSwarm(swarmId: string): void {
+    for (const [key, entry] of this.swarms) if (entry.swarm.id === swarmId) this.swarms.delete(key);
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    // Let the joins of this tick gather first.
+    await new Promise((r) => setImmediate(r));
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, BATCH);
+      try {
+        const views = await this.write(batch);
+        for (const [i, w] of batch.entries()) w.resolve(views[i]!);
+      } catch {
+        for (const w of batch) await this.db.run((tx) => joinSwarm(tx, w.ownerId, w.input, w.now)).then(w.resolve, w.reject);
+      }
+    }
+    this.writing = false;
+  }
+
+  private async write(batch: Waiting[]): Promise<JoinView[]> {
+    return this.db.run(async (tx) => {
+      const now = Date.now();
+      const swarmFor = async (w: Waiting): Promise<SwarmRow> => {
+        const key = JSON.stringify([w.ownerId, w.input.capability, w.input.region ?? null]);
+        const cached = this.swarms.get(key);
+        if (cached && cached.until > now) return cached.swarm;
+        const swarm = await openSwarm(tx, w.ownerId, w.input.capability, w.input.region ?? null);
+        this.swarms.set(key, { swarm, until: now + SWARM_CACHE_MS });
+        return swarm;
+      };
+      const rows = [];
+      for (const w of batch) {
+        const swarm = await swarmFor(w);
+        rows.push({
+          id: crypto.randomUUID(),
+          swarmId: swarm.id,
+          memberId: newId('member'),
+          role: w.input.role,
+          capability: w.input.capability,
+          region: w.input.region ?? null,
+          priority: w.input.priority ?? 'normal',
+          status: 'active',
+          ownerId: w.ownerId,
+          reputation: 0.5,
+          createdAt: w.now,
+          updatedAt: w.now,
+          leftAt: null,
+          ...deadlines(swarm, w.now),
+        });
+      }
+      await tx.swarmMember.createMany({ data: rows });
+      return rows.map((row, i) => toMemberView(row, batch[i]!.now));
+    });
+  }
+}
