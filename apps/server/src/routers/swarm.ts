@@ -169,7 +169,7 @@ export const swarmRouter = router({
     .meta({ openapi: { method: 'GET', path: '/swarm/tasks/{task_id}/status', tags, summary: 'A task’s status, progress, members’ state and result', protect: true } })
     .input(TaskIdParam)
     .output(TaskStatusView)
-    .query(({ ctx, input }) => ctx.db.run(async (db) => taskStatus(db, await findTask(db, ctx.principal.owner_id, input.task_id), new Date()))),
+    .query(({ ctx, input }) => ctx.db.run(async (db) => taskStatus(db, await findTask(db, ctx.principal.owner_id, input.task_id)))),
 
   cancel: authedProcedure
     .meta({ openapi: { method: 'POST', path: '/swarm/tasks/{task_id}/cancel', tags, summary: 'Cancel a task; its open work is withdrawn', protect: true } })
@@ -179,7 +179,7 @@ export const swarmRouter = router({
       ctx.db.transaction(async (db) => {
         const now = new Date();
         const c = await cancelTask(db, ctx.principal.owner_id, input.task_id, now);
-        return taskStatus(db, c, now);
+        return taskStatus(db, c);
       }),
     ),
 

@@ -100,7 +100,7 @@ export async function swarmStatus(tx: PrismaTx, swarms: SwarmRow[]): Promise<Swa
 }
 
 /** Progress, per-member state and the result of one coordination task. */
-export async function taskStatus(tx: PrismaTx, c: CoordinationRow, now: Date): Promise<TaskStatusView> {
+export async function taskStatus(tx: PrismaTx, c: CoordinationRow): Promise<TaskStatusView> {
   const strategy = c.strategy as SwarmStrategy;
   const subtasks = await tx.subtask.findMany({ where: { coordinationId: c.id }, orderBy: [{ seq: 'asc' }, { replica: 'asc' }] });
   const assigned = (c.assignedMembers as string[] | null) ?? [];
