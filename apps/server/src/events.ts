@@ -11,8 +11,12 @@ export type ServerEvent =
   | { kind: 'member.left'; member_id: string }
   /** A swarm's failure-detection thresholds changed. */
   | { kind: 'swarm.changed'; swarm_id: string }
-  /** Work moved in a network execution or a swarm task: a live view should refresh it. */
-  | { kind: 'work.changed'; owner_id: string; network_id?: string | null; execution_id?: string | null; swarm_id?: string | null; task_id?: string | null };
+  /**
+   * Work moved in a network execution or a swarm task: a live view should
+   * refresh it. `owner_id` null: the sweeper moved someone's work (expired
+   * leases, failed members, deadlines), so every live view refreshes.
+   */
+  | { kind: 'work.changed'; owner_id: string | null; network_id?: string | null; execution_id?: string | null; swarm_id?: string | null; task_id?: string | null };
 
 export interface EventBus {
   publish(event: ServerEvent): void;

@@ -31,7 +31,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const heartbeats = new HeartbeatBuffer(db, config.heartbeatFlushMs, (error) => console.error('aitbc-server: heartbeat flush:', (error as Error).message));
     const app = await buildApp({ config, db, events: bus, heartbeats });
     await app.listen({ host: config.host, port: config.port });
-    const stopSweeper = startSweeper(db, heartbeats, config.sweepIntervalMs, app.log);
+    const stopSweeper = startSweeper(db, heartbeats, bus, config.sweepIntervalMs, app.log);
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;

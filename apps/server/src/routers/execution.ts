@@ -22,7 +22,11 @@ export const executionRouter = router({
     })
     .input(ExecuteRequest)
     .output(ExecutionView)
-    .mutation(({ ctx, input }) => ctx.db.transaction((db) => submitExecution(db, ctx.principal.owner_id, input, new Date()))),
+    .mutation(async ({ ctx, input }) => {
+      const execution = await ctx.db.transaction((db) => submitExecution(db, ctx.principal.owner_id, input, new Date()));
+      ctx.events.publish({ kind: 'work.changed', owner_id: ctx.principal.owner_id, network_id: execution.network_id, execution_id: execution.id });
+      return execution;
+    }),
 
   list: authedProcedure
     .meta({ openapi: { method: 'GET', path: `${base}/executions`, tags, summary: 'A network’s executions, newest first', protect: true } })
@@ -61,7 +65,9 @@ export const executionRouter = router({
     .meta({ openapi: { method: 'POST', path: `${base}/executions/{execution_id}/cancel`, tags, summary: 'Cancel an execution; open subtasks are withdrawn', protect: true } })
     .input(ExecutionIdParam)
     .output(ExecutionView)
-    .mutation(({ ctx, input }) =>
-      ctx.db.transaction((db) => cancelExecution(db, ctx.principal.owner_id, input.network_id, input.execution_id, new Date())),
-    ),
+    .mutation(async ({ ctx, input }) => {
+      const execution = await ctx.db.transaction((db) => cancelExecution(db, ctx.principal.owner_id, input.network_id, input.execution_id, new Date()));
+      ctx.events.publish({ kind: 'work.changed', owner_id: ctx.principal.owner_id, network_id: execution.network_id, execution_id: execution.id });
+      return execution;
+    }),
 });

@@ -33,6 +33,11 @@ import { claimNext } from '../work/leases.ts';
 
 const tags = ['swarms'];
 
+/** Tell live views that a swarm, or one of its tasks, changed. */
+function changed(ctx: AuthedContext, swarmId: string, taskId: string | null = null): void {
+  ctx.events.publish({ kind: 'work.changed', owner_id: ctx.principal.owner_id, swarm_id: swarmId, task_id: taskId });
+}
+
 /** Leave, then tell the heartbeat caches here and on other instances. */
 async function leave(ctx: AuthedContext, input: { swarm_id: string; member_id?: string | undefined }): Promise<LeaveView> {
   const left = await ctx.db.transaction((db) => leaveSwarm(db, ctx.principal.owner_id, input, new Date()));
@@ -40,6 +45,7 @@ async function leave(ctx: AuthedContext, input: { swarm_id: string; member_id?: 
     ctx.heartbeats.forget(memberId);
     ctx.events.publish({ kind: 'member.left', member_id: memberId });
   }
+  changed(ctx, left.swarm_id);
   return left;
 }
 /** GET /swarm/status without swarm_id reports this many of your newest swarms. */
@@ -67,6 +73,7 @@ export const swarmRouter = router({
         ctx.joins.forgetSwarm(joined.swarm_id);
         ctx.events.publish({ kind: 'swarm.changed', swarm_id: joined.swarm_id });
       }
+      changed(ctx, joined.swarm_id);
       return joined;
     }),
 
@@ -92,9 +99,11 @@ export const swarmRouter = router({
     .meta({ openapi: { method: 'POST', path: '/swarm/members/{member_id}/claim', tags, summary: 'Lease the member’s next subtask (null when none waits)', protect: true } })
     .input(MemberClaimRequest)
     .output(ClaimResult)
-    .mutation(async ({ ctx, input }) => ({
-      subtask: await ctx.db.transaction((db) => claimNext(db, ctx.principal.owner_id, { kind: 'member', id: input.member_id }, input.lease_seconds, new Date())),
-    })),
+    .mutation(async ({ ctx, input }) => {
+      const subtask = await ctx.db.transaction((db) => claimNext(db, ctx.principal.owner_id, { kind: 'member', id: input.member_id }, input.lease_seconds, new Date()));
+      if (subtask?.swarm_id) changed(ctx, subtask.swarm_id, subtask.task_id);
+      return { subtask };
+    }),
 
   list: authedProcedure
     .meta({ openapi: { method: 'GET', path: '/swarm/list', tags, summary: 'Your swarms with their members, newest first', protect: true } })
@@ -163,7 +172,11 @@ export const swarmRouter = router({
     })
     .input(CoordinateRequest)
     .output(CoordinateView)
-    .mutation(({ ctx, input }) => ctx.db.transaction((db) => coordinate(db, ctx.principal.owner_id, input, new Date()))),
+    .mutation(async ({ ctx, input }) => {
+      const task = await ctx.db.transaction((db) => coordinate(db, ctx.principal.owner_id, input, new Date()));
+      changed(ctx, task.swarm_id, task.task_id);
+      return task;
+    }),
 
   task: authedProcedure
     .meta({ openapi: { method: 'GET', path: '/swarm/tasks/{task_id}/status', tags, summary: 'A task’s status, progress, members’ state and result', protect: true } })
@@ -180,6 +193,9 @@ export const swarmRouter = router({
         const now = new Date();
         const c = await cancelTask(db, ctx.principal.owner_id, input.task_id, now);
         return taskStatus(db, c);
+      }).then((view) => {
+        changed(ctx, view.swarm_id, view.task_id);
+        return view;
       }),
     ),
 
@@ -187,15 +203,24 @@ export const swarmRouter = router({
     .meta({ openapi: { method: 'POST', path: '/swarm/consensus', tags, summary: 'The consensus of a task’s votes (pending while votes are outstanding)', protect: true } })
     .input(ConsensusRequest)
     .output(ConsensusView)
-    .mutation(({ ctx, input }) => ctx.db.transaction((db) => requestConsensus(db, ctx.principal.owner_id, input, new Date()))),
+    .mutation(async ({ ctx, input }) => {
+      const view = await ctx.db.transaction((db) => requestConsensus(db, ctx.principal.owner_id, input, new Date()));
+      changed(ctx, view.swarm_id, view.task_id);
+      return view;
+    }),
 
   taskConsensus: authedProcedure
     .meta({ openapi: { method: 'POST', path: '/swarm/tasks/{task_id}/consensus', tags, summary: 'Threshold consensus of a task’s votes (the legacy CLI’s form)', protect: true } })
     .input(LegacyConsensusRequest)
     .output(ConsensusView)
     .mutation(({ ctx, input }) =>
-      ctx.db.transaction((db) =>
-        requestConsensus(db, ctx.principal.owner_id, { task_id: input.task_id, consensus_algorithm: 'threshold', consensus_threshold: input.consensus_threshold }, new Date()),
-      ),
+      ctx.db
+        .transaction((db) =>
+          requestConsensus(db, ctx.principal.owner_id, { task_id: input.task_id, consensus_algorithm: 'threshold', consensus_threshold: input.consensus_threshold }, new Date()),
+        )
+        .then((view) => {
+          changed(ctx, view.swarm_id, view.task_id);
+          return view;
+        }),
     ),
 });

@@ -1,6 +1,16 @@
 import { ClaimRequest, ClaimResult, FailureRequest, HeartbeatRequest, LeaseView, ResultRequest } from '@aitbc/core';
 import { claimNext, extendLease, recordFailure, recordResult } from '../work/leases.ts';
-import { authedProcedure, router } from '../trpc.ts';
+import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
+
+/** Tell live views that the work behind a lease moved. */
+function changed(ctx: AuthedContext, where: { execution_id: string | null; network_id: string | null; task_id: string | null; swarm_id: string | null }) {
+  ctx.events.publish({ kind: 'work.changed', owner_id: ctx.principal.owner_id, ...where });
+}
+
+function published<T extends { execution_id: string | null; network_id: string | null; task_id: string | null; swarm_id: string | null }>(ctx: AuthedContext, view: T): T {
+  changed(ctx, view);
+  return view;
+}
 
 const tags = ['workers'];
 
@@ -14,9 +24,11 @@ export const workRouter = router({
     .meta({ openapi: { method: 'POST', path: '/api/v1/agents/{agent_id}/claim', tags, summary: 'Lease the agent’s next subtask (null when none waits)', protect: true } })
     .input(ClaimRequest)
     .output(ClaimResult)
-    .mutation(async ({ ctx, input }) => ({
-      subtask: await ctx.db.transaction((db) => claimNext(db, ctx.principal.owner_id, { kind: 'agent', id: input.agent_id }, input.lease_seconds, new Date())),
-    })),
+    .mutation(async ({ ctx, input }) => {
+      const subtask = await ctx.db.transaction((db) => claimNext(db, ctx.principal.owner_id, { kind: 'agent', id: input.agent_id }, input.lease_seconds, new Date()));
+      if (subtask) changed(ctx, subtask);
+      return { subtask };
+    }),
 
   heartbeat: authedProcedure
     .meta({ openapi: { method: 'POST', path: '/api/v1/subtasks/{subtask_id}/heartbeat', tags, summary: 'Extend a lease you hold', protect: true } })
@@ -28,11 +40,11 @@ export const workRouter = router({
     .meta({ openapi: { method: 'POST', path: '/api/v1/subtasks/{subtask_id}/result', tags, summary: 'Post a subtask’s result (any JSON)', protect: true } })
     .input(ResultRequest)
     .output(LeaseView)
-    .mutation(({ ctx, input }) => ctx.db.transaction((db) => recordResult(db, ctx.principal.owner_id, input, new Date()))),
+    .mutation(async ({ ctx, input }) => published(ctx, await ctx.db.transaction((db) => recordResult(db, ctx.principal.owner_id, input, new Date())))),
 
   fail: authedProcedure
     .meta({ openapi: { method: 'POST', path: '/api/v1/subtasks/{subtask_id}/fail', tags, summary: 'Report that the subtask failed; it is retried elsewhere until max_attempts', protect: true } })
     .input(FailureRequest)
     .output(LeaseView)
-    .mutation(({ ctx, input }) => ctx.db.transaction((db) => recordFailure(db, ctx.principal.owner_id, input, new Date()))),
+    .mutation(async ({ ctx, input }) => published(ctx, await ctx.db.transaction((db) => recordFailure(db, ctx.principal.owner_id, input, new Date())))),
 });

@@ -46,7 +46,11 @@ async function leaseView(tx: PrismaTx, subtaskId: string, now: Date): Promise<Le
     subtask_id: s.id,
     status: s.status as SubtaskStatus,
     lease_expires_at: s.leaseExpiresAt?.toISOString() ?? null,
+    execution_id: about?.execution_id ?? null,
+    network_id: about?.network_id ?? null,
     execution_status: s.executionId ? ((about?.status ?? 'running') as ExecutionStatus) : null,
+    task_id: about?.task_id ?? null,
+    swarm_id: about?.swarm_id ?? null,
     task_status: s.coordinationId ? (about?.status ?? null) : null,
   };
 }

@@ -1,4 +1,5 @@
 import type { Database } from '../db/database.ts';
+import type { EventBus } from '../events.ts';
 import { expireCoordinations } from '../swarms/coordinations.ts';
 import type { HeartbeatBuffer } from '../swarms/heartbeats.ts';
 import { detectMemberFailures } from '../swarms/membership.ts';
@@ -15,12 +16,16 @@ export async function sweep(db: Database, heartbeats: HeartbeatBuffer, now = new
 }
 
 /** Runs a sweep every `intervalMs` until stopped; a pass still running skips the tick, a failing pass is logged. */
-export function startSweeper(db: Database, heartbeats: HeartbeatBuffer, intervalMs: number, log: { error(obj: unknown, msg: string): void }): () => Promise<void> {
+export function startSweeper(db: Database, heartbeats: HeartbeatBuffer, events: EventBus, intervalMs: number, log: { error(obj: unknown, msg: string): void }): () => Promise<void> {
   let running: Promise<unknown> | null = null;
   let stopped = false;
   const timer = setInterval(() => {
     if (stopped || running) return;
     running = sweep(db, heartbeats)
+      .then((moved) => {
+        // Someone's work moved: live views refresh (who, the sweep does not track).
+        if (Object.values(moved).some((n) => n > 0)) events.publish({ kind: 'work.changed', owner_id: null });
+      })
       .catch((err) => log.error({ err }, 'sweep failed'))
       .finally(() => {
         running = null;

@@ -250,7 +250,11 @@ export const LeaseView = z.object({
   subtask_id: z.string(),
   status: SubtaskStatus,
   lease_expires_at: IsoDateTime.nullable(),
+  execution_id: z.string().nullable(),
+  network_id: z.string().nullable(),
   execution_status: ExecutionStatus.nullable().describe('for network work'),
+  task_id: z.string().nullable(),
+  swarm_id: z.string().nullable(),
   task_status: z.string().nullable().describe('for swarm work: the coordination task’s status'),
 });
 export type LeaseView = z.infer<typeof LeaseView>;
