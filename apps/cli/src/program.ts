@@ -25,6 +25,16 @@ import { addKeysList } from './cmd/keys/list.ts';
 import { addKeysRevoke } from './cmd/keys/revoke.ts';
 import { addKeysWhoami } from './cmd/keys/whoami.ts';
 import { addServerStart } from './cmd/server/start.ts';
+import { addSwarmCancel } from './cmd/swarm/cancel.ts';
+import { addSwarmConsensus } from './cmd/swarm/consensus.ts';
+import { addSwarmCoordinate } from './cmd/swarm/coordinate.ts';
+import { addSwarmHeartbeat } from './cmd/swarm/heartbeat.ts';
+import { addSwarmJoin } from './cmd/swarm/join.ts';
+import { addSwarmLeave } from './cmd/swarm/leave.ts';
+import { addSwarmList } from './cmd/swarm/list.ts';
+import { addSwarmMembers } from './cmd/swarm/members.ts';
+import { addSwarmStatus } from './cmd/swarm/status.ts';
+import { addSwarmWork } from './cmd/swarm/work.ts';
 import type { CliDeps } from './session.ts';
 import { OUTPUT_FORMATS } from './settings.ts';
 
@@ -79,6 +89,22 @@ export function buildProgram(deps: CliDeps): Command {
     addNetworkOptimize,
   ]) {
     add(network, deps);
+  }
+
+  const swarm = program.command('swarm').description('swarms: join, leave, list, status, coordinate tasks, decide consensus, work');
+  for (const add of [
+    addSwarmJoin,
+    addSwarmLeave,
+    addSwarmList,
+    addSwarmMembers,
+    addSwarmStatus,
+    addSwarmCoordinate,
+    addSwarmConsensus,
+    addSwarmCancel,
+    addSwarmHeartbeat,
+    addSwarmWork,
+  ]) {
+    add(swarm, deps);
   }
 
   const config = program.command('config').description('the CLI settings in use');

@@ -345,9 +345,15 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       const status = await alice('GET', `/swarm/tasks/${coordinated.body.task_id}/status`);
       expect(status.status).toBe(200);
       expect(status.body).toMatchObject({ status: 'queued', progress: 0, active_collaborators: 1, total_collaborators: 1 });
-      const consensus = await alice('POST', `/swarm/tasks/${coordinated.body.task_id}/consensus`, { consensus_threshold: 0.7 });
+      const voting = await alice('POST', '/swarm/coordinate', { task: 'vote', collaborators: 1, strategy: 'consensus', timeout_seconds: 3600 });
+      expect(voting.status).toBe(202);
+      const consensus = await alice('POST', `/swarm/tasks/${voting.body.task_id}/consensus`, { consensus_threshold: 0.7 });
       expect(consensus.status).toBe(200);
-      expect(typeof consensus.body.consensus_reached).toBe('boolean');
+      expect(consensus.body.consensus_reached).toBe(false);
+      // A task whose members do not vote has no consensus to ask for.
+      const notVoting = await alice('POST', `/swarm/tasks/${coordinated.body.task_id}/consensus`, { consensus_threshold: 0.7 });
+      expect(notVoting.status).toBe(409);
+      expect(notVoting.body.message).toMatch(/distributed task: its members do not vote/);
       const left = await alice('POST', `/swarm/${joined.body.swarm_id}/leave`);
       expect(left.status).toBe(200);
     });

@@ -436,14 +436,14 @@ export async function consensusView(tx: PrismaTx, c: CoordinationRow): Promise<C
     consensus_algorithm: settings.algorithm,
     consensus_threshold: settings.algorithm === 'threshold' ? settings.threshold : null,
     consensus_reached: reached !== null,
-    status: decided ? decided.state : !isVoting(c) && c.status !== 'queued' && c.status !== 'running' ? 'failed' : 'pending',
+    status: decided ? decided.state : 'pending',
     result: reached ? { final_answer: finalAnswer?.result ?? null, votes: counts } : null,
     confidence_score: decided ? decided.confidence : null,
     votes: tallies.map((t) => ({ result_hash: t.resultKey, preview: t.preview, count: t.count, weight: t.weight, members: t.members })),
     participating_members: participating,
     dissenting_members: reached ? reached.dissenting : [],
     expected_votes: c.collaborators,
-    reason: decided?.state === 'failed' ? decided.reason : decided ? null : !isVoting(c) ? `task ${c.taskId} is a ${c.strategy} task: its members do not vote` : `waiting for ${waiting} of ${c.collaborators} votes until ${iso(c.deadlineAt) ?? 'the deadline'}`,
+    reason: decided?.state === 'failed' ? decided.reason : decided ? null : `waiting for ${waiting} of ${c.collaborators} votes until ${iso(c.deadlineAt) ?? 'the deadline'}`,
     consensus_reached_at: iso(c.consensusReachedAt),
     deadline_at: iso(c.deadlineAt),
   };
@@ -462,8 +462,14 @@ export async function requestConsensus(
   now: Date,
 ): Promise<ConsensusView> {
   const found = await findTask(tx, ownerId, input.task_id);
+  if (!isVoting(found)) {
+    throw new TRPCError({
+      code: 'CONFLICT',
+      message: `Task ${found.taskId} is a ${found.strategy} task: its members do not vote. Consensus applies to broadcast and consensus tasks; its result is in GET /swarm/tasks/${found.taskId}/status`,
+    });
+  }
   let c = found;
-  if (isVoting(found) && LIVE_TASK.includes(found.status)) {
+  if (LIVE_TASK.includes(found.status)) {
     const locked = await lockTask(tx, found.id, now);
     if (locked) {
       c = await tx.swarmCoordination.update({
