@@ -25,6 +25,8 @@ const tables = [
   'agent_networks',
   'agents',
   'api_keys',
+  'network_agent_stats',
+  'network_minutes',
   'subtask_attempts',
   'subtasks',
   'swarm_coordination',

@@ -19,6 +19,7 @@ import {
 } from '@aitbc/core';
 import { jsonInput, type PrismaTx } from '../db/client.ts';
 import { loadCandidates } from './candidates.ts';
+import { executionEnded, executionStarted, replicasDecided } from '../stats.ts';
 import type { WorkParent } from '../work/parent.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, priorityRank, type SubtaskRow, toExecutionView } from './views.ts';
 
@@ -106,6 +107,7 @@ export async function submitExecution(
   });
   await tx.subtask.createMany({ data: rows });
   await tx.agentNetwork.update({ where: { id: network.id }, data: { rrCursor: plan.cursor } });
+  await executionStarted(tx, network.id, now);
   const subtasks = await tx.subtask.findMany({ where: { executionId: execution.id }, orderBy: [{ seq: 'asc' }, { replica: 'asc' }] });
   return toExecutionView(execution, subtasks);
 }
@@ -201,6 +203,7 @@ export async function decideSubtask(tx: PrismaTx, execution: ExecutionRow, seq: 
       ...(replicated ? { replicatedDecided: { increment: 1 }, disagreements: { increment: decision.distinct > 1 ? 1 : 0 } } : {}),
     },
   });
+  if (replicated) await replicasDecided(tx, execution.networkId, decision.distinct > 1);
   if (updated.decidedCount >= updated.subtaskCount) await completeExecution(tx, updated, now);
 }
 
@@ -250,6 +253,7 @@ async function completeExecution(tx: PrismaTx, execution: ExecutionRow, now: Dat
     reduce_error: reduction && 'error' in reduction ? reduction.error : null,
   };
   await tx.agentNetworkExecution.update({ where: { id: execution.id }, data: { status: 'completed', completedAt: now, results: results as object } });
+  await executionEnded(tx, execution.networkId, 'completed', execution.createdAt, now);
 }
 
 /** A subtask failed for good: the execution fails and its remaining work is withdrawn. */
@@ -259,6 +263,7 @@ export async function failExecution(tx: PrismaTx, execution: ExecutionRow, error
     where: { id: execution.id },
     data: { status: 'failed', error, failedCount: { increment: 1 }, completedAt: now },
   });
+  await executionEnded(tx, execution.networkId, 'failed', execution.createdAt, now);
 }
 
 export async function cancelExecution(tx: PrismaTx, ownerId: string, networkId: string, executionId: string, now: Date): Promise<ExecutionView> {
@@ -270,6 +275,7 @@ export async function cancelExecution(tx: PrismaTx, ownerId: string, networkId: 
   }
   await cancelOpen(tx, { executionId }, now);
   const cancelled = await tx.agentNetworkExecution.update({ where: { id: executionId }, data: { status: 'cancelled', completedAt: now } });
+  await executionEnded(tx, cancelled.networkId, 'cancelled', cancelled.createdAt, now);
   const subtasks = await tx.subtask.findMany({ where: { executionId }, orderBy: [{ seq: 'asc' }, { replica: 'asc' }] });
   return toExecutionView(cancelled, subtasks);
 }

@@ -1,65 +1,72 @@
-import { computeNetworkMetrics, type AttemptOutcome, type ExecutionStatus, type NetworkMetrics } from '@aitbc/core';
+import { type NetworkMetrics, networkMetricsFromTotals } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import { isLive, openLoad } from './candidates.ts';
 import type { NetworkRow } from './views.ts';
 
-/** The most recent executions and attempts the figures are computed from (bounded, so status costs the same at any history size). */
-export const EXECUTION_SAMPLE = 1000;
-export const ATTEMPT_SAMPLE = 5000;
+/** Completed executions the p95 is taken over (the latest ones; bounded, so status costs the same at any history size). */
+export const P95_SAMPLE = 200;
 
-/** Load the network's recorded executions and attempts and compute its metrics from them. */
+/**
+ * A network's metrics from its rolling aggregates (counted as events happen,
+ * see stats.ts) and a few bounded reads: the latest completed executions for
+ * the percentile, the per-minute completions in the window, and the open
+ * work. Nothing here grows with the history.
+ */
 export async function measureNetwork(db: PrismaTx, network: NetworkRow, windowSeconds: number, now: Date): Promise<NetworkMetrics> {
   const ids = network.agents as string[];
-  const windowStart = new Date(now.getTime() - windowSeconds * 1000);
-  const [executions, attempts, agents, load, completedInWindow, queueDepth, inFlight] = await Promise.all([
+  const fromMinute = Math.floor((now.getTime() - windowSeconds * 1000) / 60_000);
+  const [recent, stats, agents, load, window, queueDepth, inFlight] = await Promise.all([
     db.agentNetworkExecution.findMany({
-      where: { networkId: network.id },
-      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-      take: EXECUTION_SAMPLE,
-      select: { status: true, createdAt: true, completedAt: true, replicatedDecided: true, disagreements: true },
+      where: { networkId: network.id, status: 'completed' },
+      orderBy: { completedAt: 'desc' },
+      take: P95_SAMPLE,
+      select: { createdAt: true, completedAt: true },
     }),
-    db.subtaskAttempt.findMany({
-      where: { networkId: network.id },
-      orderBy: { startedAt: 'desc' },
-      take: ATTEMPT_SAMPLE,
-      select: { assigneeId: true, outcome: true, startedAt: true, endedAt: true },
-    }),
+    db.networkAgentStats.findMany({ where: { networkId: network.id } }),
     db.agent.findMany({ where: { ownerId: network.ownerId, id: { in: ids } }, select: { id: true, name: true, status: true, lastSeen: true } }),
     openLoad(db, network.ownerId, ids),
-    db.subtaskAttempt.count({ where: { networkId: network.id, outcome: 'completed', endedAt: { gte: windowStart } } }),
+    db.networkMinute.aggregate({ where: { networkId: network.id, minute: { gte: fromMinute } }, _sum: { completed: true } }),
     db.subtask.count({ where: { networkId: network.id, status: { in: ['pending', 'assigned'] } } }),
     db.subtask.count({ where: { networkId: network.id, status: 'leased' } }),
   ]);
   const byId = new Map(agents.map((a) => [a.id, a]));
-  return computeNetworkMetrics({
-    executions: executions.map((e) => ({ ...e, status: e.status as ExecutionStatus })),
-    // Cancelled attempts were withdrawn, not done or failed: they say nothing about the agent.
-    attempts: attempts
-      .filter((a) => a.outcome !== 'cancelled')
-      .map((a) => ({ agentId: a.assigneeId, outcome: a.outcome as AttemptOutcome, startedAt: a.startedAt, endedAt: a.endedAt })),
+  const statsOf = new Map(stats.map((st) => [st.agentId, st]));
+  const none = { completed: 0, failed: 0, expired: 0, taskSeconds: 0 };
+  const total = stats.reduce(
+    (t, st) => ({ completed: t.completed + st.completed, failed: t.failed + st.failed, expired: t.expired + st.expired, taskSeconds: t.taskSeconds + st.taskSeconds }),
+    none,
+  );
+  return networkMetricsFromTotals({
+    executionsCompleted: network.executionsCompleted,
+    executionsFailed: network.executionsFailed,
+    executionSeconds: network.executionSeconds,
+    recentExecutionSeconds: recent.flatMap((e) => (e.completedAt ? [Math.max(0, (e.completedAt.getTime() - e.createdAt.getTime()) / 1000)] : [])),
+    replicatedDecided: network.replicatedDecided,
+    disagreements: network.disagreements,
+    attempts: total,
     agents: ids.map((id) => {
       const agent = byId.get(id);
+      const st = statsOf.get(id);
       return {
         id,
         name: agent?.name ?? null,
         open: load.get(id) ?? 0,
         live: agent ? isLive(agent, network.claimTimeoutSeconds, now) : false,
         lastSeen: agent?.lastSeen ?? null,
+        completed: st?.completed ?? 0,
+        failed: st?.failed ?? 0,
+        expired: st?.expired ?? 0,
+        taskSeconds: st?.taskSeconds ?? 0,
       };
     }),
-    completedInWindow,
+    completedInWindow: window._sum.completed ?? 0,
     windowSeconds,
     queueDepth,
     inFlight,
   });
 }
 
-/** Executions queued or running, all executions, and the latest activity on any of them. */
-export async function executionCounts(db: PrismaTx, networkId: string) {
-  const [active, total, latest] = await Promise.all([
-    db.agentNetworkExecution.count({ where: { networkId, status: { in: ['queued', 'running'] } } }),
-    db.agentNetworkExecution.count({ where: { networkId } }),
-    db.agentNetworkExecution.findFirst({ where: { networkId }, orderBy: { updatedAt: 'desc' }, select: { updatedAt: true } }),
-  ]);
-  return { active, total, lastActivity: latest?.updatedAt ?? null };
+/** Executions queued or running, all executions, and the latest activity: the network's own counters. */
+export function executionCounts(network: NetworkRow) {
+  return { active: network.liveExecutions, total: network.executionsTotal, lastActivity: network.lastActivityAt };
 }

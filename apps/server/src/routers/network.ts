@@ -194,7 +194,8 @@ export const networkRouter = router({
     .query(({ ctx, input }) =>
       ctx.db.run(async (db) => {
         const network = await findNetwork(db, ctx, input.network_id);
-        const [counts, metrics] = await Promise.all([executionCounts(db, network.id), measureNetwork(db, network, input.window_seconds, new Date())]);
+        const counts = executionCounts(network);
+        const metrics = await measureNetwork(db, network, input.window_seconds, new Date());
         return {
           network_id: network.id,
           name: network.name,

@@ -23,10 +23,11 @@ import {
   TaskIdParam,
   TaskStatusView,
 } from '@aitbc/core';
+import type { PrismaTx } from '../db/client.ts';
 import { pageAfter, takePage } from '../pagination.ts';
 import { cancelTask, coordinate, findTask, requestConsensus } from '../swarms/coordinations.ts';
 import { leaveSwarm, swarmNotFound } from '../swarms/membership.ts';
-import { memberCounts, swarmStatus, taskStatus, toSwarmViews } from '../swarms/records.ts';
+import { countsOf, swarmStatus, taskStatus, toSwarmViews } from '../swarms/records.ts';
 import { toMemberView } from '../swarms/views.ts';
 import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
 import { claimNext } from '../work/leases.ts';
@@ -50,8 +51,13 @@ async function leave(ctx: AuthedContext, input: { swarm_id: string; member_id?: 
 }
 /** GET /swarm/status without swarm_id reports this many of your newest swarms. */
 const STATUS_SWARMS = 100;
-/** `GET /swarm/list?status=` looks through at most this many swarms after the cursor. */
-const STATUS_FILTER_SCAN = 500;
+/** A swarm's status as a filter on its member counts. */
+const SWARM_STATUS_WHERE: Record<'active' | 'degraded' | 'empty', SwarmWhere> = {
+  active: { activeMembers: { gt: 0 } },
+  degraded: { activeMembers: 0, OR: [{ suspectMembers: { gt: 0 } }, { failedMembers: { gt: 0 } }] },
+  empty: { activeMembers: 0, suspectMembers: 0, failedMembers: 0 },
+};
+type SwarmWhere = NonNullable<Parameters<PrismaTx['swarm']['findMany']>[0]>['where'];
 
 /**
  * The swarm API at the spec's paths (also served under /v1) and the legacy
@@ -111,24 +117,14 @@ export const swarmRouter = router({
     .output(SwarmList)
     .query(({ ctx, input }) =>
       ctx.db.run(async (db) => {
-        const now = new Date();
-        const scope = { ownerId: ctx.principal.owner_id, ...(input.swarm_id ? { id: input.swarm_id } : {}) };
+        const scope: SwarmWhere = { ownerId: ctx.principal.owner_id, ...(input.swarm_id ? { id: input.swarm_id } : {}), ...(input.status ? SWARM_STATUS_WHERE[input.status] : {}) };
         const page = pageAfter(input.cursor);
-        if (!input.status) {
-          const [rows, total] = await Promise.all([
-            db.swarm.findMany({ where: { ...scope, ...page.where }, orderBy: page.orderBy, take: input.limit + 1 }),
-            db.swarm.count({ where: scope }),
-          ]);
-          const { items, next_cursor } = takePage(rows, input.limit);
-          return { swarms: await toSwarmViews(db, items, now), total_count: total, next_cursor };
-        }
-        // A swarm's status follows from its members' states: filter a bounded scan of the caller's swarms.
-        const rows = await db.swarm.findMany({ where: { ...scope, ...page.where }, orderBy: page.orderBy, take: STATUS_FILTER_SCAN });
-        const views = await toSwarmViews(db, rows, now);
-        const matching = rows.filter((_, i) => views[i]!.status === input.status);
-        const { items, next_cursor } = takePage(matching, input.limit);
-        const shown = new Set(items.map((s) => s.id));
-        return { swarms: views.filter((v) => shown.has(v.swarm_id)), total_count: matching.length, next_cursor };
+        const [rows, total] = await Promise.all([
+          db.swarm.findMany({ where: { AND: [scope!, page.where] }, orderBy: page.orderBy, take: input.limit + 1 }),
+          db.swarm.count({ where: scope }),
+        ]);
+        const { items, next_cursor } = takePage(rows, input.limit);
+        return { swarms: await toSwarmViews(db, items, new Date(), input.members_limit), total_count: total, next_cursor };
       }),
     ),
 
@@ -141,11 +137,8 @@ export const swarmRouter = router({
         const swarm = await db.swarm.findFirst({ where: { id: input.swarm_id, ownerId: ctx.principal.owner_id } });
         if (!swarm) throw swarmNotFound(input.swarm_id);
         const now = new Date();
-        const [members, counts] = await Promise.all([
-          db.swarmMember.findMany({ where: { swarmId: swarm.id }, orderBy: [{ createdAt: 'asc' }, { memberId: 'asc' }] }),
-          memberCounts(db, [swarm.id]),
-        ]);
-        return { swarm_id: swarm.id, members: members.map((m) => toMemberView(m, now)), member_counts: counts.get(swarm.id)! };
+        const members = await db.swarmMember.findMany({ where: { swarmId: swarm.id }, orderBy: [{ createdAt: 'asc' }, { memberId: 'asc' }] });
+        return { swarm_id: swarm.id, members: members.map((m) => toMemberView(m, now)), member_counts: countsOf(swarm) };
       }),
     ),
 
@@ -161,7 +154,7 @@ export const swarmRouter = router({
           take: STATUS_SWARMS,
         });
         if (input.swarm_id && swarms.length === 0) throw swarmNotFound(input.swarm_id);
-        return swarmStatus(db, swarms);
+        return swarmStatus(swarms);
       }),
     ),
 

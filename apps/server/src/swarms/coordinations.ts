@@ -32,6 +32,7 @@ import {
 import { jsonInput, type PrismaTx } from '../db/client.ts';
 import type { Database } from '../db/database.ts';
 import type { SubtaskRow } from '../networks/views.ts';
+import { resultsAccepted, taskEnded, taskStarted } from '../stats.ts';
 import type { WorkParent } from '../work/parent.ts';
 import { memberCandidates, swarmNotFound } from './membership.ts';
 import { type CoordinationRow, iso } from './views.ts';
@@ -156,6 +157,7 @@ export async function coordinate(tx: PrismaTx, ownerId: string, input: Coordinat
   await tx.subtask.createMany({
     data: plan.work.map((w) => subtaskRow(coordination, w.seq, w.replica, w.memberId, w.payload, now)),
   });
+  await taskStarted(tx, swarmId);
   return toCoordinateView(coordination);
 }
 
@@ -191,8 +193,15 @@ async function cancelOpen(tx: PrismaTx, coordinationId: string, now: Date): Prom
   await tx.subtaskAttempt.updateMany({ where: { subtaskId: { in: ids }, outcome: 'open' }, data: { outcome: 'cancelled', endedAt: now } });
 }
 
-async function finish(tx: PrismaTx, c: CoordinationRow, status: TaskStatus, data: { results?: unknown; error?: string | null }, now: Date): Promise<void> {
+async function finish(
+  tx: PrismaTx,
+  c: CoordinationRow,
+  status: 'completed' | 'failed' | 'timed_out' | 'cancelled',
+  data: { results?: unknown; error?: string | null },
+  now: Date,
+): Promise<void> {
   await cancelOpen(tx, c.id, now);
+  await taskEnded(tx, c.swarmId, status);
   await tx.swarmCoordination.update({
     where: { id: c.id },
     data: {
@@ -273,7 +282,8 @@ async function decideVotes(tx: PrismaTx, c: CoordinationRow, now: Date, deadline
     const changes = reputationChanges(decision, new Map(members.map((m) => [m.memberId, m.reputation])));
     for (const [memberId, reputation] of changes) await tx.swarmMember.updateMany({ where: { memberId }, data: { reputation } });
     // The agreeing members' work is what the outcome is made of.
-    await tx.subtask.updateMany({ where: { coordinationId: c.id, status: 'completed', assigneeId: { in: decision.agreeing } }, data: { accepted: true } });
+    const agreed = await tx.subtask.updateMany({ where: { coordinationId: c.id, status: 'completed', assigneeId: { in: decision.agreeing } }, data: { accepted: true } });
+    await resultsAccepted(tx, c.swarmId, agreed.count);
     await tx.swarmCoordination.update({
       where: { id: c.id },
       data: { consensus: decision as object, confidenceScore: decision.confidence, consensusReachedAt: now, decidedCount: 1 },
@@ -314,6 +324,7 @@ async function settle(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow, now: Date
   if (s.status === 'failed') return finish(tx, c, 'failed', { error: `subtask ${s.seq} failed: ${s.error ?? 'no reason given'}` }, now);
 
   await tx.subtask.update({ where: { id: s.id }, data: { accepted: true } });
+  await resultsAccepted(tx, c.swarmId, 1);
   const updated = await tx.swarmCoordination.update({ where: { id: c.id }, data: { decidedCount: { increment: 1 } } });
   if (strategyOf(c) === 'pipeline' && updated.decidedCount < updated.subtaskCount) {
     const stage = s.seq + 1;

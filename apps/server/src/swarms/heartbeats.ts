@@ -1,6 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import type { MemberHeartbeatView } from '@aitbc/core';
 import type { Database } from '../db/database.ts';
+import { membersMoved } from '../stats.ts';
 import { memberNotFound } from './membership.ts';
 
 /** What a heartbeat needs to know of a member; it does not change while the member stays. */
@@ -133,14 +134,18 @@ export class HeartbeatBuffer {
         bySwarm.set(swarmId, group);
       }
       const now = Date.now();
-      const groups = await Promise.all([...bySwarm].map(async ([swarmId, group]) => ({ ...group, t: await this.thresholdsOf(swarmId, now) })));
+      const groups = await Promise.all([...bySwarm].map(async ([swarmId, group]) => ({ swarmId, ...group, t: await this.thresholdsOf(swarmId, now) })));
       await this.db.transaction(async (tx) => {
-        for (const { ids, at, t } of groups) {
+        for (const { swarmId, ids, at, t } of groups) {
+          const times = { lastHeartbeatAt: at, suspectAt: later(at, t.suspectAfterSeconds), failAt: later(at, t.failAfterSeconds) };
           for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
-            await tx.swarmMember.updateMany({
-              where: { memberId: { in: ids.slice(i, i + UPDATE_CHUNK) }, status: { not: 'left' } },
-              data: { status: 'active', lastHeartbeatAt: at, suspectAt: later(at, t.suspectAfterSeconds), failAt: later(at, t.failAfterSeconds) },
-            });
+            const chunk = ids.slice(i, i + UPDATE_CHUNK);
+            await tx.swarmMember.updateMany({ where: { memberId: { in: chunk }, status: 'active' }, data: times });
+            // Suspect and failed members beat again: active, and counted so.
+            for (const from of ['suspect', 'failed'] as const) {
+              const revived = await tx.swarmMember.updateMany({ where: { memberId: { in: chunk }, status: from }, data: { ...times, status: 'active' } });
+              await membersMoved(tx, swarmId, from, 'active', revived.count);
+            }
           }
         }
       });

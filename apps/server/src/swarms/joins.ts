@@ -1,6 +1,7 @@
 import type { JoinRequest, JoinView } from '@aitbc/core';
 import type { Database } from '../db/database.ts';
-import { deadlines, joinSwarm, newId, openSwarm } from './membership.ts';
+import { membersMoved } from '../stats.ts';
+import { joinSwarm, memberRow, openSwarm } from './membership.ts';
 import { toMemberView, type SwarmRow } from './views.ts';
 
 interface Waiting {
@@ -33,7 +34,7 @@ export class JoinBatcher {
 
   join(ownerId: string, input: JoinRequest, now: Date): Promise<JoinView> {
     if (input.swarm_id || input.suspect_after_seconds !== undefined || input.fail_after_seconds !== undefined) {
-      return this.db.run((tx) => joinSwarm(tx, ownerId, input, now));
+      return joinSwarm(this.db, ownerId, input, now);
     }
     return new Promise((resolve, reject) => {
       this.queue.push({ ownerId, input, now, resolve, reject });
@@ -56,44 +57,36 @@ export class JoinBatcher {
         const views = await this.write(batch);
         for (const [i, w] of batch.entries()) w.resolve(views[i]!);
       } catch {
-        for (const w of batch) await this.db.run((tx) => joinSwarm(tx, w.ownerId, w.input, w.now)).then(w.resolve, w.reject);
+        for (const w of batch) await joinSwarm(this.db, w.ownerId, w.input, w.now).then(w.resolve, w.reject);
       }
     }
     this.writing = false;
   }
 
   private async write(batch: Waiting[]): Promise<JoinView[]> {
-    return this.db.run(async (tx) => {
-      const now = Date.now();
-      const swarmFor = async (w: Waiting): Promise<SwarmRow> => {
+    const now = Date.now();
+    const swarms = await this.db.run(async (tx) => {
+      const found: SwarmRow[] = [];
+      for (const w of batch) {
         const key = JSON.stringify([w.ownerId, w.input.capability, w.input.region ?? null]);
         const cached = this.swarms.get(key);
-        if (cached && cached.until > now) return cached.swarm;
+        if (cached && cached.until > now) {
+          found.push(cached.swarm);
+          continue;
+        }
         const swarm = await openSwarm(tx, w.ownerId, w.input.capability, w.input.region ?? null);
         this.swarms.set(key, { swarm, until: now + SWARM_CACHE_MS });
-        return swarm;
-      };
-      const rows = [];
-      for (const w of batch) {
-        const swarm = await swarmFor(w);
-        rows.push({
-          id: crypto.randomUUID(),
-          swarmId: swarm.id,
-          memberId: newId('member'),
-          role: w.input.role,
-          capability: w.input.capability,
-          region: w.input.region ?? null,
-          priority: w.input.priority ?? 'normal',
-          status: 'active',
-          ownerId: w.ownerId,
-          reputation: 0.5,
-          createdAt: w.now,
-          updatedAt: w.now,
-          leftAt: null,
-          ...deadlines(swarm, w.now),
-        });
+        found.push(swarm);
       }
+      return found;
+    });
+    const rows = batch.map((w, i) => memberRow(swarms[i]!, w.ownerId, w.input, w.now));
+    // One transaction: the members and their swarms' counts commit together.
+    return this.db.transaction(async (tx) => {
       await tx.swarmMember.createMany({ data: rows });
+      const joined = new Map<string, number>();
+      for (const row of rows) joined.set(row.swarmId, (joined.get(row.swarmId) ?? 0) + 1);
+      for (const [swarmId, count] of joined) await membersMoved(tx, swarmId, null, 'active', count);
       return rows.map((row, i) => toMemberView(row, batch[i]!.now));
     });
   }

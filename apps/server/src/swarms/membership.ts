@@ -1,8 +1,9 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
 import type { JoinRequest, JoinView, LeaveView, MemberCandidate, MemberHeartbeatView, MemberStatus } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import type { Database } from '../db/database.ts';
+import { membersMoved } from '../stats.ts';
 import { releaseAllOf } from '../work/leases.ts';
 import { type MemberRow, type SwarmRow, toCandidate, toMemberView } from './views.ts';
 
@@ -47,35 +48,49 @@ export async function openSwarm(tx: PrismaTx, ownerId: string, capability: strin
   }
 }
 
-export async function joinSwarm(tx: PrismaTx, ownerId: string, input: JoinRequest, now: Date): Promise<JoinView> {
+/** The row of a member joining `swarm` now. */
+export function memberRow(swarm: SwarmRow, ownerId: string, input: JoinRequest, now: Date) {
+  return {
+    id: randomUUID(),
+    swarmId: swarm.id,
+    memberId: newId('member'),
+    role: input.role,
+    capability: input.capability,
+    region: input.region ?? null,
+    priority: input.priority ?? 'normal',
+    status: 'active',
+    ownerId,
+    reputation: 0.5,
+    createdAt: now,
+    updatedAt: now,
+    leftAt: null,
+    ...deadlines(swarm, now),
+  };
+}
+
+/**
+ * One join: find (or create) the swarm outside a transaction, since creating
+ * the open swarm may lose a race to another join and then joins that one;
+ * then add the member and count it in one transaction.
+ */
+export async function joinSwarm(db: Database, ownerId: string, input: JoinRequest, now: Date): Promise<JoinView> {
   const region = input.region ?? null;
-  let swarm = input.swarm_id
-    ? await tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId } })
-    : await openSwarm(tx, ownerId, input.capability, region);
-  if (!swarm) throw swarmNotFound(input.swarm_id ?? '');
-  if (input.suspect_after_seconds !== undefined || input.fail_after_seconds !== undefined) {
-    const suspectAfter = input.suspect_after_seconds ?? swarm.suspectAfterSeconds;
-    const failAfter = input.fail_after_seconds ?? swarm.failAfterSeconds;
-    if (failAfter < suspectAfter) {
-      throw new TRPCError({ code: 'BAD_REQUEST', message: `fail_after_seconds (${failAfter}) must be at least suspect_after_seconds (${suspectAfter})` });
+  const found = await db.run((tx) => (input.swarm_id ? tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId } }) : openSwarm(tx, ownerId, input.capability, region)));
+  if (!found) throw swarmNotFound(input.swarm_id ?? '');
+  return db.transaction(async (tx) => {
+    let swarm = found;
+    if (input.suspect_after_seconds !== undefined || input.fail_after_seconds !== undefined) {
+      const suspectAfter = input.suspect_after_seconds ?? swarm.suspectAfterSeconds;
+      const failAfter = input.fail_after_seconds ?? swarm.failAfterSeconds;
+      if (failAfter < suspectAfter) {
+        throw new TRPCError({ code: 'BAD_REQUEST', message: `fail_after_seconds (${failAfter}) must be at least suspect_after_seconds (${suspectAfter})` });
+      }
+      swarm = await tx.swarm.update({ where: { id: swarm.id }, data: { suspectAfterSeconds: suspectAfter, failAfterSeconds: failAfter } });
     }
-    swarm = await tx.swarm.update({ where: { id: swarm.id }, data: { suspectAfterSeconds: suspectAfter, failAfterSeconds: failAfter } });
-  }
-  const member = await tx.swarmMember.create({
-    data: {
-      swarmId: swarm.id,
-      memberId: newId('member'),
-      role: input.role,
-      capability: input.capability,
-      region,
-      priority: input.priority ?? 'normal',
-      status: 'active',
-      ownerId,
-      createdAt: now,
-      ...deadlines(swarm, now),
-    },
+    const member = await tx.swarmMember.create({ data: memberRow(swarm, ownerId, input, now) });
+    await membersMoved(tx, swarm.id, null, 'active', 1);
+    return toMemberView(member, now);
   });
-  return toMemberView(member, now);
 }
 
 async function findMember(tx: PrismaTx, ownerId: string, memberId: string): Promise<MemberRow> {
@@ -100,7 +115,9 @@ export async function heartbeatMember(tx: PrismaTx, ownerId: string, memberId: s
   }
   const swarm = await tx.swarm.findUniqueOrThrow({ where: { id: member.swarmId }, select: { suspectAfterSeconds: true, failAfterSeconds: true } });
   const times = deadlines(swarm, now);
-  await tx.swarmMember.update({ where: { id: member.id }, data: { ...times, status: 'active' } });
+  // Only from the state read, so a concurrent change is not counted twice.
+  const moved = await tx.swarmMember.updateMany({ where: { id: member.id, status: member.status }, data: { ...times, status: 'active' } });
+  await membersMoved(tx, member.swarmId, member.status as MemberStatus, 'active', moved.count);
   return {
     member_id: member.memberId,
     swarm_id: member.swarmId,
@@ -131,7 +148,12 @@ export async function leaveSwarm(tx: PrismaTx, ownerId: string, input: { swarm_i
     const who = input.member_id ? `Swarm member ${input.member_id} has` : `Every one of your members in swarm ${swarm.id} has`;
     throw new TRPCError({ code: 'CONFLICT', message: `${who} already left` });
   }
-  await tx.swarmMember.updateMany({ where: { id: { in: leaving.map((m) => m.id) }, status: { not: 'left' } }, data: { status: 'left', leftAt: now } });
+  for (const status of PRESENT) {
+    const ids = leaving.filter((m) => m.status === status).map((m) => m.id);
+    if (ids.length === 0) continue;
+    const moved = await tx.swarmMember.updateMany({ where: { id: { in: ids }, status }, data: { status: 'left', leftAt: now } });
+    await membersMoved(tx, swarm.id, status as MemberStatus, 'left', moved.count);
+  }
   let requeued = 0;
   for (const m of leaving) requeued += await releaseAllOf(tx, m.memberId, 'cancelled', `member ${m.memberId} left the swarm`, now);
   return {
@@ -151,23 +173,37 @@ export async function leaveSwarm(tx: PrismaTx, ownerId: string, input: { swarm_i
  * Any sign of life makes it active again.
  */
 export async function detectMemberFailures(db: Database, now: Date): Promise<{ suspected: number; failed: number }> {
-  const suspected = await db.run((tx) =>
-    tx.swarmMember.updateMany({ where: { status: 'active', suspectAt: { lt: now } }, data: { status: 'suspect' } }),
+  // Per swarm, so each swarm's member counts move with the members.
+  const silent = await db.run((tx) =>
+    tx.swarmMember.groupBy({ by: ['swarmId'], where: { status: 'active', suspectAt: { lt: now } }, _count: { _all: true } }),
   );
+  let suspected = 0;
+  for (const { swarmId } of silent) {
+    suspected += await db.transaction(async (tx) => {
+      const moved = await tx.swarmMember.updateMany({ where: { swarmId, status: 'active', suspectAt: { lt: now } }, data: { status: 'suspect' } });
+      await membersMoved(tx, swarmId, 'active', 'suspect', moved.count);
+      return moved.count;
+    });
+  }
   const failing = await db.run((tx) =>
-    tx.swarmMember.findMany({ where: { status: { in: ['active', 'suspect'] }, failAt: { lt: now } }, take: FAILURE_BATCH, select: { id: true, memberId: true } }),
+    tx.swarmMember.findMany({
+      where: { status: { in: ['active', 'suspect'] }, failAt: { lt: now } },
+      take: FAILURE_BATCH,
+      select: { id: true, memberId: true, swarmId: true, status: true },
+    }),
   );
   let failed = 0;
   for (const m of failing) {
     const marked = await db.transaction(async (tx) => {
-      const moved = await tx.swarmMember.updateMany({ where: { id: m.id, status: { in: ['active', 'suspect'] }, failAt: { lt: now } }, data: { status: 'failed' } });
+      const moved = await tx.swarmMember.updateMany({ where: { id: m.id, status: m.status, failAt: { lt: now } }, data: { status: 'failed' } });
       if (moved.count === 0) return false;
+      await membersMoved(tx, m.swarmId, m.status as MemberStatus, 'failed', 1);
       await releaseAllOf(tx, m.memberId, 'expired', `member ${m.memberId} failed (no heartbeat)`, now);
       return true;
     });
     if (marked) failed++;
   }
-  return { suspected: suspected.count, failed };
+  return { suspected, failed };
 }
 
 /** How many subtasks each member holds now. */

@@ -1,5 +1,5 @@
 import {
-  computeSwarmMetrics,
+  swarmMetricsFromTotals,
   type MemberStatus,
   type SwarmMetrics,
   type SwarmStatusView,
@@ -10,48 +10,34 @@ import {
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import { consensusView } from './coordinations.ts';
-import { type CoordinationRow, emptyCounts, iso, type MemberCounts, type SwarmRow, swarmStatusOf, toMemberView } from './views.ts';
+import { type CoordinationRow, iso, type MemberCounts, type SwarmRow, swarmStatusOf, toMemberView } from './views.ts';
 
-/** The most recent attempts and tasks the figures are computed from (bounded, so status costs the same at any history size). */
-const ATTEMPT_SAMPLE = 2000;
-const TASK_SAMPLE = 1000;
 const LIVE_TASK = ['queued', 'running'];
 
-/** Members of each swarm by state. */
-export async function memberCounts(tx: PrismaTx, swarmIds: string[]): Promise<Map<string, MemberCounts>> {
-  const groups = await tx.swarmMember.groupBy({ by: ['swarmId', 'status'], where: { swarmId: { in: swarmIds } }, _count: { _all: true } });
-  const counts = new Map(swarmIds.map((id) => [id, emptyCounts()]));
-  for (const g of groups) {
-    const c = counts.get(g.swarmId);
-    if (c && g.status in c) c[g.status as MemberStatus] = g._count._all;
-  }
-  return counts;
-}
-
-async function activeTasks(tx: PrismaTx, swarmIds: string[]): Promise<Map<string, number>> {
-  const groups = await tx.swarmCoordination.groupBy({ by: ['swarmId'], where: { swarmId: { in: swarmIds }, status: { in: LIVE_TASK } }, _count: { _all: true } });
-  return new Map(groups.map((g) => [g.swarmId, g._count._all]));
+/** Members by state: the swarm's own counters. */
+export function countsOf(s: SwarmRow): MemberCounts {
+  return { active: s.activeMembers, suspect: s.suspectMembers, failed: s.failedMembers, left: s.leftMembers };
 }
 
 /** coordinating while tasks are queued or running, else idle. */
-const coordinationStatus = (active: number) => (active > 0 ? 'coordinating' : 'idle');
+const coordinationStatus = (live: number) => (live > 0 ? 'coordinating' : 'idle');
 
-export async function toSwarmViews(tx: PrismaTx, swarms: SwarmRow[], now: Date): Promise<SwarmView[]> {
-  const ids = swarms.map((s) => s.id);
-  const [counts, active, members] = await Promise.all([
-    memberCounts(tx, ids),
-    activeTasks(tx, ids),
-    tx.swarmMember.findMany({ where: { swarmId: { in: ids }, status: { not: 'left' } }, orderBy: [{ createdAt: 'asc' }, { memberId: 'asc' }] }),
-  ]);
-  return swarms.map((s) => {
-    const c = counts.get(s.id) ?? emptyCounts();
+/** Swarms with their members (those that have not left; at most `membersPerSwarm` each, oldest first). */
+export async function toSwarmViews(tx: PrismaTx, swarms: SwarmRow[], now: Date, membersPerSwarm: number): Promise<SwarmView[]> {
+  const members = await Promise.all(
+    swarms.map((s) =>
+      tx.swarmMember.findMany({ where: { swarmId: s.id, status: { not: 'left' } }, orderBy: [{ createdAt: 'asc' }, { memberId: 'asc' }], take: membersPerSwarm }),
+    ),
+  );
+  return swarms.map((s, i) => {
+    const c = countsOf(s);
     return {
       swarm_id: s.id,
       capability: s.capability,
       region: s.region,
       status: swarmStatusOf(c),
-      coordination_status: coordinationStatus(active.get(s.id) ?? 0),
-      members: members.filter((m) => m.swarmId === s.id).map((m) => toMemberView(m, now)),
+      coordination_status: coordinationStatus(s.liveTasks),
+      members: members[i]!.map((m) => toMemberView(m, now)),
       member_counts: c,
       suspect_after_seconds: s.suspectAfterSeconds,
       fail_after_seconds: s.failAfterSeconds,
@@ -60,43 +46,23 @@ export async function toSwarmViews(tx: PrismaTx, swarms: SwarmRow[], now: Date):
   });
 }
 
-/** A swarm's performance figures from its recorded attempts and tasks. */
-export async function measureSwarm(tx: PrismaTx, swarmId: string): Promise<SwarmMetrics> {
-  const [attempts, tasks] = await Promise.all([
-    tx.subtaskAttempt.findMany({
-      where: { swarmId, outcome: { not: 'cancelled' } },
-      orderBy: { startedAt: 'desc' },
-      take: ATTEMPT_SAMPLE,
-      select: { subtaskId: true, outcome: true, startedAt: true, endedAt: true },
-    }),
-    tx.swarmCoordination.findMany({ where: { swarmId }, orderBy: { createdAt: 'desc' }, take: TASK_SAMPLE, select: { status: true } }),
-  ]);
-  const completed = attempts.filter((a) => a.outcome === 'completed').map((a) => a.subtaskId);
-  const acceptedResults = completed.length ? await tx.subtask.count({ where: { id: { in: completed }, accepted: true } }) : 0;
-  return computeSwarmMetrics({
-    attempts: attempts.map((a) => ({ outcome: a.outcome as 'open' | 'completed' | 'failed' | 'expired', startedAt: a.startedAt, endedAt: a.endedAt })),
-    tasks: tasks.map((t) => ({ status: t.status as TaskStatus })),
-    acceptedResults,
-  });
+/** A swarm's performance figures from its rolling aggregates (see stats.ts): one row, whatever its size or history. */
+export function measureSwarm(s: SwarmRow): SwarmMetrics {
+  return swarmMetricsFromTotals(s);
 }
 
-export async function swarmStatus(tx: PrismaTx, swarms: SwarmRow[]): Promise<SwarmStatusView[]> {
-  const ids = swarms.map((s) => s.id);
-  const [counts, active] = await Promise.all([memberCounts(tx, ids), activeTasks(tx, ids)]);
-  return Promise.all(
-    swarms.map(async (s) => {
-      const c = counts.get(s.id) ?? emptyCounts();
-      const tasks = active.get(s.id) ?? 0;
-      return {
-        swarm_id: s.id,
-        member_count: c.active + c.suspect + c.failed,
-        member_counts: c,
-        active_tasks: tasks,
-        coordination_status: coordinationStatus(tasks),
-        performance_metrics: await measureSwarm(tx, s.id),
-      };
-    }),
-  );
+export function swarmStatus(swarms: SwarmRow[]): SwarmStatusView[] {
+  return swarms.map((s) => {
+    const c = countsOf(s);
+    return {
+      swarm_id: s.id,
+      member_count: c.active + c.suspect + c.failed,
+      member_counts: c,
+      active_tasks: s.liveTasks,
+      coordination_status: coordinationStatus(s.liveTasks),
+      performance_metrics: measureSwarm(s),
+    };
+  });
 }
 
 /** Progress, per-member state and the result of one coordination task. */

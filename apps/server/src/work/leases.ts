@@ -7,6 +7,7 @@ import { networkParent, resultKey } from '../networks/executions.ts';
 import type { SubtaskRow } from '../networks/views.ts';
 import { coordinationParent } from '../swarms/coordinations.ts';
 import { touchMember } from '../swarms/membership.ts';
+import { endAttempt } from '../stats.ts';
 import type { WorkParent } from './parent.ts';
 
 /** Claims a worker may look through at once before giving up for this poll. */
@@ -163,7 +164,7 @@ export async function recordResult(
     data: { status: 'completed', result: jsonInput(input.result) as object, resultKey: key, completedAt: now, leaseExpiresAt: null, error: null },
   });
   if (recorded.count === 0) throw leaseLost(s, input.lease_id);
-  await tx.subtaskAttempt.updateMany({ where: { id: input.lease_id, outcome: 'open' }, data: { outcome: 'completed', endedAt: now } });
+  await endAttempt(tx, input.lease_id, 'completed', now);
   await seen(tx, s, now);
   if (open && parent) await parent.settle({ ...s, status: 'completed', result: input.result as never, resultKey: key });
   return leaseView(tx, s.id, now);
@@ -206,7 +207,7 @@ export async function releaseReplica(
 export async function recordFailure(tx: PrismaTx, ownerId: string, input: { subtask_id: string; lease_id: string; error: string }, now: Date): Promise<LeaseView> {
   const s = await heldSubtask(tx, ownerId, input.subtask_id);
   if (s.status !== 'leased' || s.leaseId !== input.lease_id) throw leaseLost(s, input.lease_id);
-  await tx.subtaskAttempt.updateMany({ where: { id: input.lease_id, outcome: 'open' }, data: { outcome: 'failed', endedAt: now, error: input.error } });
+  await endAttempt(tx, input.lease_id, 'failed', now, input.error);
   if (!(await releaseReplica(tx, s, { status: 'leased', leaseId: input.lease_id }, input.error, now))) throw leaseLost(s, input.lease_id);
   await seen(tx, s, now);
   return leaseView(tx, s.id, now);
@@ -220,9 +221,7 @@ export async function releaseAllOf(tx: PrismaTx, assigneeId: string, outcome: 'e
   const open = await tx.subtask.findMany({ where: { assigneeId, status: { in: ['assigned', 'leased'] } } });
   let moved = 0;
   for (const s of open) {
-    if (s.status === 'leased') {
-      await tx.subtaskAttempt.updateMany({ where: { id: s.leaseId ?? '', outcome: 'open' }, data: { outcome, endedAt: now } });
-    }
+    if (s.status === 'leased') await endAttempt(tx, s.leaseId, outcome, now);
     const from = s.status === 'leased' ? { status: 'leased' as const, leaseId: s.leaseId ?? '' } : { status: 'assigned' as const, assigneeId };
     if (await releaseReplica(tx, s, from, why, now)) moved++;
   }
@@ -248,7 +247,7 @@ export async function sweepLeases(db: Database, now = new Date()): Promise<{ exp
   let reassigned = 0;
   for (const s of expiring) {
     const done = await db.transaction(async (tx) => {
-      await tx.subtaskAttempt.updateMany({ where: { id: s.leaseId ?? '', outcome: 'open' }, data: { outcome: 'expired', endedAt: now } });
+      await endAttempt(tx, s.leaseId, 'expired', now);
       return releaseReplica(tx, s, { status: 'leased', leaseId: s.leaseId ?? '' }, 'lease expired', now);
     });
     if (done) expired++;

@@ -8,24 +8,91 @@
 import type { AgentMetrics, NetworkMetrics } from '../schemas/network-metrics.ts';
 import type { AgentRecord, AttemptRecord, ExecutionRecord, MetricsInput } from './model.ts';
 
+/** Finished attempts of one agent (or of a whole network), and the seconds its completed ones took in all. */
+export interface AttemptTotals {
+  completed: number;
+  failed: number;
+  expired: number;
+  /** Sum of claim-to-result seconds over the completed attempts. */
+  taskSeconds: number;
+}
+
+/**
+ * What the server keeps as rolling aggregates (counted as events happen),
+ * plus the few bounded reads that cannot be counted: the latest completed
+ * executions' times for the percentile, and the current queue.
+ */
+export interface NetworkTotals {
+  executionsCompleted: number;
+  executionsFailed: number;
+  /** Sum of submission-to-completion seconds over completed executions. */
+  executionSeconds: number;
+  /** Seconds of the latest completed executions (bounded), for p95. */
+  recentExecutionSeconds: number[];
+  replicatedDecided: number;
+  disagreements: number;
+  /** Every agent's attempts in this network, those that left it included. */
+  attempts: AttemptTotals;
+  /** The network's agents in network order, with their attempts here. */
+  agents: (AgentRecord & AttemptTotals)[];
+  completedInWindow: number;
+  windowSeconds: number;
+  queueDepth: number;
+  inFlight: number;
+}
+
+export function networkMetricsFromTotals(t: NetworkTotals): NetworkMetrics {
+  const finishedExecutions = t.executionsCompleted + t.executionsFailed;
+  const finishedAttempts = t.attempts.completed + t.attempts.failed + t.attempts.expired;
+  const disagreement = ratio(t.disagreements, t.replicatedDecided);
+  return {
+    avg_execution_time: roundSeconds(ratio(t.executionSeconds, t.executionsCompleted)),
+    p95_execution_time: roundSeconds(percentile(t.recentExecutionSeconds, 95)),
+    success_rate: roundRate(ratio(t.executionsCompleted, finishedExecutions)),
+    throughput: throughputPerMinute(t.completedInWindow, t.windowSeconds),
+    throughput_window_seconds: t.windowSeconds,
+    avg_task_time: roundSeconds(ratio(t.attempts.taskSeconds, t.attempts.completed)),
+    queue_depth: t.queueDepth,
+    in_flight: t.inFlight,
+    disagreement_rate: roundRate(disagreement === null ? null : Math.min(1, disagreement)),
+    agents: t.agents.map(agentMetrics),
+    sample: { executions: finishedExecutions, attempts: finishedAttempts },
+  };
+}
+
+/** The same figures from the records themselves (what the totals count). */
 export function computeNetworkMetrics(input: MetricsInput): NetworkMetrics {
   const finishedExecutions = input.executions.filter(isFinishedExecution);
   const completedExecutions = finishedExecutions.filter((execution) => execution.status === 'completed');
   const executionSeconds = completedExecutions.flatMap((execution) => secondsBetween(execution.createdAt, execution.completedAt));
   const finishedAttempts = input.attempts.filter((attempt) => attempt.outcome !== 'open');
+  return networkMetricsFromTotals({
+    executionsCompleted: completedExecutions.length,
+    executionsFailed: finishedExecutions.length - completedExecutions.length,
+    executionSeconds: sum(executionSeconds),
+    recentExecutionSeconds: executionSeconds,
+    replicatedDecided: input.executions.reduce((total, execution) => total + execution.replicatedDecided, 0),
+    disagreements: input.executions.reduce((total, execution) => total + execution.disagreements, 0),
+    attempts: attemptTotals(finishedAttempts),
+    agents: input.agents.map((agent) => ({ ...agent, ...attemptTotals(finishedAttempts.filter((attempt) => attempt.agentId === agent.id)) })),
+    completedInWindow: input.completedInWindow,
+    windowSeconds: input.windowSeconds,
+    queueDepth: input.queueDepth,
+    inFlight: input.inFlight,
+  });
+}
+
+function attemptTotals(attempts: readonly AttemptRecord[]): AttemptTotals {
   return {
-    avg_execution_time: roundSeconds(mean(executionSeconds)),
-    p95_execution_time: roundSeconds(percentile(executionSeconds, 95)),
-    success_rate: roundRate(ratio(completedExecutions.length, finishedExecutions.length)),
-    throughput: throughputPerMinute(input.completedInWindow, input.windowSeconds),
-    throughput_window_seconds: input.windowSeconds,
-    avg_task_time: roundSeconds(mean(completedAttemptSeconds(finishedAttempts))),
-    queue_depth: input.queueDepth,
-    in_flight: input.inFlight,
-    disagreement_rate: roundRate(disagreementRate(input.executions)),
-    agents: input.agents.map((agent) => agentMetrics(agent, finishedAttempts)),
-    sample: { executions: finishedExecutions.length, attempts: finishedAttempts.length },
+    completed: attempts.filter((attempt) => attempt.outcome === 'completed').length,
+    failed: attempts.filter((attempt) => attempt.outcome === 'failed').length,
+    expired: attempts.filter((attempt) => attempt.outcome === 'expired').length,
+    taskSeconds: sum(completedAttemptSeconds(attempts)),
   };
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
 }
 
 /**
@@ -39,12 +106,9 @@ export function percentile(values: number[], p: number): number | null {
   return sorted[Math.max(1, rank) - 1]!;
 }
 
-/** One agent's attempts in the sample, with its current state. */
-function agentMetrics(agent: AgentRecord, finishedAttempts: readonly AttemptRecord[]): AgentMetrics {
-  const own = finishedAttempts.filter((attempt) => attempt.agentId === agent.id);
-  const completed = own.filter((attempt) => attempt.outcome === 'completed').length;
-  const failed = own.filter((attempt) => attempt.outcome === 'failed').length;
-  const expired = own.filter((attempt) => attempt.outcome === 'expired').length;
+/** One agent's attempts, with its current state. */
+function agentMetrics(agent: AgentRecord & AttemptTotals): AgentMetrics {
+  const { completed, failed, expired } = agent;
   return {
     agent_id: agent.id,
     name: agent.name,
@@ -55,7 +119,7 @@ function agentMetrics(agent: AgentRecord, finishedAttempts: readonly AttemptReco
     failed,
     expired,
     failure_rate: roundRate(ratio(failed + expired, completed + failed + expired)),
-    avg_task_time: roundSeconds(mean(completedAttemptSeconds(own))),
+    avg_task_time: roundSeconds(ratio(agent.taskSeconds, completed)),
   };
 }
 
@@ -74,22 +138,10 @@ function secondsBetween(start: Date, end: Date | null): number[] {
   return end === null ? [] : [Math.max(0, (end.getTime() - start.getTime()) / 1000)];
 }
 
-/** Replicated subtasks whose replicas disagreed, over all replicated subtasks decided. */
-function disagreementRate(executions: readonly ExecutionRecord[]): number | null {
-  const decided = executions.reduce((sum, execution) => sum + execution.replicatedDecided, 0);
-  const disagreements = executions.reduce((sum, execution) => sum + execution.disagreements, 0);
-  const rate = ratio(disagreements, decided);
-  return rate === null ? null : Math.min(1, rate);
-}
-
 /** Attempts completed per minute over the window; 0 for an empty window. */
 function throughputPerMinute(completedInWindow: number, windowSeconds: number): number {
   if (!(windowSeconds > 0)) return 0;
   return round(completedInWindow / (windowSeconds / 60), 4);
-}
-
-function mean(values: readonly number[]): number | null {
-  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
 }
 
 function ratio(part: number, whole: number): number | null {

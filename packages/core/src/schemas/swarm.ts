@@ -125,7 +125,11 @@ export const SwarmView = z.object({
 });
 export type SwarmView = z.infer<typeof SwarmView>;
 
-export const SwarmListQuery = PageQuery.extend({ swarm_id: SwarmId.optional(), status: SwarmStatus.optional() });
+export const SwarmListQuery = PageQuery.extend({
+  swarm_id: SwarmId.optional(),
+  status: SwarmStatus.optional(),
+  members_limit: z.coerce.number().int().min(0).max(10_000).default(100).describe('members shown per swarm (oldest first); member_counts has the totals'),
+});
 export const SwarmList = z.object({ swarms: z.array(SwarmView), total_count: z.number().int(), next_cursor: NextCursor });
 export type SwarmList = z.infer<typeof SwarmList>;
 

@@ -33,24 +33,49 @@ export interface SwarmMetrics {
   sample: { tasks: number; attempts: number };
 }
 
-export function computeSwarmMetrics(input: SwarmMetricsInput): SwarmMetrics {
-  const finishedTasks = input.tasks.filter((task) => task.status === 'completed' || task.status === 'failed' || task.status === 'timed_out');
-  const completedTasks = finishedTasks.filter((task) => task.status === 'completed').length;
-  const finishedAttempts = input.attempts.filter((attempt) => attempt.outcome !== 'open');
-  const seconds = finishedAttempts
-    .filter((attempt) => attempt.outcome === 'completed')
-    .flatMap((attempt) => (attempt.endedAt === null ? [] : [Math.max(0, (attempt.endedAt.getTime() - attempt.startedAt.getTime()) / 1000)]));
-  const efficiency = ratio(Math.max(0, input.acceptedResults), finishedAttempts.length);
+/** The counters the server keeps for a swarm (rolling aggregates, counted as events happen). */
+export interface SwarmTotals {
+  tasksCompleted: number;
+  tasksFailed: number;
+  tasksTimedOut: number;
+  attemptsCompleted: number;
+  attemptsFailed: number;
+  attemptsExpired: number;
+  /** Sum of claim-to-result seconds over completed attempts. */
+  taskSeconds: number;
+  /** Completed attempts with a recorded end (default: all of them), the count taskSeconds is over. */
+  timedAttempts?: number;
+  acceptedResults: number;
+}
+
+export function swarmMetricsFromTotals(t: SwarmTotals): SwarmMetrics {
+  const finishedTasks = t.tasksCompleted + t.tasksFailed + t.tasksTimedOut;
+  const finishedAttempts = t.attemptsCompleted + t.attemptsFailed + t.attemptsExpired;
+  const efficiency = ratio(Math.max(0, t.acceptedResults), finishedAttempts);
   return {
-    avg_task_time: round(mean(seconds), 3),
-    success_rate: round(ratio(completedTasks, finishedTasks.length), 4),
+    avg_task_time: round(ratio(t.taskSeconds, t.timedAttempts ?? t.attemptsCompleted), 3),
+    success_rate: round(ratio(t.tasksCompleted, finishedTasks), 4),
     coordination_efficiency: round(efficiency === null ? null : Math.min(1, efficiency), 4),
-    sample: { tasks: finishedTasks.length, attempts: finishedAttempts.length },
+    sample: { tasks: finishedTasks, attempts: finishedAttempts },
   };
 }
 
-function mean(values: readonly number[]): number | null {
-  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+/** The same figures from the records themselves (what the totals count). */
+export function computeSwarmMetrics(input: SwarmMetricsInput): SwarmMetrics {
+  const count = <T>(items: readonly T[], keep: (item: T) => boolean) => items.filter(keep).length;
+  const completed = input.attempts.filter((attempt) => attempt.outcome === 'completed');
+  const seconds = completed.flatMap((attempt) => (attempt.endedAt === null ? [] : [Math.max(0, (attempt.endedAt.getTime() - attempt.startedAt.getTime()) / 1000)]));
+  return swarmMetricsFromTotals({
+    tasksCompleted: count(input.tasks, (task) => task.status === 'completed'),
+    tasksFailed: count(input.tasks, (task) => task.status === 'failed'),
+    tasksTimedOut: count(input.tasks, (task) => task.status === 'timed_out'),
+    attemptsCompleted: completed.length,
+    attemptsFailed: count(input.attempts, (attempt) => attempt.outcome === 'failed'),
+    attemptsExpired: count(input.attempts, (attempt) => attempt.outcome === 'expired'),
+    taskSeconds: seconds.reduce((a, b) => a + b, 0),
+    timedAttempts: seconds.length,
+    acceptedResults: input.acceptedResults,
+  });
 }
 
 function ratio(part: number, whole: number): number | null {

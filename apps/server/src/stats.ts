@@ -1,0 +1,100 @@
+/**
+ * Rolling aggregates: the counters status and metrics read, moved in the
+ * same transaction as the events they count, so a status request reads a
+ * row or two whatever the history. Each function is one event.
+ */
+import type { MemberStatus } from '@aitbc/core';
+import type { PrismaTx } from './db/client.ts';
+
+type Outcome = 'completed' | 'failed' | 'expired' | 'cancelled';
+
+const seconds = (from: Date, to: Date) => Math.max(0, (to.getTime() - from.getTime()) / 1000);
+
+/**
+ * End a claim attempt (its id is the lease id) with `outcome`, once: an
+ * attempt already ended is left alone and false returned. Completed, failed
+ * and expired attempts count toward their agent in the network, or their
+ * swarm; cancelled ones (withdrawn work) say nothing about anyone.
+ */
+export async function endAttempt(tx: PrismaTx, leaseId: string | null, outcome: Outcome, now: Date, error?: string): Promise<boolean> {
+  if (!leaseId) return false;
+  const attempt = await tx.subtaskAttempt.findUnique({ where: { id: leaseId } });
+  if (attempt?.outcome !== 'open') return false;
+  const ended = await tx.subtaskAttempt.updateMany({ where: { id: leaseId, outcome: 'open' }, data: { outcome, endedAt: now, ...(error !== undefined ? { error } : {}) } });
+  if (ended.count === 0 || outcome === 'cancelled') return ended.count > 0;
+  const took = outcome === 'completed' ? seconds(attempt.startedAt, now) : 0;
+  if (attempt.networkId) {
+    const count = { [outcome]: { increment: 1 }, taskSeconds: { increment: took } };
+    await tx.networkAgentStats.upsert({
+      where: { networkId_agentId: { networkId: attempt.networkId, agentId: attempt.assigneeId } },
+      create: { networkId: attempt.networkId, agentId: attempt.assigneeId, [outcome]: 1, taskSeconds: took },
+      update: count,
+    });
+    await tx.agentNetwork.updateMany({ where: { id: attempt.networkId }, data: { lastActivityAt: now } });
+    if (outcome === 'completed') {
+      const minute = Math.floor(now.getTime() / 60_000);
+      await tx.networkMinute.upsert({
+        where: { networkId_minute: { networkId: attempt.networkId, minute } },
+        create: { networkId: attempt.networkId, minute, completed: 1 },
+        update: { completed: { increment: 1 } },
+      });
+    }
+  }
+  if (attempt.swarmId) {
+    const field = outcome === 'completed' ? 'attemptsCompleted' : outcome === 'failed' ? 'attemptsFailed' : 'attemptsExpired';
+    await tx.swarm.updateMany({ where: { id: attempt.swarmId }, data: { [field]: { increment: 1 }, taskSeconds: { increment: took } } });
+  }
+  return true;
+}
+
+export async function executionStarted(tx: PrismaTx, networkId: string, now: Date): Promise<void> {
+  await tx.agentNetwork.updateMany({ where: { id: networkId }, data: { liveExecutions: { increment: 1 }, executionsTotal: { increment: 1 }, lastActivityAt: now } });
+}
+
+/** An execution finished; `createdAt` gives its time from submission to completion. */
+export async function executionEnded(tx: PrismaTx, networkId: string, status: 'completed' | 'failed' | 'cancelled', createdAt: Date, now: Date): Promise<void> {
+  await tx.agentNetwork.updateMany({
+    where: { id: networkId },
+    data: {
+      liveExecutions: { decrement: 1 },
+      lastActivityAt: now,
+      ...(status === 'completed' ? { executionsCompleted: { increment: 1 }, executionSeconds: { increment: seconds(createdAt, now) } } : {}),
+      ...(status === 'failed' ? { executionsFailed: { increment: 1 } } : {}),
+    },
+  });
+}
+
+/** A replicated subtask was decided; `disagreed` when its replicas did not all return the same. */
+export async function replicasDecided(tx: PrismaTx, networkId: string, disagreed: boolean): Promise<void> {
+  await tx.agentNetwork.updateMany({ where: { id: networkId }, data: { replicatedDecided: { increment: 1 }, ...(disagreed ? { disagreements: { increment: 1 } } : {}) } });
+}
+
+export async function taskStarted(tx: PrismaTx, swarmId: string): Promise<void> {
+  await tx.swarm.updateMany({ where: { id: swarmId }, data: { liveTasks: { increment: 1 } } });
+}
+
+export async function taskEnded(tx: PrismaTx, swarmId: string, status: 'completed' | 'failed' | 'timed_out' | 'cancelled'): Promise<void> {
+  const field = { completed: 'tasksCompleted', failed: 'tasksFailed', timed_out: 'tasksTimedOut', cancelled: null }[status];
+  await tx.swarm.updateMany({ where: { id: swarmId }, data: { liveTasks: { decrement: 1 }, ...(field ? { [field]: { increment: 1 } } : {}) } });
+}
+
+/** Members' results that ended up in a decided outcome. */
+export async function resultsAccepted(tx: PrismaTx, swarmId: string, count: number): Promise<void> {
+  if (count > 0) await tx.swarm.updateMany({ where: { id: swarmId }, data: { acceptedResults: { increment: count } } });
+}
+
+const MEMBER_COLUMN: Record<MemberStatus, 'activeMembers' | 'suspectMembers' | 'failedMembers' | 'leftMembers'> = {
+  active: 'activeMembers',
+  suspect: 'suspectMembers',
+  failed: 'failedMembers',
+  left: 'leftMembers',
+};
+
+/** `count` members of a swarm moved from one state (null: they joined) to another. */
+export async function membersMoved(tx: PrismaTx, swarmId: string, from: MemberStatus | null, to: MemberStatus, count: number): Promise<void> {
+  if (count <= 0 || from === to) return;
+  await tx.swarm.updateMany({
+    where: { id: swarmId },
+    data: { [MEMBER_COLUMN[to]]: { increment: count }, ...(from ? { [MEMBER_COLUMN[from]]: { decrement: count } } : {}) },
+  });
+}
