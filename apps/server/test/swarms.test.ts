@@ -160,6 +160,23 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
   });
 
   describe('buffered heartbeats', () => {
+    it('takes many members’ heartbeats in one request, refusing only those not the caller’s or gone', async () => {
+      const a = await join({ capability: 'batched' });
+      const b = await join({ capability: 'batched' });
+      const gone = await join({ capability: 'batched' });
+      await alice('POST', '/swarm/leave', { swarm_id: gone.swarm_id, member_id: gone.member_id });
+      const foreign = await join({ capability: 'batched' }, bob);
+      const r = await alice('POST', '/swarm/heartbeats', { member_ids: [a.member_id, b.member_id, a.member_id, gone.member_id, foreign.member_id, 'member_nope'] });
+      expect(r.status).toBe(200);
+      expect(r.body.accepted).toBe(2);
+      expect(r.body.refused.map((x: any) => [x.member_id, x.code])).toEqual([
+        [gone.member_id, 'CONFLICT'],
+        [foreign.member_id, 'NOT_FOUND'],
+        ['member_nope', 'NOT_FOUND'],
+      ]);
+      expect((await alice('POST', '/swarm/heartbeats', { member_ids: [] })).status).toBe(400);
+    });
+
     it('keep a beating member active and still let a silent one be detected within its bound', async () => {
       const beating = await join({ capability: 'bounded', suspect_after_seconds: 1, fail_after_seconds: 3 });
       const silent = await join({ capability: 'bounded' });

@@ -5,6 +5,8 @@ import {
   ConsensusView,
   CoordinateRequest,
   CoordinateView,
+  HeartbeatBatchRequest,
+  HeartbeatBatchView,
   JoinRequest,
   JoinView,
   LeaveRequest,
@@ -100,6 +102,12 @@ export const swarmRouter = router({
     .input(MemberHeartbeatRequest)
     .output(MemberHeartbeatView)
     .mutation(({ ctx, input }) => ctx.heartbeats.beat(ctx.principal.owner_id, input.member_id, new Date())),
+
+  heartbeats: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/swarm/heartbeats', tags, summary: 'Heartbeats of many members at once (a host running many members)', protect: true } })
+    .input(HeartbeatBatchRequest)
+    .output(HeartbeatBatchView)
+    .mutation(({ ctx, input }) => ctx.heartbeats.beatMany(ctx.principal.owner_id, input.member_ids, new Date())),
 
   claim: authedProcedure
     .meta({ openapi: { method: 'POST', path: '/swarm/members/{member_id}/claim', tags, summary: 'Lease the member’s next subtask (null when none waits)', protect: true } })

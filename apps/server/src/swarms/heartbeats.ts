@@ -1,5 +1,5 @@
 import { TRPCError } from '@trpc/server';
-import type { MemberHeartbeatView } from '@aitbc/core';
+import type { HeartbeatBatchView, MemberHeartbeatView } from '@aitbc/core';
 import type { Database } from '../db/database.ts';
 import { membersMoved } from '../stats.ts';
 import { memberNotFound } from './membership.ts';
@@ -108,6 +108,22 @@ export class HeartbeatBuffer {
       suspect_at: later(now, t.suspectAfterSeconds).toISOString(),
       fail_at: later(now, t.failAfterSeconds).toISOString(),
     };
+  }
+
+  /** Heartbeats of many members at once; those that are not the caller's or have left are refused one by one. */
+  async beatMany(ownerId: string, memberIds: string[], now: Date): Promise<HeartbeatBatchView> {
+    const refused: HeartbeatBatchView['refused'] = [];
+    let accepted = 0;
+    for (const memberId of new Set(memberIds)) {
+      try {
+        await this.beat(ownerId, memberId, now);
+        accepted++;
+      } catch (error) {
+        if (!(error instanceof TRPCError)) throw error;
+        refused.push({ member_id: memberId, code: error.code === 'CONFLICT' ? 'CONFLICT' : 'NOT_FOUND', message: error.message });
+      }
+    }
+    return { accepted, refused };
   }
 
   /**

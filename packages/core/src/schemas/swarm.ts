@@ -94,6 +94,15 @@ export const LeaveView = z.object({
 export type LeaveView = z.infer<typeof LeaveView>;
 
 export const MemberHeartbeatRequest = z.object({ member_id: MemberId });
+
+/** A host running many members sends their heartbeats together. */
+export const MAX_HEARTBEATS_PER_BATCH = 1000;
+export const HeartbeatBatchRequest = z.object({ member_ids: z.array(MemberId).min(1).max(MAX_HEARTBEATS_PER_BATCH) });
+export const HeartbeatBatchView = z.object({
+  accepted: z.number().int().describe('heartbeats taken'),
+  refused: z.array(z.object({ member_id: z.string(), code: z.enum(['NOT_FOUND', 'CONFLICT']), message: z.string() })).describe('members that are not yours or have left'),
+});
+export type HeartbeatBatchView = z.infer<typeof HeartbeatBatchView>;
 export const MemberHeartbeatView = z.object({
   member_id: z.string(),
   swarm_id: z.string(),
