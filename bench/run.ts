@@ -1,10 +1,13 @@
 /**
- * `pnpm bench [--db sqlite|postgres] [--quick]`
+ * `pnpm bench [--db sqlite|postgres] [--quick] [--instances N] [--only name,name]`
  *
- * Starts a real server process on a fresh database, drives it over loopback
- * HTTP with autocannon at 64 connections, and prints one table: throughput,
- * p50/p95/p99 latency, errors, and the server's peak RSS. The same figures go
- * to bench/results/latest.json with the machine and the commit.
+ * Starts real server processes on a fresh database and drives them over
+ * loopback HTTP (autocannon for single requests, a keep-alive HTTP driver for
+ * the multi-step scenarios), never in-process. Prints one table (throughput,
+ * p50/p95/p99 latency, errors, the servers' peak RSS so far) and writes
+ * bench/results/latest.json with the machine and the commit. `--quick` is the
+ * short version CI runs: small sizes, one second per scenario, and it fails
+ * on any error. See bench/README.md for what each scenario means.
  */
 import autocannon from 'autocannon';
 import { execSync } from 'node:child_process';
@@ -17,16 +20,25 @@ import { spawnServer } from '../apps/server/test/support/server-process.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
+const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 const quick = args.includes('--quick');
-const dbKind = args.includes('--db') ? args[args.indexOf('--db') + 1] : 'sqlite';
+const dbKind = flag('--db') ?? 'sqlite';
+const instances = Number(flag('--instances') ?? 1);
+const only = flag('--only')?.split(',');
 if (dbKind !== 'sqlite' && dbKind !== 'postgres') throw new Error('--db takes sqlite or postgres');
+if (instances > 1 && dbKind !== 'postgres') throw new Error('--instances needs --db postgres (several servers share one PostgreSQL)');
 const CONNECTIONS = 64;
 const SECONDS = quick ? 1 : 5;
+const SIZES = quick ? [100, 1000] : [100, 1000, 10_000];
+const RECORDED_SUBTASKS = quick ? 2000 : 100_000;
+const HEARTBEAT_MEMBERS = quick ? 1000 : 10_000;
+const HEARTBEAT_SECONDS = quick ? 2 : 30;
 
 interface Row {
   scenario: string;
-  requests: number;
-  rps: number;
+  unit: string;
+  count: number;
+  rate: number;
   p50: number;
   p95: number;
   p99: number;
@@ -34,83 +46,291 @@ interface Row {
   peakRssMiB: number;
 }
 
+interface Server {
+  url: string;
+  pid: number;
+  output(): string;
+  stop(): Promise<number | null>;
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
-/** Peak resident set size of a process so far (VmHWM), in MiB. */
-function peakRss(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : 0;
+/** Peak resident set size of the server processes so far (VmHWM), in MiB: the largest of them. */
+function peakRss(servers: Server[]): number {
+  return Math.max(
+    ...servers.map((s) => {
+      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${s.pid}/status`, 'utf8'));
+      return m ? Math.round(Number(m[1]) / 1024) : 0;
+    }),
+  );
 }
 
-async function run(
-  scenario: string,
-  url: string,
-  pid: number,
-  request: { method: 'GET' | 'POST'; path: string; body?: () => string },
-  headers: Record<string, string>,
-): Promise<Row> {
-  const latencies: number[] = [];
-  const instance = autocannon({
-    url,
-    connections: CONNECTIONS,
-    duration: SECONDS,
-    headers: { ...headers, 'content-type': 'application/json' },
-    requests: [
-      {
-        method: request.method,
-        path: request.path,
-        ...(request.body ? { setupRequest: (req: Record<string, unknown>) => ({ ...req, body: request.body!() }) } : {}),
-      },
-    ],
-  });
-  instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => latencies.push(ms));
-  const result = await instance;
+const round = (n: number) => Math.round(n * 100) / 100;
+
+function row(scenario: string, unit: string, latencies: number[], seconds: number, errors: number, servers: Server[]): Row {
   latencies.sort((a, b) => a - b);
-  const round = (n: number) => Math.round(n * 100) / 100;
   return {
     scenario,
-    requests: result.requests.total,
-    rps: Math.round(result.requests.total / SECONDS),
+    unit,
+    count: latencies.length,
+    rate: Math.round((latencies.length / seconds) * 10) / 10,
     p50: round(percentile(latencies, 50)),
     p95: round(percentile(latencies, 95)),
     p99: round(percentile(latencies, 99)),
-    errors: result.errors + result.timeouts + result.non2xx,
-    peakRssMiB: peakRss(pid),
+    errors,
+    peakRssMiB: peakRss(servers),
   };
 }
 
-function table(rows: Row[]): string {
-  const head = ['scenario', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'peak RSS MiB'];
-  const body = rows.map((r) => [r.scenario, r.rps, r.p50, r.p95, r.p99, r.errors, r.peakRssMiB].map(String));
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+/** One JSON request (fetch keeps connections alive); throws on a status it did not expect. */
+async function call<T>(base: string, key: string, method: string, path: string, body?: unknown, expect = [200, 201, 202]): Promise<T> {
+  const res = await fetch(base + path, {
+    method,
+    headers: { 'x-api-key': key, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  if (!expect.includes(res.status)) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** autocannon at 64 connections for SECONDS against one request shape (bodies may vary per request). */
+async function cannon(
+  scenario: string,
+  servers: Server[],
+  key: string,
+  req: { method: 'GET' | 'POST'; path: string | (() => string); body?: () => unknown },
+  seconds = SECONDS,
+): Promise<Row> {
+  const latencies: number[] = [];
+  const url = servers[0]!.url;
+  const instance = autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: seconds,
+    headers: { 'x-api-key': key, 'content-type': 'application/json' },
+    requests: [
+      {
+        method: req.method,
+        ...(typeof req.path === 'string' ? { path: req.path } : {}),
+        setupRequest: (r: Record<string, unknown>) => ({
+          ...r,
+          ...(typeof req.path === 'function' ? { path: req.path() } : {}),
+          ...(req.body ? { body: JSON.stringify(req.body()) } : {}),
+        }),
+      },
+    ],
+  });
+  instance.on('response', (_c: unknown, status: number, _b: number, ms: number) => {
+    if (status < 400) latencies.push(ms);
+  });
+  const result = await instance;
+  return row(scenario, 'req/s', latencies, seconds, result.errors + result.timeouts + result.non2xx, servers);
+}
+
+/** Runs `worker` in `concurrency` loops for `seconds`; each iteration's time is a latency sample. */
+async function loops(seconds: number, concurrency: number, worker: (i: number) => Promise<void>): Promise<{ latencies: number[]; errors: number; messages: string[] }> {
+  const until = performance.now() + seconds * 1000;
+  const latencies: number[] = [];
+  const messages: string[] = [];
+  let errors = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, i) => {
+      while (performance.now() < until) {
+        const t = performance.now();
+        try {
+          await worker(i);
+          latencies.push(performance.now() - t);
+        } catch (error) {
+          errors++;
+          if (messages.length < 3) messages.push((error as Error).message);
+        }
+      }
+    }),
+  );
+  return { latencies, errors, messages };
+}
+
+async function joinMembers(base: string, key: string, capability: string, n: number): Promise<{ swarm_id: string; member_id: string }[]> {
+  const out: { swarm_id: string; member_id: string }[] = [];
+  for (let i = 0; i < n; i += 64) {
+    out.push(
+      ...(await Promise.all(
+        Array.from({ length: Math.min(64, n - i) }, () => call<{ swarm_id: string; member_id: string }>(base, key, 'POST', '/swarm/join', { role: 'monitor', capability })),
+      )),
+    );
+  }
+  return out;
+}
+
+async function startServers(env: NodeJS.ProcessEnv, count: number): Promise<Server[]> {
+  const servers: Server[] = [];
+  for (let i = 0; i < count; i++) servers.push(await spawnServer(env));
+  return servers;
 }
 
 async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-bench-'));
   const pgdb = dbKind === 'postgres' ? await createScratchDatabase(process.env.TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/test', 'aitbc_bench') : null;
   const adminKey = `bench-admin-${process.pid}`;
-  const server = await spawnServer({ HOST: '127.0.0.1', DATABASE_URL: pgdb?.url ?? '', AITBC_DATA_DIR: dataDir, AITBC_ADMIN_API_KEYS: adminKey, LOG_LEVEL: 'warn' });
-  const { url, pid } = server;
+  const env = { HOST: '127.0.0.1', DATABASE_URL: pgdb?.url ?? '', AITBC_DATA_DIR: dataDir, AITBC_ADMIN_API_KEYS: adminKey, LOG_LEVEL: 'warn', AITBC_RATE_LIMIT: 'off' };
+  const servers = await startServers(env, instances);
+  const base = servers[0]!.url;
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const want = (name: string) => !only || only.includes(name);
   try {
-    const issued = await fetch(`${url}/api/v1/keys`, {
-      method: 'POST',
-      headers: { 'x-api-key': adminKey, 'content-type': 'application/json' },
-      body: JSON.stringify({ owner_id: 'bench' }),
-    });
-    const key = ((await issued.json()) as { key: string }).key;
-    const auth = { 'x-api-key': key };
-    let n = 0;
-    const rows: Row[] = [];
-    rows.push(await run('agent.register', url, pid, { method: 'POST', path: '/api/v1/agents', body: () => JSON.stringify({ name: `agent-${n++}`, capabilities: ['gpu', 'llm'] }) }, auth));
-    const first = (await (await fetch(`${url}/api/v1/agents?limit=1`, { headers: auth })).json()) as { agents: { id: string }[]; total_count: number };
-    rows.push(await run(`agent.list (${first.total_count} agents, 20/page)`, url, pid, { method: 'GET', path: '/api/v1/agents?limit=20' }, auth));
-    rows.push(await run('agent.get', url, pid, { method: 'GET', path: `/api/v1/agents/${first.agents[0]!.id}` }, auth));
-    rows.push(await run('healthz', url, pid, { method: 'GET', path: '/healthz' }, {}));
+    const key = (await call<{ key: string }>(base, adminKey, 'POST', '/api/v1/keys', { owner_id: 'bench' })).key;
+
+    if (want('network')) {
+      // 1. network.create with 10 agents.
+      const agents = await Promise.all(Array.from({ length: 10 }, (_, i) => call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: `bench-agent-${i}`, capabilities: ['gpu'] })));
+      const ids = agents.map((a) => a.id);
+      rows.push(await cannon('network.create (10 agents)', servers, key, { method: 'POST', path: '/api/v1/agents/networks', body: () => ({ name: 'bench', agents: ids }) }));
+    }
+
+    if (want('membership')) {
+      // 2. swarm.join, then swarm.leave of the members it made.
+      const joined: { swarm_id: string; member_id: string }[] = [];
+      const joinRow = await cannon('swarm.join', servers, key, { method: 'POST', path: '/swarm/join', body: () => ({ role: 'monitor', capability: 'bench-join' }) });
+      rows.push(joinRow);
+      const listed = await call<{ swarms: { swarm_id: string }[] }>(base, key, 'GET', '/swarm/list?limit=1&members_limit=0');
+      const swarmId = listed.swarms[0]!.swarm_id;
+      const members = await call<{ members: { member_id: string }[] }>(base, key, 'GET', `/swarm/${swarmId}/members`);
+      joined.push(...members.members.map((m) => ({ swarm_id: swarmId, member_id: m.member_id })));
+      let next = 0;
+      rows.push(
+        await cannon('swarm.leave', servers, key, {
+          method: 'POST',
+          path: '/swarm/leave',
+          body: () => {
+            const m = joined[next++ % joined.length]!;
+            return { swarm_id: m.swarm_id, member_id: m.member_id };
+          },
+        }),
+      );
+      // The first pass leaves each member once; the rest of the run re-leaves (409): not errors of the server.
+      const last = rows[rows.length - 1]!;
+      if (next > joined.length) {
+        notes.push(`swarm.leave: ${joined.length} members left once; ${next - joined.length} later requests re-left a member (409 by design) and are not counted as errors`);
+        last.errors = Math.max(0, last.errors - (next - joined.length));
+      }
+    }
+
+    if (want('status')) {
+      // 3. status at 100, 1,000 and 10,000 members, and network status at N recorded subtasks.
+      for (const size of SIZES) {
+        const members = await joinMembers(base, key, `bench-status-${size}`, size);
+        const swarmId = members[0]!.swarm_id;
+        rows.push(await cannon(`swarm.status (${size} members)`, servers, key, { method: 'GET', path: `/swarm/status?swarm_id=${swarmId}` }));
+      }
+      const agent = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: 'bench-recorder' });
+      const network = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents/networks', { name: 'recorded', agents: [agent.id] });
+      rows.push(await cannon('network.status (0 subtasks)', servers, key, { method: 'GET', path: `/api/v1/agents/networks/${network.id}/status` }));
+      for (let done = 0; done < RECORDED_SUBTASKS; done += 1000) {
+        await call(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { subtasks: Array.from({ length: 1000 }, (_, i) => ({ n: done + i })) } });
+      }
+      rows.push(await cannon(`network.status (${RECORDED_SUBTASKS} subtasks)`, servers, key, { method: 'GET', path: `/api/v1/agents/networks/${network.id}/status` }));
+    }
+
+    if (want('consensus')) {
+      // 4. coordinate → member claims and votes → decided consensus, with 5 (and 6.) heartbeats from many members at 1 Hz beside it.
+      // Each loop has a swarm of its own 3 voters, so its claims only ever meet its own tasks.
+      for (let i = 0; i < 16; i++) await joinMembers(base, key, `bench-vote-${i}`, 3);
+      const heartbeaters = await joinMembers(base, key, 'bench-heartbeat', HEARTBEAT_MEMBERS);
+      const hbIds = heartbeaters.map((m) => m.member_id);
+      let heartbeatErrors = 0;
+      let heartbeatsSent = 0;
+      const hbLatencies: number[] = [];
+      const hbUntil = performance.now() + HEARTBEAT_SECONDS * 1000;
+      // Every second, every member heartbeats once, in batches of 100 (a host per 100 members), spread over the second.
+      const heartbeats = (async () => {
+        while (performance.now() < hbUntil) {
+          const second = performance.now();
+          const batches = [];
+          for (let i = 0; i < hbIds.length; i += 100) {
+            const batch = hbIds.slice(i, i + 100);
+            const target = servers[(i / 100) % servers.length]!.url;
+            batches.push(
+              (async () => {
+                await new Promise((r) => setTimeout(r, ((i / 100) * 1000) / (hbIds.length / 100)));
+                const t = performance.now();
+                try {
+                  const r = await call<{ accepted: number; refused: unknown[] }>(target, key, 'POST', '/swarm/heartbeats', { member_ids: batch });
+                  heartbeatsSent += r.accepted;
+                  heartbeatErrors += r.refused.length;
+                  hbLatencies.push(performance.now() - t);
+                } catch {
+                  heartbeatErrors += batch.length;
+                }
+              })(),
+            );
+          }
+          await Promise.all(batches);
+          const left = 1000 - (performance.now() - second);
+          if (left > 0) await new Promise((r) => setTimeout(r, left));
+        }
+      })();
+      let task = 0;
+      const run = await loops(HEARTBEAT_SECONDS, 16, async (i) => {
+        const target = servers[i % servers.length]!.url;
+        const t = await call<{ task_id: string; assigned_members: string[] }>(target, key, 'POST', '/swarm/coordinate', {
+          task_id: `bench-${process.pid}-${task++}`,
+          strategy: 'broadcast',
+          parameters: { payload: { q: i }, collaborators: 3, capability: `bench-vote-${i}` },
+        });
+        for (const member of t.assigned_members) {
+          const claim = await call<{ subtask: { subtask_id: string; lease_id: string } | null }>(target, key, 'POST', `/swarm/members/${member}/claim`, {});
+          if (!claim.subtask) throw new Error(`member ${member} had nothing to claim`);
+          await call(target, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, { lease_id: claim.subtask.lease_id, result: { answer: 42 } });
+        }
+        const status = await call<{ status: string }>(target, key, 'GET', `/swarm/tasks/${t.task_id}/status`);
+        if (status.status !== 'completed') throw new Error(`task ${t.task_id} is ${status.status} after its last vote`);
+      });
+      await heartbeats;
+      rows.push(row('coordinate → consensus (3 voters)', 'tasks/s', run.latencies, HEARTBEAT_SECONDS, run.errors, servers));
+      rows.push(row(`heartbeats (${HEARTBEAT_MEMBERS} members at 1 Hz, batches of 100)`, 'beats/s', hbLatencies.flatMap((l) => Array(100).fill(l)), HEARTBEAT_SECONDS, heartbeatErrors, servers));
+      if (run.messages.length) notes.push(`coordinate → consensus errors: ${run.messages.join(' | ')}`);
+      notes.push(`heartbeats: ${heartbeatsSent} accepted over ${HEARTBEAT_SECONDS} s (latency is per batch request of 100)`);
+    }
+
+    if (want('claims')) {
+      // Claims and results against one network, from 64 workers spread over the instances; no subtask may be claimed twice.
+      const agents = await Promise.all(Array.from({ length: 64 }, (_, i) => call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: `claimer-${i}` })));
+      const network = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents/networks', { name: 'claims', agents: agents.map((a) => a.id), coordination_strategy: 'round-robin' });
+      const total = quick ? 2000 : 20_000;
+      for (let done = 0; done < total; done += 1000) {
+        await call(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { subtasks: Array.from({ length: 1000 }, (_, i) => done + i) } });
+      }
+      const seen = new Map<string, number>();
+      const run = await loops(SECONDS, 64, async (i) => {
+        const target = servers[i % servers.length]!.url;
+        const agent = agents[i]!.id;
+        const claim = await call<{ subtask: { subtask_id: string; lease_id: string } | null }>(target, key, 'POST', `/api/v1/agents/${agent}/claim`, {});
+        if (!claim.subtask) return;
+        seen.set(claim.subtask.subtask_id, (seen.get(claim.subtask.subtask_id) ?? 0) + 1);
+        await call(target, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, { lease_id: claim.subtask.lease_id, result: 1 });
+      });
+      const doubles = [...seen.values()].filter((n) => n > 1).length;
+      rows.push(row(`claim + result (${instances} instance${instances > 1 ? 's' : ''})`, 'pairs/s', run.latencies, SECONDS, run.errors + doubles, servers));
+      notes.push(`claims: ${seen.size} subtasks claimed and completed, ${doubles} claimed twice`);
+    }
+
+    if (want('core')) {
+      // 6. core micro-benchmarks (vitest bench), in their own process.
+      const out = join(dataDir, 'core-bench.json');
+      execSync(`npx vitest bench --run --outputJson ${out}`, { cwd: join(root, 'packages/core'), stdio: 'ignore' });
+      const report = JSON.parse(readFileSync(out, 'utf8')) as { files: { groups: { fullName: string; benchmarks: { name: string; mean: number; p99: number; hz: number; sampleCount: number }[] }[] }[] };
+      for (const group of report.files.flatMap((f) => f.groups)) {
+        for (const b of group.benchmarks) {
+          rows.push({ scenario: `core: ${group.fullName.split(' > ').pop()}: ${b.name}`, unit: 'ops/s', count: b.sampleCount, rate: Math.round(b.hz), p50: round(b.mean), p95: round(b.p99), p99: round(b.p99), errors: 0, peakRssMiB: 0 });
+        }
+      }
+      notes.push('core rows: p50 is the mean and p95/p99 the p99 of vitest bench, in ms per call');
+    }
 
     const commit = (() => {
       try {
@@ -123,24 +343,37 @@ async function main() {
       at: new Date().toISOString(),
       commit,
       db: dbKind,
+      instances,
       quick,
       connections: CONNECTIONS,
       seconds_per_scenario: SECONDS,
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? null, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version },
       scenarios: rows,
+      notes,
     };
-    writeFileSync(join(root, 'bench/results/latest.json'), JSON.stringify(report, null, 2) + '\n');
-    process.stdout.write(`\naitbc-swarm bench: ${dbKind}, ${CONNECTIONS} connections, ${SECONDS}s per scenario, commit ${commit ?? 'unknown'}\n\n${table(rows)}\n\n`);
+    writeFileSync(join(root, `bench/results/${quick ? 'quick' : 'latest'}.json`), JSON.stringify(report, null, 2) + '\n');
+    process.stdout.write(
+      `\naitbc-swarm bench: ${dbKind}, ${instances} instance(s), ${CONNECTIONS} connections, ${SECONDS}s per scenario, commit ${commit ?? 'unknown'}\n\n${table(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`,
+    );
     const errors = rows.reduce((s, r) => s + r.errors, 0);
     if (errors > 0) {
-      process.stderr.write(`bench: ${errors} requests failed\n`);
+      const logged = servers.flatMap((sv) => sv.output().split('\n').filter((l) => l.includes('"level":50'))).slice(0, 5);
+      process.stderr.write(`bench: ${errors} errors${logged.length ? `; the servers logged:\n${logged.map((l) => l.slice(0, 1500)).join('\n')}` : ''}\n`);
       process.exitCode = 1;
     }
   } finally {
-    await server.stop();
+    await Promise.all(servers.map((s) => s.stop()));
     await pgdb?.drop();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+function table(rows: Row[]): string {
+  const head = ['scenario', 'rate', 'unit', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'peak RSS MiB'];
+  const body = rows.map((r) => [r.scenario, r.rate, r.unit, r.p50, r.p95, r.p99, r.errors, r.peakRssMiB || '-'].map(String));
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
 await main();

@@ -34,7 +34,7 @@ import type { Database } from '../db/database.ts';
 import type { SubtaskRow } from '../networks/views.ts';
 import { resultsAccepted, taskEnded, taskStarted } from '../stats.ts';
 import type { WorkParent } from '../work/parent.ts';
-import { memberCandidates, swarmNotFound } from './membership.ts';
+import { candidateWindow, memberCandidates, swarmNotFound } from './membership.ts';
 import { type CoordinationRow, iso } from './views.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
@@ -115,7 +115,7 @@ export async function coordinate(tx: PrismaTx, ownerId: string, input: Coordinat
   const collaborators = input.collaborators ?? parameters.collaborators ?? (legacy ? DEFAULT_COLLABORATORS.legacy : DEFAULT_COLLABORATORS.spec);
   const criteria = criteriaOf(parameters, collaborators);
   if (input.swarm_id && !(await tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId }, select: { id: true } }))) throw swarmNotFound(input.swarm_id);
-  const candidates = await memberCandidates(tx, ownerId, input.swarm_id);
+  const candidates = await memberCandidates(tx, ownerId, input.swarm_id, criteria, candidateWindow(collaborators));
   const swarmId = input.swarm_id ?? chooseSwarm(candidates, criteria);
   const selection = selectMembers(
     candidates.filter((m) => m.swarmId === swarmId),
@@ -221,7 +221,7 @@ async function replacements(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow): Pr
   });
   const taken = new Set(siblings.map((x) => x.assigneeId));
   const criteria = criteriaOf(paramsOf(c), 1);
-  const eligible = (await memberCandidates(tx, c.ownerId, c.swarmId)).filter(
+  const eligible = (await memberCandidates(tx, c.ownerId, c.swarmId, criteria, candidateWindow(taken.size + 1))).filter(
     (m) =>
       m.status === 'active' &&
       !taken.has(m.memberId) &&

@@ -217,15 +217,43 @@ export async function memberLoad(tx: PrismaTx, ownerId: string, memberIds: strin
   return new Map(groups.map((g) => [g.assigneeId ?? '', g._count._all]));
 }
 
-/** The caller's members that have not left (in one swarm, or all of them), as selection sees them. */
-export async function memberCandidates(tx: PrismaTx, ownerId: string, swarmId: string | undefined): Promise<MemberCandidate[]> {
-  const members = await tx.swarmMember.findMany({ where: { ownerId, status: { in: PRESENT }, ...(swarmId ? { swarmId } : {}) } });
+/** What a selection filters on; absent fields do not filter. */
+export interface CandidateFilter {
+  capability?: string | undefined;
+  region?: string | undefined;
+  role?: string | undefined;
+}
+
+/**
+ * The caller's members a selection looks at (in one swarm, or all): those
+ * matching the filter, the `window` with the best reputation among the
+ * active ones (selection ranks them further by priority and load), plus up
+ * to `window` suspect or failed ones, which only count toward the reason
+ * when too few qualify. Bounded, so a coordinate costs the same in a swarm
+ * of ten members or ten thousand.
+ */
+export async function memberCandidates(tx: PrismaTx, ownerId: string, swarmId: string | undefined, filter: CandidateFilter, window: number): Promise<MemberCandidate[]> {
+  const where = {
+    ownerId,
+    ...(swarmId ? { swarmId } : {}),
+    ...(filter.capability ? { capability: filter.capability } : {}),
+    ...(filter.region ? { region: filter.region } : {}),
+    ...(filter.role ? { role: filter.role } : {}),
+  };
+  const [active, down] = await Promise.all([
+    tx.swarmMember.findMany({ where: { ...where, status: 'active' }, orderBy: [{ reputation: 'desc' }, { memberId: 'asc' }], take: window }),
+    tx.swarmMember.findMany({ where: { ...where, status: { in: ['suspect', 'failed'] } }, take: window }),
+  ]);
+  const members = [...active, ...down];
   const load = await memberLoad(
     tx,
     ownerId,
-    members.map((m) => m.memberId),
+    active.map((m) => m.memberId),
   );
   return members.map((m) => toCandidate(m, load.get(m.memberId) ?? 0));
 }
+
+/** How many candidates a selection of `collaborators` looks at. */
+export const candidateWindow = (collaborators: number) => Math.max(64, 4 * collaborators);
 
 export const isPresent = (status: string): status is Exclude<MemberStatus, 'left'> => PRESENT.includes(status);
