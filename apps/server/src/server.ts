@@ -13,6 +13,8 @@ export interface RunningServer {
   url: string;
   app: FastifyInstance;
   db: Database;
+  /** What happened, as this instance hears it (from every instance on PostgreSQL). */
+  events: EventBus;
   migrations: string[];
   adminKey: AdminKeyBootstrap;
   close(): Promise<void>;
@@ -39,6 +41,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       url: `http://${host}:${port}`,
       app,
       db,
+      events: bus,
       migrations: applied,
       adminKey,
       async close() {

@@ -1,0 +1,129 @@
+// Several server instances on one PostgreSQL: claims, consensus and lease
+// expiry are decided exactly once across them, and what happens on one is
+// heard on the other (LISTEN/NOTIFY).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServerEvent } from '../src/events.ts';
+import { type RunningServer, startServer } from '../src/server.ts';
+import { databaseKinds } from './support/databases.ts';
+import { restClient } from './support/http.ts';
+import { startTestServer, type TestServer } from './support/server.ts';
+
+type Call = ReturnType<typeof restClient>;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function eventually<T>(probe: () => Promise<T | undefined | null | false>, ms = 10_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await sleep(50);
+  }
+}
+
+describe.skipIf(!databaseKinds.includes('postgresql'))('two instances on one PostgreSQL', () => {
+  let a: TestServer;
+  let b: RunningServer;
+  let dataDir: string;
+  let onA: Call;
+  let onB: Call;
+  let key: string;
+
+  beforeAll(async () => {
+    a = await startTestServer('postgresql');
+    dataDir = mkdtempSync(join(tmpdir(), 'aitbc-second-'));
+    b = await startServer({
+      host: '127.0.0.1',
+      port: 0,
+      dataDir,
+      databaseUrl: a.database.target.url,
+      adminApiKeys: [a.adminKey],
+      bodyLimit: 1024 * 1024,
+      logLevel: 'silent',
+      sweepIntervalMs: 200,
+      heartbeatFlushMs: 100,
+    });
+    key = await a.keyFor('alice');
+    onA = restClient(a.url, key);
+    onB = restClient(b.url, key);
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('a key revoked on one instance stops working on the other at once, cache or not', async () => {
+    const issued = await restClient(a.url, a.adminKey)('POST', '/api/v1/keys', { owner_id: 'carol' });
+    const carolOnB = restClient(b.url, issued.body.key);
+    expect((await carolOnB('GET', '/api/v1/whoami')).status).toBe(200); // now cached on B
+    expect((await restClient(a.url, a.adminKey)('DELETE', `/api/v1/keys/${issued.body.id}`)).status).toBe(200);
+    // The revocation travels by NOTIFY; well inside B's 2 s cache lifetime it is refused.
+    await eventually(async () => (await carolOnB('GET', '/api/v1/whoami')).status === 401, 1000);
+  });
+
+  it('of 20 claims on one subtask, spread over both instances, exactly one wins', async () => {
+    const agent = (await onA('POST', '/api/v1/agents', { name: 'racer' })).body;
+    const network = (await onA('POST', '/api/v1/agents/networks', { name: 'race', agents: [agent.id] })).body;
+    const e = (await onB('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { one: 1 } })).body;
+    const claims = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? onA : onB)('POST', `/api/v1/agents/${agent.id}/claim`, {})));
+    expect(claims.map((c) => c.status)).toEqual(Array(20).fill(200));
+    const winners = claims.filter((c) => c.body.subtask);
+    expect(winners).toHaveLength(1);
+    expect(winners[0]!.body.subtask.subtask_id).toBe(e.subtasks[0].id);
+  });
+
+  it('two last votes arriving at both instances at once decide the consensus once', async () => {
+    const m1 = (await onA('POST', '/swarm/join', { role: 'monitor', capability: 'twin' })).body;
+    const m2 = (await onB('POST', '/swarm/join', { role: 'monitor', capability: 'twin' })).body;
+    const t = (await onA('POST', '/swarm/coordinate', { strategy: 'broadcast', parameters: { capability: 'twin', collaborators: 2, payload: 'q' } })).body;
+    const c1 = (await onA('POST', `/swarm/members/${m1.member_id}/claim`, {})).body.subtask;
+    const c2 = (await onB('POST', `/swarm/members/${m2.member_id}/claim`, {})).body.subtask;
+    const [r1, r2] = await Promise.all([
+      onA('POST', `/api/v1/subtasks/${c1.subtask_id}/result`, { lease_id: c1.lease_id, result: 'yes' }),
+      onB('POST', `/api/v1/subtasks/${c2.subtask_id}/result`, { lease_id: c2.lease_id, result: 'yes' }),
+    ]);
+    expect([r1.status, r2.status]).toEqual([200, 200]);
+    const status = (await onB('GET', `/swarm/tasks/${t.task_id}/status`)).body;
+    expect(status).toMatchObject({ status: 'completed', result: 'yes', consensus: { consensus_reached: true, confidence_score: 1 } });
+    // Decided twice, each reputation would have moved twice: 0.5 → 0.6 → 0.68.
+    const members = (await onA('GET', `/swarm/${m1.swarm_id}/members`)).body.members;
+    expect(members.map((m: any) => m.reputation)).toEqual([0.6, 0.6]);
+  });
+
+  it('a lease that expires is handed on once, though both instances sweep', async () => {
+    const x = (await onA('POST', '/api/v1/agents', { name: 'sleepy' })).body;
+    const y = (await onA('POST', '/api/v1/agents', { name: 'awake' })).body;
+    const network = (await onA('POST', '/api/v1/agents/networks', { name: 'expiry', agents: [x.id, y.id], lease_seconds: 1 })).body;
+    const e = (await onA('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { only: 1 } })).body;
+    const claim = (await onA('POST', `/api/v1/agents/${x.id}/claim`, {})).body.subtask;
+    expect(claim.subtask_id).toBe(e.subtasks[0].id);
+    const moved = await eventually(async () => {
+      const s = (await onB('GET', `/api/v1/agents/networks/${network.id}/executions/${e.id}`)).body.subtasks[0];
+      return s.assignee_id === y.id && s.status === 'assigned' ? s : undefined;
+    });
+    expect(moved.attempts).toBe(1);
+    await sleep(600); // both sweepers run again meanwhile
+    const attempts = await a.server.db.run((tx) => tx.subtaskAttempt.findMany({ where: { subtaskId: claim.subtask_id } }));
+    expect(attempts.map((t) => t.outcome)).toEqual(['expired']);
+    const status = (await onA('GET', `/api/v1/agents/networks/${network.id}/status`)).body;
+    expect(status.performance_metrics.agents.find((s: any) => s.name === 'sleepy')).toMatchObject({ expired: 1 });
+  });
+
+  it('work done through one instance is heard on the other (LISTEN/NOTIFY)', async () => {
+    const heard: ServerEvent[] = [];
+    const stop = b.events.subscribe((event) => heard.push(event));
+    try {
+      const agent = (await onA('POST', '/api/v1/agents', { name: 'announcer' })).body;
+      const network = (await onA('POST', '/api/v1/agents/networks', { name: 'announced', agents: [agent.id] })).body;
+      const e = (await onA('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { hello: 1 } })).body;
+      const event = await eventually(async () => heard.find((h) => h.kind === 'work.changed' && h.execution_id === e.id), 2000);
+      expect(event).toMatchObject({ owner_id: 'alice', network_id: network.id });
+    } finally {
+      stop();
+    }
+  });
+});
