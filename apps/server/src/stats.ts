@@ -98,3 +98,14 @@ export async function membersMoved(tx: PrismaTx, swarmId: string, from: MemberSt
     data: { [MEMBER_COLUMN[to]]: { increment: count }, ...(from ? { [MEMBER_COLUMN[from]]: { decrement: count } } : {}) },
   });
 }
+
+/**
+ * Take a swarm's row lock before anything else its work touches. Every
+ * transaction that settles, releases or reassigns a swarm's work (results,
+ * failures, expiry, leaving, failing members, heartbeat writes) starts here,
+ * so on PostgreSQL they queue on one row instead of locking members, tasks
+ * and subtasks in different orders and deadlocking.
+ */
+export async function lockSwarm(tx: PrismaTx, swarmId: string | null): Promise<void> {
+  if (swarmId) await tx.swarm.updateMany({ where: { id: swarmId }, data: { updatedAt: new Date() } });
+}

@@ -17,6 +17,16 @@ import type { DatabaseTarget } from './target.ts';
  * anyway, so the gate costs ordering, not parallelism. PostgreSQL has a pool
  * and real isolation, so there the gate is absent.
  */
+const TRANSACTION_ATTEMPTS = 5;
+
+/** A deadlock or serialization failure: PostgreSQL aborted the transaction so another could go on. */
+function isRetryable(error: unknown): boolean {
+  const e = error as { code?: string; message?: string; meta?: { code?: string } } | null;
+  if (!e) return false;
+  if (e.code === 'P2034' || e.code === '40P01' || e.code === '40001' || e.meta?.code === '40P01' || e.meta?.code === '40001') return true;
+  return /deadlock detected|could not serialize access/i.test(e.message ?? '');
+}
+
 /** Told of every unit of work when it ends: its kind, how long it took (seconds), and whether it committed. */
 export type UnitObserver = (kind: 'run' | 'transaction', seconds: number, ok: boolean) => void;
 
@@ -48,8 +58,26 @@ export class Database {
     return this.timed('run', this.unit(() => fn(this.prisma)));
   }
 
+  /**
+   * On PostgreSQL two transactions can deadlock (each holds a row the other
+   * wants); the database aborts one of them, which is then run again, from
+   * the start, a few times with a random pause. Everything a transaction does
+   * is inside it, so a retry is safe.
+   */
   transaction<T>(fn: (tx: PrismaTx) => Promise<T>): Promise<T> {
-    return this.timed('transaction', this.unit(() => this.prisma.$transaction((tx) => fn(tx), { maxWait: 10_000, timeout: 15_000 })));
+    return this.timed(
+      'transaction',
+      this.unit(async () => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await this.prisma.$transaction((tx) => fn(tx), { maxWait: 10_000, timeout: 15_000 });
+          } catch (error) {
+            if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(error)) throw error;
+            await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
+          }
+        }
+      }),
+    );
   }
 
   private timed<T>(kind: 'run' | 'transaction', work: Promise<T>): Promise<T> {

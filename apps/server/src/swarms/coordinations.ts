@@ -237,8 +237,18 @@ async function replacements(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow): Pr
 }
 
 async function reassignMember(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow, avoid: string[]): Promise<string | null> {
-  const ranked = await replacements(tx, c, s);
-  const next = ranked.find((id) => !avoid.includes(id)) ?? null;
+  const ranked = (await replacements(tx, c, s)).filter((id) => !avoid.includes(id));
+  let next: string | null = null;
+  for (const id of ranked) {
+    // Take the member's row lock while it is still active: a member leaving (or
+    // failing) at this moment in another transaction cannot be handed work it
+    // would never see; once that transaction commits, this one skips it.
+    const still = await tx.swarmMember.updateMany({ where: { memberId: id, status: 'active' }, data: { updatedAt: new Date() } });
+    if (still.count === 1) {
+      next = id;
+      break;
+    }
+  }
   if (!next) return null;
   const assigned = membersOf(c);
   await tx.swarmCoordination.update({

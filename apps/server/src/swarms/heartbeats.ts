@@ -1,7 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import type { HeartbeatBatchView, MemberHeartbeatView } from '@aitbc/core';
 import type { Database } from '../db/database.ts';
-import { membersMoved } from '../stats.ts';
+import { lockSwarm, membersMoved } from '../stats.ts';
 import { memberNotFound } from './membership.ts';
 
 /** What a heartbeat needs to know of a member; it does not change while the member stays. */
@@ -150,9 +150,11 @@ export class HeartbeatBuffer {
         bySwarm.set(swarmId, group);
       }
       const now = Date.now();
-      const groups = await Promise.all([...bySwarm].map(async ([swarmId, group]) => ({ swarmId, ...group, t: await this.thresholdsOf(swarmId, now) })));
+      // In swarm id order: two instances flushing at once lock the same swarms in the same order.
+      const groups = await Promise.all([...bySwarm].sort(([a], [b]) => (a < b ? -1 : 1)).map(async ([swarmId, group]) => ({ swarmId, ...group, t: await this.thresholdsOf(swarmId, now) })));
       await this.db.transaction(async (tx) => {
         for (const { swarmId, ids, at, t } of groups) {
+          await lockSwarm(tx, swarmId);
           const times = { lastHeartbeatAt: at, suspectAt: later(at, t.suspectAfterSeconds), failAt: later(at, t.failAfterSeconds) };
           for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
             const chunk = ids.slice(i, i + UPDATE_CHUNK);

@@ -3,7 +3,7 @@ import { TRPCError } from '@trpc/server';
 import type { JoinRequest, JoinView, LeaveView, MemberCandidate, MemberHeartbeatView, MemberStatus } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import type { Database } from '../db/database.ts';
-import { membersMoved } from '../stats.ts';
+import { lockSwarm, membersMoved } from '../stats.ts';
 import { releaseAllOf } from '../work/leases.ts';
 import { type MemberRow, type SwarmRow, toCandidate, toMemberView } from './views.ts';
 
@@ -136,6 +136,7 @@ export async function heartbeatMember(tx: PrismaTx, ownerId: string, memberId: s
 export async function leaveSwarm(tx: PrismaTx, ownerId: string, input: { swarm_id: string; member_id?: string | undefined }, now: Date): Promise<LeaveView> {
   const swarm = await tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId } });
   if (!swarm) throw swarmNotFound(input.swarm_id);
+  await lockSwarm(tx, swarm.id);
   const members = await tx.swarmMember.findMany({
     where: { swarmId: swarm.id, ownerId, ...(input.member_id ? { memberId: input.member_id } : {}) },
     orderBy: { createdAt: 'asc' },
@@ -148,14 +149,17 @@ export async function leaveSwarm(tx: PrismaTx, ownerId: string, input: { swarm_i
     const who = input.member_id ? `Swarm member ${input.member_id} has` : `Every one of your members in swarm ${swarm.id} has`;
     throw new TRPCError({ code: 'CONFLICT', message: `${who} already left` });
   }
+  // Lock order (see work/leases.ts): the members, then their tasks and subtasks, then the counters.
+  const moved: [string, number][] = [];
   for (const status of PRESENT) {
     const ids = leaving.filter((m) => m.status === status).map((m) => m.id);
     if (ids.length === 0) continue;
-    const moved = await tx.swarmMember.updateMany({ where: { id: { in: ids }, status }, data: { status: 'left', leftAt: now } });
-    await membersMoved(tx, swarm.id, status as MemberStatus, 'left', moved.count);
+    const updated = await tx.swarmMember.updateMany({ where: { id: { in: ids }, status }, data: { status: 'left', leftAt: now } });
+    moved.push([status, updated.count]);
   }
   let requeued = 0;
   for (const m of leaving) requeued += await releaseAllOf(tx, m.memberId, 'cancelled', `member ${m.memberId} left the swarm`, now);
+  for (const [status, count] of moved) await membersMoved(tx, swarm.id, status as MemberStatus, 'left', count);
   return {
     swarm_id: swarm.id,
     member_id: leaving[0]!.memberId,
@@ -180,6 +184,7 @@ export async function detectMemberFailures(db: Database, now: Date): Promise<{ s
   let suspected = 0;
   for (const { swarmId } of silent) {
     suspected += await db.transaction(async (tx) => {
+      await lockSwarm(tx, swarmId);
       const moved = await tx.swarmMember.updateMany({ where: { swarmId, status: 'active', suspectAt: { lt: now } }, data: { status: 'suspect' } });
       await membersMoved(tx, swarmId, 'active', 'suspect', moved.count);
       return moved.count;
@@ -195,10 +200,11 @@ export async function detectMemberFailures(db: Database, now: Date): Promise<{ s
   let failed = 0;
   for (const m of failing) {
     const marked = await db.transaction(async (tx) => {
+      await lockSwarm(tx, m.swarmId);
       const moved = await tx.swarmMember.updateMany({ where: { id: m.id, status: m.status, failAt: { lt: now } }, data: { status: 'failed' } });
       if (moved.count === 0) return false;
-      await membersMoved(tx, m.swarmId, m.status as MemberStatus, 'failed', 1);
       await releaseAllOf(tx, m.memberId, 'expired', `member ${m.memberId} failed (no heartbeat)`, now);
+      await membersMoved(tx, m.swarmId, m.status as MemberStatus, 'failed', 1);
       return true;
     });
     if (marked) failed++;

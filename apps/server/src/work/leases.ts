@@ -7,7 +7,7 @@ import { networkParent, resultKey } from '../networks/executions.ts';
 import type { SubtaskRow } from '../networks/views.ts';
 import { coordinationParent } from '../swarms/coordinations.ts';
 import { touchMember } from '../swarms/membership.ts';
-import { endAttempt } from '../stats.ts';
+import { endAttempt, lockSwarm } from '../stats.ts';
 import type { WorkParent } from './parent.ts';
 
 /** Claims a worker may look through at once before giving up for this poll. */
@@ -119,7 +119,13 @@ async function heldSubtask(tx: PrismaTx, ownerId: string, subtaskId: string): Pr
 /** A sign of life from whoever holds the subtask. */
 async function seen(tx: PrismaTx, s: SubtaskRow, now: Date): Promise<void> {
   if (!s.assigneeId) return;
-  if (s.coordinationId) await touchMember(tx, s.ownerId, s.assigneeId, now).catch(() => undefined);
+  if (s.coordinationId) {
+    // A member that left may still post what it finished; only its own refusal is ignored,
+    // a database error (a deadlock) must abort the transaction so that it is retried.
+    await touchMember(tx, s.ownerId, s.assigneeId, now).catch((error: unknown) => {
+      if (!(error instanceof TRPCError)) throw error;
+    });
+  }
   else await tx.agent.updateMany({ where: { id: s.assigneeId }, data: { lastSeen: now } });
 }
 
@@ -157,6 +163,9 @@ export async function recordResult(
     if (s.resultKey === key) return leaseView(tx, s.id, now);
     throw new TRPCError({ code: 'CONFLICT', message: `Subtask ${s.id} already has a different result under lease ${input.lease_id}` });
   }
+  // Lock order, on every path: swarm, member, then parent (execution or task), then subtasks, then counters.
+  await lockSwarm(tx, s.swarmId);
+  await seen(tx, s, now);
   const parent = await parentOf(tx, s, now);
   const open = parent ? await parent.lock() : false;
   const recorded = await tx.subtask.updateMany({
@@ -165,7 +174,6 @@ export async function recordResult(
   });
   if (recorded.count === 0) throw leaseLost(s, input.lease_id);
   await endAttempt(tx, input.lease_id, 'completed', now);
-  await seen(tx, s, now);
   if (open && parent) await parent.settle({ ...s, status: 'completed', result: input.result as never, resultKey: key });
   return leaseView(tx, s.id, now);
 }
@@ -207,9 +215,11 @@ export async function releaseReplica(
 export async function recordFailure(tx: PrismaTx, ownerId: string, input: { subtask_id: string; lease_id: string; error: string }, now: Date): Promise<LeaseView> {
   const s = await heldSubtask(tx, ownerId, input.subtask_id);
   if (s.status !== 'leased' || s.leaseId !== input.lease_id) throw leaseLost(s, input.lease_id);
-  await endAttempt(tx, input.lease_id, 'failed', now, input.error);
-  if (!(await releaseReplica(tx, s, { status: 'leased', leaseId: input.lease_id }, input.error, now))) throw leaseLost(s, input.lease_id);
+  // Lock order: swarm, member, then parent, then counters (see recordResult).
+  await lockSwarm(tx, s.swarmId);
   await seen(tx, s, now);
+  if (!(await releaseReplica(tx, s, { status: 'leased', leaseId: input.lease_id }, input.error, now))) throw leaseLost(s, input.lease_id);
+  await endAttempt(tx, input.lease_id, 'failed', now, input.error);
   return leaseView(tx, s.id, now);
 }
 
@@ -221,9 +231,10 @@ export async function releaseAllOf(tx: PrismaTx, assigneeId: string, outcome: 'e
   const open = await tx.subtask.findMany({ where: { assigneeId, status: { in: ['assigned', 'leased'] } } });
   let moved = 0;
   for (const s of open) {
-    if (s.status === 'leased') await endAttempt(tx, s.leaseId, outcome, now);
     const from = s.status === 'leased' ? { status: 'leased' as const, leaseId: s.leaseId ?? '' } : { status: 'assigned' as const, assigneeId };
-    if (await releaseReplica(tx, s, from, why, now)) moved++;
+    if (!(await releaseReplica(tx, s, from, why, now))) continue;
+    moved++;
+    if (s.status === 'leased') await endAttempt(tx, s.leaseId, outcome, now);
   }
   return moved;
 }
@@ -247,13 +258,16 @@ export async function sweepLeases(db: Database, now = new Date()): Promise<{ exp
   let reassigned = 0;
   for (const s of expiring) {
     const done = await db.transaction(async (tx) => {
-      await endAttempt(tx, s.leaseId, 'expired', now);
-      return releaseReplica(tx, s, { status: 'leased', leaseId: s.leaseId ?? '' }, 'lease expired', now);
+      await lockSwarm(tx, s.swarmId);
+      const released = await releaseReplica(tx, s, { status: 'leased', leaseId: s.leaseId ?? '' }, 'lease expired', now);
+      if (released) await endAttempt(tx, s.leaseId, 'expired', now);
+      return released;
     });
     if (done) expired++;
   }
   for (const s of unclaimed) {
     const moved = await db.transaction(async (tx) => {
+      await lockSwarm(tx, s.swarmId);
       const parent = await parentOf(tx, s, now);
       if (!parent || !s.assigneeId) return false;
       const next = await parent.reassign(s, [s.assigneeId]);
