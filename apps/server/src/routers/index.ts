@@ -1,7 +1,9 @@
 import { router } from '../trpc.ts';
 import { agentRouter } from './agent.ts';
 import { executionRouter } from './execution.ts';
+import { historyRouter } from './history.ts';
 import { keyRouter } from './key.ts';
+import { liveRouter } from './live.ts';
 import { networkRouter } from './network.ts';
 import { swarmRouter } from './swarm.ts';
 import { workRouter } from './work.ts';
@@ -18,6 +20,8 @@ export const appRouter = router({
   work: workRouter,
   swarm: swarmRouter,
   agent: agentRouter,
+  live: liveRouter,
+  history: historyRouter,
 });
 
 export type AppRouter = typeof appRouter;

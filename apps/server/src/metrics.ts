@@ -1,0 +1,184 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { MEMBER_STATUSES, VOTING_STRATEGIES } from '@aitbc/core';
+import type { ApiKeyAuthenticator } from './auth/api-keys.ts';
+import type { Database } from './db/database.ts';
+import { appRouter } from './routers/index.ts';
+import type { Meta } from './trpc.ts';
+
+export interface MetricsOptions {
+  db: Database;
+  auth: ApiKeyAuthenticator;
+  /** false (AITBC_METRICS=off): no /metrics route, and nothing is measured. */
+  enabled: boolean;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1']);
+const UNMATCHED = '(unmatched)';
+
+/**
+ * The route a request took, as a pattern: never the raw URL, whose ids would
+ * make one series per object. tRPC calls are `/trpc/{procedure}` (a batch
+ * lists its procedures), REST calls their OpenAPI path.
+ */
+function routeLabeller(): (req: FastifyRequest) => string {
+  const procedures = new Set<string>();
+  const rest: { method: string; pattern: RegExp; path: string }[] = [];
+  const all = appRouter._def.procedures as unknown as Record<string, { _def: { meta?: Meta } }>;
+  for (const [path, procedure] of Object.entries(all)) {
+    procedures.add(path);
+    const openapi = procedure._def.meta?.openapi;
+    if (!openapi) continue;
+    const source = openapi.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
+    rest.push({ method: openapi.method, pattern: new RegExp(`^${source}$`), path: openapi.path });
+  }
+  const trpcLabel = (raw: string) => {
+    const names = [...new Set(raw.split(','))].sort();
+    // A batch is labelled by what it called; an unknown name or a long batch would grow the series without bound.
+    return names.length <= 4 && names.every((n) => procedures.has(n)) ? `/trpc/${names.join(',')}` : '/trpc/(other)';
+  };
+  return (req) => {
+    const route = req.routeOptions.url;
+    if (route === undefined) return UNMATCHED;
+    if (route === '/trpc/:path') return trpcLabel(String((req.params as { path?: string }).path ?? ''));
+    if (route === '/*') {
+      const path = req.url.split('?')[0]!.replace(/(.)\/+$/, '$1');
+      return rest.find((r) => r.method === req.method && r.pattern.test(path))?.path ?? UNMATCHED;
+    }
+    return route;
+  };
+}
+
+function metricsOf(registry: Registry) {
+  const labelNames = ['method', 'route', 'status'] as const;
+  return {
+    requests: new Counter({ name: 'aitbc_http_requests_total', help: 'HTTP requests answered, by method, route pattern and status', labelNames, registers: [registry] }),
+    latency: new Histogram({
+      name: 'aitbc_http_request_duration_seconds',
+      help: 'HTTP request latency in seconds, by method, route pattern and status (a subscription stream counts its whole life)',
+      labelNames,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    members: new Gauge({ name: 'aitbc_swarm_members', help: 'Swarm members by state (every owner)', labelNames: ['state'], registers: [registry] }),
+    queueDepth: new Gauge({
+      name: 'aitbc_queue_depth',
+      help: 'Subtasks waiting to be claimed (pending or assigned), by source (network or swarm)',
+      labelNames: ['source'],
+      registers: [registry],
+    }),
+    inFlight: new Gauge({ name: 'aitbc_subtasks_in_flight', help: 'Subtasks leased to a worker now, by source (network or swarm)', labelNames: ['source'], registers: [registry] }),
+    leasesExpired: new Counter({ name: 'aitbc_leases_expired_total', help: 'Subtask attempts whose lease expired (from the records: every instance)', registers: [registry] }),
+    consensus: new Counter({
+      name: 'aitbc_consensus_total',
+      help: 'Voting tasks (consensus, broadcast) by outcome: decided (consensus reached) or failed (failed or timed out)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    dbUnits: new Histogram({
+      name: 'aitbc_db_unit_duration_seconds',
+      help: 'Database units of work (a transaction, or a run outside one) in seconds, including the wait for the SQLite gate or a pool connection',
+      labelNames: ['kind', 'ok'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    scrapeErrors: new Counter({ name: 'aitbc_metrics_scrape_errors_total', help: 'Scrapes whose database figures could not be read', registers: [registry] }),
+  };
+}
+
+type Metrics = ReturnType<typeof metricsOf>;
+
+/** The figures that live in the database, read at scrape time (one unit of work). */
+async function readRecords(db: Database, m: Metrics): Promise<void> {
+  const figures = await db.run(async (tx) => {
+    const [members, open, expired, decided, failed] = await Promise.all([
+      tx.swarmMember.groupBy({ by: ['status'], _count: { _all: true } }),
+      tx.subtask.groupBy({ by: ['status', 'swarmId'], where: { status: { in: ['pending', 'assigned', 'leased'] } }, _count: { _all: true } }),
+      tx.subtaskAttempt.count({ where: { outcome: 'expired' } }),
+      tx.swarmCoordination.count({ where: { strategy: { in: [...VOTING_STRATEGIES] }, consensusReachedAt: { not: null } } }),
+      tx.swarmCoordination.count({ where: { strategy: { in: [...VOTING_STRATEGIES] }, status: { in: ['failed', 'timed_out'] } } }),
+    ]);
+    return { members, open, expired, decided, failed };
+  });
+  for (const state of MEMBER_STATUSES) m.members.set({ state }, figures.members.find((g) => g.status === state)?._count._all ?? 0);
+  const open = { network: { queued: 0, leased: 0 }, swarm: { queued: 0, leased: 0 } };
+  for (const g of figures.open) {
+    const source = g.swarmId === null ? open.network : open.swarm;
+    if (g.status === 'leased') source.leased += g._count._all;
+    else source.queued += g._count._all;
+  }
+  for (const source of ['network', 'swarm'] as const) {
+    m.queueDepth.set({ source }, open[source].queued);
+    m.inFlight.set({ source }, open[source].leased);
+  }
+  // Counts kept in the records: a counter set to the total (it only grows, across restarts and instances).
+  m.leasesExpired.reset();
+  m.leasesExpired.inc(figures.expired);
+  m.consensus.reset();
+  m.consensus.inc({ outcome: 'decided' }, figures.decided);
+  m.consensus.inc({ outcome: 'failed' }, figures.failed);
+}
+
+/**
+ * GET /metrics in the Prometheus text format (prom-client): HTTP requests and
+ * latency per route pattern, swarm members by state, queue depth and
+ * subtasks in flight, leases expired, consensus decided and failed, database
+ * unit timings, and the process's own (CPU, memory, event loop).
+ *
+ * Access: an admin API key (X-Api-Key), or no key from the loopback address
+ * (a Prometheus on the same host; not a request a proxy forwarded). A
+ * non-admin key is refused. AITBC_METRICS=off removes the route (404).
+ */
+const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { db, auth, enabled }) => {
+  if (!enabled) return;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const m = metricsOf(registry);
+  const label = routeLabeller();
+
+  const stopObserving = db.observe((kind, seconds, ok) => m.dbUnits.observe({ kind, ok: String(ok) }, seconds));
+  app.addHook('onClose', async () => stopObserving());
+
+  app.addHook('onResponse', async (req, reply) => {
+    const labels = { method: req.method, route: label(req), status: String(reply.statusCode) };
+    m.requests.inc(labels);
+    m.latency.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  // Scrapes that arrive together share one read of the records.
+  let reading: Promise<void> | null = null;
+  const refresh = () =>
+    (reading ??= readRecords(db, m).finally(() => {
+      reading = null;
+    }));
+
+  const refuse = (reply: FastifyReply, status: 401 | 403, message: string) =>
+    reply.code(status).send({ code: status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN', message });
+
+  app.get('/metrics', async (req, reply) => {
+    const header = req.headers['x-api-key'];
+    const key = Array.isArray(header) ? header[0] : header;
+    if (key !== undefined) {
+      const principal = await auth.authenticate(key);
+      if (!principal) return refuse(reply, 401, 'Unknown or revoked API key');
+      if (principal.role !== 'admin') return refuse(reply, 403, '/metrics needs an admin API key (or no key, from 127.0.0.1)');
+    } else if (!LOOPBACK.has(req.socket.remoteAddress ?? '') || req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined) {
+      // A reverse proxy on this host connects from loopback too: a forwarded request came from elsewhere.
+      return refuse(reply, 401, '/metrics answers without a key only on 127.0.0.1; send an admin key in X-Api-Key');
+    }
+    try {
+      await refresh();
+    } catch (err) {
+      // The process figures are still worth having; the record-based series keep their last values.
+      req.log.error({ err }, 'metrics: reading the records failed');
+      m.scrapeErrors.inc();
+    }
+    return reply
+      .header('content-type', registry.contentType)
+      .header('cache-control', 'no-store')
+      .send(await registry.metrics());
+  });
+};
+
+export const metricsPlugin = fp(metrics, { name: 'aitbc-metrics', fastify: '5.x' });

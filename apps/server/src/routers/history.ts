@@ -1,0 +1,93 @@
+import { HistoryQuery, type HistoryPoint, HistoryView, percentile } from '@aitbc/core';
+import { networkNotFound } from '../networks/executions.ts';
+import { swarmNotFound } from '../swarms/membership.ts';
+import { authedProcedure, router } from '../trpc.ts';
+
+/** Most attempts one history query reads: bounds its cost at any history size. */
+const MAX_ATTEMPTS = 50_000;
+/**
+ * Attempts are found by (network or swarm, started_at): one that ends inside
+ * the window is read if it started at most this long before the window.
+ */
+const LOOKBACK_MS = 60 * 60 * 1000;
+const MINUTE_MS = 60_000;
+
+const round3 = (n: number | null) => (n === null ? null : Math.round(n * 1000) / 1000);
+
+/**
+ * Per-minute throughput and p95 task time, computed from the recorded
+ * subtask attempts of one network or one swarm: what the dashboard charts.
+ * No REST path: the dashboard speaks tRPC.
+ */
+export const historyRouter = router({
+  throughput: authedProcedure
+    .input(HistoryQuery)
+    .output(HistoryView)
+    .query(({ ctx, input }) =>
+      ctx.db.run(async (db) => {
+        const ownerId = ctx.principal.owner_id;
+        const scope = input.network_id !== undefined ? ('network' as const) : ('swarm' as const);
+        const id = (input.network_id ?? input.swarm_id)!;
+        if (scope === 'network') {
+          if (!(await db.agentNetwork.findFirst({ where: { id, ownerId }, select: { id: true } }))) throw networkNotFound(id);
+        } else if (!(await db.swarm.findFirst({ where: { id, ownerId }, select: { id: true } }))) {
+          throw swarmNotFound(id);
+        }
+
+        // Whole minutes: the current, partial minute is the last bucket.
+        const now = Date.now();
+        const end = Math.floor(now / MINUTE_MS) * MINUTE_MS + MINUTE_MS;
+        const start = end - input.minutes * MINUTE_MS;
+        const rows = await db.subtaskAttempt.findMany({
+          where: {
+            ...(scope === 'network' ? { networkId: id } : { swarmId: id }),
+            startedAt: { gte: new Date(start - LOOKBACK_MS) },
+            outcome: { in: ['completed', 'failed', 'expired'] },
+            endedAt: { gte: new Date(start) },
+          },
+          orderBy: { startedAt: 'desc' },
+          take: MAX_ATTEMPTS + 1,
+          select: { outcome: true, startedAt: true, endedAt: true },
+        });
+        const truncated = rows.length > MAX_ATTEMPTS;
+
+        const buckets = Array.from({ length: input.minutes }, () => ({ completed: 0, failed: 0, seconds: [] as number[] }));
+        const all: number[] = [];
+        for (const row of truncated ? rows.slice(0, MAX_ATTEMPTS) : rows) {
+          const ended = row.endedAt!.getTime();
+          const bucket = buckets[Math.floor((ended - start) / MINUTE_MS)];
+          if (!bucket) continue;
+          if (row.outcome === 'completed') {
+            const seconds = Math.max(0, (ended - row.startedAt.getTime()) / 1000);
+            bucket.completed++;
+            bucket.seconds.push(seconds);
+            all.push(seconds);
+          } else {
+            bucket.failed++;
+          }
+        }
+        const points: HistoryPoint[] = buckets.map((b, i) => ({
+          at: new Date(start + i * MINUTE_MS).toISOString(),
+          completed: b.completed,
+          failed: b.failed,
+          p95_task_time: round3(percentile(b.seconds, 95)),
+        }));
+        const completed = all.length;
+        return {
+          scope,
+          id,
+          bucket_seconds: 60 as const,
+          from: new Date(start).toISOString(),
+          to: new Date(end).toISOString(),
+          points,
+          totals: {
+            completed,
+            failed: buckets.reduce((n, b) => n + b.failed, 0),
+            throughput: Math.round((completed / input.minutes) * 1000) / 1000,
+            p95_task_time: round3(percentile(all, 95)),
+          },
+          truncated,
+        };
+      }),
+    ),
+});

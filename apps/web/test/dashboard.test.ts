@@ -1,0 +1,249 @@
+// The operators' dashboard in a real browser: Debian's Chromium (headless,
+// driven by playwright-core; no browser download) against a real server that
+// serves the freshly built dashboard, while the `aitbc` CLI, run as separate
+// processes, starts swarm members and a consensus task and runs a network.
+// The page must follow all of it live, without a reload, and show each owner
+// only their own objects. Screenshots of every view at 1280 and 390 px wide go
+// to apps/web/test-results/.
+import type { ChildProcessByStdio } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { aitbc, type CliRun, spawnAitbc, tempHome } from '../../cli/test/support/aitbc.ts';
+import { databaseKinds } from '../../server/test/support/databases.ts';
+import { startTestServer, type TestServer } from '../../server/test/support/server.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const webDir = fileURLToPath(new URL('..', import.meta.url));
+const results = join(webDir, 'test-results');
+const answer = fileURLToPath(new URL('./fixtures/answer.mjs', import.meta.url));
+const WIDTHS = [1280, 390] as const;
+
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing; CI=true requires it (.ci/run installs Debian's chromium)`);
+  process.stderr.write(`[tests] dashboard browser test SKIPPED: ${CHROMIUM} is missing (apt-get install -y chromium); CI=true makes this an error.\n`);
+}
+
+function ok(run: CliRun): string {
+  if (run.code !== 0) throw new Error(`aitbc exited ${run.code}: ${run.stderr}`);
+  return run.stdout;
+}
+
+describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chromium', (kind) => {
+  // Screenshots from the first database kind only: the views look the same on both.
+  const shoot = kind === databaseKinds[0];
+  let srv: TestServer;
+  let browser: Browser;
+  const home = tempHome();
+  const workers: ChildProcessByStdio<null, Readable, Readable>[] = [];
+  let alice: Record<string, string>;
+  let aliceKey: string;
+  let bobKey: string;
+  let swarmId: string;
+  const cli = (args: string[], env = alice) => aitbc(args, { home: home.home, env });
+  const json = async <T>(args: string[], env = alice): Promise<T> => JSON.parse(ok(await cli([...args, '-o', 'json'], env))) as T;
+
+  function startWorker(args: string[], env: Record<string, string>) {
+    const child = spawnAitbc([...args, '--exec', `"${process.execPath}" "${answer}"`, '--poll-interval', '0.1'], { home: home.home, env: { ...alice, ...env } });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('exit', (code) => {
+      if (code !== 0 && code !== null) process.stderr.write(`worker ${args.join(' ')} exited ${code}: ${stderr}\n`);
+    });
+    workers.push(child);
+  }
+
+  async function screenshots(page: Page, name: string) {
+    if (!shoot) return;
+    for (const width of WIDTHS) {
+      // A short window: the full-page shot is then as tall as the content, no taller.
+      await page.setViewportSize({ width, height: 400 });
+      await page.waitForTimeout(150);
+      // The layout holds: nothing pushes the page wider than the screen (wide tables scroll in their box).
+      expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(width);
+      await page.screenshot({ path: join(results, `${name}-${width}.png`), fullPage: true });
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }
+
+  async function signIn(context: BrowserContext, key: string): Promise<Page> {
+    const page = await context.newPage();
+    await page.goto(srv.url + '/');
+    await page.getByLabel('API key').fill(key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('whoami').waitFor();
+    return page;
+  }
+
+  const view = (page: Page, name: string) => page.getByRole('navigation').getByRole('link', { name, exact: true }).click();
+
+  beforeAll(async () => {
+    mkdirSync(results, { recursive: true });
+    // The server serves apps/web/dist: build it from the source under test.
+    // (NODE_ENV is "test" in here: the build must not pick React's development bundle.)
+    execFileSync(process.execPath, [join(webDir, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], {
+      cwd: webDir,
+      stdio: 'inherit',
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
+    srv = await startTestServer(kind);
+    aliceKey = await srv.keyFor('alice');
+    bobKey = await srv.keyFor('bob');
+    alice = { AITBC_URL: srv.url, AITBC_API_KEY: aliceKey };
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+  });
+
+  afterAll(async () => {
+    for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+    await browser?.close();
+    await srv?.close();
+    home.remove();
+  });
+
+  it('refuses a bad key with the server’s message', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(srv.url + '/');
+    await page.getByLabel('API key').fill('not-a-key');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toContain('Unknown or revoked API key');
+    await screenshots(page, 'signin');
+    await context.close();
+  });
+
+  it('follows members joining and a consensus task to its decision, live, without a reload', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(context, aliceKey);
+    expect(await page.getByTestId('whoami').textContent()).toBe('alice');
+    await page.evaluate(() => Object.assign(window, { notReloaded: true }));
+    await page.locator('[data-testid="live-state"][data-state="live"]').waitFor();
+
+    // Nothing yet: the empty state says what to run.
+    await page.getByTestId('empty').getByText('aitbc swarm join').waitFor();
+
+    // Three members join through the CLI; the page shows each as it lands.
+    const first = await json<{ member_id: string; swarm_id: string }>(['swarm', 'join', '--role', 'monitor', '--capability', 'gpu', '--region', 'eu-west']);
+    swarmId = first.swarm_id;
+    const rest = await Promise.all(
+      ['task-coordinator', 'load-balancer'].map((role) => json<{ member_id: string }>(['swarm', 'join', '--role', role, '--capability', 'gpu', '--region', 'eu-west'])),
+    );
+    const members = [first.member_id, ...rest.map((m) => m.member_id)];
+    await expect.poll(() => page.getByTestId('member').count(), { timeout: 15_000 }).toBe(3);
+    expect(await page.getByTestId('member-counts').first().textContent()).toContain('3 active');
+
+    await view(page, 'Tasks');
+    await page.getByTestId('empty').getByText('aitbc swarm coordinate').waitFor();
+
+    // The task first, its workers after: the card appears at 0%, then each vote moves it.
+    await json(['swarm', 'coordinate', '--task-id', 'vote-1', '--task', 'what is 6*7', '--strategy', 'consensus', '--collaborators', '3', '--timeout', '120']);
+    const card = page.locator('[data-testid="task"][data-task-id="vote-1"]');
+    const bar = card.getByRole('progressbar');
+    await bar.waitFor({ timeout: 15_000 });
+    expect(await bar.getAttribute('aria-valuenow')).toBe('0');
+    await page.evaluate(() => {
+      const seen = new Set<string>();
+      Object.assign(window, { progressSeen: seen });
+      setInterval(() => {
+        const value = document.querySelector('[data-task-id="vote-1"] [role="progressbar"]')?.getAttribute('aria-valuenow');
+        if (value) seen.add(value);
+      }, 25);
+    });
+    // Votes one at a time; the third member dissents.
+    for (const [i, member] of members.entries()) startWorker(['swarm', 'work', '--member', member], { DELAY_MS: String(i * 1200), ANSWER: i === 2 ? '43' : '42' });
+
+    const winner = card.getByTestId('winner');
+    await winner.waitFor({ timeout: 30_000 });
+    expect(await winner.textContent()).toContain('{"answer":42}');
+    expect(await bar.getAttribute('aria-valuenow')).toBe('100');
+    expect(await card.getAttribute('data-status')).toBe('completed');
+    const rows = await card.getByTestId('votes').locator('tbody tr').allTextContents();
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatch(/\{"answer":42\}\s*2/);
+    expect(rows[1]).toMatch(/\{"answer":43\}\s*1/);
+    expect(await card.getByTestId('confidence').textContent()).toContain('66.7%');
+    const seen = (await page.evaluate(() => [...(window as unknown as { progressSeen: Set<string> }).progressSeen])).map(Number);
+    expect(seen).toContain(100);
+    expect(seen.some((v) => v > 0 && v < 100)).toBe(true);
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+
+    // A second task, split across the members: it lands above the first and completes with its reduced result.
+    await json(['swarm', 'coordinate', '--task-id', 'sum-1', '--strategy', 'map-reduce', '--items', '[1,2,3,4,5,6,7,8,9]', '--reduce', 'sum', '--collaborators', '3']);
+    await page.locator('[data-testid="task"][data-task-id="sum-1"][data-status="completed"]').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('task').first().getAttribute('data-task-id')).toBe('sum-1');
+    expect(await page.getByTestId('task').first().textContent()).toContain('"reduced":90');
+    await screenshots(page, 'tasks');
+
+    // Back to the swarm: reputations moved with the decision, and the chart counts the three votes.
+    await view(page, 'Swarms');
+    await page.getByTestId('chart-totals').getByText('6 completed').waitFor({ timeout: 15_000 });
+    await screenshots(page, 'swarms');
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    await context.close();
+  });
+
+  it('shows a network’s agents, executions and recommendations', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(context, aliceKey);
+    await view(page, 'Networks');
+    await page.getByTestId('empty').getByText('aitbc agent network create').waitFor();
+
+    await json(['agent', 'register', '--name', 'a1', '--capabilities', 'gpu']);
+    await json(['agent', 'register', '--name', 'a2', '--capabilities', 'gpu']);
+    const network = await json<{ id: string }>(['agent', 'network', 'create', '--name', 'demo', '--agents', 'a1,a2']);
+    for (const agent of ['a1', 'a2']) startWorker(['agent', 'work', '--agent', agent], { DELAY_MS: '200' });
+    const task = join(home.home, 'task.json');
+    writeFileSync(task, JSON.stringify({ items: Array.from({ length: 12 }, (_, i) => i + 1), chunk_size: 2, reduce: 'sum' }));
+    const done = await json<{ status: string; results: { reduced: number } }>(['agent', 'network', 'execute', network.id, '--task', task, '--wait', '--interval', '0.2']);
+    expect(done).toMatchObject({ status: 'completed', results: { reduced: 156 } });
+
+    const executions = page.getByTestId('executions');
+    await executions.getByRole('progressbar').first().waitFor({ timeout: 15_000 });
+    await expect.poll(() => executions.getByRole('progressbar').first().getAttribute('aria-valuenow'), { timeout: 15_000 }).toBe('100');
+    await expect.poll(() => page.getByTestId('agents').locator('tbody tr').count()).toBe(2);
+    await page.getByTestId('chart-totals').getByText('6 completed').waitFor({ timeout: 15_000 });
+    await page.getByTestId('recommendations').waitFor();
+    await screenshots(page, 'networks');
+    await context.close();
+  });
+
+  it('shows a second owner none of the first owner’s swarm', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(context, bobKey);
+    expect(await page.getByTestId('whoami').textContent()).toBe('bob');
+    await page.getByTestId('empty').getByText('No swarms yet').waitFor();
+    expect(await page.getByTestId('swarm').count()).toBe(0);
+    expect(await page.content()).not.toContain(swarmId);
+    await view(page, 'Tasks');
+    await page.getByTestId('empty').getByText('No coordination tasks yet').waitFor();
+    expect(await page.content()).not.toContain('vote-1');
+    await view(page, 'Networks');
+    await page.getByTestId('empty').getByText('No agent networks yet').waitFor();
+    // Not an admin: no view of every owner.
+    expect(await page.getByRole('link', { name: 'Owners' }).count()).toBe(0);
+    await context.close();
+  });
+
+  it('gives an admin a view of every owner, and signs out', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(context, srv.adminKey);
+    await view(page, 'Owners');
+    const aliceRow = page.locator('[data-testid="owner"][data-owner-id="alice"]');
+    await aliceRow.waitFor();
+    expect(await aliceRow.textContent()).toContain('3 active');
+    await page.locator('[data-testid="owner"][data-owner-id="bob"]').waitFor();
+    await screenshots(page, 'owners');
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('API key').waitFor();
+    expect(await page.evaluate(() => sessionStorage.getItem('aitbc.apiKey'))).toBeNull();
+    await page.reload();
+    await page.getByLabel('API key').waitFor();
+    await context.close();
+  });
+});
