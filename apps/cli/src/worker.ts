@@ -131,7 +131,9 @@ const BACKOFF_MAX_MS = 8000;
 
 /** The server answered, and said no: retrying the same request will not help. */
 function isRefusal(error: unknown): boolean {
-  return describeError(error).httpStatus !== null;
+  const { httpStatus } = describeError(error);
+  // 429 (rate limited) and 503 (unavailable) say "not now", not "no": the worker backs off and retries.
+  return httpStatus !== null && httpStatus !== 429 && httpStatus !== 503;
 }
 
 function isLeaseLost(error: unknown): boolean {
@@ -235,7 +237,7 @@ export async function runWorkLoop(options: WorkOptions, deps: WorkDeps): Promise
         return value;
       } catch (error) {
         if (isRefusal(error)) throw error;
-        if (!warned) deps.log(`${what}: cannot reach the server (${reason(error)}); retrying`);
+        if (!warned) deps.log(`${what}: ${describeError(error).httpStatus === null ? 'cannot reach the server' : 'the server asks to wait'} (${reason(error)}); retrying`);
         warned = true;
         if (until.aborted) throw new GaveUp(reason(error));
         await sleep(wait, until);

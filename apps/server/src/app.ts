@@ -11,8 +11,12 @@ import type { EventBus } from './events.ts';
 import type { HeartbeatBuffer } from './swarms/heartbeats.ts';
 import { JoinBatcher } from './swarms/joins.ts';
 import { ApiKeyAuthenticator } from './auth/api-keys.ts';
+import rateLimit from './rate-limit.ts';
+import securityHeaders from './security-headers.ts';
 import { checkHealth } from './health.ts';
 import { openApiDocument, successStatuses } from './openapi.ts';
+import { metricsPlugin } from './metrics.ts';
+import { webPlugin } from './web.ts';
 import type { ServerConfig } from './config.ts';
 
 const HTTP_CODES: Record<number, string> = {
@@ -29,7 +33,7 @@ const HTTP_CODES: Record<number, string> = {
 };
 
 export interface AppOptions {
-  config: Pick<ServerConfig, 'adminApiKeys' | 'bodyLimit' | 'logLevel'>;
+  config: Pick<ServerConfig, 'adminApiKeys' | 'bodyLimit' | 'logLevel' | 'rateLimit' | 'corsOrigins' | 'metricsEnabled' | 'webDir'>;
   db: Database;
   events: EventBus;
   heartbeats: HeartbeatBuffer;
@@ -52,6 +56,17 @@ export async function buildApp({ config, db, events, heartbeats }: AppOptions): 
     routerOptions: { ignoreTrailingSlash: true },
     // The spec mounts the swarm API under /v1 as well: /v1/swarm/* is /swarm/*.
     rewriteUrl: (req) => (req.url?.startsWith('/v1/swarm/') ? req.url.slice(3) : (req.url ?? '/')),
+    // Requests Node's HTTP parser refuses (a URL or headers over 16 KiB, garbage) answer JSON like the rest.
+    clientErrorHandler: (err: Error & { code?: string }, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const body = JSON.stringify(
+        tooLarge ? { code: 'REQUEST_HEADER_FIELDS_TOO_LARGE', message: 'The URL or headers are too large (16 KiB at most)' } : { code: 'BAD_REQUEST', message: 'Malformed HTTP request' },
+      );
+      socket.end(
+        `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    },
   });
   const auth = new ApiKeyAuthenticator(db, config.adminApiKeys);
   const joins = new JoinBatcher(db);
@@ -65,6 +80,11 @@ export async function buildApp({ config, db, events, heartbeats }: AppOptions): 
     }
   });
   app.addHook('onClose', async () => unsubscribe());
+  // Security headers (and CORS when AITBC_CORS_ORIGINS is set), then rate limits: before every route.
+  await app.register(securityHeaders, { corsOrigins: config.corsOrigins ?? [] });
+  if (config.rateLimit) await app.register(rateLimit, { ...config.rateLimit, isValidKey: async (key) => (await auth.authenticate(key)) !== null });
+  // Before every route, so each request is measured. AITBC_METRICS=off removes /metrics.
+  await app.register(metricsPlugin, { db, auth, enabled: config.metricsEnabled ?? true });
 
   const createContext = ({ req }: { req: { id: string; headers: Record<string, string | string[] | undefined>; log: Context['log'] } }): Context => {
     const header = req.headers['x-api-key'];
@@ -76,7 +96,6 @@ export async function buildApp({ config, db, events, heartbeats }: AppOptions): 
 
   app.addHook('onSend', async (req, reply, payload) => {
     reply.header('x-request-id', req.id);
-    reply.header('x-content-type-options', 'nosniff');
     return reply.statusCode === 400 ? explainInvalidInput(payload) : payload;
   });
 
@@ -120,6 +139,9 @@ export async function buildApp({ config, db, events, heartbeats }: AppOptions): 
       return status ? { status } : {};
     },
   });
+
+  // The operators' dashboard at / (apps/web/dist, or AITBC_WEB_DIR).
+  await app.register(webPlugin, { dir: config.webDir });
 
   return app;
 }

@@ -17,6 +17,58 @@ export interface ServerConfig {
   sweepIntervalMs: number;
   /** How often buffered swarm heartbeats are written, in ms. */
   heartbeatFlushMs: number;
+  /**
+   * Requests per minute, per API key and per client IP for requests without
+   * a valid key (see docs/limits.md). null: no rate limiting, which only
+   * AITBC_RATE_LIMIT=off asks for. Absent (a config built in code, as the
+   * test servers do): no rate limiting either; loadConfig always sets it.
+   */
+  rateLimit?: RateLimitConfig | null;
+  /** Origins a browser may call the API from (CORS); empty: CORS stays off. */
+  corsOrigins?: string[];
+  /** GET /metrics served (AITBC_METRICS=off removes it); default on. */
+  metricsEnabled?: boolean;
+  /** The built dashboard served at / (AITBC_WEB_DIR); default apps/web/dist. */
+  webDir?: string | undefined;
+}
+
+export interface RateLimitConfig {
+  /** Requests per minute each API key may make (a burst may spend the whole minute at once). */
+  perKey: number;
+  /** Requests per minute each client IP may make without a valid key; null: unlimited. */
+  perIp: number | null;
+}
+
+export const DEFAULT_RATE_LIMIT: RateLimitConfig = { perKey: 1200, perIp: 300 };
+
+/** AITBC_RATE_LIMIT / AITBC_RATE_LIMIT_ANONYMOUS: a number of requests per minute, or `off`. */
+function perMinute(name: string, raw: string | undefined, fallback: number): number | null {
+  if (raw?.trim().toLowerCase() === 'off') return null;
+  return integer(name, raw, fallback, 1, 1_000_000);
+}
+
+function rateLimitFrom(env: NodeJS.ProcessEnv): RateLimitConfig | null {
+  const perKey = perMinute('AITBC_RATE_LIMIT', env.AITBC_RATE_LIMIT, DEFAULT_RATE_LIMIT.perKey);
+  if (perKey === null) return null;
+  return { perKey, perIp: perMinute('AITBC_RATE_LIMIT_ANONYMOUS', env.AITBC_RATE_LIMIT_ANONYMOUS, DEFAULT_RATE_LIMIT.perIp!) };
+}
+
+/** AITBC_CORS_ORIGINS: comma-separated origins (`https://app.example.com`); each must be a bare origin. */
+function corsOriginsFrom(raw: string | undefined): string[] {
+  const origins = (raw ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of origins) {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      // reported below
+    }
+    if (!parsed || parsed.origin !== origin) throw new Error(`AITBC_CORS_ORIGINS: "${origin}" is not an origin like https://app.example.com (scheme, host, optional port, nothing else)`);
+  }
+  return origins;
 }
 
 function integer(name: string, raw: string | undefined, fallback: number, min: number, max: number): number {
@@ -43,5 +95,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = env.INIT_
     logLevel: env.LOG_LEVEL?.trim() || 'info',
     sweepIntervalMs: integer('AITBC_SWEEP_INTERVAL_MS', env.AITBC_SWEEP_INTERVAL_MS, 1000, 50, 60_000),
     heartbeatFlushMs: integer('AITBC_HEARTBEAT_FLUSH_MS', env.AITBC_HEARTBEAT_FLUSH_MS, 500, 10, 10_000),
+    rateLimit: rateLimitFrom(env),
+    corsOrigins: corsOriginsFrom(env.AITBC_CORS_ORIGINS),
+    metricsEnabled: env.AITBC_METRICS?.trim().toLowerCase() !== 'off',
+    webDir: env.AITBC_WEB_DIR?.trim() ? resolve(cwd, env.AITBC_WEB_DIR.trim()) : undefined,
   };
 }

@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Principal } from '@aitbc/core';
+import { isLimitIssue, type Principal } from '@aitbc/core';
 import { HOW_TO_SET_A_KEY, type ApiKeyAuthenticator } from './auth/api-keys.ts';
 import type { Database } from './db/database.ts';
 import type { EventBus } from './events.ts';
@@ -55,9 +55,20 @@ export function summariseIssues(issues: FieldIssue[]): string {
   return 'Invalid input: ' + issues.map((i) => `${i.path}: ${i.message}`).join('; ');
 }
 
+/** A validation error every one of whose issues is a size limit. */
+function overLimits(cause: unknown): boolean {
+  if (!(cause instanceof Error) || cause.name !== 'ZodError') return false;
+  const issues = (cause as Error & { issues: { code: string; origin?: string; params?: Record<string, unknown> }[] }).issues;
+  return issues.length > 0 && issues.every(isLimitIssue);
+}
+
 /** Database errors that mean "the caller asked for something impossible", not "the server broke". */
 const mapDatabaseErrors = t.middleware(async ({ next }) => {
   const result = await next();
+  // Input that breaks only a size limit (docs/limits.md) is well-formed but too much: 422, issues kept.
+  if (!result.ok && result.error.code === 'BAD_REQUEST' && overLimits(result.error.cause)) {
+    throw new TRPCError({ code: 'UNPROCESSABLE_CONTENT', message: result.error.message, cause: result.error.cause });
+  }
   // Only errors nobody explained yet: a handler's own TRPCError keeps its message.
   if (!result.ok && result.error.code === 'INTERNAL_SERVER_ERROR') {
     const code = (result.error.cause as { code?: string } | undefined)?.code;

@@ -1,4 +1,5 @@
 export * from './schemas/common.ts';
+export { isLimitIssue } from './schemas/limits.ts';
 export * from './schemas/agent.ts';
 export * from './schemas/key.ts';
 export * from './schemas/health.ts';
@@ -7,3 +8,4 @@ export * from './schemas/network-metrics.ts';
 export * from './schemas/swarm.ts';
 export * from './network/index.ts';
 export * from './swarm/index.ts';
+export * from './schemas/dashboard.ts';

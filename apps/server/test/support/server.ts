@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../../src/server.ts';
+import type { ServerConfig } from '../../src/config.ts';
 import { createTestDatabase, type TestDatabase } from './databases.ts';
 
 export interface TestServer {
@@ -20,7 +21,7 @@ export interface TestServer {
  * A real server on 127.0.0.1 (random port) over a fresh, migrated database of
  * the given kind. Logs are silent unless LOG_LEVEL is set.
  */
-export async function startTestServer(kind: TestDatabase['name'], options: { logLevel?: string; sweepIntervalMs?: number } = {}): Promise<TestServer> {
+export async function startTestServer(kind: TestDatabase['name'], options: { logLevel?: string; sweepIntervalMs?: number; /** Overrides, e.g. rateLimit or corsOrigins (both off by default here). */ config?: Partial<ServerConfig> } = {}): Promise<TestServer> {
   const database = await createTestDatabase(kind);
   const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-data-'));
   const adminKey = `test-admin-${Math.random().toString(36).slice(2)}`;
@@ -34,6 +35,7 @@ export async function startTestServer(kind: TestDatabase['name'], options: { log
     logLevel: options.logLevel ?? process.env.LOG_LEVEL ?? 'silent',
     sweepIntervalMs: options.sweepIntervalMs ?? 200,
     heartbeatFlushMs: 100,
+    ...options.config,
   });
   const url = server.url;
   return {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Capability } from './agent.ts';
 import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
+import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_RESULT_BYTES, MAX_TASK_BYTES } from './limits.ts';
 
 /**
  * How a network hands subtasks to its agents. The meanings live in
@@ -118,6 +119,9 @@ export const NetworkTask = z.looseObject({
   requires: Requires.optional(),
   reduce: Reducer.optional(),
 }).superRefine((task, ctx) => {
+  // Limits (docs/limits.md): depth and size of the whole task, of `params` (copied into every chunk), and the chunks `items` make.
+  if (checkJson(task, MAX_TASK_BYTES, ctx, [], 'the task')) checkJson(task.params, MAX_COPIED_BYTES, ctx, ['params'], 'params (copied into every chunk)');
+  checkChunks(task, MAX_SUBTASKS_PER_TASK, ctx);
   // An explicit subtask's own `requires` is checked here, so a bad tag is a 400 naming it.
   task.subtasks?.forEach((element, i) => {
     if (element === null || typeof element !== 'object' || Array.isArray(element) || !('requires' in element)) return;
@@ -239,7 +243,10 @@ export const HeartbeatRequest = LeaseRef.extend({
 });
 
 export const ResultRequest = LeaseRef.extend({
-  result: z.unknown().refine((v) => v !== undefined, 'a result is required (any JSON, null included)'),
+  result: z
+    .unknown()
+    .refine((v) => v !== undefined, 'a result is required (any JSON, null included)')
+    .superRefine((v, ctx) => void checkJson(v, MAX_RESULT_BYTES, ctx, [], 'the result')),
 });
 
 export const FailureRequest = LeaseRef.extend({

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
-import { MAX_ITEMS_PER_TASK, Reducer } from './network.ts';
+import { MAX_ITEMS_PER_TASK, MAX_SUBTASKS_PER_TASK, Reducer } from './network.ts';
+import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
+import { workOf } from '../swarm/plans.ts';
 
 export const SWARM_ROLES = ['load-balancer', 'resource-optimizer', 'task-coordinator', 'monitor'] as const;
 export const SwarmRole = z.enum(SWARM_ROLES, { error: () => `Invalid role. Must be one of: ${SWARM_ROLES.join(', ')}` });
@@ -185,7 +187,7 @@ export const CoordinationParameters = z.looseObject({
   timeout_seconds: z.number().int().min(1).max(7 * 86_400).optional(),
   lease_seconds: z.number().int().min(1).max(3600).optional(),
   max_attempts: z.number().int().min(1).max(100).optional(),
-});
+}).superRefine((parameters, ctx) => checkChunks(parameters, MAX_SUBTASKS_PER_TASK, ctx));
 export type CoordinationParameters = z.infer<typeof CoordinationParameters>;
 
 /** Both bodies: the spec's `{task_id, strategy, parameters}` and the legacy `{task, collaborators, strategy, timeout_seconds}`. */
@@ -197,6 +199,14 @@ export const CoordinateRequest = z.object({
   task: z.unknown().optional().describe('the legacy body’s task (any JSON)'),
   collaborators: z.number().int().min(1).max(1000).optional().describe('members to select (default 3; 5 for the legacy strategies)'),
   timeout_seconds: z.number().int().min(1).max(7 * 86_400).optional().describe('the task times out after this (default 3600)'),
+}).superRefine((request, ctx) => {
+  // Limits (docs/limits.md): depth and size of the task and of the parameters, and of the work copied to every member or chunk.
+  const task = checkJson(request.task, MAX_TASK_BYTES, ctx, ['task'], 'the task');
+  if (!checkJson(request.parameters, MAX_TASK_BYTES, ctx, ['parameters'], 'the parameters') || !task) return;
+  const { strategy, parameters } = request;
+  const copied = strategy === 'broadcast' || strategy === 'consensus' || ((strategy === 'map-reduce' || strategy === 'distributed') && parameters.items !== undefined);
+  const where = parameters.payload !== undefined ? ['parameters', 'payload'] : request.task !== undefined ? ['task'] : ['parameters'];
+  if (copied) checkJson(workOf(parameters, request.task), MAX_COPIED_BYTES, ctx, where, 'the work copied to every member or chunk');
 });
 export type CoordinateRequest = z.input<typeof CoordinateRequest>;
 

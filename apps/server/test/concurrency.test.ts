@@ -1,0 +1,150 @@
+// Concurrency: 1,000 joins at once, 100 executes at once on one network
+// drained by racing workers, and members leaving while they and others
+// claim. Afterwards: no duplicate ids, no orphaned leases, every subtask's
+// result recorded exactly once, and every counter equal to the recounted
+// truth (checkInvariants reads the tables themselves).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseKinds } from './support/databases.ts';
+import { checkInvariants } from './support/db-state.ts';
+import { restClient } from './support/http.ts';
+import { startTestServer, type TestServer } from './support/server.ts';
+
+type Call = ReturnType<typeof restClient>;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const duplicates = (ids: string[]) => ids.length - new Set(ids).size;
+
+describe.each(databaseKinds)('concurrency on %s', (kind) => {
+  let srv: TestServer;
+  let call: Call;
+  const figures: string[] = [];
+
+  beforeAll(async () => {
+    srv = await startTestServer(kind);
+    call = restClient(srv.url, await srv.keyFor('crowd'));
+  });
+  afterAll(async () => {
+    console.log(`[concurrency ${kind}] ${figures.join('; ')}`);
+    await srv?.close();
+  });
+
+  it('1,000 concurrent joins: 1,000 distinct members in one swarm, counted right', { timeout: 60_000 }, async () => {
+    const join = { role: 'monitor', capability: 'thousand', suspect_after_seconds: 3600, fail_after_seconds: 3600 };
+    const replies = await Promise.all(Array.from({ length: 1000 }, () => call('POST', '/swarm/join', join)));
+    expect(replies.filter((r) => r.status !== 201).map((r) => `${r.status} ${JSON.stringify(r.body)}`)).toEqual([]);
+    const memberIds = replies.map((r) => r.body.member_id as string);
+    expect(duplicates(memberIds)).toBe(0);
+    const swarms = new Set(replies.map((r) => r.body.swarm_id as string));
+    expect(swarms.size).toBe(1);
+    const [swarmId] = swarms;
+    const listed = (await call('GET', `/swarm/${swarmId}/members`)).body;
+    expect(listed.member_counts).toEqual({ active: 1000, suspect: 0, failed: 0, left: 0 });
+    expect(new Set(listed.members.map((m: { member_id: string }) => m.member_id))).toEqual(new Set(memberIds));
+    const rows = await srv.server.db.run((db) => db.swarmMember.findMany({ where: { swarmId }, select: { memberId: true } }));
+    expect(rows.length).toBe(1000);
+    expect(await checkInvariants(srv.server.db)).toEqual([]);
+    figures.push(`1000 joins: ${duplicates(memberIds)} duplicate member ids`);
+  });
+
+  it('100 concurrent executes on one network, drained by racing workers: every subtask done once, counters equal the recount', { timeout: 60_000 }, async () => {
+    const agents: string[] = [];
+    for (let i = 0; i < 4; i++) agents.push((await call('POST', '/api/v1/agents', { name: `racer-${i}` })).body.id);
+    const network = (await call('POST', '/api/v1/agents/networks', { name: 'busy', agents, lease_seconds: 120, claim_timeout_seconds: 3600 })).body.id;
+    const items = [1, 2, 3, 4, 5, 6, 7, 8];
+    const executes = await Promise.all(
+      Array.from({ length: 100 }, () => call('POST', `/api/v1/agents/networks/${network}/execute`, { task: { items, chunk_size: 2, reduce: 'sum' } })),
+    );
+    expect(executes.filter((r) => r.status !== 202).map((r) => `${r.status} ${JSON.stringify(r.body)}`)).toEqual([]);
+    const executionIds = executes.map((r) => r.body.id as string);
+    const subtaskIds = executes.flatMap((r) => r.body.subtasks.map((s: { id: string }) => s.id));
+    expect(duplicates(executionIds)).toBe(0);
+    expect(subtaskIds.length).toBe(400);
+    expect(duplicates(subtaskIds)).toBe(0);
+
+    // Three racing workers per agent: every claim must hand out a different subtask.
+    const claims: { subtask: string; lease: string }[] = [];
+    const worker = async (agent: string) => {
+      for (;;) {
+        const r = await call('POST', `/api/v1/agents/${agent}/claim`, {});
+        expect(r.status).toBe(200);
+        const s = r.body.subtask;
+        if (!s) return;
+        claims.push({ subtask: s.subtask_id, lease: s.lease_id });
+        const doubled = s.payload.items.reduce((sum: number, x: number) => sum + 2 * x, 0);
+        const posted = await call('POST', `/api/v1/subtasks/${s.subtask_id}/result`, { lease_id: s.lease_id, result: doubled });
+        expect(posted.status, JSON.stringify(posted.body)).toBe(200);
+      }
+    };
+    await Promise.all(agents.flatMap((a) => [worker(a), worker(a), worker(a)]));
+    expect(claims.length).toBe(400);
+    expect(duplicates(claims.map((c) => c.subtask))).toBe(0);
+    expect(duplicates(claims.map((c) => c.lease))).toBe(0);
+
+    const list = (await call('GET', `/api/v1/agents/networks/${network}/executions?limit=500&status=completed`)).body;
+    expect(list.total_count).toBe(100);
+    for (const id of executionIds.slice(0, 10)) {
+      const e = (await call('GET', `/api/v1/agents/networks/${network}/executions/${id}`)).body;
+      expect(e.results).toMatchObject({ reduced: 72, subtask_results: [6, 14, 22, 30] });
+    }
+    const status = (await call('GET', `/api/v1/agents/networks/${network}/status`)).body;
+    expect(status).toMatchObject({ active_tasks: 0, total_executions: 100 });
+    expect(await checkInvariants(srv.server.db)).toEqual([]);
+    figures.push(`100 executes: ${duplicates(executionIds)} duplicate execution ids, ${duplicates(subtaskIds)} duplicate subtask ids, ${duplicates(claims.map((c) => c.subtask))} subtasks claimed twice`);
+  });
+
+  it('members leaving while claiming leave no orphaned lease, and those who stay finish the work exactly once', { timeout: 60_000 }, async () => {
+    const join = { role: 'monitor', capability: 'churn', suspect_after_seconds: 3600, fail_after_seconds: 3600 };
+    const members: { member_id: string; swarm_id: string }[] = [];
+    for (let i = 0; i < 10; i++) members.push((await call('POST', '/swarm/join', join)).body);
+    const swarmId = members[0]!.swarm_id;
+    const items = Array.from({ length: 40 }, (_, i) => i + 1);
+    const task = await call('POST', '/swarm/coordinate', {
+      swarm_id: swarmId,
+      strategy: 'map-reduce',
+      collaborators: 10,
+      parameters: { capability: 'churn', items, chunk_size: 1, reduce: 'sum', lease_seconds: 120 },
+    });
+    expect(task.status, JSON.stringify(task.body)).toBe(202);
+    const [leavers, stayers] = [members.slice(0, 5), members.slice(5)];
+
+    const recorded: string[] = [];
+    // A failed expectation stops every loop, so the server can close.
+    let failed = false;
+    const work = async (memberId: string, rounds: number) => {
+      for (let i = 0; i < rounds && !failed; i++) {
+        const r = await call('POST', `/swarm/members/${memberId}/claim`, {});
+        if (r.status !== 200) return r.status; // left: 409
+        const s = r.body.subtask;
+        if (!s) return 200;
+        const posted = await call('POST', `/api/v1/subtasks/${s.subtask_id}/result`, { lease_id: s.lease_id, result: s.payload.items[0] * 2 });
+        if (posted.status === 200) recorded.push(s.subtask_id);
+        else if (posted.status !== 409) {
+          failed = true;
+          expect(posted.status, `a result posted while members leave: ${JSON.stringify(posted.body)}`).toBe(409);
+        }
+      }
+      return 200;
+    };
+    // Leavers claim and leave at the same moment; stayers work throughout.
+    await Promise.all([
+      ...leavers.map((m) => work(m.member_id, 3)),
+      ...leavers.map((m) => sleep(5).then(() => call('POST', '/swarm/leave', { swarm_id: swarmId, member_id: m.member_id }))),
+      ...stayers.map((m) => work(m.member_id, 2)),
+    ]);
+    // Whatever the leavers held went on to the stayers, who finish it.
+    for (let round = 0; round < 20; round++) {
+      await Promise.all(stayers.map((m) => work(m.member_id, 100)));
+      if ((await call('GET', `/swarm/tasks/${task.body.task_id}/status`)).body.status !== 'running') break;
+    }
+    const done = (await call('GET', `/swarm/tasks/${task.body.task_id}/status`)).body;
+    expect(done.status).toBe('completed');
+    expect(done.result).toMatchObject({ reduced: items.reduce((s, x) => s + 2 * x, 0) });
+    expect(done.result.subtask_results).toEqual(items.map((x) => 2 * x));
+    expect(duplicates(recorded)).toBe(0);
+    const left = (await call('GET', `/swarm/${swarmId}/members`)).body.members.filter((m: { status: string }) => m.status === 'left');
+    expect(left.length).toBe(5);
+    const held = await srv.server.db.run((db) => db.subtask.count({ where: { assigneeId: { in: leavers.map((m) => m.member_id) }, status: { in: ['assigned', 'leased'] } } }));
+    expect(held).toBe(0);
+    expect(await checkInvariants(srv.server.db)).toEqual([]);
+    figures.push(`leave-while-claiming: ${held} orphaned leases, ${duplicates(recorded)} results recorded twice`);
+  });
+});
