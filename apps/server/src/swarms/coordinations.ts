@@ -237,7 +237,10 @@ async function replacements(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow): Pr
 }
 
 async function reassignMember(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow, avoid: string[]): Promise<string | null> {
-  const ranked = (await replacements(tx, c, s)).filter((id) => !avoid.includes(id));
+  // Another member is preferred; the one it came from (still active, e.g. its lease ran out in
+  // a restart) takes it back rather than let it fail while nobody else can.
+  const eligible = await replacements(tx, c, s);
+  const ranked = [...eligible.filter((id) => !avoid.includes(id)), ...eligible.filter((id) => avoid.includes(id))];
   let next: string | null = null;
   for (const id of ranked) {
     // Take the member's row lock while it is still active: a member leaving (or
