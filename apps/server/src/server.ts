@@ -9,6 +9,9 @@ import { HeartbeatBuffer } from './swarms/heartbeats.ts';
 import { databaseTarget } from './db/target.ts';
 import { startSweeper } from './work/sweeper.ts';
 
+/** How long shutdown waits for open connections before it closes them. */
+const CLOSE_GRACE_MS = 2000;
+
 export interface RunningServer {
   url: string;
   app: FastifyInstance;
@@ -46,7 +49,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       adminKey,
       async close() {
         await stopSweeper();
+        // Requests under way get a moment to finish; a connection still open then
+        // (a live stream, a client that keeps its socket) is cut, so shutdown never hangs.
+        const cut = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
         await app.close();
+        clearTimeout(cut);
         await heartbeats.close();
         await bus.close();
         await db.close();
