@@ -8,9 +8,9 @@ import { databaseKinds } from './support/databases.ts';
 import { checkInvariants } from './support/db-state.ts';
 import { restClient } from './support/http.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
+import { sleep } from './support/waiting.ts';
 
 type Call = ReturnType<typeof restClient>;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const duplicates = (ids: string[]) => ids.length - new Set(ids).size;
 
 describe.each(databaseKinds)('concurrency on %s', (kind) => {

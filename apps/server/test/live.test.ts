@@ -7,9 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from './support/databases.ts';
 import { restClient } from './support/http.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
+import { eventually, sleep } from './support/waiting.ts';
 
 type Call = ReturnType<typeof restClient>;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Stream {
   messages: { kind: string; everything: boolean; swarm_ids: string[]; task_ids: string[] }[];
@@ -45,16 +45,6 @@ async function subscribe(url: string, key: string): Promise<Stream> {
     }
   })();
   return stream;
-}
-
-async function eventually<T>(probe: () => T | undefined | null | false | Promise<T | undefined | null | false>, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await sleep(25);
-  }
 }
 
 const trpcQuery = (call: Call, path: string, input: unknown = {}) => call('GET', `/trpc/${path}?input=${encodeURIComponent(JSON.stringify(input))}`);

@@ -8,19 +8,9 @@ import { databaseKinds } from './support/databases.ts';
 import { restClient } from './support/http.ts';
 import { loadConfig } from '../src/config.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
+import { eventually } from './support/waiting.ts';
 
 type Call = ReturnType<typeof restClient>;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(probe: () => Promise<T | undefined | null | false>, ms = 15_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await sleep(50);
-  }
-}
 
 /** The samples of a scrape: `name{labels}` → value. */
 function parse(text: string): Map<string, number> {
@@ -128,7 +118,7 @@ describe.each(databaseKinds)('/metrics on %s', (kind) => {
     expect(abandoned.status, JSON.stringify(abandoned.body)).toBe(202);
     const holder = members.find((m) => (abandoned.body.assigned_members as string[]).includes(m.member_id))!;
     expect(await claim(holder.member_id, 1)).not.toBeNull();
-    await eventually(async () => ['failed', 'timed_out'].includes((await alice('GET', '/swarm/tasks/vote-2/status')).body.status));
+    await eventually(async () => ['failed', 'timed_out'].includes((await alice('GET', '/swarm/tasks/vote-2/status')).body.status), 15_000);
 
     const after = await scrape();
     expect(value(after, 'aitbc_consensus_total', { outcome: 'decided' }) - value(before, 'aitbc_consensus_total', { outcome: 'decided' })).toBe(1);

@@ -3,20 +3,9 @@ import { databaseKinds } from './support/databases.ts';
 import { restClient } from './support/http.ts';
 import { recountAggregates } from './support/recount.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
+import { eventually, sleep } from './support/waiting.ts';
 
 type Call = ReturnType<typeof restClient>;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Wait until `probe` returns something truthy (the sweeper runs every 200 ms in tests). */
-async function eventually<T>(probe: () => Promise<T | undefined | null | false>, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await sleep(50);
-  }
-}
 
 /** An in-test worker: claim everything waiting for `agentId` and answer with `answer(payload)`. */
 async function drain(call: Call, agentId: string, answer: (payload: any) => unknown): Promise<any[]> {

@@ -12,8 +12,8 @@ import { startTestServer, type TestServer } from './support/server.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from './support/waiting.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('rate limit configuration', () => {
   it('is on by default, off only when AITBC_RATE_LIMIT=off, and refuses nonsense', () => {

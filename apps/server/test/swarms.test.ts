@@ -6,19 +6,9 @@ import { databaseKinds } from './support/databases.ts';
 import { restClient } from './support/http.ts';
 import { recountAggregates } from './support/recount.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
+import { eventually, sleep } from './support/waiting.ts';
 
 type Call = ReturnType<typeof restClient>;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(probe: () => Promise<T | undefined | null | false>, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await sleep(50);
-  }
-}
 
 describe.each(databaseKinds)('swarms on %s', (kind) => {
   let srv: TestServer;
