@@ -12,7 +12,7 @@ import { COORDINATION_STRATEGIES, type CoordinationStrategy, type ExecutionView,
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from '../../server/test/support/databases.ts';
 import { startTestServer, type TestServer } from '../../server/test/support/server.ts';
-import { aitbc, type CliRun, spawnAitbc, tempHome } from './support/aitbc.ts';
+import { aitbc, ok, until, spawnAitbc, tempHome } from './support/aitbc.ts';
 
 const script = fileURLToPath(new URL('./fixtures/double-items.mjs', import.meta.url));
 const ITEMS = Array.from({ length: 12 }, (_, i) => i + 1);
@@ -27,21 +27,6 @@ const COPIES: Record<CoordinationStrategy, number> = {
   decentralized: 3,
   hybrid: 2,
 };
-
-function ok(run: CliRun): string {
-  if (run.code !== 0) throw new Error(`aitbc exited ${run.code}: ${run.stderr}`);
-  return run.stdout;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface Worker {
   name: string;

@@ -13,26 +13,11 @@ import type { ConsensusView, CoordinateView, JoinView, MemberView, TaskStatusVie
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from '../../server/test/support/databases.ts';
 import { startTestServer, type TestServer } from '../../server/test/support/server.ts';
-import { aitbc, type CliRun, spawnAitbc, tempHome } from './support/aitbc.ts';
+import { aitbc, ok, until, spawnAitbc, tempHome } from './support/aitbc.ts';
 
 const script = fileURLToPath(new URL('./fixtures/swarm-answer.mjs', import.meta.url));
 const MAJORITY = { answer: 42 };
 const DISSENT = { answer: 43 };
-
-function ok(run: CliRun): string {
-  if (run.code !== 0) throw new Error(`aitbc exited ${run.code}: ${run.stderr}`);
-  return run.stdout;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface Worker {
   name: string;

@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { aitbc, type CliRun, spawnAitbc, tempHome } from '../../cli/test/support/aitbc.ts';
+import { aitbc, ok, spawnAitbc, tempHome } from '../../cli/test/support/aitbc.ts';
 import { databaseKinds } from '../../server/test/support/databases.ts';
 import { startTestServer, type TestServer } from '../../server/test/support/server.ts';
 
@@ -27,11 +27,6 @@ const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
   if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing; CI=true requires it (.ci/run installs Debian's chromium)`);
   process.stderr.write(`[tests] dashboard browser test SKIPPED: ${CHROMIUM} is missing (apt-get install -y chromium); CI=true makes this an error.\n`);
-}
-
-function ok(run: CliRun): string {
-  if (run.code !== 0) throw new Error(`aitbc exited ${run.code}: ${run.stderr}`);
-  return run.stdout;
 }
 
 describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chromium', (kind) => {

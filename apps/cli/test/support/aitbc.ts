@@ -64,3 +64,20 @@ export async function closedPort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+/** A run's stdout, or an error with its stderr when it did not exit 0. */
+export function ok(run: CliRun): string {
+  if (run.code !== 0) throw new Error(`aitbc exited ${run.code}: ${run.stderr}`);
+  return run.stdout;
+}
+
+/** Polls `probe` every 100 ms until it returns something; fails after `timeoutMs`, naming `what`. */
+export async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
