@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { MEMBER_STATUSES, VOTING_STRATEGIES } from '@aitbc/core';
 import type { ApiKeyAuthenticator } from './auth/api-keys.ts';
 import type { Database } from './db/database.ts';
+import { openWorkTotal } from './work/open-work.ts';
 import { appRouter } from './routers/index.ts';
 import type { Meta } from './trpc.ts';
 
@@ -94,7 +95,7 @@ async function readRecords(db: Database, m: Metrics): Promise<void> {
   const figures = await db.run(async (tx) => {
     const [members, open, expired, decided, failed] = await Promise.all([
       tx.swarmMember.groupBy({ by: ['status'], _count: { _all: true } }),
-      tx.subtask.groupBy({ by: ['status', 'swarmId'], where: { status: { in: ['pending', 'assigned', 'leased'] } }, _count: { _all: true } }),
+      Promise.all([openWorkTotal(tx, 'network'), openWorkTotal(tx, 'swarm')]),
       tx.subtaskAttempt.count({ where: { outcome: 'expired' } }),
       tx.swarmCoordination.count({ where: { strategy: { in: [...VOTING_STRATEGIES] }, consensusReachedAt: { not: null } } }),
       tx.swarmCoordination.count({ where: { strategy: { in: [...VOTING_STRATEGIES] }, status: { in: ['failed', 'timed_out'] } } }),
@@ -102,15 +103,10 @@ async function readRecords(db: Database, m: Metrics): Promise<void> {
     return { members, open, expired, decided, failed };
   });
   for (const state of MEMBER_STATUSES) m.members.set({ state }, figures.members.find((g) => g.status === state)?._count._all ?? 0);
-  const open = { network: { queued: 0, leased: 0 }, swarm: { queued: 0, leased: 0 } };
-  for (const g of figures.open) {
-    const source = g.swarmId === null ? open.network : open.swarm;
-    if (g.status === 'leased') source.leased += g._count._all;
-    else source.queued += g._count._all;
-  }
-  for (const source of ['network', 'swarm'] as const) {
-    m.queueDepth.set({ source }, open[source].queued);
-    m.inFlight.set({ source }, open[source].leased);
+  const [network, swarm] = figures.open;
+  for (const [source, open] of [['network', network], ['swarm', swarm]] as const) {
+    m.queueDepth.set({ source }, open.pending + open.assigned);
+    m.inFlight.set({ source }, open.leased);
   }
   // Counts kept in the records: a counter set to the total (it only grows, across restarts and instances).
   m.leasesExpired.reset();

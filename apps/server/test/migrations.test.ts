@@ -27,6 +27,7 @@ const tables = [
   'api_keys',
   'network_agent_stats',
   'network_minutes',
+  'open_work',
   'subtask_attempts',
   'subtasks',
   'swarm_coordination',

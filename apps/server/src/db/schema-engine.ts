@@ -83,13 +83,23 @@ function pgSchema(url: string): string | undefined {
   return new URL(url).searchParams.get('schema') ?? undefined;
 }
 
+/**
+ * adapter-pg's executeScript splits a migration at every `;`, which cuts
+ * function bodies ($$ … $$) apart. Send the script whole, as one simple
+ * query, as the native engine does.
+ */
 async function pgAdapter(url: string): Promise<SqlDriverAdapter> {
   const schema = pgSchema(url);
-  const factory = new PrismaPg(charAsTextPool({ connectionString: url, max: 2 }), {
+  const pool = charAsTextPool({ connectionString: url, max: 2 });
+  const factory = new PrismaPg(pool, {
     disposeExternalPool: true,
     ...(schema ? { schema } : {}),
   });
-  return factory.connect();
+  const adapter = await factory.connect();
+  adapter.executeScript = async (script) => {
+    await pool.query(script);
+  };
+  return adapter;
 }
 
 /**

@@ -1,8 +1,7 @@
 import type { Candidate } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
+import { openLoad } from '../work/open-work.ts';
 import type { NetworkRow } from './views.ts';
-
-export const OPEN_SUBTASK_STATUSES = ['assigned', 'leased'];
 
 /** Completed attempts per agent that the centralized strategy's speed estimate reads. */
 const SPEED_SAMPLE = 200;
@@ -13,16 +12,6 @@ const SPEED_SAMPLE = 200;
  */
 export function isLive(agent: { status: string; lastSeen: Date | null }, claimTimeoutSeconds: number, now: Date): boolean {
   return agent.status !== 'offline' && agent.lastSeen !== null && now.getTime() - agent.lastSeen.getTime() <= claimTimeoutSeconds * 1000;
-}
-
-/** How many subtasks each agent holds now, across all of the owner's work. */
-export async function openLoad(db: PrismaTx, ownerId: string, agentIds: string[]): Promise<Map<string, number>> {
-  const groups = await db.subtask.groupBy({
-    by: ['assigneeId'],
-    where: { ownerId, assigneeId: { in: agentIds }, status: { in: OPEN_SUBTASK_STATUSES } },
-    _count: { _all: true },
-  });
-  return new Map(groups.map((g) => [g.assigneeId ?? '', g._count._all]));
 }
 
 async function meanTaskSeconds(db: PrismaTx, agentId: string): Promise<number | null> {
@@ -42,7 +31,7 @@ export async function loadCandidates(db: PrismaTx, network: NetworkRow, now: Dat
   const ids = network.agents as string[];
   const [agents, load] = await Promise.all([
     db.agent.findMany({ where: { ownerId: network.ownerId, id: { in: ids } } }),
-    openLoad(db, network.ownerId, ids),
+    openLoad(db, ids),
   ]);
   const byId = new Map(agents.map((a) => [a.id, a]));
   const speeds =

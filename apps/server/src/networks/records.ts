@@ -1,6 +1,7 @@
 import { type NetworkMetrics, networkMetricsFromTotals } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
-import { isLive, openLoad } from './candidates.ts';
+import { openLoad, openWorkOf } from '../work/open-work.ts';
+import { isLive } from './candidates.ts';
 import type { NetworkRow } from './views.ts';
 
 /** Completed executions the p95 is taken over (the latest ones; bounded, so status costs the same at any history size). */
@@ -10,12 +11,12 @@ export const P95_SAMPLE = 200;
  * A network's metrics from its rolling aggregates (counted as events happen,
  * see stats.ts) and a few bounded reads: the latest completed executions for
  * the percentile, the per-minute completions in the window, and the open
- * work. Nothing here grows with the history.
+ * work's counts. Nothing here grows with the history.
  */
 export async function measureNetwork(db: PrismaTx, network: NetworkRow, windowSeconds: number, now: Date): Promise<NetworkMetrics> {
   const ids = network.agents as string[];
   const fromMinute = Math.floor((now.getTime() - windowSeconds * 1000) / 60_000);
-  const [recent, stats, agents, load, window, queueDepth, inFlight] = await Promise.all([
+  const [recent, stats, agents, load, window, open] = await Promise.all([
     db.agentNetworkExecution.findMany({
       where: { networkId: network.id, status: 'completed' },
       orderBy: { completedAt: 'desc' },
@@ -24,10 +25,9 @@ export async function measureNetwork(db: PrismaTx, network: NetworkRow, windowSe
     }),
     db.networkAgentStats.findMany({ where: { networkId: network.id } }),
     db.agent.findMany({ where: { ownerId: network.ownerId, id: { in: ids } }, select: { id: true, name: true, status: true, lastSeen: true } }),
-    openLoad(db, network.ownerId, ids),
+    openLoad(db, ids),
     db.networkMinute.aggregate({ where: { networkId: network.id, minute: { gte: fromMinute } }, _sum: { completed: true } }),
-    db.subtask.count({ where: { networkId: network.id, status: { in: ['pending', 'assigned'] } } }),
-    db.subtask.count({ where: { networkId: network.id, status: 'leased' } }),
+    openWorkOf(db, 'network', network.id),
   ]);
   const byId = new Map(agents.map((a) => [a.id, a]));
   const statsOf = new Map(stats.map((st) => [st.agentId, st]));
@@ -61,8 +61,8 @@ export async function measureNetwork(db: PrismaTx, network: NetworkRow, windowSe
     }),
     completedInWindow: window._sum.completed ?? 0,
     windowSeconds,
-    queueDepth,
-    inFlight,
+    queueDepth: open.pending + open.assigned,
+    inFlight: open.leased,
   });
 }
 

@@ -5,6 +5,7 @@ import type { PrismaTx } from '../db/client.ts';
 import type { Database } from '../db/database.ts';
 import { lockSwarm, membersMoved } from '../stats.ts';
 import { releaseAllOf } from '../work/leases.ts';
+import { openLoad } from '../work/open-work.ts';
 import { type MemberRow, type SwarmRow, toCandidate, toMemberView } from './views.ts';
 
 /** States a member can still be in: it has not left. */
@@ -212,17 +213,6 @@ export async function detectMemberFailures(db: Database, now: Date): Promise<{ s
   return { suspected, failed };
 }
 
-/** How many subtasks each member holds now. */
-export async function memberLoad(tx: PrismaTx, ownerId: string, memberIds: string[]): Promise<Map<string, number>> {
-  if (memberIds.length === 0) return new Map();
-  const groups = await tx.subtask.groupBy({
-    by: ['assigneeId'],
-    where: { ownerId, assigneeId: { in: memberIds }, status: { in: ['assigned', 'leased'] } },
-    _count: { _all: true },
-  });
-  return new Map(groups.map((g) => [g.assigneeId ?? '', g._count._all]));
-}
-
 /** What a selection filters on; absent fields do not filter. */
 export interface CandidateFilter {
   capability?: string | undefined;
@@ -251,9 +241,8 @@ export async function memberCandidates(tx: PrismaTx, ownerId: string, swarmId: s
     tx.swarmMember.findMany({ where: { ...where, status: { in: ['suspect', 'failed'] } }, take: window }),
   ]);
   const members = [...active, ...down];
-  const load = await memberLoad(
+  const load = await openLoad(
     tx,
-    ownerId,
     active.map((m) => m.memberId),
   );
   return members.map((m) => toCandidate(m, load.get(m.memberId) ?? 0));

@@ -61,6 +61,19 @@ export async function recountAggregates(db: Database): Promise<Mismatch[]> {
       const minutes = await tx.networkMinute.aggregate({ where: { networkId: n.id }, _sum: { completed: true } });
       check(`${n.id} completions by minute`, minutes._sum.completed ?? 0, attempts.filter((x) => x.outcome === 'completed').length);
     }
+    // Open work (kept by triggers): every key of every scope, summed over its shards.
+    const stored = await tx.openWork.groupBy({ by: ['scope', 'key'], _sum: { pending: true, assigned: true, leased: true } });
+    const open = await tx.subtask.findMany({ where: { status: { in: ['pending', 'assigned', 'leased'] } }, select: { networkId: true, swarmId: true, assigneeId: true, status: true } });
+    const keyOf = { network: 'networkId', swarm: 'swarmId', assignee: 'assigneeId' } as const;
+    const keys = new Set([...stored.map((g) => `${g.scope}/${g.key}`), ...open.flatMap((r) => Object.entries(keyOf).flatMap(([scope, field]) => (r[field] ? [`${scope}/${r[field]}`] : [])))]);
+    for (const id of keys) {
+      const [scope, key] = id.split('/') as [keyof typeof keyOf, string];
+      const mine = open.filter((r) => r[keyOf[scope]] === key);
+      const g = stored.find((x) => x.scope === scope && x.key === key)?._sum;
+      for (const status of ['pending', 'assigned', 'leased'] as const) {
+        check(`open ${id} ${status}`, g?.[status] ?? 0, mine.filter((r) => r.status === status).length);
+      }
+    }
     return wrong;
   });
 }
