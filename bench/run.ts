@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [--db sqlite|postgres] [--quick] [--instances N] [--only name,name]`
+ * `pnpm bench [--db sqlite|postgres] [--quick] [--instances N] [--only name,name] [--cpu-prof]`
  *
  * Starts real server processes on a fresh database and drives them over
  * loopback HTTP (autocannon for single requests, a keep-alive HTTP driver for
@@ -16,7 +16,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createScratchDatabase } from '../apps/server/src/db/scratch-database.ts';
-import { spawnServer } from '../apps/server/test/support/server-process.ts';
+import { compiledServer, spawnServer } from '../apps/server/test/support/server-process.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -25,6 +25,8 @@ const quick = args.includes('--quick');
 const dbKind = flag('--db') ?? 'sqlite';
 const instances = Number(flag('--instances') ?? 1);
 const only = flag('--only')?.split(',');
+/** --cpu-prof: each server writes a V8 CPU profile (open it in Chrome DevTools) to bench/results/profiles/ when it stops. */
+const cpuProf = args.includes('--cpu-prof');
 if (dbKind !== 'sqlite' && dbKind !== 'postgres') throw new Error('--db takes sqlite or postgres');
 if (instances > 1 && dbKind !== 'postgres') throw new Error('--instances needs --db postgres (several servers share one PostgreSQL)');
 const CONNECTIONS = 64;
@@ -166,9 +168,12 @@ async function joinMembers(base: string, key: string, capability: string, n: num
   return out;
 }
 
+/** Compiles the server as `pnpm start` does and starts `count` of it. */
 async function startServers(env: NodeJS.ProcessEnv, count: number): Promise<Server[]> {
+  execSync('node scripts/bundle.mjs', { cwd: join(root, 'apps/server'), stdio: 'inherit' });
   const servers: Server[] = [];
-  for (let i = 0; i < count; i++) servers.push(await spawnServer(env));
+  const profiling = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench/results/profiles')}`] : [];
+  for (let i = 0; i < count; i++) servers.push(await spawnServer(env, { ...compiledServer, nodeArgs: [...compiledServer.nodeArgs, ...profiling] }));
   return servers;
 }
 
@@ -299,24 +304,28 @@ async function main() {
 
     if (want('claims')) {
       // Claims and results against one network, from 64 workers spread over the instances; no subtask may be claimed twice.
-      const agents = await Promise.all(Array.from({ length: 64 }, (_, i) => call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: `claimer-${i}` })));
-      const network = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents/networks', { name: 'claims', agents: agents.map((a) => a.id), coordination_strategy: 'round-robin' });
-      const total = quick ? 2000 : 20_000;
-      for (let done = 0; done < total; done += 1000) {
-        await call(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { subtasks: Array.from({ length: 1000 }, (_, i) => done + i) } });
+      // With --instances N, the same run on 1 instance first, then on N, side by side.
+      for (const n of instances > 1 ? [1, instances] : [1]) {
+        const on = servers.slice(0, n);
+        const agents = await Promise.all(Array.from({ length: 64 }, (_, i) => call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: `claimer-${n}-${i}` })));
+        const network = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents/networks', { name: `claims-${n}`, agents: agents.map((a) => a.id), coordination_strategy: 'round-robin' });
+        const total = quick ? 2000 : 20_000;
+        for (let done = 0; done < total; done += 1000) {
+          await call(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { subtasks: Array.from({ length: 1000 }, (_, i) => done + i) } });
+        }
+        const seen = new Map<string, number>();
+        const run = await loops(SECONDS, 64, async (i) => {
+          const target = on[i % on.length]!.url;
+          const agent = agents[i]!.id;
+          const claim = await call<{ subtask: { subtask_id: string; lease_id: string } | null }>(target, key, 'POST', `/api/v1/agents/${agent}/claim`, {});
+          if (!claim.subtask) return;
+          seen.set(claim.subtask.subtask_id, (seen.get(claim.subtask.subtask_id) ?? 0) + 1);
+          await call(target, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, { lease_id: claim.subtask.lease_id, result: 1 });
+        });
+        const doubles = [...seen.values()].filter((c) => c > 1).length;
+        rows.push(row(`claim + result (${n} instance${n > 1 ? 's' : ''})`, 'pairs/s', run.latencies, SECONDS, run.errors + doubles, on));
+        notes.push(`claims on ${n} instance(s): ${seen.size} subtasks claimed and completed, ${doubles} claimed twice`);
       }
-      const seen = new Map<string, number>();
-      const run = await loops(SECONDS, 64, async (i) => {
-        const target = servers[i % servers.length]!.url;
-        const agent = agents[i]!.id;
-        const claim = await call<{ subtask: { subtask_id: string; lease_id: string } | null }>(target, key, 'POST', `/api/v1/agents/${agent}/claim`, {});
-        if (!claim.subtask) return;
-        seen.set(claim.subtask.subtask_id, (seen.get(claim.subtask.subtask_id) ?? 0) + 1);
-        await call(target, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, { lease_id: claim.subtask.lease_id, result: 1 });
-      });
-      const doubles = [...seen.values()].filter((n) => n > 1).length;
-      rows.push(row(`claim + result (${instances} instance${instances > 1 ? 's' : ''})`, 'pairs/s', run.latencies, SECONDS, run.errors + doubles, servers));
-      notes.push(`claims: ${seen.size} subtasks claimed and completed, ${doubles} claimed twice`);
     }
 
     if (want('core')) {

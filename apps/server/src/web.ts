@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { checkoutRoot } from './checkout.ts';
 import { gzipSync } from 'node:zlib';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
@@ -12,7 +12,7 @@ export interface WebOptions {
 }
 
 /** apps/web/dist, beside this package. */
-export const DEFAULT_WEB_DIR = fileURLToPath(new URL('../../web/dist', import.meta.url));
+export const DEFAULT_WEB_DIR = join(checkoutRoot, 'apps', 'web', 'dist');
 
 /** The dashboard's client-side routes: each answers with index.html. */
 export const DASHBOARD_ROUTES = ['/', '/swarms', '/tasks', '/networks', '/owners'];

@@ -7,15 +7,15 @@ import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { readdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { MigrationList } from '@prisma/schema-engine-wasm';
+import { checkoutRoot } from '../checkout.ts';
 import { withSchemaEngine, type SchemaFile } from './schema-engine.ts';
 import type { DatabaseTarget } from './target.ts';
 
 export type Provider = DatabaseTarget['provider'];
 
-/** The repository's prisma/ directory (this file is apps/server/src/db/migrate.ts). */
-export const prismaDir = fileURLToPath(new URL('../../../../prisma/', import.meta.url));
+/** The repository's prisma/ directory. */
+export const prismaDir = join(checkoutRoot, 'prisma');
 
 export function migrationsDir(provider: Provider): string {
   return join(prismaDir, 'migrations', provider);

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-/** The operator's entry point: `aitbc-server` (what `pnpm start` runs). */
+/** `aitbc-server` from the TypeScript source, through tsx (`pnpm start` runs the same code compiled, see compiledServer). */
 export const serverBin = fileURLToPath(new URL('../../bin/aitbc-server.mjs', import.meta.url));
 
 export interface ListeningServer {
@@ -46,8 +46,14 @@ export function whenListening(child: ChildProcess, timeoutMs = 30_000): Promise<
   });
 }
 
-/** Starts `aitbc-server` with these environment overrides (PORT 0 unless given) and waits for it. */
-export function spawnServer(env: NodeJS.ProcessEnv): Promise<ListeningServer & { pid: number }> {
-  const child = spawn(process.execPath, [serverBin], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** What `pnpm start` runs: the bundle `pnpm build` compiles, with the heap limit it sets. */
+export const compiledServer = {
+  bin: fileURLToPath(new URL('../../dist/aitbc-server.mjs', import.meta.url)),
+  nodeArgs: ['--max-old-space-size=192'],
+};
+
+/** Starts `aitbc-server` (by default from source) with these environment overrides (PORT 0 unless given) and waits for it. */
+export function spawnServer(env: NodeJS.ProcessEnv, entry: { bin: string; nodeArgs: string[] } = { bin: serverBin, nodeArgs: [] }): Promise<ListeningServer & { pid: number }> {
+  const child = spawn(process.execPath, [...entry.nodeArgs, entry.bin], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   return whenListening(child).then((server) => ({ ...server, pid: child.pid! }));
 }
