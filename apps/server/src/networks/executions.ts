@@ -20,7 +20,7 @@ import {
 import { jsonInput, type PrismaTx } from '../db/client.ts';
 import { loadCandidates } from './candidates.ts';
 import { executionEnded, executionStarted, replicasDecided } from '../stats.ts';
-import type { WorkParent } from '../work/parent.ts';
+import type { ParentKeys, WorkParent } from '../work/parent.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, priorityRank, type SubtaskRow, toExecutionView } from './views.ts';
 
 /** Subtask states that still expect work from someone. */
@@ -165,10 +165,10 @@ function outcomeOf(s: SubtaskRow): ReplicaOutcome {
  * result is (or that it needs another replica, or failed), and finish the
  * execution when that was its last subtask. Call with the execution locked.
  */
-export async function decideSubtask(tx: PrismaTx, execution: ExecutionRow, seq: number, now: Date): Promise<void> {
+export async function decideSubtask(tx: PrismaTx, execution: ExecutionRow, seq: number, now: Date, loaded?: NetworkRow): Promise<void> {
   const replicas = await tx.subtask.findMany({ where: { executionId: execution.id, seq }, orderBy: { replica: 'asc' } });
   if (replicas.some((r) => r.accepted)) return;
-  const network = await tx.agentNetwork.findUniqueOrThrow({ where: { id: execution.networkId } });
+  const network = loaded ?? (await tx.agentNetwork.findUniqueOrThrow({ where: { id: execution.networkId } }));
   const agentIds = network.agents as string[];
   const policy = replicaPolicy(strategyOf(network), networkSettings(network), agentIds.length);
   const live = replicas.filter((r) => r.status !== 'cancelled');
@@ -193,8 +193,8 @@ export async function decideSubtask(tx: PrismaTx, execution: ExecutionRow, seq: 
   }
 
   const winner = live.find((r) => r.replica === decision.winner)!;
-  await tx.subtask.update({ where: { id: winner.id }, data: { accepted: true } });
-  await cancelOpen(tx, { executionId: execution.id, seq }, now);
+  await tx.subtask.updateMany({ where: { id: winner.id }, data: { accepted: true } });
+  if (live.some((r) => OPEN_STATES.includes(r.status))) await cancelOpen(tx, { executionId: execution.id, seq }, now);
   const replicated = policy.kind !== 'single';
   const updated = await tx.agentNetworkExecution.update({
     where: { id: execution.id },
@@ -283,30 +283,36 @@ export async function cancelExecution(tx: PrismaTx, ownerId: string, networkId: 
 export const isFinished = (status: string) => FINISHED_EXECUTION.includes(status);
 
 /** A network execution as the worker protocol's parent of its subtasks. */
-export async function networkParent(tx: PrismaTx, s: SubtaskRow, now: Date): Promise<WorkParent | null> {
+export async function networkParent(tx: PrismaTx, s: ParentKeys, now: Date): Promise<WorkParent | null> {
   if (!s.executionId || !s.networkId) return null;
   const executionId = s.executionId;
   const network = await tx.agentNetwork.findUnique({ where: { id: s.networkId } });
   if (!network) return null;
   let locked: ExecutionRow | null = null;
+  /** The execution's status as this transaction last set or saw it; unknown once a settle may have finished it. */
+  let known: string | null = null;
   return {
     leaseSeconds: network.leaseSeconds,
     claimTimeoutSeconds: network.claimTimeoutSeconds,
     async lock() {
       locked = await lockExecution(tx, executionId, now);
+      known = locked?.status ?? null;
       return locked !== null;
     },
     reassign: (subtask, avoid) => reassign(tx, subtask, network, avoid, now),
     async settle(subtask) {
+      known = null;
       const execution = locked ?? (await lockExecution(tx, executionId, now));
-      if (execution) await decideSubtask(tx, execution, subtask.seq, now);
+      if (execution) await decideSubtask(tx, execution, subtask.seq, now, network);
     },
     async started() {
+      // Only a live execution has assigned work to claim: queued becomes running, running stays.
       await tx.agentNetworkExecution.updateMany({ where: { id: executionId, status: 'queued' }, data: { status: 'running', startedAt: now } });
+      known = 'running';
     },
     async describe() {
-      const execution = await tx.agentNetworkExecution.findUnique({ where: { id: executionId }, select: { status: true } });
-      return { execution_id: executionId, network_id: network.id, task_id: null, swarm_id: null, status: execution?.status ?? 'running' };
+      known ??= (await tx.agentNetworkExecution.findUnique({ where: { id: executionId }, select: { status: true } }))?.status ?? 'running';
+      return { execution_id: executionId, network_id: network.id, task_id: null, swarm_id: null, status: known };
     },
   };
 }

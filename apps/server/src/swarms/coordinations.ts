@@ -33,7 +33,7 @@ import { jsonInput, type PrismaTx } from '../db/client.ts';
 import type { Database } from '../db/database.ts';
 import type { SubtaskRow } from '../networks/views.ts';
 import { resultsAccepted, taskEnded, taskStarted } from '../stats.ts';
-import type { WorkParent } from '../work/parent.ts';
+import type { ParentKeys, WorkParent } from '../work/parent.ts';
 import { candidateWindow, memberCandidates, swarmNotFound } from './membership.ts';
 import { type CoordinationRow, iso } from './views.ts';
 
@@ -378,27 +378,35 @@ function resultsOf(strategy: SwarmStrategy, parameters: CoordinationParameters, 
 }
 
 /** A swarm coordination task as the worker protocol's parent of its subtasks. */
-export async function coordinationParent(tx: PrismaTx, s: SubtaskRow, now: Date): Promise<WorkParent | null> {
+export async function coordinationParent(tx: PrismaTx, s: ParentKeys, now: Date): Promise<WorkParent | null> {
   if (!s.coordinationId) return null;
   const id = s.coordinationId;
   let c = await tx.swarmCoordination.findUnique({ where: { id } });
   if (!c) return null;
+  /** The task's status as this transaction last set or saw it; unknown once a settle may have finished it. */
+  let known: string | null = null;
   return {
     leaseSeconds: c.leaseSeconds,
     claimTimeoutSeconds: c.leaseSeconds,
     async lock() {
       const locked = await lockTask(tx, id, now);
       if (locked) c = locked;
+      known = locked?.status ?? null;
       return locked !== null;
     },
     reassign: (subtask, avoid) => reassignMember(tx, c!, subtask, avoid),
-    settle: (subtask) => settle(tx, c!, subtask, now),
+    settle: (subtask) => {
+      known = null;
+      return settle(tx, c!, subtask, now);
+    },
     async started() {
+      // Only a live task has assigned work to claim: queued becomes running, running stays.
       await tx.swarmCoordination.updateMany({ where: { id, status: 'queued' }, data: { status: 'running', startedAt: now } });
+      known = 'running';
     },
     async describe() {
-      const current = await tx.swarmCoordination.findUnique({ where: { id }, select: { status: true } });
-      return { execution_id: null, network_id: null, task_id: c!.taskId, swarm_id: c!.swarmId, status: current?.status ?? c!.status };
+      known ??= (await tx.swarmCoordination.findUnique({ where: { id }, select: { status: true } }))?.status ?? c!.status;
+      return { execution_id: null, network_id: null, task_id: c!.taskId, swarm_id: c!.swarmId, status: known };
     },
   };
 }

@@ -8,7 +8,22 @@ import type { SubtaskRow } from '../networks/views.ts';
 import { coordinationParent } from '../swarms/coordinations.ts';
 import { touchMember } from '../swarms/membership.ts';
 import { endAttempt, lockSwarm } from '../stats.ts';
-import type { WorkParent } from './parent.ts';
+import type { ParentKeys, WorkParent } from './parent.ts';
+
+/** What a claim reads of the subtasks it looks through. */
+const CLAIM_FIELDS = {
+  id: true,
+  networkId: true,
+  executionId: true,
+  coordinationId: true,
+  swarmId: true,
+  seq: true,
+  replica: true,
+  attempts: true,
+  payload: true,
+  requires: true,
+  startedAt: true,
+} as const;
 
 /** Claims a worker may look through at once before giving up for this poll. */
 const CLAIM_LOOKAHEAD = 8;
@@ -21,7 +36,7 @@ const later = (now: Date, seconds: number) => new Date(now.getTime() + seconds *
 export type Assignee = { kind: 'agent'; id: string } | { kind: 'member'; id: string };
 
 /** The parent of a subtask: its network execution or its swarm coordination. */
-export function parentOf(tx: PrismaTx, s: SubtaskRow, now: Date): Promise<WorkParent | null> {
+export function parentOf(tx: PrismaTx, s: ParentKeys, now: Date): Promise<WorkParent | null> {
   return s.coordinationId ? coordinationParent(tx, s, now) : networkParent(tx, s, now);
 }
 
@@ -40,9 +55,13 @@ function leaseLost(s: SubtaskRow, leaseId: string): TRPCError {
   return new TRPCError({ code: 'CONFLICT', message: `Lease ${leaseId} on subtask ${s.id} is no longer held: ${why}` });
 }
 
-async function leaseView(tx: PrismaTx, subtaskId: string, now: Date): Promise<LeaseView> {
-  const s = await tx.subtask.findUniqueOrThrow({ where: { id: subtaskId } });
-  const about = await (await parentOf(tx, s, now))?.describe();
+/** What a lease view reads of its subtask. */
+const LEASE_FIELDS = { id: true, status: true, leaseExpiresAt: true, executionId: true, networkId: true, coordinationId: true } as const;
+
+/** The subtask's lease as it stands now; `parent` when the caller already has it. */
+async function leaseView(tx: PrismaTx, subtaskId: string, now: Date, parent?: WorkParent | null): Promise<LeaseView> {
+  const s = await tx.subtask.findUniqueOrThrow({ where: { id: subtaskId }, select: LEASE_FIELDS });
+  const about = await (parent === undefined ? await parentOf(tx, s, now) : parent)?.describe();
   return {
     subtask_id: s.id,
     status: s.status as SubtaskStatus,
@@ -59,10 +78,10 @@ async function leaseView(tx: PrismaTx, subtaskId: string, now: Date): Promise<Le
 /** The caller's agent or member, refreshed as a sign of life; a 404 when it is not the caller's. */
 async function checkIn(tx: PrismaTx, ownerId: string, who: Assignee, now: Date): Promise<void> {
   if (who.kind === 'member') return touchMember(tx, ownerId, who.id, now);
-  const agent = await tx.agent.findFirst({ where: { id: who.id, ownerId }, select: { status: true } });
-  if (!agent) throw new TRPCError({ code: 'NOT_FOUND', message: `Agent ${who.id} not found` });
   // A claim is a sign of life: the agent is live for assignment from now on.
-  await tx.agent.update({ where: { id: who.id }, data: { lastSeen: now, ...(agent.status === 'offline' ? { status: 'online' } : {}) } });
+  const seen = await tx.agent.updateMany({ where: { id: who.id, ownerId }, data: { lastSeen: now } });
+  if (seen.count === 0) throw new TRPCError({ code: 'NOT_FOUND', message: `Agent ${who.id} not found` });
+  await tx.agent.updateMany({ where: { id: who.id, status: 'offline' }, data: { status: 'online' } });
 }
 
 /**
@@ -77,6 +96,7 @@ export async function claimNext(tx: PrismaTx, ownerId: string, who: Assignee, re
     where: { ownerId, assigneeId: who.id, status: 'assigned' },
     orderBy: [{ priorityRank: 'asc' }, { createdAt: 'asc' }, { seq: 'asc' }, { replica: 'asc' }],
     take: CLAIM_LOOKAHEAD,
+    select: CLAIM_FIELDS,
   });
   for (const s of waiting) {
     const parent = await parentOf(tx, s, now);
@@ -175,7 +195,7 @@ export async function recordResult(
   if (recorded.count === 0) throw leaseLost(s, input.lease_id);
   await endAttempt(tx, input.lease_id, 'completed', now);
   if (open && parent) await parent.settle({ ...s, status: 'completed', result: input.result as never, resultKey: key });
-  return leaseView(tx, s.id, now);
+  return leaseView(tx, s.id, now, parent);
 }
 
 /**

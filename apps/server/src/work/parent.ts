@@ -22,8 +22,11 @@ export interface WorkParent {
   settle(s: SubtaskRow): Promise<void>;
   /** A claim started work on it. */
   started(): Promise<void>;
-  /** The fields a lease view and a claim report about the parent. */
+  /** The fields a lease view and a claim report about the parent (read again only when settling may have changed them). */
   describe(): Promise<{ execution_id: string | null; network_id: string | null; task_id: string | null; swarm_id: string | null; status: string }>;
 }
 
-export type ParentFactory = (tx: PrismaTx, s: SubtaskRow, now: Date) => Promise<WorkParent | null>;
+/** What finds a subtask's parent. */
+export type ParentKeys = Pick<SubtaskRow, 'executionId' | 'networkId' | 'coordinationId'>;
+
+export type ParentFactory = (tx: PrismaTx, s: ParentKeys, now: Date) => Promise<WorkParent | null>;
