@@ -1,6 +1,7 @@
 // Output that changes while a command runs: a progress line redrawn in place
 // and a screen refreshed on a timer. On a terminal they redraw; into a file
 // or a pipe they append, and only when something changed.
+import { setTimeout as wait } from 'node:timers/promises';
 import { InvalidArgumentError } from 'commander';
 
 /** Whether the process's own stdout or stderr is a terminal (what `deps.stdout`/`deps.stderr` write to). */
@@ -70,16 +71,8 @@ export function screen(write: (text: string) => void, tty: boolean): { show(text
 
 /** Waits `ms`, or less when `signal` aborts first; never rejects. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
+  // timers/promises rejects when the signal aborts (or already has): that is the early end.
+  return wait(ms, undefined, signal ? { signal } : undefined).catch(() => undefined);
 }
 
 /** A flag parser for a number of seconds such as `--interval 0.5` (0 < n ≤ one day). */

@@ -1,3 +1,4 @@
+import { setTimeout as wait } from 'node:timers/promises';
 import { TRPCError } from '@trpc/server';
 import { type LiveChange, OwnerList, type OwnerSummary, TaskList, TaskListQuery } from '@aitbc/core';
 import type { ServerEvent } from '../events.ts';
@@ -60,16 +61,8 @@ export const liveRouter = router({
       }
     });
     signal?.addEventListener('abort', notify, { once: true });
-    const sleep = (ms: number) =>
-      new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        const timer = setTimeout(done, ms);
-        signal?.addEventListener('abort', done, { once: true });
-      });
+    // Rejects when the stream is aborted, which ends the wait early.
+    const sleep = (ms: number) => wait(ms, undefined, signal ? { signal } : undefined).catch(() => undefined);
     try {
       yield merge([], 'ready');
       while (!signal?.aborted) {
