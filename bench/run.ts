@@ -244,24 +244,29 @@ async function main() {
     if (want('consensus')) {
       // 4. coordinate → member claims and votes → decided consensus, with 5 (and 6.) heartbeats from many members at 1 Hz beside it.
       // Each loop has a swarm of its own 3 voters, so its claims only ever meet its own tasks.
-      for (let i = 0; i < 16; i++) await joinMembers(base, key, `bench-vote-${i}`, 3);
+      // The voters join last: joining the heartbeaters takes ~10 s, and a voter silent for 15 s would be suspect
+      // before its loop starts (from then on, its claims keep it active).
       const heartbeaters = await joinMembers(base, key, 'bench-heartbeat', HEARTBEAT_MEMBERS);
+      for (let i = 0; i < 16; i++) await joinMembers(base, key, `bench-vote-${i}`, 3);
       const hbIds = heartbeaters.map((m) => m.member_id);
       let heartbeatErrors = 0;
       let heartbeatsSent = 0;
       const hbLatencies: number[] = [];
-      const hbUntil = performance.now() + HEARTBEAT_SECONDS * 1000;
-      // Every second, every member heartbeats once, in batches of 100 (a host per 100 members), spread over the second.
+      // Every member heartbeats once a second, in batches of 100 (a host per 100 members), each batch on its own
+      // fixed slot within the second, as independent hosts would: a slow answer delays no later beat.
+      const slots = Math.ceil(hbIds.length / 100);
+      const sent: Promise<void>[] = [];
+      const origin = performance.now();
       const heartbeats = (async () => {
-        while (performance.now() < hbUntil) {
-          const second = performance.now();
-          const batches = [];
-          for (let i = 0; i < hbIds.length; i += 100) {
-            const batch = hbIds.slice(i, i + 100);
-            const target = servers[(i / 100) % servers.length]!.url;
-            batches.push(
+        for (let second = 0; second < HEARTBEAT_SECONDS; second++) {
+          for (let slot = 0; slot < slots; slot++) {
+            const due = origin + second * 1000 + (slot * 1000) / slots;
+            const wait = due - performance.now();
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+            const batch = hbIds.slice(slot * 100, slot * 100 + 100);
+            const target = servers[slot % servers.length]!.url;
+            sent.push(
               (async () => {
-                await new Promise((r) => setTimeout(r, ((i / 100) * 1000) / (hbIds.length / 100)));
                 const t = performance.now();
                 try {
                   const r = await call<{ accepted: number; refused: unknown[] }>(target, key, 'POST', '/swarm/heartbeats', { member_ids: batch });
@@ -274,10 +279,8 @@ async function main() {
               })(),
             );
           }
-          await Promise.all(batches);
-          const left = 1000 - (performance.now() - second);
-          if (left > 0) await new Promise((r) => setTimeout(r, left));
         }
+        await Promise.all(sent);
       })();
       let task = 0;
       const run = await loops(HEARTBEAT_SECONDS, 16, async (i) => {
@@ -296,10 +299,12 @@ async function main() {
         if (status.status !== 'completed') throw new Error(`task ${t.task_id} is ${status.status} after its last vote`);
       });
       await heartbeats;
+      // Until the last answer: a server that falls behind shows as a rate under HEARTBEAT_MEMBERS/s.
+      const hbSeconds = (performance.now() - origin) / 1000;
       rows.push(row('coordinate → consensus (3 voters)', 'tasks/s', run.latencies, HEARTBEAT_SECONDS, run.errors, servers));
-      rows.push(row(`heartbeats (${HEARTBEAT_MEMBERS} members at 1 Hz, batches of 100)`, 'beats/s', hbLatencies.flatMap((l) => Array(100).fill(l)), HEARTBEAT_SECONDS, heartbeatErrors, servers));
+      rows.push(row(`heartbeats (${HEARTBEAT_MEMBERS} members at 1 Hz, batches of 100)`, 'beats/s', hbLatencies.flatMap((l) => Array(100).fill(l)), hbSeconds, heartbeatErrors, servers));
       if (run.messages.length) notes.push(`coordinate → consensus errors: ${run.messages.join(' | ')}`);
-      notes.push(`heartbeats: ${heartbeatsSent} accepted over ${HEARTBEAT_SECONDS} s (latency is per batch request of 100)`);
+      notes.push(`heartbeats: ${heartbeatsSent} accepted, sent over ${HEARTBEAT_SECONDS} s and answered within ${hbSeconds.toFixed(1)} s (latency is per batch request of 100)`);
     }
 
     if (want('claims')) {
