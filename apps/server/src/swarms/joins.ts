@@ -1,4 +1,6 @@
 import type { JoinRequest, JoinView } from '@aitbc/core';
+import { join, raw, sqltag as sql } from '@prisma/client/runtime/client';
+import type { PrismaTx } from '../db/client.ts';
 import type { Database } from '../db/database.ts';
 import { membersMoved } from '../stats.ts';
 import { joinSwarm, memberRow, openSwarm } from './membership.ts';
@@ -10,6 +12,42 @@ interface Waiting {
   now: Date;
   resolve(view: JoinView): void;
   reject(error: unknown): void;
+}
+
+type MemberInsert = ReturnType<typeof memberRow>;
+
+/** The column of each field memberRow fills (the schema's @map names); the compiler checks none is missing. */
+const MEMBER_COLUMNS = {
+  id: 'id',
+  swarmId: 'swarm_id',
+  memberId: 'member_id',
+  role: 'role',
+  capability: 'capability',
+  region: 'region',
+  priority: 'priority',
+  status: 'status',
+  ownerId: 'owner_id',
+  reputation: 'reputation',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  leftAt: 'left_at',
+  lastHeartbeatAt: 'last_heartbeat_at',
+  suspectAt: 'suspect_at',
+  failAt: 'fail_at',
+} satisfies Record<keyof MemberInsert, string>;
+const MEMBER_FIELDS = Object.keys(MEMBER_COLUMNS) as (keyof MemberInsert)[];
+const MEMBER_COLUMN_LIST = raw(Object.values(MEMBER_COLUMNS).map((column) => `"${column}"`).join(', '));
+
+/**
+ * A batch of members as one multi-row INSERT. Prisma's createMany cost ~300
+ * µs a row here (its plans for createMany are not cached, and it builds each
+ * row), the same as a create per row; this parameterized statement, through
+ * the same adapter and so stored in the same formats, costs ~80 µs a row on
+ * SQLite and PostgreSQL alike.
+ */
+async function insertMembers(tx: PrismaTx, rows: MemberInsert[]): Promise<void> {
+  const values = rows.map((row) => sql`(${join(MEMBER_FIELDS.map((field) => row[field]))})`);
+  await tx.$executeRaw`INSERT INTO "swarm_members" (${MEMBER_COLUMN_LIST}) VALUES ${join(values)}`;
 }
 
 /** Joins taken into one transaction at most. */
@@ -83,7 +121,7 @@ export class JoinBatcher {
     const rows = batch.map((w, i) => memberRow(swarms[i]!, w.ownerId, w.input, w.now));
     // One transaction: the members and their swarms' counts commit together.
     return this.db.transaction(async (tx) => {
-      await tx.swarmMember.createMany({ data: rows });
+      await insertMembers(tx, rows);
       const joined = new Map<string, number>();
       for (const row of rows) joined.set(row.swarmId, (joined.get(row.swarmId) ?? 0) + 1);
       for (const [swarmId, count] of joined) await membersMoved(tx, swarmId, null, 'active', count);
