@@ -134,7 +134,11 @@ async function cannon(
 }
 
 /** Runs `worker` in `concurrency` loops for `seconds`; each iteration's time is a latency sample. */
-async function loops(seconds: number, concurrency: number, worker: (i: number) => Promise<void>): Promise<{ latencies: number[]; errors: number; messages: string[] }> {
+async function loops(
+  seconds: number,
+  concurrency: number,
+  worker: (i: number) => Promise<void>,
+): Promise<{ latencies: number[]; errors: number; messages: string[] }> {
   const until = performance.now() + seconds * 1000;
   const latencies: number[] = [];
   const messages: string[] = [];
@@ -161,7 +165,9 @@ async function joinMembers(base: string, key: string, capability: string, n: num
   for (let i = 0; i < n; i += 64) {
     out.push(
       ...(await Promise.all(
-        Array.from({ length: Math.min(64, n - i) }, () => call<{ swarm_id: string; member_id: string }>(base, key, 'POST', '/swarm/join', { role: 'monitor', capability })),
+        Array.from({ length: Math.min(64, n - i) }, () =>
+          call<{ swarm_id: string; member_id: string }>(base, key, 'POST', '/swarm/join', { role: 'monitor', capability }),
+        ),
       )),
     );
   }
@@ -173,15 +179,26 @@ async function startServers(env: NodeJS.ProcessEnv, count: number): Promise<Serv
   execSync('node scripts/bundle.mjs', { cwd: join(root, 'apps/server'), stdio: 'inherit' });
   const servers: Server[] = [];
   const profiling = cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench/results/profiles')}`] : [];
-  for (let i = 0; i < count; i++) servers.push(await spawnServer(env, { ...compiledServer, nodeArgs: [...compiledServer.nodeArgs, ...profiling] }));
+  for (let i = 0; i < count; i++)
+    servers.push(await spawnServer(env, { ...compiledServer, nodeArgs: [...compiledServer.nodeArgs, ...profiling] }));
   return servers;
 }
 
 async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-bench-'));
-  const pgdb = dbKind === 'postgres' ? await createScratchDatabase(process.env.TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/test', 'aitbc_bench') : null;
+  const pgdb =
+    dbKind === 'postgres'
+      ? await createScratchDatabase(process.env.TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/test', 'aitbc_bench')
+      : null;
   const adminKey = `bench-admin-${process.pid}`;
-  const env = { HOST: '127.0.0.1', DATABASE_URL: pgdb?.url ?? '', AITBC_DATA_DIR: dataDir, AITBC_ADMIN_API_KEYS: adminKey, LOG_LEVEL: 'warn', AITBC_RATE_LIMIT: 'off' };
+  const env = {
+    HOST: '127.0.0.1',
+    DATABASE_URL: pgdb?.url ?? '',
+    AITBC_DATA_DIR: dataDir,
+    AITBC_ADMIN_API_KEYS: adminKey,
+    LOG_LEVEL: 'warn',
+    AITBC_RATE_LIMIT: 'off',
+  };
   const servers = await startServers(env, instances);
   const base = servers[0]!.url;
   const rows: Row[] = [];
@@ -192,15 +209,29 @@ async function main() {
 
     if (want('network')) {
       // 1. network.create with 10 agents.
-      const agents = await Promise.all(Array.from({ length: 10 }, (_, i) => call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: `bench-agent-${i}`, capabilities: ['gpu'] })));
+      const agents = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: `bench-agent-${i}`, capabilities: ['gpu'] }),
+        ),
+      );
       const ids = agents.map((a) => a.id);
-      rows.push(await cannon('network.create (10 agents)', servers, key, { method: 'POST', path: '/api/v1/agents/networks', body: () => ({ name: 'bench', agents: ids }) }));
+      rows.push(
+        await cannon('network.create (10 agents)', servers, key, {
+          method: 'POST',
+          path: '/api/v1/agents/networks',
+          body: () => ({ name: 'bench', agents: ids }),
+        }),
+      );
     }
 
     if (want('membership')) {
       // 2. swarm.join, then swarm.leave of the members it made.
       const joined: { swarm_id: string; member_id: string }[] = [];
-      const joinRow = await cannon('swarm.join', servers, key, { method: 'POST', path: '/swarm/join', body: () => ({ role: 'monitor', capability: 'bench-join' }) });
+      const joinRow = await cannon('swarm.join', servers, key, {
+        method: 'POST',
+        path: '/swarm/join',
+        body: () => ({ role: 'monitor', capability: 'bench-join' }),
+      });
       rows.push(joinRow);
       const listed = await call<{ swarms: { swarm_id: string }[] }>(base, key, 'GET', '/swarm/list?limit=1&members_limit=0');
       const swarmId = listed.swarms[0]!.swarm_id;
@@ -220,7 +251,9 @@ async function main() {
       // The first pass leaves each member once; the rest of the run re-leaves (409): not errors of the server.
       const last = rows[rows.length - 1]!;
       if (next > joined.length) {
-        notes.push(`swarm.leave: ${joined.length} members left once; ${next - joined.length} later requests re-left a member (409 by design) and are not counted as errors`);
+        notes.push(
+          `swarm.leave: ${joined.length} members left once; ${next - joined.length} later requests re-left a member (409 by design) and are not counted as errors`,
+        );
         last.errors = Math.max(0, last.errors - (next - joined.length));
       }
     }
@@ -230,15 +263,26 @@ async function main() {
       for (const size of SIZES) {
         const members = await joinMembers(base, key, `bench-status-${size}`, size);
         const swarmId = members[0]!.swarm_id;
-        rows.push(await cannon(`swarm.status (${size} members)`, servers, key, { method: 'GET', path: `/swarm/status?swarm_id=${swarmId}` }));
+        rows.push(
+          await cannon(`swarm.status (${size} members)`, servers, key, { method: 'GET', path: `/swarm/status?swarm_id=${swarmId}` }),
+        );
       }
       const agent = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: 'bench-recorder' });
       const network = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents/networks', { name: 'recorded', agents: [agent.id] });
-      rows.push(await cannon('network.status (0 subtasks)', servers, key, { method: 'GET', path: `/api/v1/agents/networks/${network.id}/status` }));
+      rows.push(
+        await cannon('network.status (0 subtasks)', servers, key, { method: 'GET', path: `/api/v1/agents/networks/${network.id}/status` }),
+      );
       for (let done = 0; done < RECORDED_SUBTASKS; done += 1000) {
-        await call(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { subtasks: Array.from({ length: 1000 }, (_, i) => ({ n: done + i })) } });
+        await call(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, {
+          task: { subtasks: Array.from({ length: 1000 }, (_, i) => ({ n: done + i })) },
+        });
       }
-      rows.push(await cannon(`network.status (${RECORDED_SUBTASKS} subtasks)`, servers, key, { method: 'GET', path: `/api/v1/agents/networks/${network.id}/status` }));
+      rows.push(
+        await cannon(`network.status (${RECORDED_SUBTASKS} subtasks)`, servers, key, {
+          method: 'GET',
+          path: `/api/v1/agents/networks/${network.id}/status`,
+        }),
+      );
     }
 
     if (want('consensus')) {
@@ -269,7 +313,9 @@ async function main() {
               (async () => {
                 const t = performance.now();
                 try {
-                  const r = await call<{ accepted: number; refused: unknown[] }>(target, key, 'POST', '/swarm/heartbeats', { member_ids: batch });
+                  const r = await call<{ accepted: number; refused: unknown[] }>(target, key, 'POST', '/swarm/heartbeats', {
+                    member_ids: batch,
+                  });
                   heartbeatsSent += r.accepted;
                   heartbeatErrors += r.refused.length;
                   hbLatencies.push(performance.now() - t);
@@ -291,9 +337,18 @@ async function main() {
           parameters: { payload: { q: i }, collaborators: 3, capability: `bench-vote-${i}` },
         });
         for (const member of t.assigned_members) {
-          const claim = await call<{ subtask: { subtask_id: string; lease_id: string } | null }>(target, key, 'POST', `/swarm/members/${member}/claim`, {});
+          const claim = await call<{ subtask: { subtask_id: string; lease_id: string } | null }>(
+            target,
+            key,
+            'POST',
+            `/swarm/members/${member}/claim`,
+            {},
+          );
           if (!claim.subtask) throw new Error(`member ${member} had nothing to claim`);
-          await call(target, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, { lease_id: claim.subtask.lease_id, result: { answer: 42 } });
+          await call(target, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, {
+            lease_id: claim.subtask.lease_id,
+            result: { answer: 42 },
+          });
         }
         const status = await call<{ status: string }>(target, key, 'GET', `/swarm/tasks/${t.task_id}/status`);
         if (status.status !== 'completed') throw new Error(`task ${t.task_id} is ${status.status} after its last vote`);
@@ -302,9 +357,20 @@ async function main() {
       // Until the last answer: a server that falls behind shows as a rate under HEARTBEAT_MEMBERS/s.
       const hbSeconds = (performance.now() - origin) / 1000;
       rows.push(row('coordinate → consensus (3 voters)', 'tasks/s', run.latencies, HEARTBEAT_SECONDS, run.errors, servers));
-      rows.push(row(`heartbeats (${HEARTBEAT_MEMBERS} members at 1 Hz, batches of 100)`, 'beats/s', hbLatencies.flatMap((l) => Array(100).fill(l)), hbSeconds, heartbeatErrors, servers));
+      rows.push(
+        row(
+          `heartbeats (${HEARTBEAT_MEMBERS} members at 1 Hz, batches of 100)`,
+          'beats/s',
+          hbLatencies.flatMap((l) => Array(100).fill(l)),
+          hbSeconds,
+          heartbeatErrors,
+          servers,
+        ),
+      );
       if (run.messages.length) notes.push(`coordinate → consensus errors: ${run.messages.join(' | ')}`);
-      notes.push(`heartbeats: ${heartbeatsSent} accepted, sent over ${HEARTBEAT_SECONDS} s and answered within ${hbSeconds.toFixed(1)} s (latency is per batch request of 100)`);
+      notes.push(
+        `heartbeats: ${heartbeatsSent} accepted, sent over ${HEARTBEAT_SECONDS} s and answered within ${hbSeconds.toFixed(1)} s (latency is per batch request of 100)`,
+      );
     }
 
     if (want('claims')) {
@@ -312,20 +378,37 @@ async function main() {
       // With --instances N, the same run on 1 instance first, then on N, side by side.
       for (const n of instances > 1 ? [1, instances] : [1]) {
         const on = servers.slice(0, n);
-        const agents = await Promise.all(Array.from({ length: 64 }, (_, i) => call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: `claimer-${n}-${i}` })));
-        const network = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents/networks', { name: `claims-${n}`, agents: agents.map((a) => a.id), coordination_strategy: 'round-robin' });
+        const agents = await Promise.all(
+          Array.from({ length: 64 }, (_, i) => call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: `claimer-${n}-${i}` })),
+        );
+        const network = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents/networks', {
+          name: `claims-${n}`,
+          agents: agents.map((a) => a.id),
+          coordination_strategy: 'round-robin',
+        });
         const total = quick ? 2000 : 20_000;
         for (let done = 0; done < total; done += 1000) {
-          await call(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { subtasks: Array.from({ length: 1000 }, (_, i) => done + i) } });
+          await call(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, {
+            task: { subtasks: Array.from({ length: 1000 }, (_, i) => done + i) },
+          });
         }
         const seen = new Map<string, number>();
         const run = await loops(SECONDS, 64, async (i) => {
           const target = on[i % on.length]!.url;
           const agent = agents[i]!.id;
-          const claim = await call<{ subtask: { subtask_id: string; lease_id: string } | null }>(target, key, 'POST', `/api/v1/agents/${agent}/claim`, {});
+          const claim = await call<{ subtask: { subtask_id: string; lease_id: string } | null }>(
+            target,
+            key,
+            'POST',
+            `/api/v1/agents/${agent}/claim`,
+            {},
+          );
           if (!claim.subtask) return;
           seen.set(claim.subtask.subtask_id, (seen.get(claim.subtask.subtask_id) ?? 0) + 1);
-          await call(target, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, { lease_id: claim.subtask.lease_id, result: 1 });
+          await call(target, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, {
+            lease_id: claim.subtask.lease_id,
+            result: 1,
+          });
         });
         const doubles = [...seen.values()].filter((c) => c > 1).length;
         rows.push(row(`claim + result (${n} instance${n > 1 ? 's' : ''})`, 'pairs/s', run.latencies, SECONDS, run.errors + doubles, on));
@@ -337,10 +420,24 @@ async function main() {
       // 6. core micro-benchmarks (vitest bench), in their own process.
       const out = join(dataDir, 'core-bench.json');
       execSync(`npx vitest bench --run --outputJson ${out}`, { cwd: join(root, 'packages/core'), stdio: 'ignore' });
-      const report = JSON.parse(readFileSync(out, 'utf8')) as { files: { groups: { fullName: string; benchmarks: { name: string; mean: number; p99: number; hz: number; sampleCount: number }[] }[] }[] };
+      const report = JSON.parse(readFileSync(out, 'utf8')) as {
+        files: {
+          groups: { fullName: string; benchmarks: { name: string; mean: number; p99: number; hz: number; sampleCount: number }[] }[];
+        }[];
+      };
       for (const group of report.files.flatMap((f) => f.groups)) {
         for (const b of group.benchmarks) {
-          rows.push({ scenario: `core: ${group.fullName.split(' > ').pop()}: ${b.name}`, unit: 'ops/s', count: b.sampleCount, rate: Math.round(b.hz), p50: round(b.mean), p95: round(b.p99), p99: round(b.p99), errors: 0, peakRssMiB: 0 });
+          rows.push({
+            scenario: `core: ${group.fullName.split(' > ').pop()}: ${b.name}`,
+            unit: 'ops/s',
+            count: b.sampleCount,
+            rate: Math.round(b.hz),
+            p50: round(b.mean),
+            p95: round(b.p99),
+            p99: round(b.p99),
+            errors: 0,
+            peakRssMiB: 0,
+          });
         }
       }
       notes.push('core rows: p50 is the mean and p95/p99 the p99 of vitest bench, in ms per call');
@@ -371,8 +468,17 @@ async function main() {
     );
     const errors = rows.reduce((s, r) => s + r.errors, 0);
     if (errors > 0) {
-      const logged = servers.flatMap((sv) => sv.output().split('\n').filter((l) => l.includes('"level":50'))).slice(0, 5);
-      process.stderr.write(`bench: ${errors} errors${logged.length ? `; the servers logged:\n${logged.map((l) => l.slice(0, 1500)).join('\n')}` : ''}\n`);
+      const logged = servers
+        .flatMap((sv) =>
+          sv
+            .output()
+            .split('\n')
+            .filter((l) => l.includes('"level":50')),
+        )
+        .slice(0, 5);
+      process.stderr.write(
+        `bench: ${errors} errors${logged.length ? `; the servers logged:\n${logged.map((l) => l.slice(0, 1500)).join('\n')}` : ''}\n`,
+      );
       process.exitCode = 1;
     }
   } finally {

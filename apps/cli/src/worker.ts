@@ -158,7 +158,13 @@ interface CommandOutcome {
 }
 
 /** Runs `exec` under `sh -c` in its own process group, `input` on stdin; `kill` ends the group. */
-function runCommand(exec: string, input: string, env: NodeJS.ProcessEnv, cwd: string | undefined, kill: AbortSignal): Promise<CommandOutcome> {
+function runCommand(
+  exec: string,
+  input: string,
+  env: NodeJS.ProcessEnv,
+  cwd: string | undefined,
+  kill: AbortSignal,
+): Promise<CommandOutcome> {
   return new Promise((resolve, reject) => {
     const child = spawn('/bin/sh', ['-c', exec], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const stdout: Buffer[] = [];
@@ -237,7 +243,10 @@ export async function runWorkLoop(options: WorkOptions, deps: WorkDeps): Promise
         return value;
       } catch (error) {
         if (isRefusal(error)) throw error;
-        if (!warned) deps.log(`${what}: ${describeError(error).httpStatus === null ? 'cannot reach the server' : 'the server asks to wait'} (${reason(error)}); retrying`);
+        if (!warned)
+          deps.log(
+            `${what}: ${describeError(error).httpStatus === null ? 'cannot reach the server' : 'the server asks to wait'} (${reason(error)}); retrying`,
+          );
         warned = true;
         if (until.aborted) throw new GaveUp(reason(error));
         await sleep(wait, until);
@@ -313,7 +322,9 @@ export async function runWorkLoop(options: WorkOptions, deps: WorkDeps): Promise
       // The server refused the result itself (too large, invalid): say so as the unit's failure.
       summary.failed++;
       deps.log(`${lease.label}: the server refused the result (${reason(error)}); reporting a failure`);
-      await deps.queue.fail(lease, `the server refused the result: ${reason(error)}`).catch((e) => deps.log(`${lease.label}: ${reason(e)}`));
+      await deps.queue
+        .fail(lease, `the server refused the result: ${reason(error)}`)
+        .catch((e) => deps.log(`${lease.label}: ${reason(e)}`));
     }
   }
 
@@ -354,7 +365,7 @@ export async function runWorkLoop(options: WorkOptions, deps: WorkDeps): Promise
 /** The flags every kind of worker takes. */
 export function addWorkOptions(command: Command): Command {
   return command
-    .requiredOption('--exec <command>', "run for each subtask (sh -c): its JSON payload on stdin, its result as JSON on stdout")
+    .requiredOption('--exec <command>', 'run for each subtask (sh -c): its JSON payload on stdin, its result as JSON on stdout')
     .option('--concurrency <n>', 'subtasks run at once (default 1)', integerFrom(1, 256))
     .option('--poll-interval <seconds>', 'seconds between claims while nothing waits (default 1)', parseSeconds)
     .option('--lease-seconds <n>', "lease length to ask for (default: the network's or task's)", integerFrom(1, 3600))

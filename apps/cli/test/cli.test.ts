@@ -42,7 +42,9 @@ describe.each(databaseKinds)('aitbc against a server on %s', (kind) => {
     expect(created.key).toMatch(/^aitbc_/);
     const asAlice = { AITBC_API_KEY: created.key };
 
-    const agent = JSON.parse(expectSuccess(await cli(['agent', 'register', '--name', 'a1', '--capabilities', 'gpu,llm', '-o', 'json'], asAlice)));
+    const agent = JSON.parse(
+      expectSuccess(await cli(['agent', 'register', '--name', 'a1', '--capabilities', 'gpu,llm', '-o', 'json'], asAlice)),
+    );
     expect(agent).toMatchObject({ id: expect.any(String), name: 'a1', capabilities: ['gpu', 'llm'], status: 'offline', owner_id: 'alice' });
 
     const table = expectSuccess(await cli(['agent', 'list'], asAlice));

@@ -71,7 +71,11 @@ describe.each(databaseKinds)('commands on %s', (kind) => {
   });
 
   it("words the server's refusals as one line naming the flag at fault", async () => {
-    const explain = (p: Promise<unknown>) => p.then(() => expect.unreachable(), (e) => explainFailure(e, srv.url).message);
+    const explain = (p: Promise<unknown>) =>
+      p.then(
+        () => expect.unreachable(),
+        (e) => explainFailure(e, srv.url).message,
+      );
 
     const invalid = await explain(runAgentRegister({ name: 'bad name', capabilities: ['ok', 'NOT OK!'] }, alice));
     expect(invalid).toMatch(/^invalid input: /);
@@ -113,7 +117,10 @@ describe('server start', () => {
   it('starts the server with flags over the environment, relative paths from where the user ran it', async () => {
     const server = fakeServer();
     const env = { PORT: '9000', HOST: '0.0.0.0', AITBC_DATA_DIR: '/env/data', DATABASE_URL: 'postgresql://env/db', LOG_LEVEL: 'warn' };
-    const config = await runServerStart({ port: 8123, dataDir: 'here/data', databaseUrl: 'file:./dev.db' }, { env, cwd: '/home/u/proj', ...server });
+    const config = await runServerStart(
+      { port: 8123, dataDir: 'here/data', databaseUrl: 'file:./dev.db' },
+      { env, cwd: '/home/u/proj', ...server },
+    );
     expect(server.started).toEqual([config]);
     expect(config).toMatchObject({
       port: 8123,
@@ -128,6 +135,11 @@ describe('server start', () => {
     const server = fakeServer();
     const env = { PORT: '9000', DATABASE_URL: 'postgresql://u@db:5432/aitbc' };
     const config = await runServerStart({}, { env, cwd: '/home/u/proj', ...server });
-    expect(config).toMatchObject({ port: 9000, host: '127.0.0.1', dataDir: '/home/u/proj/data', databaseUrl: 'postgresql://u@db:5432/aitbc' });
+    expect(config).toMatchObject({
+      port: 9000,
+      host: '127.0.0.1',
+      dataDir: '/home/u/proj/data',
+      databaseUrl: 'postgresql://u@db:5432/aitbc',
+    });
   });
 });

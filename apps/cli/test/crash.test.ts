@@ -74,7 +74,14 @@ describe.each(databaseKinds)('kill -9 mid-flight on %s', (kind) => {
     const admin = `crash-admin-${Date.now()}-0123456789`;
     // Rate limits stay on (the default): each worker has a key of its own.
     const start = () =>
-      spawnServer({ PORT: String(port), DATABASE_URL: databaseUrl, AITBC_DATA_DIR: dataDir, AITBC_ADMIN_API_KEYS: admin, LOG_LEVEL: 'warn', AITBC_SWEEP_INTERVAL_MS: '200' });
+      spawnServer({
+        PORT: String(port),
+        DATABASE_URL: databaseUrl,
+        AITBC_DATA_DIR: dataDir,
+        AITBC_ADMIN_API_KEYS: admin,
+        LOG_LEVEL: 'warn',
+        AITBC_SWEEP_INTERVAL_MS: '200',
+      });
     server = await start();
     const url = server.url;
     const adminCall = restClient(url, admin);
@@ -103,7 +110,9 @@ describe.each(databaseKinds)('kill -9 mid-flight on %s', (kind) => {
     const members: string[] = [];
     let swarmId = '';
     for (let i = 0; i < 3; i++) {
-      const m = (await call('POST', '/swarm/join', { role: 'monitor', capability: 'crash', suspect_after_seconds: 60, fail_after_seconds: 120 })).body;
+      const m = (
+        await call('POST', '/swarm/join', { role: 'monitor', capability: 'crash', suspect_after_seconds: 60, fail_after_seconds: 120 })
+      ).body;
       members.push(m.member_id);
       swarmId = m.swarm_id;
     }
@@ -163,16 +172,14 @@ describe.each(databaseKinds)('kill -9 mid-flight on %s', (kind) => {
     }
 
     // Everything accepted finishes.
-    await until(
-      'every execution to complete',
-      async () => ((await completedSubtasks()) === total ? true : undefined),
-      90_000,
-    );
+    await until('every execution to complete', async () => ((await completedSubtasks()) === total ? true : undefined), 90_000);
     for (const id of executions) {
       const e = (await call('GET', `/api/v1/agents/networks/${network}/executions/${id}`)).body;
       expect(e.status).toBe('completed');
       expect(e.results).toMatchObject({ reduced: ITEMS.reduce((s, x) => s + 2 * x, 0), subtask_results: ITEMS.map((x) => 2 * x) });
-      expect(e.subtasks.filter((s: { accepted: boolean }) => s.accepted).map((s: { seq: number }) => s.seq)).toEqual(ITEMS.map((_, i) => i));
+      expect(e.subtasks.filter((s: { accepted: boolean }) => s.accepted).map((s: { seq: number }) => s.seq)).toEqual(
+        ITEMS.map((_, i) => i),
+      );
     }
     const mr = await until('the map-reduce task', async () => {
       const t = (await call('GET', `/swarm/tasks/${mapReduce.body.task_id}/status`)).body;
@@ -200,23 +207,31 @@ describe.each(databaseKinds)('kill -9 mid-flight on %s', (kind) => {
     await Promise.all(workers.map((w) => (w.child.exitCode === null ? new Promise((r) => w.child.once('exit', r)) : null)));
     await server.stop();
     server = undefined;
-    const db = await Database.connect(kind === 'sqlite' ? { provider: 'sqlite', file: databaseUrl.slice(5), url: databaseUrl } : database.target);
+    const db = await Database.connect(
+      kind === 'sqlite' ? { provider: 'sqlite', file: databaseUrl.slice(5), url: databaseUrl } : database.target,
+    );
     try {
       expect(await checkInvariants(db)).toEqual([]);
       const stored = await db.run((tx) => tx.agentNetworkExecution.findMany({ where: { networkId: network } }));
       expect(stored.map((e) => e.id).sort()).toEqual([...executions].sort());
       // Recorded exactly once: one completed attempt per subtask, one vote per member, one decision.
       const subtasks = await db.run((tx) => tx.subtask.findMany({ where: { ownerId: 'crash' } }));
-      const completedAttempts = await db.run((tx) => tx.subtaskAttempt.groupBy({ by: ['subtaskId'], where: { outcome: 'completed' }, _count: { _all: true } }));
+      const completedAttempts = await db.run((tx) =>
+        tx.subtaskAttempt.groupBy({ by: ['subtaskId'], where: { outcome: 'completed' }, _count: { _all: true } }),
+      );
       const completed = subtasks.filter((s) => s.status === 'completed');
       expect(completedAttempts.filter((a) => a._count._all !== 1)).toEqual([]);
       expect(completed.length).toBe(total + 12 + 3);
-      const task = await db.run((tx) => tx.swarmCoordination.findFirstOrThrow({ where: { taskId: vote.body.task_id }, include: { votes: true } }));
+      const task = await db.run((tx) =>
+        tx.swarmCoordination.findFirstOrThrow({ where: { taskId: vote.body.task_id }, include: { votes: true } }),
+      );
       expect(task.votes.map((v) => v.memberId).sort()).toEqual([...members].sort());
       expect(task.decidedCount).toBe(1);
       expect(task.consensusReachedAt).not.toBeNull();
       // Decided once: each voter's reputation moved exactly one step from the start.
-      const reputations = await db.run((tx) => tx.swarmMember.findMany({ where: { memberId: { in: members } }, select: { reputation: true } }));
+      const reputations = await db.run((tx) =>
+        tx.swarmMember.findMany({ where: { memberId: { in: members } }, select: { reputation: true } }),
+      );
       for (const r of reputations) expect(r.reputation).toBeCloseTo(updateReputation(REPUTATION.initial, true), 10);
       // What the workers logged: every subtask ran at least once (re-runs are the leases the crashes cut).
       const runs = readFileSync(log, 'utf8').trim().split('\n');

@@ -44,7 +44,9 @@ describe.each(databaseKinds)('agent network commands on %s', (kind) => {
     // An agent whose name is another agent's id.
     await runAgentRegister({ name: ids.w3! }, alice);
     await expect(runNetworkCreate({ name: 'x', agents: [ids.w3!] }, alice)).rejects.toThrow(/ambiguous agent/);
-    await expect(runNetworkCreate({ name: 'x', agents: ['w1'], coordination: 'hybrid', strategy: 'centralized' }, alice)).rejects.toThrow(UsageError);
+    await expect(runNetworkCreate({ name: 'x', agents: ['w1'], coordination: 'hybrid', strategy: 'centralized' }, alice)).rejects.toThrow(
+      UsageError,
+    );
     expect((await runNetworkList({}, alice)).total_count).toBe(before);
   });
 
@@ -52,7 +54,13 @@ describe.each(databaseKinds)('agent network commands on %s', (kind) => {
     const net = await runNetworkCreate({ name: 'to-update', agents: ['w1'], coordination: 'centralized' }, alice);
     await expect(runNetworkUpdate({ id: net.id }, alice)).rejects.toThrow(UsageError);
     const updated = await runNetworkUpdate({ id: net.id, agents: ['w2', 'w1'], replication: 2, status: 'paused' }, alice);
-    expect(updated).toMatchObject({ name: 'to-update', agents: [ids.w2, ids.w1], coordination_strategy: 'centralized', status: 'paused', replication: 2 });
+    expect(updated).toMatchObject({
+      name: 'to-update',
+      agents: [ids.w2, ids.w1],
+      coordination_strategy: 'centralized',
+      status: 'paused',
+      replication: 2,
+    });
   });
 
   it('reads a task file and says what is wrong with a bad one', async () => {
@@ -132,7 +140,9 @@ describe.each(databaseKinds)('agent network commands on %s', (kind) => {
 
   it('a worker for an agent that is not yours stops with the server’s refusal', async () => {
     const bob = { client: createClient({ url: srv.url, apiKey: await srv.keyFor('bob') }) };
-    await expect(runAgentWork({ agent: 'w1', exec: 'true' }, { ...bob, log: () => {}, stop: never, abandon: never })).rejects.toThrow(CliError);
+    await expect(runAgentWork({ agent: 'w1', exec: 'true' }, { ...bob, log: () => {}, stop: never, abandon: never })).rejects.toThrow(
+      CliError,
+    );
     const queue = agentQueue(bob, ids.w1!);
     await expect(queue.claim()).rejects.toThrow(/Agent .* not found/);
   });

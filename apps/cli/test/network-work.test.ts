@@ -47,10 +47,13 @@ describe.each(databaseKinds)('agent workers doing a network’s work on %s', (ki
   function startWorker(name: string, extraEnv: Record<string, string> = {}, flags: string[] = []): Worker {
     const log = join(home.home, `${name}.log`);
     writeFileSync(log, '');
-    const child = spawnAitbc(['agent', 'work', '--agent', name, '--exec', `"${process.execPath}" "${script}"`, '--poll-interval', '0.1', ...flags], {
-      home: home.home,
-      env: { ...env, WORK_LOG: log, ...extraEnv },
-    });
+    const child = spawnAitbc(
+      ['agent', 'work', '--agent', name, '--exec', `"${process.execPath}" "${script}"`, '--poll-interval', '0.1', ...flags],
+      {
+        home: home.home,
+        env: { ...env, WORK_LOG: log, ...extraEnv },
+      },
+    );
     const worker: Worker = { name, log, child, stdout: '', stderr: '', exited: new Promise((r) => child.on('exit', (code) => r(code))) };
     child.stdout.setEncoding('utf8').on('data', (d: string) => (worker.stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (worker.stderr += d));
@@ -92,7 +95,23 @@ describe.each(databaseKinds)('agent workers doing a network’s work on %s', (ki
   });
 
   it.each(COORDINATION_STRATEGIES)('%s: every item processed as often as the strategy says, and the sum is right', async (strategy) => {
-    const created = JSON.parse(ok(await cli(['agent', 'network', 'create', '--name', `net-${strategy}`, '--agents', 'a1,a2,a3', '--strategy', strategy, '-o', 'json'])));
+    const created = JSON.parse(
+      ok(
+        await cli([
+          'agent',
+          'network',
+          'create',
+          '--name',
+          `net-${strategy}`,
+          '--agents',
+          'a1,a2,a3',
+          '--strategy',
+          strategy,
+          '-o',
+          'json',
+        ]),
+      ),
+    );
     const task = { items: ITEMS, reduce: 'sum', ...(strategy === 'capability-match' ? { requires: ['gpu'] } : {}) };
     const taskFile = join(home.home, `task-${strategy}.json`);
     writeFileSync(taskFile, JSON.stringify(task));
@@ -109,7 +128,14 @@ describe.each(databaseKinds)('agent workers doing a network’s work on %s', (ki
     const copies = COPIES[strategy];
     expect(processed.sort((a, b) => a - b)).toEqual(ITEMS.flatMap((i) => Array(copies).fill(i)));
     if (strategy === 'capability-match') expect(lines.get('a3')).toEqual([]);
-    if (strategy === 'decentralized') for (const name of ['a1', 'a2', 'a3']) expect(lines.get(name)!.map((l) => Number(l[3])).sort((a, b) => a - b)).toEqual(ITEMS);
+    if (strategy === 'decentralized')
+      for (const name of ['a1', 'a2', 'a3'])
+        expect(
+          lines
+            .get(name)!
+            .map((l) => Number(l[3]))
+            .sort((a, b) => a - b),
+        ).toEqual(ITEMS);
     // Accepted results, in task order, are one per subtask.
     const accepted = execution.subtasks.filter((s) => s.accepted);
     expect(accepted.map((s) => s.seq)).toEqual([...new Set(execution.subtasks.map((s) => s.seq))]);
@@ -136,10 +162,14 @@ describe.each(databaseKinds)('agent workers doing a network’s work on %s', (ki
       return agents.find((a) => a.name === 'slowpoke')?.status === 'online' ? true : undefined;
     });
     // Round-robin starts with the network's first agent: slowpoke gets the only subtask.
-    const created = JSON.parse(ok(await cli(['agent', 'network', 'create', '--name', 'killed', '--agents', 'slowpoke,a2', '--lease-seconds', '2', '-o', 'json'])));
+    const created = JSON.parse(
+      ok(await cli(['agent', 'network', 'create', '--name', 'killed', '--agents', 'slowpoke,a2', '--lease-seconds', '2', '-o', 'json'])),
+    );
     const taskFile = join(home.home, 'task-killed.json');
     writeFileSync(taskFile, JSON.stringify({ items: ITEMS, chunk_size: ITEMS.length, reduce: 'sum' }));
-    const submitted = JSON.parse(ok(await cli(['agent', 'network', 'execute', created.id, '--task', taskFile, '-o', 'json']))) as ExecutionView;
+    const submitted = JSON.parse(
+      ok(await cli(['agent', 'network', 'execute', created.id, '--task', taskFile, '-o', 'json'])),
+    ) as ExecutionView;
     expect(submitted.subtasks).toHaveLength(1);
 
     await until('slowpoke to start the subtask', () => (existsSync(`${slow.log}.started`) ? true : undefined));
@@ -163,17 +193,23 @@ describe.each(databaseKinds)('agent workers doing a network’s work on %s', (ki
   it('a failing command posts its stderr as the failure; SIGTERM stops a worker cleanly with a summary', async () => {
     ok(await cli(['agent', 'register', '--name', 'broken']));
     const broken = startWorker('broken', { WORK_FAIL: 'disk full' });
-    const created = JSON.parse(ok(await cli(['agent', 'network', 'create', '--name', 'failing', '--agents', 'broken', '--max-attempts', '1', '-o', 'json'])));
+    const created = JSON.parse(
+      ok(await cli(['agent', 'network', 'create', '--name', 'failing', '--agents', 'broken', '--max-attempts', '1', '-o', 'json'])),
+    );
     const taskFile = join(home.home, 'task-failing.json');
     writeFileSync(taskFile, JSON.stringify({ items: [1, 2] }));
     const run = await cli(['agent', 'network', 'execute', created.id, '--task', taskFile, '--wait', '--interval', '0.1', '-o', 'json']);
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/aitbc: execution \S+ failed: subtask 0 failed: .*exited with status 3: cannot process items at offset 0: disk full/);
+    expect(run.stderr).toMatch(
+      /aitbc: execution \S+ failed: subtask 0 failed: .*exited with status 3: cannot process items at offset 0: disk full/,
+    );
 
     broken.child.kill('SIGTERM');
     expect(await broken.exited).toBe(0);
     expect(broken.stdout).toMatch(/^agent_id: +\S+\nclaimed: +1\ncompleted: +0\nfailed: +1\nlost: +0\n$/);
-    expect(broken.stderr).toMatch(/claimed\n.*failed in [\d.]+ s: the command exited with status 3: cannot process items at offset 0: disk full/);
+    expect(broken.stderr).toMatch(
+      /claimed\n.*failed in [\d.]+ s: the command exited with status 3: cannot process items at offset 0: disk full/,
+    );
     const { agents } = JSON.parse(ok(await cli(['agent', 'list', '-o', 'json']))) as { agents: { name: string; status: string }[] };
     expect(agents.find((a) => a.name === 'broken')?.status).toBe('offline');
   });

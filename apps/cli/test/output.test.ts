@@ -45,10 +45,13 @@ describe('table output', () => {
   });
 
   it('leaves a table that fits alone', () => {
-    const text = renderTable([{ a: 'x', b: ['gpu', 'llm'] }], [
-      { header: 'A', value: (r) => r.a },
-      { header: 'TAGS', value: (r) => r.b, flex: true },
-    ]);
+    const text = renderTable(
+      [{ a: 'x', b: ['gpu', 'llm'] }],
+      [
+        { header: 'A', value: (r) => r.a },
+        { header: 'TAGS', value: (r) => r.b, flex: true },
+      ],
+    );
     expect(text).toBe('A  TAGS\nx  gpu,llm\n');
   });
 

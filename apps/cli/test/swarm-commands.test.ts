@@ -16,7 +16,15 @@ import { runSwarmJoin } from '../src/cmd/swarm/join.ts';
 import { renderLeave, runSwarmLeave } from '../src/cmd/swarm/leave.ts';
 import { renderSwarmList, runSwarmList } from '../src/cmd/swarm/list.ts';
 import { renderSwarmMembers, runSwarmMembers } from '../src/cmd/swarm/members.ts';
-import { renderSwarmStatus, renderTaskStatus, runSwarmStatus, runSwarmTaskStatus, taskProgress, watchSwarmStatus, watchSwarmTask } from '../src/cmd/swarm/status.ts';
+import {
+  renderSwarmStatus,
+  renderTaskStatus,
+  runSwarmStatus,
+  runSwarmTaskStatus,
+  taskProgress,
+  watchSwarmStatus,
+  watchSwarmTask,
+} from '../src/cmd/swarm/status.ts';
 import { memberQueue, runSwarmWork } from '../src/cmd/swarm/work.ts';
 import { explainFailure, UsageError } from '../src/failure.ts';
 import { CLEAR_SCREEN } from '../src/progress.ts';
@@ -41,7 +49,8 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
   }
 
   /** Runs one member's worker in this process for `n` subtasks of `exec`. */
-  const work = (member: string, exec: string, n = 1) => runSwarmWork({ member, exec, maxSubtasks: n, pollInterval: 0.05 }, { ...alice, log: () => {}, stop: never, abandon: never });
+  const work = (member: string, exec: string, n = 1) =>
+    runSwarmWork({ member, exec, maxSubtasks: n, pollInterval: 0.05 }, { ...alice, log: () => {}, stop: never, abandon: never });
 
   beforeAll(async () => {
     srv = await startTestServer(kind);
@@ -57,17 +66,27 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
     );
 
     const first = await runSwarmJoin({ role: 'load-balancer', capability: 'cpu', priority: 'high' }, alice);
-    expect(first).toMatchObject({ role: 'load-balancer', capability: 'cpu', region: null, priority: 'high', status: 'active', reputation: 0.5 });
+    expect(first).toMatchObject({
+      role: 'load-balancer',
+      capability: 'cpu',
+      region: null,
+      priority: 'high',
+      status: 'active',
+      reputation: 0.5,
+    });
     const second = await runSwarmJoin({ role: 'monitor', capability: 'cpu' }, alice);
     const third = await runSwarmJoin({ role: 'task-coordinator', capability: 'cpu', swarmId: first.swarm_id }, alice);
     expect([second.swarm_id, third.swarm_id]).toEqual([first.swarm_id, first.swarm_id]);
     const elsewhere = await runSwarmJoin({ role: 'monitor', capability: 'cpu', region: 'eu' }, alice);
     expect(elsewhere.swarm_id).not.toBe(first.swarm_id);
 
-    await expect(runSwarmJoin({ role: 'monitor', capability: 'cpu', swarmId: first.swarm_id, suspectAfter: 30, failAfter: 10 }, alice)).rejects.toThrow(
-      'fail_after_seconds (10) must be at least suspect_after_seconds (30)',
+    await expect(
+      runSwarmJoin({ role: 'monitor', capability: 'cpu', swarmId: first.swarm_id, suspectAfter: 30, failAfter: 10 }, alice),
+    ).rejects.toThrow('fail_after_seconds (10) must be at least suspect_after_seconds (30)');
+    const tuned = await runSwarmJoin(
+      { role: 'monitor', capability: 'cpu', swarmId: first.swarm_id, suspectAfter: 20, failAfter: 60 },
+      alice,
     );
-    const tuned = await runSwarmJoin({ role: 'monitor', capability: 'cpu', swarmId: first.swarm_id, suspectAfter: 20, failAfter: 60 }, alice);
     const [swarm] = (await runSwarmList({ swarmId: tuned.swarm_id }, alice)).swarms;
     expect(swarm).toMatchObject({ suspect_after_seconds: 20, fail_after_seconds: 60, member_counts: { active: 4 } });
   });
@@ -75,7 +94,11 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
   it('list and members render the swarms and their members; a heartbeat keeps a member active', async () => {
     const { swarmId, members } = await swarmOf('render', 2);
     const list = await runSwarmList({ swarmId }, alice);
-    expect(list).toMatchObject({ total_count: 1, next_cursor: null, swarms: [{ swarm_id: swarmId, capability: 'render', status: 'active' }] });
+    expect(list).toMatchObject({
+      total_count: 1,
+      next_cursor: null,
+      swarms: [{ swarm_id: swarmId, capability: 'render', status: 'active' }],
+    });
     const shown = renderSwarmList(list);
     expect(shown).toMatch(/^ID +CAPABILITY +REGION +STATUS +MEMBERS +COORDINATION$/m);
     expect(shown).toMatch(new RegExp(`^${swarmId} +render +- +active +2/2 +idle$`, 'm'));
@@ -85,7 +108,9 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
     expect(all.swarms.length).toBe(Math.min(all.total_count, 20));
     const paged = await runSwarmList({ limit: 1 }, alice);
     expect(paged.swarms).toHaveLength(1);
-    expect(renderSwarmList(paged)).toMatch(new RegExp(`^1 of ${all.total_count} swarms\\nnext page: aitbc swarm list --cursor \\S+\\n$`, 'm'));
+    expect(renderSwarmList(paged)).toMatch(
+      new RegExp(`^1 of ${all.total_count} swarms\\nnext page: aitbc swarm list --cursor \\S+\\n$`, 'm'),
+    );
     expect((await runSwarmList({ status: 'empty' }, alice)).swarms).toEqual([]);
 
     const beat = await runSwarmHeartbeat({ memberId: members[0]! }, alice);
@@ -112,7 +137,9 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
       asked.push(question);
       return false;
     };
-    await expect(runSwarmLeave({ swarmId, memberId: members[0]! }, { ...alice, confirm: no })).rejects.toThrow(`aborted: nothing left swarm ${swarmId}`);
+    await expect(runSwarmLeave({ swarmId, memberId: members[0]! }, { ...alice, confirm: no })).rejects.toThrow(
+      `aborted: nothing left swarm ${swarmId}`,
+    );
     expect(asked).toEqual([`Leave swarm ${swarmId} (member ${members[0]})?`]);
     expect((await runSwarmMembers({ swarmId }, alice)).member_counts).toMatchObject({ active: 3, left: 0 });
 
@@ -127,7 +154,10 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
     // Both forms at once, agreeing, are fine; leaving again is the server's 409.
     const again = await runSwarmLeave({ swarm: swarmId, swarmId }, alice).catch((e: unknown) => e);
     expect(describeError(again)).toMatchObject({ code: 'CONFLICT', httpStatus: 409 });
-    expect(explainFailure(again, srv.url)).toMatchObject({ message: `Every one of your members in swarm ${swarmId} has already left`, exitCode: 1 });
+    expect(explainFailure(again, srv.url)).toMatchObject({
+      message: `Every one of your members in swarm ${swarmId} has already left`,
+      exitCode: 1,
+    });
     await expect(runSwarmLeave({ swarmId, memberId: members[0]! }, alice)).rejects.toThrow(`Swarm member ${members[0]} has already left`);
 
     const view = await runSwarmMembers({ swarmId }, alice);
@@ -142,12 +172,25 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
     const { swarmId, members } = await swarmOf('vote', 5);
 
     const legacy = await runSwarmCoordinate({ task: 'what is 6*7', strategy: 'consensus', timeout: 3600, swarmId }, { ...alice, cwd: dir });
-    expect(legacy).toMatchObject({ swarm_id: swarmId, coordination_strategy: 'consensus', status: 'queued', collaborators: 5, consensus_algorithm: 'majority-vote', subtasks: 1 });
+    expect(legacy).toMatchObject({
+      swarm_id: swarmId,
+      coordination_strategy: 'consensus',
+      status: 'queued',
+      collaborators: 5,
+      consensus_algorithm: 'majority-vote',
+      subtasks: 1,
+    });
     expect([...legacy.assigned_members].sort()).toEqual([...members].sort());
     expect(legacy.task_id).toMatch(/^task_/);
 
     const spec = await runSwarmCoordinate({ taskId: 'task123', strategy: 'map-reduce', swarmId }, { ...alice, cwd: dir });
-    expect(spec).toMatchObject({ task_id: 'task123', coordination_strategy: 'map-reduce', collaborators: 3, consensus_algorithm: null, subtasks: 1 });
+    expect(spec).toMatchObject({
+      task_id: 'task123',
+      coordination_strategy: 'map-reduce',
+      collaborators: 3,
+      consensus_algorithm: null,
+      subtasks: 1,
+    });
     expect(spec.assigned_members).toHaveLength(3);
     // No strategy: the spec's default, map-reduce, over 3 members; the items split one chunk per member.
     const byDefault = await runSwarmCoordinate({ items: '[1,2,3,4,5,6]', reduce: 'sum', capability: 'vote' }, { ...alice, cwd: dir });
@@ -158,11 +201,16 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
     expect(shown).toMatch(/^assigned members \(5\):$/m);
     expect(shown).toContain(`follow it: aitbc swarm status ${legacy.task_id} --watch`);
 
-    await expect(runSwarmCoordinate({ taskId: 'task123', swarmId }, { ...alice, cwd: dir })).rejects.toThrow('Task task123 already exists; use another task_id');
+    await expect(runSwarmCoordinate({ taskId: 'task123', swarmId }, { ...alice, cwd: dir })).rejects.toThrow(
+      'Task task123 already exists; use another task_id',
+    );
     await expect(runSwarmCoordinate({ strategy: 'consensus', collaborators: 6, swarmId }, { ...alice, cwd: dir })).rejects.toThrow(
       `Cannot coordinate: needs 6 active members; 5 are eligible in swarm ${swarmId}`,
     );
-    const missing = await runSwarmCoordinate({ strategy: 'leader-election', capability: 'fpga', role: 'monitor' }, { ...alice, cwd: dir }).catch((e: unknown) => e);
+    const missing = await runSwarmCoordinate(
+      { strategy: 'leader-election', capability: 'fpga', role: 'monitor' },
+      { ...alice, cwd: dir },
+    ).catch((e: unknown) => e);
     expect(describeError(missing)).toMatchObject({ code: 'CONFLICT', httpStatus: 409 });
     expect(explainFailure(missing, srv.url).message).toMatch(/^Cannot coordinate: /);
   });
@@ -171,7 +219,16 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
     writeFileSync(join(dir, 'params.json'), JSON.stringify({ reduce: 'concat', chunk_size: 2, lease_seconds: 5 }));
     writeFileSync(join(dir, 'items.json'), '[1, 2, 3]');
     const merged = await parametersFrom(
-      { parameters: '@params.json', items: '@items.json', reduce: 'sum', capability: 'gpu', region: 'eu', role: 'monitor', algorithm: 'weighted', threshold: 0.6 },
+      {
+        parameters: '@params.json',
+        items: '@items.json',
+        reduce: 'sum',
+        capability: 'gpu',
+        region: 'eu',
+        role: 'monitor',
+        algorithm: 'weighted',
+        threshold: 0.6,
+      },
       dir,
     );
     expect(merged).toEqual({
@@ -187,17 +244,31 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
     });
     expect(await parametersFrom({}, dir)).toEqual({});
     await expect(parametersFrom({ parameters: '{"reduce":' }, dir)).rejects.toThrow(/^--parameters is not valid JSON/);
-    await expect(parametersFrom({ parameters: '[1]' }, dir)).rejects.toThrow('--parameters must be a JSON object (e.g. {"reduce": "sum"}), not an array');
+    await expect(parametersFrom({ parameters: '[1]' }, dir)).rejects.toThrow(
+      '--parameters must be a JSON object (e.g. {"reduce": "sum"}), not an array',
+    );
     await expect(parametersFrom({ items: '{"a":1}' }, dir)).rejects.toThrow(UsageError);
-    await expect(parametersFrom({ items: '@nothing.json' }, dir)).rejects.toThrow('cannot read the --items file nothing.json: no such file');
+    await expect(parametersFrom({ items: '@nothing.json' }, dir)).rejects.toThrow(
+      'cannot read the --items file nothing.json: no such file',
+    );
   });
 
   it('consensus is pending while votes are outstanding, then decided by the votes; the views show the vote table', async () => {
     const { swarmId, members } = await swarmOf('quorum', 3);
-    await runSwarmCoordinate({ taskId: 'q1', strategy: 'consensus', collaborators: 3, swarmId, parameters: '{"payload": {"q": "6*7"}}' }, { ...alice, cwd: dir });
+    await runSwarmCoordinate(
+      { taskId: 'q1', strategy: 'consensus', collaborators: 3, swarmId, parameters: '{"payload": {"q": "6*7"}}' },
+      { ...alice, cwd: dir },
+    );
 
     const waiting = await runSwarmConsensus({ taskId: 'q1' }, alice);
-    expect(waiting).toMatchObject({ status: 'pending', consensus_reached: false, result: null, votes: [], expected_votes: 3, confidence_score: null });
+    expect(waiting).toMatchObject({
+      status: 'pending',
+      consensus_reached: false,
+      result: null,
+      votes: [],
+      expected_votes: 3,
+      confidence_score: null,
+    });
     expect(waiting.reason).toMatch(/^waiting for 3 of 3 votes until /);
     expect(renderConsensus(waiting)).toMatch(/^consensus_reached: +false\nstatus: +pending\n(.*\n)*no votes yet\n$/m);
 
@@ -258,9 +329,15 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
 
   it('status --watch follows a task to its end with a progress line; swarm status is a table of figures', async () => {
     const { swarmId, members } = await swarmOf('watched', 2);
-    const { task_id } = await runSwarmCoordinate({ strategy: 'map-reduce', collaborators: 2, items: '[1,2,3,4]', reduce: 'sum', swarmId }, { ...alice, cwd: dir });
+    const { task_id } = await runSwarmCoordinate(
+      { strategy: 'map-reduce', collaborators: 2, items: '[1,2,3,4]', reduce: 'sum', swarmId },
+      { ...alice, cwd: dir },
+    );
     const lines: string[] = [];
-    const watching = watchSwarmTask({ taskId: task_id }, { ...alice, write: (t) => lines.push(t), tty: false, intervalMs: 20, signal: never });
+    const watching = watchSwarmTask(
+      { taskId: task_id },
+      { ...alice, write: (t) => lines.push(t), tty: false, intervalMs: 20, signal: never },
+    );
     const sum = `"${process.execPath}" -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).items.reduce((a,b)=>a+b,0)))'`;
     await Promise.all(members.map((m) => work(m, sum)));
     const last = await watching;
@@ -277,13 +354,19 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
 
     const status = await runSwarmStatus({ swarmId }, alice);
     expect(status).toMatchObject([{ swarm_id: swarmId, member_count: 2, active_tasks: 0, coordination_status: 'idle' }]);
-    expect(status[0]!.performance_metrics).toMatchObject({ success_rate: 1, coordination_efficiency: 1, sample: { tasks: 1, attempts: 2 } });
+    expect(status[0]!.performance_metrics).toMatchObject({
+      success_rate: 1,
+      coordination_efficiency: 1,
+      sample: { tasks: 1, attempts: 2 },
+    });
     const table = renderSwarmStatus(status);
     expect(table).toMatch(/^SWARM +MEMBERS +ACTIVE TASKS +COORDINATION +AVG TASK TIME +SUCCESS RATE +EFFICIENCY$/m);
     expect(table).toMatch(new RegExp(`^${swarmId} +2/2 +0 +idle +[\\d.]+ s +100% +100%$`, 'm'));
     // A swarm without finished work has no figures yet.
     const fresh = await swarmOf('fresh', 1);
-    expect(renderSwarmStatus(await runSwarmStatus({ swarmId: fresh.swarmId }, alice))).toMatch(new RegExp(`^${fresh.swarmId} +1/1 +0 +idle +- +- +-$`, 'm'));
+    expect(renderSwarmStatus(await runSwarmStatus({ swarmId: fresh.swarmId }, alice))).toMatch(
+      new RegExp(`^${fresh.swarmId} +1/1 +0 +idle +- +- +-$`, 'm'),
+    );
     expect((await runSwarmStatus({}, alice)).length).toBeGreaterThan(2);
     expect(renderSwarmStatus([])).toMatch(/^no swarms/);
 
@@ -310,9 +393,9 @@ describe.each(databaseKinds)('swarm commands on %s', (kind) => {
   it('a worker for a member that is not yours stops with the server’s refusal', async () => {
     const { members } = await swarmOf('mine', 1);
     const bob = { client: createClient({ url: srv.url, apiKey: await srv.keyFor('bob') }) };
-    await expect(runSwarmWork({ member: members[0]!, exec: 'true' }, { ...bob, log: () => {}, stop: never, abandon: never })).rejects.toThrow(
-      `Swarm member ${members[0]} not found`,
-    );
+    await expect(
+      runSwarmWork({ member: members[0]!, exec: 'true' }, { ...bob, log: () => {}, stop: never, abandon: never }),
+    ).rejects.toThrow(`Swarm member ${members[0]} not found`);
     await expect(memberQueue(bob, members[0]!).claim()).rejects.toThrow(/Swarm member .* not found/);
   });
 });

@@ -43,11 +43,22 @@ describe.each(databaseKinds)('swarm members doing coordinated work on %s', (kind
   function startWorker(name: string, memberId: string, extraEnv: Record<string, string> = {}): Worker {
     const log = join(home.home, `${name}.log`);
     writeFileSync(log, '');
-    const child = spawnAitbc(['swarm', 'work', '--member', memberId, '--exec', `"${process.execPath}" "${script}"`, '--poll-interval', '0.1'], {
-      home: home.home,
-      env: { ...env, WORK_LOG: log, ...extraEnv },
-    });
-    const worker: Worker = { name, memberId, log, child, stdout: '', stderr: '', exited: new Promise((r) => child.on('exit', (code) => r(code))) };
+    const child = spawnAitbc(
+      ['swarm', 'work', '--member', memberId, '--exec', `"${process.execPath}" "${script}"`, '--poll-interval', '0.1'],
+      {
+        home: home.home,
+        env: { ...env, WORK_LOG: log, ...extraEnv },
+      },
+    );
+    const worker: Worker = {
+      name,
+      memberId,
+      log,
+      child,
+      stdout: '',
+      stderr: '',
+      exited: new Promise((r) => child.on('exit', (code) => r(code))),
+    };
     child.stdout.setEncoding('utf8').on('data', (d: string) => (worker.stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (worker.stderr += d));
     workers.push(worker);
@@ -106,8 +117,25 @@ describe.each(databaseKinds)('swarm members doing coordinated work on %s', (kind
   });
 
   it('consensus: five members vote, four agree; the decision, its confidence and the reputations follow', async () => {
-    const coordinated = await json<CoordinateView>(['swarm', 'coordinate', '--task', 'what is 6*7', '--strategy', 'consensus', '--collaborators', '5', '--timeout', '60']);
-    expect(coordinated).toMatchObject({ swarm_id: swarmId, coordination_strategy: 'consensus', collaborators: 5, consensus_algorithm: 'majority-vote', subtasks: 1 });
+    const coordinated = await json<CoordinateView>([
+      'swarm',
+      'coordinate',
+      '--task',
+      'what is 6*7',
+      '--strategy',
+      'consensus',
+      '--collaborators',
+      '5',
+      '--timeout',
+      '60',
+    ]);
+    expect(coordinated).toMatchObject({
+      swarm_id: swarmId,
+      coordination_strategy: 'consensus',
+      collaborators: 5,
+      consensus_algorithm: 'majority-vote',
+      subtasks: 1,
+    });
     expect([...coordinated.assigned_members].sort()).toEqual(workers.map((w) => w.memberId).sort());
 
     const done = await finished(coordinated.task_id);

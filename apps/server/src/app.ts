@@ -61,7 +61,9 @@ export async function buildApp({ config, db, events, heartbeats }: AppOptions): 
       if (!socket.writable) return socket.destroy();
       const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
       const body = JSON.stringify(
-        tooLarge ? { code: 'REQUEST_HEADER_FIELDS_TOO_LARGE', message: 'The URL or headers are too large (16 KiB at most)' } : { code: 'BAD_REQUEST', message: 'Malformed HTTP request' },
+        tooLarge
+          ? { code: 'REQUEST_HEADER_FIELDS_TOO_LARGE', message: 'The URL or headers are too large (16 KiB at most)' }
+          : { code: 'BAD_REQUEST', message: 'Malformed HTTP request' },
       );
       socket.end(
         `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -82,11 +84,16 @@ export async function buildApp({ config, db, events, heartbeats }: AppOptions): 
   app.addHook('onClose', async () => unsubscribe());
   // Security headers (and CORS when AITBC_CORS_ORIGINS is set), then rate limits: before every route.
   await app.register(securityHeaders, { corsOrigins: config.corsOrigins ?? [] });
-  if (config.rateLimit) await app.register(rateLimit, { ...config.rateLimit, isValidKey: async (key) => (await auth.authenticate(key)) !== null });
+  if (config.rateLimit)
+    await app.register(rateLimit, { ...config.rateLimit, isValidKey: async (key) => (await auth.authenticate(key)) !== null });
   // Before every route, so each request is measured. AITBC_METRICS=off removes /metrics.
   await app.register(metricsPlugin, { db, auth, enabled: config.metricsEnabled ?? true });
 
-  const createContext = ({ req }: { req: { id: string; headers: Record<string, string | string[] | undefined>; log: Context['log'] } }): Context => {
+  const createContext = ({
+    req,
+  }: {
+    req: { id: string; headers: Record<string, string | string[] | undefined>; log: Context['log'] };
+  }): Context => {
     const header = req.headers['x-api-key'];
     return { db, auth, events, heartbeats, joins, apiKey: Array.isArray(header) ? header[0] : header, requestId: req.id, log: req.log };
   };
@@ -102,17 +109,24 @@ export async function buildApp({ config, db, events, heartbeats }: AppOptions): 
   // A POST with no body (the legacy CLI's `swarm leave`, a bare cancel) is an
   // empty JSON object, not an unsupported media type.
   app.addHook('preHandler', async (req) => {
-    if (req.body === undefined && req.headers['content-type'] === undefined && req.method !== 'GET') req.headers['content-type'] = 'application/json';
+    if (req.body === undefined && req.headers['content-type'] === undefined && req.method !== 'GET')
+      req.headers['content-type'] = 'application/json';
   });
 
   app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
     const message =
-      status === 413 ? `Request body too large (limit ${config.bodyLimit} bytes; set AITBC_BODY_LIMIT to change it)` : status >= 500 ? `Internal server error (request ${req.id})` : err.message;
+      status === 413
+        ? `Request body too large (limit ${config.bodyLimit} bytes; set AITBC_BODY_LIMIT to change it)`
+        : status >= 500
+          ? `Internal server error (request ${req.id})`
+          : err.message;
     return reply.code(status).send({ code: HTTP_CODES[status] ?? (status >= 500 ? 'INTERNAL_SERVER_ERROR' : 'BAD_REQUEST'), message });
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ code: 'NOT_FOUND', message: `No route for ${req.method} ${req.url.split('?')[0]}` }));
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ code: 'NOT_FOUND', message: `No route for ${req.method} ${req.url.split('?')[0]}` }),
+  );
 
   app.get('/healthz', async (_req, reply) => {
     const health = await checkHealth(db);

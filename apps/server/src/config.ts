@@ -66,7 +66,10 @@ function corsOriginsFrom(raw: string | undefined): string[] {
     } catch {
       // reported below
     }
-    if (!parsed || parsed.origin !== origin) throw new Error(`AITBC_CORS_ORIGINS: "${origin}" is not an origin like https://app.example.com (scheme, host, optional port, nothing else)`);
+    if (!parsed || parsed.origin !== origin)
+      throw new Error(
+        `AITBC_CORS_ORIGINS: "${origin}" is not an origin like https://app.example.com (scheme, host, optional port, nothing else)`,
+      );
   }
   return origins;
 }

@@ -16,7 +16,14 @@ export type ServerEvent =
    * refresh it. `owner_id` null: the sweeper moved someone's work (expired
    * leases, failed members, deadlines), so every live view refreshes.
    */
-  | { kind: 'work.changed'; owner_id: string | null; network_id?: string | null; execution_id?: string | null; swarm_id?: string | null; task_id?: string | null };
+  | {
+      kind: 'work.changed';
+      owner_id: string | null;
+      network_id?: string | null;
+      execution_id?: string | null;
+      swarm_id?: string | null;
+      task_id?: string | null;
+    };
 
 export interface EventBus {
   publish(event: ServerEvent): void;

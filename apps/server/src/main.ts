@@ -50,7 +50,9 @@ function adminKeyNotice(server: RunningServer): string {
       ].join('\n');
     }
     case 'existing':
-      return a.file ? `\n  Admin key: in ${a.file}` : '\n  Admin key: already issued (its file is gone; revoke it and issue another if it is lost)';
+      return a.file
+        ? `\n  Admin key: in ${a.file}`
+        : '\n  Admin key: already issued (its file is gone; revoke it and issue another if it is lost)';
     case 'configured':
       return '\n  Admin keys: from AITBC_ADMIN_API_KEYS';
     case 'none':

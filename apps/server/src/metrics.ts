@@ -54,7 +54,12 @@ function routeLabeller(): (req: FastifyRequest) => string {
 function metricsOf(registry: Registry) {
   const labelNames = ['method', 'route', 'status'] as const;
   return {
-    requests: new Counter({ name: 'aitbc_http_requests_total', help: 'HTTP requests answered, by method, route pattern and status', labelNames, registers: [registry] }),
+    requests: new Counter({
+      name: 'aitbc_http_requests_total',
+      help: 'HTTP requests answered, by method, route pattern and status',
+      labelNames,
+      registers: [registry],
+    }),
     latency: new Histogram({
       name: 'aitbc_http_request_duration_seconds',
       help: 'HTTP request latency in seconds, by method, route pattern and status (a subscription stream counts its whole life)',
@@ -62,15 +67,29 @@ function metricsOf(registry: Registry) {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
-    members: new Gauge({ name: 'aitbc_swarm_members', help: 'Swarm members by state (every owner)', labelNames: ['state'], registers: [registry] }),
+    members: new Gauge({
+      name: 'aitbc_swarm_members',
+      help: 'Swarm members by state (every owner)',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
     queueDepth: new Gauge({
       name: 'aitbc_queue_depth',
       help: 'Subtasks waiting to be claimed (pending or assigned), by source (network or swarm)',
       labelNames: ['source'],
       registers: [registry],
     }),
-    inFlight: new Gauge({ name: 'aitbc_subtasks_in_flight', help: 'Subtasks leased to a worker now, by source (network or swarm)', labelNames: ['source'], registers: [registry] }),
-    leasesExpired: new Counter({ name: 'aitbc_leases_expired_total', help: 'Subtask attempts whose lease expired (from the records: every instance)', registers: [registry] }),
+    inFlight: new Gauge({
+      name: 'aitbc_subtasks_in_flight',
+      help: 'Subtasks leased to a worker now, by source (network or swarm)',
+      labelNames: ['source'],
+      registers: [registry],
+    }),
+    leasesExpired: new Counter({
+      name: 'aitbc_leases_expired_total',
+      help: 'Subtask attempts whose lease expired (from the records: every instance)',
+      registers: [registry],
+    }),
     consensus: new Counter({
       name: 'aitbc_consensus_total',
       help: 'Voting tasks (consensus, broadcast) by outcome: decided (consensus reached) or failed (failed or timed out)',
@@ -84,7 +103,11 @@ function metricsOf(registry: Registry) {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
     }),
-    scrapeErrors: new Counter({ name: 'aitbc_metrics_scrape_errors_total', help: 'Scrapes whose database figures could not be read', registers: [registry] }),
+    scrapeErrors: new Counter({
+      name: 'aitbc_metrics_scrape_errors_total',
+      help: 'Scrapes whose database figures could not be read',
+      registers: [registry],
+    }),
   };
 }
 
@@ -104,7 +127,10 @@ async function readRecords(db: Database, m: Metrics): Promise<void> {
   });
   for (const state of MEMBER_STATUSES) m.members.set({ state }, figures.members.find((g) => g.status === state)?._count._all ?? 0);
   const [network, swarm] = figures.open;
-  for (const [source, open] of [['network', network], ['swarm', swarm]] as const) {
+  for (const [source, open] of [
+    ['network', network],
+    ['swarm', swarm],
+  ] as const) {
     m.queueDepth.set({ source }, open.pending + open.assigned);
     m.inFlight.set({ source }, open.leased);
   }
@@ -159,7 +185,11 @@ const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { db, auth, enab
       const principal = await auth.authenticate(key);
       if (!principal) return refuse(reply, 401, 'Unknown or revoked API key');
       if (principal.role !== 'admin') return refuse(reply, 403, '/metrics needs an admin API key (or no key, from 127.0.0.1)');
-    } else if (!LOOPBACK.has(req.socket.remoteAddress ?? '') || req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined) {
+    } else if (
+      !LOOPBACK.has(req.socket.remoteAddress ?? '') ||
+      req.headers['x-forwarded-for'] !== undefined ||
+      req.headers.forwarded !== undefined
+    ) {
       // A reverse proxy on this host connects from loopback too: a forwarded request came from elsewhere.
       return refuse(reply, 401, '/metrics answers without a key only on 127.0.0.1; send an admin key in X-Api-Key');
     }

@@ -94,7 +94,9 @@ export function hookError(req: FastifyRequest, code: keyof typeof TRPC_ERROR_NUM
   } catch {
     procedures = [path.slice('/trpc/'.length)];
   }
-  const envelope = (procedure: string) => ({ error: { message, code: TRPC_ERROR_NUMBERS[code], data: { code, httpStatus, path: procedure } } });
+  const envelope = (procedure: string) => ({
+    error: { message, code: TRPC_ERROR_NUMBERS[code], data: { code, httpStatus, path: procedure } },
+  });
   return new URLSearchParams(query).get('batch') === '1' ? procedures.map(envelope) : envelope(procedures[0] ?? '');
 }
 

@@ -139,13 +139,18 @@ async function securityHeaders(app: FastifyInstance, options: SecurityHeadersOpt
   });
 
   app.addHook('preValidation', async (req: FastifyRequest, reply: FastifyReply) => {
-    const inUrl = /%00/.test(req.url) ? 'nul' : req.method === 'GET' && req.url.startsWith('/trpc/') ? jsonProblem(trpcQueryInput(req.url), MAX_BODY_DEPTH) : null;
+    const inUrl = /%00/.test(req.url)
+      ? 'nul'
+      : req.method === 'GET' && req.url.startsWith('/trpc/')
+        ? jsonProblem(trpcQueryInput(req.url), MAX_BODY_DEPTH)
+        : null;
     const problem = inUrl ?? jsonProblem(typeof req.body === 'string' ? parsedOrUndefined(req.body) : req.body, MAX_BODY_DEPTH);
     if (problem === 'depth') {
       const message = `The JSON input nests deeper than ${MAX_BODY_DEPTH} levels (the limit; see docs/limits.md)`;
       return reply.code(422).send(hookError(req, 'UNPROCESSABLE_CONTENT', 422, message));
     }
-    if (problem === 'nul') return reply.code(400).send(hookError(req, 'BAD_REQUEST', 400, 'Invalid input: text may not contain the NUL character (U+0000)'));
+    if (problem === 'nul')
+      return reply.code(400).send(hookError(req, 'BAD_REQUEST', 400, 'Invalid input: text may not contain the NUL character (U+0000)'));
   });
 
   const origins = options.corsOrigins ?? [];

@@ -33,7 +33,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const adminKey = await bootstrapAdminKey(db, { dataDir: config.dataDir, configuredAdmins: config.adminApiKeys.length > 0 });
     const bus = await connectEvents(target, (error) => console.error('aitbc-server: event bus:', error.message));
     events = bus;
-    const heartbeats = new HeartbeatBuffer(db, config.heartbeatFlushMs, (error) => console.error('aitbc-server: heartbeat flush:', (error as Error).message));
+    const heartbeats = new HeartbeatBuffer(db, config.heartbeatFlushMs, (error) =>
+      console.error('aitbc-server: heartbeat flush:', (error as Error).message),
+    );
     const app = await buildApp({ config, db, events: bus, heartbeats });
     await app.listen({ host: config.host, port: config.port });
     const stopSweeper = startSweeper(db, heartbeats, bus, config.sweepIntervalMs, app.log);

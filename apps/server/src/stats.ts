@@ -20,7 +20,10 @@ export async function endAttempt(tx: PrismaTx, leaseId: string | null, outcome: 
   if (!leaseId) return false;
   const attempt = await tx.subtaskAttempt.findUnique({ where: { id: leaseId } });
   if (attempt?.outcome !== 'open') return false;
-  const ended = await tx.subtaskAttempt.updateMany({ where: { id: leaseId, outcome: 'open' }, data: { outcome, endedAt: now, ...(error !== undefined ? { error } : {}) } });
+  const ended = await tx.subtaskAttempt.updateMany({
+    where: { id: leaseId, outcome: 'open' },
+    data: { outcome, endedAt: now, ...(error !== undefined ? { error } : {}) },
+  });
   if (ended.count === 0 || outcome === 'cancelled') return ended.count > 0;
   const took = outcome === 'completed' ? seconds(attempt.startedAt, now) : 0;
   if (attempt.networkId) {
@@ -48,17 +51,28 @@ export async function endAttempt(tx: PrismaTx, leaseId: string | null, outcome: 
 }
 
 export async function executionStarted(tx: PrismaTx, networkId: string, now: Date): Promise<void> {
-  await tx.agentNetwork.updateMany({ where: { id: networkId }, data: { liveExecutions: { increment: 1 }, executionsTotal: { increment: 1 }, lastActivityAt: now } });
+  await tx.agentNetwork.updateMany({
+    where: { id: networkId },
+    data: { liveExecutions: { increment: 1 }, executionsTotal: { increment: 1 }, lastActivityAt: now },
+  });
 }
 
 /** An execution finished; `createdAt` gives its time from submission to completion. */
-export async function executionEnded(tx: PrismaTx, networkId: string, status: 'completed' | 'failed' | 'cancelled', createdAt: Date, now: Date): Promise<void> {
+export async function executionEnded(
+  tx: PrismaTx,
+  networkId: string,
+  status: 'completed' | 'failed' | 'cancelled',
+  createdAt: Date,
+  now: Date,
+): Promise<void> {
   await tx.agentNetwork.updateMany({
     where: { id: networkId },
     data: {
       liveExecutions: { decrement: 1 },
       lastActivityAt: now,
-      ...(status === 'completed' ? { executionsCompleted: { increment: 1 }, executionSeconds: { increment: seconds(createdAt, now) } } : {}),
+      ...(status === 'completed'
+        ? { executionsCompleted: { increment: 1 }, executionSeconds: { increment: seconds(createdAt, now) } }
+        : {}),
       ...(status === 'failed' ? { executionsFailed: { increment: 1 } } : {}),
     },
   });
@@ -66,7 +80,10 @@ export async function executionEnded(tx: PrismaTx, networkId: string, status: 'c
 
 /** A replicated subtask was decided; `disagreed` when its replicas did not all return the same. */
 export async function replicasDecided(tx: PrismaTx, networkId: string, disagreed: boolean): Promise<void> {
-  await tx.agentNetwork.updateMany({ where: { id: networkId }, data: { replicatedDecided: { increment: 1 }, ...(disagreed ? { disagreements: { increment: 1 } } : {}) } });
+  await tx.agentNetwork.updateMany({
+    where: { id: networkId },
+    data: { replicatedDecided: { increment: 1 }, ...(disagreed ? { disagreements: { increment: 1 } } : {}) },
+  });
 }
 
 export async function taskStarted(tx: PrismaTx, swarmId: string): Promise<void> {
@@ -75,7 +92,10 @@ export async function taskStarted(tx: PrismaTx, swarmId: string): Promise<void> 
 
 export async function taskEnded(tx: PrismaTx, swarmId: string, status: 'completed' | 'failed' | 'timed_out' | 'cancelled'): Promise<void> {
   const field = { completed: 'tasksCompleted', failed: 'tasksFailed', timed_out: 'tasksTimedOut', cancelled: null }[status];
-  await tx.swarm.updateMany({ where: { id: swarmId }, data: { liveTasks: { decrement: 1 }, ...(field ? { [field]: { increment: 1 } } : {}) } });
+  await tx.swarm.updateMany({
+    where: { id: swarmId },
+    data: { liveTasks: { decrement: 1 }, ...(field ? { [field]: { increment: 1 } } : {}) },
+  });
 }
 
 /** Members' results that ended up in a decided outcome. */
@@ -91,7 +111,13 @@ const MEMBER_COLUMN: Record<MemberStatus, 'activeMembers' | 'suspectMembers' | '
 };
 
 /** `count` members of a swarm moved from one state (null: they joined) to another. */
-export async function membersMoved(tx: PrismaTx, swarmId: string, from: MemberStatus | null, to: MemberStatus, count: number): Promise<void> {
+export async function membersMoved(
+  tx: PrismaTx,
+  swarmId: string,
+  from: MemberStatus | null,
+  to: MemberStatus,
+  count: number,
+): Promise<void> {
   if (count <= 0 || from === to) return;
   await tx.swarm.updateMany({
     where: { id: swarmId },

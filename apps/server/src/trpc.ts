@@ -45,7 +45,11 @@ const t = initTRPC
       return {
         ...shape,
         // Never send an internal error's text (it may quote SQL or paths); the log has it.
-        message: internal ? `Internal server error (request ${ctx?.requestId ?? 'unknown'})` : issues ? summariseIssues(issues) : shape.message,
+        message: internal
+          ? `Internal server error (request ${ctx?.requestId ?? 'unknown'})`
+          : issues
+            ? summariseIssues(issues)
+            : shape.message,
         data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path, ...(issues ? { issues } : {}) },
       };
     },
@@ -72,7 +76,8 @@ const mapDatabaseErrors = t.middleware(async ({ next }) => {
   // Only errors nobody explained yet: a handler's own TRPCError keeps its message.
   if (!result.ok && result.error.code === 'INTERNAL_SERVER_ERROR') {
     const code = (result.error.cause as { code?: string } | undefined)?.code;
-    if (code === 'P2002') throw new TRPCError({ code: 'CONFLICT', message: 'A record with these unique fields already exists', cause: result.error });
+    if (code === 'P2002')
+      throw new TRPCError({ code: 'CONFLICT', message: 'A record with these unique fields already exists', cause: result.error });
     if (code === 'P2025') throw new TRPCError({ code: 'NOT_FOUND', message: 'Not found', cause: result.error });
   }
   return result;
@@ -95,7 +100,10 @@ export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
 
 export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
   if (ctx.principal.role !== 'admin') {
-    throw new TRPCError({ code: 'FORBIDDEN', message: 'This needs an admin API key (AITBC_ADMIN_API_KEYS, or ./data/admin.key on the embedded default)' });
+    throw new TRPCError({
+      code: 'FORBIDDEN',
+      message: 'This needs an admin API key (AITBC_ADMIN_API_KEYS, or ./data/admin.key on the embedded default)',
+    });
   }
   return next({ ctx });
 });

@@ -36,7 +36,8 @@ const TYPES: Record<string, string> = {
 const COMPRESSIBLE = new Set(['.html', '.js', '.mjs', '.css', '.json', '.svg', '.txt', '.map']);
 
 /** The page may load only its own scripts and styles, and talk only to this server. */
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+const CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 interface Asset {
   body: Buffer;
@@ -61,7 +62,11 @@ function load(file: string, urlPath: string): Asset {
     gzip: gzip && gzip.length < body.length ? gzip : null,
     type: TYPES[ext] ?? 'application/octet-stream',
     // Vite names what it builds under assets/ by content hash: those never change.
-    cache: urlPath.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : urlPath.endsWith('.html') ? 'no-cache' : 'public, max-age=3600',
+    cache: urlPath.startsWith('/assets/')
+      ? 'public, max-age=31536000, immutable'
+      : urlPath.endsWith('.html')
+        ? 'no-cache'
+        : 'public, max-age=3600',
   };
 }
 

@@ -18,7 +18,13 @@ describe.each(databaseKinds)('agent registry on %s', (kind) => {
   it('registers, gets, updates and deregisters an agent', async () => {
     const created = await alice('POST', '/api/v1/agents', { name: 'crud-1', capabilities: ['GPU', 'llm', 'gpu'], description: 'an agent' });
     expect(created.status).toBe(201);
-    expect(created.body).toMatchObject({ name: 'crud-1', capabilities: ['gpu', 'llm'], status: 'offline', last_seen: null, owner_id: 'alice' });
+    expect(created.body).toMatchObject({
+      name: 'crud-1',
+      capabilities: ['gpu', 'llm'],
+      status: 'offline',
+      last_seen: null,
+      owner_id: 'alice',
+    });
 
     const got = await alice('GET', `/api/v1/agents/${created.body.id}`);
     expect(got.status).toBe(200);
@@ -66,7 +72,8 @@ describe.each(databaseKinds)('agent registry on %s', (kind) => {
   it('paginates by cursor without gaps or repeats, newest first', async () => {
     const carol = restClient(srv.url, await srv.keyFor('carol'));
     const ids: string[] = [];
-    for (let i = 0; i < 7; i++) ids.push((await carol('POST', '/api/v1/agents', { name: `page-${i}`, status: i % 2 ? 'online' : 'offline' })).body.id);
+    for (let i = 0; i < 7; i++)
+      ids.push((await carol('POST', '/api/v1/agents', { name: `page-${i}`, status: i % 2 ? 'online' : 'offline' })).body.id);
 
     const seen: string[] = [];
     let cursor: string | null = null;
@@ -82,7 +89,9 @@ describe.each(databaseKinds)('agent registry on %s', (kind) => {
     expect(pages).toBe(3);
     // every agent exactly once, in the documented order: newest first, ties by id
     expect([...seen].sort()).toEqual([...ids].sort());
-    const listed = await srv.server.db.run((db) => db.agent.findMany({ where: { ownerId: 'carol' }, select: { id: true, createdAt: true } }));
+    const listed = await srv.server.db.run((db) =>
+      db.agent.findMany({ where: { ownerId: 'carol' }, select: { id: true, createdAt: true } }),
+    );
     const order = listed.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1)).map((a) => a.id);
     expect(seen).toEqual(order);
 

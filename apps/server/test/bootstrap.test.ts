@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { spawnServer } from './support/server-process.ts';
 
 /** `aitbc-server` as an operator runs it: its own process, embedded SQLite, a random port. */
-const startProcess = (dataDir: string) => spawnServer({ AITBC_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '', AITBC_ADMIN_API_KEYS: '' });
+const startProcess = (dataDir: string) =>
+  spawnServer({ AITBC_DATA_DIR: dataDir, LOG_LEVEL: 'warn', DATABASE_URL: '', AITBC_ADMIN_API_KEYS: '' });
 
 describe('first start on the embedded default', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-boot-'));

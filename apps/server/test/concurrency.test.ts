@@ -45,13 +45,19 @@ describe.each(databaseKinds)('concurrency on %s', (kind) => {
     figures.push(`1000 joins: ${duplicates(memberIds)} duplicate member ids`);
   });
 
-  it('100 concurrent executes on one network, drained by racing workers: every subtask done once, counters equal the recount', { timeout: 60_000 }, async () => {
+  it('100 concurrent executes on one network, drained by racing workers: every subtask done once, counters equal the recount', {
+    timeout: 60_000,
+  }, async () => {
     const agents: string[] = [];
     for (let i = 0; i < 4; i++) agents.push((await call('POST', '/api/v1/agents', { name: `racer-${i}` })).body.id);
-    const network = (await call('POST', '/api/v1/agents/networks', { name: 'busy', agents, lease_seconds: 120, claim_timeout_seconds: 3600 })).body.id;
+    const network = (
+      await call('POST', '/api/v1/agents/networks', { name: 'busy', agents, lease_seconds: 120, claim_timeout_seconds: 3600 })
+    ).body.id;
     const items = [1, 2, 3, 4, 5, 6, 7, 8];
     const executes = await Promise.all(
-      Array.from({ length: 100 }, () => call('POST', `/api/v1/agents/networks/${network}/execute`, { task: { items, chunk_size: 2, reduce: 'sum' } })),
+      Array.from({ length: 100 }, () =>
+        call('POST', `/api/v1/agents/networks/${network}/execute`, { task: { items, chunk_size: 2, reduce: 'sum' } }),
+      ),
     );
     expect(executes.filter((r) => r.status !== 202).map((r) => `${r.status} ${JSON.stringify(r.body)}`)).toEqual([]);
     const executionIds = executes.map((r) => r.body.id as string);
@@ -88,10 +94,14 @@ describe.each(databaseKinds)('concurrency on %s', (kind) => {
     const status = (await call('GET', `/api/v1/agents/networks/${network}/status`)).body;
     expect(status).toMatchObject({ active_tasks: 0, total_executions: 100 });
     expect(await checkInvariants(srv.server.db)).toEqual([]);
-    figures.push(`100 executes: ${duplicates(executionIds)} duplicate execution ids, ${duplicates(subtaskIds)} duplicate subtask ids, ${duplicates(claims.map((c) => c.subtask))} subtasks claimed twice`);
+    figures.push(
+      `100 executes: ${duplicates(executionIds)} duplicate execution ids, ${duplicates(subtaskIds)} duplicate subtask ids, ${duplicates(claims.map((c) => c.subtask))} subtasks claimed twice`,
+    );
   });
 
-  it('members leaving while claiming leave no orphaned lease, and those who stay finish the work exactly once', { timeout: 60_000 }, async () => {
+  it('members leaving while claiming leave no orphaned lease, and those who stay finish the work exactly once', {
+    timeout: 60_000,
+  }, async () => {
     const join = { role: 'monitor', capability: 'churn', suspect_after_seconds: 3600, fail_after_seconds: 3600 };
     const members: { member_id: string; swarm_id: string }[] = [];
     for (let i = 0; i < 10; i++) members.push((await call('POST', '/swarm/join', join)).body);
@@ -115,7 +125,10 @@ describe.each(databaseKinds)('concurrency on %s', (kind) => {
         if (r.status !== 200) return r.status; // left: 409
         const s = r.body.subtask;
         if (!s) return 200;
-        const posted = await call('POST', `/api/v1/subtasks/${s.subtask_id}/result`, { lease_id: s.lease_id, result: s.payload.items[0] * 2 });
+        const posted = await call('POST', `/api/v1/subtasks/${s.subtask_id}/result`, {
+          lease_id: s.lease_id,
+          result: s.payload.items[0] * 2,
+        });
         if (posted.status === 200) recorded.push(s.subtask_id);
         else if (posted.status !== 409) {
           failed = true;
@@ -142,7 +155,9 @@ describe.each(databaseKinds)('concurrency on %s', (kind) => {
     expect(duplicates(recorded)).toBe(0);
     const left = (await call('GET', `/swarm/${swarmId}/members`)).body.members.filter((m: { status: string }) => m.status === 'left');
     expect(left.length).toBe(5);
-    const held = await srv.server.db.run((db) => db.subtask.count({ where: { assigneeId: { in: leavers.map((m) => m.member_id) }, status: { in: ['assigned', 'leased'] } } }));
+    const held = await srv.server.db.run((db) =>
+      db.subtask.count({ where: { assigneeId: { in: leavers.map((m) => m.member_id) }, status: { in: ['assigned', 'leased'] } } }),
+    );
     expect(held).toBe(0);
     expect(await checkInvariants(srv.server.db)).toEqual([]);
     figures.push(`leave-while-claiming: ${held} orphaned leases, ${duplicates(recorded)} results recorded twice`);

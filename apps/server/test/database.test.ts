@@ -50,7 +50,8 @@ describe.each(databaseKinds)('database units of work on %s', (kind) => {
         const create = { data: { ownerId: 'hazard', name: `kept-${w}-${i}`, capabilities: [] } };
         const agent = await (i % 5 ? db.run((q) => q.agent.create(create)) : db.transaction((tx) => tx.agent.create(create)));
         acknowledged.push(agent.name);
-        if (i % 10 === 0) expect(await db.run((q) => q.agent.count({ where: { ownerId: 'hazard', name: { startsWith: 'doomed-' } } }))).toBe(0);
+        if (i % 10 === 0)
+          expect(await db.run((q) => q.agent.count({ where: { ownerId: 'hazard', name: { startsWith: 'doomed-' } } }))).toBe(0);
         await new Promise((r) => setImmediate(r));
       }
     });

@@ -55,11 +55,27 @@ interface FuzzRequest {
 }
 
 /** Nested arrays or objects `n` deep, as JSON text (built iteratively: n may be huge). */
-const deepText = (n: number, kind: 'array' | 'object') => (kind === 'array' ? '['.repeat(n) + ']'.repeat(n) : '{"a":'.repeat(n) + '1' + '}'.repeat(n));
+const deepText = (n: number, kind: 'array' | 'object') =>
+  kind === 'array' ? '['.repeat(n) + ']'.repeat(n) : '{"a":'.repeat(n) + '1' + '}'.repeat(n);
 
 /** Values no schema asks for: the hostile part of every field. */
 const evil: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(null, true, false, 0, -1, -0.5, 1.5, 2 ** 31, 2 ** 53 + 2, -(2 ** 53) - 2, 1e308, -1e308, Number.MAX_VALUE, Number.MIN_VALUE),
+  fc.constantFrom(
+    null,
+    true,
+    false,
+    0,
+    -1,
+    -0.5,
+    1.5,
+    2 ** 31,
+    2 ** 53 + 2,
+    -(2 ** 53) - 2,
+    1e308,
+    -1e308,
+    Number.MAX_VALUE,
+    Number.MIN_VALUE,
+  ),
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.string({ unit: 'grapheme', maxLength: 40 }),
   fc.constantFrom(
@@ -118,14 +134,25 @@ function arbitraryFor(schema: Schema, ids: string[], depth = 0): fc.Arbitrary<un
   switch (types[0]) {
     case 'string':
       return weighted<unknown>(
-        { weight: 3, arbitrary: fc.string({ minLength: Math.min(schema.minLength ?? 0, 20), maxLength: Math.max(Math.min(schema.maxLength ?? 20, 20), schema.minLength ?? 0) }) },
+        {
+          weight: 3,
+          arbitrary: fc.string({
+            minLength: Math.min(schema.minLength ?? 0, 20),
+            maxLength: Math.max(Math.min(schema.maxLength ?? 20, 20), schema.minLength ?? 0),
+          }),
+        },
         { weight: ids.length ? 3 : 0, arbitrary: ids.length ? fc.constantFrom(...ids) : fc.constant('x') },
         { weight: 1, arbitrary: fc.constantFrom('gpu', 'llm', 'a1', 'monitor', 'all', 'latency') },
       );
     case 'integer':
       return fc.integer({ min: Math.max(schema.minimum ?? -1000, -1e6), max: Math.min(schema.maximum ?? 1e6, 1e6) });
     case 'number':
-      return fc.double({ noNaN: true, noDefaultInfinity: true, min: Math.max(schema.minimum ?? -1e6, -1e6), max: Math.min(schema.maximum ?? 1e6, 1e6) });
+      return fc.double({
+        noNaN: true,
+        noDefaultInfinity: true,
+        min: Math.max(schema.minimum ?? -1e6, -1e6),
+        max: Math.min(schema.maximum ?? 1e6, 1e6),
+      });
     case 'boolean':
       return fc.boolean();
     case 'null':
@@ -163,7 +190,7 @@ function weighted<T>(...choices: { weight: number; arbitrary: fc.Arbitrary<T> }[
 const withEvil = (valid: fc.Arbitrary<unknown>) => fc.oneof({ weight: 4, arbitrary: valid }, { weight: 1, arbitrary: evil });
 
 function queryText(v: unknown): string {
-  return typeof v === 'string' ? v : JSON.stringify(v) ?? '';
+  return typeof v === 'string' ? v : (JSON.stringify(v) ?? '');
 }
 
 /** encodeURIComponent, with lone surrogates (which it refuses) sent as U+FFFD, as a browser would. */
@@ -194,12 +221,38 @@ function requestFor(op: Operation, base: string, keys: { own: string; admin: str
   const wire = fc.oneof(
     { weight: 60, arbitrary: fc.constant({ mode: 'json' as const }) },
     { weight: 5, arbitrary: fc.integer({ min: 0, max: 50 }).map((cut) => ({ mode: 'truncated' as const, cut })) },
-    { weight: 5, arbitrary: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'application/json; charset=latin1', 'application/octet-stream').map((type) => ({ mode: 'content-type' as const, type })) },
-    { weight: 5, arbitrary: fc.constantFrom('{', '{"a":', '[1,2', 'nul', '{"a":1}}', '\u0000', '{"a":"\\uZZZZ"}', '{"a":1,}', "{'a':1}", '').map((text) => ({ mode: 'raw' as const, text })) },
-    { weight: 5, arbitrary: fc.constantFrom(1000, 100_000, 400_000).chain((n) => fc.constantFrom(deepText(n, 'array'), deepText(n, 'object'))).map((text) => ({ mode: 'raw' as const, text })) },
+    {
+      weight: 5,
+      arbitrary: fc
+        .constantFrom(
+          'text/plain',
+          'application/x-www-form-urlencoded',
+          'multipart/form-data; boundary=x',
+          'application/xml',
+          'application/json; charset=latin1',
+          'application/octet-stream',
+        )
+        .map((type) => ({ mode: 'content-type' as const, type })),
+    },
+    {
+      weight: 5,
+      arbitrary: fc
+        .constantFrom('{', '{"a":', '[1,2', 'nul', '{"a":1}}', '\u0000', '{"a":"\\uZZZZ"}', '{"a":1,}', "{'a':1}", '')
+        .map((text) => ({ mode: 'raw' as const, text })),
+    },
+    {
+      weight: 5,
+      arbitrary: fc
+        .constantFrom(1000, 100_000, 400_000)
+        .chain((n) => fc.constantFrom(deepText(n, 'array'), deepText(n, 'object')))
+        .map((text) => ({ mode: 'raw' as const, text })),
+    },
     { weight: 1, arbitrary: fc.constant({ mode: 'oversize' as const }) },
   );
-  const method = fc.oneof({ weight: 20, arbitrary: fc.constant(op.method.toUpperCase()) }, { weight: 1, arbitrary: fc.constantFrom('PUT', 'PATCH', 'DELETE', 'GET', 'POST') });
+  const method = fc.oneof(
+    { weight: 20, arbitrary: fc.constant(op.method.toUpperCase()) },
+    { weight: 1, arbitrary: fc.constantFrom('PUT', 'PATCH', 'DELETE', 'GET', 'POST') },
+  );
   return fc.tuple(params, body, auth, wire, method).map(([values, value, [who, key], how, verb]) => {
     let path = op.path;
     const query = new URLSearchParams();
@@ -233,7 +286,23 @@ function requestFor(op: Operation, base: string, keys: { own: string; admin: str
 /** A tRPC call of `proc` (every procedure, those without a REST path included) with a drawn input. */
 function trpcRequestFor(proc: ProcedureInfo, base: string, keys: { own: string; admin: string }, ids: string[]): fc.Arbitrary<FuzzRequest> {
   const input = fc.oneof(
-    fc.dictionary(fc.constantFrom('agent_id', 'network_id', 'execution_id', 'swarm_id', 'member_id', 'task_id', 'subtask_id', 'lease_id', 'name', 'limit', 'minutes'), withEvil(fc.constantFrom(...ids)), { maxKeys: 4 }),
+    fc.dictionary(
+      fc.constantFrom(
+        'agent_id',
+        'network_id',
+        'execution_id',
+        'swarm_id',
+        'member_id',
+        'task_id',
+        'subtask_id',
+        'lease_id',
+        'name',
+        'limit',
+        'minutes',
+      ),
+      withEvil(fc.constantFrom(...ids)),
+      { maxKeys: 4 },
+    ),
     evil,
   );
   return fc.tuple(input, fc.constantFrom(keys.own, keys.own, keys.admin, 'aitbc_wrong-key')).map(([value, key]) => {
@@ -285,14 +354,29 @@ describe.each(databaseKinds)('generated bad input on %s', (kind) => {
     // Real objects, so generated requests reach the handlers and not just "not found".
     const a1 = (await call('POST', '/api/v1/agents', { name: 'a1', capabilities: ['gpu', 'llm'] })).body;
     const a2 = (await call('POST', '/api/v1/agents', { name: 'a2', capabilities: ['gpu'] })).body;
-    const net = (await call('POST', '/api/v1/agents/networks', { name: 'n', agents: [a1.id, a2.id], coordination_strategy: 'hybrid' })).body;
+    const net = (await call('POST', '/api/v1/agents/networks', { name: 'n', agents: [a1.id, a2.id], coordination_strategy: 'hybrid' }))
+      .body;
     const exe = (await call('POST', `/api/v1/agents/networks/${net.id}/execute`, { task: { items: [1, 2, 3, 4, 5, 6] } })).body;
     const claimed = (await call('POST', `/api/v1/agents/${a1.id}/claim`, {})).body.subtask;
     const m1 = (await call('POST', '/swarm/join', { role: 'monitor', capability: 'gpu' })).body;
     const m2 = (await call('POST', '/swarm/join', { role: 'monitor', capability: 'gpu', swarm_id: m1.swarm_id })).body;
-    const task = (await call('POST', '/swarm/coordinate', { strategy: 'consensus', collaborators: 2, parameters: { capability: 'gpu' } })).body;
+    const task = (await call('POST', '/swarm/coordinate', { strategy: 'consensus', collaborators: 2, parameters: { capability: 'gpu' } }))
+      .body;
     const vote = (await call('POST', `/swarm/members/${m1.member_id}/claim`, {})).body.subtask;
-    ids = [a1.id, a2.id, net.id, exe.id, claimed.subtask_id, claimed.lease_id, m1.swarm_id, m1.member_id, m2.member_id, task.task_id, vote.subtask_id, vote.lease_id];
+    ids = [
+      a1.id,
+      a2.id,
+      net.id,
+      exe.id,
+      claimed.subtask_id,
+      claimed.lease_id,
+      m1.swarm_id,
+      m1.member_id,
+      m2.member_id,
+      task.task_id,
+      vote.subtask_id,
+      vote.lease_id,
+    ];
     expect(ids.every((id) => typeof id === 'string')).toBe(true);
   });
   afterAll(() => srv?.close());
@@ -333,7 +417,10 @@ describe.each(databaseKinds)('generated bad input on %s', (kind) => {
         try {
           const json = JSON.parse(text) as { code?: unknown; message?: unknown; error?: { message?: unknown; data?: { code?: unknown } } };
           // tRPC answers in its envelope: {error: {message, data: {code}}}.
-          const body = r.what.startsWith('TRPC') && typeof json.error === 'object' ? { code: json.error.data?.code, message: json.error.message } : json;
+          const body =
+            r.what.startsWith('TRPC') && typeof json.error === 'object'
+              ? { code: json.error.data?.code, message: json.error.message }
+              : json;
           // 431 (a URL or headers over 16 KiB) comes from Node's HTTP parser, answered as JSON by clientErrorHandler.
           const code = body.code;
           bad ||= !type.includes('application/json') || typeof code !== 'string' || typeof body.message !== 'string';
@@ -346,7 +433,9 @@ describe.each(databaseKinds)('generated bad input on %s', (kind) => {
 
     const sent = requests.length;
     const fiveHundreds = [...statuses].filter(([s]) => s >= 500 || s === 0).reduce((n, [, c]) => n + c, 0);
-    console.log(`[fuzz ${kind}] seed ${SEED}: ${sent} requests over ${ops.length} operations; statuses ${JSON.stringify(Object.fromEntries(statuses))}; 5xx or no answer: ${fiveHundreds}`);
+    console.log(
+      `[fuzz ${kind}] seed ${SEED}: ${sent} requests over ${ops.length} operations; statuses ${JSON.stringify(Object.fromEntries(statuses))}; 5xx or no answer: ${fiveHundreds}`,
+    );
     expect(failures, `seed ${SEED}; rerun with AITBC_FUZZ_SEED=${SEED}`).toEqual([]);
     expect(sent).toBe(PER_KIND);
     // Every operation was exercised, and a good share of requests got past validation.
@@ -375,7 +464,10 @@ describe('limits', () => {
     srv = await startTestServer(kind, { config: { bodyLimit: 4 * 1024 * 1024 } });
     key = await srv.keyFor('limits');
     call = restClient(srv.url, key);
-    agents = [(await call('POST', '/api/v1/agents', { name: 'l1' })).body.id, (await call('POST', '/api/v1/agents', { name: 'l2' })).body.id];
+    agents = [
+      (await call('POST', '/api/v1/agents', { name: 'l1' })).body.id,
+      (await call('POST', '/api/v1/agents', { name: 'l2' })).body.id,
+    ];
     network = (await call('POST', '/api/v1/agents/networks', { name: 'n', agents })).body.id;
   });
   afterAll(() => srv?.close());
@@ -387,27 +479,77 @@ describe('limits', () => {
   it('each limit answers its documented status with a JSON message naming it, and stores nothing', { timeout: 60_000 }, async () => {
     const before = (await call('GET', `/api/v1/agents/networks/${network}/executions`)).body.total_count;
     const cases: [string, Promise<{ status: number; body: any }>, number, RegExp][] = [
-      ['body over AITBC_BODY_LIMIT', call('POST', '/api/v1/agents', { name: 'x', description: 'x'.repeat(4 * 1024 * 1024) }), 413, /too large \(limit 4194304 bytes/],
+      [
+        'body over AITBC_BODY_LIMIT',
+        call('POST', '/api/v1/agents', { name: 'x', description: 'x'.repeat(4 * 1024 * 1024) }),
+        413,
+        /too large \(limit 4194304 bytes/,
+      ],
       ['JSON nested deeper than 64', call('POST', '/api/v1/agents', { name: 'x', description: deep(70) }), 422, /deeper than 64/],
       ['NUL in a string', call('POST', '/api/v1/agents', { name: 'x\u0000y' }), 400, /NUL/],
       ['NUL in a path', call('GET', '/api/v1/agents/a%00b'), 400, /NUL/],
       ['task nested deeper than 32', execute({ x: deep(32) }), 422, /task: the task nests deeper than 32 levels/],
       ['task over 1 MiB', execute({ blob: 'x'.repeat(1024 * 1024) }), 422, /task: the task is \d+ bytes of JSON; the limit is 1 MiB/],
-      ['params over 64 KiB', execute({ items: [1, 2], params: 'x'.repeat(64 * 1024) }), 422, /task\.params: params \(copied into every chunk\) is \d+ bytes/],
-      ['over 1,000 chunks', execute({ items: Array.from({ length: 1001 }, (_, i) => i), chunk_size: 1 }), 422, /make 1001 subtasks; the limit is 1000/],
-      ['over 1,000 subtasks', execute({ subtasks: Array.from({ length: 1001 }, (_, i) => i) }), 422, /task\.subtasks: Too big: expected array to have <=1000 items/],
-      ['over 100,000 items', execute({ items: Array.from({ length: 100_001 }, () => 0) }), 422, /task\.items: Too big: expected array to have <=100000 items/],
-      ['over 256 agents per network', call('POST', '/api/v1/agents/networks', { name: 'n', agents: Array.from({ length: 257 }, (_, i) => `a${i}`) }), 422, /agents: Too big: expected array to have <=256 items/],
-      ['name over 128 characters', call('POST', '/api/v1/agents', { name: 'n'.repeat(129) }), 422, /name: Too big: expected string to have <=128 characters/],
-      ['over 64 capabilities', call('POST', '/api/v1/agents', { name: 'c', capabilities: Array.from({ length: 65 }, (_, i) => `c${i}`) }), 422, /capabilities: Too big/],
+      [
+        'params over 64 KiB',
+        execute({ items: [1, 2], params: 'x'.repeat(64 * 1024) }),
+        422,
+        /task\.params: params \(copied into every chunk\) is \d+ bytes/,
+      ],
+      [
+        'over 1,000 chunks',
+        execute({ items: Array.from({ length: 1001 }, (_, i) => i), chunk_size: 1 }),
+        422,
+        /make 1001 subtasks; the limit is 1000/,
+      ],
+      [
+        'over 1,000 subtasks',
+        execute({ subtasks: Array.from({ length: 1001 }, (_, i) => i) }),
+        422,
+        /task\.subtasks: Too big: expected array to have <=1000 items/,
+      ],
+      [
+        'over 100,000 items',
+        execute({ items: Array.from({ length: 100_001 }, () => 0) }),
+        422,
+        /task\.items: Too big: expected array to have <=100000 items/,
+      ],
+      [
+        'over 256 agents per network',
+        call('POST', '/api/v1/agents/networks', { name: 'n', agents: Array.from({ length: 257 }, (_, i) => `a${i}`) }),
+        422,
+        /agents: Too big: expected array to have <=256 items/,
+      ],
+      [
+        'name over 128 characters',
+        call('POST', '/api/v1/agents', { name: 'n'.repeat(129) }),
+        422,
+        /name: Too big: expected string to have <=128 characters/,
+      ],
+      [
+        'over 64 capabilities',
+        call('POST', '/api/v1/agents', { name: 'c', capabilities: Array.from({ length: 65 }, (_, i) => `c${i}`) }),
+        422,
+        /capabilities: Too big/,
+      ],
       [
         'swarm work copied to every member over 64 KiB',
         call('POST', '/swarm/coordinate', { strategy: 'broadcast', parameters: { payload: 'x'.repeat(64 * 1024) } }),
         422,
         /parameters\.payload: the work copied to every member or chunk is \d+ bytes/,
       ],
-      ['swarm task over 1,000 chunks', call('POST', '/swarm/coordinate', { parameters: { items: Array.from({ length: 2001 }, (_, i) => i), chunk_size: 2 } }), 422, /1001 subtasks; the limit is 1000/],
-      ['heartbeat batch over its limit', call('POST', '/swarm/heartbeats', { member_ids: Array.from({ length: 10_001 }, (_, i) => `m${i}`) }), 422, /member_ids: Too big/],
+      [
+        'swarm task over 1,000 chunks',
+        call('POST', '/swarm/coordinate', { parameters: { items: Array.from({ length: 2001 }, (_, i) => i), chunk_size: 2 } }),
+        422,
+        /1001 subtasks; the limit is 1000/,
+      ],
+      [
+        'heartbeat batch over its limit',
+        call('POST', '/swarm/heartbeats', { member_ids: Array.from({ length: 10_001 }, (_, i) => `m${i}`) }),
+        422,
+        /member_ids: Too big/,
+      ],
     ];
     for (const [what, reply, status, message] of cases) {
       const r = await reply;
@@ -420,7 +562,9 @@ describe('limits', () => {
     // Results: depth and size, on a real lease.
     const e = await execute({ subtasks: [1] });
     expect(e.status).toBe(202);
-    const claimed = (await call('POST', `/api/v1/agents/${agents[0]}/claim`, {})).body.subtask ?? (await call('POST', `/api/v1/agents/${agents[1]}/claim`, {})).body.subtask;
+    const claimed =
+      (await call('POST', `/api/v1/agents/${agents[0]}/claim`, {})).body.subtask ??
+      (await call('POST', `/api/v1/agents/${agents[1]}/claim`, {})).body.subtask;
     const post = (result: unknown) => call('POST', `/api/v1/subtasks/${claimed.subtask_id}/result`, { lease_id: claimed.lease_id, result });
     for (const [result, message] of [
       [deep(33), /result: the result nests deeper than 32 levels/],
@@ -435,14 +579,21 @@ describe('limits', () => {
     expect((await execute({ x: deep(31) })).status).toBe(202);
 
     // Over tRPC the same limits hold, in tRPC's error envelope.
-    const trpcPost = (body: unknown) => fetch(`${srv.url}/trpc/agent.register`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const trpcPost = (body: unknown) =>
+      fetch(`${srv.url}/trpc/agent.register`, {
+        method: 'POST',
+        headers: { 'x-api-key': key, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     const nul = await trpcPost({ name: 'a\u0000' });
     expect(nul.status).toBe(400);
     expect(await nul.json()).toMatchObject({ error: { data: { code: 'BAD_REQUEST', httpStatus: 400 } } });
     const deepInput = await trpcPost({ name: 'deep', description: deep(70) });
     expect(deepInput.status).toBe(422);
     expect(await deepInput.json()).toMatchObject({ error: { data: { code: 'UNPROCESSABLE_CONTENT', httpStatus: 422 } } });
-    const query = await fetch(`${srv.url}/trpc/agent.get?input=${encodeURIComponent(JSON.stringify({ agent_id: 'a\u0000' }))}`, { headers: { 'x-api-key': key } });
+    const query = await fetch(`${srv.url}/trpc/agent.get?input=${encodeURIComponent(JSON.stringify({ agent_id: 'a\u0000' }))}`, {
+      headers: { 'x-api-key': key },
+    });
     expect(query.status).toBe(400);
     expect(await query.json()).toMatchObject({ error: { data: { code: 'BAD_REQUEST', httpStatus: 400 } } });
   });

@@ -59,7 +59,9 @@ describe.skipIf(!databaseKinds.includes('postgresql'))('two instances on one Pos
     const agent = (await onA('POST', '/api/v1/agents', { name: 'racer' })).body;
     const network = (await onA('POST', '/api/v1/agents/networks', { name: 'race', agents: [agent.id] })).body;
     const e = (await onB('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { one: 1 } })).body;
-    const claims = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? onA : onB)('POST', `/api/v1/agents/${agent.id}/claim`, {})));
+    const claims = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 ? onA : onB)('POST', `/api/v1/agents/${agent.id}/claim`, {})),
+    );
     expect(claims.map((c) => c.status)).toEqual(Array(20).fill(200));
     const winners = claims.filter((c) => c.body.subtask);
     expect(winners).toHaveLength(1);
@@ -69,7 +71,9 @@ describe.skipIf(!databaseKinds.includes('postgresql'))('two instances on one Pos
   it('two last votes arriving at both instances at once decide the consensus once', async () => {
     const m1 = (await onA('POST', '/swarm/join', { role: 'monitor', capability: 'twin' })).body;
     const m2 = (await onB('POST', '/swarm/join', { role: 'monitor', capability: 'twin' })).body;
-    const t = (await onA('POST', '/swarm/coordinate', { strategy: 'broadcast', parameters: { capability: 'twin', collaborators: 2, payload: 'q' } })).body;
+    const t = (
+      await onA('POST', '/swarm/coordinate', { strategy: 'broadcast', parameters: { capability: 'twin', collaborators: 2, payload: 'q' } })
+    ).body;
     const c1 = (await onA('POST', `/swarm/members/${m1.member_id}/claim`, {})).body.subtask;
     const c2 = (await onB('POST', `/swarm/members/${m2.member_id}/claim`, {})).body.subtask;
     const [r1, r2] = await Promise.all([

@@ -68,17 +68,28 @@ function matrix(a: World, b: World): Record<string, Case> {
   const byTask = (extra: Record<string, unknown> = {}): Case => ({ attacks: [{ input: { task_id: a.task, ...extra } }] });
   const byNetwork = (extra: Record<string, unknown> = {}): Case => ({ attacks: [{ input: { network_id: a.network, ...extra } }] });
   const byExecution: Case = {
-    attacks: [{ input: { network_id: a.network, execution_id: a.execution } }, { input: { network_id: b.network, execution_id: a.execution } }],
+    attacks: [
+      { input: { network_id: a.network, execution_id: a.execution } },
+      { input: { network_id: b.network, execution_id: a.execution } },
+    ],
   };
   return {
-    'key.whoami': { noObjectId: { why: 'the caller’s own principal', input: {}, check: (d) => expect(d).toMatchObject({ owner_id: 'bob', role: 'owner' }) } },
+    'key.whoami': {
+      noObjectId: {
+        why: 'the caller’s own principal',
+        input: {},
+        check: (d) => expect(d).toMatchObject({ owner_id: 'bob', role: 'owner' }),
+      },
+    },
     'key.create': admin({ owner_id: 'alice' }),
     'key.list': admin({ owner_id: 'alice' }),
     'key.revoke': admin({ key_id: a.key }),
     'network.create': { attacks: [{ input: { name: 'n', agents: [a.agent] } }, { input: { name: 'n', agents: [b.agent, a.agent] } }] },
     'network.list': { noObjectId: { why: 'lists the caller’s networks', input: {}, check: none([a.network]) } },
     'network.get': byNetwork(),
-    'network.update': { attacks: [{ input: { network_id: a.network, name: 'stolen' } }, { input: { network_id: b.network, agents: [a.agent] } }] },
+    'network.update': {
+      attacks: [{ input: { network_id: a.network, name: 'stolen' } }, { input: { network_id: b.network, agents: [a.agent] } }],
+    },
     'network.archive': byNetwork(),
     'network.status': byNetwork(),
     'network.optimize': byNetwork(),
@@ -93,7 +104,11 @@ function matrix(a: World, b: World): Record<string, Case> {
     'work.fail': { attacks: lease({ error: 'x' }) },
     'swarm.join': { attacks: [{ input: { role: 'monitor', capability: 'iso', swarm_id: a.swarm } }] },
     'swarm.leave': {
-      attacks: [{ input: { swarm_id: a.swarm } }, { input: { swarm_id: a.swarm, member_id: a.member } }, { input: { swarm_id: b.swarm, member_id: a.member } }],
+      attacks: [
+        { input: { swarm_id: a.swarm } },
+        { input: { swarm_id: a.swarm, member_id: a.member } },
+        { input: { swarm_id: b.swarm, member_id: a.member } },
+      ],
     },
     'swarm.leaveSwarm': { attacks: [{ input: { swarm_id: a.swarm } }] },
     'swarm.heartbeat': { attacks: [{ input: { member_id: a.member } }] },
@@ -176,7 +191,14 @@ describe.each(databaseKinds)('owner isolation on %s', (kind) => {
     const agent = await ok(call('POST', '/api/v1/agents', { name: `${owner}-agent-1`, capabilities: ['gpu'] }));
     const agent2 = await ok(call('POST', '/api/v1/agents', { name: `${owner}-agent-2`, capabilities: ['gpu'] }));
     // Long leases and timeouts: nothing moves by itself while the test runs.
-    const network = await ok(call('POST', '/api/v1/agents/networks', { name: owner, agents: [agent.id, agent2.id], lease_seconds: 3600, claim_timeout_seconds: 86_400 }));
+    const network = await ok(
+      call('POST', '/api/v1/agents/networks', {
+        name: owner,
+        agents: [agent.id, agent2.id],
+        lease_seconds: 3600,
+        claim_timeout_seconds: 86_400,
+      }),
+    );
     const execution = await ok(call('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { items: [1, 2, 3, 4] } }));
     const claimed = (await ok(call('POST', `/api/v1/agents/${agent.id}/claim`, { lease_seconds: 3600 }))).subtask;
     const join = { role: 'monitor', capability: 'iso', suspect_after_seconds: 86_400, fail_after_seconds: 86_400 };
@@ -231,7 +253,9 @@ describe.each(databaseKinds)('owner isolation on %s', (kind) => {
 
   it('covers every procedure of the router, and every id parameter of each', () => {
     const cases = matrix(a, b);
-    expect(Object.keys(cases).sort(), 'a procedure without an isolation case (add one to matrix())').toEqual(procedures.map((p) => p.path).sort());
+    expect(Object.keys(cases).sort(), 'a procedure without an isolation case (add one to matrix())').toEqual(
+      procedures.map((p) => p.path).sort(),
+    );
     const aIds = new Set(Object.values(a));
     for (const proc of procedures) {
       const attacked = new Set(
@@ -273,7 +297,9 @@ describe.each(databaseKinds)('owner isolation on %s', (kind) => {
           let text = JSON.stringify(probe!.reply.body);
           for (const [id, fake] of missing.replaced) text = text.replaceAll(fake, id);
           expect(probe!.reply.status, where).toBe(reply.status);
-          expect(text.replace(/"(id|requestId|at)":"[^"]*"/g, ''), where).toBe(JSON.stringify(reply.body).replace(/"(id|requestId|at)":"[^"]*"/g, ''));
+          expect(text.replace(/"(id|requestId|at)":"[^"]*"/g, ''), where).toBe(
+            JSON.stringify(reply.body).replace(/"(id|requestId|at)":"[^"]*"/g, ''),
+          );
         }
         for (const field of Object.keys(attack.input)) covered.add(`${path} ${field}`);
       }
@@ -289,7 +315,9 @@ describe.each(databaseKinds)('owner isolation on %s', (kind) => {
     expect(diffSnapshots(before, after)).toEqual([]);
     // What the closing note reports: procedures × id parameters attacked, and calls made.
     const idPairs = [...covered].filter((k) => idFields(k.split(' ')[0]!).includes(k.split(' ')[1]!));
-    console.log(`[isolation ${kind}] ${procedures.length} procedures, ${idPairs.length} (procedure, id) pairs, ${calls} calls as B (each also probed with a missing id)`);
+    console.log(
+      `[isolation ${kind}] ${procedures.length} procedures, ${idPairs.length} (procedure, id) pairs, ${calls} calls as B (each also probed with a missing id)`,
+    );
     expect(calls).toBeGreaterThan(100);
   });
 
@@ -303,7 +331,12 @@ describe.each(databaseKinds)('owner isolation on %s', (kind) => {
       c.noObjectId.check(data(reply));
     }
     // B's task may reuse A's task name: it is B's own, and A's is untouched.
-    const named = await bob('POST', '/swarm/coordinate', { task_id: a.task, strategy: 'consensus', collaborators: 2, parameters: { capability: 'iso' } });
+    const named = await bob('POST', '/swarm/coordinate', {
+      task_id: a.task,
+      strategy: 'consensus',
+      collaborators: 2,
+      parameters: { capability: 'iso' },
+    });
     expect(named.status, JSON.stringify(named.body)).toBe(202);
     expect(named.body.swarm_id).toBe(b.swarm);
     expect((await alice('GET', `/swarm/tasks/${a.task}/status`)).body).toMatchObject({ swarm_id: a.swarm, status: 'running' });
@@ -312,7 +345,10 @@ describe.each(databaseKinds)('owner isolation on %s', (kind) => {
 
   it('live.changes streams B only B’s changes, never A’s ids', async () => {
     const abort = new AbortController();
-    const res = await fetch(`${srv.url}/trpc/live.changes`, { headers: { 'x-api-key': bobKey, accept: 'text/event-stream' }, signal: abort.signal });
+    const res = await fetch(`${srv.url}/trpc/live.changes`, {
+      headers: { 'x-api-key': bobKey, accept: 'text/event-stream' },
+      signal: abort.signal,
+    });
     expect(res.status).toBe(200);
     let text = '';
     const reader = res.body!.getReader();

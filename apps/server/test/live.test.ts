@@ -47,7 +47,8 @@ async function subscribe(url: string, key: string): Promise<Stream> {
   return stream;
 }
 
-const trpcQuery = (call: Call, path: string, input: unknown = {}) => call('GET', `/trpc/${path}?input=${encodeURIComponent(JSON.stringify(input))}`);
+const trpcQuery = (call: Call, path: string, input: unknown = {}) =>
+  call('GET', `/trpc/${path}?input=${encodeURIComponent(JSON.stringify(input))}`);
 
 describe.each(databaseKinds)('the dashboard’s procedures on %s', (kind) => {
   let srv: TestServer;
@@ -118,14 +119,25 @@ describe.each(databaseKinds)('the dashboard’s procedures on %s', (kind) => {
     const tasks = await trpcQuery(alice, 'live.tasks', { limit: 5 });
     expect(tasks.status).toBe(200);
     const [task] = tasks.body.result.data.tasks;
-    expect(task).toMatchObject({ task_id: 'one-vote', status: 'completed', progress: 100, consensus: { consensus_reached: true, votes: [{ count: 1 }] } });
+    expect(task).toMatchObject({
+      task_id: 'one-vote',
+      status: 'completed',
+      progress: 100,
+      consensus: { consensus_reached: true, votes: [{ count: 1 }] },
+    });
     expect((await trpcQuery(bob, 'live.tasks', {})).body.result.data).toEqual({ tasks: [], total_count: 0 });
     expect((await trpcQuery(bob, 'live.tasks', { swarm_id: joined.body.swarm_id })).status).toBe(404);
 
     const history = await trpcQuery(alice, 'history.throughput', { swarm_id: joined.body.swarm_id });
     expect(history.status).toBe(200);
     const view = history.body.result.data;
-    expect(view).toMatchObject({ scope: 'swarm', id: joined.body.swarm_id, bucket_seconds: 60, truncated: false, totals: { completed: 1, failed: 0 } });
+    expect(view).toMatchObject({
+      scope: 'swarm',
+      id: joined.body.swarm_id,
+      bucket_seconds: 60,
+      truncated: false,
+      totals: { completed: 1, failed: 0 },
+    });
     expect(view.points).toHaveLength(60);
     // The completion is in the last minute's bucket, or the one before when a minute turned since.
     const filled = view.points.slice(-2).filter((p: { completed: number }) => p.completed > 0);

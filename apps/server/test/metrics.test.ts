@@ -80,13 +80,21 @@ describe.each(databaseKinds)('/metrics on %s', (kind) => {
       'aitbc_db_unit_duration_seconds_count',
       'process_cpu_user_seconds_total',
     ]) {
-      expect([...before.keys()].some((k) => k === name || k.startsWith(`${name}{`)), name).toBe(true);
+      expect(
+        [...before.keys()].some((k) => k === name || k.startsWith(`${name}{`)),
+        name,
+      ).toBe(true);
     }
     expect(value(before, 'aitbc_swarm_members', { state: 'active' })).toBe(0);
 
     // Three members, and a consensus task for them: three votes wait in the queue.
     const members = [await join('monitor'), await join('task-coordinator'), await join('load-balancer')];
-    const coordinated = await alice('POST', '/swarm/coordinate', { task_id: 'vote-1', strategy: 'consensus', collaborators: 3, task: 'what is 6*7' });
+    const coordinated = await alice('POST', '/swarm/coordinate', {
+      task_id: 'vote-1',
+      strategy: 'consensus',
+      collaborators: 3,
+      task: 'what is 6*7',
+    });
     expect(coordinated.status, JSON.stringify(coordinated.body)).toBe(202);
     const queued = await scrape();
     expect(value(queued, 'aitbc_swarm_members', { state: 'active' })).toBe(3);
@@ -101,10 +109,16 @@ describe.each(databaseKinds)('/metrics on %s', (kind) => {
 
     // The votes: two agree, consensus is decided.
     for (const [i, lease] of leases.entries()) {
-      const posted = await alice('POST', `/api/v1/subtasks/${lease!.subtask_id}/result`, { lease_id: lease!.lease_id, result: { answer: i === 2 ? 43 : 42 } });
+      const posted = await alice('POST', `/api/v1/subtasks/${lease!.subtask_id}/result`, {
+        lease_id: lease!.lease_id,
+        result: { answer: i === 2 ? 43 : 42 },
+      });
       expect(posted.status, JSON.stringify(posted.body)).toBe(200);
     }
-    expect((await alice('GET', '/swarm/tasks/vote-1/status')).body).toMatchObject({ status: 'completed', consensus: { consensus_reached: true } });
+    expect((await alice('GET', '/swarm/tasks/vote-1/status')).body).toMatchObject({
+      status: 'completed',
+      consensus: { consensus_reached: true },
+    });
 
     // A task whose one vote is claimed and abandoned: the lease runs out, then the task times out undecided.
     const abandoned = await alice('POST', '/swarm/coordinate', {
@@ -121,8 +135,12 @@ describe.each(databaseKinds)('/metrics on %s', (kind) => {
     await eventually(async () => ['failed', 'timed_out'].includes((await alice('GET', '/swarm/tasks/vote-2/status')).body.status), 15_000);
 
     const after = await scrape();
-    expect(value(after, 'aitbc_consensus_total', { outcome: 'decided' }) - value(before, 'aitbc_consensus_total', { outcome: 'decided' })).toBe(1);
-    expect(value(after, 'aitbc_consensus_total', { outcome: 'failed' }) - value(before, 'aitbc_consensus_total', { outcome: 'failed' })).toBe(1);
+    expect(
+      value(after, 'aitbc_consensus_total', { outcome: 'decided' }) - value(before, 'aitbc_consensus_total', { outcome: 'decided' }),
+    ).toBe(1);
+    expect(
+      value(after, 'aitbc_consensus_total', { outcome: 'failed' }) - value(before, 'aitbc_consensus_total', { outcome: 'failed' }),
+    ).toBe(1);
     expect(value(after, 'aitbc_leases_expired_total') - value(before, 'aitbc_leases_expired_total')).toBeGreaterThanOrEqual(1);
     expect(value(after, 'aitbc_queue_depth', { source: 'swarm' })).toBe(0);
     expect(value(after, 'aitbc_subtasks_in_flight', { source: 'swarm' })).toBe(0);
@@ -132,8 +150,12 @@ describe.each(databaseKinds)('/metrics on %s', (kind) => {
     expect(value(after, 'aitbc_http_requests_total', joins) - value(before, 'aitbc_http_requests_total', joins)).toBe(3);
     expect(value(after, 'aitbc_http_request_duration_seconds_count', joins)).toBe(3);
     expect(value(after, 'aitbc_http_request_duration_seconds_sum', joins)).toBeGreaterThan(0);
-    expect(value(after, 'aitbc_http_requests_total', { method: 'POST', route: '/swarm/members/{member_id}/claim', status: '200' })).toBeGreaterThanOrEqual(4);
-    expect(value(after, 'aitbc_http_requests_total', { method: 'GET', route: '/swarm/tasks/{task_id}/status', status: '200' })).toBeGreaterThanOrEqual(2);
+    expect(
+      value(after, 'aitbc_http_requests_total', { method: 'POST', route: '/swarm/members/{member_id}/claim', status: '200' }),
+    ).toBeGreaterThanOrEqual(4);
+    expect(
+      value(after, 'aitbc_http_requests_total', { method: 'GET', route: '/swarm/tasks/{task_id}/status', status: '200' }),
+    ).toBeGreaterThanOrEqual(2);
     expect(value(after, 'aitbc_http_requests_total', { method: 'GET', route: '/metrics', status: '200' })).toBeGreaterThanOrEqual(3);
     // The database units behind all of it.
     expect(value(after, 'aitbc_db_unit_duration_seconds_count', { kind: 'transaction', ok: 'true' })).toBeGreaterThan(

@@ -9,13 +9,7 @@ import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient as SqliteClient } from '../src/db/generated/sqlite/client.ts';
 import { PrismaClient as PostgresClient } from '../src/db/generated/postgresql/client.ts';
-import {
-  diffMigrationsToSchema,
-  isEmptyMigration,
-  migrateDatabase,
-  migrationsDir,
-  prismaDir,
-} from '../src/db/migrate.ts';
+import { diffMigrationsToSchema, isEmptyMigration, migrateDatabase, migrationsDir, prismaDir } from '../src/db/migrate.ts';
 import type { DatabaseTarget } from '../src/db/target.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.ts';
 

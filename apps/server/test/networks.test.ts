@@ -47,7 +47,8 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
     return r.body;
   }
 
-  const execution = async (networkId: string, id: string) => (await alice('GET', `/api/v1/agents/networks/${networkId}/executions/${id}`)).body;
+  const execution = async (networkId: string, id: string) =>
+    (await alice('GET', `/api/v1/agents/networks/${networkId}/executions/${id}`)).body;
 
   beforeAll(async () => {
     srv = await startTestServer(kind);
@@ -69,7 +70,13 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
       expect((await alice('GET', '/api/v1/agents/networks')).body.total_count).toBe(before);
 
       const created = await network({ description: 'd' });
-      expect(created).toMatchObject({ coordination_strategy: 'round-robin', status: 'active', lease_seconds: 30, claim_timeout_seconds: 30, max_attempts: 3 });
+      expect(created).toMatchObject({
+        coordination_strategy: 'round-robin',
+        status: 'active',
+        lease_seconds: 30,
+        claim_timeout_seconds: 30,
+        max_attempts: 3,
+      });
       expect((await bob('GET', `/api/v1/agents/networks/${created.id}`)).status).toBe(404);
     });
 
@@ -103,7 +110,9 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
       expect((await alice('DELETE', `/api/v1/agents/networks/${n.id}`)).status).toBe(409);
       const listed = (await alice('GET', '/api/v1/agents/networks?limit=500')).body.networks.map((x: { id: string }) => x.id);
       expect(listed).not.toContain(n.id);
-      expect((await alice('GET', '/api/v1/agents/networks?status=archived')).body.networks.map((x: { id: string }) => x.id)).toContain(n.id);
+      expect((await alice('GET', '/api/v1/agents/networks?status=archived')).body.networks.map((x: { id: string }) => x.id)).toContain(
+        n.id,
+      );
       // Archiving stops new executions only: work already queued is still done.
       await drain(alice, agents[0]!.id, () => 'ok');
       await drain(alice, agents[1]!.id, () => 'ok');
@@ -142,7 +151,11 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
       const done = await execution(n.id, e.id);
       expect(done.status).toBe('completed');
       expect(done.results).toEqual({
-        subtask_results: [[0, 2, 4, 6], [8, 10, 12, 14], [16, 18]],
+        subtask_results: [
+          [0, 2, 4, 6],
+          [8, 10, 12, 14],
+          [16, 18],
+        ],
         reduce: 'sum',
         reduced: 90,
         reduce_error: null,
@@ -170,7 +183,9 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
       const r = await alice('POST', `/api/v1/agents/networks/${n.id}/execute`, { task: { subtasks: [{ requires: ['quantum'] }] } });
       expect(r.status).toBe(422);
       expect(r.body.message).toMatch(/quantum/);
-      const badTag = await alice('POST', `/api/v1/agents/networks/${n.id}/execute`, { task: { subtasks: [{}, { requires: ['ok', 'not ok'] }] } });
+      const badTag = await alice('POST', `/api/v1/agents/networks/${n.id}/execute`, {
+        task: { subtasks: [{}, { requires: ['ok', 'not ok'] }] },
+      });
       expect(badTag.status).toBe(400);
       expect(badTag.body.message).toMatch(/task\.subtasks\.1\.requires\.1: /);
       expect((await alice('GET', `/api/v1/agents/networks/${n.id}/executions`)).body.total_count).toBe(0);
@@ -178,7 +193,9 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
 
     it('capability-match gives each subtask to the most specific capable agent', async () => {
       const n = await network({ coordination_strategy: 'capability-match' });
-      const e = await execute(n.id, { subtasks: [{ requires: ['llm'] }, { requires: ['gpu'] }, { requires: ['cpu'] }, { requires: ['gpu'] }] });
+      const e = await execute(n.id, {
+        subtasks: [{ requires: ['llm'] }, { requires: ['gpu'] }, { requires: ['cpu'] }, { requires: ['gpu'] }],
+      });
       // a1 (gpu) is a closer fit for gpu work than a2 (gpu, llm); a2 is the only llm agent.
       expect(e.subtasks.map((s: any) => s.assignee_id)).toEqual([agents[1]!.id, agents[0]!.id, agents[2]!.id, agents[0]!.id]);
       await alice('POST', `/api/v1/agents/networks/${n.id}/executions/${e.id}/cancel`);
@@ -254,7 +271,9 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
         return x.subtasks[0].status === 'assigned' && x.subtasks[0];
       });
       expect(moved.assignee_id).not.toBe(agents[0]!.id);
-      expect((await alice('POST', `/api/v1/subtasks/${first.subtask_id}/result`, { lease_id: first.lease_id, result: 'late' })).status).toBe(409);
+      expect(
+        (await alice('POST', `/api/v1/subtasks/${first.subtask_id}/result`, { lease_id: first.lease_id, result: 'late' })).status,
+      ).toBe(409);
       const redone = await drain(alice, moved.assignee_id, () => 'fresh');
       expect(redone.map((s) => s.attempt)).toEqual([2]);
       const done = await execution(n.id, e.id);
@@ -290,7 +309,8 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
     it('work its agent does not claim within claim_timeout moves to a live agent', async () => {
       const absent = await agent(`absent-${kind}`);
       const present = await agent(`present-${kind}`);
-      const n = (await alice('POST', '/api/v1/agents/networks', { name: 'ct', agents: [absent.id, present.id], claim_timeout_seconds: 1 })).body;
+      const n = (await alice('POST', '/api/v1/agents/networks', { name: 'ct', agents: [absent.id, present.id], claim_timeout_seconds: 1 }))
+        .body;
       await alice('POST', `/api/v1/agents/${present.id}/claim`, {}); // present is now live
       const e = await execute(n.id, { subtasks: ['a', 'b'] });
       // Live agents are preferred, so both went to the present agent up front.
@@ -358,14 +378,24 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
       const id = created.body.id;
       expect(id).toEqual(expect.any(String));
 
-      const executed = await alice('POST', `/api/v1/agents/networks/${id}/execute`, { task: { prompt: 'summarise', items: [1, 2, 3] }, priority: 'high' });
+      const executed = await alice('POST', `/api/v1/agents/networks/${id}/execute`, {
+        task: { prompt: 'summarise', items: [1, 2, 3] },
+        priority: 'high',
+      });
       expect([200, 202]).toContain(executed.status);
       expect(executed.body.id).toEqual(expect.any(String));
       expect(executed.body.execution_id).toBe(executed.body.id);
 
       const status = await alice('GET', `/api/v1/agents/networks/${id}/status?metrics=throughput,success_rate`);
       expect(status.status).toBe(200);
-      expect(status.body).toMatchObject({ network_id: id, name: 'legacy-net', status: 'active', agent_count: 3, active_tasks: 1, total_executions: 1 });
+      expect(status.body).toMatchObject({
+        network_id: id,
+        name: 'legacy-net',
+        status: 'active',
+        agent_count: 3,
+        active_tasks: 1,
+        total_executions: 1,
+      });
       expect(Object.keys(status.body.performance_metrics).sort()).toEqual(['success_rate', 'throughput']);
 
       for (const objective of ['speed', 'efficiency', 'cost', 'quality']) {
@@ -444,7 +474,10 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
         expect(r.body.optimization_type).toBe('quality');
         expect(r.body.performance_metrics.agents).toHaveLength(3);
         const replace = r.body.recommendations.find((x: any) => x.type === 'replace_agent');
-        expect(replace).toMatchObject({ evidence: { agent_id: agents[0]!.id, failure_rate: 1 }, action: { agents: [agents[1]!.id, agents[2]!.id] } });
+        expect(replace).toMatchObject({
+          evidence: { agent_id: agents[0]!.id, failure_rate: 1 },
+          action: { agents: [agents[1]!.id, agents[2]!.id] },
+        });
         expect(r.body.recommendations[0].type).toBe('replace_agent');
       }
     });
@@ -454,5 +487,4 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
     await sleep(400);
     expect(await recountAggregates(srv.server.db)).toEqual([]);
   });
-
 });

@@ -14,7 +14,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from './support/waiting.ts';
 
-
 describe('rate limit configuration', () => {
   it('is on by default, off only when AITBC_RATE_LIMIT=off, and refuses nonsense', () => {
     expect(loadConfig({}, '/tmp').rateLimit).toEqual({ perKey: 1200, perIp: 300 });
@@ -22,7 +21,8 @@ describe('rate limit configuration', () => {
     expect(loadConfig({ AITBC_RATE_LIMIT: 'off' }, '/tmp').rateLimit).toBeNull();
     expect(loadConfig({ AITBC_RATE_LIMIT: 'OFF ' }, '/tmp').rateLimit).toBeNull();
     expect(loadConfig({ AITBC_RATE_LIMIT_ANONYMOUS: 'off' }, '/tmp').rateLimit).toEqual({ perKey: 1200, perIp: null });
-    for (const bad of ['0', '-5', 'lots', '1.5']) expect(() => loadConfig({ AITBC_RATE_LIMIT: bad }, '/tmp')).toThrow(/AITBC_RATE_LIMIT must be an integer/);
+    for (const bad of ['0', '-5', 'lots', '1.5'])
+      expect(() => loadConfig({ AITBC_RATE_LIMIT: bad }, '/tmp')).toThrow(/AITBC_RATE_LIMIT must be an integer/);
   });
 
   it('token buckets allow a burst of the limit, then refill at limit/60 per second', () => {
@@ -70,7 +70,10 @@ describe('rate limits on a server', () => {
     expect(remaining.at(-1)).toBe(0);
     const refused = await call('GET', '/api/v1/agents');
     expect(refused.status).toBe(429);
-    expect(refused.body).toEqual({ code: 'TOO_MANY_REQUESTS', message: expect.stringMatching(/30 requests per minute for this API key; retry in \d s/) });
+    expect(refused.body).toEqual({
+      code: 'TOO_MANY_REQUESTS',
+      message: expect.stringMatching(/30 requests per minute for this API key; retry in \d s/),
+    });
     const retryAfter = Number(refused.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(2);
@@ -81,8 +84,12 @@ describe('rate limits on a server', () => {
     // tRPC clients get tRPC's envelope, one per call of a batch, so they read TOO_MANY_REQUESTS.
     const single = await fetch(`${srv.url}/trpc/key.whoami`, { headers: { 'x-api-key': key } });
     expect(single.status).toBe(429);
-    expect(await single.json()).toMatchObject({ error: { code: -32029, data: { code: 'TOO_MANY_REQUESTS', httpStatus: 429, path: 'key.whoami' } } });
-    const batch = await fetch(`${srv.url}/trpc/key.whoami,agent.list?batch=1&input=${encodeURIComponent('{}')}`, { headers: { 'x-api-key': key } });
+    expect(await single.json()).toMatchObject({
+      error: { code: -32029, data: { code: 'TOO_MANY_REQUESTS', httpStatus: 429, path: 'key.whoami' } },
+    });
+    const batch = await fetch(`${srv.url}/trpc/key.whoami,agent.list?batch=1&input=${encodeURIComponent('{}')}`, {
+      headers: { 'x-api-key': key },
+    });
     expect(batch.status).toBe(429);
     const envelopes = (await batch.json()) as { error: { data: { path: string } } }[];
     expect(envelopes.map((e) => e.error.data.path)).toEqual(['key.whoami', 'agent.list']);
@@ -96,11 +103,15 @@ describe('rate limits on a server', () => {
     for (let i = 0; i < 40; i++) expect((await fetch(`${srv.url}/healthz`)).status).toBe(200);
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) statuses.push((await fetch(`${srv.url}/openapi.json`)).status);
-    for (let i = 0; i < 2; i++) statuses.push((await fetch(`${srv.url}/api/v1/agents`, { headers: { 'x-api-key': `aitbc_made-up-${i}` } })).status);
+    for (let i = 0; i < 2; i++)
+      statuses.push((await fetch(`${srv.url}/api/v1/agents`, { headers: { 'x-api-key': `aitbc_made-up-${i}` } })).status);
     expect(statuses).toEqual([200, 200, 200, 401, 401]);
     const refused = await fetch(`${srv.url}/api/v1/agents`, { headers: { 'x-api-key': 'aitbc_yet-another-made-up-key' } });
     expect(refused.status).toBe(429);
-    expect(await refused.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS', message: expect.stringMatching(/5 requests per minute for clients without a valid API key/) });
+    expect(await refused.json()).toMatchObject({
+      code: 'TOO_MANY_REQUESTS',
+      message: expect.stringMatching(/5 requests per minute for clients without a valid API key/),
+    });
     expect((await fetch(`${srv.url}/openapi.json`)).status).toBe(429);
     // A valid key is counted on its own bucket, not the IP's.
     expect((await restClient(srv.url, other)('GET', '/api/v1/agents')).status).toBe(200);

@@ -28,7 +28,9 @@ describe.each(databaseKinds)('API keys at rest on %s', (kind) => {
 
   it('are stored only as SHA-256 hashes: no table holds a key, and each key’s row holds its hash', async () => {
     const admin = restClient(srv.url, srv.adminKey);
-    const issued = await Promise.all(['alice', 'bob', 'carol'].map((owner) => admin('POST', '/api/v1/keys', { owner_id: owner, label: 'k' })));
+    const issued = await Promise.all(
+      ['alice', 'bob', 'carol'].map((owner) => admin('POST', '/api/v1/keys', { owner_id: owner, label: 'k' })),
+    );
     const keys = issued.map((r) => r.body.key as string);
     // Use them, so that anything a request might write (last use, caches, stats) is written.
     for (const key of keys) expect((await restClient(srv.url, key)('POST', '/api/v1/agents', { name: 'a' })).status).toBe(201);
@@ -63,7 +65,13 @@ describe('logs', () => {
 
   it('never contain a key, wherever a client puts it, at the most verbose level', async () => {
     const admin = `admin-${sha256('admin').slice(0, 32)}`;
-    const server = await spawnServer({ AITBC_DATA_DIR: dataDir, DATABASE_URL: '', AITBC_ADMIN_API_KEYS: admin, LOG_LEVEL: 'trace', AITBC_RATE_LIMIT: '1000' });
+    const server = await spawnServer({
+      AITBC_DATA_DIR: dataDir,
+      DATABASE_URL: '',
+      AITBC_ADMIN_API_KEYS: admin,
+      LOG_LEVEL: 'trace',
+      AITBC_RATE_LIMIT: '1000',
+    });
     try {
       const call = restClient(server.url, admin);
       const issued = (await call('POST', '/api/v1/keys', { owner_id: 'alice' })).body.key as string;
@@ -76,13 +84,25 @@ describe('logs', () => {
         // The header every client uses, on success, on 401, on 404, on a 400 and on a failing procedure.
         await fetch(`${server.url}/api/v1/whoami`, { headers: h(key) });
         await fetch(`${server.url}/api/v1/agents/nope`, { headers: h(key) });
-        await fetch(`${server.url}/api/v1/agents`, { method: 'POST', headers: h(key, { 'content-type': 'application/json' }), body: '{"name": 5}' });
-        await fetch(`${server.url}/api/v1/agents`, { method: 'POST', headers: h(key, { 'content-type': 'application/json' }), body: '{bad json' });
+        await fetch(`${server.url}/api/v1/agents`, {
+          method: 'POST',
+          headers: h(key, { 'content-type': 'application/json' }),
+          body: '{"name": 5}',
+        });
+        await fetch(`${server.url}/api/v1/agents`, {
+          method: 'POST',
+          headers: h(key, { 'content-type': 'application/json' }),
+          body: '{bad json',
+        });
         await fetch(`${server.url}/trpc/key.whoami`, { headers: h(key) });
         // Other places a key might travel by mistake: Authorization, a cookie, the body.
         await fetch(`${server.url}/api/v1/whoami`, { headers: { authorization: `Bearer ${key}` } });
         await fetch(`${server.url}/api/v1/whoami`, { headers: { cookie: `api_key=${key}` } });
-        await fetch(`${server.url}/api/v1/agents`, { method: 'POST', headers: h(key, { 'content-type': 'application/json' }), body: JSON.stringify({ name: 'n', description: key }) });
+        await fetch(`${server.url}/api/v1/agents`, {
+          method: 'POST',
+          headers: h(key, { 'content-type': 'application/json' }),
+          body: JSON.stringify({ name: 'n', description: key }),
+        });
         await fetch(`${server.url}/api/v1/agents?limit=5&api_key=${encodeURIComponent(key)}`, { headers: h(key) });
         // A key pasted into a path: recognisable by its aitbc_ prefix (the issued ones).
         if (key.startsWith('aitbc_')) await fetch(`${server.url}/api/v1/agents/${key}`, { headers: h(key) });
@@ -122,8 +142,18 @@ describe.each(databaseKinds)('security headers and CORS on %s', (kind) => {
       ['400', await fetch(`${srv.url}/api/v1/agents`, { method: 'POST', headers: json, body: '{"name":5}' })],
       ['401', await fetch(`${srv.url}/api/v1/whoami`)],
       ['404', await fetch(`${srv.url}/no/such/route`)],
-      ['413', await fetch(`${srv.url}/api/v1/agents`, { method: 'POST', headers: json, body: JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }) })],
-      ['415', await fetch(`${srv.url}/api/v1/agents`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'text/plain' }, body: 'x' })],
+      [
+        '413',
+        await fetch(`${srv.url}/api/v1/agents`, {
+          method: 'POST',
+          headers: json,
+          body: JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }),
+        }),
+      ],
+      [
+        '415',
+        await fetch(`${srv.url}/api/v1/agents`, { method: 'POST', headers: { 'x-api-key': key, 'content-type': 'text/plain' }, body: 'x' }),
+      ],
       ['healthz', await fetch(`${srv.url}/healthz`)],
       ['openapi', await fetch(`${srv.url}/openapi.json`)],
       ['docs', await fetch(`${srv.url}/docs/`)],
@@ -133,7 +163,12 @@ describe.each(databaseKinds)('security headers and CORS on %s', (kind) => {
       for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect(res.headers.get(name), `${what}: ${name}`).toBe(value);
       expect(res.headers.get('access-control-allow-origin'), what).toBeNull();
     }
-    expect(SECURITY_HEADERS).toMatchObject({ 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer', 'x-content-type-options': 'nosniff', 'cross-origin-opener-policy': 'same-origin' });
+    expect(SECURITY_HEADERS).toMatchObject({
+      'x-frame-options': 'DENY',
+      'referrer-policy': 'no-referrer',
+      'x-content-type-options': 'nosniff',
+      'cross-origin-opener-policy': 'same-origin',
+    });
     expect(CONTENT_SECURITY_POLICY).toMatch(/default-src 'self'/);
     expect(CONTENT_SECURITY_POLICY).toMatch(/script-src 'self'(;|$)/);
     expect(CONTENT_SECURITY_POLICY).toMatch(/frame-ancestors 'none'/);
@@ -143,14 +178,20 @@ describe.each(databaseKinds)('security headers and CORS on %s', (kind) => {
 
   it('CORS is off by default (no preflight, no allow-origin) and answers only the configured origins', async () => {
     const preflight = (url: string, origin: string) =>
-      fetch(`${url}/api/v1/agents`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-api-key,content-type' } });
+      fetch(`${url}/api/v1/agents`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-api-key,content-type' },
+      });
     const off = await preflight(srv.url, 'https://app.example.com');
     expect(off.headers.get('access-control-allow-origin')).toBeNull();
     expect(off.status).toBe(404);
     const simple = await fetch(`${srv.url}/api/v1/whoami`, { headers: { origin: 'https://app.example.com', 'x-api-key': key } });
     expect(simple.headers.get('access-control-allow-origin')).toBeNull();
     expect(loadConfig({}, '/tmp').corsOrigins).toEqual([]);
-    expect(loadConfig({ AITBC_CORS_ORIGINS: 'https://a.example.com, http://localhost:5173' }, '/tmp').corsOrigins).toEqual(['https://a.example.com', 'http://localhost:5173']);
+    expect(loadConfig({ AITBC_CORS_ORIGINS: 'https://a.example.com, http://localhost:5173' }, '/tmp').corsOrigins).toEqual([
+      'https://a.example.com',
+      'http://localhost:5173',
+    ]);
     expect(() => loadConfig({ AITBC_CORS_ORIGINS: 'https://a.example.com/path' }, '/tmp')).toThrow(/not an origin/);
     expect(() => loadConfig({ AITBC_CORS_ORIGINS: '*' }, '/tmp')).toThrow(/not an origin/);
 
@@ -186,22 +227,39 @@ describe('the docs page under the content security policy', () => {
   afterAll(() => srv?.close());
 
   const browser = chromium();
-  it.skipIf(!browser && process.env.CI !== 'true')('renders every operation in a real browser, with no CSP violation', { timeout: 60_000 }, async () => {
-    expect(browser, 'chromium is needed for this test under CI=true').toBeTruthy();
-    const run = spawn(browser!, ['--headless', '--no-sandbox', '--disable-gpu', '--enable-logging=stderr', '--v=0', '--virtual-time-budget=10000', '--dump-dom', `${srv.url}/docs/`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let dom = '';
-    let log = '';
-    run.stdout.setEncoding('utf8').on('data', (d: string) => (dom += d));
-    run.stderr.setEncoding('utf8').on('data', (d: string) => (log += d));
-    await new Promise((resolve) => run.on('close', resolve));
-    const doc = (await (await fetch(`${srv.url}/openapi.json`)).json()) as { paths: Record<string, object> };
-    const operations = Object.values(doc.paths).reduce((n, item) => n + Object.keys(item).length, 0);
-    // Swagger UI ran (its scripts loaded from this origin) and drew one block per operation.
-    expect((dom.match(/class="opblock opblock-/g) ?? []).length).toBe(operations);
-    expect(log).not.toMatch(/Content Security Policy/);
-  });
+  it.skipIf(!browser && process.env.CI !== 'true')(
+    'renders every operation in a real browser, with no CSP violation',
+    { timeout: 60_000 },
+    async () => {
+      expect(browser, 'chromium is needed for this test under CI=true').toBeTruthy();
+      const run = spawn(
+        browser!,
+        [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--enable-logging=stderr',
+          '--v=0',
+          '--virtual-time-budget=10000',
+          '--dump-dom',
+          `${srv.url}/docs/`,
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let dom = '';
+      let log = '';
+      run.stdout.setEncoding('utf8').on('data', (d: string) => (dom += d));
+      run.stderr.setEncoding('utf8').on('data', (d: string) => (log += d));
+      await new Promise((resolve) => run.on('close', resolve));
+      const doc = (await (await fetch(`${srv.url}/openapi.json`)).json()) as { paths: Record<string, object> };
+      const operations = Object.values(doc.paths).reduce((n, item) => n + Object.keys(item).length, 0);
+      // Swagger UI ran (its scripts loaded from this origin) and drew one block per operation.
+      expect((dom.match(/class="opblock opblock-/g) ?? []).length).toBe(operations);
+      expect(log).not.toMatch(/Content Security Policy/);
+    },
+  );
 });
 
 describe('binding', () => {
@@ -210,7 +268,13 @@ describe('binding', () => {
 
   it('is 127.0.0.1 by default: the server is not reachable on the machine’s other addresses', async () => {
     expect(loadConfig({}, '/tmp').host).toBe('127.0.0.1');
-    const env = { AITBC_DATA_DIR: dataDir, DATABASE_URL: '', AITBC_ADMIN_API_KEYS: 'bind-admin-key-0123456789', LOG_LEVEL: 'warn', HOST: '' };
+    const env = {
+      AITBC_DATA_DIR: dataDir,
+      DATABASE_URL: '',
+      AITBC_ADMIN_API_KEYS: 'bind-admin-key-0123456789',
+      LOG_LEVEL: 'warn',
+      HOST: '',
+    };
     const server = await spawnServer(env);
     try {
       expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);

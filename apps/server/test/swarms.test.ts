@@ -55,7 +55,12 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
     it('joins with the spec’s answer; an unknown role is a 400 listing the valid ones and stores nothing', async () => {
       const r = await alice('POST', '/swarm/join', { role: 'load-balancer', capability: 'join-cap', region: 'eu', priority: 'high' });
       expect(r.status).toBe(201);
-      expect(r.body).toMatchObject({ swarm_id: expect.stringMatching(/^swarm_/), member_id: expect.stringMatching(/^member_/), role: 'load-balancer', status: 'active' });
+      expect(r.body).toMatchObject({
+        swarm_id: expect.stringMatching(/^swarm_/),
+        member_id: expect.stringMatching(/^member_/),
+        role: 'load-balancer',
+        status: 'active',
+      });
       expect(Date.parse(r.body.joined_at)).toBeGreaterThan(Date.now() - 60_000);
 
       const bad = await alice('POST', '/swarm/join', { role: 'boss', capability: 'join-cap' });
@@ -65,7 +70,9 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
     });
 
     it('joins without a swarm_id build one swarm per capability and region; 200 at once give 200 unique members', async () => {
-      const replies = await Promise.all(Array.from({ length: 200 }, () => alice('POST', '/swarm/join', { role: 'monitor', capability: 'crowd' })));
+      const replies = await Promise.all(
+        Array.from({ length: 200 }, () => alice('POST', '/swarm/join', { role: 'monitor', capability: 'crowd' })),
+      );
       expect(replies.map((r) => r.status)).toEqual(Array(200).fill(201));
       const ids = new Set(replies.map((r) => r.body.member_id));
       expect(ids.size).toBe(200);
@@ -88,7 +95,11 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       expect(page.status).toBe(200);
       expect(page.body.swarms).toHaveLength(1);
       expect(page.body.total_count).toBeGreaterThanOrEqual(2);
-      expect(page.body.swarms[0]).toMatchObject({ swarm_id: b.swarm_id, status: 'active', members: [{ member_id: b.member_id, reputation: 0.5 }] });
+      expect(page.body.swarms[0]).toMatchObject({
+        swarm_id: b.swarm_id,
+        status: 'active',
+        members: [{ member_id: b.member_id, reputation: 0.5 }],
+      });
       const next = await alice('GET', `/swarm/list?limit=1&cursor=${page.body.next_cursor}`);
       expect(next.body.swarms[0].swarm_id).toBe(a.swarm_id);
       const one = await alice('GET', `/v1/swarm/list?swarm_id=${a.swarm_id}`);
@@ -132,7 +143,10 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
         await eventually(async () => (await state(quiet.member_id)) === 'active', 2000);
 
         // quiet outranks steady (high priority), takes the only shard, claims it and goes silent.
-        const t = await coordinate({ strategy: 'distributed', parameters: { capability: 'detector', collaborators: 1, items: [7], lease_seconds: 60 } });
+        const t = await coordinate({
+          strategy: 'distributed',
+          parameters: { capability: 'detector', collaborators: 1, items: [7], lease_seconds: 60 },
+        });
         expect(t.assigned_members).toEqual([quiet.member_id]);
         const claim = (await alice('POST', `/swarm/members/${quiet.member_id}/claim`, {})).body.subtask;
         expect(claim).toMatchObject({ task_id: t.task_id, swarm_id: quiet.swarm_id, execution_id: null, payload: { items: [7] } });
@@ -156,7 +170,9 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       const gone = await join({ capability: 'batched' });
       await alice('POST', '/swarm/leave', { swarm_id: gone.swarm_id, member_id: gone.member_id });
       const foreign = await join({ capability: 'batched' }, bob);
-      const r = await alice('POST', '/swarm/heartbeats', { member_ids: [a.member_id, b.member_id, a.member_id, gone.member_id, foreign.member_id, 'member_nope'] });
+      const r = await alice('POST', '/swarm/heartbeats', {
+        member_ids: [a.member_id, b.member_id, a.member_id, gone.member_id, foreign.member_id, 'member_nope'],
+      });
       expect(r.status).toBe(200);
       expect(r.body.accepted).toBe(2);
       expect(r.body.refused.map((x: any) => [x.member_id, x.code])).toEqual([
@@ -197,7 +213,11 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
 
     it('map-reduce splits the items over the selected members and reduces their results', async () => {
       const items = Array.from({ length: 24 }, (_, i) => i + 1);
-      const t = await coordinate({ task_id: `mr-${kind}`, strategy: 'map-reduce', parameters: { items, reduce: 'sum', capability: 'compute' } });
+      const t = await coordinate({
+        task_id: `mr-${kind}`,
+        strategy: 'map-reduce',
+        parameters: { items, reduce: 'sum', capability: 'compute' },
+      });
       expect(t.assigned_members).toHaveLength(3); // the spec's default
       const queued = await task(t.task_id);
       expect(queued).toMatchObject({ status: 'queued', progress: 0, total_collaborators: 3, active_collaborators: 3 });
@@ -228,14 +248,24 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
     });
 
     it('consensus: 4 agree and 1 dissents; pending until the last vote, then 0.8 under majority-vote, and reputations move', async () => {
-      const t = await coordinate({ task: 'what is 6*7', strategy: 'consensus', timeout_seconds: 60, parameters: { capability: 'compute' } });
+      const t = await coordinate({
+        task: 'what is 6*7',
+        strategy: 'consensus',
+        timeout_seconds: 60,
+        parameters: { capability: 'compute' },
+      });
       expect(t.assigned_members).toHaveLength(5); // the legacy default
       const [dissenter, ...agreeing] = t.assigned_members;
       for (const m of agreeing.slice(0, 3)) expect(await work(m, (p) => (p === 'what is 6*7' ? { answer: 42 } : null))).toBe(1);
       await work(dissenter!, () => ({ answer: 41 }));
       const pending = await alice('POST', '/swarm/consensus', { task_id: t.task_id, consensus_algorithm: 'majority-vote' });
       expect(pending.status).toBe(200);
-      expect(pending.body).toMatchObject({ consensus_reached: false, status: 'pending', expected_votes: 5, participating_members: expect.any(Array) });
+      expect(pending.body).toMatchObject({
+        consensus_reached: false,
+        status: 'pending',
+        expected_votes: 5,
+        participating_members: expect.any(Array),
+      });
       expect(pending.body.participating_members).toHaveLength(4);
       expect((await task(t.task_id)).progress).toBe(80);
 
@@ -243,7 +273,13 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       await work(agreeing[3]!, () => ({ answer: 42 }));
       const decided = await alice('POST', `/swarm/tasks/${t.task_id}/consensus`, { consensus_threshold: 0.7 });
       expect(decided.status).toBe(200);
-      expect(decided.body).toMatchObject({ consensus_reached: true, status: 'reached', consensus_algorithm: 'majority-vote', confidence_score: 0.8, dissenting_members: [dissenter] });
+      expect(decided.body).toMatchObject({
+        consensus_reached: true,
+        status: 'reached',
+        consensus_algorithm: 'majority-vote',
+        confidence_score: 0.8,
+        dissenting_members: [dissenter],
+      });
       expect(decided.body.result).toEqual({ final_answer: { answer: 42 }, votes: { '{"answer":42}': 4, '{"answer":41}': 1 } });
       const after = new Map((await members(t.swarm_id)).map((m) => [m.member_id, m.reputation]));
       expect(after.get(dissenter!)).toBeLessThan(before.get(dissenter!)!);
@@ -251,7 +287,12 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
     });
 
     it('votes compared by a field: the agreeing members gain reputation, the dissenter loses it', async () => {
-      const t = await coordinate({ task_id: `vote-${kind}`, strategy: 'broadcast', collaborators: 5, parameters: { capability: 'compute', compare: 'answer', payload: 'q' } });
+      const t = await coordinate({
+        task_id: `vote-${kind}`,
+        strategy: 'broadcast',
+        collaborators: 5,
+        parameters: { capability: 'compute', compare: 'answer', payload: 'q' },
+      });
       const [dissenter, ...agreeing] = t.assigned_members;
       const before = new Map((await members(t.swarm_id)).map((m) => [m.member_id, m.reputation]));
       for (const m of agreeing) await work(m, () => ({ answer: 42, worker: m }));
@@ -286,13 +327,19 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
     });
 
     it('leader-election: the highest reputation leads; when it fails, the next is elected and finishes', async () => {
-      const t = await coordinate({ strategy: 'leader-election', collaborators: 3, parameters: { capability: 'compute', payload: { job: 1 }, max_attempts: 3 } });
+      const t = await coordinate({
+        strategy: 'leader-election',
+        collaborators: 3,
+        parameters: { capability: 'compute', payload: { job: 1 }, max_attempts: 3 },
+      });
       const first = (await task(t.task_id)).leader;
       const ranked = (await members(t.swarm_id)).filter((m) => t.assigned_members.includes(m.member_id));
       const best = Math.max(...ranked.map((m) => m.reputation));
       expect(ranked.find((m) => m.member_id === first).reputation).toBe(best);
       const claim = (await alice('POST', `/swarm/members/${first}/claim`, {})).body.subtask;
-      expect((await alice('POST', `/api/v1/subtasks/${claim.subtask_id}/fail`, { lease_id: claim.lease_id, error: 'gpu fell over' })).status).toBe(200);
+      expect(
+        (await alice('POST', `/api/v1/subtasks/${claim.subtask_id}/fail`, { lease_id: claim.lease_id, error: 'gpu fell over' })).status,
+      ).toBe(200);
       const next = (await task(t.task_id)).leader;
       expect(next).not.toBe(first);
       expect(await work(next, (p) => ({ done: p.job }))).toBe(1);
@@ -300,7 +347,11 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
     });
 
     it('pipeline: stages run in order, each with the previous stage’s result as input', async () => {
-      const t = await coordinate({ strategy: 'pipeline', collaborators: 2, parameters: { capability: 'compute', payload: 1, stages: ['add', 'double', 'add'] } });
+      const t = await coordinate({
+        strategy: 'pipeline',
+        collaborators: 2,
+        parameters: { capability: 'compute', payload: 1, stages: ['add', 'double', 'add'] },
+      });
       const run = (p: any) => (p.params === 'add' ? p.input + 1 : p.input * 2);
       for (let stage = 0; stage < 3; stage++) {
         const worked = await Promise.all(t.assigned_members.map((m) => work(m, run)));
@@ -310,18 +361,32 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
     });
 
     it('times out at timeout_seconds; a leaving member’s work goes to another member', async () => {
-      const t = await coordinate({ strategy: 'distributed', collaborators: 2, timeout_seconds: 1, parameters: { capability: 'compute', items: [1, 2] } });
+      const t = await coordinate({
+        strategy: 'distributed',
+        collaborators: 2,
+        timeout_seconds: 1,
+        parameters: { capability: 'compute', items: [1, 2] },
+      });
       await eventually(async () => (await task(t.task_id)).status === 'timed_out', 5000);
       const s = await task(t.task_id);
       expect(s.error).toMatch(/timed out after 1 s/);
 
       const leaver = await join({ capability: 'handover' });
       const stayer = await join({ capability: 'handover' });
-      const u = await coordinate({ strategy: 'distributed', collaborators: 2, parameters: { capability: 'handover', items: [1, 2, 3, 4], chunk_size: 1 } });
+      const u = await coordinate({
+        strategy: 'distributed',
+        collaborators: 2,
+        parameters: { capability: 'handover', items: [1, 2, 3, 4], chunk_size: 1 },
+      });
       const left = await alice('POST', '/swarm/leave', { swarm_id: leaver.swarm_id, member_id: leaver.member_id });
       expect(left.body.requeued_subtasks).toBe(2);
       expect(await work(stayer.member_id, (p) => p.items[0] * 10)).toBe(4);
-      expect(await task(u.task_id)).toMatchObject({ status: 'completed', result: [10, 20, 30, 40], active_collaborators: 1, total_collaborators: 2 });
+      expect(await task(u.task_id)).toMatchObject({
+        status: 'completed',
+        result: [10, 20, 30, 40],
+        active_collaborators: 1,
+        total_collaborators: 2,
+      });
     });
 
     it('status reports members, active tasks and metrics computed from the recorded work', async () => {
@@ -337,23 +402,42 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
 
       const fresh = await join({ capability: 'no-history' });
       const [empty] = (await alice('GET', `/v1/swarm/status?swarm_id=${fresh.swarm_id}`)).body;
-      expect(empty).toMatchObject({ member_count: 1, active_tasks: 0, performance_metrics: { avg_task_time: null, success_rate: null, coordination_efficiency: null, sample: { tasks: 0, attempts: 0 } } });
+      expect(empty).toMatchObject({
+        member_count: 1,
+        active_tasks: 0,
+        performance_metrics: { avg_task_time: null, success_rate: null, coordination_efficiency: null, sample: { tasks: 0, attempts: 0 } },
+      });
     });
   });
 
   describe('the legacy CLI’s rows', () => {
     it('join 201, coordinate 202, list, status, consensus and leave 200, with the fields it reads', async () => {
-      const joined = await alice('POST', '/swarm/join', { role: 'resource-optimizer', capability: 'legacy', priority: 'normal', region: 'us' });
+      const joined = await alice('POST', '/swarm/join', {
+        role: 'resource-optimizer',
+        capability: 'legacy',
+        priority: 'normal',
+        region: 'us',
+      });
       expect(joined.status).toBe(201);
       expect(joined.body.swarm_id).toEqual(expect.any(String));
-      const coordinated = await alice('POST', '/swarm/coordinate', { task: 'summarise', collaborators: 1, strategy: 'distributed', timeout_seconds: 3600 });
+      const coordinated = await alice('POST', '/swarm/coordinate', {
+        task: 'summarise',
+        collaborators: 1,
+        strategy: 'distributed',
+        timeout_seconds: 3600,
+      });
       expect(coordinated.status).toBe(202);
       expect(coordinated.body.task_id).toEqual(expect.any(String));
       expect((await alice('GET', '/swarm/list?limit=20')).status).toBe(200);
       const status = await alice('GET', `/swarm/tasks/${coordinated.body.task_id}/status`);
       expect(status.status).toBe(200);
       expect(status.body).toMatchObject({ status: 'queued', progress: 0, active_collaborators: 1, total_collaborators: 1 });
-      const voting = await alice('POST', '/swarm/coordinate', { task: 'vote', collaborators: 1, strategy: 'consensus', timeout_seconds: 3600 });
+      const voting = await alice('POST', '/swarm/coordinate', {
+        task: 'vote',
+        collaborators: 1,
+        strategy: 'consensus',
+        timeout_seconds: 3600,
+      });
       expect(voting.status).toBe(202);
       const consensus = await alice('POST', `/swarm/tasks/${voting.body.task_id}/consensus`, { consensus_threshold: 0.7 });
       expect(consensus.status).toBe(200);
@@ -371,5 +455,4 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
     await sleep(400);
     expect(await recountAggregates(srv.server.db)).toEqual([]);
   });
-
 });

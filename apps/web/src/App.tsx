@@ -35,7 +35,13 @@ function usePath(): [ViewPath, (path: ViewPath) => void] {
   return [path, go];
 }
 
-function SignIn({ onSignedIn, error: initialError }: { onSignedIn: (key: string, principal: Principal, api: Api) => void; error: ErrorInfo | null }) {
+function SignIn({
+  onSignedIn,
+  error: initialError,
+}: {
+  onSignedIn: (key: string, principal: Principal, api: Api) => void;
+  error: ErrorInfo | null;
+}) {
   const [key, setKey] = useState('');
   const [error, setError] = useState<ErrorInfo | null>(initialError);
   const [busy, setBusy] = useState(false);
@@ -59,13 +65,23 @@ function SignIn({ onSignedIn, error: initialError }: { onSignedIn: (key: string,
         <h1>aitbc swarm</h1>
         <p className="muted">Sign in with your API key to watch your swarms, tasks and networks live.</p>
         <label htmlFor="api-key">API key</label>
-        <input id="api-key" name="api-key" type="password" autoComplete="off" spellCheck={false} value={key} onChange={(e) => setKey(e.target.value)} placeholder="aitbc_…" />
+        <input
+          id="api-key"
+          name="api-key"
+          type="password"
+          autoComplete="off"
+          spellCheck={false}
+          value={key}
+          onChange={(e) => setKey(e.target.value)}
+          placeholder="aitbc_…"
+        />
         <button type="submit" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
         <ErrorNote error={error} />
         <p className="muted small">
-          The key is kept in this tab’s session storage only, and sent in the X-Api-Key header. An admin issues keys with <code>aitbc keys create --owner NAME</code>.
+          The key is kept in this tab’s session storage only, and sent in the X-Api-Key header. An admin issues keys with{' '}
+          <code>aitbc keys create --owner NAME</code>.
         </p>
       </form>
     </main>
@@ -76,7 +92,12 @@ function LiveBadge() {
   const { state, last } = useLive();
   const text = state === 'live' ? 'live' : state === 'connecting' ? 'connecting…' : 'polling every 5 s';
   return (
-    <span className={`live live-${state}`} data-testid="live-state" data-state={state} title={last ? `last change ${new Date(last.at).toLocaleTimeString()}` : undefined}>
+    <span
+      className={`live live-${state}`}
+      data-testid="live-state"
+      data-state={state}
+      title={last ? `last change ${new Date(last.at).toLocaleTimeString()}` : undefined}
+    >
       <i /> {text}
     </span>
   );
@@ -125,7 +146,10 @@ function Shell({ principal, onSignOut }: { principal: Principal; onSignOut: () =
   );
 }
 
-type Auth = { state: 'checking' } | { state: 'signed-out'; error: ErrorInfo | null } | { state: 'signed-in'; principal: Principal; api: Api };
+type Auth =
+  | { state: 'checking' }
+  | { state: 'signed-out'; error: ErrorInfo | null }
+  | { state: 'signed-in'; principal: Principal; api: Api };
 
 export function App() {
   const stored = useMemo(() => session.load(), []);

@@ -26,7 +26,9 @@ const WIDTHS = [1280, 390] as const;
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) {
   if (process.env.CI === 'true') throw new Error(`${CHROMIUM} is missing; CI=true requires it (.ci/run installs Debian's chromium)`);
-  process.stderr.write(`[tests] dashboard browser test SKIPPED: ${CHROMIUM} is missing (apt-get install -y chromium); CI=true makes this an error.\n`);
+  process.stderr.write(
+    `[tests] dashboard browser test SKIPPED: ${CHROMIUM} is missing (apt-get install -y chromium); CI=true makes this an error.\n`,
+  );
 }
 
 describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chromium', (kind) => {
@@ -44,7 +46,10 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
   const json = async <T>(args: string[], env = alice): Promise<T> => JSON.parse(ok(await cli([...args, '-o', 'json'], env))) as T;
 
   function startWorker(args: string[], env: Record<string, string>) {
-    const child = spawnAitbc([...args, '--exec', `"${process.execPath}" "${answer}"`, '--poll-interval', '0.1'], { home: home.home, env: { ...alice, ...env } });
+    const child = spawnAitbc([...args, '--exec', `"${process.execPath}" "${answer}"`, '--poll-interval', '0.1'], {
+      home: home.home,
+      env: { ...alice, ...env },
+    });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('exit', (code) => {
@@ -123,10 +128,21 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     await page.getByTestId('empty').getByText('aitbc swarm join').waitFor();
 
     // Three members join through the CLI; the page shows each as it lands.
-    const first = await json<{ member_id: string; swarm_id: string }>(['swarm', 'join', '--role', 'monitor', '--capability', 'gpu', '--region', 'eu-west']);
+    const first = await json<{ member_id: string; swarm_id: string }>([
+      'swarm',
+      'join',
+      '--role',
+      'monitor',
+      '--capability',
+      'gpu',
+      '--region',
+      'eu-west',
+    ]);
     swarmId = first.swarm_id;
     const rest = await Promise.all(
-      ['task-coordinator', 'load-balancer'].map((role) => json<{ member_id: string }>(['swarm', 'join', '--role', role, '--capability', 'gpu', '--region', 'eu-west'])),
+      ['task-coordinator', 'load-balancer'].map((role) =>
+        json<{ member_id: string }>(['swarm', 'join', '--role', role, '--capability', 'gpu', '--region', 'eu-west']),
+      ),
     );
     const members = [first.member_id, ...rest.map((m) => m.member_id)];
     await expect.poll(() => page.getByTestId('member').count(), { timeout: 15_000 }).toBe(3);
@@ -136,7 +152,20 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     await page.getByTestId('empty').getByText('aitbc swarm coordinate').waitFor();
 
     // The task first, its workers after: the card appears at 0%, then each vote moves it.
-    await json(['swarm', 'coordinate', '--task-id', 'vote-1', '--task', 'what is 6*7', '--strategy', 'consensus', '--collaborators', '3', '--timeout', '120']);
+    await json([
+      'swarm',
+      'coordinate',
+      '--task-id',
+      'vote-1',
+      '--task',
+      'what is 6*7',
+      '--strategy',
+      'consensus',
+      '--collaborators',
+      '3',
+      '--timeout',
+      '120',
+    ]);
     const card = page.locator('[data-testid="task"][data-task-id="vote-1"]');
     const bar = card.getByRole('progressbar');
     await bar.waitFor({ timeout: 15_000 });
@@ -150,7 +179,8 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
       }, 25);
     });
     // Votes one at a time; the third member dissents.
-    for (const [i, member] of members.entries()) startWorker(['swarm', 'work', '--member', member], { DELAY_MS: String(i * 1200), ANSWER: i === 2 ? '43' : '42' });
+    for (const [i, member] of members.entries())
+      startWorker(['swarm', 'work', '--member', member], { DELAY_MS: String(i * 1200), ANSWER: i === 2 ? '43' : '42' });
 
     const winner = card.getByTestId('winner');
     await winner.waitFor({ timeout: 30_000 });
@@ -168,7 +198,20 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
 
     // A second task, split across the members: it lands above the first and completes with its reduced result.
-    await json(['swarm', 'coordinate', '--task-id', 'sum-1', '--strategy', 'map-reduce', '--items', '[1,2,3,4,5,6,7,8,9]', '--reduce', 'sum', '--collaborators', '3']);
+    await json([
+      'swarm',
+      'coordinate',
+      '--task-id',
+      'sum-1',
+      '--strategy',
+      'map-reduce',
+      '--items',
+      '[1,2,3,4,5,6,7,8,9]',
+      '--reduce',
+      'sum',
+      '--collaborators',
+      '3',
+    ]);
     await page.locator('[data-testid="task"][data-task-id="sum-1"][data-status="completed"]').waitFor({ timeout: 30_000 });
     expect(await page.getByTestId('task').first().getAttribute('data-task-id')).toBe('sum-1');
     expect(await page.getByTestId('task').first().textContent()).toContain('"reduced":90');
@@ -194,7 +237,17 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     for (const agent of ['a1', 'a2']) startWorker(['agent', 'work', '--agent', agent], { DELAY_MS: '200' });
     const task = join(home.home, 'task.json');
     writeFileSync(task, JSON.stringify({ items: Array.from({ length: 12 }, (_, i) => i + 1), chunk_size: 2, reduce: 'sum' }));
-    const done = await json<{ status: string; results: { reduced: number } }>(['agent', 'network', 'execute', network.id, '--task', task, '--wait', '--interval', '0.2']);
+    const done = await json<{ status: string; results: { reduced: number } }>([
+      'agent',
+      'network',
+      'execute',
+      network.id,
+      '--task',
+      task,
+      '--wait',
+      '--interval',
+      '0.2',
+    ]);
     expect(done).toMatchObject({ status: 'completed', results: { reduced: 156 } });
 
     const executions = page.getByTestId('executions');

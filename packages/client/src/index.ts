@@ -50,12 +50,20 @@ export interface ApiErrorInfo {
 export function describeError(error: unknown): ApiErrorInfo {
   if (error instanceof TRPCClientError) {
     const data = error.data as { code?: string; httpStatus?: number; issues?: ApiErrorInfo['issues'] } | undefined;
-    if (data?.code) return { code: data.code, httpStatus: data.httpStatus ?? null, message: error.message, ...(data.issues ? { issues: data.issues } : {}) };
+    if (data?.code)
+      return {
+        code: data.code,
+        httpStatus: data.httpStatus ?? null,
+        message: error.message,
+        ...(data.issues ? { issues: data.issues } : {}),
+      };
     // No answer from the server: fetch hides the reason (ECONNREFUSED, "bad port", a timeout) in its causes.
     let code: string | undefined;
     let message = error.message;
     for (let e: unknown = error.cause, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-      code = (e as Error & { code?: string }).code ?? (e.name === 'TimeoutError' ? 'TIMEOUT' : e.message === 'fetch failed' ? 'NETWORK_ERROR' : code);
+      code =
+        (e as Error & { code?: string }).code ??
+        (e.name === 'TimeoutError' ? 'TIMEOUT' : e.message === 'fetch failed' ? 'NETWORK_ERROR' : code);
       message = e.message || message;
     }
     return { code: code ?? 'CLIENT_ERROR', httpStatus: null, message };

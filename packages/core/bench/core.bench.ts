@@ -16,7 +16,13 @@ const random = lcg(42);
 const PRIORITIES = ['low', 'normal', 'high'] as const;
 const votes: Vote[] = Array.from({ length: 1000 }, (_, i) => {
   const answer = random() < 0.7 ? 'a' : random() < 0.5 ? 'b' : 'c';
-  return { memberId: `member_${i.toString().padStart(4, '0')}`, resultKey: answer, preview: answer, reputation: random(), priority: PRIORITIES[i % 3]! };
+  return {
+    memberId: `member_${i.toString().padStart(4, '0')}`,
+    resultKey: answer,
+    preview: answer,
+    reputation: random(),
+    priority: PRIORITIES[i % 3]!,
+  };
 });
 const members: MemberCandidate[] = Array.from({ length: 10_000 }, (_, i) => ({
   memberId: `member_${i.toString().padStart(5, '0')}`,

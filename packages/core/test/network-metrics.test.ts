@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { type AttemptRecord, computeNetworkMetrics, type ExecutionRecord, type MetricsInput, NetworkMetrics, percentile } from '../src/index.ts';
+import {
+  type AttemptRecord,
+  computeNetworkMetrics,
+  type ExecutionRecord,
+  type MetricsInput,
+  NetworkMetrics,
+  percentile,
+} from '../src/index.ts';
 
 const T0 = new Date('2026-01-01T00:00:00.000Z');
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
@@ -26,7 +33,12 @@ describe('percentile', () => {
   it('is the nearest-rank percentile, null without values', () => {
     expect(percentile([], 95)).toBeNull();
     expect(percentile([5], 95)).toBe(5);
-    expect(percentile(Array.from({ length: 20 }, (_, i) => 20 - i), 95)).toBe(19);
+    expect(
+      percentile(
+        Array.from({ length: 20 }, (_, i) => 20 - i),
+        95,
+      ),
+    ).toBe(19);
     expect(percentile([4, 1, 3, 2], 50)).toBe(2);
     expect(percentile([4, 1, 3, 2], 100)).toBe(4);
     expect(percentile([4, 1, 3, 2], 0)).toBe(1);

@@ -124,9 +124,21 @@ describe('recommend', () => {
       const skewed = metrics([agent('a', { open_subtasks: 9 }), agent('b'), agent('c')]);
       expect(run(skewed, 'least-loaded', 'efficiency')).toEqual([]);
       expect(run(metrics([agent('a', { open_subtasks: 9 })]), 'round-robin', 'efficiency')).toEqual([]);
-      expect(run(metrics([agent('a', { open_subtasks: 4 }), agent('b', { open_subtasks: 2 }), agent('c', { open_subtasks: 3 })]), 'round-robin', 'efficiency')).toEqual([]);
+      expect(
+        run(
+          metrics([agent('a', { open_subtasks: 4 }), agent('b', { open_subtasks: 2 }), agent('c', { open_subtasks: 3 })]),
+          'round-robin',
+          'efficiency',
+        ),
+      ).toEqual([]);
       // uneven completions, but too few to judge
-      expect(run(metrics([agent('a', { completed: 7 }), agent('b', { completed: 1 }), agent('c', { completed: 1 })]), 'round-robin', 'efficiency')).toEqual([]);
+      expect(
+        run(
+          metrics([agent('a', { completed: 7 }), agent('b', { completed: 1 }), agent('c', { completed: 1 })]),
+          'round-robin',
+          'efficiency',
+        ),
+      ).toEqual([]);
     });
   });
 
@@ -203,7 +215,10 @@ describe('recommend', () => {
       expect(run({ ...twoDisagree, disagreement_rate: 0.09 }, 'hybrid', 'quality')).toEqual([]);
     });
 
-    const agreeing = metrics(['a', 'b', 'c', 'd'].map((id) => agent(id)), { disagreement_rate: 0 });
+    const agreeing = metrics(
+      ['a', 'b', 'c', 'd'].map((id) => agent(id)),
+      { disagreement_rate: 0 },
+    );
 
     it('lowers replication for cost when replicas always agreed over enough attempts', () => {
       expect(run(agreeing, 'hybrid', 'cost', { replication: 3 })[0]).toMatchObject({

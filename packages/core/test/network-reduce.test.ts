@@ -25,13 +25,17 @@ describe('reduceResults', () => {
   });
 
   it('sum names the first result it cannot add', () => {
-    expect(reduceResults('sum', [1, 2, 3, 'four'])).toEqual({ error: 'sum: subtask 3 returned a string, not a number or an array of numbers' });
+    expect(reduceResults('sum', [1, 2, 3, 'four'])).toEqual({
+      error: 'sum: subtask 3 returned a string, not a number or an array of numbers',
+    });
     expect(reduceResults('sum', [{ n: 1 }])).toEqual({ error: 'sum: subtask 0 returned an object, not a number or an array of numbers' });
     expect(reduceResults('sum', [1, null])).toEqual({ error: 'sum: subtask 1 returned null, not a number or an array of numbers' });
     expect(reduceResults('sum', [[1, true]])).toEqual({
       error: 'sum: subtask 0 returned an array containing a boolean, not a number or an array of numbers',
     });
-    expect(reduceResults('sum', [[[1]]])).toEqual({ error: 'sum: subtask 0 returned an array containing an array, not a number or an array of numbers' });
+    expect(reduceResults('sum', [[[1]]])).toEqual({
+      error: 'sum: subtask 0 returned an array containing an array, not a number or an array of numbers',
+    });
   });
 
   it('sum refuses a total that is not finite', () => {
@@ -43,7 +47,9 @@ describe('reduceResults', () => {
   });
 
   it('majority picks the most common result by canonical JSON, the first seen on a tie', () => {
-    expect(reduceResults('majority', [{ a: 1, b: 2 }, 'x', { b: 2, a: 1 }])).toEqual({ value: { value: { a: 1, b: 2 }, count: 2, total: 3 } });
+    expect(reduceResults('majority', [{ a: 1, b: 2 }, 'x', { b: 2, a: 1 }])).toEqual({
+      value: { value: { a: 1, b: 2 }, count: 2, total: 3 },
+    });
     expect(reduceResults('majority', ['y', 'x', 'x', 'y'])).toEqual({ value: { value: 'y', count: 2, total: 4 } });
     expect(reduceResults('majority', [])).toEqual({ error: 'majority: there are no results' });
   });

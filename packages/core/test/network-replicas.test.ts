@@ -71,15 +71,27 @@ describe('decideReplicas: quorum (hybrid)', () => {
     expect(decideReplicas([done(0, 'x'), failed(1)], quorum, true)).toEqual({ state: 'add_replica' });
   });
   it('falls back to a majority of the completed when no replica can be added', () => {
-    expect(decideReplicas([done(0, 'x'), failed(1)], quorum, false)).toEqual({ state: 'decided', winner: 0, agreeing: 1, completed: 1, distinct: 1 });
+    expect(decideReplicas([done(0, 'x'), failed(1)], quorum, false)).toEqual({
+      state: 'decided',
+      winner: 0,
+      agreeing: 1,
+      completed: 1,
+      distinct: 1,
+    });
     const full = [done(0, 'x'), done(1, 'y'), failed(2), done(3, 'z')];
     expect(decideReplicas(full, quorum, true)).toEqual({
       state: 'failed',
       reason: 'no quorum: 3 distinct results among 3 completed replicas, 2 needed to agree',
     });
-    expect(decideReplicas([failed(0), failed(1), failed(2), failed(3)], quorum, true)).toEqual({ state: 'failed', reason: 'every replica failed' });
+    expect(decideReplicas([failed(0), failed(1), failed(2), failed(3)], quorum, true)).toEqual({
+      state: 'failed',
+      reason: 'every replica failed',
+    });
   });
   it('with quorum 1 the first completed replica decides', () => {
-    expect(decideReplicas([open(0), done(1, 'x')], { kind: 'quorum', quorum: 1, maxReplicas: 1 }, false)).toMatchObject({ state: 'decided', winner: 1 });
+    expect(decideReplicas([open(0), done(1, 'x')], { kind: 'quorum', quorum: 1, maxReplicas: 1 }, false)).toMatchObject({
+      state: 'decided',
+      winner: 1,
+    });
   });
 });

@@ -56,36 +56,43 @@ function subtasks(count: number, requires: string[] = []): PlannedSubtask[] {
 describe('planAssignments: properties of every strategy', () => {
   it('assigns every subtask to eligible, distinct agents, or throws iff a subtask has no capable agent', () => {
     fc.assert(
-      fc.property(strategyArb, agentsArb, subtasksArb, fc.nat(100), fc.integer({ min: 1, max: 5 }), (strategy, agents, tasks, cursor, replication) => {
-        const before = structuredClone(agents);
-        const impossible = tasks.find((task) => !agents.some((agent) => isCapable(agent, task.requires)));
-        let plan: ReturnType<typeof planAssignments>;
-        try {
-          plan = planAssignments(tasks, agents, { strategy, cursor, replication });
-        } catch (error) {
-          expect(error).toBeInstanceOf(NoCapableAgentError);
-          expect(impossible).toBeDefined();
-          expect((error as NoCapableAgentError).seq).toBe(impossible!.seq);
-          return;
-        }
-        expect(impossible).toBeUndefined();
-        expect(agents).toEqual(before);
+      fc.property(
+        strategyArb,
+        agentsArb,
+        subtasksArb,
+        fc.nat(100),
+        fc.integer({ min: 1, max: 5 }),
+        (strategy, agents, tasks, cursor, replication) => {
+          const before = structuredClone(agents);
+          const impossible = tasks.find((task) => !agents.some((agent) => isCapable(agent, task.requires)));
+          let plan: ReturnType<typeof planAssignments>;
+          try {
+            plan = planAssignments(tasks, agents, { strategy, cursor, replication });
+          } catch (error) {
+            expect(error).toBeInstanceOf(NoCapableAgentError);
+            expect(impossible).toBeDefined();
+            expect((error as NoCapableAgentError).seq).toBe(impossible!.seq);
+            return;
+          }
+          expect(impossible).toBeUndefined();
+          expect(agents).toEqual(before);
 
-        for (const task of tasks) {
-          const mine = forSeq(plan.assignments, task.seq);
-          const eligible = eligibleIds(agents, task.requires);
-          const ids = mine.map((assignment) => assignment.agentId);
-          expect(mine.map((assignment) => assignment.replica)).toEqual(mine.map((_, i) => i));
-          expect(new Set(ids).size).toBe(ids.length);
-          for (const id of ids) expect(eligible).toContain(id);
-          if (SINGLE.includes(strategy)) expect(mine).toHaveLength(1);
-          if (strategy === 'decentralized') expect(ids).toEqual(eligible);
-          if (strategy === 'hybrid') expect(mine).toHaveLength(Math.min(replication, eligible.length));
-        }
-        const order = plan.assignments.map((a) => [a.seq, a.replica]);
-        expect(order).toEqual([...order].sort((x, y) => x[0]! - y[0]! || x[1]! - y[1]!));
-        if (strategy !== 'round-robin') expect(plan.cursor).toBe(cursor);
-      }),
+          for (const task of tasks) {
+            const mine = forSeq(plan.assignments, task.seq);
+            const eligible = eligibleIds(agents, task.requires);
+            const ids = mine.map((assignment) => assignment.agentId);
+            expect(mine.map((assignment) => assignment.replica)).toEqual(mine.map((_, i) => i));
+            expect(new Set(ids).size).toBe(ids.length);
+            for (const id of ids) expect(eligible).toContain(id);
+            if (SINGLE.includes(strategy)) expect(mine).toHaveLength(1);
+            if (strategy === 'decentralized') expect(ids).toEqual(eligible);
+            if (strategy === 'hybrid') expect(mine).toHaveLength(Math.min(replication, eligible.length));
+          }
+          const order = plan.assignments.map((a) => [a.seq, a.replica]);
+          expect(order).toEqual([...order].sort((x, y) => x[0]! - y[0]! || x[1]! - y[1]!));
+          if (strategy !== 'round-robin') expect(plan.cursor).toBe(cursor);
+        },
+      ),
       RUNS,
     );
   });
@@ -173,7 +180,10 @@ describe('planAssignments: examples', () => {
   });
 
   it('capability-match keeps the generalist free', () => {
-    const agents = [candidate('generalist', { capabilities: ['gpu', 'llm', 'ocr'] }), candidate('specialist', { capabilities: ['gpu'], open: 3 })];
+    const agents = [
+      candidate('generalist', { capabilities: ['gpu', 'llm', 'ocr'] }),
+      candidate('specialist', { capabilities: ['gpu'], open: 3 }),
+    ];
     const plan = planAssignments(subtasks(1, ['gpu']), agents, { strategy: 'capability-match', cursor: 0, replication: 1 });
     expect(plan.assignments[0]!.agentId).toBe('specialist');
   });
@@ -203,9 +213,9 @@ describe('planAssignments: examples', () => {
 
   it('throws NoCapableAgentError naming the subtask and its requirements', () => {
     const tasks = [...subtasks(1), { seq: 1, payload: null, requires: ['tpu'] }];
-    expect(() => planAssignments(tasks, [candidate('a', { capabilities: ['gpu'] })], { strategy: 'round-robin', cursor: 0, replication: 1 })).toThrow(
-      expect.objectContaining({ name: 'NoCapableAgentError', seq: 1, requires: ['tpu'] }),
-    );
+    expect(() =>
+      planAssignments(tasks, [candidate('a', { capabilities: ['gpu'] })], { strategy: 'round-robin', cursor: 0, replication: 1 }),
+    ).toThrow(expect.objectContaining({ name: 'NoCapableAgentError', seq: 1, requires: ['tpu'] }));
   });
 });
 

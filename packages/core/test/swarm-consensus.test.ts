@@ -172,12 +172,7 @@ describe('voteWeight and tallyVotes', () => {
   });
 
   it('groups by result, heaviest first, members sorted, preview of the lowest member id', () => {
-    const list = [
-      { ...vote('m3', 'b'), preview: 'third' },
-      { ...vote('m2', 'b'), preview: 'second' },
-      vote('m1', 'a'),
-      vote('m4', 'c'),
-    ];
+    const list = [{ ...vote('m3', 'b'), preview: 'third' }, { ...vote('m2', 'b'), preview: 'second' }, vote('m1', 'a'), vote('m4', 'c')];
     expect(tallyVotes(list, 'majority-vote')).toEqual([
       { resultKey: 'b', preview: 'second', count: 2, weight: 2, members: ['m2', 'm3'] },
       { resultKey: 'a', preview: 'result a', count: 1, weight: 1, members: ['m1'] },
@@ -197,7 +192,13 @@ describe('voteWeight and tallyVotes', () => {
 describe('decideConsensus: examples', () => {
   it('4 of 5 agreeing under majority-vote is reached with confidence 0.8', () => {
     const decision = decideConsensus(votes('a', 'a', 'b', 'a', 'a'), options('majority-vote', 5, false));
-    expect(decision).toMatchObject({ state: 'reached', winner: 'a', confidence: 0.8, agreeing: ['m1', 'm2', 'm4', 'm5'], dissenting: ['m3'] });
+    expect(decision).toMatchObject({
+      state: 'reached',
+      winner: 'a',
+      confidence: 0.8,
+      agreeing: ['m1', 'm2', 'm4', 'm5'],
+      dissenting: ['m3'],
+    });
   });
 
   it('under weighted one reputable high-priority member outweighs two low ones', () => {
@@ -230,7 +231,11 @@ describe('decideConsensus: examples', () => {
       confidence: 1,
     });
     // 2 of 3 agree: the last vote can only make it 2 to 1
-    expect(decideConsensus(votes('a', 'a'), options('majority-vote', 3, false))).toMatchObject({ state: 'reached', winner: 'a', confidence: 1 });
+    expect(decideConsensus(votes('a', 'a'), options('majority-vote', 3, false))).toMatchObject({
+      state: 'reached',
+      winner: 'a',
+      confidence: 1,
+    });
     // 2 of 3 disagree: the last vote decides
     expect(decideConsensus(votes('a', 'b'), options('majority-vote', 3, false)).state).toBe('pending');
     // 2 to 1 of 5: two more for b would win
@@ -264,7 +269,11 @@ describe('decideConsensus: examples', () => {
       reason: 'no quorum: 2 of 5 members voted',
       confidence: 1,
     });
-    expect(decideConsensus([], options('weighted', 3, true))).toMatchObject({ state: 'failed', reason: 'no quorum: 0 of 3 members voted', confidence: null });
+    expect(decideConsensus([], options('weighted', 3, true))).toMatchObject({
+      state: 'failed',
+      reason: 'no quorum: 0 of 3 members voted',
+      confidence: null,
+    });
   });
 
   it('never counts a tie as a win', () => {

@@ -66,7 +66,14 @@ describe('reputationChanges', () => {
     }));
     const decision = decideConsensus(votes, { algorithm: 'majority-vote', threshold: 0.7, expectedVoters: 3, final: true });
     expect(decision.state).toBe('reached');
-    const changes = reputationChanges(decision as Extract<ConsensusDecision, { state: 'reached' }>, new Map([['m1', 0.9], ['m3', 1], ['other', 0.3]]));
+    const changes = reputationChanges(
+      decision as Extract<ConsensusDecision, { state: 'reached' }>,
+      new Map([
+        ['m1', 0.9],
+        ['m3', 1],
+        ['other', 0.3],
+      ]),
+    );
     expect([...changes.keys()].sort()).toEqual(['m1', 'm2', 'm3']);
     expect(changes.get('m1')).toBeCloseTo(0.92);
     expect(changes.get('m2')).toBeCloseTo(0.6);

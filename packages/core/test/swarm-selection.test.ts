@@ -149,7 +149,12 @@ describe('selectMembers', () => {
   });
 
   it('selects by rank', () => {
-    const members = [member('a', { reputation: 0.2 }), member('b', { reputation: 0.9 }), member('c', { reputation: 0.6, status: 'suspect' }), member('d')];
+    const members = [
+      member('a', { reputation: 0.2 }),
+      member('b', { reputation: 0.9 }),
+      member('c', { reputation: 0.6, status: 'suspect' }),
+      member('d'),
+    ];
     const result = selectMembers(members, { collaborators: 2 });
     expect(result.ok && result.members.map((m) => m.memberId)).toEqual(['b', 'd']);
   });

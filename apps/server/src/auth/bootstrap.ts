@@ -14,10 +14,7 @@ export type AdminKeyBootstrap =
  * creates one admin key, stores its hash, and writes the key to
  * DATA_DIR/admin.key (mode 0600). Later starts find it and say where it is.
  */
-export async function bootstrapAdminKey(
-  db: Database,
-  options: { dataDir: string; configuredAdmins: boolean },
-): Promise<AdminKeyBootstrap> {
+export async function bootstrapAdminKey(db: Database, options: { dataDir: string; configuredAdmins: boolean }): Promise<AdminKeyBootstrap> {
   if (options.configuredAdmins) return { kind: 'configured' };
   const file = join(options.dataDir, 'admin.key');
   const existing = await db.run((q) => q.apiKey.count({ where: { role: 'admin', revokedAt: null } }));
@@ -27,7 +24,14 @@ export async function bootstrapAdminKey(
   const issued = issueKey();
   await db.run((q) =>
     q.apiKey.create({
-      data: { ownerId: ADMIN_OWNER_ID, role: 'admin', prefix: issued.prefix, keyHash: issued.hash, label: 'bootstrap admin key', createdBy: 'server' },
+      data: {
+        ownerId: ADMIN_OWNER_ID,
+        role: 'admin',
+        prefix: issued.prefix,
+        keyHash: issued.hash,
+        label: 'bootstrap admin key',
+        createdBy: 'server',
+      },
     }),
   );
   writeFileSync(file, issued.key + '\n', { mode: 0o600 });

@@ -13,7 +13,10 @@ export type PrismaTx = Omit<Prisma, '$connect' | '$disconnect' | '$on' | '$trans
 
 export async function connectPrisma(target: DatabaseTarget): Promise<Prisma> {
   if (target.provider === 'sqlite') {
-    const [{ PrismaClient }, { PrismaBetterSqlite3 }] = await Promise.all([import('./generated/sqlite/client.ts'), import('@prisma/adapter-better-sqlite3')]);
+    const [{ PrismaClient }, { PrismaBetterSqlite3 }] = await Promise.all([
+      import('./generated/sqlite/client.ts'),
+      import('@prisma/adapter-better-sqlite3'),
+    ]);
     const client = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: target.url, timeout: 5000 }) });
     // WAL lets readers run beside the writer; NORMAL sync is durable across a
     // process crash (the WAL is fsynced at checkpoints, not every commit).

@@ -55,7 +55,10 @@ export class Database {
   }
 
   run<T>(fn: (db: PrismaTx) => Promise<T>): Promise<T> {
-    return this.timed('run', this.unit(() => fn(this.prisma)));
+    return this.timed(
+      'run',
+      this.unit(() => fn(this.prisma)),
+    );
   }
 
   /**

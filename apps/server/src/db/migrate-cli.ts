@@ -53,14 +53,16 @@ async function status(): Promise<number> {
   // Do not create a SQLite file just to look at it. Apart from that, a fresh
   // database has no _prisma_migrations table and the engine reports P1014.
   const fresh = t.provider === 'sqlite' && !existsSync(t.file);
-  const result = fresh ? null : await withSchemaEngine(t, await readSchemaFiles(t.provider), async (engine) => {
-    try {
-      return await engine.diagnoseMigrationHistory({ migrationsList, optInToShadowDatabase: false, filters: noFilters });
-    } catch (err) {
-      if (/P1014|_prisma_migrations/.test(String(err))) return null;
-      throw err;
-    }
-  });
+  const result = fresh
+    ? null
+    : await withSchemaEngine(t, await readSchemaFiles(t.provider), async (engine) => {
+        try {
+          return await engine.diagnoseMigrationHistory({ migrationsList, optInToShadowDatabase: false, filters: noFilters });
+        } catch (err) {
+          if (/P1014|_prisma_migrations/.test(String(err))) return null;
+          throw err;
+        }
+      });
   console.log(`${describe(t)}: ${all.length} migration(s) in ${relative(repoRoot, migrationsList.baseDir)}`);
   const history = result?.history;
   const pending = result === null ? all : history?.diagnostic === 'databaseIsBehind' ? history.unappliedMigrationNames : [];
@@ -90,7 +92,10 @@ function timestamp(date = new Date()): string {
 }
 
 async function diff(name: string): Promise<void> {
-  const slug = name.trim().replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  const slug = name
+    .trim()
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
   if (!slug) throw new Error('diff: --name must contain letters or digits');
   const dirName = `${timestamp()}_${slug}`;
   // Compute both first so a failure on one provider writes nothing.

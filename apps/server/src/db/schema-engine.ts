@@ -78,7 +78,6 @@ function charAsTextPool(config: pg.PoolConfig): pg.Pool {
   return pool;
 }
 
-
 function pgSchema(url: string): string | undefined {
   return new URL(url).searchParams.get('schema') ?? undefined;
 }

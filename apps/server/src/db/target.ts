@@ -2,9 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 
 /** Which database the server talks to, decided once from DATABASE_URL. */
-export type DatabaseTarget =
-  | { provider: 'sqlite'; file: string; url: string }
-  | { provider: 'postgresql'; url: string };
+export type DatabaseTarget = { provider: 'sqlite'; file: string; url: string } | { provider: 'postgresql'; url: string };
 
 /** The absolute path a `file:` URL names; a relative path is taken from `base`. */
 export function sqliteFileOf(fileUrl: string, base = process.cwd()): string {

@@ -35,7 +35,9 @@ export async function loadCandidates(db: PrismaTx, network: NetworkRow, now: Dat
   ]);
   const byId = new Map(agents.map((a) => [a.id, a]));
   const speeds =
-    network.coordinationStrategy === 'centralized' ? await Promise.all(ids.map((id) => (byId.has(id) ? meanTaskSeconds(db, id) : null))) : ids.map(() => null);
+    network.coordinationStrategy === 'centralized'
+      ? await Promise.all(ids.map((id) => (byId.has(id) ? meanTaskSeconds(db, id) : null)))
+      : ids.map(() => null);
   return ids.flatMap((id, i) => {
     const agent = byId.get(id);
     if (!agent) return [];

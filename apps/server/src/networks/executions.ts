@@ -61,12 +61,19 @@ export async function submitExecution(
   }
   const candidates = await loadCandidates(tx, network, now);
   if (candidates.length === 0) {
-    throw new TRPCError({ code: 'CONFLICT', message: `None of agent network ${network.id}'s agents exist any more; update its agents first` });
+    throw new TRPCError({
+      code: 'CONFLICT',
+      message: `None of agent network ${network.id}'s agents exist any more; update its agents first`,
+    });
   }
   const planned = decomposeTask(input.task, candidates.length);
   let plan: ReturnType<typeof planAssignments>;
   try {
-    plan = planAssignments(planned, candidates, { strategy: strategyOf(network), cursor: network.rrCursor, replication: network.replication });
+    plan = planAssignments(planned, candidates, {
+      strategy: strategyOf(network),
+      cursor: network.rrCursor,
+      replication: network.replication,
+    });
   } catch (error) {
     if (error instanceof NoCapableAgentError) throw new TRPCError({ code: 'UNPROCESSABLE_CONTENT', message: error.message, cause: error });
     throw error;
@@ -119,7 +126,10 @@ export async function submitExecution(
  * execution no longer takes results.
  */
 export async function lockExecution(tx: PrismaTx, executionId: string, now: Date): Promise<ExecutionRow | null> {
-  const touched = await tx.agentNetworkExecution.updateMany({ where: { id: executionId, status: { in: ['queued', 'running'] } }, data: { updatedAt: now } });
+  const touched = await tx.agentNetworkExecution.updateMany({
+    where: { id: executionId, status: { in: ['queued', 'running'] } },
+    data: { updatedAt: now },
+  });
   if (touched.count === 0) return null;
   return tx.agentNetworkExecution.findUnique({ where: { id: executionId } });
 }
@@ -150,7 +160,10 @@ async function cancelOpen(tx: PrismaTx, where: { executionId: string; seq?: numb
   const open = await tx.subtask.findMany({ where: { ...where, status: { in: OPEN_STATES } }, select: { id: true } });
   if (open.length === 0) return;
   const ids = open.map((s) => s.id);
-  await tx.subtask.updateMany({ where: { id: { in: ids } }, data: { status: 'cancelled', leaseId: null, leaseExpiresAt: null, claimBy: null, completedAt: now } });
+  await tx.subtask.updateMany({
+    where: { id: { in: ids } },
+    data: { status: 'cancelled', leaseId: null, leaseExpiresAt: null, claimBy: null, completedAt: now },
+  });
   await tx.subtaskAttempt.updateMany({ where: { subtaskId: { in: ids }, outcome: 'open' }, data: { outcome: 'cancelled', endedAt: now } });
 }
 
@@ -183,12 +196,18 @@ export async function decideSubtask(tx: PrismaTx, execution: ExecutionRow, seq: 
 
   let decision = decideReplicas(outcomes, policy, canAdd);
   // When the candidates changed since canAdd was computed, decide without another replica.
-  if (decision.state === 'add_replica' && !(await addReplica(tx, execution, network, replicas, now))) decision = decideReplicas(outcomes, policy, false);
+  if (decision.state === 'add_replica' && !(await addReplica(tx, execution, network, replicas, now)))
+    decision = decideReplicas(outcomes, policy, false);
   if (decision.state === 'waiting' || decision.state === 'add_replica') return;
   if (decision.state === 'failed') {
     // The workers' own words say more than "the subtask failed": quote the last one.
     const lastError = live.filter((r) => r.status === 'failed' && r.error).at(-1)?.error;
-    const detail = lastError && decision.reason !== lastError ? (policy.kind === 'single' ? lastError : `${decision.reason} (last error: ${lastError})`) : decision.reason;
+    const detail =
+      lastError && decision.reason !== lastError
+        ? policy.kind === 'single'
+          ? lastError
+          : `${decision.reason} (last error: ${lastError})`
+        : decision.reason;
     return failExecution(tx, execution, `subtask ${seq} failed: ${detail}`, now);
   }
 
@@ -242,7 +261,11 @@ async function addReplica(tx: PrismaTx, execution: ExecutionRow, network: Networ
 
 /** Every subtask has a result: aggregate them in task order, and reduce when the task asks. */
 async function completeExecution(tx: PrismaTx, execution: ExecutionRow, now: Date): Promise<void> {
-  const accepted = await tx.subtask.findMany({ where: { executionId: execution.id, accepted: true }, orderBy: { seq: 'asc' }, select: { result: true } });
+  const accepted = await tx.subtask.findMany({
+    where: { executionId: execution.id, accepted: true },
+    orderBy: { seq: 'asc' },
+    select: { result: true },
+  });
   const subtaskResults = accepted.map((s) => s.result);
   const reducer = (execution.task as NetworkTask).reduce ?? null;
   const reduction = reducer ? reduceResults(reducer, subtaskResults) : null;
@@ -252,7 +275,10 @@ async function completeExecution(tx: PrismaTx, execution: ExecutionRow, now: Dat
     ...(reduction && 'value' in reduction ? { reduced: reduction.value } : {}),
     reduce_error: reduction && 'error' in reduction ? reduction.error : null,
   };
-  await tx.agentNetworkExecution.update({ where: { id: execution.id }, data: { status: 'completed', completedAt: now, results: results as object } });
+  await tx.agentNetworkExecution.update({
+    where: { id: execution.id },
+    data: { status: 'completed', completedAt: now, results: results as object },
+  });
   await executionEnded(tx, execution.networkId, 'completed', execution.createdAt, now);
 }
 
@@ -266,7 +292,13 @@ export async function failExecution(tx: PrismaTx, execution: ExecutionRow, error
   await executionEnded(tx, execution.networkId, 'failed', execution.createdAt, now);
 }
 
-export async function cancelExecution(tx: PrismaTx, ownerId: string, networkId: string, executionId: string, now: Date): Promise<ExecutionView> {
+export async function cancelExecution(
+  tx: PrismaTx,
+  ownerId: string,
+  networkId: string,
+  executionId: string,
+  now: Date,
+): Promise<ExecutionView> {
   const execution = await tx.agentNetworkExecution.findFirst({ where: { id: executionId, networkId, ownerId } });
   if (!execution) throw executionNotFound(executionId);
   const locked = await lockExecution(tx, executionId, now);
@@ -307,7 +339,10 @@ export async function networkParent(tx: PrismaTx, s: ParentKeys, now: Date): Pro
     },
     async started() {
       // Only a live execution has assigned work to claim: queued becomes running, running stays.
-      await tx.agentNetworkExecution.updateMany({ where: { id: executionId, status: 'queued' }, data: { status: 'running', startedAt: now } });
+      await tx.agentNetworkExecution.updateMany({
+        where: { id: executionId, status: 'queued' },
+        data: { status: 'running', startedAt: now },
+      });
       known = 'running';
     },
     async describe() {

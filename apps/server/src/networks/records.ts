@@ -24,7 +24,10 @@ export async function measureNetwork(db: PrismaTx, network: NetworkRow, windowSe
       select: { createdAt: true, completedAt: true },
     }),
     db.networkAgentStats.findMany({ where: { networkId: network.id } }),
-    db.agent.findMany({ where: { ownerId: network.ownerId, id: { in: ids } }, select: { id: true, name: true, status: true, lastSeen: true } }),
+    db.agent.findMany({
+      where: { ownerId: network.ownerId, id: { in: ids } },
+      select: { id: true, name: true, status: true, lastSeen: true },
+    }),
     openLoad(db, ids),
     db.networkMinute.aggregate({ where: { networkId: network.id, minute: { gte: fromMinute } }, _sum: { completed: true } }),
     openWorkOf(db, 'network', network.id),
@@ -33,14 +36,21 @@ export async function measureNetwork(db: PrismaTx, network: NetworkRow, windowSe
   const statsOf = new Map(stats.map((st) => [st.agentId, st]));
   const none = { completed: 0, failed: 0, expired: 0, taskSeconds: 0 };
   const total = stats.reduce(
-    (t, st) => ({ completed: t.completed + st.completed, failed: t.failed + st.failed, expired: t.expired + st.expired, taskSeconds: t.taskSeconds + st.taskSeconds }),
+    (t, st) => ({
+      completed: t.completed + st.completed,
+      failed: t.failed + st.failed,
+      expired: t.expired + st.expired,
+      taskSeconds: t.taskSeconds + st.taskSeconds,
+    }),
     none,
   );
   return networkMetricsFromTotals({
     executionsCompleted: network.executionsCompleted,
     executionsFailed: network.executionsFailed,
     executionSeconds: network.executionSeconds,
-    recentExecutionSeconds: recent.flatMap((e) => (e.completedAt ? [Math.max(0, (e.completedAt.getTime() - e.createdAt.getTime()) / 1000)] : [])),
+    recentExecutionSeconds: recent.flatMap((e) =>
+      e.completedAt ? [Math.max(0, (e.completedAt.getTime() - e.createdAt.getTime()) / 1000)] : [],
+    ),
     replicatedDecided: network.replicatedDecided,
     disagreements: network.disagreements,
     attempts: total,

@@ -1,13 +1,5 @@
 import { TRPCError } from '@trpc/server';
-import {
-  AgentIdParam,
-  AgentList,
-  AgentListQuery,
-  AgentRegister,
-  AgentUpdate,
-  AgentView,
-  type AgentStatus,
-} from '@aitbc/core';
+import { AgentIdParam, AgentList, AgentListQuery, AgentRegister, AgentUpdate, AgentView, type AgentStatus } from '@aitbc/core';
 import { authedProcedure, router } from '../trpc.ts';
 import { pageAfter, takePage } from '../pagination.ts';
 import type { PrismaTx } from '../db/client.ts';
@@ -117,7 +109,8 @@ export const agentRouter = router({
             },
           });
           // An agent going offline hands its unclaimed work on at the next sweep.
-          if (input.status === 'offline') await db.subtask.updateMany({ where: { assigneeId: updated.id, status: 'assigned' }, data: { claimBy: now } });
+          if (input.status === 'offline')
+            await db.subtask.updateMany({ where: { assigneeId: updated.id, status: 'assigned' }, data: { claimBy: now } });
           return updated;
         })
         .catch((e) => explain(e, input.agent_id, input.name));

@@ -1,10 +1,4 @@
-import {
-  ExecuteRequest,
-  ExecutionIdParam,
-  ExecutionList,
-  ExecutionListQuery,
-  ExecutionView,
-} from '@aitbc/core';
+import { ExecuteRequest, ExecutionIdParam, ExecutionList, ExecutionListQuery, ExecutionView } from '@aitbc/core';
 import { cancelExecution, executionNotFound, submitExecution } from '../networks/executions.ts';
 import { toExecutionSummary, toExecutionView } from '../networks/views.ts';
 import { pageAfter, takePage } from '../pagination.ts';
@@ -17,14 +11,25 @@ const base = '/api/v1/agents/networks/{network_id}';
 export const executionRouter = router({
   execute: authedProcedure
     .meta({
-      openapi: { method: 'POST', path: `${base}/execute`, tags, summary: 'Decompose a task, assign its subtasks, and queue them for the agents’ workers', protect: true },
+      openapi: {
+        method: 'POST',
+        path: `${base}/execute`,
+        tags,
+        summary: 'Decompose a task, assign its subtasks, and queue them for the agents’ workers',
+        protect: true,
+      },
       successStatus: 202,
     })
     .input(ExecuteRequest)
     .output(ExecutionView)
     .mutation(async ({ ctx, input }) => {
       const execution = await ctx.db.transaction((db) => submitExecution(db, ctx.principal.owner_id, input, new Date()));
-      ctx.events.publish({ kind: 'work.changed', owner_id: ctx.principal.owner_id, network_id: execution.network_id, execution_id: execution.id });
+      ctx.events.publish({
+        kind: 'work.changed',
+        owner_id: ctx.principal.owner_id,
+        network_id: execution.network_id,
+        execution_id: execution.id,
+      });
       return execution;
     }),
 
@@ -47,7 +52,15 @@ export const executionRouter = router({
     ),
 
   get: authedProcedure
-    .meta({ openapi: { method: 'GET', path: `${base}/executions/{execution_id}`, tags, summary: 'One execution with its subtasks and results', protect: true } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: `${base}/executions/{execution_id}`,
+        tags,
+        summary: 'One execution with its subtasks and results',
+        protect: true,
+      },
+    })
     .input(ExecutionIdParam)
     .output(ExecutionView)
     .query(({ ctx, input }) =>
@@ -62,12 +75,27 @@ export const executionRouter = router({
     ),
 
   cancel: authedProcedure
-    .meta({ openapi: { method: 'POST', path: `${base}/executions/{execution_id}/cancel`, tags, summary: 'Cancel an execution; open subtasks are withdrawn', protect: true } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: `${base}/executions/{execution_id}/cancel`,
+        tags,
+        summary: 'Cancel an execution; open subtasks are withdrawn',
+        protect: true,
+      },
+    })
     .input(ExecutionIdParam)
     .output(ExecutionView)
     .mutation(async ({ ctx, input }) => {
-      const execution = await ctx.db.transaction((db) => cancelExecution(db, ctx.principal.owner_id, input.network_id, input.execution_id, new Date()));
-      ctx.events.publish({ kind: 'work.changed', owner_id: ctx.principal.owner_id, network_id: execution.network_id, execution_id: execution.id });
+      const execution = await ctx.db.transaction((db) =>
+        cancelExecution(db, ctx.principal.owner_id, input.network_id, input.execution_id, new Date()),
+      );
+      ctx.events.publish({
+        kind: 'work.changed',
+        owner_id: ctx.principal.owner_id,
+        network_id: execution.network_id,
+        execution_id: execution.id,
+      });
       return execution;
     }),
 });

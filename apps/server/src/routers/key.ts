@@ -29,7 +29,10 @@ export const keyRouter = router({
     .query(({ ctx }) => ctx.principal),
 
   create: adminProcedure
-    .meta({ openapi: { method: 'POST', path: '/api/v1/keys', tags, summary: 'Issue an API key for an owner (admin)', protect: true }, successStatus: 201 })
+    .meta({
+      openapi: { method: 'POST', path: '/api/v1/keys', tags, summary: 'Issue an API key for an owner (admin)', protect: true },
+      successStatus: 201,
+    })
     .input(KeyCreate)
     .output(KeyCreated)
     .mutation(({ ctx, input }) =>
@@ -50,14 +53,26 @@ export const keyRouter = router({
     ),
 
   list: adminProcedure
-    .meta({ openapi: { method: 'GET', path: '/api/v1/keys', tags, summary: 'List API keys (admin); never shows the keys themselves', protect: true } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/api/v1/keys',
+        tags,
+        summary: 'List API keys (admin); never shows the keys themselves',
+        protect: true,
+      },
+    })
     .input(KeyListQuery)
     .output(KeyList)
     .query(({ ctx, input }) =>
       ctx.db.run(async (db) => {
         const page = pageAfter(input.cursor);
         const rows = await db.apiKey.findMany({
-          where: { ...(input.owner_id ? { ownerId: input.owner_id } : {}), ...(input.include_revoked ? {} : { revokedAt: null }), ...page.where },
+          where: {
+            ...(input.owner_id ? { ownerId: input.owner_id } : {}),
+            ...(input.include_revoked ? {} : { revokedAt: null }),
+            ...page.where,
+          },
           orderBy: page.orderBy,
           take: input.limit + 1,
         });
@@ -67,16 +82,31 @@ export const keyRouter = router({
     ),
 
   revoke: adminProcedure
-    .meta({ openapi: { method: 'DELETE', path: '/api/v1/keys/{key_id}', tags, summary: 'Revoke an API key (admin); it stops working at once', protect: true } })
+    .meta({
+      openapi: {
+        method: 'DELETE',
+        path: '/api/v1/keys/{key_id}',
+        tags,
+        summary: 'Revoke an API key (admin); it stops working at once',
+        protect: true,
+      },
+    })
     .input(KeyIdParam)
     .output(KeyView)
     .mutation(async ({ ctx, input }) => {
       const revoked = await ctx.db.transaction(async (tx) => {
         const key = await tx.apiKey.findUnique({ where: { id: input.key_id } });
         if (!key) throw new TRPCError({ code: 'NOT_FOUND', message: `API key ${input.key_id} not found` });
-        if (key.revokedAt) throw new TRPCError({ code: 'CONFLICT', message: `API key ${input.key_id} was already revoked at ${key.revokedAt.toISOString()}` });
+        if (key.revokedAt)
+          throw new TRPCError({
+            code: 'CONFLICT',
+            message: `API key ${input.key_id} was already revoked at ${key.revokedAt.toISOString()}`,
+          });
         if (key.id === ctx.principal.key_id) {
-          throw new TRPCError({ code: 'CONFLICT', message: 'Refusing to revoke the key this request was made with; use another admin key' });
+          throw new TRPCError({
+            code: 'CONFLICT',
+            message: 'Refusing to revoke the key this request was made with; use another admin key',
+          });
         }
         return toKeyView(await tx.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() } }));
       });

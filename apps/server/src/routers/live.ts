@@ -15,7 +15,9 @@ const LIVE_EXECUTION = ['queued', 'running'];
 type WorkChanged = Extract<ServerEvent, { kind: 'work.changed' }>;
 
 function merge(events: WorkChanged[], kind: LiveChange['kind']): LiveChange {
-  const ids = (pick: (e: WorkChanged) => string | null | undefined) => [...new Set(events.map(pick).filter((v): v is string => typeof v === 'string'))];
+  const ids = (pick: (e: WorkChanged) => string | null | undefined) => [
+    ...new Set(events.map(pick).filter((v): v is string => typeof v === 'string')),
+  ];
   return {
     kind,
     // The sweeper says nothing of whose work it moved: every view refreshes.
@@ -115,7 +117,16 @@ export const liveRouter = router({
       const of = (ownerId: string): OwnerSummary => {
         let o = owners.get(ownerId);
         if (!o) {
-          o = { owner_id: ownerId, keys: 0, swarms: 0, members: emptyCounts(), tasks_active: 0, agents: 0, networks: 0, executions_active: 0 };
+          o = {
+            owner_id: ownerId,
+            keys: 0,
+            swarms: 0,
+            members: emptyCounts(),
+            tasks_active: 0,
+            agents: 0,
+            networks: 0,
+            executions_active: 0,
+          };
           owners.set(ownerId, o);
         }
         return o;

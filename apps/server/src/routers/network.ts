@@ -38,7 +38,13 @@ async function requireOwnAgents(db: PrismaTx, ownerId: string, ids: string[]): P
 }
 
 /** The settings a create or update names, as columns. */
-function settingColumns(input: { lease_seconds?: number; claim_timeout_seconds?: number; max_attempts?: number; replication?: number; max_replication?: number }) {
+function settingColumns(input: {
+  lease_seconds?: number;
+  claim_timeout_seconds?: number;
+  max_attempts?: number;
+  replication?: number;
+  max_replication?: number;
+}) {
   const columns = {
     leaseSeconds: input.lease_seconds,
     claimTimeoutSeconds: input.claim_timeout_seconds,
@@ -72,7 +78,10 @@ function selectMetrics(metrics: NetworkMetrics, wanted: string | undefined): Par
   if (names.length === 0 || names.includes('all')) return metrics;
   const unknown = names.filter((n) => !(NETWORK_METRIC_NAMES as string[]).includes(n));
   if (unknown.length > 0) {
-    throw new TRPCError({ code: 'BAD_REQUEST', message: `Unknown metric ${unknown.join(', ')}; choose from ${NETWORK_METRIC_NAMES.join(', ')} (or all)` });
+    throw new TRPCError({
+      code: 'BAD_REQUEST',
+      message: `Unknown metric ${unknown.join(', ')}; choose from ${NETWORK_METRIC_NAMES.join(', ')} (or all)`,
+    });
   }
   return Object.fromEntries(names.map((n) => [n, metrics[n as keyof NetworkMetrics]]));
 }
@@ -84,16 +93,29 @@ async function optimize(ctx: AuthedContext, networkId: string, objective: Object
     const metrics = await measureNetwork(db, network, 3600, now);
     const recommendations = recommend(
       metrics,
-      { strategy: network.coordinationStrategy as CoordinationStrategy, settings: networkSettings(network), agents: network.agents as string[] },
+      {
+        strategy: network.coordinationStrategy as CoordinationStrategy,
+        settings: networkSettings(network),
+        agents: network.agents as string[],
+      },
       objective,
     );
-    return { network_id: network.id, optimization_type: objective, recommendations, performance_metrics: metrics, optimized_at: now.toISOString() };
+    return {
+      network_id: network.id,
+      optimization_type: objective,
+      recommendations,
+      performance_metrics: metrics,
+      optimized_at: now.toISOString(),
+    };
   });
 }
 
 export const networkRouter = router({
   create: authedProcedure
-    .meta({ openapi: { method: 'POST', path: base, tags, summary: 'Create an agent network from your agents', protect: true }, successStatus: 201 })
+    .meta({
+      openapi: { method: 'POST', path: base, tags, summary: 'Create an agent network from your agents', protect: true },
+      successStatus: 201,
+    })
     .input(NetworkCreate)
     .output(NetworkView)
     .mutation(({ ctx, input }) => {
@@ -144,15 +166,27 @@ export const networkRouter = router({
     .query(({ ctx, input }) => ctx.db.run(async (db) => toNetworkView(await findNetwork(db, ctx, input.network_id)))),
 
   update: authedProcedure
-    .meta({ openapi: { method: 'PATCH', path: `${base}/{network_id}`, tags, summary: 'Change agents, strategy, settings, or pause and resume', protect: true } })
+    .meta({
+      openapi: {
+        method: 'PATCH',
+        path: `${base}/{network_id}`,
+        tags,
+        summary: 'Change agents, strategy, settings, or pause and resume',
+        protect: true,
+      },
+    })
     .input(NetworkUpdate)
     .output(NetworkView)
     .mutation(({ ctx, input }) =>
       ctx.db.transaction(async (db) => {
         const network = await findNetwork(db, ctx, input.network_id);
-        if (network.status === 'archived') throw new TRPCError({ code: 'CONFLICT', message: `Agent network ${network.id} is archived; create a new one` });
+        if (network.status === 'archived')
+          throw new TRPCError({ code: 'CONFLICT', message: `Agent network ${network.id} is archived; create a new one` });
         if (input.agents) await requireOwnAgents(db, ctx.principal.owner_id, input.agents);
-        checkReplication({ replication: input.replication ?? network.replication, max_replication: input.max_replication ?? network.maxReplication });
+        checkReplication({
+          replication: input.replication ?? network.replication,
+          max_replication: input.max_replication ?? network.maxReplication,
+        });
         const updated = await db.agentNetwork.update({
           where: { id: network.id },
           data: {
@@ -176,19 +210,36 @@ export const networkRouter = router({
     ),
 
   archive: authedProcedure
-    .meta({ openapi: { method: 'DELETE', path: `${base}/{network_id}`, tags, summary: 'Archive a network: no new executions, history kept', protect: true } })
+    .meta({
+      openapi: {
+        method: 'DELETE',
+        path: `${base}/{network_id}`,
+        tags,
+        summary: 'Archive a network: no new executions, history kept',
+        protect: true,
+      },
+    })
     .input(NetworkIdParam)
     .output(NetworkView)
     .mutation(({ ctx, input }) =>
       ctx.db.transaction(async (db) => {
         const network = await findNetwork(db, ctx, input.network_id);
-        if (network.status === 'archived') throw new TRPCError({ code: 'CONFLICT', message: `Agent network ${network.id} is already archived` });
+        if (network.status === 'archived')
+          throw new TRPCError({ code: 'CONFLICT', message: `Agent network ${network.id} is already archived` });
         return toNetworkView(await db.agentNetwork.update({ where: { id: network.id }, data: { status: NetworkStatus.enum.archived } }));
       }),
     ),
 
   status: authedProcedure
-    .meta({ openapi: { method: 'GET', path: `${base}/{network_id}/status`, tags, summary: 'Status and performance metrics computed from recorded work', protect: true } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: `${base}/{network_id}/status`,
+        tags,
+        summary: 'Status and performance metrics computed from recorded work',
+        protect: true,
+      },
+    })
     .input(NetworkStatusQuery)
     .output(NetworkStatusView)
     .query(({ ctx, input }) =>
@@ -210,13 +261,29 @@ export const networkRouter = router({
     ),
 
   optimize: authedProcedure
-    .meta({ openapi: { method: 'GET', path: `${base}/{network_id}/optimize`, tags, summary: 'Recommendations derived from measured metrics', protect: true } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: `${base}/{network_id}/optimize`,
+        tags,
+        summary: 'Recommendations derived from measured metrics',
+        protect: true,
+      },
+    })
     .input(OptimizeQuery)
     .output(NetworkOptimizationView)
     .query(({ ctx, input }) => optimize(ctx, input.network_id, input.objective)),
 
   optimizeFor: authedProcedure
-    .meta({ openapi: { method: 'POST', path: `${base}/{network_id}/optimize`, tags, summary: 'Recommendations for an objective (the legacy CLI’s form)', protect: true } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: `${base}/{network_id}/optimize`,
+        tags,
+        summary: 'Recommendations for an objective (the legacy CLI’s form)',
+        protect: true,
+      },
+    })
     .input(OptimizeRequest)
     .output(NetworkOptimizationView)
     .mutation(({ ctx, input }) => optimize(ctx, input.network_id, input.objective)),

@@ -69,7 +69,16 @@ type SwarmWhere = NonNullable<Parameters<PrismaTx['swarm']['findMany']>[0]>['whe
  */
 export const swarmRouter = router({
   join: authedProcedure
-    .meta({ openapi: { method: 'POST', path: '/swarm/join', tags, summary: 'Join a swarm (yours for the capability and region when no swarm_id is given)', protect: true }, successStatus: 201 })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/swarm/join',
+        tags,
+        summary: 'Join a swarm (yours for the capability and region when no swarm_id is given)',
+        protect: true,
+      },
+      successStatus: 201,
+    })
     .input(JoinRequest)
     .output(JoinView)
     // Not one transaction: creating the open swarm may lose a race to another join, which it then joins.
@@ -86,35 +95,77 @@ export const swarmRouter = router({
     }),
 
   leave: authedProcedure
-    .meta({ openapi: { method: 'POST', path: '/swarm/leave', tags, summary: 'Leave: one member, or all of yours in the swarm; their work moves on', protect: true } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/swarm/leave',
+        tags,
+        summary: 'Leave: one member, or all of yours in the swarm; their work moves on',
+        protect: true,
+      },
+    })
     .input(LeaveRequest)
     .output(LeaveView)
     .mutation(({ ctx, input }) => leave(ctx, input)),
 
   leaveSwarm: authedProcedure
-    .meta({ openapi: { method: 'POST', path: '/swarm/{swarm_id}/leave', tags, summary: 'Every one of your members leaves the swarm (the legacy CLI’s form)', protect: true } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/swarm/{swarm_id}/leave',
+        tags,
+        summary: 'Every one of your members leaves the swarm (the legacy CLI’s form)',
+        protect: true,
+      },
+    })
     .input(LegacyLeaveRequest)
     .output(LeaveView)
     .mutation(({ ctx, input }) => leave(ctx, input)),
 
   heartbeat: authedProcedure
-    .meta({ openapi: { method: 'POST', path: '/swarm/members/{member_id}/heartbeat', tags, summary: 'A member is alive: suspect or failed becomes active again', protect: true } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/swarm/members/{member_id}/heartbeat',
+        tags,
+        summary: 'A member is alive: suspect or failed becomes active again',
+        protect: true,
+      },
+    })
     .input(MemberHeartbeatRequest)
     .output(MemberHeartbeatView)
     .mutation(({ ctx, input }) => ctx.heartbeats.beat(ctx.principal.owner_id, input.member_id, new Date())),
 
   heartbeats: authedProcedure
-    .meta({ openapi: { method: 'POST', path: '/swarm/heartbeats', tags, summary: 'Heartbeats of many members at once (a host running many members)', protect: true } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/swarm/heartbeats',
+        tags,
+        summary: 'Heartbeats of many members at once (a host running many members)',
+        protect: true,
+      },
+    })
     .input(HeartbeatBatchRequest)
     .output(HeartbeatBatchView)
     .mutation(({ ctx, input }) => ctx.heartbeats.beatMany(ctx.principal.owner_id, input.member_ids, new Date())),
 
   claim: authedProcedure
-    .meta({ openapi: { method: 'POST', path: '/swarm/members/{member_id}/claim', tags, summary: 'Lease the member’s next subtask (null when none waits)', protect: true } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/swarm/members/{member_id}/claim',
+        tags,
+        summary: 'Lease the member’s next subtask (null when none waits)',
+        protect: true,
+      },
+    })
     .input(MemberClaimRequest)
     .output(ClaimResult)
     .mutation(async ({ ctx, input }) => {
-      const subtask = await ctx.db.transaction((db) => claimNext(db, ctx.principal.owner_id, { kind: 'member', id: input.member_id }, input.lease_seconds, new Date()));
+      const subtask = await ctx.db.transaction((db) =>
+        claimNext(db, ctx.principal.owner_id, { kind: 'member', id: input.member_id }, input.lease_seconds, new Date()),
+      );
       if (subtask?.swarm_id) changed(ctx, subtask.swarm_id, subtask.task_id);
       return { subtask };
     }),
@@ -125,7 +176,11 @@ export const swarmRouter = router({
     .output(SwarmList)
     .query(({ ctx, input }) =>
       ctx.db.run(async (db) => {
-        const scope: SwarmWhere = { ownerId: ctx.principal.owner_id, ...(input.swarm_id ? { id: input.swarm_id } : {}), ...(input.status ? SWARM_STATUS_WHERE[input.status] : {}) };
+        const scope: SwarmWhere = {
+          ownerId: ctx.principal.owner_id,
+          ...(input.swarm_id ? { id: input.swarm_id } : {}),
+          ...(input.status ? SWARM_STATUS_WHERE[input.status] : {}),
+        };
         const page = pageAfter(input.cursor);
         const [rows, total] = await Promise.all([
           db.swarm.findMany({ where: { AND: [scope!, page.where] }, orderBy: page.orderBy, take: input.limit + 1 }),
@@ -137,21 +192,46 @@ export const swarmRouter = router({
     ),
 
   members: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/swarm/{swarm_id}/members', tags, summary: 'A swarm’s members, those that left included, with health and reputation', protect: true } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/swarm/{swarm_id}/members',
+        tags,
+        summary: 'A swarm’s members, those that left included, with health and reputation',
+        protect: true,
+      },
+    })
     .input(z.object({ swarm_id: SwarmId }))
-    .output(z.object({ swarm_id: z.string(), members: z.array(MemberView), member_counts: z.object({ active: z.number(), suspect: z.number(), failed: z.number(), left: z.number() }) }))
+    .output(
+      z.object({
+        swarm_id: z.string(),
+        members: z.array(MemberView),
+        member_counts: z.object({ active: z.number(), suspect: z.number(), failed: z.number(), left: z.number() }),
+      }),
+    )
     .query(({ ctx, input }) =>
       ctx.db.run(async (db) => {
         const swarm = await db.swarm.findFirst({ where: { id: input.swarm_id, ownerId: ctx.principal.owner_id } });
         if (!swarm) throw swarmNotFound(input.swarm_id);
         const now = new Date();
-        const members = await db.swarmMember.findMany({ where: { swarmId: swarm.id }, orderBy: [{ createdAt: 'asc' }, { memberId: 'asc' }] });
+        const members = await db.swarmMember.findMany({
+          where: { swarmId: swarm.id },
+          orderBy: [{ createdAt: 'asc' }, { memberId: 'asc' }],
+        });
         return { swarm_id: swarm.id, members: members.map((m) => toMemberView(m, now)), member_counts: countsOf(swarm) };
       }),
     ),
 
   status: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/swarm/status', tags, summary: 'Member counts, active tasks and performance metrics computed from records', protect: true } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/swarm/status',
+        tags,
+        summary: 'Member counts, active tasks and performance metrics computed from records',
+        protect: true,
+      },
+    })
     .input(SwarmStatusQuery)
     .output(z.array(SwarmStatusView))
     .query(({ ctx, input }) =>
@@ -168,7 +248,13 @@ export const swarmRouter = router({
 
   coordinate: authedProcedure
     .meta({
-      openapi: { method: 'POST', path: '/swarm/coordinate', tags, summary: 'Select members and hand them a task (the spec’s and the legacy body)', protect: true },
+      openapi: {
+        method: 'POST',
+        path: '/swarm/coordinate',
+        tags,
+        summary: 'Select members and hand them a task (the spec’s and the legacy body)',
+        protect: true,
+      },
       successStatus: 202,
     })
     .input(CoordinateRequest)
@@ -180,28 +266,54 @@ export const swarmRouter = router({
     }),
 
   task: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/swarm/tasks/{task_id}/status', tags, summary: 'A task’s status, progress, members’ state and result', protect: true } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/swarm/tasks/{task_id}/status',
+        tags,
+        summary: 'A task’s status, progress, members’ state and result',
+        protect: true,
+      },
+    })
     .input(TaskIdParam)
     .output(TaskStatusView)
     .query(({ ctx, input }) => ctx.db.run(async (db) => taskStatus(db, await findTask(db, ctx.principal.owner_id, input.task_id)))),
 
   cancel: authedProcedure
-    .meta({ openapi: { method: 'POST', path: '/swarm/tasks/{task_id}/cancel', tags, summary: 'Cancel a task; its open work is withdrawn', protect: true } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/swarm/tasks/{task_id}/cancel',
+        tags,
+        summary: 'Cancel a task; its open work is withdrawn',
+        protect: true,
+      },
+    })
     .input(TaskIdParam)
     .output(TaskStatusView)
     .mutation(({ ctx, input }) =>
-      ctx.db.transaction(async (db) => {
-        const now = new Date();
-        const c = await cancelTask(db, ctx.principal.owner_id, input.task_id, now);
-        return taskStatus(db, c);
-      }).then((view) => {
-        changed(ctx, view.swarm_id, view.task_id);
-        return view;
-      }),
+      ctx.db
+        .transaction(async (db) => {
+          const now = new Date();
+          const c = await cancelTask(db, ctx.principal.owner_id, input.task_id, now);
+          return taskStatus(db, c);
+        })
+        .then((view) => {
+          changed(ctx, view.swarm_id, view.task_id);
+          return view;
+        }),
     ),
 
   consensus: authedProcedure
-    .meta({ openapi: { method: 'POST', path: '/swarm/consensus', tags, summary: 'The consensus of a task’s votes (pending while votes are outstanding)', protect: true } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/swarm/consensus',
+        tags,
+        summary: 'The consensus of a task’s votes (pending while votes are outstanding)',
+        protect: true,
+      },
+    })
     .input(ConsensusRequest)
     .output(ConsensusView)
     .mutation(async ({ ctx, input }) => {
@@ -211,13 +323,26 @@ export const swarmRouter = router({
     }),
 
   taskConsensus: authedProcedure
-    .meta({ openapi: { method: 'POST', path: '/swarm/tasks/{task_id}/consensus', tags, summary: 'Threshold consensus of a task’s votes (the legacy CLI’s form)', protect: true } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/swarm/tasks/{task_id}/consensus',
+        tags,
+        summary: 'Threshold consensus of a task’s votes (the legacy CLI’s form)',
+        protect: true,
+      },
+    })
     .input(LegacyConsensusRequest)
     .output(ConsensusView)
     .mutation(({ ctx, input }) =>
       ctx.db
         .transaction((db) =>
-          requestConsensus(db, ctx.principal.owner_id, { task_id: input.task_id, consensus_algorithm: 'threshold', consensus_threshold: input.consensus_threshold }, new Date()),
+          requestConsensus(
+            db,
+            ctx.principal.owner_id,
+            { task_id: input.task_id, consensus_algorithm: 'threshold', consensus_threshold: input.consensus_threshold },
+            new Date(),
+          ),
         )
         .then((view) => {
           changed(ctx, view.swarm_id, view.task_id);

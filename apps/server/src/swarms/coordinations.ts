@@ -71,7 +71,10 @@ export function comparedValue(result: unknown, compare: string | undefined): unk
 
 function voteKey(value: unknown): { hash: string; preview: string } {
   const text = canonicalJson(value);
-  return { hash: createHash('sha256').update(text).digest('hex'), preview: text.length > PREVIEW_LENGTH ? `${text.slice(0, PREVIEW_LENGTH - 1)}…` : text };
+  return {
+    hash: createHash('sha256').update(text).digest('hex'),
+    preview: text.length > PREVIEW_LENGTH ? `${text.slice(0, PREVIEW_LENGTH - 1)}…` : text,
+  };
 }
 
 export async function findTask(tx: PrismaTx, ownerId: string, taskId: string): Promise<CoordinationRow> {
@@ -112,9 +115,11 @@ export interface CoordinateInput {
 export async function coordinate(tx: PrismaTx, ownerId: string, input: CoordinateInput, now: Date): Promise<CoordinateView> {
   const { strategy, parameters } = input;
   const legacy = (LEGACY_SWARM_STRATEGIES as readonly string[]).includes(strategy);
-  const collaborators = input.collaborators ?? parameters.collaborators ?? (legacy ? DEFAULT_COLLABORATORS.legacy : DEFAULT_COLLABORATORS.spec);
+  const collaborators =
+    input.collaborators ?? parameters.collaborators ?? (legacy ? DEFAULT_COLLABORATORS.legacy : DEFAULT_COLLABORATORS.spec);
   const criteria = criteriaOf(parameters, collaborators);
-  if (input.swarm_id && !(await tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId }, select: { id: true } }))) throw swarmNotFound(input.swarm_id);
+  if (input.swarm_id && !(await tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId }, select: { id: true } })))
+    throw swarmNotFound(input.swarm_id);
   const candidates = await memberCandidates(tx, ownerId, input.swarm_id, criteria, candidateWindow(collaborators));
   const swarmId = input.swarm_id ?? chooseSwarm(candidates, criteria);
   const selection = selectMembers(
@@ -123,7 +128,10 @@ export async function coordinate(tx: PrismaTx, ownerId: string, input: Coordinat
   );
   if (!swarmId || !selection.ok) {
     const reason = selection.ok ? 'no member of yours is eligible' : selection.reason;
-    throw new TRPCError({ code: 'CONFLICT', message: `Cannot coordinate: ${reason}${input.swarm_id ? ` in swarm ${input.swarm_id}` : ''}` });
+    throw new TRPCError({
+      code: 'CONFLICT',
+      message: `Cannot coordinate: ${reason}${input.swarm_id ? ` in swarm ${input.swarm_id}` : ''}`,
+    });
   }
   const taskId = input.task_id ?? `task_${randomUUID()}`;
   if (await tx.swarmCoordination.findFirst({ where: { ownerId, taskId }, select: { id: true } })) {
@@ -189,7 +197,10 @@ async function cancelOpen(tx: PrismaTx, coordinationId: string, now: Date): Prom
   const open = await tx.subtask.findMany({ where: { coordinationId, status: { in: OPEN_STATES } }, select: { id: true } });
   if (open.length === 0) return;
   const ids = open.map((s) => s.id);
-  await tx.subtask.updateMany({ where: { id: { in: ids } }, data: { status: 'cancelled', leaseId: null, leaseExpiresAt: null, claimBy: null, completedAt: now } });
+  await tx.subtask.updateMany({
+    where: { id: { in: ids } },
+    data: { status: 'cancelled', leaseId: null, leaseExpiresAt: null, claimBy: null, completedAt: now },
+  });
   await tx.subtaskAttempt.updateMany({ where: { subtaskId: { in: ids }, outcome: 'open' }, data: { outcome: 'cancelled', endedAt: now } });
 }
 
@@ -267,7 +278,13 @@ async function reassignMember(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow, a
 /** The votes cast so far, as consensus reads them. */
 async function votesOf(tx: PrismaTx, coordinationId: string): Promise<Vote[]> {
   const rows = await tx.swarmVote.findMany({ where: { coordinationId } });
-  return rows.map((v) => ({ memberId: v.memberId, resultKey: v.resultHash, preview: v.preview, reputation: v.reputation, priority: v.priority as MemberPriority }));
+  return rows.map((v) => ({
+    memberId: v.memberId,
+    resultKey: v.resultHash,
+    preview: v.preview,
+    reputation: v.reputation,
+    priority: v.priority as MemberPriority,
+  }));
 }
 
 interface ConsensusSettings {
@@ -290,12 +307,18 @@ async function decideVotes(tx: PrismaTx, c: CoordinationRow, now: Date, deadline
   const settings = settingsOf(c);
   const decision = decideConsensus(votes, { ...settings, expectedVoters: c.collaborators, final: true });
   if (decision.state === 'reached') {
-    const winner = await tx.swarmVote.findFirst({ where: { coordinationId: c.id, resultHash: decision.winner }, orderBy: { memberId: 'asc' } });
+    const winner = await tx.swarmVote.findFirst({
+      where: { coordinationId: c.id, resultHash: decision.winner },
+      orderBy: { memberId: 'asc' },
+    });
     const members = await tx.swarmMember.findMany({ where: { memberId: { in: [...decision.agreeing, ...decision.dissenting] } } });
     const changes = reputationChanges(decision, new Map(members.map((m) => [m.memberId, m.reputation])));
     for (const [memberId, reputation] of changes) await tx.swarmMember.updateMany({ where: { memberId }, data: { reputation } });
     // The agreeing members' work is what the outcome is made of.
-    const agreed = await tx.subtask.updateMany({ where: { coordinationId: c.id, status: 'completed', assigneeId: { in: decision.agreeing } }, data: { accepted: true } });
+    const agreed = await tx.subtask.updateMany({
+      where: { coordinationId: c.id, status: 'completed', assigneeId: { in: decision.agreeing } },
+      data: { accepted: true },
+    });
     await resultsAccepted(tx, c.swarmId, agreed.count);
     await tx.swarmCoordination.update({
       where: { id: c.id },
@@ -305,7 +328,13 @@ async function decideVotes(tx: PrismaTx, c: CoordinationRow, now: Date, deadline
   }
   const reason = decision.state === 'failed' ? decision.reason : 'votes are still outstanding';
   await tx.swarmCoordination.update({ where: { id: c.id }, data: { consensus: decision as object, confidenceScore: decision.confidence } });
-  return finish(tx, c, deadlinePassed && votes.length < c.collaborators ? 'timed_out' : 'failed', { error: `no consensus: ${reason}` }, now);
+  return finish(
+    tx,
+    c,
+    deadlinePassed && votes.length < c.collaborators ? 'timed_out' : 'failed',
+    { error: `no consensus: ${reason}` },
+    now,
+  );
 }
 
 /** After a replica of a task's subtask completed or failed for good. Call with the task locked. */
@@ -350,7 +379,11 @@ async function settle(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow, now: Date
     return;
   }
   if (updated.decidedCount < updated.subtaskCount) return;
-  const accepted = await tx.subtask.findMany({ where: { coordinationId: c.id, accepted: true }, orderBy: { seq: 'asc' }, select: { result: true } });
+  const accepted = await tx.subtask.findMany({
+    where: { coordinationId: c.id, accepted: true },
+    orderBy: { seq: 'asc' },
+    select: { result: true },
+  });
   const results = accepted.map((x) => x.result);
   return finish(tx, c, 'completed', { results: resultsOf(strategyOf(c), parameters, results) }, now);
 }
@@ -418,7 +451,11 @@ export async function coordinationParent(tx: PrismaTx, s: ParentKeys, now: Date)
  */
 export async function expireCoordinations(db: Database, now: Date): Promise<{ timedOut: number }> {
   const due = await db.run((tx) =>
-    tx.swarmCoordination.findMany({ where: { status: { in: LIVE_TASK }, deadlineAt: { lt: now } }, take: DEADLINE_BATCH, select: { id: true } }),
+    tx.swarmCoordination.findMany({
+      where: { status: { in: LIVE_TASK }, deadlineAt: { lt: now } },
+      take: DEADLINE_BATCH,
+      select: { id: true },
+    }),
   );
   let timedOut = 0;
   for (const { id } of due) {
@@ -457,9 +494,12 @@ export async function consensusView(tx: PrismaTx, c: CoordinationRow): Promise<C
   const decided = stored && stored.state !== 'pending' ? stored : null;
   const tallies = decided?.tallies ?? tallyVotes(votes, settings.algorithm);
   const reached = decided?.state === 'reached' ? decided : null;
-  const finalAnswer = reached ? await tx.swarmVote.findFirst({ where: { coordinationId: c.id, resultHash: reached.winner }, orderBy: { memberId: 'asc' } }) : null;
+  const finalAnswer = reached
+    ? await tx.swarmVote.findFirst({ where: { coordinationId: c.id, resultHash: reached.winner }, orderBy: { memberId: 'asc' } })
+    : null;
   const counts: Record<string, number> = {};
-  for (const t of tallies) counts[tallies.filter((x) => x.preview === t.preview).length > 1 ? `${t.preview}#${t.resultKey.slice(0, 8)}` : t.preview] = t.count;
+  for (const t of tallies)
+    counts[tallies.filter((x) => x.preview === t.preview).length > 1 ? `${t.preview}#${t.resultKey.slice(0, 8)}` : t.preview] = t.count;
   const participating = votes.map((v) => v.memberId).sort();
   const waiting = c.collaborators - votes.length;
   return {
@@ -475,7 +515,12 @@ export async function consensusView(tx: PrismaTx, c: CoordinationRow): Promise<C
     participating_members: participating,
     dissenting_members: reached ? reached.dissenting : [],
     expected_votes: c.collaborators,
-    reason: decided?.state === 'failed' ? decided.reason : decided ? null : `waiting for ${waiting} of ${c.collaborators} votes until ${iso(c.deadlineAt) ?? 'the deadline'}`,
+    reason:
+      decided?.state === 'failed'
+        ? decided.reason
+        : decided
+          ? null
+          : `waiting for ${waiting} of ${c.collaborators} votes until ${iso(c.deadlineAt) ?? 'the deadline'}`,
     consensus_reached_at: iso(c.consensusReachedAt),
     deadline_at: iso(c.deadlineAt),
   };
@@ -490,7 +535,12 @@ export async function consensusView(tx: PrismaTx, c: CoordinationRow): Promise<C
 export async function requestConsensus(
   tx: PrismaTx,
   ownerId: string,
-  input: { task_id: string; consensus_algorithm?: ConsensusAlgorithm | undefined; consensus_threshold?: number | undefined; timeout_seconds?: number | undefined },
+  input: {
+    task_id: string;
+    consensus_algorithm?: ConsensusAlgorithm | undefined;
+    consensus_threshold?: number | undefined;
+    timeout_seconds?: number | undefined;
+  },
   now: Date,
 ): Promise<ConsensusView> {
   const found = await findTask(tx, ownerId, input.task_id);
@@ -509,7 +559,9 @@ export async function requestConsensus(
         data: {
           ...(input.consensus_algorithm ? { consensusAlgorithm: input.consensus_algorithm } : {}),
           ...(input.consensus_threshold !== undefined ? { consensusThreshold: input.consensus_threshold } : {}),
-          ...(input.timeout_seconds !== undefined ? { deadlineAt: later(locked.createdAt, input.timeout_seconds), timeoutSeconds: input.timeout_seconds } : {}),
+          ...(input.timeout_seconds !== undefined
+            ? { deadlineAt: later(locked.createdAt, input.timeout_seconds), timeoutSeconds: input.timeout_seconds }
+            : {}),
         },
       });
       const open = await tx.subtask.count({ where: { coordinationId: c.id, status: { in: OPEN_STATES } } });

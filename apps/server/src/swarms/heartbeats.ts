@@ -69,7 +69,9 @@ export class HeartbeatBuffer {
   private async member(ownerId: string, memberId: string): Promise<KnownMember> {
     let known = this.members.get(memberId);
     if (!known) {
-      const row = await this.db.run((tx) => tx.swarmMember.findUnique({ where: { memberId }, select: { ownerId: true, swarmId: true, status: true } }));
+      const row = await this.db.run((tx) =>
+        tx.swarmMember.findUnique({ where: { memberId }, select: { ownerId: true, swarmId: true, status: true } }),
+      );
       if (!row) throw memberNotFound(memberId);
       known = { ownerId: row.ownerId, swarmId: row.swarmId, left: row.status === 'left' };
       this.remember(memberId, known);
@@ -82,7 +84,9 @@ export class HeartbeatBuffer {
   private async thresholdsOf(swarmId: string, now: number): Promise<Thresholds> {
     const cached = this.thresholds.get(swarmId);
     if (cached && cached.until > now) return cached;
-    const swarm = await this.db.run((tx) => tx.swarm.findUniqueOrThrow({ where: { id: swarmId }, select: { suspectAfterSeconds: true, failAfterSeconds: true } }));
+    const swarm = await this.db.run((tx) =>
+      tx.swarm.findUniqueOrThrow({ where: { id: swarmId }, select: { suspectAfterSeconds: true, failAfterSeconds: true } }),
+    );
     const fresh = { ...swarm, until: now + THRESHOLDS_MS };
     this.thresholds.set(swarmId, fresh);
     return fresh;
@@ -96,7 +100,10 @@ export class HeartbeatBuffer {
   async beat(ownerId: string, memberId: string, now: Date): Promise<MemberHeartbeatView> {
     const member = await this.member(ownerId, memberId);
     if (member.left) {
-      throw new TRPCError({ code: 'CONFLICT', message: `Swarm member ${memberId} left swarm ${member.swarmId}; join again for a new member id` });
+      throw new TRPCError({
+        code: 'CONFLICT',
+        message: `Swarm member ${memberId} left swarm ${member.swarmId}; join again for a new member id`,
+      });
     }
     const t = await this.thresholdsOf(member.swarmId, now.getTime());
     this.pending.set(memberId, { swarmId: member.swarmId, at: now });
@@ -151,7 +158,11 @@ export class HeartbeatBuffer {
       }
       const now = Date.now();
       // In swarm id order: two instances flushing at once lock the same swarms in the same order.
-      const groups = await Promise.all([...bySwarm].sort(([a], [b]) => (a < b ? -1 : 1)).map(async ([swarmId, group]) => ({ swarmId, ...group, t: await this.thresholdsOf(swarmId, now) })));
+      const groups = await Promise.all(
+        [...bySwarm]
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(async ([swarmId, group]) => ({ swarmId, ...group, t: await this.thresholdsOf(swarmId, now) })),
+      );
       await this.db.transaction(async (tx) => {
         for (const { swarmId, ids, at, t } of groups) {
           await lockSwarm(tx, swarmId);
@@ -161,7 +172,10 @@ export class HeartbeatBuffer {
             await tx.swarmMember.updateMany({ where: { memberId: { in: chunk }, status: 'active' }, data: times });
             // Suspect and failed members beat again: active, and counted so.
             for (const from of ['suspect', 'failed'] as const) {
-              const revived = await tx.swarmMember.updateMany({ where: { memberId: { in: chunk }, status: from }, data: { ...times, status: 'active' } });
+              const revived = await tx.swarmMember.updateMany({
+                where: { memberId: { in: chunk }, status: from },
+                data: { ...times, status: 'active' },
+              });
               await membersMoved(tx, swarmId, from, 'active', revived.count);
             }
           }

@@ -36,7 +36,11 @@ const MEMBER_COLUMNS = {
   failAt: 'fail_at',
 } satisfies Record<keyof MemberInsert, string>;
 const MEMBER_FIELDS = Object.keys(MEMBER_COLUMNS) as (keyof MemberInsert)[];
-const MEMBER_COLUMN_LIST = raw(Object.values(MEMBER_COLUMNS).map((column) => `"${column}"`).join(', '));
+const MEMBER_COLUMN_LIST = raw(
+  Object.values(MEMBER_COLUMNS)
+    .map((column) => `"${column}"`)
+    .join(', '),
+);
 
 /**
  * A batch of members as one multi-row INSERT. Prisma's createMany cost ~300

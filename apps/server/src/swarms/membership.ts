@@ -30,7 +30,8 @@ export function deadlines(swarm: Pick<SwarmRow, 'suspectAfterSeconds' | 'failAft
 }
 
 /** The key of the swarm a join without swarm_id lands in. */
-const openKey = (ownerId: string, capability: string, region: string | null | undefined) => JSON.stringify([ownerId, capability, region ?? null]);
+const openKey = (ownerId: string, capability: string, region: string | null | undefined) =>
+  JSON.stringify([ownerId, capability, region ?? null]);
 
 /**
  * The caller's swarm for this capability and region, created when there is
@@ -76,7 +77,9 @@ export function memberRow(swarm: SwarmRow, ownerId: string, input: JoinRequest, 
  */
 export async function joinSwarm(db: Database, ownerId: string, input: JoinRequest, now: Date): Promise<JoinView> {
   const region = input.region ?? null;
-  const found = await db.run((tx) => (input.swarm_id ? tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId } }) : openSwarm(tx, ownerId, input.capability, region)));
+  const found = await db.run((tx) =>
+    input.swarm_id ? tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId } }) : openSwarm(tx, ownerId, input.capability, region),
+  );
   if (!found) throw swarmNotFound(input.swarm_id ?? '');
   return db.transaction(async (tx) => {
     let swarm = found;
@@ -84,7 +87,10 @@ export async function joinSwarm(db: Database, ownerId: string, input: JoinReques
       const suspectAfter = input.suspect_after_seconds ?? swarm.suspectAfterSeconds;
       const failAfter = input.fail_after_seconds ?? swarm.failAfterSeconds;
       if (failAfter < suspectAfter) {
-        throw new TRPCError({ code: 'BAD_REQUEST', message: `fail_after_seconds (${failAfter}) must be at least suspect_after_seconds (${suspectAfter})` });
+        throw new TRPCError({
+          code: 'BAD_REQUEST',
+          message: `fail_after_seconds (${failAfter}) must be at least suspect_after_seconds (${suspectAfter})`,
+        });
       }
       swarm = await tx.swarm.update({ where: { id: swarm.id }, data: { suspectAfterSeconds: suspectAfter, failAfterSeconds: failAfter } });
     }
@@ -112,9 +118,15 @@ export async function touchMember(tx: PrismaTx, ownerId: string, memberId: strin
 export async function heartbeatMember(tx: PrismaTx, ownerId: string, memberId: string, now: Date): Promise<MemberHeartbeatView> {
   const member = await findMember(tx, ownerId, memberId);
   if (member.status === 'left') {
-    throw new TRPCError({ code: 'CONFLICT', message: `Swarm member ${memberId} left swarm ${member.swarmId}; join again for a new member id` });
+    throw new TRPCError({
+      code: 'CONFLICT',
+      message: `Swarm member ${memberId} left swarm ${member.swarmId}; join again for a new member id`,
+    });
   }
-  const swarm = await tx.swarm.findUniqueOrThrow({ where: { id: member.swarmId }, select: { suspectAfterSeconds: true, failAfterSeconds: true } });
+  const swarm = await tx.swarm.findUniqueOrThrow({
+    where: { id: member.swarmId },
+    select: { suspectAfterSeconds: true, failAfterSeconds: true },
+  });
   const times = deadlines(swarm, now);
   // Only from the state read, so a concurrent change is not counted twice.
   const moved = await tx.swarmMember.updateMany({ where: { id: member.id, status: member.status }, data: { ...times, status: 'active' } });
@@ -134,7 +146,12 @@ export async function heartbeatMember(tx: PrismaTx, ownerId: string, memberId: s
  * open work moves to other members. Leaving again is a 409 (the members
  * already left) or a 404 (no such swarm or member of the caller's).
  */
-export async function leaveSwarm(tx: PrismaTx, ownerId: string, input: { swarm_id: string; member_id?: string | undefined }, now: Date): Promise<LeaveView> {
+export async function leaveSwarm(
+  tx: PrismaTx,
+  ownerId: string,
+  input: { swarm_id: string; member_id?: string | undefined },
+  now: Date,
+): Promise<LeaveView> {
   const swarm = await tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId } });
   if (!swarm) throw swarmNotFound(input.swarm_id);
   await lockSwarm(tx, swarm.id);
@@ -143,7 +160,9 @@ export async function leaveSwarm(tx: PrismaTx, ownerId: string, input: { swarm_i
     orderBy: { createdAt: 'asc' },
   });
   if (members.length === 0) {
-    throw input.member_id ? new TRPCError({ code: 'NOT_FOUND', message: `Swarm member ${input.member_id} not found in swarm ${swarm.id}` }) : swarmNotFound(swarm.id);
+    throw input.member_id
+      ? new TRPCError({ code: 'NOT_FOUND', message: `Swarm member ${input.member_id} not found in swarm ${swarm.id}` })
+      : swarmNotFound(swarm.id);
   }
   const leaving = members.filter((m) => m.status !== 'left');
   if (leaving.length === 0) {
@@ -186,7 +205,10 @@ export async function detectMemberFailures(db: Database, now: Date): Promise<{ s
   for (const { swarmId } of silent) {
     suspected += await db.transaction(async (tx) => {
       await lockSwarm(tx, swarmId);
-      const moved = await tx.swarmMember.updateMany({ where: { swarmId, status: 'active', suspectAt: { lt: now } }, data: { status: 'suspect' } });
+      const moved = await tx.swarmMember.updateMany({
+        where: { swarmId, status: 'active', suspectAt: { lt: now } },
+        data: { status: 'suspect' },
+      });
       await membersMoved(tx, swarmId, 'active', 'suspect', moved.count);
       return moved.count;
     });
@@ -202,7 +224,10 @@ export async function detectMemberFailures(db: Database, now: Date): Promise<{ s
   for (const m of failing) {
     const marked = await db.transaction(async (tx) => {
       await lockSwarm(tx, m.swarmId);
-      const moved = await tx.swarmMember.updateMany({ where: { id: m.id, status: m.status, failAt: { lt: now } }, data: { status: 'failed' } });
+      const moved = await tx.swarmMember.updateMany({
+        where: { id: m.id, status: m.status, failAt: { lt: now } },
+        data: { status: 'failed' },
+      });
       if (moved.count === 0) return false;
       await releaseAllOf(tx, m.memberId, 'expired', `member ${m.memberId} failed (no heartbeat)`, now);
       await membersMoved(tx, m.swarmId, m.status as MemberStatus, 'failed', 1);
@@ -228,7 +253,13 @@ export interface CandidateFilter {
  * when too few qualify. Bounded, so a coordinate costs the same in a swarm
  * of ten members or ten thousand.
  */
-export async function memberCandidates(tx: PrismaTx, ownerId: string, swarmId: string | undefined, filter: CandidateFilter, window: number): Promise<MemberCandidate[]> {
+export async function memberCandidates(
+  tx: PrismaTx,
+  ownerId: string,
+  swarmId: string | undefined,
+  filter: CandidateFilter,
+  window: number,
+): Promise<MemberCandidate[]> {
   const where = {
     ownerId,
     ...(swarmId ? { swarmId } : {}),
@@ -237,7 +268,11 @@ export async function memberCandidates(tx: PrismaTx, ownerId: string, swarmId: s
     ...(filter.role ? { role: filter.role } : {}),
   };
   const [active, down] = await Promise.all([
-    tx.swarmMember.findMany({ where: { ...where, status: 'active' }, orderBy: [{ reputation: 'desc' }, { memberId: 'asc' }], take: window }),
+    tx.swarmMember.findMany({
+      where: { ...where, status: 'active' },
+      orderBy: [{ reputation: 'desc' }, { memberId: 'asc' }],
+      take: window,
+    }),
     tx.swarmMember.findMany({ where: { ...where, status: { in: ['suspect', 'failed'] } }, take: window }),
   ]);
   const members = [...active, ...down];

@@ -26,7 +26,11 @@ const coordinationStatus = (live: number) => (live > 0 ? 'coordinating' : 'idle'
 export async function toSwarmViews(tx: PrismaTx, swarms: SwarmRow[], now: Date, membersPerSwarm: number): Promise<SwarmView[]> {
   const members = await Promise.all(
     swarms.map((s) =>
-      tx.swarmMember.findMany({ where: { swarmId: s.id, status: { not: 'left' } }, orderBy: [{ createdAt: 'asc' }, { memberId: 'asc' }], take: membersPerSwarm }),
+      tx.swarmMember.findMany({
+        where: { swarmId: s.id, status: { not: 'left' } },
+        orderBy: [{ createdAt: 'asc' }, { memberId: 'asc' }],
+        take: membersPerSwarm,
+      }),
     ),
   );
   return swarms.map((s, i) => {
@@ -104,7 +108,13 @@ export async function taskStatus(tx: PrismaTx, c: CoordinationRow): Promise<Task
               : own.length > 0 && own.every((s) => s.status === 'cancelled')
                 ? 'cancelled'
                 : 'reassigned';
-      return { member_id: id, membership: membership.get(id) ?? null, state, subtasks: own.length, completed: own.filter((s) => s.status === 'completed').length };
+      return {
+        member_id: id,
+        membership: membership.get(id) ?? null,
+        state,
+        subtasks: own.length,
+        completed: own.filter((s) => s.status === 'completed').length,
+      };
     }),
     leader: c.leader,
     ...(c.results !== null || (finished && c.status === 'completed') ? { result: c.results } : {}),

@@ -19,7 +19,8 @@ export function toMemberView(m: MemberRow, now: Date): MemberView {
     reputation: m.reputation,
     joined_at: m.createdAt.toISOString(),
     last_heartbeat_at: iso(m.lastHeartbeatAt),
-    seconds_since_heartbeat: m.lastHeartbeatAt && m.status !== 'left' ? Math.max(0, (now.getTime() - m.lastHeartbeatAt.getTime()) / 1000) : null,
+    seconds_since_heartbeat:
+      m.lastHeartbeatAt && m.status !== 'left' ? Math.max(0, (now.getTime() - m.lastHeartbeatAt.getTime()) / 1000) : null,
     left_at: iso(m.leftAt),
   };
 }

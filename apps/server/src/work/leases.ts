@@ -90,7 +90,13 @@ async function checkIn(tx: PrismaTx, ownerId: string, who: Assignee, now: Date):
  * try the same conditional update; the database lets exactly one of them move
  * it from `assigned` to `leased`, and the other moves on to the next one.
  */
-export async function claimNext(tx: PrismaTx, ownerId: string, who: Assignee, requestedLease: number | undefined, now: Date): Promise<ClaimedSubtask | null> {
+export async function claimNext(
+  tx: PrismaTx,
+  ownerId: string,
+  who: Assignee,
+  requestedLease: number | undefined,
+  now: Date,
+): Promise<ClaimedSubtask | null> {
   await checkIn(tx, ownerId, who, now);
   const waiting = await tx.subtask.findMany({
     where: { ownerId, assigneeId: who.id, status: 'assigned' },
@@ -104,11 +110,27 @@ export async function claimNext(tx: PrismaTx, ownerId: string, who: Assignee, re
     const expires = later(now, requestedLease ?? parent?.leaseSeconds ?? 30);
     const won = await tx.subtask.updateMany({
       where: { id: s.id, status: 'assigned', assigneeId: who.id },
-      data: { status: 'leased', leaseId, leaseExpiresAt: expires, claimBy: null, attempts: { increment: 1 }, startedAt: s.startedAt ?? now },
+      data: {
+        status: 'leased',
+        leaseId,
+        leaseExpiresAt: expires,
+        claimBy: null,
+        attempts: { increment: 1 },
+        startedAt: s.startedAt ?? now,
+      },
     });
     if (won.count === 0) continue;
     await tx.subtaskAttempt.create({
-      data: { id: leaseId, subtaskId: s.id, ownerId, networkId: s.networkId, executionId: s.executionId, swarmId: s.swarmId, assigneeId: who.id, startedAt: now },
+      data: {
+        id: leaseId,
+        subtaskId: s.id,
+        ownerId,
+        networkId: s.networkId,
+        executionId: s.executionId,
+        swarmId: s.swarmId,
+        assigneeId: who.id,
+        startedAt: now,
+      },
     });
     await parent?.started();
     const about = await parent?.describe();
@@ -145,8 +167,7 @@ async function seen(tx: PrismaTx, s: SubtaskRow, now: Date): Promise<void> {
     await touchMember(tx, s.ownerId, s.assigneeId, now).catch((error: unknown) => {
       if (!(error instanceof TRPCError)) throw error;
     });
-  }
-  else await tx.agent.updateMany({ where: { id: s.assigneeId }, data: { lastSeen: now } });
+  } else await tx.agent.updateMany({ where: { id: s.assigneeId }, data: { lastSeen: now } });
 }
 
 /** Extend a lease the caller still holds. */
@@ -190,7 +211,14 @@ export async function recordResult(
   const open = parent ? await parent.lock() : false;
   const recorded = await tx.subtask.updateMany({
     where: { id: s.id, status: 'leased', leaseId: input.lease_id },
-    data: { status: 'completed', result: jsonInput(input.result) as object, resultKey: key, completedAt: now, leaseExpiresAt: null, error: null },
+    data: {
+      status: 'completed',
+      result: jsonInput(input.result) as object,
+      resultKey: key,
+      completedAt: now,
+      leaseExpiresAt: null,
+      error: null,
+    },
   });
   if (recorded.count === 0) throw leaseLost(s, input.lease_id);
   await endAttempt(tx, input.lease_id, 'completed', now);
@@ -216,7 +244,15 @@ export async function releaseReplica(
   const exhausted = from.status === 'leased' && s.attempts >= s.maxAttempts;
   const next = !exhausted && open && parent ? await parent.reassign(s, s.assigneeId ? [s.assigneeId] : []) : null;
   const data = next
-    ? { status: 'assigned', assigneeId: next, assignedAt: now, claimBy: later(now, parent!.claimTimeoutSeconds), leaseId: null, leaseExpiresAt: null, error }
+    ? {
+        status: 'assigned',
+        assigneeId: next,
+        assignedAt: now,
+        claimBy: later(now, parent!.claimTimeoutSeconds),
+        leaseId: null,
+        leaseExpiresAt: null,
+        error,
+      }
     : {
         status: open ? 'failed' : 'cancelled',
         leaseId: null,
@@ -232,7 +268,12 @@ export async function releaseReplica(
 }
 
 /** A worker reports that it could not do the subtask: retried elsewhere until max_attempts. */
-export async function recordFailure(tx: PrismaTx, ownerId: string, input: { subtask_id: string; lease_id: string; error: string }, now: Date): Promise<LeaseView> {
+export async function recordFailure(
+  tx: PrismaTx,
+  ownerId: string,
+  input: { subtask_id: string; lease_id: string; error: string },
+  now: Date,
+): Promise<LeaseView> {
   const s = await heldSubtask(tx, ownerId, input.subtask_id);
   if (s.status !== 'leased' || s.leaseId !== input.lease_id) throw leaseLost(s, input.lease_id);
   // Lock order: swarm, member, then parent, then counters (see recordResult).
@@ -247,11 +288,18 @@ export async function recordFailure(tx: PrismaTx, ownerId: string, input: { subt
  * Take every open subtask from an assignee that went away (a swarm member
  * that left or failed): held leases end with `outcome`, and the work moves on.
  */
-export async function releaseAllOf(tx: PrismaTx, assigneeId: string, outcome: 'expired' | 'cancelled', why: string, now: Date): Promise<number> {
+export async function releaseAllOf(
+  tx: PrismaTx,
+  assigneeId: string,
+  outcome: 'expired' | 'cancelled',
+  why: string,
+  now: Date,
+): Promise<number> {
   const open = await tx.subtask.findMany({ where: { assigneeId, status: { in: ['assigned', 'leased'] } } });
   let moved = 0;
   for (const s of open) {
-    const from = s.status === 'leased' ? { status: 'leased' as const, leaseId: s.leaseId ?? '' } : { status: 'assigned' as const, assigneeId };
+    const from =
+      s.status === 'leased' ? { status: 'leased' as const, leaseId: s.leaseId ?? '' } : { status: 'assigned' as const, assigneeId };
     if (!(await releaseReplica(tx, s, from, why, now))) continue;
     moved++;
     if (s.status === 'leased') await endAttempt(tx, s.leaseId, outcome, now);
@@ -270,7 +318,11 @@ export async function releaseAllOf(tx: PrismaTx, assigneeId: string, outcome: 'e
 export async function sweepLeases(db: Database, now = new Date()): Promise<{ expired: number; reassigned: number }> {
   const [expiring, unclaimed] = await db.run((tx) =>
     Promise.all([
-      tx.subtask.findMany({ where: { status: 'leased', leaseExpiresAt: { lt: now } }, take: SWEEP_BATCH, orderBy: { leaseExpiresAt: 'asc' } }),
+      tx.subtask.findMany({
+        where: { status: 'leased', leaseExpiresAt: { lt: now } },
+        take: SWEEP_BATCH,
+        orderBy: { leaseExpiresAt: 'asc' },
+      }),
       tx.subtask.findMany({ where: { status: 'assigned', claimBy: { lt: now } }, take: SWEEP_BATCH, orderBy: { claimBy: 'asc' } }),
     ]),
   );

@@ -23,7 +23,13 @@ export interface WorkParent {
   /** A claim started work on it. */
   started(): Promise<void>;
   /** The fields a lease view and a claim report about the parent (read again only when settling may have changed them). */
-  describe(): Promise<{ execution_id: string | null; network_id: string | null; task_id: string | null; swarm_id: string | null; status: string }>;
+  describe(): Promise<{
+    execution_id: string | null;
+    network_id: string | null;
+    task_id: string | null;
+    swarm_id: string | null;
+    status: string;
+  }>;
 }
 
 /** What finds a subtask's parent. */

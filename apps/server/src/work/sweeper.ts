@@ -16,7 +16,13 @@ export async function sweep(db: Database, heartbeats: HeartbeatBuffer, now = new
 }
 
 /** Runs a sweep every `intervalMs` until stopped; a pass still running skips the tick, a failing pass is logged. */
-export function startSweeper(db: Database, heartbeats: HeartbeatBuffer, events: EventBus, intervalMs: number, log: { error(obj: unknown, msg: string): void }): () => Promise<void> {
+export function startSweeper(
+  db: Database,
+  heartbeats: HeartbeatBuffer,
+  events: EventBus,
+  intervalMs: number,
+  log: { error(obj: unknown, msg: string): void },
+): () => Promise<void> {
   let running: Promise<unknown> | null = null;
   let stopped = false;
   const timer = setInterval(() => {

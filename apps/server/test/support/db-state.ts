@@ -20,7 +20,12 @@ export async function tableNames(db: Database): Promise<string[]> {
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_k, v) => {
     if (typeof v === 'bigint') return v.toString();
-    if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]));
+    if (v && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Date))
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, v[k]]),
+      );
     return v;
   });
 }
@@ -61,7 +66,9 @@ export function diffSnapshots(before: Snapshot, after: Snapshot): string[] {
     const now = new Set(a?.rows ?? []);
     const removed = [...was].filter((r) => !now.has(r));
     const added = [...now].filter((r) => !was.has(r));
-    out.push(`${table}: ${b?.count ?? 0} → ${a?.count ?? 0} rows; removed ${removed.slice(0, 2).join(' | ')}; added ${added.slice(0, 2).join(' | ')}`);
+    out.push(
+      `${table}: ${b?.count ?? 0} → ${a?.count ?? 0} rows; removed ${removed.slice(0, 2).join(' | ')}; added ${added.slice(0, 2).join(' | ')}`,
+    );
   }
   return out;
 }
@@ -111,7 +118,8 @@ async function invariants(tx: PrismaTx): Promise<string[]> {
     }
     if (s.status === 'completed') {
       const done = mine.filter((a) => a.outcome === 'completed');
-      if (done.length !== 1 || done[0]!.id !== s.leaseId) problems.push(`subtask ${s.id}: completed with ${done.length} completed attempts (lease ${s.leaseId})`);
+      if (done.length !== 1 || done[0]!.id !== s.leaseId)
+        problems.push(`subtask ${s.id}: completed with ${done.length} completed attempts (lease ${s.leaseId})`);
     }
     if (s.accepted && s.status !== 'completed') problems.push(`subtask ${s.id}: accepted but ${s.status}`);
     // A member that left holds no work (leave-while-claiming).
@@ -122,7 +130,10 @@ async function invariants(tx: PrismaTx): Promise<string[]> {
   for (const a of attempts) {
     if (a.outcome !== 'open') continue;
     const s = subtaskById.get(a.subtaskId);
-    if (s?.status !== 'leased' || s.leaseId !== a.id) problems.push(`attempt ${a.id}: open, but its subtask is ${s?.status ?? 'missing'} under lease ${s?.leaseId ?? '-'} (orphaned lease)`);
+    if (s?.status !== 'leased' || s.leaseId !== a.id)
+      problems.push(
+        `attempt ${a.id}: open, but its subtask is ${s?.status ?? 'missing'} under lease ${s?.leaseId ?? '-'} (orphaned lease)`,
+      );
   }
 
   // Executions: counters equal the recount.
@@ -139,9 +150,11 @@ async function invariants(tx: PrismaTx): Promise<string[]> {
     if (e.status === 'completed') {
       if (e.decidedCount !== e.subtaskCount) problems.push(`execution ${e.id}: completed with ${e.decidedCount}/${e.subtaskCount} decided`);
       const results = (e.results as { subtask_results?: unknown[] } | null)?.subtask_results;
-      if (results?.length !== e.subtaskCount) problems.push(`execution ${e.id}: completed with ${results?.length} results for ${e.subtaskCount} subtasks`);
+      if (results?.length !== e.subtaskCount)
+        problems.push(`execution ${e.id}: completed with ${results?.length} results for ${e.subtaskCount} subtasks`);
     }
-    if (FINISHED.includes(e.status) && rows.some((s) => OPEN.includes(s.status))) problems.push(`execution ${e.id}: ${e.status} with open subtasks`);
+    if (FINISHED.includes(e.status) && rows.some((s) => OPEN.includes(s.status)))
+      problems.push(`execution ${e.id}: ${e.status} with open subtasks`);
   }
 
   // Coordinations: counters, votes, and decided consensus.
@@ -153,14 +166,18 @@ async function invariants(tx: PrismaTx): Promise<string[]> {
     const cast = votesOf.get(c.id) ?? [];
     if (new Set(cast.map((v) => v.memberId)).size !== cast.length) problems.push(`task ${c.taskId}: a member voted twice`);
     if (voting) {
-      if (cast.length > rows.filter((s) => s.status === 'completed').length) problems.push(`task ${c.taskId}: ${cast.length} votes for fewer completed subtasks`);
-      if (c.consensusReachedAt && c.decidedCount !== 1) problems.push(`task ${c.taskId}: consensus reached but decided_count ${c.decidedCount}`);
+      if (cast.length > rows.filter((s) => s.status === 'completed').length)
+        problems.push(`task ${c.taskId}: ${cast.length} votes for fewer completed subtasks`);
+      if (c.consensusReachedAt && c.decidedCount !== 1)
+        problems.push(`task ${c.taskId}: consensus reached but decided_count ${c.decidedCount}`);
     } else {
       const accepted = rows.filter((s) => s.accepted).length;
       if (accepted !== c.decidedCount) problems.push(`task ${c.taskId}: decided_count ${c.decidedCount}, ${accepted} accepted`);
-      if (c.status === 'completed' && c.decidedCount !== c.subtaskCount) problems.push(`task ${c.taskId}: completed with ${c.decidedCount}/${c.subtaskCount}`);
+      if (c.status === 'completed' && c.decidedCount !== c.subtaskCount)
+        problems.push(`task ${c.taskId}: completed with ${c.decidedCount}/${c.subtaskCount}`);
     }
-    if (FINISHED.includes(c.status) && rows.some((s) => OPEN.includes(s.status))) problems.push(`task ${c.taskId}: ${c.status} with open subtasks`);
+    if (FINISHED.includes(c.status) && rows.some((s) => OPEN.includes(s.status)))
+      problems.push(`task ${c.taskId}: ${c.status} with open subtasks`);
   }
 
   // Members: one row per public id.

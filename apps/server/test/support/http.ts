@@ -6,7 +6,12 @@ export interface Reply<T = any> {
 }
 
 export function restClient(base: string, apiKey?: string) {
-  return async function call<T = any>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply<T>> {
+  return async function call<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Reply<T>> {
     const res = await fetch(base + path, {
       method,
       headers: {

@@ -13,9 +13,16 @@ export interface ProcedureInfo {
 
 /** Read from the router itself: a procedure added later is listed without touching this file. */
 export function listProcedures(): ProcedureInfo[] {
-  return Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { type: ProcedureInfo['type']; meta?: { openapi?: { method: string; path: string } } } }>).map(
-    ([path, p]) => ({ path, type: p._def.type, rest: p._def.meta?.openapi ? { method: p._def.meta.openapi.method, path: p._def.meta.openapi.path } : null }),
-  );
+  return Object.entries(
+    appRouter._def.procedures as unknown as Record<
+      string,
+      { _def: { type: ProcedureInfo['type']; meta?: { openapi?: { method: string; path: string } } } }
+    >,
+  ).map(([path, p]) => ({
+    path,
+    type: p._def.type,
+    rest: p._def.meta?.openapi ? { method: p._def.meta.openapi.method, path: p._def.meta.openapi.path } : null,
+  }));
 }
 
 async function send(url: string, init: RequestInit): Promise<Reply> {
@@ -34,7 +41,11 @@ async function send(url: string, init: RequestInit): Promise<Reply> {
 export function callTrpc(base: string, apiKey: string, proc: ProcedureInfo, input: unknown): Promise<Reply> {
   const headers: Record<string, string> = { 'x-api-key': apiKey };
   if (proc.type === 'mutation') {
-    return send(`${base}/trpc/${proc.path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(input ?? {}) });
+    return send(`${base}/trpc/${proc.path}`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify(input ?? {}),
+    });
   }
   const query = input === undefined ? '' : `?input=${encodeURIComponent(JSON.stringify(input))}`;
   return send(`${base}/trpc/${proc.path}${query}`, { method: 'GET', headers });
@@ -51,7 +62,9 @@ export function restRequest(proc: ProcedureInfo, input: Record<string, unknown>)
   });
   const method = proc.rest.method;
   if (method === 'GET' || method === 'DELETE') {
-    const query = new URLSearchParams(Object.entries(rest).map(([k, v]): [string, string] => [k, typeof v === 'string' ? v : JSON.stringify(v)])).toString();
+    const query = new URLSearchParams(
+      Object.entries(rest).map(([k, v]): [string, string] => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+    ).toString();
     return { method, path: query ? `${path}?${query}` : path };
   }
   return { method, path, body: JSON.stringify(rest) };

@@ -47,8 +47,16 @@ export async function recountAggregates(db: Database): Promise<Mismatch[]> {
       check(`${n.id} failed executions`, n.executionsFailed, e('failed').length);
       const seconds = e('completed').reduce((sum, x) => sum + ((x.completedAt?.getTime() ?? 0) - x.createdAt.getTime()) / 1000, 0);
       check(`${n.id} execution seconds`, n.executionSeconds, seconds);
-      check(`${n.id} replicated decided`, n.replicatedDecided, executions.reduce((sum, x) => sum + x.replicatedDecided, 0));
-      check(`${n.id} disagreements`, n.disagreements, executions.reduce((sum, x) => sum + x.disagreements, 0));
+      check(
+        `${n.id} replicated decided`,
+        n.replicatedDecided,
+        executions.reduce((sum, x) => sum + x.replicatedDecided, 0),
+      );
+      check(
+        `${n.id} disagreements`,
+        n.disagreements,
+        executions.reduce((sum, x) => sum + x.disagreements, 0),
+      );
       const attempts = await tx.subtaskAttempt.findMany({ where: { networkId: n.id } });
       const stats = await tx.networkAgentStats.findMany({ where: { networkId: n.id } });
       for (const agentId of new Set([...attempts.map((x) => x.assigneeId), ...stats.map((x) => x.agentId)])) {
@@ -63,9 +71,15 @@ export async function recountAggregates(db: Database): Promise<Mismatch[]> {
     }
     // Open work (kept by triggers): every key of every scope, summed over its shards.
     const stored = await tx.openWork.groupBy({ by: ['scope', 'key'], _sum: { pending: true, assigned: true, leased: true } });
-    const open = await tx.subtask.findMany({ where: { status: { in: ['pending', 'assigned', 'leased'] } }, select: { networkId: true, swarmId: true, assigneeId: true, status: true } });
+    const open = await tx.subtask.findMany({
+      where: { status: { in: ['pending', 'assigned', 'leased'] } },
+      select: { networkId: true, swarmId: true, assigneeId: true, status: true },
+    });
     const keyOf = { network: 'networkId', swarm: 'swarmId', assignee: 'assigneeId' } as const;
-    const keys = new Set([...stored.map((g) => `${g.scope}/${g.key}`), ...open.flatMap((r) => Object.entries(keyOf).flatMap(([scope, field]) => (r[field] ? [`${scope}/${r[field]}`] : [])))]);
+    const keys = new Set([
+      ...stored.map((g) => `${g.scope}/${g.key}`),
+      ...open.flatMap((r) => Object.entries(keyOf).flatMap(([scope, field]) => (r[field] ? [`${scope}/${r[field]}`] : []))),
+    ]);
     for (const id of keys) {
       const [scope, key] = id.split('/') as [keyof typeof keyOf, string];
       const mine = open.filter((r) => r[keyOf[scope]] === key);

@@ -53,7 +53,13 @@ export const compiledServer = {
 };
 
 /** Starts `aitbc-server` (by default from source) with these environment overrides (PORT 0 unless given) and waits for it. */
-export function spawnServer(env: NodeJS.ProcessEnv, entry: { bin: string; nodeArgs: string[] } = { bin: serverBin, nodeArgs: [] }): Promise<ListeningServer & { pid: number }> {
-  const child = spawn(process.execPath, [...entry.nodeArgs, entry.bin], { env: { ...process.env, PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnServer(
+  env: NodeJS.ProcessEnv,
+  entry: { bin: string; nodeArgs: string[] } = { bin: serverBin, nodeArgs: [] },
+): Promise<ListeningServer & { pid: number }> {
+  const child = spawn(process.execPath, [...entry.nodeArgs, entry.bin], {
+    env: { ...process.env, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return whenListening(child).then((server) => ({ ...server, pid: child.pid! }));
 }

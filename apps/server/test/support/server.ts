@@ -21,7 +21,14 @@ export interface TestServer {
  * A real server on 127.0.0.1 (random port) over a fresh, migrated database of
  * the given kind. Logs are silent unless LOG_LEVEL is set.
  */
-export async function startTestServer(kind: TestDatabase['name'], options: { logLevel?: string; sweepIntervalMs?: number; /** Overrides, e.g. rateLimit or corsOrigins (both off by default here). */ config?: Partial<ServerConfig> } = {}): Promise<TestServer> {
+export async function startTestServer(
+  kind: TestDatabase['name'],
+  options: {
+    logLevel?: string;
+    sweepIntervalMs?: number /** Overrides, e.g. rateLimit or corsOrigins (both off by default here). */;
+    config?: Partial<ServerConfig>;
+  } = {},
+): Promise<TestServer> {
   const database = await createTestDatabase(kind);
   const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-data-'));
   const adminKey = `test-admin-${Math.random().toString(36).slice(2)}`;

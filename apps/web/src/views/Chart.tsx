@@ -44,7 +44,14 @@ function Plot({ view, width: W }: { view: HistoryView; width: number }) {
     .join(' ');
   const time = (iso: string) => new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
   return (
-    <svg viewBox={`0 0 ${W} ${H}`} width={W} height={H} className="chart-svg" role="img" aria-label="completed attempts per minute (bars) and p95 task time (line)">
+    <svg
+      viewBox={`0 0 ${W} ${H}`}
+      width={W}
+      height={H}
+      className="chart-svg"
+      role="img"
+      aria-label="completed attempts per minute (bars) and p95 task time (line)"
+    >
       {[0, 0.5, 1].map((f) => (
         <g key={f}>
           <line x1={PAD.left} x2={W - PAD.right} y1={PAD.top + ih * (1 - f)} y2={PAD.top + ih * (1 - f)} className="grid" />
@@ -62,16 +69,26 @@ function Plot({ view, width: W }: { view: HistoryView; width: number }) {
         return (
           <g key={p.at}>
             <title>{`${time(p.at)}: ${p.completed} completed, ${p.failed} failed, p95 ${formatSeconds(p.p95_task_time)}`}</title>
-            {p.completed > 0 ? <rect x={x} width={w} y={y(p.completed, maxCount)} height={ih - (y(p.completed, maxCount) - PAD.top)} className="bar" /> : null}
+            {p.completed > 0 ? (
+              <rect x={x} width={w} y={y(p.completed, maxCount)} height={ih - (y(p.completed, maxCount) - PAD.top)} className="bar" />
+            ) : null}
             {p.failed > 0 ? (
-              <rect x={x} width={w} y={y(p.completed + p.failed, maxCount)} height={y(p.completed, maxCount) - y(p.completed + p.failed, maxCount)} className="bar-failed" />
+              <rect
+                x={x}
+                width={w}
+                y={y(p.completed + p.failed, maxCount)}
+                height={y(p.completed, maxCount) - y(p.completed + p.failed, maxCount)}
+                className="bar-failed"
+              />
             ) : null}
           </g>
         );
       })}
       {line ? <polyline points={line} className="p95" /> : null}
       {points.map((p, i) =>
-        p.p95_task_time === null ? null : <circle key={`p95-${p.at}`} cx={PAD.left + step * (i + 0.5)} cy={y(p.p95_task_time, maxP95)} r={2.5} className="p95-dot" />,
+        p.p95_task_time === null ? null : (
+          <circle key={`p95-${p.at}`} cx={PAD.left + step * (i + 0.5)} cy={y(p.p95_task_time, maxP95)} r={2.5} className="p95-dot" />
+        ),
       )}
       {[0, Math.floor(points.length / 2), points.length - 1].map((i) =>
         points[i] ? (
@@ -99,7 +116,8 @@ export function Chart({ scope, id }: { scope: 'network' | 'swarm'; id: string })
         {data ? (
           <span className="muted" data-testid="chart-totals">
             {' '}
-            {data.totals.completed} completed ({formatNumber(data.totals.throughput)}/min), {data.totals.failed} failed · p95 task time {formatSeconds(data.totals.p95_task_time)}
+            {data.totals.completed} completed ({formatNumber(data.totals.throughput)}/min), {data.totals.failed} failed · p95 task time{' '}
+            {formatSeconds(data.totals.p95_task_time)}
           </span>
         ) : null}
         <span className="legend">

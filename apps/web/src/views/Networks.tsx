@@ -18,8 +18,8 @@ function Metrics({ network }: { network: NetworkView }) {
         <h3>Agents</h3>
         {data ? (
           <span className="muted small">
-            {data.active_tasks} active of {data.total_executions} executions · queue {m?.queue_depth ?? 0} · in flight {m?.in_flight ?? 0} · success{' '}
-            {formatRate(m?.success_rate)} · p95 execution {formatSeconds(m?.p95_execution_time)}
+            {data.active_tasks} active of {data.total_executions} executions · queue {m?.queue_depth ?? 0} · in flight {m?.in_flight ?? 0} ·
+            success {formatRate(m?.success_rate)} · p95 execution {formatSeconds(m?.p95_execution_time)}
           </span>
         ) : null}
       </header>
@@ -66,7 +66,11 @@ function Executions({ network }: { network: NetworkView }) {
     <section className="card">
       <header className="card-head">
         <h3>Executions</h3>
-        {data ? <span className="muted small">newest {data.executions.length} of {data.total_count}</span> : null}
+        {data ? (
+          <span className="muted small">
+            newest {data.executions.length} of {data.total_count}
+          </span>
+        ) : null}
       </header>
       <ErrorNote error={error} />
       {data && data.executions.length === 0 ? (
@@ -114,7 +118,11 @@ function Executions({ network }: { network: NetworkView }) {
 
 function Recommendations({ network }: { network: NetworkView }) {
   const [objective, setObjective] = useState<Objective>('efficiency');
-  const { data, error } = useLiveQuery((api) => api.network.optimize.query({ network_id: network.id, objective }), [network.id, objective], 5000);
+  const { data, error } = useLiveQuery(
+    (api) => api.network.optimize.query({ network_id: network.id, objective }),
+    [network.id, objective],
+    5000,
+  );
   return (
     <section className="card" data-testid="recommendations">
       <header className="card-head">
@@ -129,14 +137,18 @@ function Recommendations({ network }: { network: NetworkView }) {
         </label>
       </header>
       <ErrorNote error={error} />
-      {data && data.recommendations.length === 0 ? <p className="muted">Nothing to change: the records show no problem for this objective.</p> : null}
+      {data && data.recommendations.length === 0 ? (
+        <p className="muted">Nothing to change: the records show no problem for this objective.</p>
+      ) : null}
       {data?.recommendations.map((r) => (
         <div key={`${r.type}-${JSON.stringify(r.action)}`} className="recommendation">
           <p>
-            <Badge tone={r.impact === 'high' ? 'bad' : r.impact === 'medium' ? 'warn' : 'muted'}>{r.impact}</Badge> <strong>{r.type.replace(/_/g, ' ')}</strong>: {r.description}
+            <Badge tone={r.impact === 'high' ? 'bad' : r.impact === 'medium' ? 'warn' : 'muted'}>{r.impact}</Badge>{' '}
+            <strong>{r.type.replace(/_/g, ' ')}</strong>: {r.description}
           </p>
           <p className="small muted">
-            expected: {r.expected_impact.metric} {formatNumber(r.expected_impact.current, 3)} → {formatNumber(r.expected_impact.expected, 3)} · apply: <code>{JSON.stringify(r.action)}</code>
+            expected: {r.expected_impact.metric} {formatNumber(r.expected_impact.current, 3)} →{' '}
+            {formatNumber(r.expected_impact.expected, 3)} · apply: <code>{JSON.stringify(r.action)}</code>
           </p>
           <dl className="evidence">
             {Object.entries(r.evidence).map(([k, v]) => (
@@ -173,7 +185,8 @@ export function Networks() {
         ) : null}
         {network ? (
           <span className="muted">
-            <strong>{network.name}</strong> · {network.coordination_strategy} · {network.agents.length} agents <State value={network.status} /> <Id value={network.id} />
+            <strong>{network.name}</strong> · {network.coordination_strategy} · {network.agents.length} agents{' '}
+            <State value={network.status} /> <Id value={network.id} />
           </span>
         ) : null}
       </div>

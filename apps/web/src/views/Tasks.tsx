@@ -12,7 +12,9 @@ function Votes({ consensus }: { consensus: ConsensusView }) {
     <div className="consensus" data-testid="consensus">
       <p className="consensus-head">
         <strong>Consensus</strong> <State value={consensus.status} /> <span className="muted">{consensus.consensus_algorithm}</span>
-        {consensus.consensus_threshold !== null ? <span className="muted"> · threshold {formatRate(consensus.consensus_threshold)}</span> : null}
+        {consensus.consensus_threshold !== null ? (
+          <span className="muted"> · threshold {formatRate(consensus.consensus_threshold)}</span>
+        ) : null}
         <span className="muted">
           {' '}
           · {consensus.participating_members.length} of {consensus.expected_votes} votes

@@ -74,7 +74,10 @@ export function computeNetworkMetrics(input: MetricsInput): NetworkMetrics {
     replicatedDecided: input.executions.reduce((total, execution) => total + execution.replicatedDecided, 0),
     disagreements: input.executions.reduce((total, execution) => total + execution.disagreements, 0),
     attempts: attemptTotals(finishedAttempts),
-    agents: input.agents.map((agent) => ({ ...agent, ...attemptTotals(finishedAttempts.filter((attempt) => attempt.agentId === agent.id)) })),
+    agents: input.agents.map((agent) => ({
+      ...agent,
+      ...attemptTotals(finishedAttempts.filter((attempt) => attempt.agentId === agent.id)),
+    })),
     completedInWindow: input.completedInWindow,
     windowSeconds: input.windowSeconds,
     queueDepth: input.queueDepth,
@@ -130,7 +133,9 @@ function isFinishedExecution(execution: ExecutionRecord): boolean {
 
 /** Seconds from claim to result of each completed attempt that recorded its end. */
 function completedAttemptSeconds(attempts: readonly AttemptRecord[]): number[] {
-  return attempts.filter((attempt) => attempt.outcome === 'completed').flatMap((attempt) => secondsBetween(attempt.startedAt, attempt.endedAt));
+  return attempts
+    .filter((attempt) => attempt.outcome === 'completed')
+    .flatMap((attempt) => secondsBetween(attempt.startedAt, attempt.endedAt));
 }
 
 /** `[seconds]` from start to end (never negative, whatever the clocks did), `[]` without an end. */

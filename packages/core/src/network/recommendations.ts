@@ -189,8 +189,7 @@ function switchStrategy(metrics: NetworkMetrics, context: RecommendationContext)
   const completed = metrics.agents.map((agent) => agent.completed);
   const totalCompleted = completed.reduce((a, b) => a + b, 0);
   const variation = totalCompleted > 0 ? standardDeviation(completed) / mean(completed) : null;
-  const completedSkewed =
-    variation !== null && totalCompleted >= limits.minCompletedForVariation && variation >= limits.completedVariation;
+  const completedSkewed = variation !== null && totalCompleted >= limits.minCompletedForVariation && variation >= limits.completedVariation;
   if (!openSkewed && !completedSkewed) return [];
   const totalOpen = open.reduce((a, b) => a + b, 0);
   const findings = [
@@ -204,7 +203,11 @@ function switchStrategy(metrics: NetworkMetrics, context: RecommendationContext)
       impact: 'medium',
       expected_impact: { metric: 'max_open_subtasks', current: maxOpen, expected: Math.ceil(totalOpen / metrics.agents.length) },
       evidence: {
-        agents: metrics.agents.map((agent) => ({ agent_id: agent.agent_id, open_subtasks: agent.open_subtasks, completed: agent.completed })),
+        agents: metrics.agents.map((agent) => ({
+          agent_id: agent.agent_id,
+          open_subtasks: agent.open_subtasks,
+          completed: agent.completed,
+        })),
         open_spread: maxOpen - minOpen,
         mean_open: round(meanOpen, 4),
         completed_cv: variation === null ? null : round(variation, 4),
@@ -222,7 +225,8 @@ function switchStrategy(metrics: NetworkMetrics, context: RecommendationContext)
  */
 function shrinkNetwork(metrics: NetworkMetrics, context: RecommendationContext, objective: Objective): Recommendation[] {
   const limits = OPTIMIZE_THRESHOLDS.shrinkNetwork;
-  if (context.agents.length < limits.minAgents || metrics.queue_depth !== 0 || metrics.sample.attempts < limits.minSampleAttempts) return [];
+  if (context.agents.length < limits.minAgents || metrics.queue_depth !== 0 || metrics.sample.attempts < limits.minSampleAttempts)
+    return [];
   let idle = metrics.agents.filter(
     (agent) => context.agents.includes(agent.agent_id) && finishedAttempts(agent) === 0 && agent.open_subtasks === 0,
   );

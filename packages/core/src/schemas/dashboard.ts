@@ -50,14 +50,21 @@ export const HistoryQuery = z
     swarm_id: SwarmId.optional(),
     minutes: z.number().int().min(5).max(HISTORY_MAX_MINUTES).default(60).describe('how far back, in one-minute buckets'),
   })
-  .refine((q) => (q.network_id === undefined) !== (q.swarm_id === undefined), { message: 'give exactly one of network_id and swarm_id', path: ['network_id'] });
+  .refine((q) => (q.network_id === undefined) !== (q.swarm_id === undefined), {
+    message: 'give exactly one of network_id and swarm_id',
+    path: ['network_id'],
+  });
 export type HistoryQuery = z.input<typeof HistoryQuery>;
 
 export const HistoryPoint = z.object({
   at: IsoDateTime.describe('the minute’s start'),
   completed: z.number().int().describe('attempts completed in this minute: the throughput, per minute'),
   failed: z.number().int().describe('attempts that failed or whose lease expired in this minute'),
-  p95_task_time: z.number().nonnegative().nullable().describe('95th percentile of claim-to-result seconds of the completed ones; null with none'),
+  p95_task_time: z
+    .number()
+    .nonnegative()
+    .nullable()
+    .describe('95th percentile of claim-to-result seconds of the completed ones; null with none'),
 });
 export type HistoryPoint = z.infer<typeof HistoryPoint>;
 

@@ -60,12 +60,22 @@ const sizeText = (bytes: number) => (bytes >= 1024 * 1024 ? `${bytes / (1024 * 1
 export function checkJson(value: unknown, maxBytes: number, ctx: z.RefinementCtx, path: PropertyKey[], what: string): boolean {
   if (value === undefined) return true;
   if (jsonDepth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-    ctx.addIssue({ code: 'custom', path, message: `${what} nests deeper than ${MAX_JSON_DEPTH} levels (the limit; see docs/limits.md)`, params: { limit: 'depth' } });
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: `${what} nests deeper than ${MAX_JSON_DEPTH} levels (the limit; see docs/limits.md)`,
+      params: { limit: 'depth' },
+    });
     return false;
   }
   const bytes = jsonBytes(value);
   if (bytes > maxBytes) {
-    ctx.addIssue({ code: 'custom', path, message: `${what} is ${bytes} bytes of JSON; the limit is ${sizeText(maxBytes)} (see docs/limits.md)`, params: { limit: 'size' } });
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message: `${what} is ${bytes} bytes of JSON; the limit is ${sizeText(maxBytes)} (see docs/limits.md)`,
+      params: { limit: 'size' },
+    });
     return false;
   }
   return true;
@@ -75,7 +85,11 @@ export function checkJson(value: unknown, maxBytes: number, ctx: z.RefinementCtx
  * `items` split by `chunk_size` must not make more subtasks than `maxChunks`
  * (without chunk_size there is one chunk per agent or member).
  */
-export function checkChunks(task: { items?: unknown[] | undefined; chunk_size?: number | undefined }, maxChunks: number, ctx: z.RefinementCtx): void {
+export function checkChunks(
+  task: { items?: unknown[] | undefined; chunk_size?: number | undefined },
+  maxChunks: number,
+  ctx: z.RefinementCtx,
+): void {
   if (!task.items || task.chunk_size === undefined) return;
   const chunks = Math.ceil(task.items.length / task.chunk_size);
   if (chunks > maxChunks) {
@@ -94,5 +108,8 @@ export function checkChunks(task: { items?: unknown[] | undefined; chunk_size?: 
  * with 422 rather than 400 (see docs/limits.md).
  */
 export function isLimitIssue(issue: { code: string; origin?: string; params?: Record<string, unknown> }): boolean {
-  return (issue.code === 'too_big' && (issue.origin === 'string' || issue.origin === 'array')) || (issue.code === 'custom' && issue.params?.['limit'] !== undefined);
+  return (
+    (issue.code === 'too_big' && (issue.origin === 'string' || issue.origin === 'array')) ||
+    (issue.code === 'custom' && issue.params?.['limit'] !== undefined)
+  );
 }

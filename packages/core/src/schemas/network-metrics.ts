@@ -48,7 +48,13 @@ export const NetworkStatusQuery = NetworkIdParam.extend({
     .max(500)
     .optional()
     .describe(`comma-separated subset of performance_metrics (${NETWORK_METRIC_NAMES.join(', ')}); "all" or absent for every one`),
-  window_seconds: z.coerce.number().int().min(1).max(30 * 86_400).default(3600).describe('throughput window'),
+  window_seconds: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400)
+    .default(3600)
+    .describe('throughput window'),
 });
 
 export const NetworkStatusView = z.object({

@@ -7,7 +7,14 @@ import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_RESULT_BYTES, MAX_TASK_BY
  * How a network hands subtasks to its agents. The meanings live in
  * `network/strategies.ts`; the README documents them.
  */
-export const COORDINATION_STRATEGIES = ['round-robin', 'least-loaded', 'capability-match', 'centralized', 'decentralized', 'hybrid'] as const;
+export const COORDINATION_STRATEGIES = [
+  'round-robin',
+  'least-loaded',
+  'capability-match',
+  'centralized',
+  'decentralized',
+  'hybrid',
+] as const;
 export const CoordinationStrategy = z.enum(COORDINATION_STRATEGIES);
 export type CoordinationStrategy = z.infer<typeof CoordinationStrategy>;
 
@@ -30,7 +37,12 @@ const AgentRef = z.string().trim().min(1).max(128);
 /** Tunables every network has; defaults are the issue's (30 s lease and claim timeout, 3 attempts, replication 2). */
 export const NetworkSettings = z.object({
   lease_seconds: z.number().int().min(1).max(3600).describe('how long a claim holds a subtask without a heartbeat'),
-  claim_timeout_seconds: z.number().int().min(1).max(86_400).describe('how long an assigned subtask may wait unclaimed before it is reassigned'),
+  claim_timeout_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .describe('how long an assigned subtask may wait unclaimed before it is reassigned'),
   max_attempts: z.number().int().min(1).max(100).describe('claims a subtask gets before it fails for good'),
   replication: z.number().int().min(1).max(16).describe('hybrid: agents that must agree on each subtask'),
   max_replication: z.number().int().min(1).max(32).describe('hybrid: the most agents a disputed subtask is given'),
@@ -101,7 +113,10 @@ export const REDUCERS = ['concat', 'sum', 'count', 'majority'] as const;
 export const Reducer = z.enum(REDUCERS);
 export type Reducer = z.infer<typeof Reducer>;
 
-const Requires = z.array(Capability).max(32).transform((tags) => [...new Set(tags)]);
+const Requires = z
+  .array(Capability)
+  .max(32)
+  .transform((tags) => [...new Set(tags)]);
 
 /**
  * A task is any JSON object. Three shapes are understood (see the README):
@@ -111,24 +126,28 @@ const Requires = z.array(Capability).max(32).transform((tags) => [...new Set(tag
  * (one subtask whose payload is the whole task). `requires` on the task
  * applies to every subtask that has none of its own.
  */
-export const NetworkTask = z.looseObject({
-  subtasks: z.array(z.unknown()).min(1).max(MAX_SUBTASKS_PER_TASK).optional(),
-  items: z.array(z.unknown()).min(1).max(MAX_ITEMS_PER_TASK).optional(),
-  chunk_size: z.number().int().min(1).max(MAX_ITEMS_PER_TASK).optional(),
-  params: z.unknown().optional().describe('passed to every chunk of `items` as `params`'),
-  requires: Requires.optional(),
-  reduce: Reducer.optional(),
-}).superRefine((task, ctx) => {
-  // Limits (docs/limits.md): depth and size of the whole task, of `params` (copied into every chunk), and the chunks `items` make.
-  if (checkJson(task, MAX_TASK_BYTES, ctx, [], 'the task')) checkJson(task.params, MAX_COPIED_BYTES, ctx, ['params'], 'params (copied into every chunk)');
-  checkChunks(task, MAX_SUBTASKS_PER_TASK, ctx);
-  // An explicit subtask's own `requires` is checked here, so a bad tag is a 400 naming it.
-  task.subtasks?.forEach((element, i) => {
-    if (element === null || typeof element !== 'object' || Array.isArray(element) || !('requires' in element)) return;
-    const parsed = Requires.safeParse(element.requires);
-    for (const issue of parsed.error?.issues ?? []) ctx.addIssue({ code: 'custom', message: issue.message, path: ['subtasks', i, 'requires', ...issue.path] });
+export const NetworkTask = z
+  .looseObject({
+    subtasks: z.array(z.unknown()).min(1).max(MAX_SUBTASKS_PER_TASK).optional(),
+    items: z.array(z.unknown()).min(1).max(MAX_ITEMS_PER_TASK).optional(),
+    chunk_size: z.number().int().min(1).max(MAX_ITEMS_PER_TASK).optional(),
+    params: z.unknown().optional().describe('passed to every chunk of `items` as `params`'),
+    requires: Requires.optional(),
+    reduce: Reducer.optional(),
+  })
+  .superRefine((task, ctx) => {
+    // Limits (docs/limits.md): depth and size of the whole task, of `params` (copied into every chunk), and the chunks `items` make.
+    if (checkJson(task, MAX_TASK_BYTES, ctx, [], 'the task'))
+      checkJson(task.params, MAX_COPIED_BYTES, ctx, ['params'], 'params (copied into every chunk)');
+    checkChunks(task, MAX_SUBTASKS_PER_TASK, ctx);
+    // An explicit subtask's own `requires` is checked here, so a bad tag is a 400 naming it.
+    task.subtasks?.forEach((element, i) => {
+      if (element === null || typeof element !== 'object' || Array.isArray(element) || !('requires' in element)) return;
+      const parsed = Requires.safeParse(element.requires);
+      for (const issue of parsed.error?.issues ?? [])
+        ctx.addIssue({ code: 'custom', message: issue.message, path: ['subtasks', i, 'requires', ...issue.path] });
+    });
   });
-});
 export type NetworkTask = z.infer<typeof NetworkTask>;
 
 export const ExecuteRequest = NetworkIdParam.extend({

@@ -9,7 +9,9 @@ export const SwarmRole = z.enum(SWARM_ROLES, { error: () => `Invalid role. Must 
 export type SwarmRole = z.infer<typeof SwarmRole>;
 
 export const MEMBER_PRIORITIES = ['low', 'normal', 'high'] as const;
-export const MemberPriority = z.enum(MEMBER_PRIORITIES, { error: () => `Invalid priority. Must be one of: ${MEMBER_PRIORITIES.join(', ')}` });
+export const MemberPriority = z.enum(MEMBER_PRIORITIES, {
+  error: () => `Invalid priority. Must be one of: ${MEMBER_PRIORITIES.join(', ')}`,
+});
 export type MemberPriority = z.infer<typeof MemberPriority>;
 
 /** active → suspect (silent for suspect_after) → failed (silent for fail_after); a heartbeat revives; left is final. */
@@ -54,9 +56,23 @@ export const JoinRequest = z.object({
   capability: Tag,
   region: Region.nullish(),
   priority: MemberPriority.default('normal'),
-  swarm_id: SwarmId.optional().describe('join this swarm; without it, your swarm for this capability and region (created when there is none)'),
-  suspect_after_seconds: z.number().int().min(1).max(86_400).optional().describe("sets the swarm's: silent this long, a member is suspect (default 15)"),
-  fail_after_seconds: z.number().int().min(1).max(86_400).optional().describe("sets the swarm's: silent this long, a member has failed (default 45)"),
+  swarm_id: SwarmId.optional().describe(
+    'join this swarm; without it, your swarm for this capability and region (created when there is none)',
+  ),
+  suspect_after_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .optional()
+    .describe("sets the swarm's: silent this long, a member is suspect (default 15)"),
+  fail_after_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(86_400)
+    .optional()
+    .describe("sets the swarm's: silent this long, a member has failed (default 45)"),
 });
 export type JoinRequest = z.input<typeof JoinRequest>;
 
@@ -102,7 +118,9 @@ export const MAX_HEARTBEATS_PER_BATCH = 1000;
 export const HeartbeatBatchRequest = z.object({ member_ids: z.array(MemberId).min(1).max(MAX_HEARTBEATS_PER_BATCH) });
 export const HeartbeatBatchView = z.object({
   accepted: z.number().int().describe('heartbeats taken'),
-  refused: z.array(z.object({ member_id: z.string(), code: z.enum(['NOT_FOUND', 'CONFLICT']), message: z.string() })).describe('members that are not yours or have left'),
+  refused: z
+    .array(z.object({ member_id: z.string(), code: z.enum(['NOT_FOUND', 'CONFLICT']), message: z.string() }))
+    .describe('members that are not yours or have left'),
 });
 export type HeartbeatBatchView = z.infer<typeof HeartbeatBatchView>;
 export const MemberHeartbeatView = z.object({
@@ -120,7 +138,12 @@ export type MemberHeartbeatView = z.infer<typeof MemberHeartbeatView>;
 export const SWARM_STATUSES = ['active', 'degraded', 'empty'] as const;
 export const SwarmStatus = z.enum(SWARM_STATUSES);
 
-export const MemberCounts = z.object({ active: z.number().int(), suspect: z.number().int(), failed: z.number().int(), left: z.number().int() });
+export const MemberCounts = z.object({
+  active: z.number().int(),
+  suspect: z.number().int(),
+  failed: z.number().int(),
+  left: z.number().int(),
+});
 
 export const SwarmView = z.object({
   swarm_id: z.string(),
@@ -139,7 +162,13 @@ export type SwarmView = z.infer<typeof SwarmView>;
 export const SwarmListQuery = PageQuery.extend({
   swarm_id: SwarmId.optional(),
   status: SwarmStatus.optional(),
-  members_limit: z.coerce.number().int().min(0).max(10_000).default(100).describe('members shown per swarm (oldest first); member_counts has the totals'),
+  members_limit: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(10_000)
+    .default(100)
+    .describe('members shown per swarm (oldest first); member_counts has the totals'),
 });
 export const SwarmList = z.object({ swarms: z.array(SwarmView), total_count: z.number().int(), next_cursor: NextCursor });
 export type SwarmList = z.infer<typeof SwarmList>;
@@ -171,43 +200,66 @@ export type SwarmStatusView = z.infer<typeof SwarmStatusView>;
  * `parameters` steer the coordination; the rest of the object is passed to
  * members as `params` (map-reduce, distributed) or as the payload (the others).
  */
-export const CoordinationParameters = z.looseObject({
-  items: z.array(z.unknown()).min(1).max(MAX_ITEMS_PER_TASK).optional().describe('map-reduce and distributed: the items to split across members'),
-  chunk_size: z.number().int().min(1).max(MAX_ITEMS_PER_TASK).optional(),
-  reduce: Reducer.optional().describe('map-reduce: how chunk results combine (default concat)'),
-  payload: z.unknown().optional().describe('the work every member (broadcast, consensus) or the leader gets; default: the task'),
-  stages: z.array(z.unknown()).min(1).max(100).optional().describe('pipeline: one element per stage, run in order'),
-  capability: Tag.optional().describe('only members with this capability'),
-  region: Region.optional(),
-  role: SwarmRole.optional(),
-  collaborators: z.number().int().min(1).max(1000).optional(),
-  consensus_algorithm: ConsensusAlgorithm.optional(),
-  consensus_threshold: z.number().gt(0).max(1).optional(),
-  compare: z.string().trim().min(1).max(200).optional().describe('compare votes by this field path (a.b.0) instead of the whole result'),
-  timeout_seconds: z.number().int().min(1).max(7 * 86_400).optional(),
-  lease_seconds: z.number().int().min(1).max(3600).optional(),
-  max_attempts: z.number().int().min(1).max(100).optional(),
-}).superRefine((parameters, ctx) => checkChunks(parameters, MAX_SUBTASKS_PER_TASK, ctx));
+export const CoordinationParameters = z
+  .looseObject({
+    items: z
+      .array(z.unknown())
+      .min(1)
+      .max(MAX_ITEMS_PER_TASK)
+      .optional()
+      .describe('map-reduce and distributed: the items to split across members'),
+    chunk_size: z.number().int().min(1).max(MAX_ITEMS_PER_TASK).optional(),
+    reduce: Reducer.optional().describe('map-reduce: how chunk results combine (default concat)'),
+    payload: z.unknown().optional().describe('the work every member (broadcast, consensus) or the leader gets; default: the task'),
+    stages: z.array(z.unknown()).min(1).max(100).optional().describe('pipeline: one element per stage, run in order'),
+    capability: Tag.optional().describe('only members with this capability'),
+    region: Region.optional(),
+    role: SwarmRole.optional(),
+    collaborators: z.number().int().min(1).max(1000).optional(),
+    consensus_algorithm: ConsensusAlgorithm.optional(),
+    consensus_threshold: z.number().gt(0).max(1).optional(),
+    compare: z.string().trim().min(1).max(200).optional().describe('compare votes by this field path (a.b.0) instead of the whole result'),
+    timeout_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86_400)
+      .optional(),
+    lease_seconds: z.number().int().min(1).max(3600).optional(),
+    max_attempts: z.number().int().min(1).max(100).optional(),
+  })
+  .superRefine((parameters, ctx) => checkChunks(parameters, MAX_SUBTASKS_PER_TASK, ctx));
 export type CoordinationParameters = z.infer<typeof CoordinationParameters>;
 
 /** Both bodies: the spec's `{task_id, strategy, parameters}` and the legacy `{task, collaborators, strategy, timeout_seconds}`. */
-export const CoordinateRequest = z.object({
-  task_id: TaskId.optional().describe('generated when absent; unique among your tasks'),
-  swarm_id: SwarmId.optional().describe('default: your swarm with the most eligible members'),
-  strategy: SwarmStrategy.default('map-reduce'),
-  parameters: CoordinationParameters.default({}),
-  task: z.unknown().optional().describe('the legacy body’s task (any JSON)'),
-  collaborators: z.number().int().min(1).max(1000).optional().describe('members to select (default 3; 5 for the legacy strategies)'),
-  timeout_seconds: z.number().int().min(1).max(7 * 86_400).optional().describe('the task times out after this (default 3600)'),
-}).superRefine((request, ctx) => {
-  // Limits (docs/limits.md): depth and size of the task and of the parameters, and of the work copied to every member or chunk.
-  const task = checkJson(request.task, MAX_TASK_BYTES, ctx, ['task'], 'the task');
-  if (!checkJson(request.parameters, MAX_TASK_BYTES, ctx, ['parameters'], 'the parameters') || !task) return;
-  const { strategy, parameters } = request;
-  const copied = strategy === 'broadcast' || strategy === 'consensus' || ((strategy === 'map-reduce' || strategy === 'distributed') && parameters.items !== undefined);
-  const where = parameters.payload !== undefined ? ['parameters', 'payload'] : request.task !== undefined ? ['task'] : ['parameters'];
-  if (copied) checkJson(workOf(parameters, request.task), MAX_COPIED_BYTES, ctx, where, 'the work copied to every member or chunk');
-});
+export const CoordinateRequest = z
+  .object({
+    task_id: TaskId.optional().describe('generated when absent; unique among your tasks'),
+    swarm_id: SwarmId.optional().describe('default: your swarm with the most eligible members'),
+    strategy: SwarmStrategy.default('map-reduce'),
+    parameters: CoordinationParameters.default({}),
+    task: z.unknown().optional().describe('the legacy body’s task (any JSON)'),
+    collaborators: z.number().int().min(1).max(1000).optional().describe('members to select (default 3; 5 for the legacy strategies)'),
+    timeout_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(7 * 86_400)
+      .optional()
+      .describe('the task times out after this (default 3600)'),
+  })
+  .superRefine((request, ctx) => {
+    // Limits (docs/limits.md): depth and size of the task and of the parameters, and of the work copied to every member or chunk.
+    const task = checkJson(request.task, MAX_TASK_BYTES, ctx, ['task'], 'the task');
+    if (!checkJson(request.parameters, MAX_TASK_BYTES, ctx, ['parameters'], 'the parameters') || !task) return;
+    const { strategy, parameters } = request;
+    const copied =
+      strategy === 'broadcast' ||
+      strategy === 'consensus' ||
+      ((strategy === 'map-reduce' || strategy === 'distributed') && parameters.items !== undefined);
+    const where = parameters.payload !== undefined ? ['parameters', 'payload'] : request.task !== undefined ? ['task'] : ['parameters'];
+    if (copied) checkJson(workOf(parameters, request.task), MAX_COPIED_BYTES, ctx, where, 'the work copied to every member or chunk');
+  });
 export type CoordinateRequest = z.input<typeof CoordinateRequest>;
 
 export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
@@ -267,7 +319,13 @@ export const ConsensusRequest = z.object({
   task_id: TaskId,
   consensus_algorithm: ConsensusAlgorithm.optional().describe("default: the task's, else majority-vote"),
   consensus_threshold: z.number().gt(0).max(1).optional(),
-  timeout_seconds: z.number().int().min(1).max(7 * 86_400).optional().describe('votes are awaited until this long after the task started'),
+  timeout_seconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86_400)
+    .optional()
+    .describe('votes are awaited until this long after the task started'),
 });
 export const LegacyConsensusRequest = TaskIdParam.extend({
   consensus_threshold: z.number().gt(0).max(1).default(DEFAULT_CONSENSUS_THRESHOLD),

@@ -99,7 +99,9 @@ export function decideConsensus(votes: Vote[], options: ConsensusOptions): Conse
   if (final || outstanding === 0) {
     if (wins(0)) return reached(top, tallies, confidence ?? 0);
     const standing = standingOf(tallies, voted, total, algorithm === 'weighted');
-    return failed(algorithm === 'threshold' ? `threshold not met: ${standing}, ${percent(options.threshold, 1)} needed` : `no majority: ${standing}`);
+    return failed(
+      algorithm === 'threshold' ? `threshold not met: ${standing}, ${percent(options.threshold, 1)} needed` : `no majority: ${standing}`,
+    );
   }
   return wins(outstanding * maxPerVote) ? reached(top, tallies, confidence ?? 0) : pending;
 }

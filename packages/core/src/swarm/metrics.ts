@@ -64,7 +64,9 @@ export function swarmMetricsFromTotals(t: SwarmTotals): SwarmMetrics {
 export function computeSwarmMetrics(input: SwarmMetricsInput): SwarmMetrics {
   const count = <T>(items: readonly T[], keep: (item: T) => boolean) => items.filter(keep).length;
   const completed = input.attempts.filter((attempt) => attempt.outcome === 'completed');
-  const seconds = completed.flatMap((attempt) => (attempt.endedAt === null ? [] : [Math.max(0, (attempt.endedAt.getTime() - attempt.startedAt.getTime()) / 1000)]));
+  const seconds = completed.flatMap((attempt) =>
+    attempt.endedAt === null ? [] : [Math.max(0, (attempt.endedAt.getTime() - attempt.startedAt.getTime()) / 1000)],
+  );
   return swarmMetricsFromTotals({
     tasksCompleted: count(input.tasks, (task) => task.status === 'completed'),
     tasksFailed: count(input.tasks, (task) => task.status === 'failed'),

@@ -4,7 +4,16 @@
  */
 
 // The enumerations are defined with their schemas; they are the same bindings here.
-export { CONSENSUS_ALGORITHMS, ConsensusAlgorithm, MEMBER_PRIORITIES, MEMBER_STATUSES, MemberPriority, MemberStatus, SWARM_ROLES, SwarmRole } from '../schemas/swarm.ts';
+export {
+  CONSENSUS_ALGORITHMS,
+  ConsensusAlgorithm,
+  MEMBER_PRIORITIES,
+  MEMBER_STATUSES,
+  MemberPriority,
+  MemberStatus,
+  SWARM_ROLES,
+  SwarmRole,
+} from '../schemas/swarm.ts';
 import type { ConsensusAlgorithm, MemberPriority, MemberStatus } from '../schemas/swarm.ts';
 
 /** A swarm member as selection sees it. */

@@ -76,15 +76,31 @@ export function stageMember(members: readonly string[], stage: number): string {
   return members[stage % members.length]!;
 }
 
-export function planCoordination(strategy: SwarmStrategy, members: readonly MemberCandidate[], parameters: CoordinationParameters, task: unknown): CoordinationPlan {
+export function planCoordination(
+  strategy: SwarmStrategy,
+  members: readonly MemberCandidate[],
+  parameters: CoordinationParameters,
+  task: unknown,
+): CoordinationPlan {
   const ids = members.map((m) => m.memberId);
   switch (strategy) {
     case 'map-reduce':
     case 'distributed': {
       const shards = parameters.items
-        ? decomposeTask({ items: parameters.items, ...(parameters.chunk_size ? { chunk_size: parameters.chunk_size } : {}), params: workOf(parameters, task) }, ids.length)
+        ? decomposeTask(
+            {
+              items: parameters.items,
+              ...(parameters.chunk_size ? { chunk_size: parameters.chunk_size } : {}),
+              params: workOf(parameters, task),
+            },
+            ids.length,
+          )
         : [{ seq: 0, payload: workOf(parameters, task), requires: [] }];
-      return { work: shards.map((s) => ({ seq: s.seq, replica: 0, memberId: ids[s.seq % ids.length]!, payload: s.payload })), subtaskCount: shards.length, leader: null };
+      return {
+        work: shards.map((s) => ({ seq: s.seq, replica: 0, memberId: ids[s.seq % ids.length]!, payload: s.payload })),
+        subtaskCount: shards.length,
+        leader: null,
+      };
     }
     case 'broadcast':
     case 'consensus': {
@@ -94,12 +110,20 @@ export function planCoordination(strategy: SwarmStrategy, members: readonly Memb
     case 'leader-election': {
       const leader = electLeader([...members], []);
       if (!leader) return { work: [], subtaskCount: 1, leader: null };
-      return { work: [{ seq: 0, replica: 0, memberId: leader.memberId, payload: workOf(parameters, task) }], subtaskCount: 1, leader: leader.memberId };
+      return {
+        work: [{ seq: 0, replica: 0, memberId: leader.memberId, payload: workOf(parameters, task) }],
+        subtaskCount: 1,
+        leader: leader.memberId,
+      };
     }
     case 'pipeline': {
       const stages = parameters.stages?.length ?? 1;
       const input = parameters.payload !== undefined ? parameters.payload : (task ?? null);
-      return { work: [{ seq: 0, replica: 0, memberId: stageMember(ids, 0), payload: stagePayload(parameters, 0, input) }], subtaskCount: stages, leader: null };
+      return {
+        work: [{ seq: 0, replica: 0, memberId: stageMember(ids, 0), payload: stagePayload(parameters, 0, input) }],
+        subtaskCount: stages,
+        leader: null,
+      };
     }
   }
 }

@@ -32,7 +32,9 @@ export function agentQueue(session: Pick<Session, 'client'>, agentId: string, le
 /** Runs the agent's worker until stopped; returns what it did. */
 export async function runAgentWork(options: AgentWorkOptions, deps: AgentWorkDeps): Promise<WorkSummary & { agent_id: string }> {
   const agent = await resolveAgentRef(options.agent, deps);
-  deps.log(`agent ${agent.name} (${agent.id}): working with ${options.concurrency ?? 1} slot(s); Ctrl-C finishes running subtasks, twice abandons them`);
+  deps.log(
+    `agent ${agent.name} (${agent.id}): working with ${options.concurrency ?? 1} slot(s); Ctrl-C finishes running subtasks, twice abandons them`,
+  );
   const summary = await runWorkLoop(
     {
       exec: options.exec,
@@ -40,7 +42,13 @@ export async function runAgentWork(options: AgentWorkOptions, deps: AgentWorkDep
       ...(options.pollInterval !== undefined ? { pollMs: options.pollInterval * 1000 } : {}),
       ...(options.maxSubtasks !== undefined ? { maxSubtasks: options.maxSubtasks } : {}),
     },
-    { queue: agentQueue(deps, agent.id, options.leaseSeconds), log: deps.log, stop: deps.stop, abandon: deps.abandon, ...(deps.cwd ? { cwd: deps.cwd } : {}) },
+    {
+      queue: agentQueue(deps, agent.id, options.leaseSeconds),
+      log: deps.log,
+      stop: deps.stop,
+      abandon: deps.abandon,
+      ...(deps.cwd ? { cwd: deps.cwd } : {}),
+    },
   );
   // A worker that stops hands the agent's waiting work on now rather than after the claim timeout.
   await deps.client.agent.update.mutate({ agent_id: agent.id, status: 'offline' }).then(
@@ -53,12 +61,18 @@ export async function runAgentWork(options: AgentWorkOptions, deps: AgentWorkDep
 export function addAgentWork(agent: Command, deps: CliDeps): void {
   const command = agent
     .command('work')
-    .description("run a worker for one of your agents: claim its subtasks, run a command on each, post the results")
+    .description('run a worker for one of your agents: claim its subtasks, run a command on each, post the results')
     .requiredOption('--agent <id>', 'the agent id or name');
   addWorkOptions(command).action(
     withSession(deps, async (session, command) => {
       const summary = await untilSignalled((stop, abandon) =>
-        runAgentWork(command.opts<AgentWorkOptions>(), { client: session.client, log: (line) => deps.stderr(`aitbc work: ${line}\n`), stop, abandon, cwd: deps.cwd }),
+        runAgentWork(command.opts<AgentWorkOptions>(), {
+          client: session.client,
+          log: (line) => deps.stderr(`aitbc work: ${line}\n`),
+          stop,
+          abandon,
+          cwd: deps.cwd,
+        }),
       );
       session.show(summary, renderFields);
     }),

@@ -94,7 +94,9 @@ export async function runNetworkExecute(options: NetworkExecuteOptions, deps: Ne
   });
   if (!options.wait) return submitted;
   const write = deps.stderr ?? (() => {});
-  write(`execution ${submitted.id}: ${submitted.progress.total} subtasks queued; waiting for the agents' workers (Ctrl-C stops waiting, not the execution)\n`);
+  write(
+    `execution ${submitted.id}: ${submitted.progress.total} subtasks queued; waiting for the agents' workers (Ctrl-C stops waiting, not the execution)\n`,
+  );
   const line = progressLine(write, deps.tty ?? false);
   try {
     return await waitForExecution(submitted, {
@@ -127,7 +129,12 @@ export function addNetworkExecute(network: Command, deps: CliDeps): void {
       withSession(deps, async (session, command) => {
         const [id] = command.processedArgs as [string];
         const options = { ...command.opts<Omit<NetworkExecuteOptions, 'id'>>(), id };
-        const execution = await runNetworkExecute(options, { client: session.client, cwd: deps.cwd, stderr: deps.stderr, tty: isTerminal('stderr') });
+        const execution = await runNetworkExecute(options, {
+          client: session.client,
+          cwd: deps.cwd,
+          stderr: deps.stderr,
+          tty: isTerminal('stderr'),
+        });
         session.show(execution, options.wait ? renderExecution : renderPlannedExecution);
         const failure = options.wait ? waitFailure(execution) : null;
         if (failure) throw failure;

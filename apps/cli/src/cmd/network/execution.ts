@@ -65,7 +65,11 @@ const acceptedColumn: Column<SubtaskView> = { header: 'ACCEPTED', value: (s) => 
 export function renderExecution(e: ExecutionView): string {
   const results = e.results;
   const reduction = results?.reduce
-    ? present({ reduce: results.reduce, reduced: 'reduced' in results ? formatValue(results.reduced) : undefined, reduce_error: results.reduce_error })
+    ? present({
+        reduce: results.reduce,
+        reduced: 'reduced' in results ? formatValue(results.reduced) : undefined,
+        reduce_error: results.reduce_error,
+      })
     : {};
   const replicated = e.subtasks.some((s) => s.replica > 0);
   const columns = replicated ? [...resultColumns.slice(0, 4), acceptedColumn, resultColumns[4]!] : resultColumns;

@@ -83,7 +83,7 @@ export function renderOptimization(o: NetworkOptimizationView): string {
 export function addNetworkOptimize(network: Command, deps: CliDeps): void {
   network
     .command('optimize')
-    .description("recommendations for a network, read from its measured metrics (nothing is changed)")
+    .description('recommendations for a network, read from its measured metrics (nothing is changed)')
     .argument('<id>', 'the network id')
     .addOption(new Option('--objective <objective>', 'what to optimize for (default efficiency)').choices(OBJECTIVES))
     .action(

@@ -52,7 +52,8 @@ export function renderMetrics(m: Partial<NetworkMetrics>): string {
   set('success_rate', percent(m.success_rate));
   const window = m.throughput_window_seconds !== undefined ? ` over the last ${m.throughput_window_seconds} s` : '';
   set('throughput', m.throughput !== undefined ? `${round(m.throughput)} subtasks/min${window}` : null);
-  if (!('throughput' in m)) set('throughput_window_seconds', m.throughput_window_seconds !== undefined ? `${m.throughput_window_seconds} s` : null);
+  if (!('throughput' in m))
+    set('throughput_window_seconds', m.throughput_window_seconds !== undefined ? `${m.throughput_window_seconds} s` : null);
   set('avg_task_time', seconds(m.avg_task_time));
   set('queue_depth', m.queue_depth);
   set('in_flight', m.in_flight);

@@ -4,7 +4,14 @@ import { resolveAgentRefs } from '../../agent-refs.ts';
 import { UsageError } from '../../failure.ts';
 import { commaList } from '../../flags.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
-import { addSettingOptions, addStrategyOptions, type NetworkSettingFlags, type StrategyFlags, settingsFrom, strategyFrom } from './create.ts';
+import {
+  addSettingOptions,
+  addStrategyOptions,
+  type NetworkSettingFlags,
+  type StrategyFlags,
+  settingsFrom,
+  strategyFrom,
+} from './create.ts';
 import { renderNetwork } from './get.ts';
 
 export interface NetworkUpdateOptions extends NetworkSettingFlags, StrategyFlags {
@@ -22,7 +29,14 @@ export async function runNetworkUpdate(options: NetworkUpdateOptions, session: P
   const { id, name, description, agents, status } = options;
   const strategy = strategyFrom(options);
   const settings = settingsFrom(options);
-  if (name === undefined && description === undefined && agents === undefined && status === undefined && strategy === undefined && !Object.keys(settings).length) {
+  if (
+    name === undefined &&
+    description === undefined &&
+    agents === undefined &&
+    status === undefined &&
+    strategy === undefined &&
+    !Object.keys(settings).length
+  ) {
     throw new UsageError(
       'nothing to update: give --name, --description, --agents, --strategy, --status, --lease-seconds, --claim-timeout, --max-attempts, --replication or --max-replication',
     );

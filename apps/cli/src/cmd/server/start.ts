@@ -26,7 +26,10 @@ export function serverEnvironment(options: ServerStartOptions, env: NodeJS.Proce
 }
 
 /** Runs the server in the foreground (until SIGINT/SIGTERM); resolves with the config it started with. */
-export async function runServerStart(options: ServerStartOptions, deps: Pick<CliDeps, 'env' | 'cwd' | 'loadServer'>): Promise<ServerConfig> {
+export async function runServerStart(
+  options: ServerStartOptions,
+  deps: Pick<CliDeps, 'env' | 'cwd' | 'loadServer'>,
+): Promise<ServerConfig> {
   const { serve, loadConfig } = await deps.loadServer();
   const config = loadConfig(serverEnvironment(options, deps.env), deps.cwd);
   await serve(config);

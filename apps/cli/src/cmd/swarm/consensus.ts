@@ -20,7 +20,8 @@ export interface SwarmConsensusOptions {
 /** A flag parser for a share in (0, 1], such as `--consensus-threshold 0.7`. */
 export function parseShare(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError('Expected a number greater than 0 and at most 1, e.g. 0.7.');
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1)
+    throw new InvalidArgumentError('Expected a number greater than 0 and at most 1, e.g. 0.7.');
   return n;
 }
 
@@ -33,7 +34,8 @@ export function parseShare(value: string): number {
 export async function runSwarmConsensus(options: SwarmConsensusOptions, { client }: Pick<Session, 'client'>): Promise<SwarmConsensusView> {
   const taskId = oneOf(options.task, options.taskId, '--task-id', 'task id: aitbc swarm consensus TASK_ID, or --task-id TASK_ID');
   const threshold = options.consensusThreshold !== undefined ? { consensus_threshold: options.consensusThreshold } : {};
-  const legacy = options.task !== undefined && options.taskId === undefined && options.algorithm === undefined && options.timeout === undefined;
+  const legacy =
+    options.task !== undefined && options.taskId === undefined && options.algorithm === undefined && options.timeout === undefined;
   if (legacy) return client.swarm.taskConsensus.mutate({ task_id: taskId, ...threshold });
   return client.swarm.consensus.mutate({
     task_id: taskId,
@@ -59,7 +61,8 @@ export function consensusFields(c: SwarmConsensusView): Record<string, unknown> 
   return present({
     task_id: c.task_id,
     swarm_id: c.swarm_id,
-    algorithm: c.consensus_threshold !== null ? `${c.consensus_algorithm} (threshold ${round(c.consensus_threshold)})` : c.consensus_algorithm,
+    algorithm:
+      c.consensus_threshold !== null ? `${c.consensus_algorithm} (threshold ${round(c.consensus_threshold)})` : c.consensus_algorithm,
     consensus_reached: c.consensus_reached,
     status: c.status,
     confidence: c.confidence_score === null ? null : round(c.confidence_score),
@@ -83,7 +86,9 @@ export function addSwarmConsensus(swarm: Command, deps: CliDeps): void {
     .description("decide a task's consensus from its members' votes (pending while votes are outstanding)")
     .argument('[task-id]', 'the task id (the legacy form: threshold consensus)')
     .option('--task-id <id>', 'the task id')
-    .addOption(new Option('--algorithm <algorithm>', "how votes decide (default: the task's, else majority-vote)").choices(CONSENSUS_ALGORITHMS))
+    .addOption(
+      new Option('--algorithm <algorithm>', "how votes decide (default: the task's, else majority-vote)").choices(CONSENSUS_ALGORITHMS),
+    )
     .option('--consensus-threshold <share>', 'the winning share needed under threshold consensus (legacy default 0.7)', parseShare)
     .option('--timeout <seconds>', 'await votes until this long after the task started', integerFrom(1, 7 * 86_400))
     .action(

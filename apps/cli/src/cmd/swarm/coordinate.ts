@@ -58,7 +58,9 @@ async function jsonFlag(flag: string, value: string, cwd: string): Promise<unkno
       text = await readFile(resolve(cwd, file), 'utf8');
     } catch (error) {
       const e = error as NodeJS.ErrnoException;
-      throw new CliError(`cannot read the ${where}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a directory' : e.message}`);
+      throw new CliError(
+        `cannot read the ${where}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a directory' : e.message}`,
+      );
     }
   }
   try {
@@ -152,7 +154,9 @@ export function addSwarmCoordinate(swarm: Command, deps: CliDeps): void {
     .option('--capability <tag>', 'only members with this capability')
     .option('--region <region>', 'only members in this region')
     .addOption(new Option('--role <role>', 'only members with this role').choices(SWARM_ROLES))
-    .addOption(new Option('--algorithm <algorithm>', 'broadcast, consensus: how votes decide (default majority-vote)').choices(CONSENSUS_ALGORITHMS))
+    .addOption(
+      new Option('--algorithm <algorithm>', 'broadcast, consensus: how votes decide (default majority-vote)').choices(CONSENSUS_ALGORITHMS),
+    )
     .option('--threshold <share>', 'the winning share threshold consensus needs (default 0.7)', parseShare)
     .option('--swarm-id <id>', 'use this swarm (default: yours with the most eligible members)')
     .action(

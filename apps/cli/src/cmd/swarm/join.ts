@@ -40,7 +40,11 @@ export function addSwarmJoin(swarm: Command, deps: CliDeps): void {
     .addOption(new Option('--priority <priority>', 'ranking and vote weight (default normal)').choices(MEMBER_PRIORITIES))
     .option('--swarm-id <id>', 'join this swarm')
     .option('--suspect-after <seconds>', "the swarm's: silent this long, a member is suspect (default 15)", integerFrom(1, 86_400))
-    .option('--fail-after <seconds>', "the swarm's: silent this long, a member has failed and its work moves on (default 45)", integerFrom(1, 86_400))
+    .option(
+      '--fail-after <seconds>',
+      "the swarm's: silent this long, a member has failed and its work moves on (default 45)",
+      integerFrom(1, 86_400),
+    )
     .action(
       withSession(deps, async (session, command) => {
         session.show(await runSwarmJoin(command.opts<SwarmJoinOptions>(), session), renderFields);

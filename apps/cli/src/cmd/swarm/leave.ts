@@ -35,7 +35,11 @@ export async function runSwarmLeave(options: SwarmLeaveOptions, deps: SwarmLeave
 
 export function renderLeave(view: LeaveView): string {
   const moved = view.requeued_subtasks ? `; ${count(view.requeued_subtasks, 'subtask')} they held moved to other members` : '';
-  return `Left swarm ${view.swarm_id}: ${count(view.members.length, 'member')}${moved}.\n` + view.members.map((m) => `  ${m}\n`).join('') + `\n${renderFields({ left_at: view.left_at })}`;
+  return (
+    `Left swarm ${view.swarm_id}: ${count(view.members.length, 'member')}${moved}.\n` +
+    view.members.map((m) => `  ${m}\n`).join('') +
+    `\n${renderFields({ left_at: view.left_at })}`
+  );
 }
 
 /** `question [y/N] ` on stderr, one line from stdin; yes only for y or yes. */
@@ -62,7 +66,7 @@ function askOnTerminal(write: (text: string) => void): (question: string) => Pro
 export function addSwarmLeave(swarm: Command, deps: CliDeps): void {
   swarm
     .command('leave')
-    .description("leave a swarm: one member, or all of yours in it; their work moves to other members")
+    .description('leave a swarm: one member, or all of yours in it; their work moves to other members')
     .argument('[swarm-id]', 'the swarm id (or --swarm-id)')
     .option('--swarm-id <id>', 'the swarm id')
     .option('--member-id <id>', 'only this member leaves (default: every one of yours in the swarm)')

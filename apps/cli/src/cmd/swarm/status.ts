@@ -154,7 +154,12 @@ export function addSwarmStatus(swarm: Command, deps: CliDeps): void {
     .action(
       withSession(deps, async (session, command) => {
         const [task] = command.processedArgs as [string | undefined];
-        const { swarmId, watch, realTime, interval } = command.opts<{ swarmId?: string; watch?: boolean; realTime?: boolean; interval?: number }>();
+        const { swarmId, watch, realTime, interval } = command.opts<{
+          swarmId?: string;
+          watch?: boolean;
+          realTime?: boolean;
+          interval?: number;
+        }>();
         const intervalMs = (interval ?? DEFAULT_WATCH_SECONDS) * 1000;
         if (task !== undefined) {
           if (swarmId !== undefined) throw new UsageError('give a task id or --swarm-id, not both: a task belongs to one swarm');
@@ -163,7 +168,10 @@ export function addSwarmStatus(swarm: Command, deps: CliDeps): void {
             return;
           }
           const last = await untilSignalled((stop) =>
-            watchSwarmTask({ taskId: task }, { client: session.client, write: deps.stderr, tty: isTerminal('stderr'), intervalMs, signal: stop }),
+            watchSwarmTask(
+              { taskId: task },
+              { client: session.client, write: deps.stderr, tty: isTerminal('stderr'), intervalMs, signal: stop },
+            ),
           );
           session.show(last, renderTaskStatus);
           return;

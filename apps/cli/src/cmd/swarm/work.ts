@@ -30,7 +30,9 @@ export function memberQueue(session: Pick<Session, 'client'>, memberId: string, 
 
 /** Runs the member's worker until stopped; returns what it did. */
 export async function runSwarmWork(options: SwarmWorkOptions, deps: SwarmWorkDeps): Promise<WorkSummary & { member_id: string }> {
-  deps.log(`member ${options.member}: working with ${options.concurrency ?? 1} slot(s); Ctrl-C finishes running subtasks, twice abandons them`);
+  deps.log(
+    `member ${options.member}: working with ${options.concurrency ?? 1} slot(s); Ctrl-C finishes running subtasks, twice abandons them`,
+  );
   const summary = await runWorkLoop(
     {
       exec: options.exec,
@@ -38,7 +40,13 @@ export async function runSwarmWork(options: SwarmWorkOptions, deps: SwarmWorkDep
       ...(options.pollInterval !== undefined ? { pollMs: options.pollInterval * 1000 } : {}),
       ...(options.maxSubtasks !== undefined ? { maxSubtasks: options.maxSubtasks } : {}),
     },
-    { queue: memberQueue(deps, options.member, options.leaseSeconds), log: deps.log, stop: deps.stop, abandon: deps.abandon, ...(deps.cwd ? { cwd: deps.cwd } : {}) },
+    {
+      queue: memberQueue(deps, options.member, options.leaseSeconds),
+      log: deps.log,
+      stop: deps.stop,
+      abandon: deps.abandon,
+      ...(deps.cwd ? { cwd: deps.cwd } : {}),
+    },
   );
   deps.log(`member ${options.member}: stopped; it stays in its swarm until it leaves (aitbc swarm leave) or, silent, is found failed`);
   return { member_id: options.member, ...summary };
@@ -47,12 +55,18 @@ export async function runSwarmWork(options: SwarmWorkOptions, deps: SwarmWorkDep
 export function addSwarmWork(swarm: Command, deps: CliDeps): void {
   const command = swarm
     .command('work')
-    .description("run a worker for a swarm member: claim its subtasks, run a command on each, post the results (its votes)")
+    .description('run a worker for a swarm member: claim its subtasks, run a command on each, post the results (its votes)')
     .requiredOption('--member <id>', 'the member id (from `aitbc swarm join`)');
   addWorkOptions(command).action(
     withSession(deps, async (session, command) => {
       const summary = await untilSignalled((stop, abandon) =>
-        runSwarmWork(command.opts<SwarmWorkOptions>(), { client: session.client, log: (line) => deps.stderr(`aitbc work: ${line}\n`), stop, abandon, cwd: deps.cwd }),
+        runSwarmWork(command.opts<SwarmWorkOptions>(), {
+          client: session.client,
+          log: (line) => deps.stderr(`aitbc work: ${line}\n`),
+          stop,
+          abandon,
+          cwd: deps.cwd,
+        }),
       );
       session.show(summary, renderFields);
     }),
