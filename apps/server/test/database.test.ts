@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { databaseKinds, createTestDatabase, type TestDatabase } from './support/databases.ts';
 import { migrateDatabase } from '../src/db/migrate.ts';
 import { Database } from '../src/db/database.ts';
+import { sql } from '../src/db/sql.ts';
 
 /**
  * The data-loss hazard from shared/notes/prisma-offline.md: on SQLite a write
@@ -80,6 +81,36 @@ describe.each(databaseKinds)('database units of work on %s', (kind) => {
       }),
     ).rejects.toThrow();
     expect(await db.run((q) => q.agent.count({ where: { ownerId: 'atomic' } }))).toBe(0);
+  });
+
+  it('commits raw statements and Prisma calls in one transaction, or rolls both back', async () => {
+    const insert = (name: string, now: Date) =>
+      sql`INSERT INTO "agents" ("id", "owner_id", "name", "capabilities", "status", "created_at", "updated_at") VALUES (${name}, 'mixed', ${name}, '[]', 'online', ${now}, ${now})`;
+    const committed: string[] = [];
+    await db.transaction(async (tx) => {
+      await tx.sql.run(insert('raw-1', new Date()));
+      await tx.agent.create({ data: { ownerId: 'mixed', name: 'prisma-1', capabilities: [] } });
+      // Prisma reads what raw SQL wrote in the same transaction, and the other way round.
+      expect(await tx.agent.count({ where: { ownerId: 'mixed' } })).toBe(2);
+      expect(await tx.sql.one(sql`SELECT count(*) AS n FROM "agents" WHERE "owner_id" = 'mixed'`)).toEqual({ n: 2 });
+      tx.afterCommit(() => committed.push('first'));
+    });
+    expect(committed).toEqual(['first']);
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.agent.create({ data: { ownerId: 'mixed', name: 'prisma-2', capabilities: [] } });
+        await tx.sql.run(insert('raw-2', new Date()));
+        tx.afterCommit(() => committed.push('second'));
+        throw new Error('roll back both');
+      }),
+    ).rejects.toThrow('roll back both');
+    expect(committed).toEqual(['first']);
+    const names = await db.run((q) => q.agent.findMany({ where: { ownerId: 'mixed' }, orderBy: { name: 'asc' }, select: { name: true } }));
+    expect(names.map((a) => a.name)).toEqual(['prisma-1', 'raw-1']);
+    // Rows written raw read back through Prisma exactly as Prisma's own (dates, JSON).
+    const rawRow = await db.run((q) => q.agent.findFirst({ where: { ownerId: 'mixed', name: 'raw-1' } }));
+    expect(rawRow?.createdAt).toBeInstanceOf(Date);
+    expect(rawRow?.capabilities).toEqual([]);
   });
 
   it('refuses a nested unit of work instead of deadlocking', async () => {

@@ -1,5 +1,16 @@
+import type {
+  IsolationLevel,
+  SqlDriverAdapter,
+  SqlDriverAdapterFactory,
+  SqlQuery,
+  SqlQueryable,
+  Transaction,
+} from '@prisma/driver-adapter-utils';
 import { JsonNull } from '@prisma/client/runtime/client';
+import BetterSqlite3 from 'better-sqlite3';
+import pg from 'pg';
 import type { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
+import { PostgresSql, SqliteSql } from './sql.ts';
 import type { DatabaseTarget } from './target.ts';
 
 /**
@@ -11,25 +22,122 @@ import type { DatabaseTarget } from './target.ts';
 export type Prisma = SqliteClient;
 export type PrismaTx = Omit<Prisma, '$connect' | '$disconnect' | '$on' | '$transaction' | '$extends'>;
 
-export async function connectPrisma(target: DatabaseTarget): Promise<Prisma> {
+/**
+ * The connections of one server: Prisma, and raw SQL on the same database
+ * (SQLite: the very connection Prisma uses; PostgreSQL: the pool Prisma draws
+ * from). A Prisma transaction started while `joinable()` names a transaction
+ * of ours does not open one of its own: it joins ours at a savepoint, so a
+ * unit of work can mix raw statements and Prisma calls and still commit or
+ * roll back as one.
+ */
+export interface Connection {
+  prisma: Prisma;
+  /** SQLite: statements on the shared connection. */
+  sqlite: SqliteSql | null;
+  /** PostgreSQL: the shared pool. */
+  pool: pg.Pool | null;
+  /** Prisma's own queryable, run on a connection of ours (a PostgreSQL transaction's client). */
+  queryableOn(client: pg.PoolClient | null): SqlQueryable;
+  close(): Promise<void>;
+}
+
+const statement = (text: string): SqlQuery => ({ sql: text, args: [], argTypes: [] });
+
+/** A Prisma transaction inside one of ours: BEGIN was a savepoint; COMMIT releases it, ROLLBACK returns to it. */
+function joinedTransaction(on: SqlQueryable, savepoint: string): Transaction {
+  return {
+    provider: on.provider,
+    adapterName: on.adapterName,
+    options: { usePhantomQuery: false },
+    queryRaw: (query) => on.queryRaw(query),
+    executeRaw: async (query) => {
+      // Prisma ends a transaction by sending COMMIT or ROLLBACK itself, then calling commit()/rollback().
+      if (query.sql === 'COMMIT') return on.executeRaw(statement(`RELEASE SAVEPOINT ${savepoint}`));
+      if (query.sql === 'ROLLBACK') {
+        await on.executeRaw(statement(`ROLLBACK TO SAVEPOINT ${savepoint}`));
+        return on.executeRaw(statement(`RELEASE SAVEPOINT ${savepoint}`));
+      }
+      return on.executeRaw(query);
+    },
+    commit: async () => {},
+    rollback: async () => {},
+    createSavepoint: async (name) => void (await on.executeRaw(statement(`SAVEPOINT ${name}`))),
+    rollbackToSavepoint: async (name) => void (await on.executeRaw(statement(`ROLLBACK TO SAVEPOINT ${name}`))),
+    releaseSavepoint: async (name) => void (await on.executeRaw(statement(`RELEASE SAVEPOINT ${name}`))),
+  };
+}
+
+let savepoints = 0;
+
+/** The driver adapter Prisma gets: the real one, except that a transaction started inside ours joins it. */
+function joining(inner: SqlDriverAdapter, joinable: () => SqlQueryable | undefined): SqlDriverAdapter {
+  return {
+    provider: inner.provider,
+    adapterName: inner.adapterName,
+    queryRaw: (query) => inner.queryRaw(query),
+    executeRaw: (query) => inner.executeRaw(query),
+    executeScript: (script) => inner.executeScript(script),
+    dispose: () => inner.dispose(),
+    ...(inner.getConnectionInfo ? { getConnectionInfo: () => inner.getConnectionInfo!() } : {}),
+    async startTransaction(isolationLevel?: IsolationLevel) {
+      const host = joinable();
+      if (!host) return inner.startTransaction(isolationLevel);
+      const savepoint = `prisma_joined_${++savepoints}`;
+      await host.executeRaw(statement(`SAVEPOINT ${savepoint}`));
+      return joinedTransaction(host, savepoint);
+    },
+  };
+}
+
+function factory(inner: SqlDriverAdapter, joinable: () => SqlQueryable | undefined): SqlDriverAdapterFactory {
+  return { provider: inner.provider, adapterName: inner.adapterName, connect: async () => joining(inner, joinable) };
+}
+
+export async function connect(target: DatabaseTarget, joinable: () => SqlQueryable | undefined): Promise<Connection> {
   if (target.provider === 'sqlite') {
     const [{ PrismaClient }, { PrismaBetterSqlite3 }] = await Promise.all([
       import('./generated/sqlite/client.ts'),
       import('@prisma/adapter-better-sqlite3'),
     ]);
-    const client = new PrismaClient({ adapter: new PrismaBetterSqlite3({ url: target.url, timeout: 5000 }) });
+    const adapter = await new PrismaBetterSqlite3({ url: target.url, timeout: 5000 }).connect();
+    // The adapter's own better-sqlite3 connection, so raw statements and Prisma's share one connection and one transaction.
+    const connection = (adapter as unknown as { client?: unknown }).client;
+    if (!(connection instanceof BetterSqlite3))
+      throw new Error('@prisma/adapter-better-sqlite3 no longer exposes its connection as `client`');
     // WAL lets readers run beside the writer; NORMAL sync is durable across a
     // process crash (the WAL is fsynced at checkpoints, not every commit).
-    await client.$queryRawUnsafe('PRAGMA journal_mode = WAL');
-    await client.$queryRawUnsafe('PRAGMA synchronous = NORMAL');
-    await client.$queryRawUnsafe('PRAGMA foreign_keys = ON');
-    return client;
+    connection.pragma('journal_mode = WAL');
+    connection.pragma('synchronous = NORMAL');
+    connection.pragma('foreign_keys = ON');
+    const client = new PrismaClient({ adapter: factory(adapter, joinable) });
+    return {
+      prisma: client,
+      sqlite: new SqliteSql(connection),
+      pool: null,
+      queryableOn: () => adapter,
+      close: () => client.$disconnect(),
+    };
   }
   const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('./generated/postgresql/client.ts'), import('@prisma/adapter-pg')]);
-  const client = new PrismaClient({ adapter: new PrismaPg({ connectionString: target.url, max: 10 }) });
+  const pool = new pg.Pool({ connectionString: target.url, max: 10 });
+  const adapter = await new PrismaPg(pool).connect();
+  const client = new PrismaClient({ adapter: factory(adapter, joinable) });
   await client.$connect();
-  return client as unknown as Prisma;
+  return {
+    prisma: client as unknown as Prisma,
+    sqlite: null,
+    pool,
+    // adapter-pg's queries run on `this.client`: the same methods, on our transaction's client.
+    queryableOn: (on) => (on ? (Object.create(adapter, { client: { value: on } }) as SqlQueryable) : adapter),
+    async close() {
+      await client.$disconnect();
+      await pool.end();
+    },
+  };
 }
+
+/** Raw SQL on the pool, outside any transaction (each statement commits on its own). */
+export const poolSql = (pool: pg.Pool) => new PostgresSql(pool);
 
 /** A JSON value as Prisma takes it: a JSON `null` must be spelled JsonNull (a bare null means SQL NULL). */
 export function jsonInput<T>(value: T): T | typeof JsonNull {

@@ -1,21 +1,32 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { connectPrisma, type Prisma, type PrismaTx } from './client.ts';
+import type { SqlQueryable } from '@prisma/driver-adapter-utils';
+import type pg from 'pg';
+import { type Connection, connect, type PrismaTx } from './client.ts';
+import { PostgresSql, type Sql } from './sql.ts';
 import type { DatabaseTarget } from './target.ts';
 
 /**
  * The only way the server touches the database: units of work.
  *
- * `transaction(fn)` runs fn in one interactive transaction; `run(fn)` runs fn
- * outside one (reads, and writes that are a single statement).
+ * `transaction(fn)` runs fn in one transaction. Its `tx` is both:
+ *   - `tx.sql`: raw statements on the transaction's connection (db/sql.ts),
+ *     what the per-subtask paths use;
+ *   - Prisma's API (`tx.subtask.findMany(…)`), joined to the same transaction
+ *     the first time it is used (a savepoint; see db/client.ts), so a unit
+ *     that never calls Prisma pays nothing for it.
+ * `tx.afterCommit(fn)` runs fn once the transaction has committed (events,
+ * waking waiting claims, follow-up work).
  *
- * SQLite has one connection, and with @prisma/adapter-better-sqlite3 a query
- * issued while another request holds an interactive transaction open runs
- * *inside* that transaction: if it rolls back, the other request's
- * acknowledged write is silently lost (see shared/notes/prisma-offline.md).
- * So on SQLite every unit of work passes through one FIFO gate: nothing
- * interleaves with an open transaction. better-sqlite3 executes synchronously
- * anyway, so the gate costs ordering, not parallelism. PostgreSQL has a pool
- * and real isolation, so there the gate is absent.
+ * `run(fn)` runs fn outside a transaction (reads, and writes that are a
+ * single statement).
+ *
+ * SQLite has one connection, shared by Prisma and the raw statements, and a
+ * statement issued while another request's transaction is open would run
+ * *inside* that transaction (and vanish if it rolled back). So on SQLite every
+ * unit of work passes through one FIFO gate: nothing interleaves with an open
+ * transaction. better-sqlite3 executes synchronously anyway, so the gate
+ * costs ordering, not parallelism. PostgreSQL has a pool and real isolation,
+ * so there the gate is absent.
  */
 const TRANSACTION_ATTEMPTS = 5;
 
@@ -27,13 +38,50 @@ function isRetryable(error: unknown): boolean {
   return /deadlock detected|could not serialize access/i.test(e.message ?? '');
 }
 
+export interface TxExtras {
+  /** Raw statements in this transaction. */
+  readonly sql: Sql;
+  /** Runs once the transaction has committed (not at all if it rolls back); errors go to the database's onError. */
+  afterCommit(fn: () => unknown): void;
+}
+
+/** A transaction: Prisma's API on it (joined lazily) plus `sql` and `afterCommit`. */
+export type Tx = PrismaTx & TxExtras;
+
 /** Told of every unit of work when it ends: its kind, how long it took (seconds), and whether it committed. */
 export type UnitObserver = (kind: 'run' | 'transaction', seconds: number, ok: boolean) => void;
 
+/** What the async context of a unit of work carries. */
+interface Unit {
+  /** The open transaction a Prisma transaction started now joins; absent in `run`. */
+  joinable?: SqlQueryable;
+}
+
+const ROLLBACK = Symbol('rollback');
+
 export class Database {
   private tail: Promise<unknown> = Promise.resolve();
-  private readonly inside = new AsyncLocalStorage<true>();
+  private readonly units = new AsyncLocalStorage<Unit>();
   private readonly observers: UnitObserver[] = [];
+  private connection!: Connection;
+
+  private constructor(
+    readonly target: DatabaseTarget,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  static async connect(
+    target: DatabaseTarget,
+    onError: (error: unknown) => void = (e) => console.error('aitbc-server:', e),
+  ): Promise<Database> {
+    const db = new Database(target, onError);
+    db.connection = await connect(target, () => db.units.getStore()?.joinable);
+    return db;
+  }
+
+  get provider(): DatabaseTarget['provider'] {
+    return this.target.provider;
+  }
 
   /** Watch units of work (for metrics); returns the function that stops watching. */
   observe(observer: UnitObserver): () => void {
@@ -41,46 +89,121 @@ export class Database {
     return () => this.observers.splice(this.observers.indexOf(observer) >>> 0, 1);
   }
 
-  private constructor(
-    readonly target: DatabaseTarget,
-    private readonly prisma: Prisma,
-  ) {}
-
-  static async connect(target: DatabaseTarget): Promise<Database> {
-    return new Database(target, await connectPrisma(target));
-  }
-
-  get provider(): DatabaseTarget['provider'] {
-    return this.target.provider;
-  }
-
-  run<T>(fn: (db: PrismaTx) => Promise<T>): Promise<T> {
+  /** Outside a transaction: Prisma, and raw statements that each commit on their own. */
+  run<T>(fn: (db: PrismaTx, sql: Sql) => Promise<T>): Promise<T> {
+    const { prisma, sqlite, pool } = this.connection;
     return this.timed(
       'run',
-      this.unit(() => fn(this.prisma)),
+      this.unit({}, () => fn(prisma, sqlite ?? new PostgresSql(pool!))),
     );
   }
 
   /**
-   * On PostgreSQL two transactions can deadlock (each holds a row the other
-   * wants); the database aborts one of them, which is then run again, from
-   * the start, a few times with a random pause. Everything a transaction does
-   * is inside it, so a retry is safe.
+   * One transaction. On PostgreSQL two transactions can deadlock (each holds
+   * a row the other wants); the database aborts one of them, which is then
+   * run again, from the start, a few times with a random pause. Everything a
+   * transaction does is inside it, so a retry is safe.
    */
-  transaction<T>(fn: (tx: PrismaTx) => Promise<T>): Promise<T> {
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.timed(
       'transaction',
-      this.unit(async () => {
+      (async () => {
         for (let attempt = 1; ; attempt++) {
+          const hooks: (() => unknown)[] = [];
           try {
-            return await this.prisma.$transaction((tx) => fn(tx), { maxWait: 10_000, timeout: 15_000 });
+            const result = await (this.provider === 'sqlite' ? this.sqliteTransaction(fn, hooks) : this.postgresTransaction(fn, hooks));
+            for (const hook of hooks) await Promise.resolve().then(hook).catch(this.onError);
+            return result;
           } catch (error) {
             if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(error)) throw error;
             await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
           }
         }
-      }),
+      })(),
     );
+  }
+
+  private sqliteTransaction<T>(fn: (tx: Tx) => Promise<T>, hooks: (() => unknown)[]): Promise<T> {
+    const sqlite = this.connection.sqlite!;
+    const joinable = this.connection.queryableOn(null);
+    return this.unit({ joinable }, async () => {
+      sqlite.statement('BEGIN IMMEDIATE').run();
+      const prisma = this.joinedPrisma();
+      try {
+        const result = await fn(txOf(prisma.tx, sqlite, hooks));
+        await prisma.end(true);
+        sqlite.statement('COMMIT').run();
+        return result;
+      } catch (error) {
+        await prisma.end(false).catch(() => undefined);
+        if (sqlite.connection.inTransaction) sqlite.statement('ROLLBACK').run();
+        throw error;
+      }
+    });
+  }
+
+  private async postgresTransaction<T>(fn: (tx: Tx) => Promise<T>, hooks: (() => unknown)[]): Promise<T> {
+    const client: pg.PoolClient = await this.connection.pool!.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      return await this.unit({ joinable: this.connection.queryableOn(client) }, async () => {
+        const prisma = this.joinedPrisma();
+        try {
+          const result = await fn(txOf(prisma.tx, new PostgresSql(client), hooks));
+          await prisma.end(true);
+          await client.query('COMMIT');
+          return result;
+        } catch (error) {
+          await prisma.end(false).catch(() => undefined);
+          await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+          throw error;
+        }
+      });
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /**
+   * Prisma's side of the current transaction, started on first use: a Prisma
+   * interactive transaction that joins ours (db/client.ts) and stays open
+   * until ours ends.
+   */
+  private joinedPrisma(): { tx: PrismaTx; end(commit: boolean): Promise<void> } {
+    let joined: Promise<{ ptx: PrismaTx }> | null = null;
+    let finish: ((commit: boolean) => void) | null = null;
+    let done: Promise<unknown> = Promise.resolve();
+    let failure: { error: unknown } | null = null;
+    const start = () => {
+      joined ??= new Promise((resolve, reject) => {
+        const decided = new Promise<boolean>((r) => (finish = r));
+        done = this.connection.prisma
+          .$transaction(
+            async (ptx) => {
+              resolve({ ptx });
+              if (!(await decided)) throw ROLLBACK;
+            },
+            // Ours decides when it ends; Prisma's own timeout would roll back only its half.
+            { maxWait: 600_000, timeout: 600_000 },
+          )
+          // Kept, not thrown here: end() reports it, so it is never an unhandled rejection.
+          .catch((error: unknown) => {
+            reject(error);
+            if (error !== ROLLBACK) failure = { error };
+          });
+      });
+      return joined.then(({ ptx }) => ptx);
+    };
+    return {
+      tx: lazyPrisma(start),
+      async end(commit) {
+        if (!joined) return;
+        finish?.(commit);
+        await done;
+        if (failure && commit) throw failure.error;
+      },
+    };
   }
 
   private timed<T>(kind: 'run' | 'transaction', work: Promise<T>): Promise<T> {
@@ -99,17 +222,55 @@ export class Database {
 
   async close(): Promise<void> {
     await this.tail.catch(() => undefined);
-    await this.prisma.$disconnect();
+    await this.connection.close();
   }
 
-  private unit<T>(work: () => Promise<T>): Promise<T> {
-    if (this.inside.getStore()) {
+  private unit<T>(context: Unit, work: () => Promise<T>): Promise<T> {
+    if (this.units.getStore()) {
       // A unit of work that opens another would wait on itself behind the gate.
       return Promise.reject(new Error('nested database unit of work: use the transaction you were given'));
     }
-    if (this.provider !== 'sqlite') return this.inside.run(true, work);
-    const run = this.tail.then(() => this.inside.run(true, work));
+    if (this.provider !== 'sqlite') return this.units.run(context, work);
+    const run = this.tail.then(() => this.units.run(context, work));
     this.tail = run.catch(() => undefined);
     return run;
   }
+}
+
+function txOf(prisma: PrismaTx, sql: Sql, hooks: (() => unknown)[]): Tx {
+  const extras: TxExtras = { sql, afterCommit: (fn) => void hooks.push(fn) };
+  return new Proxy(prisma, {
+    get: (target, prop) => (prop === 'sql' || prop === 'afterCommit' ? extras[prop] : Reflect.get(target, prop)),
+  }) as Tx;
+}
+
+/**
+ * Prisma's API that starts the joined transaction on first use: a model call
+ * (`tx.agent.findMany(…)`) or a client method (`tx.$executeRaw…`) waits for
+ * `start`, then runs on the transaction it gave.
+ */
+function lazyPrisma(start: () => Promise<PrismaTx>): PrismaTx {
+  const call =
+    (path: PropertyKey[]) =>
+    (...args: unknown[]) =>
+      start().then((ptx) => {
+        const owner = (path.length === 1 ? ptx : (ptx as unknown as Record<PropertyKey, unknown>)[path[0]!]) as Record<
+          PropertyKey,
+          (...a: unknown[]) => unknown
+        >;
+        return owner[path.at(-1)!]!(...args);
+      });
+  const models = new Map<PropertyKey, unknown>();
+  return new Proxy({} as PrismaTx, {
+    get(_, prop) {
+      if (prop === 'then') return undefined;
+      if (typeof prop === 'string' && prop.startsWith('$')) return call([prop]);
+      let model = models.get(prop);
+      if (!model) {
+        model = new Proxy({}, { get: (__, method) => (method === 'then' ? undefined : call([prop, method])) });
+        models.set(prop, model);
+      }
+      return model;
+    },
+  });
 }
