@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { isLimitIssue, type Principal } from '@aitbc/core';
 import { HOW_TO_SET_A_KEY, type ApiKeyAuthenticator } from './auth/api-keys.ts';
 import type { Database } from './db/database.ts';
+import { DomainError, type DomainErrorKind } from './errors.ts';
 import type { EventBus } from './events.ts';
 import type { HeartbeatBuffer } from './swarms/heartbeats.ts';
 import type { JoinBatcher } from './swarms/joins.ts';
@@ -66,8 +67,16 @@ function overLimits(cause: unknown): boolean {
   return issues.length > 0 && issues.every(isLimitIssue);
 }
 
-/** Database errors that mean "the caller asked for something impossible", not "the server broke". */
-const mapDatabaseErrors = t.middleware(async ({ next }) => {
+/** Each kind of domain error as tRPC's code (and so its HTTP status). */
+const DOMAIN_CODES: Record<DomainErrorKind, 'NOT_FOUND' | 'CONFLICT' | 'BAD_REQUEST' | 'UNPROCESSABLE_CONTENT'> = {
+  not_found: 'NOT_FOUND',
+  conflict: 'CONFLICT',
+  invalid: 'BAD_REQUEST',
+  unprocessable: 'UNPROCESSABLE_CONTENT',
+};
+
+/** Domain errors and database errors that mean "the caller asked for something impossible", not "the server broke". */
+const mapDomainErrors = t.middleware(async ({ next }) => {
   const result = await next();
   // Input that breaks only a size limit (docs/limits.md) is well-formed but too much: 422, issues kept.
   if (!result.ok && result.error.code === 'BAD_REQUEST' && overLimits(result.error.cause)) {
@@ -75,7 +84,9 @@ const mapDatabaseErrors = t.middleware(async ({ next }) => {
   }
   // Only errors nobody explained yet: a handler's own TRPCError keeps its message.
   if (!result.ok && result.error.code === 'INTERNAL_SERVER_ERROR') {
-    const code = (result.error.cause as { code?: string } | undefined)?.code;
+    const cause = result.error.cause;
+    if (cause instanceof DomainError) throw new TRPCError({ code: DOMAIN_CODES[cause.kind], message: cause.message, cause });
+    const code = (cause as { code?: string } | undefined)?.code;
     if (code === 'P2002')
       throw new TRPCError({ code: 'CONFLICT', message: 'A record with these unique fields already exists', cause: result.error });
     if (code === 'P2025') throw new TRPCError({ code: 'NOT_FOUND', message: 'Not found', cause: result.error });
@@ -86,7 +97,7 @@ const mapDatabaseErrors = t.middleware(async ({ next }) => {
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-export const publicProcedure = t.procedure.use(mapDatabaseErrors);
+export const publicProcedure = t.procedure.use(mapDomainErrors);
 
 /** Handlers behind this see `ctx.principal`: the key's owner is never missing. */
 export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {

@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { TRPCError } from '@trpc/server';
 import {
   canonicalJson,
   chooseAgent,
@@ -22,17 +21,18 @@ import { loadCandidates } from './candidates.ts';
 import { executionEnded, executionStarted, replicasDecided } from '../stats.ts';
 import type { ParentKeys, WorkParent } from '../work/parent.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, priorityRank, type SubtaskRow, toExecutionView } from './views.ts';
+import { conflict, type DomainError, notFound, unprocessable } from '../errors.ts';
 
 /** Subtask states that still expect work from someone. */
 export const OPEN_STATES = ['pending', 'assigned', 'leased'];
 const FINISHED_EXECUTION = ['completed', 'failed', 'cancelled'];
 
-export function networkNotFound(id: string): TRPCError {
-  return new TRPCError({ code: 'NOT_FOUND', message: `Agent network ${id} not found` });
+export function networkNotFound(id: string): DomainError {
+  return notFound(`Agent network ${id} not found`);
 }
 
-export function executionNotFound(id: string): TRPCError {
-  return new TRPCError({ code: 'NOT_FOUND', message: `Execution ${id} not found` });
+export function executionNotFound(id: string): DomainError {
+  return notFound(`Execution ${id} not found`);
 }
 
 /** The key replicas are compared by: equal results have equal keys. */
@@ -57,14 +57,11 @@ export async function submitExecution(
   if (!network) throw networkNotFound(input.network_id);
   if (network.status !== 'active') {
     const how = network.status === 'paused' ? `; resume it with PATCH /api/v1/agents/networks/${network.id} {"status":"active"}` : '';
-    throw new TRPCError({ code: 'CONFLICT', message: `Agent network ${network.id} is ${network.status} and accepts no executions${how}` });
+    throw conflict(`Agent network ${network.id} is ${network.status} and accepts no executions${how}`);
   }
   const candidates = await loadCandidates(tx, network, now);
   if (candidates.length === 0) {
-    throw new TRPCError({
-      code: 'CONFLICT',
-      message: `None of agent network ${network.id}'s agents exist any more; update its agents first`,
-    });
+    throw conflict(`None of agent network ${network.id}'s agents exist any more; update its agents first`);
   }
   const planned = decomposeTask(input.task, candidates.length);
   let plan: ReturnType<typeof planAssignments>;
@@ -75,7 +72,7 @@ export async function submitExecution(
       replication: network.replication,
     });
   } catch (error) {
-    if (error instanceof NoCapableAgentError) throw new TRPCError({ code: 'UNPROCESSABLE_CONTENT', message: error.message, cause: error });
+    if (error instanceof NoCapableAgentError) throw unprocessable(error.message);
     throw error;
   }
 
@@ -303,7 +300,7 @@ export async function cancelExecution(
   if (!execution) throw executionNotFound(executionId);
   const locked = await lockExecution(tx, executionId, now);
   if (!locked) {
-    throw new TRPCError({ code: 'CONFLICT', message: `Execution ${executionId} is already ${execution.status}` });
+    throw conflict(`Execution ${executionId} is already ${execution.status}`);
   }
   await cancelOpen(tx, { executionId }, now);
   const cancelled = await tx.agentNetworkExecution.update({ where: { id: executionId }, data: { status: 'cancelled', completedAt: now } });

@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { TRPCError } from '@trpc/server';
 import {
   canonicalJson,
   chooseSwarm,
@@ -36,6 +35,7 @@ import { resultsAccepted, taskEnded, taskStarted } from '../stats.ts';
 import type { ParentKeys, WorkParent } from '../work/parent.ts';
 import { candidateWindow, memberCandidates, swarmNotFound } from './membership.ts';
 import { type CoordinationRow, iso } from './views.ts';
+import { conflict, type DomainError, notFound } from '../errors.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
 const OPEN_STATES = ['pending', 'assigned', 'leased'];
@@ -45,8 +45,8 @@ const DEADLINE_BATCH = 100;
 
 const later = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
 
-export function taskNotFound(taskId: string): TRPCError {
-  return new TRPCError({ code: 'NOT_FOUND', message: `Task ${taskId} not found` });
+export function taskNotFound(taskId: string): DomainError {
+  return notFound(`Task ${taskId} not found`);
 }
 
 const paramsOf = (c: CoordinationRow) => (c.parameters ?? {}) as CoordinationParameters;
@@ -128,14 +128,11 @@ export async function coordinate(tx: PrismaTx, ownerId: string, input: Coordinat
   );
   if (!swarmId || !selection.ok) {
     const reason = selection.ok ? 'no member of yours is eligible' : selection.reason;
-    throw new TRPCError({
-      code: 'CONFLICT',
-      message: `Cannot coordinate: ${reason}${input.swarm_id ? ` in swarm ${input.swarm_id}` : ''}`,
-    });
+    throw conflict(`Cannot coordinate: ${reason}${input.swarm_id ? ` in swarm ${input.swarm_id}` : ''}`);
   }
   const taskId = input.task_id ?? `task_${randomUUID()}`;
   if (await tx.swarmCoordination.findFirst({ where: { ownerId, taskId }, select: { id: true } })) {
-    throw new TRPCError({ code: 'CONFLICT', message: `Task ${taskId} already exists; use another task_id` });
+    throw conflict(`Task ${taskId} already exists; use another task_id`);
   }
   const plan = planCoordination(strategy, selection.members, parameters, input.task);
   const timeout = input.timeout_seconds ?? parameters.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS;
@@ -475,7 +472,7 @@ export async function expireCoordinations(db: Database, now: Date): Promise<{ ti
 export async function cancelTask(tx: PrismaTx, ownerId: string, taskId: string, now: Date): Promise<CoordinationRow> {
   const found = await findTask(tx, ownerId, taskId);
   const c = await lockTask(tx, found.id, now);
-  if (!c) throw new TRPCError({ code: 'CONFLICT', message: `Task ${taskId} is already ${found.status}` });
+  if (!c) throw conflict(`Task ${taskId} is already ${found.status}`);
   await finish(tx, c, 'cancelled', {}, now);
   return tx.swarmCoordination.findUniqueOrThrow({ where: { id: c.id } });
 }
@@ -545,10 +542,9 @@ export async function requestConsensus(
 ): Promise<ConsensusView> {
   const found = await findTask(tx, ownerId, input.task_id);
   if (!isVoting(found)) {
-    throw new TRPCError({
-      code: 'CONFLICT',
-      message: `Task ${found.taskId} is a ${found.strategy} task: its members do not vote. Consensus applies to broadcast and consensus tasks; its result is in GET /swarm/tasks/${found.taskId}/status`,
-    });
+    throw conflict(
+      `Task ${found.taskId} is a ${found.strategy} task: its members do not vote. Consensus applies to broadcast and consensus tasks; its result is in GET /swarm/tasks/${found.taskId}/status`,
+    );
   }
   let c = found;
   if (LIVE_TASK.includes(found.status)) {

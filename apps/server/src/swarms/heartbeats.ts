@@ -1,8 +1,8 @@
-import { TRPCError } from '@trpc/server';
 import type { HeartbeatBatchView, MemberHeartbeatView } from '@aitbc/core';
 import type { Database } from '../db/database.ts';
 import { lockSwarm, membersMoved } from '../stats.ts';
 import { memberNotFound } from './membership.ts';
+import { conflict, DomainError } from '../errors.ts';
 
 /** What a heartbeat needs to know of a member; it does not change while the member stays. */
 export interface KnownMember {
@@ -100,10 +100,7 @@ export class HeartbeatBuffer {
   async beat(ownerId: string, memberId: string, now: Date): Promise<MemberHeartbeatView> {
     const member = await this.member(ownerId, memberId);
     if (member.left) {
-      throw new TRPCError({
-        code: 'CONFLICT',
-        message: `Swarm member ${memberId} left swarm ${member.swarmId}; join again for a new member id`,
-      });
+      throw conflict(`Swarm member ${memberId} left swarm ${member.swarmId}; join again for a new member id`);
     }
     const t = await this.thresholdsOf(member.swarmId, now.getTime());
     this.pending.set(memberId, { swarmId: member.swarmId, at: now });
@@ -126,8 +123,8 @@ export class HeartbeatBuffer {
         await this.beat(ownerId, memberId, now);
         accepted++;
       } catch (error) {
-        if (!(error instanceof TRPCError)) throw error;
-        refused.push({ member_id: memberId, code: error.code === 'CONFLICT' ? 'CONFLICT' : 'NOT_FOUND', message: error.message });
+        if (!(error instanceof DomainError)) throw error;
+        refused.push({ member_id: memberId, code: error.kind === 'conflict' ? 'CONFLICT' : 'NOT_FOUND', message: error.message });
       }
     }
     return { accepted, refused };

@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { TRPCError } from '@trpc/server';
 import type { JoinRequest, JoinView, LeaveView, MemberCandidate, MemberHeartbeatView, MemberStatus } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import type { Database } from '../db/database.ts';
@@ -7,6 +6,7 @@ import { lockSwarm, membersMoved } from '../stats.ts';
 import { releaseAllOf } from '../work/leases.ts';
 import { openLoad } from '../work/open-work.ts';
 import { type MemberRow, type SwarmRow, toCandidate, toMemberView } from './views.ts';
+import { conflict, type DomainError, invalid, notFound } from '../errors.ts';
 
 /** States a member can still be in: it has not left. */
 export const PRESENT = ['active', 'suspect', 'failed'];
@@ -16,12 +16,12 @@ const later = (now: Date, seconds: number) => new Date(now.getTime() + seconds *
 /** Public ids: a prefix and 16 random bytes, unique without coordination. */
 export const newId = (prefix: string) => `${prefix}_${randomBytes(16).toString('hex')}`;
 
-export function swarmNotFound(id: string): TRPCError {
-  return new TRPCError({ code: 'NOT_FOUND', message: `Swarm ${id} not found` });
+export function swarmNotFound(id: string): DomainError {
+  return notFound(`Swarm ${id} not found`);
 }
 
-export function memberNotFound(id: string): TRPCError {
-  return new TRPCError({ code: 'NOT_FOUND', message: `Swarm member ${id} not found` });
+export function memberNotFound(id: string): DomainError {
+  return notFound(`Swarm member ${id} not found`);
 }
 
 /** When silence makes a member suspect, and failed, counted from `now`. */
@@ -87,10 +87,7 @@ export async function joinSwarm(db: Database, ownerId: string, input: JoinReques
       const suspectAfter = input.suspect_after_seconds ?? swarm.suspectAfterSeconds;
       const failAfter = input.fail_after_seconds ?? swarm.failAfterSeconds;
       if (failAfter < suspectAfter) {
-        throw new TRPCError({
-          code: 'BAD_REQUEST',
-          message: `fail_after_seconds (${failAfter}) must be at least suspect_after_seconds (${suspectAfter})`,
-        });
+        throw invalid(`fail_after_seconds (${failAfter}) must be at least suspect_after_seconds (${suspectAfter})`);
       }
       swarm = await tx.swarm.update({ where: { id: swarm.id }, data: { suspectAfterSeconds: suspectAfter, failAfterSeconds: failAfter } });
     }
@@ -118,10 +115,7 @@ export async function touchMember(tx: PrismaTx, ownerId: string, memberId: strin
 export async function heartbeatMember(tx: PrismaTx, ownerId: string, memberId: string, now: Date): Promise<MemberHeartbeatView> {
   const member = await findMember(tx, ownerId, memberId);
   if (member.status === 'left') {
-    throw new TRPCError({
-      code: 'CONFLICT',
-      message: `Swarm member ${memberId} left swarm ${member.swarmId}; join again for a new member id`,
-    });
+    throw conflict(`Swarm member ${memberId} left swarm ${member.swarmId}; join again for a new member id`);
   }
   const swarm = await tx.swarm.findUniqueOrThrow({
     where: { id: member.swarmId },
@@ -160,14 +154,12 @@ export async function leaveSwarm(
     orderBy: { createdAt: 'asc' },
   });
   if (members.length === 0) {
-    throw input.member_id
-      ? new TRPCError({ code: 'NOT_FOUND', message: `Swarm member ${input.member_id} not found in swarm ${swarm.id}` })
-      : swarmNotFound(swarm.id);
+    throw input.member_id ? notFound(`Swarm member ${input.member_id} not found in swarm ${swarm.id}`) : swarmNotFound(swarm.id);
   }
   const leaving = members.filter((m) => m.status !== 'left');
   if (leaving.length === 0) {
     const who = input.member_id ? `Swarm member ${input.member_id} has` : `Every one of your members in swarm ${swarm.id} has`;
-    throw new TRPCError({ code: 'CONFLICT', message: `${who} already left` });
+    throw conflict(`${who} already left`);
   }
   // Lock order (see work/leases.ts): the members, then their tasks and subtasks, then the counters.
   const moved: [string, number][] = [];

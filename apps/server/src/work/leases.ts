@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
+import { DomainError } from '../errors.ts';
 import type { ClaimedSubtask, ExecutionStatus, LeaseView, SubtaskStatus } from '@aitbc/core';
 import { jsonInput, type PrismaTx } from '../db/client.ts';
 import type { Database } from '../db/database.ts';
@@ -165,7 +166,7 @@ async function seen(tx: PrismaTx, s: SubtaskRow, now: Date): Promise<void> {
     // A member that left may still post what it finished; only its own refusal is ignored,
     // a database error (a deadlock) must abort the transaction so that it is retried.
     await touchMember(tx, s.ownerId, s.assigneeId, now).catch((error: unknown) => {
-      if (!(error instanceof TRPCError)) throw error;
+      if (!(error instanceof DomainError)) throw error;
     });
   } else await tx.agent.updateMany({ where: { id: s.assigneeId }, data: { lastSeen: now } });
 }
