@@ -8,7 +8,9 @@ import { appRouter, type AppRouter } from './routers/index.ts';
 import { type Context, type FieldIssue, summariseIssues } from './trpc.ts';
 import type { Database } from './db/database.ts';
 import type { EventBus } from './events.ts';
+import type { AgentPresence } from './agents/presence.ts';
 import type { HeartbeatBuffer } from './swarms/heartbeats.ts';
+import type { WorkEngine } from './work/engine.ts';
 import { JoinBatcher } from './swarms/joins.ts';
 import { ApiKeyAuthenticator } from './auth/api-keys.ts';
 import rateLimit from './rate-limit.ts';
@@ -37,6 +39,8 @@ export interface AppOptions {
   db: Database;
   events: EventBus;
   heartbeats: HeartbeatBuffer;
+  work: WorkEngine;
+  agents: AgentPresence;
 }
 
 /**
@@ -44,7 +48,7 @@ export interface AppOptions {
  * OpenAPI paths, the document at /openapi.json, docs at /docs, and /healthz.
  * Every error, ours or Fastify's, answers as JSON `{ code, message }`.
  */
-export async function buildApp({ config, db, events, heartbeats }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, db, events, heartbeats, work, agents }: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: {
       level: config.logLevel,
@@ -95,7 +99,18 @@ export async function buildApp({ config, db, events, heartbeats }: AppOptions): 
     req: { id: string; headers: Record<string, string | string[] | undefined>; log: Context['log'] };
   }): Context => {
     const header = req.headers['x-api-key'];
-    return { db, auth, events, heartbeats, joins, apiKey: Array.isArray(header) ? header[0] : header, requestId: req.id, log: req.log };
+    return {
+      db,
+      work,
+      agents,
+      auth,
+      events,
+      heartbeats,
+      joins,
+      apiKey: Array.isArray(header) ? header[0] : header,
+      requestId: req.id,
+      log: req.log,
+    };
   };
   const onError = ({ error, ctx, path }: { error: { code: string; cause?: unknown }; ctx?: Context; path?: string }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR') ctx?.log.error({ err: error.cause ?? error, path }, 'procedure failed');

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { DatabaseTarget } from './db/target.ts';
@@ -23,7 +24,9 @@ export type ServerEvent =
       execution_id?: string | null;
       swarm_id?: string | null;
       task_id?: string | null;
-    };
+    }
+  /** Subtasks were assigned to these agents or members: their waiting claims wake (work/waiters.ts). */
+  | { kind: 'work.assigned'; assignees: string[] };
 
 export interface EventBus {
   publish(event: ServerEvent): void;
@@ -55,15 +58,20 @@ class LocalEventBus implements EventBus {
 }
 
 const CHANNEL = 'aitbc_events';
-/** NOTIFY payloads are limited to 8000 bytes; events are far smaller. */
+/** NOTIFY payloads are limited to 8000 bytes. */
 const MAX_PAYLOAD = 7900;
+/** Assignees per work.assigned NOTIFY (ids are ~40 characters): a bigger assignment is sent in pieces. */
+const ASSIGNEES_PER_NOTIFY = 150;
 
 /**
- * Several server instances on one PostgreSQL: every event is a NOTIFY, and
- * every instance (the publisher too) LISTENs, so a client connected to any
+ * Several server instances on one PostgreSQL: every event is delivered to
+ * this instance's listeners at once and sent to the others as a NOTIFY;
+ * every instance LISTENs, and skips its own, so a client connected to any
  * instance hears of work done through any other.
  */
 class PostgresEventBus extends LocalEventBus {
+  private readonly origin = randomUUID();
+
   private constructor(
     private readonly listener: pg.Client,
     private readonly publisher: pg.Pool,
@@ -79,7 +87,8 @@ class PostgresEventBus extends LocalEventBus {
     listener.on('notification', (message) => {
       if (message.channel !== CHANNEL || !message.payload) return;
       try {
-        bus.deliver(JSON.parse(message.payload) as ServerEvent);
+        const { origin, event } = JSON.parse(message.payload) as { origin: string; event: ServerEvent };
+        if (origin !== bus.origin) bus.deliver(event);
       } catch (error) {
         onError(error as Error);
       }
@@ -89,12 +98,21 @@ class PostgresEventBus extends LocalEventBus {
   }
 
   override publish(event: ServerEvent): void {
-    const payload = JSON.stringify(event);
+    this.deliver(event);
+    if (event.kind === 'work.assigned' && event.assignees.length > ASSIGNEES_PER_NOTIFY) {
+      for (let i = 0; i < event.assignees.length; i += ASSIGNEES_PER_NOTIFY) {
+        this.notify({ kind: 'work.assigned', assignees: event.assignees.slice(i, i + ASSIGNEES_PER_NOTIFY) });
+      }
+      return;
+    }
+    this.notify(event);
+  }
+
+  private notify(event: ServerEvent): void {
+    const payload = JSON.stringify({ origin: this.origin, event });
     if (payload.length > MAX_PAYLOAD) return;
-    this.publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]).catch(() => {
-      // The database is unreachable: this instance's own listeners still hear it.
-      this.deliver(event);
-    });
+    // Unreachable database: the other instances miss it (their sweeps and polls still move on); this one heard it.
+    this.publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]).catch(() => undefined);
   }
 
   override async close(): Promise<void> {

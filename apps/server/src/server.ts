@@ -7,7 +7,14 @@ import { migrateDatabase } from './db/migrate.ts';
 import { connectEvents, type EventBus } from './events.ts';
 import { HeartbeatBuffer } from './swarms/heartbeats.ts';
 import { databaseTarget } from './db/target.ts';
+import { AgentPresence } from './agents/presence.ts';
+import { ExecutionParent } from './networks/executions.ts';
+import { CoordinationParent, expireCoordinations } from './swarms/coordinations.ts';
+import { detectMemberFailures } from './swarms/membership.ts';
+import { WorkEngine } from './work/engine.ts';
+import { workSql } from './work/sql/index.ts';
 import { startSweeper } from './work/sweeper.ts';
+import { ClaimWaiters } from './work/waiters.ts';
 
 /** How long shutdown waits for open connections before it closes them. */
 const CLOSE_GRACE_MS = 2000;
@@ -18,6 +25,8 @@ export interface RunningServer {
   db: Database;
   /** What happened, as this instance hears it (from every instance on PostgreSQL). */
   events: EventBus;
+  /** Swarm heartbeats buffered before they are written (tests flush them). */
+  heartbeats: HeartbeatBuffer;
   migrations: string[];
   adminKey: AdminKeyBootstrap;
   close(): Promise<void>;
@@ -36,9 +45,36 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const heartbeats = new HeartbeatBuffer(db, config.heartbeatFlushMs, (error) =>
       console.error('aitbc-server: heartbeat flush:', (error as Error).message),
     );
-    const app = await buildApp({ config, db, events: bus, heartbeats });
+    const agents = new AgentPresence(db);
+    const work = new WorkEngine({
+      db,
+      sql: workSql,
+      events: bus,
+      waiters: new ClaimWaiters(bus),
+      // A claim, a lease heartbeat or a result is a sign of life: an agent's last_seen, a member's heartbeat.
+      presence: {
+        seen: async (ownerId, who, now) =>
+          void (who.kind === 'agent' ? await agents.seen(ownerId, who.id, now) : await heartbeats.beat(ownerId, who.id, now)),
+      },
+    });
+    const executions = new ExecutionParent(work);
+    work.register('execution', executions);
+    work.register('coordination', new CoordinationParent(work));
+    const app = await buildApp({ config, db, events: bus, heartbeats, work, agents });
     await app.listen({ host: config.host, port: config.port });
-    const stopSweeper = startSweeper(db, heartbeats, bus, config.sweepIntervalMs, app.log);
+    const stopSweeper = startSweeper(
+      [
+        // Heartbeats this instance holds count before anyone is judged silent.
+        async () => void (await heartbeats.flush()),
+        (now) => detectMemberFailures(db, work, now),
+        (now) => work.sweep(now),
+        (now) => expireCoordinations(db, work, now),
+        (now) => executions.finishStranded(db, now),
+      ],
+      bus,
+      config.sweepIntervalMs,
+      app.log,
+    );
     const address = app.server.address();
     const port = typeof address === 'object' && address ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -47,9 +83,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       app,
       db,
       events: bus,
+      heartbeats,
       migrations: applied,
       adminKey,
       async close() {
+        // Claims waiting for work answer now, so no connection is held open for them.
+        work.close();
         await stopSweeper();
         // Requests under way get a moment to finish; a connection still open then
         // (a live stream, a client that keeps its socket) is cut, so shutdown never hangs.

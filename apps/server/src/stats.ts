@@ -6,49 +6,7 @@
 import type { MemberStatus } from '@aitbc/core';
 import type { PrismaTx } from './db/client.ts';
 
-type Outcome = 'completed' | 'failed' | 'expired' | 'cancelled';
-
 const seconds = (from: Date, to: Date) => Math.max(0, (to.getTime() - from.getTime()) / 1000);
-
-/**
- * End a claim attempt (its id is the lease id) with `outcome`, once: an
- * attempt already ended is left alone and false returned. Completed, failed
- * and expired attempts count toward their agent in the network, or their
- * swarm; cancelled ones (withdrawn work) say nothing about anyone.
- */
-export async function endAttempt(tx: PrismaTx, leaseId: string | null, outcome: Outcome, now: Date, error?: string): Promise<boolean> {
-  if (!leaseId) return false;
-  const attempt = await tx.subtaskAttempt.findUnique({ where: { id: leaseId } });
-  if (attempt?.outcome !== 'open') return false;
-  const ended = await tx.subtaskAttempt.updateMany({
-    where: { id: leaseId, outcome: 'open' },
-    data: { outcome, endedAt: now, ...(error !== undefined ? { error } : {}) },
-  });
-  if (ended.count === 0 || outcome === 'cancelled') return ended.count > 0;
-  const took = outcome === 'completed' ? seconds(attempt.startedAt, now) : 0;
-  if (attempt.networkId) {
-    const count = { [outcome]: { increment: 1 }, taskSeconds: { increment: took } };
-    await tx.networkAgentStats.upsert({
-      where: { networkId_agentId: { networkId: attempt.networkId, agentId: attempt.assigneeId } },
-      create: { networkId: attempt.networkId, agentId: attempt.assigneeId, [outcome]: 1, taskSeconds: took },
-      update: count,
-    });
-    await tx.agentNetwork.updateMany({ where: { id: attempt.networkId }, data: { lastActivityAt: now } });
-    if (outcome === 'completed') {
-      const minute = Math.floor(now.getTime() / 60_000);
-      await tx.networkMinute.upsert({
-        where: { networkId_minute: { networkId: attempt.networkId, minute } },
-        create: { networkId: attempt.networkId, minute, completed: 1 },
-        update: { completed: { increment: 1 } },
-      });
-    }
-  }
-  if (attempt.swarmId) {
-    const field = outcome === 'completed' ? 'attemptsCompleted' : outcome === 'failed' ? 'attemptsFailed' : 'attemptsExpired';
-    await tx.swarm.updateMany({ where: { id: attempt.swarmId }, data: { [field]: { increment: 1 }, taskSeconds: { increment: took } } });
-  }
-  return true;
-}
 
 export async function executionStarted(tx: PrismaTx, networkId: string, now: Date): Promise<void> {
   await tx.agentNetwork.updateMany({

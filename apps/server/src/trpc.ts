@@ -3,7 +3,9 @@ import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { FastifyBaseLogger } from 'fastify';
 import { isLimitIssue, type Principal } from '@aitbc/core';
 import { HOW_TO_SET_A_KEY, type ApiKeyAuthenticator } from './auth/api-keys.ts';
+import type { AgentPresence } from './agents/presence.ts';
 import type { Database } from './db/database.ts';
+import type { WorkEngine } from './work/engine.ts';
 import { DomainError, type DomainErrorKind } from './errors.ts';
 import type { EventBus } from './events.ts';
 import type { HeartbeatBuffer } from './swarms/heartbeats.ts';
@@ -11,6 +13,8 @@ import type { JoinBatcher } from './swarms/joins.ts';
 
 export interface Context {
   db: Database;
+  work: WorkEngine;
+  agents: AgentPresence;
   auth: ApiKeyAuthenticator;
   events: EventBus;
   heartbeats: HeartbeatBuffer;

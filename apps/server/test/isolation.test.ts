@@ -102,6 +102,22 @@ function matrix(a: World, b: World): Record<string, Case> {
     'work.heartbeat': { attacks: lease({}) },
     'work.result': { attacks: lease({ result: 1 }) },
     'work.fail': { attacks: lease({ error: 'x' }) },
+    'work.claims': { attacks: [{ input: { agent_id: a.agent, max: 5 } }] },
+    // Batches answer each item: another owner's subtask is refused as NOT_FOUND, exactly as a missing one.
+    'work.heartbeats': {
+      attacks: lease({}).map(({ input }) => ({
+        input: { leases: [input] },
+        expect: { check: (d: any) => expect(d).toMatchObject({ leases: [{ held: false, refusal: 'NOT_FOUND' }] }) },
+      })),
+    },
+    'work.results': {
+      attacks: [...lease({ result: 1 }), ...lease({ error: 'x' })].map(({ input }) => ({
+        input: { results: [input] },
+        expect: {
+          check: (d: any) => expect(d).toMatchObject({ recorded: 0, refused: 1, results: [{ status: 'refused', refusal: 'NOT_FOUND' }] }),
+        },
+      })),
+    },
     'swarm.join': { attacks: [{ input: { role: 'monitor', capability: 'iso', swarm_id: a.swarm } }] },
     'swarm.leave': {
       attacks: [
@@ -121,6 +137,7 @@ function matrix(a: World, b: World): Record<string, Case> {
       ],
     },
     'swarm.claim': { attacks: [{ input: { member_id: a.member } }] },
+    'swarm.claims': { attacks: [{ input: { member_id: a.member, max: 5 } }] },
     'swarm.list': {
       attacks: [{ input: { swarm_id: a.swarm }, expect: { check: (d) => expect(d).toMatchObject({ swarms: [], total_count: 0 }) } }],
       noObjectId: { why: 'lists the caller’s swarms', input: {}, check: none([a.swarm, a.member]) },
@@ -274,6 +291,8 @@ describe.each(databaseKinds)('owner isolation on %s', (kind) => {
 
   it('B presenting A’s ids gets what a missing id gets, on every procedure and transport, and nothing changes', async () => {
     const cases = matrix(a, b);
+    // Heartbeats A's and B's own workers sent while setting up are written first: only the attacks may change anything after this.
+    await srv.server.heartbeats.flush();
     const before = await snapshot(srv.server.db);
     let calls = 0;
     const covered = new Set<string>();

@@ -19,6 +19,7 @@ const tables = [
   'agent_networks',
   'agents',
   'api_keys',
+  'execution_progress',
   'network_agent_stats',
   'network_minutes',
   'open_work',

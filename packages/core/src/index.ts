@@ -4,6 +4,7 @@ export * from './schemas/agent.ts';
 export * from './schemas/key.ts';
 export * from './schemas/health.ts';
 export * from './schemas/network.ts';
+export * from './schemas/work.ts';
 export * from './schemas/network-metrics.ts';
 export * from './schemas/swarm.ts';
 export * from './network/index.ts';

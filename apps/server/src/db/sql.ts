@@ -246,8 +246,8 @@ export class PostgresSql implements Sql {
     this.statements++;
     statementCounter.total++;
     return this.client.query({
-      // Only fixed texts are named: an IN list's text changes with its length.
-      ...(params.some(Array.isArray) ? {} : { name: statementName(text) }),
+      // Texts are fixed on PostgreSQL (a list is one array parameter), so each is parsed once per connection.
+      name: statementName(text),
       text,
       values: params,
       types: { getTypeParser: ((oid: number, format?: string) => PARSERS[oid] ?? pg.types.getTypeParser(oid, format as 'text')) as never },
@@ -264,3 +264,25 @@ export class PostgresSql implements Sql {
     return (await this.exec(query)).rowCount ?? 0;
   }
 }
+
+/** `at` plus `seconds` (an integer SQL expression), in the timestamp columns' format. */
+export function plusSeconds(at: Date, seconds: Query): Query {
+  return sql`${dialectal(
+    sql`strftime('%Y-%m-%dT%H:%M:%f+00:00', ${at}, '+' || (${seconds}) || ' seconds')`,
+    sql`(${at}::timestamp + make_interval(secs => (${seconds})))`,
+  )}`;
+}
+
+/** A random UUID (v4) made by the database, one per row. */
+export const newUuid = dialectal(
+  "lower(hex(randomblob(4))) || '-' || lower(hex(randomblob(2))) || '-4' || substr(lower(hex(randomblob(2))), 2) || '-' || " +
+    "substr('89ab', 1 + (abs(random()) % 4), 1) || substr(lower(hex(randomblob(2))), 2) || '-' || lower(hex(randomblob(6)))",
+  'gen_random_uuid()::text',
+);
+
+/**
+ * The shard a sharded counter row is written to: on PostgreSQL the
+ * connection's own (backend pid mod 16), so concurrent transactions never
+ * wait on one another's counter row; SQLite has one writer, so one shard.
+ */
+export const shard = dialectal('0', '(pg_backend_pid() % 16)');

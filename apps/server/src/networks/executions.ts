@@ -1,6 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
-  canonicalJson,
   chooseAgent,
   type CoordinationStrategy,
   decideReplicas,
@@ -8,23 +7,27 @@ import {
   type ExecutionResults,
   type ExecutionView,
   isCapable,
-  NoCapableAgentError,
+  isReplicated,
   type NetworkTask,
-  planAssignments,
+  NoCapableAgentError,
   type Priority,
-  reduceResults,
+  planAssignments,
   type ReplicaOutcome,
+  reduceResults,
   replicaPolicy,
 } from '@aitbc/core';
-import { jsonInput, type PrismaTx } from '../db/client.ts';
-import { loadCandidates } from './candidates.ts';
-import { executionEnded, executionStarted, replicasDecided } from '../stats.ts';
-import type { ParentKeys, WorkParent } from '../work/parent.ts';
-import { type ExecutionRow, type NetworkRow, networkSettings, priorityRank, type SubtaskRow, toExecutionView } from './views.ts';
+import type { PrismaTx } from '../db/client.ts';
+import type { Database, Tx } from '../db/database.ts';
+import { fromJson, inList, shard, type Sql, sql } from '../db/sql.ts';
 import { conflict, type DomainError, notFound, unprocessable } from '../errors.ts';
+import { executionEnded, executionStarted, replicasDecided } from '../stats.ts';
+import type { WorkEngine } from '../work/engine.ts';
+import type { Assignment, EndedAttempt, ParentDescription, WorkParent } from '../work/parent.ts';
+import type { NewSubtask } from '../work/sql/insert.ts';
+import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
+import { loadCandidates } from './candidates.ts';
+import { type ExecutionRow, type NetworkRow, networkSettings, priorityRank, toExecutionView } from './views.ts';
 
-/** Subtask states that still expect work from someone. */
-export const OPEN_STATES = ['pending', 'assigned', 'leased'];
 const FINISHED_EXECUTION = ['completed', 'failed', 'cancelled'];
 
 export function networkNotFound(id: string): DomainError {
@@ -35,20 +38,35 @@ export function executionNotFound(id: string): DomainError {
   return notFound(`Execution ${id} not found`);
 }
 
-/** The key replicas are compared by: equal results have equal keys. */
-export function resultKey(result: unknown): string {
-  return createHash('sha256').update(canonicalJson(result)).digest('hex');
-}
-
 const strategyOf = (n: NetworkRow) => n.coordinationStrategy as CoordinationStrategy;
 const later = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
 
+/** Subtasks decided per execution: the sum of its progress shards. */
+export async function decidedCounts(tx: Pick<PrismaTx, 'executionProgress'>, executionIds: string[]): Promise<Map<string, number>> {
+  if (executionIds.length === 0) return new Map();
+  const rows = await tx.executionProgress.groupBy({
+    by: ['executionId'],
+    where: { executionId: { in: executionIds } },
+    _sum: { decided: true },
+  });
+  return new Map(rows.map((r) => [r.executionId, r._sum.decided ?? 0]));
+}
+
+/** `n` more subtasks of the execution are decided (on this connection's shard). */
+async function countDecided(db: Sql, executionId: string, n: number): Promise<void> {
+  await db.run(sql`
+    INSERT INTO "execution_progress" ("execution_id", "shard", "decided") VALUES (${executionId}, ${shard}, ${n})
+    ON CONFLICT ("execution_id", "shard") DO UPDATE SET "decided" = "execution_progress"."decided" + ${n}`);
+}
+
 /**
  * Decompose the task, assign every subtask by the network's strategy, and
- * store the execution with its subtasks and their assignments at once.
+ * store the execution with its subtasks and their assignments at once. The
+ * answer is built from the rows written, not read back.
  */
 export async function submitExecution(
-  tx: PrismaTx,
+  tx: Tx,
+  work: WorkEngine,
   ownerId: string,
   input: { network_id: string; task: NetworkTask; priority: Priority },
   now: Date,
@@ -60,9 +78,7 @@ export async function submitExecution(
     throw conflict(`Agent network ${network.id} is ${network.status} and accepts no executions${how}`);
   }
   const candidates = await loadCandidates(tx, network, now);
-  if (candidates.length === 0) {
-    throw conflict(`None of agent network ${network.id}'s agents exist any more; update its agents first`);
-  }
+  if (candidates.length === 0) throw conflict(`None of agent network ${network.id}'s agents exist any more; update its agents first`);
   const planned = decomposeTask(input.task, candidates.length);
   let plan: ReturnType<typeof planAssignments>;
   try {
@@ -89,40 +105,58 @@ export async function submitExecution(
     },
   });
   const bySeq = new Map(planned.map((p) => [p.seq, p]));
-  const rows = plan.assignments.map((a) => {
+  const rows: NewSubtask[] = plan.assignments.map((a) => {
     const subtask = bySeq.get(a.seq)!;
     return {
       id: randomUUID(),
       ownerId,
       networkId: network.id,
       executionId: execution.id,
+      coordinationId: null,
+      swarmId: null,
       seq: a.seq,
       replica: a.replica,
-      payload: jsonInput(subtask.payload) as object,
+      payload: subtask.payload,
       requires: subtask.requires,
       priorityRank: priorityRank(input.priority),
-      status: 'assigned',
       assigneeId: a.agentId,
-      assignedAt: now,
       claimBy: later(now, network.claimTimeoutSeconds),
       maxAttempts: network.maxAttempts,
+      leaseSeconds: network.leaseSeconds,
       createdAt: now,
     };
   });
-  await tx.subtask.createMany({ data: rows });
+  await work.enqueue(tx, rows, now);
   await tx.agentNetwork.update({ where: { id: network.id }, data: { rrCursor: plan.cursor } });
   await executionStarted(tx, network.id, now);
-  const subtasks = await tx.subtask.findMany({ where: { executionId: execution.id }, orderBy: [{ seq: 'asc' }, { replica: 'asc' }] });
-  return toExecutionView(execution, subtasks);
+  const written = rows
+    .map(
+      (r): SubtaskRow => ({
+        ...r,
+        payload: r.payload as SubtaskRow['payload'],
+        status: 'assigned',
+        assignedAt: now,
+        leaseExpiresAt: null,
+        attempts: 0,
+        leaseId: null,
+        result: null,
+        resultKey: null,
+        accepted: false,
+        error: null,
+        startedAt: null,
+        completedAt: null,
+        updatedAt: now,
+      }),
+    )
+    .sort((a, b) => a.seq - b.seq || a.replica - b.replica);
+  return toExecutionView(execution, written, 0);
 }
 
 /**
- * Take the execution's row lock before settling any of its subtasks, so that
- * two replicas finishing at once are decided one after the other (on
- * PostgreSQL; SQLite's gate already serialises). Returns null when the
- * execution no longer takes results.
+ * Take the execution's row lock before settling any of its subtasks against
+ * each other. Returns null when the execution no longer takes results.
  */
-export async function lockExecution(tx: PrismaTx, executionId: string, now: Date): Promise<ExecutionRow | null> {
+export async function lockExecution(tx: Tx, executionId: string, now: Date): Promise<ExecutionRow | null> {
   const touched = await tx.agentNetworkExecution.updateMany({
     where: { id: executionId, status: { in: ['queued', 'running'] } },
     data: { updatedAt: now },
@@ -131,166 +165,301 @@ export async function lockExecution(tx: PrismaTx, executionId: string, now: Date
   return tx.agentNetworkExecution.findUnique({ where: { id: executionId } });
 }
 
-/**
- * Give an open replica to another agent by the network's strategy, avoiding
- * `avoid` (the agent that just lost or dropped it) when anyone else can take
- * it. With no capable agent left, the replica fails for good. The caller has
- * already moved the row out of its previous state.
- */
-export async function reassign(tx: PrismaTx, subtask: SubtaskRow, network: NetworkRow, avoid: string[], now: Date): Promise<string | null> {
-  const siblings = await tx.subtask.findMany({
-    where: { executionId: subtask.executionId, seq: subtask.seq, id: { not: subtask.id } },
-    select: { assigneeId: true },
-  });
-  const candidates = await loadCandidates(tx, network, now);
-  const choice = chooseAgent(strategyOf(network), (subtask.requires as string[] | null) ?? [], candidates, {
-    cursor: network.rrCursor,
-    exclude: siblings.flatMap((s) => (s.assigneeId ? [s.assigneeId] : [])),
-    avoid,
-  });
-  if (choice.cursor !== network.rrCursor) await tx.agentNetwork.update({ where: { id: network.id }, data: { rrCursor: choice.cursor } });
-  return choice.agentId;
-}
-
-/** Cancel every replica of the execution (or of one subtask) that still waits for work, and close their attempts. */
-async function cancelOpen(tx: PrismaTx, where: { executionId: string; seq?: number }, now: Date): Promise<void> {
-  const open = await tx.subtask.findMany({ where: { ...where, status: { in: OPEN_STATES } }, select: { id: true } });
-  if (open.length === 0) return;
-  const ids = open.map((s) => s.id);
-  await tx.subtask.updateMany({
-    where: { id: { in: ids } },
-    data: { status: 'cancelled', leaseId: null, leaseExpiresAt: null, claimBy: null, completedAt: now },
-  });
-  await tx.subtaskAttempt.updateMany({ where: { subtaskId: { in: ids }, outcome: 'open' }, data: { outcome: 'cancelled', endedAt: now } });
-}
-
 function outcomeOf(s: SubtaskRow): ReplicaOutcome {
   if (s.status === 'completed') return { replica: s.replica, state: 'completed', resultKey: s.resultKey ?? '' };
   if (s.status === 'failed') return { replica: s.replica, state: 'failed' };
   return { replica: s.replica, state: 'open' };
 }
 
-/**
- * After a replica of subtask `seq` finished, decide what the subtask's
- * result is (or that it needs another replica, or failed), and finish the
- * execution when that was its last subtask. Call with the execution locked.
- */
-export async function decideSubtask(tx: PrismaTx, execution: ExecutionRow, seq: number, now: Date, loaded?: NetworkRow): Promise<void> {
-  const replicas = await tx.subtask.findMany({ where: { executionId: execution.id, seq }, orderBy: { replica: 'asc' } });
-  if (replicas.some((r) => r.accepted)) return;
-  const network = loaded ?? (await tx.agentNetwork.findUniqueOrThrow({ where: { id: execution.networkId } }));
-  const agentIds = network.agents as string[];
-  const policy = replicaPolicy(strategyOf(network), networkSettings(network), agentIds.length);
-  const live = replicas.filter((r) => r.status !== 'cancelled');
-  const outcomes = live.map(outcomeOf);
-  const requires = (replicas[0]?.requires as string[] | null) ?? [];
+export const isFinished = (status: string) => FINISHED_EXECUTION.includes(status);
 
-  let canAdd = false;
-  if (policy.kind === 'quorum' && outcomes.every((o) => o.state !== 'open')) {
-    const holders = new Set(replicas.map((r) => r.assigneeId));
-    canAdd = (await loadCandidates(tx, network, now)).some((c) => isCapable(c, requires) && !holders.has(c.id));
+/** A network execution as the work engine's parent of its subtasks (see work/parent.ts). */
+export class ExecutionParent implements WorkParent {
+  /** Execution → network: fixed for an execution's life. */
+  private readonly networkOf = new Map<string, string>();
+
+  constructor(private readonly work: WorkEngine) {}
+
+  private async network(tx: Tx, executionId: string): Promise<NetworkRow | null> {
+    const networkId =
+      this.networkOf.get(executionId) ??
+      (await tx.agentNetworkExecution.findUnique({ where: { id: executionId }, select: { networkId: true } }))?.networkId;
+    if (!networkId) return null;
+    this.remember(executionId, networkId);
+    return tx.agentNetwork.findUnique({ where: { id: networkId } });
   }
 
-  let decision = decideReplicas(outcomes, policy, canAdd);
-  // When the candidates changed since canAdd was computed, decide without another replica.
-  if (decision.state === 'add_replica' && !(await addReplica(tx, execution, network, replicas, now)))
-    decision = decideReplicas(outcomes, policy, false);
-  if (decision.state === 'waiting' || decision.state === 'add_replica') return;
-  if (decision.state === 'failed') {
-    // The workers' own words say more than "the subtask failed": quote the last one.
-    const lastError = live.filter((r) => r.status === 'failed' && r.error).at(-1)?.error;
-    const detail =
-      lastError && decision.reason !== lastError
-        ? policy.kind === 'single'
-          ? lastError
-          : `${decision.reason} (last error: ${lastError})`
-        : decision.reason;
-    return failExecution(tx, execution, `subtask ${seq} failed: ${detail}`, now);
+  private remember(executionId: string, networkId: string): void {
+    if (this.networkOf.size >= 10_000) this.networkOf.clear();
+    this.networkOf.set(executionId, networkId);
   }
 
-  const winner = live.find((r) => r.replica === decision.winner)!;
-  await tx.subtask.updateMany({ where: { id: winner.id }, data: { accepted: true } });
-  if (live.some((r) => OPEN_STATES.includes(r.status))) await cancelOpen(tx, { executionId: execution.id, seq }, now);
-  const replicated = policy.kind !== 'single';
-  const updated = await tx.agentNetworkExecution.update({
-    where: { id: execution.id },
-    data: {
-      decidedCount: { increment: 1 },
-      ...(replicated ? { replicatedDecided: { increment: 1 }, disagreements: { increment: decision.distinct > 1 ? 1 : 0 } } : {}),
-    },
-  });
-  if (replicated) await replicasDecided(tx, execution.networkId, decision.distinct > 1);
-  if (updated.decidedCount >= updated.subtaskCount) await completeExecution(tx, updated, now);
+  /** Strategies per execution, read raw: results on a single-replica strategy need no lock at all. */
+  private async strategies(db: Sql, ids: string[]): Promise<Map<string, CoordinationStrategy>> {
+    const rows = await db.all<{ id: string; network_id: string; coordination_strategy: string }>(sql`
+      SELECT e."id", e."network_id", n."coordination_strategy" FROM "agent_network_executions" e
+      JOIN "agent_networks" n ON n."id" = e."network_id" WHERE e."id" ${inList(ids)}`);
+    for (const r of rows) this.remember(r.id, r.network_id);
+    return new Map(rows.map((r) => [r.id, r.coordination_strategy as CoordinationStrategy]));
+  }
+
+  async lock(tx: Tx, ids: string[], moving: boolean, now: Date): Promise<void> {
+    const replicated = moving ? null : await this.strategies(tx.sql, ids);
+    for (const id of ids) {
+      const strategy = replicated?.get(id);
+      if (moving || (strategy && isReplicated(strategy))) await lockExecution(tx, id, now);
+    }
+  }
+
+  async describe(db: Sql, ids: string[], withStatus: boolean): Promise<Map<string, ParentDescription>> {
+    const unknown = withStatus ? ids : ids.filter((id) => !this.networkOf.has(id));
+    const rows = unknown.length
+      ? await db.all<{ id: string; network_id: string; status: string }>(
+          sql`SELECT "id", "network_id", "status" FROM "agent_network_executions" WHERE "id" ${inList(unknown)}`,
+        )
+      : [];
+    const status = new Map(rows.map((r) => [r.id, r.status]));
+    for (const r of rows) this.remember(r.id, r.network_id);
+    return new Map(
+      ids.map((id) => [
+        id,
+        { execution_id: id, network_id: this.networkOf.get(id) ?? null, task_id: null, swarm_id: null, status: status.get(id) ?? '' },
+      ]),
+    );
+  }
+
+  async started(db: Sql, ids: string[], now: Date): Promise<void> {
+    // Only a live execution has assigned work to claim: queued becomes running, running stays.
+    await db.run(sql`
+      UPDATE "agent_network_executions" SET "status" = 'running', "started_at" = ${now}, "updated_at" = ${now}
+      WHERE "id" ${inList(ids)} AND "status" = 'queued'`);
+  }
+
+  /**
+   * Give an open replica to another agent by the network's strategy,
+   * avoiding `avoid` (the agent that just lost or dropped it) when anyone
+   * else can take it.
+   */
+  async reassign(tx: Tx, s: SubtaskRow, avoid: string[], now: Date): Promise<Assignment> {
+    const network = await this.network(tx, s.executionId!);
+    if (!network) return { assigneeId: null, claimBy: later(now, 30) };
+    const siblings = await tx.subtask.findMany({
+      where: { executionId: s.executionId, seq: s.seq, id: { not: s.id } },
+      select: { assigneeId: true },
+    });
+    const candidates = await loadCandidates(tx, network, now);
+    const choice = chooseAgent(strategyOf(network), (s.requires as string[] | null) ?? [], candidates, {
+      cursor: network.rrCursor,
+      exclude: siblings.flatMap((x) => (x.assigneeId ? [x.assigneeId] : [])),
+      avoid,
+    });
+    if (choice.cursor !== network.rrCursor) await tx.agentNetwork.update({ where: { id: network.id }, data: { rrCursor: choice.cursor } });
+    return { assigneeId: choice.agentId, claimBy: later(now, network.claimTimeoutSeconds) };
+  }
+
+  async settle(tx: Tx, executionId: string, replicas: SubtaskRow[], now: Date): Promise<void> {
+    const network = await this.network(tx, executionId);
+    if (!network) return;
+    if (!isReplicated(strategyOf(network))) {
+      // One replica per subtask: a result decides it; a failure fails the execution.
+      const completed = replicas.filter((s) => s.status === 'completed');
+      if (completed.length > 0) {
+        await tx.sql.run(sql`UPDATE "subtasks" SET "accepted" = ${true} WHERE "id" ${inList(completed.map((s) => s.id))}`);
+        await countDecided(tx.sql, executionId, completed.length);
+      }
+      const failed = replicas.find((s) => s.status === 'failed');
+      if (failed) {
+        const execution = await lockExecution(tx, executionId, now);
+        if (execution) await this.fail(tx, execution, `subtask ${failed.seq} failed: ${failed.error ?? 'no reason given'}`, now);
+      }
+      return;
+    }
+    const execution = await lockExecution(tx, executionId, now);
+    if (!execution) return;
+    for (const seq of new Set(replicas.map((s) => s.seq))) {
+      if (isFinished((await tx.agentNetworkExecution.findUniqueOrThrow({ where: { id: executionId }, select: { status: true } })).status))
+        return;
+      await this.decideSubtask(tx, execution, network, seq, now);
+    }
+  }
+
+  /**
+   * After a replica of subtask `seq` finished, decide what the subtask's
+   * result is (or that it needs another replica, or failed). Call with the
+   * execution locked.
+   */
+  private async decideSubtask(tx: Tx, execution: ExecutionRow, network: NetworkRow, seq: number, now: Date): Promise<void> {
+    const replicas = await tx.subtask.findMany({ where: { executionId: execution.id, seq }, orderBy: { replica: 'asc' } });
+    if (replicas.some((r) => r.accepted)) return;
+    const policy = replicaPolicy(strategyOf(network), networkSettings(network), (network.agents as string[]).length);
+    const live = replicas.filter((r) => r.status !== 'cancelled');
+    const outcomes = live.map(outcomeOf);
+    const requires = (replicas[0]?.requires as string[] | null) ?? [];
+
+    let canAdd = false;
+    if (policy.kind === 'quorum' && outcomes.every((o) => o.state !== 'open')) {
+      const holders = new Set(replicas.map((r) => r.assigneeId));
+      canAdd = (await loadCandidates(tx, network, now)).some((c) => isCapable(c, requires) && !holders.has(c.id));
+    }
+
+    let decision = decideReplicas(outcomes, policy, canAdd);
+    // When the candidates changed since canAdd was computed, decide without another replica.
+    if (decision.state === 'add_replica' && !(await this.addReplica(tx, network, replicas, now)))
+      decision = decideReplicas(outcomes, policy, false);
+    if (decision.state === 'waiting' || decision.state === 'add_replica') return;
+    if (decision.state === 'failed') {
+      // The workers' own words say more than "the subtask failed": quote the last one.
+      const lastError = live.filter((r) => r.status === 'failed' && r.error).at(-1)?.error;
+      const detail = lastError && decision.reason !== lastError ? `${decision.reason} (last error: ${lastError})` : decision.reason;
+      return this.fail(tx, execution, `subtask ${seq} failed: ${detail}`, now);
+    }
+
+    const winner = live.find((r) => r.replica === decision.winner)!;
+    await tx.subtask.updateMany({ where: { id: winner.id }, data: { accepted: true } });
+    if (live.some((r) => OPEN_STATES.includes(r.status))) await this.work.cancelOpen(tx, { executionId: execution.id }, seq, now);
+    await tx.agentNetworkExecution.update({
+      where: { id: execution.id },
+      data: { replicatedDecided: { increment: 1 }, disagreements: { increment: decision.distinct > 1 ? 1 : 0 } },
+    });
+    await replicasDecided(tx, execution.networkId, decision.distinct > 1);
+    await countDecided(tx.sql, execution.id, 1);
+  }
+
+  /** One more replica of a disputed subtask, on an agent that holds none of it yet. False when nobody can take it. */
+  private async addReplica(tx: Tx, network: NetworkRow, replicas: SubtaskRow[], now: Date): Promise<boolean> {
+    const first = replicas[0]!;
+    const requires = (first.requires as string[] | null) ?? [];
+    const choice = chooseAgent(strategyOf(network), requires, await loadCandidates(tx, network, now), {
+      cursor: network.rrCursor,
+      exclude: replicas.flatMap((r) => (r.assigneeId ? [r.assigneeId] : [])),
+      avoid: [],
+    });
+    if (!choice.agentId) return false;
+    await this.work.enqueue(
+      tx,
+      [
+        {
+          id: randomUUID(),
+          ownerId: first.ownerId,
+          networkId: first.networkId,
+          executionId: first.executionId,
+          coordinationId: null,
+          swarmId: null,
+          seq: first.seq,
+          replica: Math.max(...replicas.map((r) => r.replica)) + 1,
+          payload: first.payload,
+          requires,
+          priorityRank: first.priorityRank,
+          assigneeId: choice.agentId,
+          claimBy: later(now, network.claimTimeoutSeconds),
+          maxAttempts: first.maxAttempts,
+          leaseSeconds: network.leaseSeconds,
+          // Its place in the queue is the subtask's original one.
+          createdAt: first.createdAt,
+        },
+      ],
+      now,
+    );
+    return true;
+  }
+
+  /** A subtask failed for good: the execution fails and its remaining work is withdrawn. Call with the execution locked. */
+  private async fail(tx: Tx, execution: ExecutionRow, error: string, now: Date): Promise<void> {
+    await this.work.cancelOpen(tx, { executionId: execution.id }, null, now);
+    await tx.agentNetworkExecution.update({
+      where: { id: execution.id },
+      data: { status: 'failed', error, failedCount: { increment: 1 }, completedAt: now },
+    });
+    await executionEnded(tx, execution.networkId, 'failed', execution.createdAt, now);
+  }
+
+  /**
+   * Attempts ended: each agent's counts and task time, and the completions
+   * of this minute (with the latest time, the network's last activity), each
+   * on this connection's shard.
+   */
+  async attemptsEnded(tx: Tx, executionId: string, attempts: EndedAttempt[], now: Date): Promise<void> {
+    const networkId = this.networkOf.get(executionId) ?? (await this.network(tx, executionId))?.id;
+    if (!networkId) return;
+    const byAgent = new Map<string, { completed: number; failed: number; expired: number; seconds: number }>();
+    for (const a of attempts) {
+      const n = byAgent.get(a.assigneeId) ?? { completed: 0, failed: 0, expired: 0, seconds: 0 };
+      n[a.outcome]++;
+      n.seconds += a.seconds;
+      byAgent.set(a.assigneeId, n);
+    }
+    for (const [agentId, n] of [...byAgent].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      await tx.sql.run(sql`
+        INSERT INTO "network_agent_stats" ("network_id", "agent_id", "shard", "completed", "failed", "expired", "task_seconds")
+        VALUES (${networkId}, ${agentId}, ${shard}, ${n.completed}, ${n.failed}, ${n.expired}, ${n.seconds})
+        ON CONFLICT ("network_id", "agent_id", "shard") DO UPDATE SET
+          "completed" = "network_agent_stats"."completed" + ${n.completed}, "failed" = "network_agent_stats"."failed" + ${n.failed},
+          "expired" = "network_agent_stats"."expired" + ${n.expired}, "task_seconds" = "network_agent_stats"."task_seconds" + ${n.seconds}`);
+    }
+    const completed = attempts.filter((a) => a.outcome === 'completed').length;
+    await tx.sql.run(sql`
+      INSERT INTO "network_minutes" ("network_id", "minute", "shard", "completed", "last_at")
+      VALUES (${networkId}, ${Math.floor(now.getTime() / 60_000)}, ${shard}, ${completed}, ${now})
+      ON CONFLICT ("network_id", "minute", "shard") DO UPDATE SET
+        "completed" = "network_minutes"."completed" + ${completed}, "last_at" = ${now}`);
+  }
+
+  /**
+   * The sweep's backstop: live executions whose every subtask is decided,
+   * but whose follow-up after the last result never ran (the instance
+   * stopped between the commit and it).
+   */
+  async finishStranded(db: Database, now: Date): Promise<{ finished: number }> {
+    const stranded = await db.run((_, q) =>
+      q.all<{ id: string }>(sql`
+        SELECT e."id" FROM "agent_network_executions" e
+        WHERE e."status" IN ('queued', 'running')
+          AND e."subtask_count" <= (SELECT COALESCE(SUM(p."decided"), 0) FROM "execution_progress" p WHERE p."execution_id" = e."id")
+        LIMIT 100`),
+    );
+    for (const { id } of stranded) await this.finishIfDone(db, id, now);
+    return { finished: stranded.length };
+  }
+
+  /** Every subtask decided: aggregate the results in task order, reduce when the task asks, and complete. */
+  async finishIfDone(db: Database, executionId: string, now: Date): Promise<void> {
+    const state = await db.run((_, q) =>
+      q.one<{ status: string; subtask_count: number; decided: number }>(sql`
+        SELECT "status", "subtask_count", (SELECT COALESCE(SUM("decided"), 0) FROM "execution_progress" WHERE "execution_id" = ${executionId}) AS "decided"
+        FROM "agent_network_executions" WHERE "id" = ${executionId}`),
+    );
+    if (!state || isFinished(state.status) || Number(state.decided) < Number(state.subtask_count)) return;
+    await db.transaction(async (tx) => {
+      const execution = await lockExecution(tx, executionId, now);
+      if (!execution) return;
+      const accepted = await tx.sql.all<{ result: unknown }>(
+        sql`SELECT "result" FROM "subtasks" WHERE "execution_id" = ${executionId} AND "accepted" = ${true} ORDER BY "seq"`,
+      );
+      const subtaskResults = accepted.map((s) => fromJson(s.result));
+      const reducer = (execution.task as NetworkTask).reduce ?? null;
+      const reduction = reducer ? reduceResults(reducer, subtaskResults) : null;
+      const results: ExecutionResults = {
+        subtask_results: subtaskResults,
+        reduce: reducer,
+        ...(reduction && 'value' in reduction ? { reduced: reduction.value } : {}),
+        reduce_error: reduction && 'error' in reduction ? reduction.error : null,
+      };
+      await tx.agentNetworkExecution.update({
+        where: { id: executionId },
+        data: { status: 'completed', completedAt: now, results: results as object },
+      });
+      await executionEnded(tx, execution.networkId, 'completed', execution.createdAt, now);
+      tx.afterCommit(() =>
+        this.work.announce({ owner_id: execution.ownerId, network_id: execution.networkId, execution_id: execution.id }),
+      );
+    });
+  }
 }
 
-/** One more replica of a disputed subtask, on an agent that holds none of it yet. False when nobody can take it. */
-async function addReplica(tx: PrismaTx, execution: ExecutionRow, network: NetworkRow, replicas: SubtaskRow[], now: Date): Promise<boolean> {
-  const first = replicas[0]!;
-  const requires = (first.requires as string[] | null) ?? [];
-  const choice = chooseAgent(strategyOf(network), requires, await loadCandidates(tx, network, now), {
-    cursor: network.rrCursor,
-    exclude: replicas.flatMap((r) => (r.assigneeId ? [r.assigneeId] : [])),
-    avoid: [],
-  });
-  if (!choice.agentId) return false;
-  await tx.subtask.create({
-    data: {
-      id: randomUUID(),
-      ownerId: first.ownerId,
-      networkId: first.networkId,
-      executionId: execution.id,
-      seq: first.seq,
-      replica: Math.max(...replicas.map((r) => r.replica)) + 1,
-      payload: jsonInput(first.payload) as object,
-      requires,
-      priorityRank: first.priorityRank,
-      status: 'assigned',
-      assigneeId: choice.agentId,
-      assignedAt: now,
-      claimBy: later(now, network.claimTimeoutSeconds),
-      maxAttempts: first.maxAttempts,
-      // Its place in the queue is the subtask's original one.
-      createdAt: first.createdAt,
-    },
-  });
-  return true;
-}
-
-/** Every subtask has a result: aggregate them in task order, and reduce when the task asks. */
-async function completeExecution(tx: PrismaTx, execution: ExecutionRow, now: Date): Promise<void> {
-  const accepted = await tx.subtask.findMany({
-    where: { executionId: execution.id, accepted: true },
-    orderBy: { seq: 'asc' },
-    select: { result: true },
-  });
-  const subtaskResults = accepted.map((s) => s.result);
-  const reducer = (execution.task as NetworkTask).reduce ?? null;
-  const reduction = reducer ? reduceResults(reducer, subtaskResults) : null;
-  const results: ExecutionResults = {
-    subtask_results: subtaskResults,
-    reduce: reducer,
-    ...(reduction && 'value' in reduction ? { reduced: reduction.value } : {}),
-    reduce_error: reduction && 'error' in reduction ? reduction.error : null,
-  };
-  await tx.agentNetworkExecution.update({
-    where: { id: execution.id },
-    data: { status: 'completed', completedAt: now, results: results as object },
-  });
-  await executionEnded(tx, execution.networkId, 'completed', execution.createdAt, now);
-}
-
-/** A subtask failed for good: the execution fails and its remaining work is withdrawn. */
-export async function failExecution(tx: PrismaTx, execution: ExecutionRow, error: string, now: Date): Promise<void> {
-  await cancelOpen(tx, { executionId: execution.id }, now);
-  await tx.agentNetworkExecution.update({
-    where: { id: execution.id },
-    data: { status: 'failed', error, failedCount: { increment: 1 }, completedAt: now },
-  });
-  await executionEnded(tx, execution.networkId, 'failed', execution.createdAt, now);
-}
-
+/** Cancel a live execution: its open work is withdrawn. */
 export async function cancelExecution(
-  tx: PrismaTx,
+  tx: Tx,
+  work: WorkEngine,
   ownerId: string,
   networkId: string,
   executionId: string,
@@ -299,52 +468,10 @@ export async function cancelExecution(
   const execution = await tx.agentNetworkExecution.findFirst({ where: { id: executionId, networkId, ownerId } });
   if (!execution) throw executionNotFound(executionId);
   const locked = await lockExecution(tx, executionId, now);
-  if (!locked) {
-    throw conflict(`Execution ${executionId} is already ${execution.status}`);
-  }
-  await cancelOpen(tx, { executionId }, now);
+  if (!locked) throw conflict(`Execution ${executionId} is already ${execution.status}`);
+  await work.cancelOpen(tx, { executionId }, null, now);
   const cancelled = await tx.agentNetworkExecution.update({ where: { id: executionId }, data: { status: 'cancelled', completedAt: now } });
   await executionEnded(tx, cancelled.networkId, 'cancelled', cancelled.createdAt, now);
   const subtasks = await tx.subtask.findMany({ where: { executionId }, orderBy: [{ seq: 'asc' }, { replica: 'asc' }] });
-  return toExecutionView(cancelled, subtasks);
-}
-
-export const isFinished = (status: string) => FINISHED_EXECUTION.includes(status);
-
-/** A network execution as the worker protocol's parent of its subtasks. */
-export async function networkParent(tx: PrismaTx, s: ParentKeys, now: Date): Promise<WorkParent | null> {
-  if (!s.executionId || !s.networkId) return null;
-  const executionId = s.executionId;
-  const network = await tx.agentNetwork.findUnique({ where: { id: s.networkId } });
-  if (!network) return null;
-  let locked: ExecutionRow | null = null;
-  /** The execution's status as this transaction last set or saw it; unknown once a settle may have finished it. */
-  let known: string | null = null;
-  return {
-    leaseSeconds: network.leaseSeconds,
-    claimTimeoutSeconds: network.claimTimeoutSeconds,
-    async lock() {
-      locked = await lockExecution(tx, executionId, now);
-      known = locked?.status ?? null;
-      return locked !== null;
-    },
-    reassign: (subtask, avoid) => reassign(tx, subtask, network, avoid, now),
-    async settle(subtask) {
-      known = null;
-      const execution = locked ?? (await lockExecution(tx, executionId, now));
-      if (execution) await decideSubtask(tx, execution, subtask.seq, now, network);
-    },
-    async started() {
-      // Only a live execution has assigned work to claim: queued becomes running, running stays.
-      await tx.agentNetworkExecution.updateMany({
-        where: { id: executionId, status: 'queued' },
-        data: { status: 'running', startedAt: now },
-      });
-      known = 'running';
-    },
-    async describe() {
-      known ??= (await tx.agentNetworkExecution.findUnique({ where: { id: executionId }, select: { status: true } }))?.status ?? 'running';
-      return { execution_id: executionId, network_id: network.id, task_id: null, swarm_id: null, status: known };
-    },
-  };
+  return toExecutionView(cancelled, subtasks, (await decidedCounts(tx, [executionId])).get(executionId) ?? 0);
 }

@@ -23,7 +23,11 @@ export async function measureNetwork(db: PrismaTx, network: NetworkRow, windowSe
       take: P95_SAMPLE,
       select: { createdAt: true, completedAt: true },
     }),
-    db.networkAgentStats.findMany({ where: { networkId: network.id } }),
+    db.networkAgentStats.groupBy({
+      by: ['agentId'],
+      where: { networkId: network.id },
+      _sum: { completed: true, failed: true, expired: true, taskSeconds: true },
+    }),
     db.agent.findMany({
       where: { ownerId: network.ownerId, id: { in: ids } },
       select: { id: true, name: true, status: true, lastSeen: true },
@@ -33,9 +37,19 @@ export async function measureNetwork(db: PrismaTx, network: NetworkRow, windowSe
     openWorkOf(db, 'network', network.id),
   ]);
   const byId = new Map(agents.map((a) => [a.id, a]));
-  const statsOf = new Map(stats.map((st) => [st.agentId, st]));
+  const statsOf = new Map(
+    stats.map((st) => [
+      st.agentId,
+      {
+        completed: st._sum.completed ?? 0,
+        failed: st._sum.failed ?? 0,
+        expired: st._sum.expired ?? 0,
+        taskSeconds: st._sum.taskSeconds ?? 0,
+      },
+    ]),
+  );
   const none = { completed: 0, failed: 0, expired: 0, taskSeconds: 0 };
-  const total = stats.reduce(
+  const total = [...statsOf.values()].reduce(
     (t, st) => ({
       completed: t.completed + st.completed,
       failed: t.failed + st.failed,
@@ -76,7 +90,20 @@ export async function measureNetwork(db: PrismaTx, network: NetworkRow, windowSe
   });
 }
 
-/** Executions queued or running, all executions, and the latest activity: the network's own counters. */
-export function executionCounts(network: NetworkRow) {
-  return { active: network.liveExecutions, total: network.executionsTotal, lastActivity: network.lastActivityAt };
+/**
+ * Executions queued or running, all executions, and the latest activity: the
+ * network's own counters, and the latest ended attempt (results stamp their
+ * minute's shard, not the network row, so they never queue on it).
+ */
+export async function executionCounts(db: PrismaTx, network: NetworkRow) {
+  const latest = await db.networkMinute.findFirst({
+    where: { networkId: network.id, lastAt: { not: null } },
+    orderBy: { minute: 'desc' },
+    select: { minute: true },
+  });
+  const attempt = latest
+    ? (await db.networkMinute.aggregate({ where: { networkId: network.id, minute: latest.minute }, _max: { lastAt: true } }))._max.lastAt
+    : null;
+  const lastActivity = [network.lastActivityAt, attempt].reduce<Date | null>((a, b) => (b && (!a || b > a) ? b : a), null);
+  return { active: network.liveExecutions, total: network.executionsTotal, lastActivity };
 }

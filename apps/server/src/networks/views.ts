@@ -11,10 +11,10 @@ import type {
   SubtaskView,
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
+import type { SubtaskRow } from '../work/subtasks.ts';
 
 export type NetworkRow = NonNullable<Awaited<ReturnType<PrismaTx['agentNetwork']['findFirst']>>>;
 export type ExecutionRow = NonNullable<Awaited<ReturnType<PrismaTx['agentNetworkExecution']['findFirst']>>>;
-export type SubtaskRow = NonNullable<Awaited<ReturnType<PrismaTx['subtask']['findFirst']>>>;
 
 const iso = (d: Date | null): string | null => d?.toISOString() ?? null;
 
@@ -46,14 +46,15 @@ export function toNetworkView(n: NetworkRow): NetworkView {
 const PRIORITY_NAMES: Priority[] = ['high', 'normal', 'low'];
 export const priorityRank = (p: Priority): number => PRIORITY_NAMES.indexOf(p);
 
-export function toExecutionSummary(e: ExecutionRow): ExecutionSummary {
+/** `decided`: its subtasks decided so far (execution_progress, summed). */
+export function toExecutionSummary(e: ExecutionRow, decided: number): ExecutionSummary {
   return {
     id: e.id,
     execution_id: e.id,
     network_id: e.networkId,
     priority: e.priority as Priority,
     status: e.status as ExecutionStatus,
-    progress: { total: e.subtaskCount, completed: e.decidedCount, failed: e.failedCount },
+    progress: { total: e.subtaskCount, completed: decided, failed: e.failedCount },
     error: e.error,
     created_at: e.createdAt.toISOString(),
     started_at: iso(e.startedAt),
@@ -78,9 +79,9 @@ export function toSubtaskView(s: SubtaskRow): SubtaskView {
   };
 }
 
-export function toExecutionView(e: ExecutionRow, subtasks: SubtaskRow[]): ExecutionView {
+export function toExecutionView(e: ExecutionRow, subtasks: SubtaskRow[], decided: number): ExecutionView {
   return {
-    ...toExecutionSummary(e),
+    ...toExecutionSummary(e, decided),
     task: e.task as Record<string, unknown>,
     results: (e.results as ExecutionResults | null) ?? null,
     subtasks: subtasks.map(toSubtaskView),

@@ -109,11 +109,11 @@ export const agentRouter = router({
             },
           });
           // An agent going offline hands its unclaimed work on at the next sweep.
-          if (input.status === 'offline')
-            await db.subtask.updateMany({ where: { assigneeId: updated.id, status: 'assigned' }, data: { claimBy: now } });
+          if (input.status === 'offline') await ctx.work.handOn(db, { assigneeId: updated.id }, now);
           return updated;
         })
         .catch((e) => explain(e, input.agent_id, input.name));
+      if (input.status !== undefined) ctx.agents.forget(agent.id);
       return toAgentView(agent);
     }),
 
@@ -125,6 +125,7 @@ export const agentRouter = router({
       const agent = await ctx.db
         .run((db) => db.agent.delete({ where: { id: input.agent_id, ownerId: ctx.principal.owner_id } }))
         .catch((e) => explain(e, input.agent_id, undefined));
+      ctx.agents.forget(agent.id);
       return toAgentView(agent);
     }),
 });

@@ -1,5 +1,5 @@
 import { ExecuteRequest, ExecutionIdParam, ExecutionList, ExecutionListQuery, ExecutionView } from '@aitbc/core';
-import { cancelExecution, executionNotFound, submitExecution } from '../networks/executions.ts';
+import { cancelExecution, decidedCounts, executionNotFound, submitExecution } from '../networks/executions.ts';
 import { toExecutionSummary, toExecutionView } from '../networks/views.ts';
 import { pageAfter, takePage } from '../pagination.ts';
 import { authedProcedure, router } from '../trpc.ts';
@@ -23,7 +23,7 @@ export const executionRouter = router({
     .input(ExecuteRequest)
     .output(ExecutionView)
     .mutation(async ({ ctx, input }) => {
-      const execution = await ctx.db.transaction((db) => submitExecution(db, ctx.principal.owner_id, input, new Date()));
+      const execution = await ctx.db.transaction((db) => submitExecution(db, ctx.work, ctx.principal.owner_id, input, new Date()));
       ctx.events.publish({
         kind: 'work.changed',
         owner_id: ctx.principal.owner_id,
@@ -47,7 +47,11 @@ export const executionRouter = router({
           db.agentNetworkExecution.count({ where: scope }),
         ]);
         const { items, next_cursor } = takePage(rows, input.limit);
-        return { executions: items.map(toExecutionSummary), total_count: total, next_cursor };
+        const decided = await decidedCounts(
+          db,
+          items.map((e) => e.id),
+        );
+        return { executions: items.map((e) => toExecutionSummary(e, decided.get(e.id) ?? 0)), total_count: total, next_cursor };
       }),
     ),
 
@@ -70,7 +74,7 @@ export const executionRouter = router({
         });
         if (!execution) throw executionNotFound(input.execution_id);
         const subtasks = await db.subtask.findMany({ where: { executionId: execution.id }, orderBy: [{ seq: 'asc' }, { replica: 'asc' }] });
-        return toExecutionView(execution, subtasks);
+        return toExecutionView(execution, subtasks, (await decidedCounts(db, [execution.id])).get(execution.id) ?? 0);
       }),
     ),
 
@@ -88,7 +92,7 @@ export const executionRouter = router({
     .output(ExecutionView)
     .mutation(async ({ ctx, input }) => {
       const execution = await ctx.db.transaction((db) =>
-        cancelExecution(db, ctx.principal.owner_id, input.network_id, input.execution_id, new Date()),
+        cancelExecution(db, ctx.work, ctx.principal.owner_id, input.network_id, input.execution_id, new Date()),
       );
       ctx.events.publish({
         kind: 'work.changed',

@@ -198,6 +198,13 @@ export const networkRouter = router({
             ...settingColumns(input),
           },
         });
+        if (input.lease_seconds !== undefined) {
+          // Open work takes the new lease length from its next claim on.
+          await db.subtask.updateMany({
+            where: { networkId: network.id, status: { in: ['pending', 'assigned', 'leased'] } },
+            data: { leaseSeconds: input.lease_seconds },
+          });
+        }
         if (input.agents) {
           // Work assigned to agents that left the network moves on at the next sweep.
           await db.subtask.updateMany({
@@ -245,7 +252,7 @@ export const networkRouter = router({
     .query(({ ctx, input }) =>
       ctx.db.run(async (db) => {
         const network = await findNetwork(db, ctx, input.network_id);
-        const counts = executionCounts(network);
+        const counts = await executionCounts(db, network);
         const metrics = await measureNetwork(db, network, input.window_seconds, new Date());
         return {
           network_id: network.id,

@@ -13,6 +13,8 @@ import {
   LeaveView,
   LegacyConsensusRequest,
   LegacyLeaveRequest,
+  ClaimBatch,
+  MemberClaimBatchRequest,
   MemberClaimRequest,
   MemberHeartbeatRequest,
   MemberHeartbeatView,
@@ -32,7 +34,6 @@ import { leaveSwarm, swarmNotFound } from '../swarms/membership.ts';
 import { countsOf, swarmStatus, taskStatus, toSwarmViews } from '../swarms/records.ts';
 import { toMemberView } from '../swarms/views.ts';
 import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
-import { claimNext } from '../work/leases.ts';
 
 const tags = ['swarms'];
 
@@ -43,7 +44,7 @@ function changed(ctx: AuthedContext, swarmId: string, taskId: string | null = nu
 
 /** Leave, then tell the heartbeat caches here and on other instances. */
 async function leave(ctx: AuthedContext, input: { swarm_id: string; member_id?: string | undefined }): Promise<LeaveView> {
-  const left = await ctx.db.transaction((db) => leaveSwarm(db, ctx.principal.owner_id, input, new Date()));
+  const left = await ctx.db.transaction((db) => leaveSwarm(db, ctx.work, ctx.principal.owner_id, input, new Date()));
   for (const memberId of left.members) {
     ctx.heartbeats.forget(memberId);
     ctx.events.publish({ kind: 'member.left', member_id: memberId });
@@ -162,13 +163,44 @@ export const swarmRouter = router({
     })
     .input(MemberClaimRequest)
     .output(ClaimResult)
-    .mutation(async ({ ctx, input }) => {
-      const subtask = await ctx.db.transaction((db) =>
-        claimNext(db, ctx.principal.owner_id, { kind: 'member', id: input.member_id }, input.lease_seconds, new Date()),
+    .mutation(async ({ ctx, input, signal }) => {
+      const [subtask] = await ctx.work.claim(
+        ctx.principal.owner_id,
+        { kind: 'member', id: input.member_id },
+        {
+          max: 1,
+          leaseSeconds: input.lease_seconds,
+          waitSeconds: input.wait_seconds,
+          signal,
+        },
       );
-      if (subtask?.swarm_id) changed(ctx, subtask.swarm_id, subtask.task_id);
-      return { subtask };
+      return { subtask: subtask ?? null };
     }),
+
+  claims: authedProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/swarm/members/{member_id}/claims',
+        tags,
+        summary: 'Lease up to `max` of the member’s subtasks at once; with wait_seconds, wait for work when none is waiting',
+        protect: true,
+      },
+    })
+    .input(MemberClaimBatchRequest)
+    .output(ClaimBatch)
+    .mutation(async ({ ctx, input, signal }) => ({
+      subtasks: await ctx.work.claim(
+        ctx.principal.owner_id,
+        { kind: 'member', id: input.member_id },
+        {
+          max: input.max,
+          leaseSeconds: input.lease_seconds,
+          waitSeconds: input.wait_seconds,
+          signal,
+        },
+      ),
+    })),
 
   list: authedProcedure
     .meta({ openapi: { method: 'GET', path: '/swarm/list', tags, summary: 'Your swarms with their members, newest first', protect: true } })
@@ -260,7 +292,7 @@ export const swarmRouter = router({
     .input(CoordinateRequest)
     .output(CoordinateView)
     .mutation(async ({ ctx, input }) => {
-      const task = await ctx.db.transaction((db) => coordinate(db, ctx.principal.owner_id, input, new Date()));
+      const task = await ctx.db.transaction((db) => coordinate(db, ctx.work, ctx.principal.owner_id, input, new Date()));
       changed(ctx, task.swarm_id, task.task_id);
       return task;
     }),
@@ -295,7 +327,7 @@ export const swarmRouter = router({
       ctx.db
         .transaction(async (db) => {
           const now = new Date();
-          const c = await cancelTask(db, ctx.principal.owner_id, input.task_id, now);
+          const c = await cancelTask(db, ctx.work, ctx.principal.owner_id, input.task_id, now);
           return taskStatus(db, c);
         })
         .then((view) => {
@@ -317,7 +349,7 @@ export const swarmRouter = router({
     .input(ConsensusRequest)
     .output(ConsensusView)
     .mutation(async ({ ctx, input }) => {
-      const view = await ctx.db.transaction((db) => requestConsensus(db, ctx.principal.owner_id, input, new Date()));
+      const view = await ctx.db.transaction((db) => requestConsensus(db, ctx.work, ctx.principal.owner_id, input, new Date()));
       changed(ctx, view.swarm_id, view.task_id);
       return view;
     }),
@@ -339,6 +371,7 @@ export const swarmRouter = router({
         .transaction((db) =>
           requestConsensus(
             db,
+            ctx.work,
             ctx.principal.owner_id,
             { task_id: input.task_id, consensus_algorithm: 'threshold', consensus_threshold: input.consensus_threshold },
             new Date(),

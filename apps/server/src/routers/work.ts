@@ -1,29 +1,36 @@
-import { ClaimRequest, ClaimResult, FailureRequest, HeartbeatRequest, LeaseView, ResultRequest } from '@aitbc/core';
-import { claimNext, extendLease, recordFailure, recordResult } from '../work/leases.ts';
+import {
+  ClaimBatch,
+  ClaimBatchRequest,
+  ClaimRequest,
+  ClaimResult,
+  FailureRequest,
+  HeartbeatRequest,
+  LeaseHeartbeatBatchRequest,
+  LeaseHeartbeatBatchView,
+  LeaseView,
+  ResultBatchRequest,
+  ResultBatchView,
+  ResultRequest,
+  type ReportedOutcome,
+} from '@aitbc/core';
+import { refusalError } from '../work/engine.ts';
 import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
-
-/** Tell live views that the work behind a lease moved. */
-function changed(
-  ctx: AuthedContext,
-  where: { execution_id: string | null; network_id: string | null; task_id: string | null; swarm_id: string | null },
-) {
-  ctx.events.publish({ kind: 'work.changed', owner_id: ctx.principal.owner_id, ...where });
-}
-
-function published<T extends { execution_id: string | null; network_id: string | null; task_id: string | null; swarm_id: string | null }>(
-  ctx: AuthedContext,
-  view: T,
-): T {
-  changed(ctx, view);
-  return view;
-}
 
 const tags = ['workers'];
 
+/** One outcome through the batch path; a refusal is the single call's error (404 or 409). */
+async function recordOne(ctx: AuthedContext, outcome: ReportedOutcome): Promise<LeaseView> {
+  const [answer] = await ctx.work.record(ctx.principal.owner_id, [outcome]);
+  if (answer?.status === 'refused') throw refusalError({ refusal: answer.refusal!, message: answer.message! });
+  return ctx.work.leaseView(ctx.principal.owner_id, outcome.subtask_id);
+}
+
 /**
- * The worker protocol: an agent's worker claims its next subtask under a
- * lease, heartbeats while it works, and posts a result or a failure with the
- * lease id it was given. `aitbc agent work` is one such worker.
+ * The worker protocol: an agent's worker claims subtasks under a lease,
+ * heartbeats while it works, and posts a result or a failure with the lease
+ * id it was given. Each call has its single-item form and a batched one; a
+ * claim may wait for work (long poll). `aitbc agent work` and the client's
+ * createWorker speak it.
  */
 export const workRouter = router({
   claim: authedProcedure
@@ -38,13 +45,44 @@ export const workRouter = router({
     })
     .input(ClaimRequest)
     .output(ClaimResult)
-    .mutation(async ({ ctx, input }) => {
-      const subtask = await ctx.db.transaction((db) =>
-        claimNext(db, ctx.principal.owner_id, { kind: 'agent', id: input.agent_id }, input.lease_seconds, new Date()),
+    .mutation(async ({ ctx, input, signal }) => {
+      const [subtask] = await ctx.work.claim(
+        ctx.principal.owner_id,
+        { kind: 'agent', id: input.agent_id },
+        {
+          max: 1,
+          leaseSeconds: input.lease_seconds,
+          waitSeconds: input.wait_seconds,
+          signal,
+        },
       );
-      if (subtask) changed(ctx, subtask);
-      return { subtask };
+      return { subtask: subtask ?? null };
     }),
+
+  claims: authedProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/api/v1/agents/{agent_id}/claims',
+        tags,
+        summary: 'Lease up to `max` of the agent’s subtasks at once; with wait_seconds, wait for work when none is waiting',
+        protect: true,
+      },
+    })
+    .input(ClaimBatchRequest)
+    .output(ClaimBatch)
+    .mutation(async ({ ctx, input, signal }) => ({
+      subtasks: await ctx.work.claim(
+        ctx.principal.owner_id,
+        { kind: 'agent', id: input.agent_id },
+        {
+          max: input.max,
+          leaseSeconds: input.lease_seconds,
+          waitSeconds: input.wait_seconds,
+          signal,
+        },
+      ),
+    })),
 
   heartbeat: authedProcedure
     .meta({
@@ -52,7 +90,25 @@ export const workRouter = router({
     })
     .input(HeartbeatRequest)
     .output(LeaseView)
-    .mutation(({ ctx, input }) => ctx.db.transaction((db) => extendLease(db, ctx.principal.owner_id, input, new Date()))),
+    .mutation(async ({ ctx, input }) => {
+      const [lease] = await ctx.work.extend(ctx.principal.owner_id, [input], input.lease_seconds);
+      if (lease && !lease.held) throw refusalError(lease);
+      return ctx.work.leaseView(ctx.principal.owner_id, input.subtask_id);
+    }),
+
+  heartbeats: authedProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/api/v1/subtasks/heartbeats',
+        tags,
+        summary: 'Extend every lease a worker holds in one request; each lease is answered on its own',
+        protect: true,
+      },
+    })
+    .input(LeaseHeartbeatBatchRequest)
+    .output(LeaseHeartbeatBatchView)
+    .mutation(async ({ ctx, input }) => ({ leases: await ctx.work.extend(ctx.principal.owner_id, input.leases, input.lease_seconds) })),
 
   result: authedProcedure
     .meta({
@@ -66,9 +122,7 @@ export const workRouter = router({
     })
     .input(ResultRequest)
     .output(LeaseView)
-    .mutation(async ({ ctx, input }) =>
-      published(ctx, await ctx.db.transaction((db) => recordResult(db, ctx.principal.owner_id, input, new Date()))),
-    ),
+    .mutation(({ ctx, input }) => recordOne(ctx, { subtask_id: input.subtask_id, lease_id: input.lease_id, result: input.result })),
 
   fail: authedProcedure
     .meta({
@@ -82,7 +136,24 @@ export const workRouter = router({
     })
     .input(FailureRequest)
     .output(LeaseView)
-    .mutation(async ({ ctx, input }) =>
-      published(ctx, await ctx.db.transaction((db) => recordFailure(db, ctx.principal.owner_id, input, new Date()))),
-    ),
+    .mutation(({ ctx, input }) => recordOne(ctx, { subtask_id: input.subtask_id, lease_id: input.lease_id, error: input.error })),
+
+  results: authedProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/api/v1/subtasks/results',
+        tags,
+        summary:
+          'Post up to 100 results and failures in one transaction; each is answered on its own (recorded, already recorded, or refused and why)',
+        protect: true,
+      },
+    })
+    .input(ResultBatchRequest)
+    .output(ResultBatchView)
+    .mutation(async ({ ctx, input }) => {
+      const results = await ctx.work.record(ctx.principal.owner_id, input.results);
+      const refused = results.filter((r) => r.status === 'refused').length;
+      return { results, recorded: results.length - refused, refused };
+    }),
 });

@@ -29,16 +29,18 @@ import {
   type Vote,
 } from '@aitbc/core';
 import { jsonInput, type PrismaTx } from '../db/client.ts';
-import type { Database } from '../db/database.ts';
-import type { SubtaskRow } from '../networks/views.ts';
-import { resultsAccepted, taskEnded, taskStarted } from '../stats.ts';
-import type { ParentKeys, WorkParent } from '../work/parent.ts';
+import type { Database, Tx } from '../db/database.ts';
+import { inList, type Sql, sql } from '../db/sql.ts';
+import { lockSwarm, resultsAccepted, taskEnded, taskStarted } from '../stats.ts';
+import type { WorkEngine } from '../work/engine.ts';
+import type { NewSubtask } from '../work/sql/insert.ts';
+import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
+import type { Assignment, EndedAttempt, ParentDescription, WorkParent } from '../work/parent.ts';
 import { candidateWindow, memberCandidates, swarmNotFound } from './membership.ts';
 import { type CoordinationRow, iso } from './views.ts';
 import { conflict, type DomainError, notFound } from '../errors.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
-const OPEN_STATES = ['pending', 'assigned', 'leased'];
 const LIVE_TASK = ['queued', 'running'];
 const PREVIEW_LENGTH = 200;
 const DEADLINE_BATCH = 100;
@@ -112,7 +114,7 @@ export interface CoordinateInput {
  * Select members, plan their work by the strategy, and store the task with
  * its subtasks at once. Too few eligible members is a 409 naming what is missing.
  */
-export async function coordinate(tx: PrismaTx, ownerId: string, input: CoordinateInput, now: Date): Promise<CoordinateView> {
+export async function coordinate(tx: Tx, work: WorkEngine, ownerId: string, input: CoordinateInput, now: Date): Promise<CoordinateView> {
   const { strategy, parameters } = input;
   const legacy = (LEGACY_SWARM_STRATEGIES as readonly string[]).includes(strategy);
   const collaborators =
@@ -159,27 +161,33 @@ export async function coordinate(tx: PrismaTx, ownerId: string, input: Coordinat
       createdAt: now,
     },
   });
-  await tx.subtask.createMany({
-    data: plan.work.map((w) => subtaskRow(coordination, w.seq, w.replica, w.memberId, w.payload, now)),
-  });
+  await work.enqueue(
+    tx,
+    plan.work.map((w) => subtaskRow(coordination, w.seq, w.replica, w.memberId, w.payload, now)),
+    now,
+  );
   await taskStarted(tx, swarmId);
   return toCoordinateView(coordination);
 }
 
-function subtaskRow(c: CoordinationRow, seq: number, replica: number, memberId: string, payload: unknown, now: Date) {
+function subtaskRow(c: CoordinationRow, seq: number, replica: number, memberId: string, payload: unknown, now: Date): NewSubtask {
   return {
     id: randomUUID(),
     ownerId: c.ownerId,
+    networkId: null,
+    executionId: null,
     coordinationId: c.id,
     swarmId: c.swarmId,
     seq,
     replica,
-    payload: jsonInput(payload) as object,
-    status: 'assigned',
+    payload,
+    requires: null,
+    priorityRank: 1,
     assigneeId: memberId,
-    assignedAt: now,
+    // A task's claim window is its lease length.
     claimBy: later(now, c.leaseSeconds),
     maxAttempts: c.maxAttempts,
+    leaseSeconds: c.leaseSeconds,
     createdAt: now,
   };
 }
@@ -190,25 +198,15 @@ async function lockTask(tx: PrismaTx, id: string, now: Date): Promise<Coordinati
   return touched.count === 0 ? null : tx.swarmCoordination.findUnique({ where: { id } });
 }
 
-async function cancelOpen(tx: PrismaTx, coordinationId: string, now: Date): Promise<void> {
-  const open = await tx.subtask.findMany({ where: { coordinationId, status: { in: OPEN_STATES } }, select: { id: true } });
-  if (open.length === 0) return;
-  const ids = open.map((s) => s.id);
-  await tx.subtask.updateMany({
-    where: { id: { in: ids } },
-    data: { status: 'cancelled', leaseId: null, leaseExpiresAt: null, claimBy: null, completedAt: now },
-  });
-  await tx.subtaskAttempt.updateMany({ where: { subtaskId: { in: ids }, outcome: 'open' }, data: { outcome: 'cancelled', endedAt: now } });
-}
-
 async function finish(
-  tx: PrismaTx,
+  tx: Tx,
+  work: WorkEngine,
   c: CoordinationRow,
   status: 'completed' | 'failed' | 'timed_out' | 'cancelled',
   data: { results?: unknown; error?: string | null },
   now: Date,
 ): Promise<void> {
-  await cancelOpen(tx, c.id, now);
+  await work.cancelOpen(tx, { coordinationId: c.id }, null, now);
   await taskEnded(tx, c.swarmId, status);
   await tx.swarmCoordination.update({
     where: { id: c.id },
@@ -299,7 +297,7 @@ const settingsOf = (c: CoordinationRow): ConsensusSettings => ({
  * or the deadline passed), store the decision, and move reputations: members
  * who agreed gain, dissenters lose. Done under the task's lock, once.
  */
-async function decideVotes(tx: PrismaTx, c: CoordinationRow, now: Date, deadlinePassed: boolean): Promise<void> {
+async function decideVotes(tx: Tx, work: WorkEngine, c: CoordinationRow, now: Date, deadlinePassed: boolean): Promise<void> {
   const votes = await votesOf(tx, c.id);
   const settings = settingsOf(c);
   const decision = decideConsensus(votes, { ...settings, expectedVoters: c.collaborators, final: true });
@@ -321,12 +319,13 @@ async function decideVotes(tx: PrismaTx, c: CoordinationRow, now: Date, deadline
       where: { id: c.id },
       data: { consensus: decision as object, confidenceScore: decision.confidence, consensusReachedAt: now, decidedCount: 1 },
     });
-    return finish(tx, c, 'completed', { results: winner?.result ?? null }, now);
+    return finish(tx, work, c, 'completed', { results: winner?.result ?? null }, now);
   }
   const reason = decision.state === 'failed' ? decision.reason : 'votes are still outstanding';
   await tx.swarmCoordination.update({ where: { id: c.id }, data: { consensus: decision as object, confidenceScore: decision.confidence } });
   return finish(
     tx,
+    work,
     c,
     deadlinePassed && votes.length < c.collaborators ? 'timed_out' : 'failed',
     { error: `no consensus: ${reason}` },
@@ -335,7 +334,7 @@ async function decideVotes(tx: PrismaTx, c: CoordinationRow, now: Date, deadline
 }
 
 /** After a replica of a task's subtask completed or failed for good. Call with the task locked. */
-async function settle(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow, now: Date): Promise<void> {
+async function settle(tx: Tx, work: WorkEngine, c: CoordinationRow, s: SubtaskRow, now: Date): Promise<void> {
   const parameters = paramsOf(c);
   if (isVoting(c)) {
     if (s.status === 'completed' && s.assigneeId) {
@@ -357,10 +356,11 @@ async function settle(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow, now: Date
       });
     }
     const open = await tx.subtask.count({ where: { coordinationId: c.id, status: { in: OPEN_STATES } } });
-    if (open === 0) await decideVotes(tx, c, now, false);
+    if (open === 0) await decideVotes(tx, work, c, now, false);
     return;
   }
-  if (s.status === 'failed') return finish(tx, c, 'failed', { error: `subtask ${s.seq} failed: ${s.error ?? 'no reason given'}` }, now);
+  if (s.status === 'failed')
+    return finish(tx, work, c, 'failed', { error: `subtask ${s.seq} failed: ${s.error ?? 'no reason given'}` }, now);
 
   await tx.subtask.update({ where: { id: s.id }, data: { accepted: true } });
   await resultsAccepted(tx, c.swarmId, 1);
@@ -371,8 +371,8 @@ async function settle(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow, now: Date
     const preferred = stageMember(members, stage);
     const available = await replacements(tx, c, { ...s, seq: stage, id: '' });
     const memberId = available.includes(preferred) ? preferred : (available[0] ?? null);
-    if (!memberId) return finish(tx, c, 'failed', { error: `no eligible member is left for stage ${stage}` }, now);
-    await tx.subtask.create({ data: subtaskRow(c, stage, 0, memberId, stagePayload(parameters, stage, s.result), now) });
+    if (!memberId) return finish(tx, work, c, 'failed', { error: `no eligible member is left for stage ${stage}` }, now);
+    await work.enqueue(tx, [subtaskRow(c, stage, 0, memberId, stagePayload(parameters, stage, s.result), now)], now);
     return;
   }
   if (updated.decidedCount < updated.subtaskCount) return;
@@ -382,7 +382,7 @@ async function settle(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow, now: Date
     select: { result: true },
   });
   const results = accepted.map((x) => x.result);
-  return finish(tx, c, 'completed', { results: resultsOf(strategyOf(c), parameters, results) }, now);
+  return finish(tx, work, c, 'completed', { results: resultsOf(strategyOf(c), parameters, results) }, now);
 }
 
 function resultsOf(strategy: SwarmStrategy, parameters: CoordinationParameters, results: unknown[]): unknown {
@@ -407,38 +407,80 @@ function resultsOf(strategy: SwarmStrategy, parameters: CoordinationParameters, 
   }
 }
 
-/** A swarm coordination task as the worker protocol's parent of its subtasks. */
-export async function coordinationParent(tx: PrismaTx, s: ParentKeys, now: Date): Promise<WorkParent | null> {
-  if (!s.coordinationId) return null;
-  const id = s.coordinationId;
-  let c = await tx.swarmCoordination.findUnique({ where: { id } });
-  if (!c) return null;
-  /** The task's status as this transaction last set or saw it; unknown once a settle may have finished it. */
-  let known: string | null = null;
-  return {
-    leaseSeconds: c.leaseSeconds,
-    claimTimeoutSeconds: c.leaseSeconds,
-    async lock() {
-      const locked = await lockTask(tx, id, now);
-      if (locked) c = locked;
-      known = locked?.status ?? null;
-      return locked !== null;
-    },
-    reassign: (subtask, avoid) => reassignMember(tx, c!, subtask, avoid),
-    settle: (subtask) => {
-      known = null;
-      return settle(tx, c!, subtask, now);
-    },
-    async started() {
-      // Only a live task has assigned work to claim: queued becomes running, running stays.
-      await tx.swarmCoordination.updateMany({ where: { id, status: 'queued' }, data: { status: 'running', startedAt: now } });
-      known = 'running';
-    },
-    async describe() {
-      known ??= (await tx.swarmCoordination.findUnique({ where: { id }, select: { status: true } }))?.status ?? c!.status;
-      return { execution_id: null, network_id: null, task_id: c!.taskId, swarm_id: c!.swarmId, status: known };
-    },
-  };
+/** A swarm coordination task as the work engine's parent of its subtasks (see work/parent.ts). */
+export class CoordinationParent implements WorkParent {
+  /** Task ids and swarms by coordination: fixed for a task's life. */
+  private readonly known = new Map<string, { taskId: string; swarmId: string }>();
+
+  constructor(private readonly work: WorkEngine) {}
+
+  private async meta(
+    db: Sql,
+    ids: string[],
+    withStatus: boolean,
+  ): Promise<Map<string, { taskId: string; swarmId: string; status: string }>> {
+    const unknown = withStatus ? ids : ids.filter((id) => !this.known.has(id));
+    const rows = unknown.length
+      ? await db.all<{ id: string; task_id: string; swarm_id: string; status: string }>(
+          sql`SELECT "id", "task_id", "swarm_id", "status" FROM "swarm_coordination" WHERE "id" ${inList(unknown)}`,
+        )
+      : [];
+    if (this.known.size >= 10_000) this.known.clear();
+    for (const r of rows) this.known.set(r.id, { taskId: r.task_id, swarmId: r.swarm_id });
+    const status = new Map(rows.map((r) => [r.id, r.status]));
+    return new Map(
+      ids.flatMap((id) => (this.known.has(id) ? [[id, { ...this.known.get(id)!, status: status.get(id) ?? '' }] as const] : [])),
+    );
+  }
+
+  /** Lock order: the swarms (sorted), then the tasks (sorted); every path that settles or moves swarm work starts here. */
+  async lock(tx: Tx, ids: string[], _moving: boolean, now: Date): Promise<void> {
+    const meta = await this.meta(tx.sql, ids, false);
+    for (const swarmId of [...new Set([...meta.values()].map((m) => m.swarmId))].sort()) await lockSwarm(tx, swarmId);
+    for (const id of ids) await lockTask(tx, id, now);
+  }
+
+  async describe(db: Sql, ids: string[], withStatus: boolean): Promise<Map<string, ParentDescription>> {
+    const meta = await this.meta(db, ids, withStatus);
+    return new Map(
+      [...meta].map(([id, m]) => [id, { execution_id: null, network_id: null, task_id: m.taskId, swarm_id: m.swarmId, status: m.status }]),
+    );
+  }
+
+  async started(db: Sql, ids: string[], now: Date): Promise<void> {
+    // Only a live task has assigned work to claim: queued becomes running, running stays.
+    await db.run(sql`
+      UPDATE "swarm_coordination" SET "status" = 'running', "started_at" = ${now}, "updated_at" = ${now}
+      WHERE "id" ${inList(ids)} AND "status" = 'queued'`);
+  }
+
+  async reassign(tx: Tx, s: SubtaskRow, avoid: string[], now: Date): Promise<Assignment> {
+    const c = await tx.swarmCoordination.findUnique({ where: { id: s.coordinationId! } });
+    if (!c) return { assigneeId: null, claimBy: later(now, 30) };
+    return { assigneeId: await reassignMember(tx, c, s, avoid), claimBy: later(now, c.leaseSeconds) };
+  }
+
+  async settle(tx: Tx, id: string, replicas: SubtaskRow[], now: Date): Promise<void> {
+    for (const s of replicas) {
+      const c = await tx.swarmCoordination.findUnique({ where: { id } });
+      if (!c || !LIVE_TASK.includes(c.status)) return;
+      await settle(tx, this.work, c, s, now);
+    }
+  }
+
+  async attemptsEnded(tx: Tx, id: string, attempts: EndedAttempt[]): Promise<void> {
+    const swarmId = (await this.meta(tx.sql, [id], false)).get(id)?.swarmId;
+    if (!swarmId) return;
+    const count = (outcome: EndedAttempt['outcome']) => attempts.filter((a) => a.outcome === outcome).length;
+    const seconds = attempts.reduce((sum, a) => sum + a.seconds, 0);
+    await tx.sql.run(sql`
+      UPDATE "swarms" SET "attempts_completed" = "attempts_completed" + ${count('completed')}, "attempts_failed" = "attempts_failed" + ${count('failed')},
+        "attempts_expired" = "attempts_expired" + ${count('expired')}, "task_seconds" = "task_seconds" + ${seconds}
+      WHERE "id" = ${swarmId}`);
+  }
+
+  /** A task is decided in the transaction that settles its last work (under its lock): nothing is left for later. */
+  async finishIfDone(_db: Database, _id: string, _now: Date): Promise<void> {}
 }
 
 /**
@@ -446,21 +488,23 @@ export async function coordinationParent(tx: PrismaTx, s: ParentKeys, now: Date)
  * (consensus may still be reached), any other times out. Each is its own
  * transaction under the task's lock, so it is decided once.
  */
-export async function expireCoordinations(db: Database, now: Date): Promise<{ timedOut: number }> {
+export async function expireCoordinations(db: Database, work: WorkEngine, now: Date): Promise<{ timedOut: number }> {
   const due = await db.run((tx) =>
     tx.swarmCoordination.findMany({
       where: { status: { in: LIVE_TASK }, deadlineAt: { lt: now } },
       take: DEADLINE_BATCH,
-      select: { id: true },
+      select: { id: true, swarmId: true },
     }),
   );
   let timedOut = 0;
-  for (const { id } of due) {
+  for (const { id, swarmId } of due) {
     const done = await db.transaction(async (tx) => {
+      // Lock order: the swarm, then the task (reputations of its members may move).
+      await lockSwarm(tx, swarmId);
       const c = await lockTask(tx, id, now);
       if (!c) return false;
-      if (isVoting(c)) await decideVotes(tx, c, now, true);
-      else await finish(tx, c, 'timed_out', { error: `timed out after ${c.timeoutSeconds} s` }, now);
+      if (isVoting(c)) await decideVotes(tx, work, c, now, true);
+      else await finish(tx, work, c, 'timed_out', { error: `timed out after ${c.timeoutSeconds} s` }, now);
       return true;
     });
     if (done) timedOut++;
@@ -469,11 +513,12 @@ export async function expireCoordinations(db: Database, now: Date): Promise<{ ti
 }
 
 /** Cancel a queued or running task: its open work is withdrawn. */
-export async function cancelTask(tx: PrismaTx, ownerId: string, taskId: string, now: Date): Promise<CoordinationRow> {
+export async function cancelTask(tx: Tx, work: WorkEngine, ownerId: string, taskId: string, now: Date): Promise<CoordinationRow> {
   const found = await findTask(tx, ownerId, taskId);
+  await lockSwarm(tx, found.swarmId);
   const c = await lockTask(tx, found.id, now);
   if (!c) throw conflict(`Task ${taskId} is already ${found.status}`);
-  await finish(tx, c, 'cancelled', {}, now);
+  await finish(tx, work, c, 'cancelled', {}, now);
   return tx.swarmCoordination.findUniqueOrThrow({ where: { id: c.id } });
 }
 
@@ -530,7 +575,8 @@ export async function consensusView(tx: PrismaTx, c: CoordinationRow): Promise<C
  * passed, the decision is made now; otherwise the answer is pending.
  */
 export async function requestConsensus(
-  tx: PrismaTx,
+  tx: Tx,
+  work: WorkEngine,
   ownerId: string,
   input: {
     task_id: string;
@@ -548,6 +594,8 @@ export async function requestConsensus(
   }
   let c = found;
   if (LIVE_TASK.includes(found.status)) {
+    // Lock order: the swarm, then the task (deciding moves its members' reputations).
+    await lockSwarm(tx, found.swarmId);
     const locked = await lockTask(tx, found.id, now);
     if (locked) {
       c = await tx.swarmCoordination.update({
@@ -563,7 +611,7 @@ export async function requestConsensus(
       const open = await tx.subtask.count({ where: { coordinationId: c.id, status: { in: OPEN_STATES } } });
       const deadlinePassed = c.deadlineAt !== null && c.deadlineAt <= now;
       if (open === 0 || deadlinePassed) {
-        await decideVotes(tx, c, now, deadlinePassed);
+        await decideVotes(tx, work, c, now, deadlinePassed);
         c = await tx.swarmCoordination.findUniqueOrThrow({ where: { id: c.id } });
       }
     }

@@ -1,11 +1,11 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { JoinRequest, JoinView, LeaveView, MemberCandidate, MemberHeartbeatView, MemberStatus } from '@aitbc/core';
+import type { JoinRequest, JoinView, LeaveView, MemberCandidate, MemberStatus } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
-import type { Database } from '../db/database.ts';
+import type { Database, Tx } from '../db/database.ts';
 import { lockSwarm, membersMoved } from '../stats.ts';
-import { releaseAllOf } from '../work/leases.ts';
+import type { WorkEngine } from '../work/engine.ts';
 import { openLoad } from '../work/open-work.ts';
-import { type MemberRow, type SwarmRow, toCandidate, toMemberView } from './views.ts';
+import { type SwarmRow, toCandidate, toMemberView } from './views.ts';
 import { conflict, type DomainError, invalid, notFound } from '../errors.ts';
 
 /** States a member can still be in: it has not left. */
@@ -97,51 +97,14 @@ export async function joinSwarm(db: Database, ownerId: string, input: JoinReques
   });
 }
 
-async function findMember(tx: PrismaTx, ownerId: string, memberId: string): Promise<MemberRow> {
-  const member = await tx.swarmMember.findFirst({ where: { memberId, ownerId } });
-  if (!member) throw memberNotFound(memberId);
-  return member;
-}
-
-/**
- * A sign of life from a member (a heartbeat, a claim, a result): it is active
- * again if it was suspect or failed, and its silence deadlines move on. A
- * member that left stays gone: a 409.
- */
-export async function touchMember(tx: PrismaTx, ownerId: string, memberId: string, now: Date): Promise<void> {
-  await heartbeatMember(tx, ownerId, memberId, now);
-}
-
-export async function heartbeatMember(tx: PrismaTx, ownerId: string, memberId: string, now: Date): Promise<MemberHeartbeatView> {
-  const member = await findMember(tx, ownerId, memberId);
-  if (member.status === 'left') {
-    throw conflict(`Swarm member ${memberId} left swarm ${member.swarmId}; join again for a new member id`);
-  }
-  const swarm = await tx.swarm.findUniqueOrThrow({
-    where: { id: member.swarmId },
-    select: { suspectAfterSeconds: true, failAfterSeconds: true },
-  });
-  const times = deadlines(swarm, now);
-  // Only from the state read, so a concurrent change is not counted twice.
-  const moved = await tx.swarmMember.updateMany({ where: { id: member.id, status: member.status }, data: { ...times, status: 'active' } });
-  await membersMoved(tx, member.swarmId, member.status as MemberStatus, 'active', moved.count);
-  return {
-    member_id: member.memberId,
-    swarm_id: member.swarmId,
-    status: 'active',
-    last_heartbeat_at: now.toISOString(),
-    suspect_at: times.suspectAt.toISOString(),
-    fail_at: times.failAt.toISOString(),
-  };
-}
-
 /**
  * Leave: one member, or every one of the caller's members in the swarm. Their
  * open work moves to other members. Leaving again is a 409 (the members
  * already left) or a 404 (no such swarm or member of the caller's).
  */
 export async function leaveSwarm(
-  tx: PrismaTx,
+  tx: Tx,
+  work: WorkEngine,
   ownerId: string,
   input: { swarm_id: string; member_id?: string | undefined },
   now: Date,
@@ -170,7 +133,7 @@ export async function leaveSwarm(
     moved.push([status, updated.count]);
   }
   let requeued = 0;
-  for (const m of leaving) requeued += await releaseAllOf(tx, m.memberId, 'cancelled', `member ${m.memberId} left the swarm`, now);
+  for (const m of leaving) requeued += await work.releaseAllOf(tx, m.memberId, 'cancelled', `member ${m.memberId} left the swarm`, now);
   for (const [status, count] of moved) await membersMoved(tx, swarm.id, status as MemberStatus, 'left', count);
   return {
     swarm_id: swarm.id,
@@ -188,7 +151,7 @@ export async function leaveSwarm(
  * failed member gets no new work, and what it held moves to other members.
  * Any sign of life makes it active again.
  */
-export async function detectMemberFailures(db: Database, now: Date): Promise<{ suspected: number; failed: number }> {
+export async function detectMemberFailures(db: Database, work: WorkEngine, now: Date): Promise<{ suspected: number; failed: number }> {
   // Per swarm, so each swarm's member counts move with the members.
   const silent = await db.run((tx) =>
     tx.swarmMember.groupBy({ by: ['swarmId'], where: { status: 'active', suspectAt: { lt: now } }, _count: { _all: true } }),
@@ -221,7 +184,7 @@ export async function detectMemberFailures(db: Database, now: Date): Promise<{ s
         data: { status: 'failed' },
       });
       if (moved.count === 0) return false;
-      await releaseAllOf(tx, m.memberId, 'expired', `member ${m.memberId} failed (no heartbeat)`, now);
+      await work.releaseAllOf(tx, m.memberId, 'expired', `member ${m.memberId} failed (no heartbeat)`, now);
       await membersMoved(tx, m.swarmId, m.status as MemberStatus, 'failed', 1);
       return true;
     });

@@ -1,38 +1,75 @@
-import type { PrismaTx } from '../db/client.ts';
-import type { SubtaskRow } from '../networks/views.ts';
+import type { Database, Tx } from '../db/database.ts';
+import type { Sql } from '../db/sql.ts';
+import type { SubtaskRow } from './subtasks.ts';
 
-/**
- * What a subtask belongs to, as the worker protocol needs it: an agent
- * network's execution or a swarm's coordination task. The lease mechanics
- * (claim, heartbeat, result, failure, expiry) are the same for both; what
- * happens to the work around them is the parent's.
- */
-export interface WorkParent {
-  leaseSeconds: number;
-  claimTimeoutSeconds: number;
-  /**
-   * Takes the parent's row lock before any of its subtasks is settled, so
-   * that two replicas finishing at once are decided one after the other.
-   * False when the parent takes no more results (finished or cancelled).
-   */
-  lock(): Promise<boolean>;
-  /** The next assignee for a replica taken from `avoid` (preferred not to get it back); null when nobody can take it. */
-  reassign(s: SubtaskRow, avoid: string[]): Promise<string | null>;
-  /** After a replica completed or failed for good: decide the subtask, and the parent when that was its last. */
-  settle(s: SubtaskRow): Promise<void>;
-  /** A claim started work on it. */
-  started(): Promise<void>;
-  /** The fields a lease view and a claim report about the parent (read again only when settling may have changed them). */
-  describe(): Promise<{
-    execution_id: string | null;
-    network_id: string | null;
-    task_id: string | null;
-    swarm_id: string | null;
-    status: string;
-  }>;
+/** The two kinds of work a subtask can belong to. */
+export type ParentKind = 'execution' | 'coordination';
+
+/** A subtask's parent: an agent network's execution, or a swarm's coordination task. */
+export function parentOf(s: Pick<SubtaskRow, 'executionId' | 'coordinationId'>): { kind: ParentKind; id: string } | null {
+  if (s.executionId) return { kind: 'execution', id: s.executionId };
+  if (s.coordinationId) return { kind: 'coordination', id: s.coordinationId };
+  return null;
 }
 
-/** What finds a subtask's parent. */
-export type ParentKeys = Pick<SubtaskRow, 'executionId' | 'networkId' | 'coordinationId'>;
+/** What a claim or a lease view reports about a parent. */
+export interface ParentDescription {
+  execution_id: string | null;
+  network_id: string | null;
+  task_id: string | null;
+  swarm_id: string | null;
+  status: string;
+}
 
-export type ParentFactory = (tx: PrismaTx, s: ParentKeys, now: Date) => Promise<WorkParent | null>;
+/** A claim attempt that ended, as a parent counts it. */
+export interface EndedAttempt {
+  assigneeId: string;
+  outcome: 'completed' | 'failed' | 'expired';
+  /** Claim to end. */
+  seconds: number;
+}
+
+/** Who takes a replica next (null: nobody can now), and by when it must be claimed (or looked at again). */
+export interface Assignment {
+  assigneeId: string | null;
+  claimBy: Date;
+}
+
+/**
+ * What the work engine (work/engine.ts) needs from a kind of parent. The
+ * lease mechanics (claim, lease extension, result, failure, expiry, the
+ * sweep) are the engine's and the same for both kinds; what the work means,
+ * who takes it next and when the whole is done are the parent's.
+ *
+ * Lock order, on every path that settles or moves work: the parent's own
+ * locks (`lock`), then the subtasks, then the counters. Claims lock only
+ * subtasks, and mark their parents started after they commit.
+ */
+export interface WorkParent {
+  /**
+   * Takes the parent's row locks before any of these parents' subtasks
+   * changes. `moving`: work is being released or failed (not only results
+   * recorded), which always needs them; results alone need them only where
+   * replicas are decided against each other.
+   */
+  lock(tx: Tx, ids: string[], moving: boolean, now: Date): Promise<void>;
+  /** For claims, lease views and live views; `status` is read only when asked for (else ''). */
+  describe(sql: Sql, ids: string[], withStatus: boolean): Promise<Map<string, ParentDescription>>;
+  /** A claim started work on them: queued becomes running (after the claim committed). */
+  started(sql: Sql, ids: string[], now: Date): Promise<void>;
+  /** The next assignee for a replica taken from `avoid` (who is preferred not to get it back, but may). */
+  reassign(tx: Tx, s: SubtaskRow, avoid: string[], now: Date): Promise<Assignment>;
+  /** Replicas that completed, or failed for good: decide what follows (accept, vote, next stage, fail the parent). */
+  settle(tx: Tx, id: string, replicas: SubtaskRow[], now: Date): Promise<void>;
+  /** Claim attempts of its subtasks ended: move the parent's counters. */
+  attemptsEnded(tx: Tx, id: string, attempts: EndedAttempt[], now: Date): Promise<void>;
+  /**
+   * After the transaction that settled some of its work committed: finish
+   * the parent if everything is decided. Done after commit because, on
+   * PostgreSQL, two transactions settling the last two subtasks at once
+   * each see the other's as still open; the later commit sees both.
+   */
+  finishIfDone(db: Database, id: string, now: Date): Promise<void>;
+}
+
+export type WorkParents = Record<ParentKind, WorkParent>;

@@ -1,24 +1,23 @@
-import type { Database } from '../db/database.ts';
+/**
+ * The periodic pass over everything that moves on by time alone. Each pass
+ * is a function handed in at start-up (server.ts: heartbeat flush, member
+ * failures, expired leases and unclaimed assignments, task deadlines, and
+ * executions whose last result's follow-up was lost), run in order.
+ */
 import type { EventBus } from '../events.ts';
-import { expireCoordinations } from '../swarms/coordinations.ts';
-import type { HeartbeatBuffer } from '../swarms/heartbeats.ts';
-import { detectMemberFailures } from '../swarms/membership.ts';
-import { sweepLeases } from './leases.ts';
 
-/** One pass of everything that moves on by time alone: failed members, expired leases, task deadlines. */
-export async function sweep(db: Database, heartbeats: HeartbeatBuffer, now = new Date()) {
-  // Heartbeats this instance holds count before anyone is judged silent.
-  await heartbeats.flush();
-  const members = await detectMemberFailures(db, now);
-  const leases = await sweepLeases(db, now);
-  const tasks = await expireCoordinations(db, now);
-  return { ...members, ...leases, ...tasks };
+/** One kind of sweep: returns how many things it moved, by name. */
+export type SweepPass = (now: Date) => Promise<Record<string, number> | undefined>;
+
+export async function sweep(passes: SweepPass[], now = new Date()): Promise<Record<string, number>> {
+  const moved: Record<string, number> = {};
+  for (const pass of passes) Object.assign(moved, await pass(now));
+  return moved;
 }
 
 /** Runs a sweep every `intervalMs` until stopped; a pass still running skips the tick, a failing pass is logged. */
 export function startSweeper(
-  db: Database,
-  heartbeats: HeartbeatBuffer,
+  passes: SweepPass[],
   events: EventBus,
   intervalMs: number,
   log: { error(obj: unknown, msg: string): void },
@@ -27,7 +26,7 @@ export function startSweeper(
   let stopped = false;
   const timer = setInterval(() => {
     if (stopped || running) return;
-    running = sweep(db, heartbeats)
+    running = sweep(passes)
       .then((moved) => {
         // Someone's work moved: live views refresh (who, the sweep does not track).
         if (Object.values(moved).some((n) => n > 0)) events.publish({ kind: 'work.changed', owner_id: null });

@@ -139,16 +139,19 @@ async function invariants(tx: PrismaTx): Promise<string[]> {
   // Executions: counters equal the recount.
   const byExecution = new Map<string, typeof subtasks>();
   for (const s of subtasks) if (s.executionId) byExecution.set(s.executionId, [...(byExecution.get(s.executionId) ?? []), s]);
+  const progress = await tx.executionProgress.groupBy({ by: ['executionId'], _sum: { decided: true } });
+  const decidedCount = new Map(progress.map((p) => [p.executionId, p._sum.decided ?? 0]));
   for (const e of executions) {
     const rows = byExecution.get(e.id) ?? [];
+    const stored = decidedCount.get(e.id) ?? 0;
     const seqs = new Set(rows.map((s) => s.seq));
     const decided = new Set(rows.filter((s) => s.accepted).map((s) => s.seq));
     const acceptedRows = rows.filter((s) => s.accepted).length;
     if (seqs.size !== e.subtaskCount) problems.push(`execution ${e.id}: subtask_count ${e.subtaskCount}, ${seqs.size} subtasks`);
-    if (decided.size !== e.decidedCount) problems.push(`execution ${e.id}: decided_count ${e.decidedCount}, ${decided.size} decided`);
+    if (decided.size !== stored) problems.push(`execution ${e.id}: execution_progress says ${stored} decided, ${decided.size} are`);
     if (acceptedRows !== decided.size) problems.push(`execution ${e.id}: ${acceptedRows} accepted replicas for ${decided.size} subtasks`);
     if (e.status === 'completed') {
-      if (e.decidedCount !== e.subtaskCount) problems.push(`execution ${e.id}: completed with ${e.decidedCount}/${e.subtaskCount} decided`);
+      if (stored !== e.subtaskCount) problems.push(`execution ${e.id}: completed with ${stored}/${e.subtaskCount} decided`);
       const results = (e.results as { subtask_results?: unknown[] } | null)?.subtask_results;
       if (results?.length !== e.subtaskCount)
         problems.push(`execution ${e.id}: completed with ${results?.length} results for ${e.subtaskCount} subtasks`);

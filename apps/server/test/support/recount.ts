@@ -58,7 +58,17 @@ export async function recountAggregates(db: Database): Promise<Mismatch[]> {
         executions.reduce((sum, x) => sum + x.disagreements, 0),
       );
       const attempts = await tx.subtaskAttempt.findMany({ where: { networkId: n.id } });
-      const stats = await tx.networkAgentStats.findMany({ where: { networkId: n.id } });
+      const shards = await tx.networkAgentStats.groupBy({
+        by: ['agentId'],
+        where: { networkId: n.id },
+        _sum: { completed: true, failed: true, expired: true },
+      });
+      const stats = shards.map((g) => ({
+        agentId: g.agentId,
+        completed: g._sum.completed ?? 0,
+        failed: g._sum.failed ?? 0,
+        expired: g._sum.expired ?? 0,
+      }));
       for (const agentId of new Set([...attempts.map((x) => x.assigneeId), ...stats.map((x) => x.agentId)])) {
         const own = attempts.filter((x) => x.assigneeId === agentId);
         const st = stats.find((x) => x.agentId === agentId);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
 import { MAX_ITEMS_PER_TASK, MAX_SUBTASKS_PER_TASK, Reducer } from './network.ts';
 import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
+import { ClaimBatchRequest, ClaimRequest, LeaseSeconds } from './work.ts';
 import { workOf } from '../swarm/plans.ts';
 
 export const SWARM_ROLES = ['load-balancer', 'resource-optimizer', 'task-coordinator', 'monitor'] as const;
@@ -361,7 +362,12 @@ export const TaskStatusView = z.object({
 });
 export type TaskStatusView = z.infer<typeof TaskStatusView>;
 
-export const MemberClaimRequest = z.object({
+export const MemberClaimRequest = ClaimRequest.omit({ agent_id: true }).extend({
   member_id: MemberId,
-  lease_seconds: z.number().int().min(1).max(3600).optional().describe('defaults to the task’s lease_seconds'),
+  lease_seconds: LeaseSeconds.optional().describe('defaults to the task’s lease_seconds'),
+});
+
+export const MemberClaimBatchRequest = ClaimBatchRequest.omit({ agent_id: true }).extend({
+  member_id: MemberId,
+  lease_seconds: LeaseSeconds.optional().describe('defaults to the task’s lease_seconds'),
 });

@@ -1,0 +1,41 @@
+/**
+ * Claim attempts end: each open attempt among `leaseIds` (an attempt's id is
+ * its lease id) takes `outcome`, once. Returns those it ended.
+ */
+import { inList, type Sql, sql, time } from '../../db/sql.ts';
+
+export type AttemptOutcome = 'completed' | 'failed' | 'expired' | 'cancelled';
+
+export interface EndedAttemptRow {
+  leaseId: string;
+  subtaskId: string;
+  assigneeId: string;
+  startedAt: Date;
+}
+
+export async function endAttempts(
+  db: Sql,
+  leaseIds: string[],
+  outcome: AttemptOutcome,
+  now: Date,
+  error: string | null = null,
+): Promise<EndedAttemptRow[]> {
+  if (leaseIds.length === 0) return [];
+  const rows = await db.all(sql`
+    UPDATE "subtask_attempts" SET "outcome" = ${outcome}, "ended_at" = ${now}, "error" = ${error}
+    WHERE "id" ${inList(leaseIds)} AND "outcome" = 'open'
+    RETURNING "id", "subtask_id", "assignee_id", "started_at"`);
+  return rows.map((r) => ({
+    leaseId: r.id as string,
+    subtaskId: r.subtask_id as string,
+    assigneeId: r.assignee_id as string,
+    startedAt: time(r.started_at),
+  }));
+}
+
+/** How attempts (by lease id) ended: what a refused heartbeat or result is told. */
+export async function attemptOutcomes(db: Sql, leaseIds: string[]): Promise<Map<string, { subtaskId: string; outcome: string }>> {
+  if (leaseIds.length === 0) return new Map();
+  const rows = await db.all(sql`SELECT "id", "subtask_id", "outcome" FROM "subtask_attempts" WHERE "id" ${inList(leaseIds)}`);
+  return new Map(rows.map((r) => [r.id as string, { subtaskId: r.subtask_id as string, outcome: r.outcome as string }]));
+}

@@ -1,0 +1,65 @@
+/**
+ * Claim: lease up to `max` of an assignee's assigned subtasks, highest
+ * priority first and oldest first within a priority, and open an attempt
+ * for each (its id is the lease id).
+ *
+ * PostgreSQL: one statement. The candidates are locked with FOR UPDATE SKIP
+ * LOCKED, so concurrent claims for one assignee take different subtasks and
+ * never wait on each other. SQLite: one UPDATE … RETURNING and one INSERT,
+ * under the database gate (nothing else runs meanwhile).
+ */
+import { join, newUuid, plusSeconds, type Sql, sql } from '../../db/sql.ts';
+import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../subtasks.ts';
+
+export interface ClaimInput {
+  ownerId: string;
+  assigneeId: string;
+  max: number;
+  /** The lease asked for; absent: each subtask's own lease_seconds. */
+  leaseSeconds: number | undefined;
+  now: Date;
+}
+
+const ORDER = sql`"priority_rank", "created_at", "seq", "replica"`;
+
+export async function claimSubtasks(db: Sql, { ownerId, assigneeId, max, leaseSeconds, now }: ClaimInput): Promise<SubtaskRow[]> {
+  const lease = leaseSeconds === undefined ? sql`"lease_seconds"` : sql`${leaseSeconds}`;
+  if (db.dialect === 'postgresql') {
+    const rows = await db.all(sql`
+      WITH picked AS (
+        SELECT "id" FROM "subtasks"
+        WHERE "assignee_id" = ${assigneeId} AND "status" = 'assigned' AND "owner_id" = ${ownerId}
+        ORDER BY ${ORDER} LIMIT ${max}
+        FOR UPDATE SKIP LOCKED
+      ), leased AS (
+        UPDATE "subtasks" SET "status" = 'leased', "lease_id" = ${newUuid}, "lease_expires_at" = ${plusSeconds(now, lease)},
+          "claim_by" = NULL, "attempts" = "attempts" + 1, "started_at" = COALESCE("started_at", ${now}::timestamp), "updated_at" = ${now}::timestamp
+        WHERE "id" IN (SELECT "id" FROM picked)
+        RETURNING ${subtaskColumns()}
+      ), opened AS (
+        INSERT INTO "subtask_attempts" ("id", "subtask_id", "owner_id", "network_id", "execution_id", "swarm_id", "assignee_id", "outcome", "started_at")
+        SELECT "lease_id", "id", "owner_id", "network_id", "execution_id", "swarm_id", "assignee_id", 'open', ${now}::timestamp FROM leased
+      )
+      SELECT * FROM leased ORDER BY ${ORDER}`);
+    return rows.map(subtaskFrom);
+  }
+  const rows = (
+    await db.all(sql`
+      UPDATE "subtasks" SET "status" = 'leased', "lease_id" = ${newUuid}, "lease_expires_at" = ${plusSeconds(now, lease)},
+        "claim_by" = NULL, "attempts" = "attempts" + 1, "started_at" = COALESCE("started_at", ${now}), "updated_at" = ${now}
+      WHERE "id" IN (
+        SELECT "id" FROM "subtasks" WHERE "assignee_id" = ${assigneeId} AND "status" = 'assigned' AND "owner_id" = ${ownerId}
+        ORDER BY ${ORDER} LIMIT ${max})
+      RETURNING ${subtaskColumns()}`)
+  ).map(subtaskFrom);
+  if (rows.length === 0) return rows;
+  const attempts = rows.map(
+    (s) => sql`(${s.leaseId}, ${s.id}, ${s.ownerId}, ${s.networkId}, ${s.executionId}, ${s.swarmId}, ${s.assigneeId}, 'open', ${now})`,
+  );
+  await db.run(sql`
+    INSERT INTO "subtask_attempts" ("id", "subtask_id", "owner_id", "network_id", "execution_id", "swarm_id", "assignee_id", "outcome", "started_at")
+    VALUES ${join(attempts)}`);
+  return rows.sort(
+    (a, b) => a.priorityRank - b.priorityRank || a.createdAt.getTime() - b.createdAt.getTime() || a.seq - b.seq || a.replica - b.replica,
+  );
+}

@@ -1,0 +1,34 @@
+/**
+ * The work engine's statements, one file per operation (as graphile-worker
+ * keeps its src/sql/), each written once for both dialects. The engine is
+ * handed this object rather than importing the files, so what it runs is
+ * one place to read.
+ */
+import { attemptOutcomes, endAttempts } from './attempts.ts';
+import { cancelOpen } from './cancel.ts';
+import { claimSubtasks } from './claim.ts';
+import { completeSubtasks } from './complete.ts';
+import { extendLeases } from './extend.ts';
+import { insertSubtasks } from './insert.ts';
+import { handOnAt, moveSubtask, renewClaimWindow } from './move.ts';
+import { openSubtasksOf, readSubtasks } from './read.ts';
+import { expiredLeases, unclaimedAssignments } from './sweep.ts';
+
+export const workSql = {
+  claimSubtasks,
+  extendLeases,
+  completeSubtasks,
+  endAttempts,
+  attemptOutcomes,
+  readSubtasks,
+  openSubtasksOf,
+  moveSubtask,
+  renewClaimWindow,
+  handOnAt,
+  expiredLeases,
+  unclaimedAssignments,
+  cancelOpen,
+  insertSubtasks,
+};
+
+export type WorkSql = typeof workSql;

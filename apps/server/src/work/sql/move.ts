@@ -1,0 +1,58 @@
+/**
+ * Moving a subtask away from whoever held it or was to claim it: to another
+ * assignee, or to failed or cancelled. The move is conditional on the state
+ * the caller saw still holding, so of several movers (a failure report, the
+ * sweep of another instance) exactly one moves it.
+ */
+import { inList, type Sql, sql } from '../../db/sql.ts';
+
+/** The state the caller saw. */
+export type MovedFrom =
+  /** Held under this lease; with `expiredBy`, only if the lease had run out by then (the sweep: a lease extended meanwhile is left alone). */
+  | { status: 'leased'; leaseId: string; expiredBy?: Date }
+  /** Assigned to this assignee; with `unclaimedBy`, only if its claim window had closed by then. */
+  | { status: 'assigned'; assigneeId: string; unclaimedBy?: Date };
+
+export type MovedTo =
+  | { status: 'assigned'; assigneeId: string; claimBy: Date; error: string | null }
+  | { status: 'failed' | 'cancelled'; error: string };
+
+export async function moveSubtask(db: Sql, id: string, from: MovedFrom, to: MovedTo, now: Date): Promise<boolean> {
+  const held =
+    from.status === 'leased'
+      ? sql`"status" = 'leased' AND "lease_id" = ${from.leaseId}${from.expiredBy ? sql` AND "lease_expires_at" <= ${from.expiredBy}` : sql``}`
+      : sql`"status" = 'assigned' AND "assignee_id" = ${from.assigneeId}${from.unclaimedBy ? sql` AND "claim_by" <= ${from.unclaimedBy}` : sql``}`;
+  const next =
+    to.status === 'assigned'
+      ? sql`"status" = 'assigned', "assignee_id" = ${to.assigneeId}, "assigned_at" = ${now}, "claim_by" = ${to.claimBy}, "lease_id" = NULL, "lease_expires_at" = NULL, "error" = ${to.error}`
+      : sql`"status" = ${to.status}, "lease_id" = NULL, "lease_expires_at" = NULL, "claim_by" = NULL, "completed_at" = ${now}, "error" = ${to.error}`;
+  return (await db.run(sql`UPDATE "subtasks" SET ${next}, "updated_at" = ${now} WHERE "id" = ${id} AND ${held}`)) === 1;
+}
+
+/** An assignment whose claim window closed goes on waiting for the same assignee, with a new window (nobody else could take it). */
+export async function renewClaimWindow(db: Sql, id: string, assigneeId: string, claimBy: Date, now: Date): Promise<boolean> {
+  return (
+    (await db.run(sql`
+      UPDATE "subtasks" SET "claim_by" = ${claimBy}, "updated_at" = ${now}
+      WHERE "id" = ${id} AND "status" = 'assigned' AND "assignee_id" = ${assigneeId} AND "claim_by" <= ${now}`)) === 1
+  );
+}
+
+/**
+ * Assigned, unclaimed work that should move on at the next sweep instead of
+ * after its claim timeout: its agent went offline, or left the network.
+ */
+export async function handOnAt(
+  db: Sql,
+  which: { assigneeId: string } | { networkId: string; keeping: string[] },
+  now: Date,
+): Promise<number> {
+  const where =
+    'assigneeId' in which
+      ? sql`"assignee_id" = ${which.assigneeId}`
+      : sql`"network_id" = ${which.networkId} AND NOT ("assignee_id" ${inListOrNone(which.keeping)})`;
+  return db.run(sql`UPDATE "subtasks" SET "claim_by" = ${now}, "updated_at" = ${now} WHERE "status" = 'assigned' AND ${where}`);
+}
+
+/** `IN (…)` that is false for an empty list on both dialects. */
+const inListOrNone = (values: string[]) => (values.length ? inList(values) : sql`IN (NULL)`);
