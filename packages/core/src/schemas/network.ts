@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { Capability } from './agent.ts';
 import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
-import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_RESULT_BYTES, MAX_TASK_BYTES } from './limits.ts';
+import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
 
 /**
  * How a network hands subtasks to its agents. The meanings live in

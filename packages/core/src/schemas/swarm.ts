@@ -3,7 +3,6 @@ import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
 import { MAX_ITEMS_PER_TASK, MAX_SUBTASKS_PER_TASK, Reducer } from './network.ts';
 import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
 import { ClaimBatchRequest, ClaimRequest, LeaseSeconds } from './work.ts';
-import { workOf } from '../swarm/plans.ts';
 
 export const SWARM_ROLES = ['load-balancer', 'resource-optimizer', 'task-coordinator', 'monitor'] as const;
 export const SwarmRole = z.enum(SWARM_ROLES, { error: () => `Invalid role. Must be one of: ${SWARM_ROLES.join(', ')}` });
@@ -371,3 +370,29 @@ export const MemberClaimBatchRequest = ClaimBatchRequest.omit({ agent_id: true }
   member_id: MemberId,
   lease_seconds: LeaseSeconds.optional().describe('defaults to the task’s lease_seconds'),
 });
+
+/** Parameters that steer the coordination rather than describe the work. */
+const CONTROL_KEYS = new Set([
+  'items',
+  'chunk_size',
+  'reduce',
+  'payload',
+  'stages',
+  'capability',
+  'region',
+  'role',
+  'collaborators',
+  'consensus_algorithm',
+  'consensus_threshold',
+  'compare',
+  'timeout_seconds',
+  'lease_seconds',
+  'max_attempts',
+]);
+
+/** The work a coordination hands its members: `parameters.payload`, else the legacy `task`, else the parameters that are not controls. */
+export function workOf(parameters: CoordinationParameters, task: unknown): unknown {
+  if (parameters.payload !== undefined) return parameters.payload;
+  if (task !== undefined) return task;
+  return Object.fromEntries(Object.entries(parameters).filter(([key]) => !CONTROL_KEYS.has(key)));
+}

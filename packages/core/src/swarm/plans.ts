@@ -20,29 +20,10 @@
  * "The work" is `parameters.payload`, else the legacy body's `task`, else
  * the parameters that are not control keys.
  */
-import type { CoordinationParameters, SwarmStrategy } from '../schemas/swarm.ts';
+import { type CoordinationParameters, type SwarmStrategy, workOf } from '../schemas/swarm.ts';
 import { decomposeTask } from '../network/decomposition.ts';
 import type { MemberCandidate } from './model.ts';
 import { electLeader } from './selection.ts';
-
-/** Parameters that steer the coordination rather than describe the work. */
-const CONTROL_KEYS = new Set([
-  'items',
-  'chunk_size',
-  'reduce',
-  'payload',
-  'stages',
-  'capability',
-  'region',
-  'role',
-  'collaborators',
-  'consensus_algorithm',
-  'consensus_threshold',
-  'compare',
-  'timeout_seconds',
-  'lease_seconds',
-  'max_attempts',
-]);
 
 export interface PlannedMemberWork {
   seq: number;
@@ -56,13 +37,6 @@ export interface CoordinationPlan {
   /** Subtasks the task has in all (a pipeline's later stages come later). */
   subtaskCount: number;
   leader: string | null;
-}
-
-/** The work itself (see the file's comment). */
-export function workOf(parameters: CoordinationParameters, task: unknown): unknown {
-  if (parameters.payload !== undefined) return parameters.payload;
-  if (task !== undefined) return task;
-  return Object.fromEntries(Object.entries(parameters).filter(([key]) => !CONTROL_KEYS.has(key)));
 }
 
 /** A pipeline stage's payload. */
