@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import { MEMBER_STATUSES, VOTING_STRATEGIES } from '@aitbc/core';
 import type { ApiKeyAuthenticator } from './auth/api-keys.ts';
 import type { Database } from './db/database.ts';
+import { statementCounter } from './db/sql.ts';
 import { openWorkTotal } from './work/open-work.ts';
 import { appRouter } from './routers/index.ts';
 import type { Meta } from './trpc.ts';
@@ -102,6 +103,15 @@ function metricsOf(registry: Registry) {
       labelNames: ['kind', 'ok'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers: [registry],
+    }),
+    statements: new Counter({
+      name: 'aitbc_db_statements_total',
+      help: 'SQL statements this instance sent (raw and through Prisma; BEGIN, COMMIT and savepoints not counted)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(statementCounter.total);
+      },
     }),
     scrapeErrors: new Counter({
       name: 'aitbc_metrics_scrape_errors_total',

@@ -27,6 +27,8 @@ export interface RunningServer {
   events: EventBus;
   /** Swarm heartbeats buffered before they are written (tests flush them). */
   heartbeats: HeartbeatBuffer;
+  /** The work engine (tests run its sweep by hand). */
+  work: WorkEngine;
   migrations: string[];
   adminKey: AdminKeyBootstrap;
   close(): Promise<void>;
@@ -84,6 +86,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       db,
       events: bus,
       heartbeats,
+      work,
       migrations: applied,
       adminKey,
       async close() {

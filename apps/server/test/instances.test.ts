@@ -68,6 +68,18 @@ describe.skipIf(!databaseKinds.includes('postgresql'))('two instances on one Pos
     expect(winners[0]!.body.subtask.subtask_id).toBe(e.subtasks[0].id);
   });
 
+  it('a claim waiting on one instance wakes when work is assigned through the other (NOTIFY), not at the end of its wait', async () => {
+    const agent = (await onA('POST', '/api/v1/agents', { name: 'sleeper' })).body;
+    const network = (await onA('POST', '/api/v1/agents/networks', { name: 'wake', agents: [agent.id] })).body;
+    const waiting = onB('POST', `/api/v1/agents/${agent.id}/claims`, { max: 5, wait_seconds: 20 });
+    await sleep(300);
+    const submitted = performance.now();
+    await onA('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { subtasks: [1, 2] } });
+    const answer = await waiting;
+    expect(performance.now() - submitted).toBeLessThan(2000);
+    expect(answer.body.subtasks.map((s: { payload: number }) => s.payload)).toEqual([1, 2]);
+  });
+
   it('two last votes arriving at both instances at once decide the consensus once', async () => {
     const m1 = (await onA('POST', '/swarm/join', { role: 'monitor', capability: 'twin' })).body;
     const m2 = (await onB('POST', '/swarm/join', { role: 'monitor', capability: 'twin' })).body;

@@ -10,7 +10,7 @@ import { JsonNull } from '@prisma/client/runtime/client';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import type { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
-import { PostgresSql, SqliteSql } from './sql.ts';
+import { PostgresSql, SqliteSql, statementCounter } from './sql.ts';
 import type { DatabaseTarget } from './target.ts';
 
 /**
@@ -43,8 +43,24 @@ export interface Connection {
 
 const statement = (text: string): SqlQuery => ({ sql: text, args: [], argTypes: [] });
 
+/** Prisma's statements count too (see statementCounter), but not its transaction control. */
+const CONTROL = /^\s*(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|--)/i;
+function counted(on: SqlQueryable): Pick<SqlQueryable, 'queryRaw' | 'executeRaw'> {
+  return {
+    queryRaw: (query) => {
+      if (!CONTROL.test(query.sql)) statementCounter.total++;
+      return on.queryRaw(query);
+    },
+    executeRaw: (query) => {
+      if (!CONTROL.test(query.sql)) statementCounter.total++;
+      return on.executeRaw(query);
+    },
+  };
+}
+
 /** A Prisma transaction inside one of ours: BEGIN was a savepoint; COMMIT releases it, ROLLBACK returns to it. */
-function joinedTransaction(on: SqlQueryable, savepoint: string): Transaction {
+function joinedTransaction(host: SqlQueryable, savepoint: string): Transaction {
+  const on = { provider: host.provider, adapterName: host.adapterName, ...counted(host) };
   return {
     provider: on.provider,
     adapterName: on.adapterName,
@@ -74,8 +90,7 @@ function joining(inner: SqlDriverAdapter, joinable: () => SqlQueryable | undefin
   return {
     provider: inner.provider,
     adapterName: inner.adapterName,
-    queryRaw: (query) => inner.queryRaw(query),
-    executeRaw: (query) => inner.executeRaw(query),
+    ...counted(inner),
     executeScript: (script) => inner.executeScript(script),
     dispose: () => inner.dispose(),
     ...(inner.getConnectionInfo ? { getConnectionInfo: () => inner.getConnectionInfo!() } : {}),

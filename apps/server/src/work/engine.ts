@@ -209,14 +209,18 @@ export class WorkEngine {
     const now = new Date();
     const unique = [...new Map(leases.map((l) => [`${l.subtask_id}\n${l.lease_id}`, l])).values()];
     const extended = await this.deps.db.run((_, sql) => this.deps.sql.extendLeases(sql, ownerId, unique, leaseSeconds, now));
-    const byId = new Map(extended.map((e) => [e.subtaskId, e]));
+    const held = new Map(extended.map((e) => [e.subtaskId, e]));
+    const byLease = (l: { subtask_id: string; lease_id: string }) => {
+      const e = held.get(l.subtask_id);
+      return e && e.leaseId === l.lease_id ? e : undefined;
+    };
     await this.sawAssignees(ownerId, extended, now);
-    const missing = unique.filter((l) => byId.get(l.subtask_id) === undefined);
+    const missing = unique.filter((l) => byLease(l) === undefined);
     const why = missing.length ? await this.deps.db.run((_, sql) => this.refusals(sql, ownerId, missing, now)) : new Map<string, Refused>();
     return leases.map((l) => {
-      const e = byId.get(l.subtask_id);
+      const e = byLease(l);
       if (e) return { ...l, held: true, lease_expires_at: e.leaseExpiresAt.toISOString(), refusal: null, message: null };
-      const refused = why.get(l.subtask_id)!;
+      const refused = why.get(`${l.subtask_id}\n${l.lease_id}`)!;
       return { ...l, held: false, lease_expires_at: null, ...refused };
     });
   }
@@ -232,7 +236,7 @@ export class WorkEngine {
     }
   }
 
-  /** Why each of these leases is not held (any more). */
+  /** Why each of these leases is not held (any more), by subtask and lease id. */
   private async refusals(
     sql: Sql,
     ownerId: string,
@@ -255,7 +259,7 @@ export class WorkEngine {
         (s?.leaseId === lease && s.status === 'leased' && s.leaseExpiresAt! <= now) ||
         (attempt?.subtaskId === id && attempt.outcome === 'expired');
       why.set(
-        id,
+        `${id}\n${lease}`,
         !s
           ? { refusal: 'NOT_FOUND', message: `Subtask ${id} not found` }
           : expired
@@ -417,7 +421,7 @@ export class WorkEngine {
               message: `Subtask ${item.subtask_id} already has a different result under lease ${item.lease_id}`,
             };
       }
-      const refused = why.get(item.subtask_id) ?? {
+      const refused = why.get(at) ?? {
         refusal: 'LEASE_LOST' as const,
         message: `Lease ${item.lease_id} on subtask ${item.subtask_id} is no longer held`,
       };

@@ -147,7 +147,7 @@ export type RecordedOutcome = z.infer<typeof RecordedOutcome>;
 
 export const ResultBatchView = z.object({
   results: z.array(RecordedOutcome).describe('one per item, in the order sent'),
-  recorded: z.number().int(),
+  recorded: z.number().int().describe('items that stand: recorded now, or already recorded before'),
   refused: z.number().int(),
 });
 export type ResultBatchView = z.infer<typeof ResultBatchView>;

@@ -13,6 +13,7 @@ export interface LeaseRef {
 
 export interface Extended {
   subtaskId: string;
+  leaseId: string;
   leaseExpiresAt: Date;
   assigneeId: string;
   /** Who holds it: an agent (network work) or a swarm member. */
@@ -29,6 +30,7 @@ export async function extendLeases(
   const lease = seconds === undefined ? sql`"lease_seconds"` : sql`${seconds}`;
   const decode = (r: Record<string, unknown>): Extended => ({
     subtaskId: r.id as string,
+    leaseId: r.lease_id as string,
     leaseExpiresAt: time(r.lease_expires_at),
     assigneeId: r.assignee_id as string,
     kind: r.coordination_id ? 'member' : 'agent',
@@ -39,7 +41,7 @@ export async function extendLeases(
       FROM unnest(${leases.map((l) => l.subtask_id)}::text[], ${leases.map((l) => l.lease_id)}::text[]) AS held("id", "lease_id")
       WHERE s."id" = held."id" AND s."lease_id" = held."lease_id" AND s."owner_id" = ${ownerId}
         AND s."status" = 'leased' AND s."lease_expires_at" > ${now}::timestamp
-      RETURNING s."id", s."lease_expires_at", s."assignee_id", s."coordination_id"`);
+      RETURNING s."id", s."lease_id", s."lease_expires_at", s."assignee_id", s."coordination_id"`);
     return rows.map(decode);
   }
   const extended: Extended[] = [];
@@ -48,7 +50,7 @@ export async function extendLeases(
       UPDATE "subtasks" SET "lease_expires_at" = ${plusSeconds(now, lease)}, "updated_at" = ${now}
       WHERE "id" = ${l.subtask_id} AND "lease_id" = ${l.lease_id} AND "owner_id" = ${ownerId}
         AND "status" = 'leased' AND "lease_expires_at" > ${now}
-      RETURNING "id", "lease_expires_at", "assignee_id", "coordination_id"`);
+      RETURNING "id", "lease_id", "lease_expires_at", "assignee_id", "coordination_id"`);
     if (row) extended.push(decode(row));
   }
   return extended;
