@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 // PostgreSQL probe (apps/server/test/support/global-setup.ts) runs once.
 export default defineConfig({
   test: {
-    projects: ['packages/core', 'apps/server', 'apps/cli', 'apps/web'],
+    projects: ['packages/core', 'packages/client', 'apps/server', 'apps/cli', 'apps/web'],
     maxWorkers: 2,
   },
 });

@@ -3,12 +3,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient, type AitbcClient } from '@aitbc/client';
+import { createClient, createWorker, type AitbcClient } from '@aitbc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from '../../server/test/support/databases.ts';
 import { startTestServer, type TestServer } from '../../server/test/support/server.ts';
 import { runAgentRegister } from '../src/cmd/agent/register.ts';
-import { agentQueue, runAgentWork } from '../src/cmd/agent/work.ts';
+import { runAgentWork } from '../src/cmd/agent/work.ts';
 import { runNetworkCreate } from '../src/cmd/network/create.ts';
 import { readTask, runNetworkExecute } from '../src/cmd/network/execute.ts';
 import { runNetworkList } from '../src/cmd/network/list.ts';
@@ -17,7 +17,7 @@ import { renderNetworkStatus, runNetworkStatus, watchNetworkStatus } from '../sr
 import { CLEAR_SCREEN } from '../src/progress.ts';
 import { runNetworkUpdate } from '../src/cmd/network/update.ts';
 import { CliError, UsageError } from '../src/failure.ts';
-import { interpretOutcome, runWorkLoop } from '../src/worker.ts';
+import { interpretOutcome } from '../src/worker.ts';
 
 const never = new AbortController().signal;
 
@@ -143,19 +143,19 @@ describe.each(databaseKinds)('agent network commands on %s', (kind) => {
     await expect(runAgentWork({ agent: 'w1', exec: 'true' }, { ...bob, log: () => {}, stop: never, abandon: never })).rejects.toThrow(
       CliError,
     );
-    const queue = agentQueue(bob, ids.w1!);
-    await expect(queue.claim()).rejects.toThrow(/Agent .* not found/);
+    // The worker itself, given alice's agent id: the server refuses its claim, and it stops with that.
+    await expect(createWorker({ client: bob.client, agent: ids.w1!, handler: () => null }).run()).rejects.toThrow(/Agent .* not found/);
   });
 
   it('--max-subtasks stops after that many, even with several slots', async () => {
     const net = await runNetworkCreate({ name: 'bounded', agents: ['w3'] }, alice);
     await runNetworkExecute({ id: net.id, task: '-' }, { ...alice, cwd: dir, readStdin: async () => '{"subtasks":[1,2,3,4,5]}' });
     const log: string[] = [];
-    const summary = await runWorkLoop(
-      { exec: 'cat', concurrency: 3, maxSubtasks: 2, pollMs: 20 },
-      { queue: agentQueue(alice, ids.w3!), log: (l) => log.push(l), stop: never, abandon: never },
+    const summary = await runAgentWork(
+      { agent: 'w3', exec: 'cat', concurrency: 3, maxSubtasks: 2, pollInterval: 0.05 },
+      { ...alice, log: (l) => log.push(l), stop: never, abandon: never },
     );
-    expect(summary).toEqual({ claimed: 2, completed: 2, failed: 0, lost: 0 });
+    expect(summary).toEqual({ agent_id: ids.w3, claimed: 2, completed: 2, failed: 0, lost: 0 });
     expect(log.filter((l) => l.endsWith(': claimed'))).toHaveLength(2);
   });
 });

@@ -1,74 +1,20 @@
-import { createTRPCClient, httpBatchLink, TRPCClientError, type TRPCClient } from '@trpc/client';
-import type { AppRouter } from '@aitbc/server';
-
-export type { AppRouter };
-export type AitbcClient = TRPCClient<AppRouter>;
-
-export interface ClientOptions {
-  /** Server base URL, e.g. http://127.0.0.1:8000 */
-  url: string;
-  /** Sent as X-Api-Key on every call. */
-  apiKey?: string;
-  /** Per-request timeout in milliseconds (default 30 000). */
-  timeoutMs?: number;
-  fetch?: typeof globalThis.fetch;
-}
-
-/**
- * A fully typed client for the aitbc-swarm API:
- *
- *   const aitbc = createClient({ url: 'http://127.0.0.1:8000', apiKey });
- *   const agent = await aitbc.agent.register.mutate({ name: 'a1', capabilities: ['gpu'] });
- */
-export function createClient(options: ClientOptions): AitbcClient {
-  const base = options.url.replace(/\/+$/, '');
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const baseFetch = options.fetch ?? globalThis.fetch;
-  return createTRPCClient<AppRouter>({
-    links: [
-      httpBatchLink({
-        url: `${base}/trpc`,
-        headers: () => (options.apiKey !== undefined ? { 'x-api-key': options.apiKey } : {}),
-        fetch: (input, init) => baseFetch(input, { ...(init as RequestInit), signal: init?.signal ?? AbortSignal.timeout(timeoutMs) }),
-      }),
-    ],
-  });
-}
-
-export interface ApiErrorInfo {
-  /**
-   * The server's code (UNAUTHORIZED, NOT_FOUND, CONFLICT, BAD_REQUEST, …) or, when
-   * it could not be reached, the network's (ECONNREFUSED, TIMEOUT, NETWORK_ERROR, …).
-   */
-  code: string;
-  httpStatus: number | null;
-  message: string;
-  issues?: { path: string; message: string }[];
-}
-
-/** What went wrong with a call, whether the server answered or could not be reached. */
-export function describeError(error: unknown): ApiErrorInfo {
-  if (error instanceof TRPCClientError) {
-    const data = error.data as { code?: string; httpStatus?: number; issues?: ApiErrorInfo['issues'] } | undefined;
-    if (data?.code)
-      return {
-        code: data.code,
-        httpStatus: data.httpStatus ?? null,
-        message: error.message,
-        ...(data.issues ? { issues: data.issues } : {}),
-      };
-    // No answer from the server: fetch hides the reason (ECONNREFUSED, "bad port", a timeout) in its causes.
-    let code: string | undefined;
-    let message = error.message;
-    for (let e: unknown = error.cause, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-      code =
-        (e as Error & { code?: string }).code ??
-        (e.name === 'TimeoutError' ? 'TIMEOUT' : e.message === 'fetch failed' ? 'NETWORK_ERROR' : code);
-      message = e.message || message;
-    }
-    return { code: code ?? 'CLIENT_ERROR', httpStatus: null, message };
-  }
-  return { code: 'CLIENT_ERROR', httpStatus: null, message: error instanceof Error ? error.message : String(error) };
-}
-
-export { TRPCClientError };
+// @aitbc/client: the typed client for the aitbc-swarm API, and the worker SDK.
+export {
+  type AitbcClient,
+  type ApiErrorInfo,
+  type AppRouter,
+  type ClientOptions,
+  createClient,
+  describeError,
+  TRPCClientError,
+} from './client.ts';
+export {
+  type ClaimedSubtask,
+  createWorker,
+  subtaskLabel,
+  type Worker,
+  type WorkerHandler,
+  type WorkerJob,
+  type WorkerOptions,
+  type WorkerSummary,
+} from './worker.ts';

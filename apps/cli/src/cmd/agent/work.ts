@@ -1,16 +1,17 @@
+import { createWorker, type WorkerSummary } from '@aitbc/client';
 import type { Command } from 'commander';
 import { resolveAgentRef } from '../../agent-refs.ts';
 import { renderFields } from '../../output.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
-import { addWorkOptions, runWorkLoop, subtaskQueue, type WorkQueue, type WorkSummary } from '../../worker.ts';
 import { untilSignalled } from '../../signals.ts';
+import { addWorkOptions, commandHandler } from '../../worker.ts';
 
 export interface AgentWorkOptions {
   /** The agent's id or name. */
   agent: string;
   exec: string;
   concurrency?: number;
-  /** Seconds between claims while nothing waits (default 1). */
+  /** Longest a claim waits for work before asking again, in seconds (default 30). */
   pollInterval?: number;
   /** Ask for leases of this length instead of the network's. */
   leaseSeconds?: number;
@@ -24,32 +25,24 @@ export interface AgentWorkDeps extends Pick<Session, 'client'> {
   cwd?: string;
 }
 
-/** An agent's subtasks through the worker procedures. */
-export function agentQueue(session: Pick<Session, 'client'>, agentId: string, leaseSeconds?: number): WorkQueue {
-  return subtaskQueue(session, (lease) => session.client.work.claim.mutate({ agent_id: agentId, ...lease }), leaseSeconds);
-}
-
 /** Runs the agent's worker until stopped; returns what it did. */
-export async function runAgentWork(options: AgentWorkOptions, deps: AgentWorkDeps): Promise<WorkSummary & { agent_id: string }> {
+export async function runAgentWork(options: AgentWorkOptions, deps: AgentWorkDeps): Promise<WorkerSummary & { agent_id: string }> {
   const agent = await resolveAgentRef(options.agent, deps);
   deps.log(
     `agent ${agent.name} (${agent.id}): working with ${options.concurrency ?? 1} slot(s); Ctrl-C finishes running subtasks, twice abandons them`,
   );
-  const summary = await runWorkLoop(
-    {
-      exec: options.exec,
-      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-      ...(options.pollInterval !== undefined ? { pollMs: options.pollInterval * 1000 } : {}),
-      ...(options.maxSubtasks !== undefined ? { maxSubtasks: options.maxSubtasks } : {}),
-    },
-    {
-      queue: agentQueue(deps, agent.id, options.leaseSeconds),
-      log: deps.log,
-      stop: deps.stop,
-      abandon: deps.abandon,
-      ...(deps.cwd ? { cwd: deps.cwd } : {}),
-    },
-  );
+  const summary = await createWorker({
+    client: deps.client,
+    agent: agent.id,
+    handler: commandHandler(options.exec, deps.cwd ? { cwd: deps.cwd } : {}),
+    concurrency: options.concurrency,
+    leaseSeconds: options.leaseSeconds,
+    waitSeconds: options.pollInterval,
+    maxSubtasks: options.maxSubtasks,
+    log: deps.log,
+    signal: deps.stop,
+    abandonSignal: deps.abandon,
+  }).run();
   // A worker that stops hands the agent's waiting work on now rather than after the claim timeout.
   await deps.client.agent.update.mutate({ agent_id: agent.id, status: 'offline' }).then(
     () => deps.log(`agent ${agent.name}: stopped; marked offline, so its waiting subtasks move to other agents`),

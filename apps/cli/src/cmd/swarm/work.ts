@@ -1,15 +1,16 @@
+import { createWorker, type WorkerSummary } from '@aitbc/client';
 import type { Command } from 'commander';
 import { renderFields } from '../../output.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { untilSignalled } from '../../signals.ts';
-import { addWorkOptions, runWorkLoop, subtaskQueue, type WorkQueue, type WorkSummary } from '../../worker.ts';
+import { addWorkOptions, commandHandler } from '../../worker.ts';
 
 export interface SwarmWorkOptions {
   /** The member id (from `swarm join`). */
   member: string;
   exec: string;
   concurrency?: number;
-  /** Seconds between claims while nothing waits (default 1). */
+  /** Longest a claim waits for work before asking again, in seconds (default 30). */
   pollInterval?: number;
   /** Ask for leases of this length instead of the task's. */
   leaseSeconds?: number;
@@ -23,31 +24,23 @@ export interface SwarmWorkDeps extends Pick<Session, 'client'> {
   cwd?: string;
 }
 
-/** A member's subtasks through the worker procedures. Its claims and lease heartbeats are its heartbeats too. */
-export function memberQueue(session: Pick<Session, 'client'>, memberId: string, leaseSeconds?: number): WorkQueue {
-  return subtaskQueue(session, (lease) => session.client.swarm.claim.mutate({ member_id: memberId, ...lease }), leaseSeconds);
-}
-
-/** Runs the member's worker until stopped; returns what it did. */
-export async function runSwarmWork(options: SwarmWorkOptions, deps: SwarmWorkDeps): Promise<WorkSummary & { member_id: string }> {
+/** Runs the member's worker until stopped; returns what it did. Its claims and lease heartbeats are its heartbeats too. */
+export async function runSwarmWork(options: SwarmWorkOptions, deps: SwarmWorkDeps): Promise<WorkerSummary & { member_id: string }> {
   deps.log(
     `member ${options.member}: working with ${options.concurrency ?? 1} slot(s); Ctrl-C finishes running subtasks, twice abandons them`,
   );
-  const summary = await runWorkLoop(
-    {
-      exec: options.exec,
-      ...(options.concurrency !== undefined ? { concurrency: options.concurrency } : {}),
-      ...(options.pollInterval !== undefined ? { pollMs: options.pollInterval * 1000 } : {}),
-      ...(options.maxSubtasks !== undefined ? { maxSubtasks: options.maxSubtasks } : {}),
-    },
-    {
-      queue: memberQueue(deps, options.member, options.leaseSeconds),
-      log: deps.log,
-      stop: deps.stop,
-      abandon: deps.abandon,
-      ...(deps.cwd ? { cwd: deps.cwd } : {}),
-    },
-  );
+  const summary = await createWorker({
+    client: deps.client,
+    member: options.member,
+    handler: commandHandler(options.exec, deps.cwd ? { cwd: deps.cwd } : {}),
+    concurrency: options.concurrency,
+    leaseSeconds: options.leaseSeconds,
+    waitSeconds: options.pollInterval,
+    maxSubtasks: options.maxSubtasks,
+    log: deps.log,
+    signal: deps.stop,
+    abandonSignal: deps.abandon,
+  }).run();
   deps.log(`member ${options.member}: stopped; it stays in its swarm until it leaves (aitbc swarm leave) or, silent, is found failed`);
   return { member_id: options.member, ...summary };
 }

@@ -1,0 +1,84 @@
+import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError, type TRPCClient } from '@trpc/client';
+import type { AppRouter } from '@aitbc/server';
+
+export type { AppRouter };
+export type AitbcClient = TRPCClient<AppRouter>;
+
+export interface ClientOptions {
+  /** Server base URL, e.g. http://127.0.0.1:8000 */
+  url: string;
+  /** Sent as X-Api-Key on every call. */
+  apiKey?: string;
+  /** Per-request timeout in milliseconds (default 30 000). */
+  timeoutMs?: number;
+  fetch?: typeof globalThis.fetch;
+}
+
+/**
+ * A fully typed client for the aitbc-swarm API:
+ *
+ *   const aitbc = createClient({ url: 'http://127.0.0.1:8000', apiKey });
+ *   const agent = await aitbc.agent.register.mutate({ name: 'a1', capabilities: ['gpu'] });
+ */
+export function createClient(options: ClientOptions): AitbcClient {
+  const base = options.url.replace(/\/+$/, '');
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const baseFetch = options.fetch ?? globalThis.fetch;
+  const link = {
+    url: `${base}/trpc`,
+    headers: () => (options.apiKey !== undefined ? ({ 'x-api-key': options.apiKey } as Record<string, string>) : {}),
+    fetch: (input: Parameters<typeof fetch>[0], init?: RequestInit) =>
+      baseFetch(input, { ...(init as RequestInit), signal: init?.signal ?? AbortSignal.timeout(timeoutMs) }),
+  };
+  return createTRPCClient<AppRouter>({
+    links: [
+      // A claim may wait up to 30 s for work (long poll): it goes alone, so nothing batched with it waits as long.
+      splitLink({
+        condition: (op) => LONG_POLLS.has(op.path),
+        true: httpLink(link),
+        false: httpBatchLink(link),
+      }),
+    ],
+  });
+}
+
+/** Calls that may be held open until work arrives. */
+const LONG_POLLS = new Set(['work.claim', 'work.claims', 'swarm.claim', 'swarm.claims']);
+
+export interface ApiErrorInfo {
+  /**
+   * The server's code (UNAUTHORIZED, NOT_FOUND, CONFLICT, BAD_REQUEST, …) or, when
+   * it could not be reached, the network's (ECONNREFUSED, TIMEOUT, NETWORK_ERROR, …).
+   */
+  code: string;
+  httpStatus: number | null;
+  message: string;
+  issues?: { path: string; message: string }[];
+}
+
+/** What went wrong with a call, whether the server answered or could not be reached. */
+export function describeError(error: unknown): ApiErrorInfo {
+  if (error instanceof TRPCClientError) {
+    const data = error.data as { code?: string; httpStatus?: number; issues?: ApiErrorInfo['issues'] } | undefined;
+    if (data?.code)
+      return {
+        code: data.code,
+        httpStatus: data.httpStatus ?? null,
+        message: error.message,
+        ...(data.issues ? { issues: data.issues } : {}),
+      };
+    // No answer from the server: fetch hides the reason (ECONNREFUSED, "bad port", a timeout) in its causes.
+    let code: string | undefined;
+    let message = error.message;
+    for (let e: unknown = error.cause, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+      code =
+        (e as Error & { code?: string }).code ??
+        (e.name === 'TimeoutError' ? 'TIMEOUT' : e.message === 'fetch failed' ? 'NETWORK_ERROR' : code);
+      message = e.message || message;
+    }
+    return { code: code ?? 'CLIENT_ERROR', httpStatus: null, message };
+  }
+  return { code: 'CLIENT_ERROR', httpStatus: null, message: error instanceof Error ? error.message : String(error) };
+}
+
+export { TRPCClientError };

@@ -1,0 +1,180 @@
+// createWorker end to end, against a real server on each database.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseKinds } from '../../../apps/server/test/support/databases.ts';
+import { startTestServer, type TestServer } from '../../../apps/server/test/support/server.ts';
+import { type AitbcClient, createClient, createWorker } from '../src/index.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.each(databaseKinds)('createWorker on %s', (kind) => {
+  let srv: TestServer;
+  let key: string;
+  let client: AitbcClient;
+  /** Requests by tRPC procedure, as the workers made them. */
+  const requests = new Map<string, number>();
+  const counting: typeof fetch = (input, init) => {
+    const path = new URL(String(input)).pathname.replace('/trpc/', '');
+    for (const p of path.split(',')) requests.set(p, (requests.get(p) ?? 0) + 1);
+    return fetch(input, init);
+  };
+
+  async function networkOf(name: string, settings: Record<string, unknown> = {}) {
+    const agent = await client.agent.register.mutate({ name });
+    const network = await client.network.create.mutate({ name, agents: [agent.id], claim_timeout_seconds: 3600, ...settings });
+    return { agent: agent.id, network: network.id };
+  }
+
+  const until = async <T>(probe: () => Promise<T | undefined>, ms = 15_000): Promise<T> => {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = await probe();
+      if (v !== undefined) return v;
+      if (Date.now() > end) throw new Error('timed out');
+      await sleep(25);
+    }
+  };
+
+  beforeAll(async () => {
+    srv = await startTestServer(kind);
+    key = await srv.keyFor('sdk');
+    client = createClient({ url: srv.url, apiKey: key });
+  });
+  afterAll(() => srv?.close());
+
+  it('runs a handler on every subtask, claiming several at once and posting outcomes in batches', async () => {
+    const { agent, network } = await networkOf('sdk-1');
+    const e = await client.execution.execute.mutate({
+      network_id: network,
+      task: { items: Array.from({ length: 200 }, (_, i) => i), chunk_size: 1, reduce: 'sum' },
+    });
+    requests.clear();
+    const worker = createWorker({
+      client: createClient({ url: srv.url, apiKey: key, fetch: counting }),
+      agent,
+      concurrency: 16,
+      handler: async (payload) => {
+        await sleep(1);
+        return (payload as { items: number[] }).items[0]! * 2;
+      },
+    });
+    const running = worker.run();
+    const done = await until(async () => {
+      const view = await client.execution.get.query({ network_id: network, execution_id: e.id });
+      return view.status === 'completed' ? view : undefined;
+    });
+    worker.stop();
+    expect(await running).toEqual({ claimed: 200, completed: 200, failed: 0, lost: 0 });
+    expect(done.results?.reduced).toBe(2 * ((199 * 200) / 2));
+    // Fewer requests than subtasks, each way: claims and outcomes went several at a time.
+    expect(requests.get('work.claims')!).toBeLessThan(100);
+    expect(requests.get('work.results')!).toBeLessThan(100);
+  });
+
+  it('waits for work when idle, and takes what is assigned at once (long poll)', async () => {
+    const { agent, network } = await networkOf('sdk-2');
+    const claimedAt: number[] = [];
+    const worker = createWorker({ url: srv.url, apiKey: key, agent, handler: () => claimedAt.push(performance.now()) });
+    const running = worker.run();
+    await sleep(500);
+    const submitted = performance.now();
+    await client.execution.execute.mutate({ network_id: network, task: { subtasks: ['late'] } });
+    await until(async () => (claimedAt.length > 0 ? true : undefined));
+    expect(claimedAt[0]! - submitted).toBeLessThan(1000);
+    worker.stop();
+    expect(await running).toMatchObject({ claimed: 1, completed: 1 });
+  });
+
+  it('aborts a handler whose lease is lost (its execution cancelled), and counts it lost', async () => {
+    const { agent, network } = await networkOf('sdk-3', { lease_seconds: 1 });
+    const e = await client.execution.execute.mutate({ network_id: network, task: { subtasks: ['slow'] } });
+    let aborted = false;
+    const worker = createWorker({
+      client,
+      agent,
+      handler: (_payload, job) =>
+        new Promise((resolve) => {
+          job.signal.addEventListener('abort', () => {
+            aborted = true;
+            resolve('never posted');
+          });
+        }),
+    });
+    const running = worker.run();
+    await until(async () =>
+      (await client.execution.get.query({ network_id: network, execution_id: e.id })).status === 'running' ? true : undefined,
+    );
+    await client.execution.cancel.mutate({ network_id: network, execution_id: e.id });
+    await until(async () => (aborted ? true : undefined));
+    worker.stop();
+    expect(await running).toEqual({ claimed: 1, completed: 0, failed: 0, lost: 1 });
+  });
+
+  it('reports a throwing handler as a failure, and on stop finishes what runs; abandoning reports what runs as failed', async () => {
+    const { agent, network } = await networkOf('sdk-4', { max_attempts: 1 });
+    const e = await client.execution.execute.mutate({ network_id: network, task: { subtasks: [1] } });
+    const lines: string[] = [];
+    const failing = createWorker({
+      client,
+      agent,
+      handler: () => Promise.reject(new Error('out of memory')),
+      log: (l) => lines.push(l),
+      maxSubtasks: 1,
+    });
+    expect(await failing.run()).toEqual({ claimed: 1, completed: 0, failed: 1, lost: 0 });
+    expect(lines.some((l) => /failed in [\d.]+ s: out of memory$/.test(l))).toBe(true);
+    const view = await client.execution.get.query({ network_id: network, execution_id: e.id });
+    expect(view.error).toMatch(/out of memory/);
+
+    await client.execution.execute.mutate({ network_id: network, task: { subtasks: [2, 3] } });
+    let started = 0;
+    const slow = createWorker({
+      client,
+      agent,
+      concurrency: 2,
+      handler: (_p, job) =>
+        new Promise((resolve, reject) => {
+          started++;
+          job.signal.addEventListener('abort', () => reject(new Error('abandoned')));
+          setTimeout(() => resolve('finished'), 300);
+        }),
+    });
+    const running = slow.run();
+    await until(async () => (started === 2 ? true : undefined));
+    slow.stop();
+    expect(await running).toEqual({ claimed: 2, completed: 2, failed: 0, lost: 0 });
+
+    await client.network.update.mutate({ network_id: network, max_attempts: 3 });
+    await client.execution.execute.mutate({ network_id: network, task: { subtasks: [4] } });
+    started = 0;
+    const abandoned = createWorker({
+      client,
+      agent,
+      handler: (_p, job) =>
+        new Promise((_resolve, reject) => {
+          started++;
+          job.signal.addEventListener('abort', () => reject(new Error('abandoned')));
+        }),
+    });
+    const stopped = abandoned.run();
+    await until(async () => (started === 1 ? true : undefined));
+    abandoned.abandon();
+    expect(await stopped).toEqual({ claimed: 1, completed: 0, failed: 1, lost: 0 });
+  });
+
+  it('works a swarm member’s votes through to a decided consensus', async () => {
+    const members = await Promise.all([1, 2, 3].map(() => client.swarm.join.mutate({ role: 'monitor', capability: `sdk-${kind}` })));
+    const workers = members.map((m) => createWorker({ client, member: m.member_id, handler: () => ({ answer: 42 }) }));
+    const running = workers.map((w) => w.run());
+    const task = await client.swarm.coordinate.mutate({
+      strategy: 'consensus',
+      parameters: { capability: `sdk-${kind}`, payload: { q: 1 }, collaborators: 3 },
+    });
+    const status = await until(async () => {
+      const s = await client.swarm.task.query({ task_id: task.task_id });
+      return s.status === 'completed' ? s : undefined;
+    });
+    expect(status.consensus).toMatchObject({ consensus_reached: true, confidence_score: 1 });
+    for (const w of workers) w.stop();
+    expect((await Promise.all(running)).map((s) => s.completed)).toEqual([1, 1, 1]);
+  });
+});
