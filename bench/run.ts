@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createScratchDatabase } from '../apps/server/src/db/scratch-database.ts';
 import { compiledServer, spawnServer } from '../apps/server/test/support/server-process.ts';
+import { createWorker } from '../packages/client/src/index.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -35,6 +36,10 @@ const SIZES = quick ? [100, 1000] : [100, 1000, 10_000];
 const RECORDED_SUBTASKS = quick ? 2000 : 100_000;
 const HEARTBEAT_MEMBERS = quick ? 1000 : 10_000;
 const HEARTBEAT_SECONDS = quick ? 2 : 30;
+/** Subtasks the batched-worker scenario drains, and the map execution's items. */
+const BATCHED_SUBTASKS = quick ? 5000 : 60_000;
+const MAP_ITEMS = quick ? 5000 : 100_000;
+const DISPATCHES = quick ? 50 : 400;
 
 interface Row {
   scenario: string;
@@ -97,6 +102,21 @@ async function call<T>(base: string, key: string, method: string, path: string, 
   const text = await res.text();
   if (!expect.includes(res.status)) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
   return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** SQL statements the server has sent so far (its /metrics counter, read from loopback without a key). */
+async function statementsSent(base: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const m = /^aitbc_db_statements_total (\d+)/m.exec(text);
+  if (!m) throw new Error('/metrics has no aitbc_db_statements_total');
+  return Number(m[1]);
+}
+
+/** Statements per unit of `work`, run alone (nothing else is running): the server's counter before and after. */
+async function statementsPer(base: string, units: number, work: () => Promise<void>): Promise<number> {
+  const before = await statementsSent(base);
+  await work();
+  return Math.round((((await statementsSent(base)) - before) / units) * 100) / 100;
 }
 
 /** autocannon at 64 connections for SECONDS against one request shape (bodies may vary per request). */
@@ -392,6 +412,23 @@ async function main() {
             task: { subtasks: Array.from({ length: 1000 }, (_, i) => done + i) },
           });
         }
+        // Statements per claim + result pair, sequentially on one agent with nothing else running.
+        const perPair = await statementsPer(base, 50, async () => {
+          for (let i = 0; i < 50; i++) {
+            const claim = await call<{ subtask: { subtask_id: string; lease_id: string } }>(
+              base,
+              key,
+              'POST',
+              `/api/v1/agents/${agents[0]!.id}/claim`,
+              {},
+            );
+            await call(base, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, {
+              lease_id: claim.subtask.lease_id,
+              result: 1,
+            });
+          }
+        });
+        notes.push(`claim + result: ${perPair} SQL statements per pair (sequential, one agent; BEGIN/COMMIT not counted)`);
         const seen = new Map<string, number>();
         const run = await loops(SECONDS, 64, async (i) => {
           const target = on[i % on.length]!.url;
@@ -414,6 +451,183 @@ async function main() {
         rows.push(row(`claim + result (${n} instance${n > 1 ? 's' : ''})`, 'pairs/s', run.latencies, SECONDS, run.errors + doubles, on));
         notes.push(`claims on ${n} instance(s): ${seen.size} subtasks claimed and completed, ${doubles} claimed twice`);
       }
+    }
+
+    if (want('batched')) {
+      // The SDK's workers (createWorker, handlers in this process that return at once) drain a queue: claims of up to
+      // their free slots, one heartbeat for all leases, results batched. WORKERS agents, one worker each.
+      const WORKERS = 8;
+      const CONCURRENCY = 64;
+      for (const n of instances > 1 ? [1, instances] : [1]) {
+        const on = servers.slice(0, n);
+        const agents = await Promise.all(
+          Array.from({ length: WORKERS }, (_, i) =>
+            call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: `batcher-${n}-${i}` }),
+          ),
+        );
+        const network = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents/networks', {
+          name: `batched-${n}`,
+          agents: agents.map((a) => a.id),
+          claim_timeout_seconds: 3600,
+        });
+        const executions: string[] = [];
+        for (let done = 0; done < BATCHED_SUBTASKS; done += 1000) {
+          const e = await call<{ id: string }>(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, {
+            task: { subtasks: Array.from({ length: 1000 }, (_, i) => done + i) },
+          });
+          executions.push(e.id);
+        }
+        const handled = new Map<unknown, number>();
+        const workers = agents.map((a, i) =>
+          createWorker({
+            url: on[i % on.length]!.url,
+            apiKey: key,
+            agent: a.id,
+            concurrency: CONCURRENCY,
+            waitSeconds: 1,
+            handler: (payload) => {
+              handled.set(payload, (handled.get(payload) ?? 0) + 1);
+              return payload;
+            },
+          }),
+        );
+        const before = await statementsSent(on[0]!.url);
+        const t0 = performance.now();
+        const running = workers.map((w) => w.run());
+        while (workers.reduce((sum, w) => sum + w.summary.completed, 0) < BATCHED_SUBTASKS && performance.now() - t0 < 600_000) {
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        const seconds = (performance.now() - t0) / 1000;
+        for (const w of workers) w.stop();
+        const summaries = await Promise.all(running);
+        const statements = n === 1 ? ((await statementsSent(on[0]!.url)) - before) / BATCHED_SUBTASKS : null;
+        const completed = summaries.reduce((sum, x) => sum + x.completed, 0);
+        const lost = summaries.reduce((sum, x) => sum + x.lost, 0);
+        const twice = [...handled.values()].filter((c) => c > 1).length;
+        const listed = await call<{ total_count: number }>(
+          base,
+          key,
+          'GET',
+          `/api/v1/agents/networks/${network.id}/executions?status=completed&limit=1`,
+        );
+        const unfinished = executions.length - listed.total_count;
+        rows.push({
+          scenario: `batched claim + result via createWorker (${WORKERS} workers × ${CONCURRENCY}, ${n} instance${n > 1 ? 's' : ''})`,
+          unit: 'subtasks/s',
+          count: completed,
+          rate: Math.round(completed / seconds),
+          p50: 0,
+          p95: 0,
+          p99: 0,
+          errors: lost + twice + unfinished + Math.max(0, BATCHED_SUBTASKS - completed),
+          peakRssMiB: peakRss(on),
+        });
+        notes.push(
+          `batched (${n} instance(s)): ${completed} of ${BATCHED_SUBTASKS} subtasks completed in ${seconds.toFixed(2)} s, ${twice} handled twice, ${lost} lost, ` +
+            `${unfinished} executions unfinished` +
+            (statements === null ? '' : `; ${statements.toFixed(2)} SQL statements per subtask (claim + result, amortized)`),
+        );
+      }
+    }
+
+    if (want('dispatch')) {
+      // Dispatch latency: an idle worker long-polls; each round submits a one-subtask execution and times until its handler runs.
+      const agent = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: 'dispatcher' });
+      const network = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents/networks', { name: 'dispatch', agents: [agent.id] });
+      let started: ((at: number) => void) | null = null;
+      const worker = createWorker({
+        url: base,
+        apiKey: key,
+        agent: agent.id,
+        waitSeconds: 30,
+        handler: () => started?.(performance.now()),
+      });
+      const running = worker.run();
+      await new Promise((r) => setTimeout(r, 200));
+      const sentToClaim: number[] = [];
+      const acceptedToClaim: number[] = [];
+      let errors = 0;
+      for (let i = 0; i < DISPATCHES; i++) {
+        const claimed = new Promise<number>((resolve) => (started = resolve));
+        const sent = performance.now();
+        try {
+          await call(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { n: i } });
+        } catch {
+          errors++;
+          continue;
+        }
+        const accepted = performance.now();
+        const at = await Promise.race([claimed, new Promise<number>((r) => setTimeout(() => r(-1), 5000))]);
+        if (at < 0) {
+          errors++;
+          continue;
+        }
+        sentToClaim.push(at - sent);
+        acceptedToClaim.push(Math.max(0, at - accepted));
+        // Let the result land before the next round, so each dispatch finds the worker idle and waiting.
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      worker.stop();
+      await running;
+      rows.push(row('dispatch: execute sent → idle worker’s handler started', 'dispatches', sentToClaim, 1, errors, servers));
+      rows[rows.length - 1]!.rate = sentToClaim.length;
+      const a = [...acceptedToClaim].sort((x, y) => x - y);
+      notes.push(
+        `dispatch: from the execute's 202 arriving to the handler starting, p50 ${round(percentile(a, 50))} ms, p99 ${round(percentile(a, 99))} ms ` +
+          `(0 when the claim arrived first); the row times from the execute request being sent, which includes the execute itself`,
+      );
+    }
+
+    if (want('map')) {
+      // A map over MAP_ITEMS items (1,000 subtasks of MAP_ITEMS / 1000 items) on 64 in-process workers, execute to completed.
+      const agents = await Promise.all(
+        Array.from({ length: 64 }, (_, i) => call<{ id: string }>(base, key, 'POST', '/api/v1/agents', { name: `mapper-${i}` })),
+      );
+      const network = await call<{ id: string }>(base, key, 'POST', '/api/v1/agents/networks', {
+        name: 'map',
+        agents: agents.map((x) => x.id),
+      });
+      const workers = agents.map((x) =>
+        createWorker({
+          url: base,
+          apiKey: key,
+          agent: x.id,
+          concurrency: 4,
+          handler: (payload) => (payload as { items: number[] }).items.reduce((sum, v) => sum + 2 * v, 0),
+        }),
+      );
+      const running = workers.map((w) => w.run());
+      await new Promise((r) => setTimeout(r, 200));
+      const items = Array.from({ length: MAP_ITEMS }, (_, i) => i);
+      const t0 = performance.now();
+      const e = await call<{ id: string }>(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, {
+        task: { items, chunk_size: MAP_ITEMS / 1000, reduce: 'sum' },
+      });
+      let view: { status: string; results: { reduced?: number } | null } = { status: 'queued', results: null };
+      while (view.status === 'queued' || view.status === 'running') {
+        await new Promise((r) => setTimeout(r, 10));
+        view = await call(base, key, 'GET', `/api/v1/agents/networks/${network.id}/executions/${e.id}`);
+        if (performance.now() - t0 > 600_000) break;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      for (const w of workers) w.stop();
+      await Promise.all(running);
+      const expected = MAP_ITEMS * (MAP_ITEMS - 1);
+      const wrong = view.status !== 'completed' || view.results?.reduced !== expected ? 1 : 0;
+      rows.push({
+        scenario: `map: ${MAP_ITEMS} items (1,000 subtasks) on 64 workers, execute → completed`,
+        unit: 'items/s',
+        count: MAP_ITEMS,
+        rate: Math.round(MAP_ITEMS / seconds),
+        p50: round(seconds * 1000),
+        p95: round(seconds * 1000),
+        p99: round(seconds * 1000),
+        errors: wrong,
+        peakRssMiB: peakRss(servers),
+      });
+      notes.push(
+        `map: ${seconds.toFixed(2)} s from execute to completed (status ${view.status}, reduced ${view.results?.reduced} of ${expected} expected)`,
+      );
     }
 
     if (want('core')) {

@@ -258,9 +258,9 @@ export class ExecutionParent implements WorkParent {
   }
 
   async settle(tx: Tx, executionId: string, replicas: SubtaskRow[], now: Date): Promise<void> {
-    const network = await this.network(tx, executionId);
-    if (!network) return;
-    if (!isReplicated(strategyOf(network))) {
+    const strategy = (await this.strategies(tx.sql, [executionId])).get(executionId);
+    if (!strategy) return;
+    if (!isReplicated(strategy)) {
       // One replica per subtask: a result decides it; a failure fails the execution.
       const completed = replicas.filter((s) => s.status === 'completed');
       if (completed.length > 0) {
@@ -274,8 +274,9 @@ export class ExecutionParent implements WorkParent {
       }
       return;
     }
+    const network = await this.network(tx, executionId);
     const execution = await lockExecution(tx, executionId, now);
-    if (!execution) return;
+    if (!execution || !network) return;
     for (const seq of new Set(replicas.map((s) => s.seq))) {
       if (isFinished((await tx.agentNetworkExecution.findUniqueOrThrow({ where: { id: executionId }, select: { status: true } })).status))
         return;
