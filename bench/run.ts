@@ -10,7 +10,7 @@
  * on any error. See bench/README.md for what each scenario means.
  */
 import autocannon from 'autocannon';
-import { execSync } from 'node:child_process';
+import { execFileSync, execSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -117,6 +117,73 @@ async function statementsPer(base: string, units: number, work: () => Promise<vo
   const before = await statementsSent(base);
   await work();
   return Math.round((((await statementsSent(base)) - before) / units) * 100) / 100;
+}
+
+/** A baseline (bench/bare.mjs) in its own process; resolves with its URL and a stop function. */
+async function startBare(kind: 'node' | 'fastify'): Promise<{ url: string; pid: number; stop(): void }> {
+  const child = spawn(process.execPath, [join(root, 'bench/bare.mjs'), kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      const m = /listening (\d+)/.exec(String(d));
+      if (m) resolve(Number(m[1]));
+    });
+    child.on('exit', (code) => reject(new Error(`bare ${kind} exited with ${code}`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill() };
+}
+
+const hasWrk = (() => {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (error) {
+    // wrk prints its version and exits 1.
+    return (error as { status?: number }).status === 1;
+  }
+})();
+
+/**
+ * wrk (2 threads, 64 connections, SECONDS) against one request: its rate and latency percentiles, from wrk's own
+ * --latency report. A body is POSTed as JSON; headers go on every request.
+ */
+function wrk(url: string, method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}) {
+  const script = join(tmpdir(), `aitbc-wrk-${process.pid}.lua`);
+  const all = { ...headers, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) };
+  writeFileSync(
+    script,
+    [
+      `wrk.method = "${method}"`,
+      ...Object.entries(all).map(([k, v]) => `wrk.headers["${k}"] = "${v}"`),
+      body !== undefined ? `wrk.body = ${JSON.stringify(JSON.stringify(body))}` : '',
+      'done = function(summary, latency, requests)',
+      '  io.write(string.format("RESULT %d %d %d %d %d %d %d\\n", summary.requests, summary.duration,',
+      '    latency:percentile(50), latency:percentile(99), summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,',
+      '    summary.errors.status, latency.max))',
+      'end',
+    ].join('\n'),
+  );
+  const out = execFileSync('wrk', ['-t2', '-c64', `-d${SECONDS}s`, '-s', script, url + path], { encoding: 'utf8' });
+  rmSync(script, { force: true });
+  const m = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
+  if (!m) throw new Error(`wrk printed no result: ${out}`);
+  const [requests, durationUs, p50, p99, errors, non2xx] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  return { rate: requests / (durationUs / 1e6), p50: p50 / 1000, p99: p99 / 1000, errors, non2xx };
+}
+
+/** The event loop's delay p99 (ms) over a window: bucket counts of the server's histogram, before and after. */
+async function loopDelayBuckets(base: string): Promise<Map<number, number>> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const buckets = new Map<number, number>();
+  for (const m of text.matchAll(/^aitbc_event_loop_delay_seconds_bucket\{le="([^"]+)"\} (\d+)/gm))
+    buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  return buckets;
+}
+function loopDelayP99(before: Map<number, number>, after: Map<number, number>): number | null {
+  const les = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  if (total <= 0) return null;
+  for (const le of les) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= 0.99 * total) return le * 1000;
+  return null;
 }
 
 /** autocannon at 64 connections for SECONDS against one request shape (bodies may vary per request). */
@@ -226,6 +293,83 @@ async function main() {
   const want = (name: string) => !only || only.includes(name);
   try {
     const key = (await call<{ key: string }>(base, adminKey, 'POST', '/api/v1/keys', { owner_id: 'bench' })).key;
+
+    if (want('overhead')) {
+      // Every request's fixed cost, side by side in one run: a bare node:http handler and a bare Fastify app started
+      // here, then the server on a 404, /healthz, a join and a swarm status, each driven by wrk in turn.
+      if (!hasWrk) {
+        notes.push('overhead: SKIPPED, wrk is not installed (Debian: apt-get install wrk)');
+      } else {
+        const members = await joinMembers(base, key, 'bench-overhead', 100);
+        const targets: { name: string; url: string; method: 'GET' | 'POST'; path: string; body?: unknown; server: boolean }[] = [];
+        const bareNode = await startBare('node');
+        const bareFastify = await startBare('fastify');
+        try {
+          targets.push(
+            {
+              name: 'bare node:http POST',
+              url: bareNode.url,
+              method: 'POST',
+              path: '/echo',
+              body: { role: 'monitor', capability: 'x' },
+              server: false,
+            },
+            {
+              name: 'bare Fastify POST',
+              url: bareFastify.url,
+              method: 'POST',
+              path: '/echo',
+              body: { role: 'monitor', capability: 'x' },
+              server: false,
+            },
+            { name: 'server: unknown path (404)', url: base, method: 'GET', path: '/no/such/path', server: true },
+            { name: 'server: GET /healthz', url: base, method: 'GET', path: '/healthz', server: true },
+            {
+              name: 'server: POST /swarm/join',
+              url: base,
+              method: 'POST',
+              path: '/swarm/join',
+              body: { role: 'monitor', capability: 'bench-overhead-join' },
+              server: true,
+            },
+            {
+              name: 'server: GET /swarm/status',
+              url: base,
+              method: 'GET',
+              path: `/swarm/status?swarm_id=${members[0]!.swarm_id}`,
+              server: true,
+            },
+          );
+          let bareRate = 0;
+          for (const t of targets) {
+            const before = t.server ? await loopDelayBuckets(base) : null;
+            const r = wrk(t.url, t.method, t.path, t.body, { 'x-api-key': key });
+            const delay = before ? loopDelayP99(before, await loopDelayBuckets(base)) : null;
+            if (!t.server && t.name.startsWith('bare node')) bareRate = r.rate;
+            const expectedStatus = t.path === '/no/such/path' ? 404 : 200;
+            rows.push({
+              scenario: `overhead: ${t.name}`,
+              unit: 'req/s',
+              count: Math.round(r.rate * SECONDS),
+              rate: Math.round(r.rate),
+              p50: round(r.p50),
+              p95: 0,
+              p99: round(r.p99),
+              // A 404 is the answer asked for there; anything else not 2xx is an error.
+              errors: r.errors + (expectedStatus === 404 ? 0 : r.non2xx),
+              peakRssMiB: t.server ? peakRss(servers) : 0,
+            });
+            notes.push(
+              `overhead ${t.name}: ${(r.rate / bareRate).toFixed(3)}× bare node:http, p99/p50 ${(r.p99 / r.p50).toFixed(1)}` +
+                (delay !== null ? `, event-loop delay p99 ≤ ${delay} ms` : ''),
+            );
+          }
+        } finally {
+          bareNode.stop();
+          bareFastify.stop();
+        }
+      }
+    }
 
     if (want('network')) {
       // 1. network.create with 10 agents.

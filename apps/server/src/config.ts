@@ -28,6 +28,8 @@ export interface ServerConfig {
   corsOrigins?: string[];
   /** GET /metrics served (AITBC_METRICS=off removes it); default on. */
   metricsEnabled?: boolean;
+  /** Requests slower than this are logged at info (AITBC_SLOW_REQUEST_MS, default 1000); at debug every request is. */
+  slowRequestMs?: number;
   /** The built dashboard served at / (AITBC_WEB_DIR); default apps/web/dist. */
   webDir?: string | undefined;
 }
@@ -101,6 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = env.INIT_
     rateLimit: rateLimitFrom(env),
     corsOrigins: corsOriginsFrom(env.AITBC_CORS_ORIGINS),
     metricsEnabled: env.AITBC_METRICS?.trim().toLowerCase() !== 'off',
+    slowRequestMs: integer('AITBC_SLOW_REQUEST_MS', env.AITBC_SLOW_REQUEST_MS, 1000, 1, 3_600_000),
     webDir: env.AITBC_WEB_DIR?.trim() ? resolve(cwd, env.AITBC_WEB_DIR.trim()) : undefined,
   };
 }

@@ -1,3 +1,4 @@
+import { PerformanceObserver } from 'node:perf_hooks';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -7,7 +8,6 @@ import type { Database } from './db/database.ts';
 import { statementCounter } from './db/sql.ts';
 import { openWorkTotal } from './work/open-work.ts';
 import { appRouter } from './routers/index.ts';
-import type { Meta } from './trpc.ts';
 
 export interface MetricsOptions {
   db: Database;
@@ -25,16 +25,9 @@ const UNMATCHED = '(unmatched)';
  * lists its procedures), REST calls their OpenAPI path.
  */
 function routeLabeller(): (req: FastifyRequest) => string {
-  const procedures = new Set<string>();
-  const rest: { method: string; pattern: RegExp; path: string }[] = [];
-  const all = appRouter._def.procedures as unknown as Record<string, { _def: { meta?: Meta } }>;
-  for (const [path, procedure] of Object.entries(all)) {
-    procedures.add(path);
-    const openapi = procedure._def.meta?.openapi;
-    if (!openapi) continue;
-    const source = openapi.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+');
-    rest.push({ method: openapi.method, pattern: new RegExp(`^${source}$`), path: openapi.path });
-  }
+  const procedures = new Set(Object.keys(appRouter._def.procedures));
+  // Route patterns as labels, converted once each.
+  const labels = new Map<string, string>();
   const trpcLabel = (raw: string) => {
     const names = [...new Set(raw.split(','))].sort();
     // A batch is labelled by what it called; an unknown name or a long batch would grow the series without bound.
@@ -44,11 +37,10 @@ function routeLabeller(): (req: FastifyRequest) => string {
     const route = req.routeOptions.url;
     if (route === undefined) return UNMATCHED;
     if (route === '/trpc/:path') return trpcLabel(String((req.params as { path?: string }).path ?? ''));
-    if (route === '/*') {
-      const path = req.url.split('?')[0]!.replace(/(.)\/+$/, '$1');
-      return rest.find((r) => r.method === req.method && r.pattern.test(path))?.path ?? UNMATCHED;
-    }
-    return route;
+    // A REST route is its OpenAPI path: `/swarm/members/:member_id/claim` is `/swarm/members/{member_id}/claim`.
+    const label = labels.get(route) ?? route.replace(/:([^/]+)/g, '{$1}');
+    labels.set(route, label);
+    return label;
   };
 }
 
@@ -113,6 +105,25 @@ function metricsOf(registry: Registry) {
         this.inc(statementCounter.total);
       },
     }),
+    loopDelay: new Histogram({
+      name: 'aitbc_event_loop_delay_seconds',
+      help: 'How late a 10 ms timer fired: the event loop blocked for that long (sampled 100 times a second)',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1],
+      registers: [registry],
+    }),
+    gcPauses: new Histogram({
+      name: 'aitbc_gc_pause_seconds',
+      help: 'Garbage collection pauses, by kind (minor, major, incremental, weakcb)',
+      labelNames: ['kind'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+      registers: [registry],
+    }),
+    gateWait: new Histogram({
+      name: 'aitbc_db_gate_wait_seconds',
+      help: 'How long a unit of work waited for the SQLite gate (units run one at a time there) before it ran',
+      buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers: [registry],
+    }),
     scrapeErrors: new Counter({
       name: 'aitbc_metrics_scrape_errors_total',
       help: 'Scrapes whose database figures could not be read',
@@ -170,7 +181,29 @@ const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { db, auth, enab
   const label = routeLabeller();
 
   const stopObserving = db.observe((kind, seconds, ok) => m.dbUnits.observe({ kind, ok: String(ok) }, seconds));
-  app.addHook('onClose', async () => stopObserving());
+  const stopGate = db.observeGate((seconds) => m.gateWait.observe(seconds));
+  // The event loop's delay: a 10 ms timer, and how late it fires.
+  let expected = performance.now() + 10;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    m.loopDelay.observe(Math.max(0, now - expected) / 1000);
+    expected = now + 10;
+  }, 10);
+  ticker.unref();
+  const GC_KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
+  const gc = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind ?? 0;
+      m.gcPauses.observe({ kind: GC_KINDS[kind] ?? 'other' }, entry.duration / 1000);
+    }
+  });
+  gc.observe({ entryTypes: ['gc'] });
+  app.addHook('onClose', async () => {
+    stopObserving();
+    stopGate();
+    clearInterval(ticker);
+    gc.disconnect();
+  });
 
   app.addHook('onResponse', async (req, reply) => {
     const labels = { method: req.method, route: label(req), status: String(reply.statusCode) };

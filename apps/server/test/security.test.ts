@@ -110,7 +110,7 @@ describe('logs', () => {
       await new Promise((r) => setTimeout(r, 300));
       const out = server.output();
       expect(out).toContain('"reqId"');
-      expect(out).toMatch(/incoming request/);
+      expect(out).toMatch(/"msg":"request"/);
       for (const key of secrets) expect(out, 'a key in the log output').not.toContain(key);
       // The URLs are still logged, with the secret part redacted.
       expect(out).toContain('/api/v1/agents?limit=5&api_key=[redacted]');

@@ -51,6 +51,9 @@ export type Tx = PrismaTx & TxExtras;
 /** Told of every unit of work when it ends: its kind, how long it took (seconds), and whether it committed. */
 export type UnitObserver = (kind: 'run' | 'transaction', seconds: number, ok: boolean) => void;
 
+/** Told how long each unit of work waited before it ran: for the SQLite gate (PostgreSQL has none, so 0 there). */
+export type GateObserver = (seconds: number) => void;
+
 /** What the async context of a unit of work carries. */
 interface Unit {
   /** The open transaction a Prisma transaction started now joins; absent in `run`. */
@@ -74,6 +77,7 @@ export class Database {
   private tail: Promise<unknown> = Promise.resolve();
   private readonly units = new AsyncLocalStorage<Unit>();
   private readonly observers: UnitObserver[] = [];
+  private readonly gateObservers: GateObserver[] = [];
   private connection!: Connection;
 
   private constructor(
@@ -98,6 +102,12 @@ export class Database {
   observe(observer: UnitObserver): () => void {
     this.observers.push(observer);
     return () => this.observers.splice(this.observers.indexOf(observer) >>> 0, 1);
+  }
+
+  /** Watch the time units wait for the SQLite gate; returns the function that stops watching. */
+  observeGate(observer: GateObserver): () => void {
+    this.gateObservers.push(observer);
+    return () => this.gateObservers.splice(this.gateObservers.indexOf(observer) >>> 0, 1);
   }
 
   /** Outside a transaction: Prisma, and raw statements that each commit on their own. */
@@ -279,7 +289,11 @@ export class Database {
       return Promise.reject(new Error('nested database unit of work: use the transaction you were given'));
     }
     if (this.provider !== 'sqlite') return this.units.run(context, work);
-    const run = this.tail.then(() => this.units.run(context, work));
+    const asked = this.gateObservers.length > 0 ? performance.now() : 0;
+    const run = this.tail.then(() => {
+      if (asked) for (const observe of this.gateObservers) observe((performance.now() - asked) / 1000);
+      return this.units.run(context, work);
+    });
     this.tail = run.catch(() => undefined);
     return run;
   }
