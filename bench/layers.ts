@@ -102,6 +102,7 @@ for (const target of targets) {
   };
   const node = new Map(p.nodes.map((n) => [n.id, n]));
   const layers = new Map<string, number>();
+  const nodeFns = new Map<string, number>();
   // Only the load's window: samples after the setup requests, until wrk ended.
   let t = p.startTime;
   const windowEnd = p.endTime;
@@ -112,8 +113,13 @@ for (const target of targets) {
     if (f.functionName === '(idle)' || f.functionName === '(program)' || t > windowEnd) return;
     const layer = layerOf(f.url, f.functionName);
     layers.set(layer, (layers.get(layer) ?? 0) + (p.timeDeltas[i] ?? 0));
+    if (process.env.LAYER_DETAIL && layer.startsWith(process.env.LAYER_DETAIL)) {
+      const k = `${f.functionName} ${f.url.split('/').slice(-1)[0]}`;
+      nodeFns.set(k, (nodeFns.get(k) ?? 0) + (p.timeDeltas[i] ?? 0));
+    }
     busy += p.timeDeltas[i] ?? 0;
   });
+  for (const [k, us] of [...nodeFns].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`    ${(us / requests).toFixed(1).padStart(7)} µs  ${k}`);
   rows.push({ target, perRequestUs: busy / requests, rate: requests / SECONDS, layers });
   rmSync(dataDir, { recursive: true, force: true });
   rmSync(profiles, { recursive: true, force: true });

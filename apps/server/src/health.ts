@@ -1,5 +1,6 @@
 import type { Health } from '@aitbc/core';
 import type { Database } from './db/database.ts';
+import { sql } from './db/sql.ts';
 
 const startedAt = Date.now();
 const VERSION = '0.1.0';
@@ -13,7 +14,7 @@ export async function checkHealth(db: Database, timeoutMs = 2000): Promise<Healt
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
     });
-    await Promise.race([db.run((q) => q.$queryRawUnsafe('SELECT 1')), timeout]).finally(() => clearTimeout(timer));
+    await Promise.race([db.run((_, q) => q.one(sql`SELECT 1 AS "up"`)), timeout]).finally(() => clearTimeout(timer));
   } catch (e) {
     error = e instanceof Error ? e.message.split('\n')[0] : String(e);
   }

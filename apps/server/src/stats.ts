@@ -5,6 +5,8 @@
  */
 import type { MemberStatus } from '@aitbc/core';
 import type { PrismaTx } from './db/client.ts';
+import type { Tx } from './db/database.ts';
+import { raw, sql } from './db/sql.ts';
 
 const seconds = (from: Date, to: Date) => Math.max(0, (to.getTime() - from.getTime()) / 1000);
 
@@ -61,35 +63,35 @@ export async function resultsAccepted(tx: PrismaTx, swarmId: string, count: numb
   if (count > 0) await tx.swarm.updateMany({ where: { id: swarmId }, data: { acceptedResults: { increment: count } } });
 }
 
-const MEMBER_COLUMN: Record<MemberStatus, 'activeMembers' | 'suspectMembers' | 'failedMembers' | 'leftMembers'> = {
-  active: 'activeMembers',
-  suspect: 'suspectMembers',
-  failed: 'failedMembers',
-  left: 'leftMembers',
+const MEMBER_COLUMN: Record<MemberStatus, string> = {
+  active: 'active_members',
+  suspect: 'suspect_members',
+  failed: 'failed_members',
+  left: 'left_members',
 };
 
 /** `count` members of a swarm moved from one state (null: they joined) to another. */
 export async function membersMoved(
-  tx: PrismaTx,
+  tx: Pick<Tx, 'sql'>,
   swarmId: string,
   from: MemberStatus | null,
   to: MemberStatus,
   count: number,
 ): Promise<void> {
   if (count <= 0 || from === to) return;
-  await tx.swarm.updateMany({
-    where: { id: swarmId },
-    data: { [MEMBER_COLUMN[to]]: { increment: count }, ...(from ? { [MEMBER_COLUMN[from]]: { decrement: count } } : {}) },
-  });
+  const into = raw(`"${MEMBER_COLUMN[to]}" = "${MEMBER_COLUMN[to]}" + `);
+  const outOf = from ? sql`, ${raw(`"${MEMBER_COLUMN[from]}" = "${MEMBER_COLUMN[from]}" - `)}${count}` : sql``;
+  await tx.sql.run(sql`UPDATE "swarms" SET ${into}${count}${outOf} WHERE "id" = ${swarmId}`);
 }
 
 /**
  * Take a swarm's row lock before anything else its work touches. Every
  * transaction that settles, releases or reassigns a swarm's work (results,
- * failures, expiry, leaving, failing members, heartbeat writes) starts here,
- * so on PostgreSQL they queue on one row instead of locking members, tasks
- * and subtasks in different orders and deadlocking.
+ * failures, expiry, leaving, failing members, heartbeat writes, consensus
+ * requests, deadlines) starts here, so on PostgreSQL they queue on one row
+ * instead of locking members, tasks and subtasks in different orders and
+ * deadlocking.
  */
-export async function lockSwarm(tx: PrismaTx, swarmId: string | null): Promise<void> {
-  if (swarmId) await tx.swarm.updateMany({ where: { id: swarmId }, data: { updatedAt: new Date() } });
+export async function lockSwarm(tx: Pick<Tx, 'sql'>, swarmId: string | null): Promise<void> {
+  if (swarmId) await tx.sql.run(sql`UPDATE "swarms" SET "updated_at" = ${new Date()} WHERE "id" = ${swarmId}`);
 }

@@ -32,7 +32,8 @@ import { pageAfter, takePage } from '../pagination.ts';
 import { cancelTask, coordinate, findTask, requestConsensus } from '../swarms/coordinations.ts';
 import { leaveSwarm, swarmNotFound } from '../swarms/membership.ts';
 import { countsOf, swarmStatus, taskStatus, toSwarmViews } from '../swarms/records.ts';
-import { toMemberView } from '../swarms/views.ts';
+import { swarmFrom, toMemberView } from '../swarms/views.ts';
+import { sql } from '../db/sql.ts';
 import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
 
 const tags = ['swarms'];
@@ -267,14 +268,14 @@ export const swarmRouter = router({
     .input(SwarmStatusQuery)
     .output(z.array(SwarmStatusView))
     .query(({ ctx, input }) =>
-      ctx.db.run(async (db) => {
-        const swarms = await db.swarm.findMany({
-          where: { ownerId: ctx.principal.owner_id, ...(input.swarm_id ? { id: input.swarm_id } : {}) },
-          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
-          take: STATUS_SWARMS,
-        });
-        if (input.swarm_id && swarms.length === 0) throw swarmNotFound(input.swarm_id);
-        return swarmStatus(swarms);
+      // Raw SQL: a status read is one indexed row (or 100), and Prisma's cost around it was most of the request's.
+      ctx.db.run(async (_, q) => {
+        const one = input.swarm_id ? sql` AND "id" = ${input.swarm_id}` : sql``;
+        const rows = await q.all(
+          sql`SELECT * FROM "swarms" WHERE "owner_id" = ${ctx.principal.owner_id}${one} ORDER BY "created_at" DESC, "id" DESC LIMIT ${STATUS_SWARMS}`,
+        );
+        if (input.swarm_id && rows.length === 0) throw swarmNotFound(input.swarm_id);
+        return swarmStatus(rows.map(swarmFrom));
       }),
     ),
 

@@ -1,5 +1,6 @@
 import type { HeartbeatBatchView, MemberHeartbeatView } from '@aitbc/core';
 import type { Database } from '../db/database.ts';
+import { inList, sql } from '../db/sql.ts';
 import { lockSwarm, membersMoved } from '../stats.ts';
 import { memberNotFound } from './membership.ts';
 import { conflict, DomainError } from '../errors.ts';
@@ -146,34 +147,40 @@ export class HeartbeatBuffer {
     const batch = this.pending;
     this.pending = new Map();
     try {
-      const bySwarm = new Map<string, { ids: string[]; at: Date }>();
+      // By swarm, then by beat time: each member's deadlines come from its own latest beat (members whose beats
+      // arrived in one request share a time, so the groups stay few).
+      const bySwarm = new Map<string, Map<number, string[]>>();
       for (const [memberId, { swarmId, at }] of batch) {
-        const group = bySwarm.get(swarmId) ?? { ids: [], at };
-        group.ids.push(memberId);
-        if (at > group.at) group.at = at;
-        bySwarm.set(swarmId, group);
+        const byTime = bySwarm.get(swarmId) ?? new Map<number, string[]>();
+        bySwarm.set(swarmId, byTime);
+        const ids = byTime.get(at.getTime()) ?? [];
+        byTime.set(at.getTime(), ids);
+        ids.push(memberId);
       }
       const now = Date.now();
       // In swarm id order: two instances flushing at once lock the same swarms in the same order.
-      const groups = await Promise.all(
-        [...bySwarm]
-          .sort(([a], [b]) => (a < b ? -1 : 1))
-          .map(async ([swarmId, group]) => ({ swarmId, ...group, t: await this.thresholdsOf(swarmId, now) })),
+      const swarms = await Promise.all(
+        [...bySwarm.keys()]
+          .sort()
+          .map(async (swarmId) => ({ swarmId, byTime: bySwarm.get(swarmId)!, t: await this.thresholdsOf(swarmId, now) })),
       );
+      const written = new Date(now);
       await this.db.transaction(async (tx) => {
-        for (const { swarmId, ids, at, t } of groups) {
+        for (const { swarmId, byTime, t } of swarms) {
           await lockSwarm(tx, swarmId);
-          const times = { lastHeartbeatAt: at, suspectAt: later(at, t.suspectAfterSeconds), failAt: later(at, t.failAfterSeconds) };
-          for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
-            const chunk = ids.slice(i, i + UPDATE_CHUNK);
-            await tx.swarmMember.updateMany({ where: { memberId: { in: chunk }, status: 'active' }, data: times });
-            // Suspect and failed members beat again: active, and counted so.
-            for (const from of ['suspect', 'failed'] as const) {
-              const revived = await tx.swarmMember.updateMany({
-                where: { memberId: { in: chunk }, status: from },
-                data: { ...times, status: 'active' },
-              });
-              await membersMoved(tx, swarmId, from, 'active', revived.count);
+          for (const [ms, ids] of byTime) {
+            const at = new Date(ms);
+            const times = sql`"last_heartbeat_at" = ${at}, "suspect_at" = ${later(at, t.suspectAfterSeconds)}, "fail_at" = ${later(at, t.failAfterSeconds)}, "updated_at" = ${written}`;
+            for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
+              const chunk = inList(ids.slice(i, i + UPDATE_CHUNK));
+              await tx.sql.run(sql`UPDATE "swarm_members" SET ${times} WHERE "member_id" ${chunk} AND "status" = 'active'`);
+              // Suspect and failed members beat again: active, and counted so.
+              for (const from of ['suspect', 'failed'] as const) {
+                const revived = await tx.sql.run(
+                  sql`UPDATE "swarm_members" SET ${times}, "status" = 'active' WHERE "member_id" ${chunk} AND "status" = ${from}`,
+                );
+                await membersMoved(tx, swarmId, from, 'active', revived);
+              }
             }
           }
         }

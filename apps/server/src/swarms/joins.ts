@@ -1,7 +1,6 @@
 import type { JoinRequest, JoinView } from '@aitbc/core';
-import { join, raw, sqltag as sql } from '@prisma/client/runtime/client';
-import type { PrismaTx } from '../db/client.ts';
-import type { Database } from '../db/database.ts';
+import type { Database, Tx } from '../db/database.ts';
+import { join, raw, sql } from '../db/sql.ts';
 import { membersMoved } from '../stats.ts';
 import { joinSwarm, memberRow, openSwarm } from './membership.ts';
 import { toMemberView, type SwarmRow } from './views.ts';
@@ -43,15 +42,12 @@ const MEMBER_COLUMN_LIST = raw(
 );
 
 /**
- * A batch of members as one multi-row INSERT. Prisma's createMany cost ~300
- * µs a row here (its plans for createMany are not cached, and it builds each
- * row), the same as a create per row; this parameterized statement, through
- * the same adapter and so stored in the same formats, costs ~80 µs a row on
- * SQLite and PostgreSQL alike.
+ * A batch of members as one multi-row INSERT (Prisma's createMany cost ~300
+ * µs a row here, the same as a create per row; this costs a fraction).
  */
-async function insertMembers(tx: PrismaTx, rows: MemberInsert[]): Promise<void> {
-  const values = rows.map((row) => sql`(${join(MEMBER_FIELDS.map((field) => row[field]))})`);
-  await tx.$executeRaw`INSERT INTO "swarm_members" (${MEMBER_COLUMN_LIST}) VALUES ${join(values)}`;
+async function insertMembers(tx: Tx, rows: MemberInsert[]): Promise<void> {
+  const values = rows.map((row) => sql`(${join(MEMBER_FIELDS.map((field) => sql`${row[field]}`))})`);
+  await tx.sql.run(sql`INSERT INTO "swarm_members" (${MEMBER_COLUMN_LIST}) VALUES ${join(values)}`);
 }
 
 /** Joins taken into one transaction at most. */

@@ -1,5 +1,6 @@
 import type { MemberCandidate, MemberPriority, MemberStatus, MemberView, SwarmView } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
+import { time } from '../db/sql.ts';
 
 export type SwarmRow = NonNullable<Awaited<ReturnType<PrismaTx['swarm']['findFirst']>>>;
 export type MemberRow = NonNullable<Awaited<ReturnType<PrismaTx['swarmMember']['findFirst']>>>;
@@ -49,4 +50,34 @@ export function toCandidate(m: MemberRow, load: number): MemberCandidate {
     reputation: m.reputation,
     load,
   };
+}
+
+/** A swarms row read with raw SQL, as Prisma would have returned it. */
+export function swarmFrom(r: Record<string, unknown>): SwarmRow {
+  const n = (v: unknown) => Number(v ?? 0);
+  return {
+    id: r.id as string,
+    ownerId: r.owner_id as string,
+    capability: r.capability as string,
+    region: (r.region as string | null) ?? null,
+    status: r.status as string,
+    openKey: (r.open_key as string | null) ?? null,
+    suspectAfterSeconds: n(r.suspect_after_seconds),
+    failAfterSeconds: n(r.fail_after_seconds),
+    activeMembers: n(r.active_members),
+    suspectMembers: n(r.suspect_members),
+    failedMembers: n(r.failed_members),
+    leftMembers: n(r.left_members),
+    liveTasks: n(r.live_tasks),
+    tasksCompleted: n(r.tasks_completed),
+    tasksFailed: n(r.tasks_failed),
+    tasksTimedOut: n(r.tasks_timed_out),
+    attemptsCompleted: n(r.attempts_completed),
+    attemptsFailed: n(r.attempts_failed),
+    attemptsExpired: n(r.attempts_expired),
+    taskSeconds: n(r.task_seconds),
+    acceptedResults: n(r.accepted_results),
+    createdAt: time(r.created_at),
+    updatedAt: time(r.updated_at),
+  } satisfies Record<keyof SwarmRow, unknown> as SwarmRow;
 }
