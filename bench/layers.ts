@@ -66,6 +66,27 @@ function wrk(url: string, method: string, body: unknown, key: string): number {
 }
 
 const rows: { target: string; perRequestUs: number; rate: number; layers: Map<string, number> }[] = [];
+// `--profile FILE`: split an existing profile (e.g. from `pnpm bench --cpu-prof`) by layer, as shares of its busy time.
+if (process.argv[2] === '--profile') {
+  const p = JSON.parse(readFileSync(process.argv[3]!, 'utf8')) as {
+    nodes: { id: number; callFrame: { url: string; functionName: string } }[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const node = new Map(p.nodes.map((n) => [n.id, n]));
+  const layers = new Map<string, number>();
+  let busy = 0;
+  p.samples.forEach((id, i) => {
+    const f = node.get(id)!.callFrame;
+    if (f.functionName === '(idle)' || f.functionName === '(program)') return;
+    const layer = layerOf(f.url, f.functionName);
+    layers.set(layer, (layers.get(layer) ?? 0) + (p.timeDeltas[i] ?? 0));
+    busy += p.timeDeltas[i] ?? 0;
+  });
+  for (const [layer, us] of [...layers].sort((a, b) => b[1] - a[1]).slice(0, 16))
+    console.log(`${((us / busy) * 100).toFixed(1).padStart(6)} %  ${layer}`);
+  process.exit(0);
+}
 for (const target of targets) {
   const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-layers-'));
   const profiles = mkdtempSync(join(tmpdir(), 'aitbc-layers-prof-'));
@@ -119,7 +140,8 @@ for (const target of targets) {
     }
     busy += p.timeDeltas[i] ?? 0;
   });
-  for (const [k, us] of [...nodeFns].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`    ${(us / requests).toFixed(1).padStart(7)} µs  ${k}`);
+  for (const [k, us] of [...nodeFns].sort((a, b) => b[1] - a[1]).slice(0, 25))
+    console.log(`    ${(us / requests).toFixed(1).padStart(7)} µs  ${k}`);
   rows.push({ target, perRequestUs: busy / requests, rate: requests / SECONDS, layers });
   rmSync(dataDir, { recursive: true, force: true });
   rmSync(profiles, { recursive: true, force: true });

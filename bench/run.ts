@@ -77,6 +77,12 @@ function peakRss(servers: Server[]): number {
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
+/** CPU seconds a process has used (user + system), from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 function row(scenario: string, unit: string, latencies: number[], seconds: number, errors: number, servers: Server[]): Row {
   latencies.sort((a, b) => a - b);
   return {
@@ -636,12 +642,15 @@ async function main() {
           }),
         );
         const before = await statementsSent(on[0]!.url);
+        const cpu0 = { bench: process.cpuUsage(), servers: on.map((sv) => cpuSeconds(sv.pid)) };
         const t0 = performance.now();
         const running = workers.map((w) => w.run());
         while (workers.reduce((sum, w) => sum + w.summary.completed, 0) < BATCHED_SUBTASKS && performance.now() - t0 < 600_000) {
           await new Promise((r) => setTimeout(r, 5));
         }
         const seconds = (performance.now() - t0) / 1000;
+        const benchCpu = (process.cpuUsage(cpu0.bench).user + process.cpuUsage(cpu0.bench).system) / 1e6 / seconds;
+        const serverCpu = on.map((sv, i) => (cpuSeconds(sv.pid) - cpu0.servers[i]!) / seconds);
         for (const w of workers) w.stop();
         const summaries = await Promise.all(running);
         const statements = n === 1 ? ((await statementsSent(on[0]!.url)) - before) / BATCHED_SUBTASKS : null;
@@ -668,7 +677,7 @@ async function main() {
         });
         notes.push(
           `batched (${n} instance(s)): ${completed} of ${BATCHED_SUBTASKS} subtasks completed in ${seconds.toFixed(2)} s, ${twice} handled twice, ${lost} lost, ` +
-            `${unfinished} executions unfinished` +
+            `${unfinished} executions unfinished; CPU: server(s) ${serverCpu.map((c) => `${Math.round(c * 100)}%`).join(', ')}, workers' process ${Math.round(benchCpu * 100)}%` +
             (statements === null ? '' : `; ${statements.toFixed(2)} SQL statements per subtask (claim + result, amortized)`),
         );
       }

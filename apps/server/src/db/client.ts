@@ -10,6 +10,7 @@ import { JsonNull } from '@prisma/client/runtime/client';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import type { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
+import { BACKSTOP_PAGES, startCheckpointer } from './checkpointer.ts';
 import { PostgresSql, SqliteSql, statementCounter } from './sql.ts';
 import type { DatabaseTarget } from './target.ts';
 
@@ -126,13 +127,19 @@ export async function connect(target: DatabaseTarget, joinable: () => SqlQueryab
     connection.pragma('foreign_keys = ON');
     // 64 MiB of page cache (the default is 2): the subtasks table and its indexes stay in memory, not re-read per statement.
     connection.pragma('cache_size = -65536');
+    // Checkpoints run in their own thread (db/checkpointer.ts); this connection's own is only a backstop.
+    connection.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
+    const checkpointer = startCheckpointer(target.file, 250, (message) => console.error(`aitbc-server: ${message}`));
     const client = new PrismaClient({ adapter: factory(adapter, joinable) });
     return {
       prisma: client,
       sqlite: new SqliteSql(connection),
       pool: null,
       queryableOn: () => adapter,
-      close: () => client.$disconnect(),
+      async close() {
+        await checkpointer.close();
+        await client.$disconnect();
+      },
     };
   }
   const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('./generated/postgresql/client.ts'), import('@prisma/adapter-pg')]);

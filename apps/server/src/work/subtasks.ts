@@ -49,6 +49,19 @@ export const subtaskColumns = (prefix = '') =>
       .join(', '),
   );
 
+/**
+ * Every column but the payload: what a result's RETURNING gives back (the
+ * payload, possibly large, is the worker's input and settles nothing).
+ * Rows read so have a null payload.
+ */
+export const settledColumns = (prefix = '') =>
+  raw(
+    Object.values(COLUMNS)
+      .filter((c) => c !== 'payload')
+      .map((c) => `${prefix}"${c}"`)
+      .join(', '),
+  );
+
 /** A subtasks row read with raw SQL, as Prisma would have returned it. */
 export function subtaskFrom(r: Record<string, unknown>): SubtaskRow {
   return {

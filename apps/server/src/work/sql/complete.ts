@@ -4,8 +4,8 @@
  * rows completed, as they are now. One statement on PostgreSQL; one per
  * result on SQLite.
  */
-import { json, type Sql, sql } from '../../db/sql.ts';
-import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../subtasks.ts';
+import { join, json, type Sql, sql } from '../../db/sql.ts';
+import { type SubtaskRow, settledColumns, subtaskFrom } from '../subtasks.ts';
 
 export interface Completion {
   subtaskId: string;
@@ -26,18 +26,18 @@ export async function completeSubtasks(db: Sql, ownerId: string, completions: Co
         AS done("id", "lease_id", "result", "result_key")
       WHERE s."id" = done."id" AND s."lease_id" = done."lease_id" AND s."owner_id" = ${ownerId}
         AND s."status" = 'leased' AND s."lease_expires_at" > ${now}::timestamp
-      RETURNING ${subtaskColumns('s.')}`);
+      RETURNING ${settledColumns('s.')}`);
     return rows.map(subtaskFrom);
   }
-  const completed: SubtaskRow[] = [];
-  for (const c of completions) {
-    const row = await db.one(sql`
-      UPDATE "subtasks" SET "status" = 'completed', "result" = ${json(c.result)}, "result_key" = ${c.resultKey},
-        "completed_at" = ${now}, "lease_expires_at" = NULL, "error" = NULL, "updated_at" = ${now}
-      WHERE "id" = ${c.subtaskId} AND "lease_id" = ${c.leaseId} AND "owner_id" = ${ownerId}
-        AND "status" = 'leased' AND "lease_expires_at" > ${now}
-      RETURNING ${subtaskColumns()}`);
-    if (row) completed.push(subtaskFrom(row));
-  }
-  return completed;
+  // One statement for the batch: the values joined in (UPDATE … FROM, SQLite 3.33 and later).
+  const values = join(completions.map((c) => sql`(${c.subtaskId}, ${c.leaseId}, ${json(c.result)}, ${c.resultKey})`));
+  const rows = await db.all(sql`
+    WITH done("id", "lease_id", "result", "result_key") AS (VALUES ${values})
+    UPDATE "subtasks" SET "status" = 'completed', "result" = done."result", "result_key" = done."result_key",
+      "completed_at" = ${now}, "lease_expires_at" = NULL, "error" = NULL, "updated_at" = ${now}
+    FROM done
+    WHERE "subtasks"."id" = done."id" AND "subtasks"."lease_id" = done."lease_id" AND "subtasks"."owner_id" = ${ownerId}
+      AND "subtasks"."status" = 'leased' AND "subtasks"."lease_expires_at" > ${now}
+    RETURNING ${settledColumns('"subtasks".')}`);
+  return rows.map(subtaskFrom);
 }
