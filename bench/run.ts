@@ -15,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { createScratchDatabase } from '../apps/server/src/db/scratch-database.ts';
 import { compiledServer, spawnServer } from '../apps/server/test/support/server-process.ts';
 import { createWorker } from '../packages/client/src/index.ts';
@@ -76,6 +77,56 @@ function peakRss(servers: Server[]): number {
 }
 
 const round = (n: number) => Math.round(n * 100) / 100;
+
+/**
+ * PostgreSQL lock waits while `work` runs: every 20 ms, which backends of this database wait on a lock, and on
+ * which table. Returns the share of samples with any waiter and the tables most waited on.
+ */
+async function lockWaits<T>(url: string | undefined, work: () => Promise<T>): Promise<{ value: T; summary: string | null }> {
+  if (!url) return { value: await work(), summary: null };
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  let samples = 0;
+  let withWaiter = 0;
+  let waiters = 0;
+  const byTable = new Map<string, number>();
+  let done = false;
+  const sampling = (async () => {
+    while (!done) {
+      const { rows } = await client.query<{ relation: string | null }>(
+        `SELECT COALESCE(c.relname, l.locktype) || ' (' || left(regexp_replace(a.query, '\\s+', ' ', 'g'), 48) || ')' AS relation
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid LEFT JOIN pg_class c ON c.oid = l.relation
+         WHERE NOT l.granted AND a.datname = current_database()`,
+      );
+      samples++;
+      if (rows.length > 0) withWaiter++;
+      waiters += rows.length;
+      for (const r of rows)
+        byTable.set(r.relation ?? '(transaction or tuple)', (byTable.get(r.relation ?? '(transaction or tuple)') ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    const value = await work();
+    return {
+      value,
+      summary:
+        `lock waits: a backend waited in ${withWaiter} of ${samples} samples (${((withWaiter / Math.max(1, samples)) * 100).toFixed(1)}%), ` +
+        `${(waiters / Math.max(1, samples)).toFixed(2)} waiting on average` +
+        (byTable.size
+          ? `; waited on: ${[...byTable]
+              .sort((a, b) => b[1] - a[1])
+              .slice(0, 4)
+              .map(([t, n]) => `${t} ${n}`)
+              .join(', ')}`
+          : ''),
+    };
+  } finally {
+    done = true;
+    await sampling;
+    await client.end();
+  }
+}
 
 /** CPU seconds a process has used (user + system), from /proc. */
 function cpuSeconds(pid: number): number {
@@ -580,23 +631,26 @@ async function main() {
         });
         notes.push(`claim + result: ${perPair} SQL statements per pair (sequential, one agent; BEGIN/COMMIT not counted)`);
         const seen = new Map<string, number>();
-        const run = await loops(SECONDS, 64, async (i) => {
-          const target = on[i % on.length]!.url;
-          const agent = agents[i]!.id;
-          const claim = await call<{ subtask: { subtask_id: string; lease_id: string } | null }>(
-            target,
-            key,
-            'POST',
-            `/api/v1/agents/${agent}/claim`,
-            {},
-          );
-          if (!claim.subtask) return;
-          seen.set(claim.subtask.subtask_id, (seen.get(claim.subtask.subtask_id) ?? 0) + 1);
-          await call(target, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, {
-            lease_id: claim.subtask.lease_id,
-            result: 1,
-          });
-        });
+        const { value: run, summary: waits } = await lockWaits(pgdb?.url, () =>
+          loops(SECONDS, 64, async (i) => {
+            const target = on[i % on.length]!.url;
+            const agent = agents[i]!.id;
+            const claim = await call<{ subtask: { subtask_id: string; lease_id: string } | null }>(
+              target,
+              key,
+              'POST',
+              `/api/v1/agents/${agent}/claim`,
+              {},
+            );
+            if (!claim.subtask) return;
+            seen.set(claim.subtask.subtask_id, (seen.get(claim.subtask.subtask_id) ?? 0) + 1);
+            await call(target, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, {
+              lease_id: claim.subtask.lease_id,
+              result: 1,
+            });
+          }),
+        );
+        if (waits) notes.push(`claim + result (${n} instance(s)) ${waits}`);
         const doubles = [...seen.values()].filter((c) => c > 1).length;
         rows.push(row(`claim + result (${n} instance${n > 1 ? 's' : ''})`, 'pairs/s', run.latencies, SECONDS, run.errors + doubles, on));
         notes.push(`claims on ${n} instance(s): ${seen.size} subtasks claimed and completed, ${doubles} claimed twice`);
@@ -645,9 +699,12 @@ async function main() {
         const cpu0 = { bench: process.cpuUsage(), servers: on.map((sv) => cpuSeconds(sv.pid)) };
         const t0 = performance.now();
         const running = workers.map((w) => w.run());
-        while (workers.reduce((sum, w) => sum + w.summary.completed, 0) < BATCHED_SUBTASKS && performance.now() - t0 < 600_000) {
-          await new Promise((r) => setTimeout(r, 5));
-        }
+        const { summary: waits } = await lockWaits(pgdb?.url, async () => {
+          while (workers.reduce((sum, w) => sum + w.summary.completed, 0) < BATCHED_SUBTASKS && performance.now() - t0 < 600_000) {
+            await new Promise((r) => setTimeout(r, 5));
+          }
+        });
+        if (waits) notes.push(`batched (${n} instance(s)) ${waits}`);
         const seconds = (performance.now() - t0) / 1000;
         const benchCpu = (process.cpuUsage(cpu0.bench).user + process.cpuUsage(cpu0.bench).system) / 1e6 / seconds;
         const serverCpu = on.map((sv, i) => (cpuSeconds(sv.pid) - cpu0.servers[i]!) / seconds);

@@ -60,17 +60,21 @@ class LocalEventBus implements EventBus {
 const CHANNEL = 'aitbc_events';
 /** NOTIFY payloads are limited to 8000 bytes. */
 const MAX_PAYLOAD = 7900;
-/** Assignees per work.assigned NOTIFY (ids are ~40 characters): a bigger assignment is sent in pieces. */
-const ASSIGNEES_PER_NOTIFY = 150;
 
 /**
  * Several server instances on one PostgreSQL: every event is delivered to
- * this instance's listeners at once and sent to the others as a NOTIFY;
- * every instance LISTENs, and skips its own, so a client connected to any
- * instance hears of work done through any other.
+ * this instance's listeners at once, and sent to the others by NOTIFY; every
+ * instance LISTENs, and skips its own.
+ *
+ * The events of one turn of the event loop travel together: as few NOTIFYs
+ * as fit them (each payload a list of events), identical ones once, and
+ * every assignee named once. PostgreSQL serializes the commits of all
+ * NOTIFYs on one lock; with a NOTIFY per claim and per result, two busy
+ * instances spent most of their time waiting on it.
  */
 class PostgresEventBus extends LocalEventBus {
   private readonly origin = randomUUID();
+  private outbox: ServerEvent[] = [];
 
   private constructor(
     private readonly listener: pg.Client,
@@ -87,8 +91,8 @@ class PostgresEventBus extends LocalEventBus {
     listener.on('notification', (message) => {
       if (message.channel !== CHANNEL || !message.payload) return;
       try {
-        const { origin, event } = JSON.parse(message.payload) as { origin: string; event: ServerEvent };
-        if (origin !== bus.origin) bus.deliver(event);
+        const { origin, events } = JSON.parse(message.payload) as { origin: string; events: ServerEvent[] };
+        if (origin !== bus.origin) for (const event of events) bus.deliver(event);
       } catch (error) {
         onError(error as Error);
       }
@@ -99,23 +103,43 @@ class PostgresEventBus extends LocalEventBus {
 
   override publish(event: ServerEvent): void {
     this.deliver(event);
-    if (event.kind === 'work.assigned' && event.assignees.length > ASSIGNEES_PER_NOTIFY) {
-      for (let i = 0; i < event.assignees.length; i += ASSIGNEES_PER_NOTIFY) {
-        this.notify({ kind: 'work.assigned', assignees: event.assignees.slice(i, i + ASSIGNEES_PER_NOTIFY) });
-      }
-      return;
-    }
-    this.notify(event);
+    if (this.outbox.push(event) === 1) setImmediate(() => this.send());
   }
 
-  private notify(event: ServerEvent): void {
-    const payload = JSON.stringify({ origin: this.origin, event });
-    if (payload.length > MAX_PAYLOAD) return;
-    // Unreachable database: the other instances miss it (their sweeps and polls still move on); this one heard it.
-    this.publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]).catch(() => undefined);
+  private send(): void {
+    const events = this.outbox;
+    this.outbox = [];
+    const assignees = new Set<string>();
+    const others = new Map<string, ServerEvent>();
+    for (const e of events) {
+      if (e.kind === 'work.assigned') for (const id of e.assignees) assignees.add(id);
+      else others.set(JSON.stringify(e), e);
+    }
+    const pieces: ServerEvent[] = [...others.values()];
+    const ids = [...assignees];
+    // Ids are ~40 characters: 150 of them fit a payload with room to spare.
+    for (let i = 0; i < ids.length; i += 150) pieces.push({ kind: 'work.assigned', assignees: ids.slice(i, i + 150) });
+    let payload: ServerEvent[] = [];
+    let size = 0;
+    const flush = () => {
+      if (payload.length === 0) return;
+      const text = JSON.stringify({ origin: this.origin, events: payload });
+      // Unreachable database: the other instances miss it (their sweeps and polls still move on); this one heard it.
+      if (text.length <= MAX_PAYLOAD) this.publisher.query('SELECT pg_notify($1, $2)', [CHANNEL, text]).catch(() => undefined);
+      payload = [];
+      size = 0;
+    };
+    for (const piece of pieces) {
+      const length = JSON.stringify(piece).length + 1;
+      if (size + length > MAX_PAYLOAD - 100) flush();
+      payload.push(piece);
+      size += length;
+    }
+    flush();
   }
 
   override async close(): Promise<void> {
+    if (this.outbox.length > 0) this.send();
     await super.close();
     await this.listener.end().catch(() => undefined);
     await this.publisher.end().catch(() => undefined);

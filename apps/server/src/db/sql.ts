@@ -285,4 +285,4 @@ export const newUuid = dialectal(
  * connection's own (backend pid mod 16), so concurrent transactions never
  * wait on one another's counter row; SQLite has one writer, so one shard.
  */
-export const shard = dialectal('0', '(pg_backend_pid() % 16)');
+export const shard = dialectal('0', '(pg_backend_pid() % 1024)');

@@ -194,17 +194,24 @@ export class ExecutionParent implements WorkParent {
     this.networkOf.set(executionId, networkId);
   }
 
-  /** Strategies per execution, read raw: results on a single-replica strategy need no lock at all. */
-  private async strategies(db: Sql, ids: string[]): Promise<Map<string, CoordinationStrategy>> {
-    const rows = await db.all<{ id: string; network_id: string; coordination_strategy: string }>(sql`
+  /** Strategies read in a transaction (by lock), for its settle to reuse. */
+  private readonly seen = new WeakMap<object, Map<string, CoordinationStrategy>>();
+
+  /** Strategies per execution, read raw (once per transaction): results on a single-replica strategy need no lock at all. */
+  private async strategies(tx: Tx, ids: string[]): Promise<Map<string, CoordinationStrategy>> {
+    const known = this.seen.get(tx);
+    if (known && ids.every((id) => known.has(id))) return known;
+    const rows = await tx.sql.all<{ id: string; network_id: string; coordination_strategy: string }>(sql`
       SELECT e."id", e."network_id", n."coordination_strategy" FROM "agent_network_executions" e
       JOIN "agent_networks" n ON n."id" = e."network_id" WHERE e."id" ${inList(ids)}`);
     for (const r of rows) this.remember(r.id, r.network_id);
-    return new Map(rows.map((r) => [r.id, r.coordination_strategy as CoordinationStrategy]));
+    const found = new Map(rows.map((r) => [r.id, r.coordination_strategy as CoordinationStrategy]));
+    this.seen.set(tx, new Map([...(known ?? []), ...found]));
+    return found;
   }
 
   async lock(tx: Tx, ids: string[], moving: boolean, now: Date): Promise<void> {
-    const replicated = moving ? null : await this.strategies(tx.sql, ids);
+    const replicated = moving ? null : await this.strategies(tx, ids);
     for (const id of ids) {
       const strategy = replicated?.get(id);
       if (moving || (strategy && isReplicated(strategy))) await lockExecution(tx, id, now);
@@ -258,7 +265,7 @@ export class ExecutionParent implements WorkParent {
   }
 
   async settle(tx: Tx, executionId: string, replicas: SubtaskRow[], now: Date): Promise<void> {
-    const strategy = (await this.strategies(tx.sql, [executionId])).get(executionId);
+    const strategy = (await this.strategies(tx, [executionId])).get(executionId);
     if (!strategy) return;
     if (!isReplicated(strategy)) {
       // One replica per subtask: a result decides it; a failure fails the execution.
