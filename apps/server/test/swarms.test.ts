@@ -456,3 +456,30 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
     expect(await recountAggregates(srv.server.db)).toEqual([]);
   });
 });
+
+describe.each(databaseKinds)('buffered heartbeats on %s', (kind) => {
+  it('write each member’s deadlines from its own latest beat, not the batch’s', async () => {
+    // Flushed only by hand here, so both beats land in one batch.
+    const srv = await startTestServer(kind, { sweepIntervalMs: 3_600_000, config: { heartbeatFlushMs: 3_600_000 } });
+    try {
+      const call = restClient(srv.url, await srv.keyFor('beater'));
+      const join = { role: 'monitor', capability: 'own-beats', suspect_after_seconds: 60, fail_after_seconds: 120 };
+      const first = (await call('POST', '/swarm/join', join)).body;
+      const second = (await call('POST', '/swarm/join', join)).body;
+      const early = (await call('POST', `/swarm/members/${first.member_id}/heartbeat`)).body;
+      await sleep(400);
+      const late = (await call('POST', `/swarm/members/${second.member_id}/heartbeat`)).body;
+      await srv.server.heartbeats.flush();
+      const members = (await call('GET', `/swarm/${first.swarm_id}/members`)).body.members as {
+        member_id: string;
+        last_heartbeat_at: string;
+      }[];
+      const stored = new Map(members.map((m) => [m.member_id, m.last_heartbeat_at]));
+      expect(stored.get(first.member_id)).toBe(early.last_heartbeat_at);
+      expect(stored.get(second.member_id)).toBe(late.last_heartbeat_at);
+      expect(Date.parse(late.last_heartbeat_at) - Date.parse(early.last_heartbeat_at)).toBeGreaterThanOrEqual(350);
+    } finally {
+      await srv.close();
+    }
+  });
+});

@@ -1,6 +1,6 @@
-import type { HeartbeatBatchView, MemberHeartbeatView } from '@aitbc/core';
+import type { HeartbeatBatchView, MemberHeartbeatView, MemberStatus } from '@aitbc/core';
 import type { Database } from '../db/database.ts';
-import { inList, sql } from '../db/sql.ts';
+import { dialectal, inList, sql } from '../db/sql.ts';
 import { lockSwarm, membersMoved } from '../stats.ts';
 import { memberNotFound } from './membership.ts';
 import { conflict, DomainError } from '../errors.ts';
@@ -22,6 +22,14 @@ interface Thresholds {
 const KNOWN_MEMBERS = 200_000;
 const THRESHOLDS_MS = 5000;
 const UPDATE_CHUNK = 1000;
+
+/**
+ * SQLite, without statistics, guesses that `status = 'active'` picks fewer
+ * rows than a list of member ids and scans every active member of the swarm
+ * instead (~1 ms a statement at 10,000 members, measured): the member id
+ * index is named. PostgreSQL plans from its statistics.
+ */
+const BY_MEMBER_ID = dialectal('INDEXED BY "swarm_members_member_id_key"', '');
 
 const later = (at: Date, seconds: number) => new Date(at.getTime() + seconds * 1000);
 
@@ -173,13 +181,15 @@ export class HeartbeatBuffer {
             const times = sql`"last_heartbeat_at" = ${at}, "suspect_at" = ${later(at, t.suspectAfterSeconds)}, "fail_at" = ${later(at, t.failAfterSeconds)}, "updated_at" = ${written}`;
             for (let i = 0; i < ids.length; i += UPDATE_CHUNK) {
               const chunk = inList(ids.slice(i, i + UPDATE_CHUNK));
-              await tx.sql.run(sql`UPDATE "swarm_members" SET ${times} WHERE "member_id" ${chunk} AND "status" = 'active'`);
-              // Suspect and failed members beat again: active, and counted so.
+              // Suspect and failed members beat again: active, and counted so (mostly there are none).
+              const reviving = await tx.sql.all<{ status: MemberStatus }>(
+                sql`SELECT "status" FROM "swarm_members" ${BY_MEMBER_ID} WHERE "member_id" ${chunk} AND "status" IN ('suspect', 'failed')`,
+              );
+              await tx.sql.run(
+                sql`UPDATE "swarm_members" ${BY_MEMBER_ID} SET ${times}, "status" = 'active' WHERE "member_id" ${chunk} AND "status" IN ('active', 'suspect', 'failed')`,
+              );
               for (const from of ['suspect', 'failed'] as const) {
-                const revived = await tx.sql.run(
-                  sql`UPDATE "swarm_members" SET ${times}, "status" = 'active' WHERE "member_id" ${chunk} AND "status" = ${from}`,
-                );
-                await membersMoved(tx, swarmId, from, 'active', revived);
+                await membersMoved(tx, swarmId, from, 'active', reviving.filter((m) => m.status === from).length);
               }
             }
           }
