@@ -6,7 +6,7 @@ import { Database } from '../src/db/database.ts';
 import { sql } from '../src/db/sql.ts';
 
 /**
- * The data-loss hazard from shared/notes/prisma-offline.md: on SQLite a write
+ * The data-loss hazard of SQLite with Prisma's better-sqlite3 adapter: a write
  * that runs while another request's transaction is open lands inside that
  * transaction and vanishes when it rolls back. Every unit of work goes
  * through Database, which must make that impossible.
