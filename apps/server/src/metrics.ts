@@ -136,10 +136,10 @@ type Metrics = ReturnType<typeof metricsOf>;
 
 /** The figures that live in the database, read at scrape time (one unit of work). */
 async function readRecords(db: Database, m: Metrics): Promise<void> {
-  const figures = await db.run(async (tx) => {
+  const figures = await db.run(async (tx, sql) => {
     const [members, open, expired, decided, failed] = await Promise.all([
       tx.swarmMember.groupBy({ by: ['status'], _count: { _all: true } }),
-      Promise.all([openWorkTotal(tx, 'network'), openWorkTotal(tx, 'swarm')]),
+      Promise.all([openWorkTotal(sql, 'network'), openWorkTotal(sql, 'swarm')]),
       tx.subtaskAttempt.count({ where: { outcome: 'expired' } }),
       tx.swarmCoordination.count({ where: { strategy: { in: [...VOTING_STRATEGIES] }, consensusReachedAt: { not: null } } }),
       tx.swarmCoordination.count({ where: { strategy: { in: [...VOTING_STRATEGIES] }, status: { in: ['failed', 'timed_out'] } } }),

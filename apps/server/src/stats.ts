@@ -4,63 +4,63 @@
  * row or two whatever the history. Each function is one event.
  */
 import type { MemberStatus } from '@aitbc/core';
-import type { PrismaTx } from './db/client.ts';
 import type { Tx } from './db/database.ts';
 import { raw, sql } from './db/sql.ts';
 
 const seconds = (from: Date, to: Date) => Math.max(0, (to.getTime() - from.getTime()) / 1000);
 
-export async function executionStarted(tx: PrismaTx, networkId: string, now: Date): Promise<void> {
-  await tx.agentNetwork.updateMany({
-    where: { id: networkId },
-    data: { liveExecutions: { increment: 1 }, executionsTotal: { increment: 1 }, lastActivityAt: now },
-  });
+type Db = Pick<Tx, 'sql'>;
+
+export async function executionStarted(tx: Db, networkId: string, now: Date): Promise<void> {
+  await tx.sql.run(sql`
+    UPDATE "agent_networks" SET "live_executions" = "live_executions" + 1, "executions_total" = "executions_total" + 1,
+      "last_activity_at" = ${now}, "updated_at" = ${now}
+    WHERE "id" = ${networkId}`);
 }
 
 /** An execution finished; `createdAt` gives its time from submission to completion. */
 export async function executionEnded(
-  tx: PrismaTx,
+  tx: Db,
   networkId: string,
   status: 'completed' | 'failed' | 'cancelled',
   createdAt: Date,
   now: Date,
 ): Promise<void> {
-  await tx.agentNetwork.updateMany({
-    where: { id: networkId },
-    data: {
-      liveExecutions: { decrement: 1 },
-      lastActivityAt: now,
-      ...(status === 'completed'
-        ? { executionsCompleted: { increment: 1 }, executionSeconds: { increment: seconds(createdAt, now) } }
-        : {}),
-      ...(status === 'failed' ? { executionsFailed: { increment: 1 } } : {}),
-    },
-  });
+  const completed = status === 'completed' ? 1 : 0;
+  await tx.sql.run(sql`
+    UPDATE "agent_networks" SET "live_executions" = "live_executions" - 1, "last_activity_at" = ${now}, "updated_at" = ${now},
+      "executions_completed" = "executions_completed" + ${completed},
+      "execution_seconds" = "execution_seconds" + ${completed ? seconds(createdAt, now) : 0},
+      "executions_failed" = "executions_failed" + ${status === 'failed' ? 1 : 0}
+    WHERE "id" = ${networkId}`);
 }
 
 /** A replicated subtask was decided; `disagreed` when its replicas did not all return the same. */
-export async function replicasDecided(tx: PrismaTx, networkId: string, disagreed: boolean): Promise<void> {
-  await tx.agentNetwork.updateMany({
-    where: { id: networkId },
-    data: { replicatedDecided: { increment: 1 }, ...(disagreed ? { disagreements: { increment: 1 } } : {}) },
-  });
+export async function replicasDecided(tx: Db, networkId: string, disagreed: boolean): Promise<void> {
+  await tx.sql.run(sql`
+    UPDATE "agent_networks" SET "replicated_decided" = "replicated_decided" + 1, "disagreements" = "disagreements" + ${disagreed ? 1 : 0},
+      "updated_at" = ${new Date()}
+    WHERE "id" = ${networkId}`);
 }
 
-export async function taskStarted(tx: PrismaTx, swarmId: string): Promise<void> {
-  await tx.swarm.updateMany({ where: { id: swarmId }, data: { liveTasks: { increment: 1 } } });
+export async function taskStarted(tx: Db, swarmId: string): Promise<void> {
+  await tx.sql.run(sql`UPDATE "swarms" SET "live_tasks" = "live_tasks" + 1, "updated_at" = ${new Date()} WHERE "id" = ${swarmId}`);
 }
 
-export async function taskEnded(tx: PrismaTx, swarmId: string, status: 'completed' | 'failed' | 'timed_out' | 'cancelled'): Promise<void> {
-  const field = { completed: 'tasksCompleted', failed: 'tasksFailed', timed_out: 'tasksTimedOut', cancelled: null }[status];
-  await tx.swarm.updateMany({
-    where: { id: swarmId },
-    data: { liveTasks: { decrement: 1 }, ...(field ? { [field]: { increment: 1 } } : {}) },
-  });
+const TASK_COLUMN = { completed: 'tasks_completed', failed: 'tasks_failed', timed_out: 'tasks_timed_out', cancelled: null };
+
+export async function taskEnded(tx: Db, swarmId: string, status: 'completed' | 'failed' | 'timed_out' | 'cancelled'): Promise<void> {
+  const column = TASK_COLUMN[status];
+  const ended = column ? raw(`, "${column}" = "${column}" + 1`) : raw('');
+  await tx.sql.run(sql`UPDATE "swarms" SET "live_tasks" = "live_tasks" - 1${ended}, "updated_at" = ${new Date()} WHERE "id" = ${swarmId}`);
 }
 
 /** Members' results that ended up in a decided outcome. */
-export async function resultsAccepted(tx: PrismaTx, swarmId: string, count: number): Promise<void> {
-  if (count > 0) await tx.swarm.updateMany({ where: { id: swarmId }, data: { acceptedResults: { increment: count } } });
+export async function resultsAccepted(tx: Db, swarmId: string, count: number): Promise<void> {
+  if (count > 0)
+    await tx.sql.run(
+      sql`UPDATE "swarms" SET "accepted_results" = "accepted_results" + ${count}, "updated_at" = ${new Date()} WHERE "id" = ${swarmId}`,
+    );
 }
 
 const MEMBER_COLUMN: Record<MemberStatus, string> = {

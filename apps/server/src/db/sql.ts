@@ -282,7 +282,7 @@ export const newUuid = dialectal(
 
 /**
  * The shard a sharded counter row is written to: on PostgreSQL the
- * connection's own (backend pid mod 16), so concurrent transactions never
+ * connection's own (backend pid mod 1024), so concurrent transactions never
  * wait on one another's counter row; SQLite has one writer, so one shard.
  */
 export const shard = dialectal('0', '(pg_backend_pid() % 1024)');

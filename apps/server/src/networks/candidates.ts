@@ -1,5 +1,5 @@
 import type { Candidate } from '@aitbc/core';
-import type { PrismaTx } from '../db/client.ts';
+import { dialectal, fromJson, inList, join, raw, type Sql, sql, time } from '../db/sql.ts';
 import { openLoad } from '../work/open-work.ts';
 import type { NetworkRow } from './views.ts';
 
@@ -14,40 +14,48 @@ export function isLive(agent: { status: string; lastSeen: Date | null }, claimTi
   return agent.status !== 'offline' && agent.lastSeen !== null && now.getTime() - agent.lastSeen.getTime() <= claimTimeoutSeconds * 1000;
 }
 
-async function meanTaskSeconds(db: PrismaTx, agentId: string): Promise<number | null> {
-  const rows = await db.subtaskAttempt.findMany({
-    where: { assigneeId: agentId, outcome: 'completed' },
-    orderBy: { endedAt: 'desc' },
-    take: SPEED_SAMPLE,
-    select: { startedAt: true, endedAt: true },
-  });
-  if (rows.length === 0) return null;
-  const total = rows.reduce((sum, r) => sum + ((r.endedAt?.getTime() ?? 0) - r.startedAt.getTime()), 0);
-  return total / rows.length / 1000;
+/**
+ * Each agent's mean seconds per completed attempt over its latest
+ * SPEED_SAMPLE: one statement for all of them (a bounded read per agent,
+ * on the attempts' (assignee, outcome, ended) index).
+ */
+async function meanTaskSeconds(db: Sql, agentIds: string[]): Promise<Map<string, number>> {
+  if (agentIds.length === 0) return new Map();
+  const duration = dialectal(
+    `unixepoch(a."ended_at", 'subsec') - unixepoch(a."started_at", 'subsec')`,
+    `EXTRACT(EPOCH FROM a."ended_at" - a."started_at")`,
+  );
+  const rows = await db.all<{ id: string; mean: unknown }>(sql`
+    WITH "ids"("id") AS (VALUES ${join(agentIds.map((id) => sql`(${id})`))})
+    SELECT "ids"."id", (
+      SELECT AVG("s") FROM (
+        SELECT ${duration} AS "s" FROM "subtask_attempts" a
+        WHERE a."assignee_id" = "ids"."id" AND a."outcome" = 'completed'
+        ORDER BY a."ended_at" DESC LIMIT ${raw(String(SPEED_SAMPLE))}) AS "latest"
+    ) AS "mean" FROM "ids"`);
+  return new Map(rows.flatMap((r) => (r.mean === null || r.mean === undefined ? [] : [[r.id, Number(r.mean)] as const])));
 }
 
 /** The network's agents as the strategies see them, in network order; deleted agents drop out. */
-export async function loadCandidates(db: PrismaTx, network: NetworkRow, now: Date): Promise<Candidate[]> {
+export async function loadCandidates(db: Sql, network: NetworkRow, now: Date): Promise<Candidate[]> {
   const ids = network.agents as string[];
-  const [agents, load] = await Promise.all([
-    db.agent.findMany({ where: { ownerId: network.ownerId, id: { in: ids } } }),
+  const [agents, load, speeds] = await Promise.all([
+    db.all<{ id: string; capabilities: unknown; status: string; last_seen: unknown }>(sql`
+      SELECT "id", "capabilities", "status", "last_seen" FROM "agents" WHERE "owner_id" = ${network.ownerId} AND "id" ${inList(ids)}`),
     openLoad(db, ids),
+    network.coordinationStrategy === 'centralized' ? meanTaskSeconds(db, ids) : new Map<string, number>(),
   ]);
   const byId = new Map(agents.map((a) => [a.id, a]));
-  const speeds =
-    network.coordinationStrategy === 'centralized'
-      ? await Promise.all(ids.map((id) => (byId.has(id) ? meanTaskSeconds(db, id) : null)))
-      : ids.map(() => null);
-  return ids.flatMap((id, i) => {
+  return ids.flatMap((id) => {
     const agent = byId.get(id);
     if (!agent) return [];
     return [
       {
         id,
-        capabilities: agent.capabilities as string[],
+        capabilities: fromJson<string[]>(agent.capabilities),
         open: load.get(id) ?? 0,
-        live: isLive(agent, network.claimTimeoutSeconds, now),
-        avgTaskSeconds: speeds[i] ?? null,
+        live: isLive({ status: agent.status, lastSeen: time(agent.last_seen) }, network.claimTimeoutSeconds, now),
+        avgTaskSeconds: speeds.get(id) ?? null,
       },
     ];
   });

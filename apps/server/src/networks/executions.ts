@@ -26,13 +26,10 @@ import type { Assignment, EndedAttempt, ParentDescription, WorkParent } from '..
 import type { NewSubtask } from '../work/sql/insert.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import { loadCandidates } from './candidates.ts';
+import { findNetwork } from './records.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, priorityRank, toExecutionView } from './views.ts';
 
 const FINISHED_EXECUTION = ['completed', 'failed', 'cancelled'];
-
-export function networkNotFound(id: string): DomainError {
-  return notFound(`Agent network ${id} not found`);
-}
 
 export function executionNotFound(id: string): DomainError {
   return notFound(`Execution ${id} not found`);
@@ -71,13 +68,12 @@ export async function submitExecution(
   input: { network_id: string; task: NetworkTask; priority: Priority },
   now: Date,
 ): Promise<ExecutionView> {
-  const network = await tx.agentNetwork.findFirst({ where: { id: input.network_id, ownerId } });
-  if (!network) throw networkNotFound(input.network_id);
+  const network = await findNetwork(tx.sql, ownerId, input.network_id);
   if (network.status !== 'active') {
     const how = network.status === 'paused' ? `; resume it with PATCH /api/v1/agents/networks/${network.id} {"status":"active"}` : '';
     throw conflict(`Agent network ${network.id} is ${network.status} and accepts no executions${how}`);
   }
-  const candidates = await loadCandidates(tx, network, now);
+  const candidates = await loadCandidates(tx.sql, network, now);
   if (candidates.length === 0) throw conflict(`None of agent network ${network.id}'s agents exist any more; update its agents first`);
   const planned = decomposeTask(input.task, candidates.length);
   let plan: ReturnType<typeof planAssignments>;
@@ -254,7 +250,7 @@ export class ExecutionParent implements WorkParent {
       where: { executionId: s.executionId, seq: s.seq, id: { not: s.id } },
       select: { assigneeId: true },
     });
-    const candidates = await loadCandidates(tx, network, now);
+    const candidates = await loadCandidates(tx.sql, network, now);
     const choice = chooseAgent(strategyOf(network), (s.requires as string[] | null) ?? [], candidates, {
       cursor: network.rrCursor,
       exclude: siblings.flatMap((x) => (x.assigneeId ? [x.assigneeId] : [])),
@@ -307,7 +303,7 @@ export class ExecutionParent implements WorkParent {
     let canAdd = false;
     if (policy.kind === 'quorum' && outcomes.every((o) => o.state !== 'open')) {
       const holders = new Set(replicas.map((r) => r.assigneeId));
-      canAdd = (await loadCandidates(tx, network, now)).some((c) => isCapable(c, requires) && !holders.has(c.id));
+      canAdd = (await loadCandidates(tx.sql, network, now)).some((c) => isCapable(c, requires) && !holders.has(c.id));
     }
 
     let decision = decideReplicas(outcomes, policy, canAdd);
@@ -337,7 +333,7 @@ export class ExecutionParent implements WorkParent {
   private async addReplica(tx: Tx, network: NetworkRow, replicas: SubtaskRow[], now: Date): Promise<boolean> {
     const first = replicas[0]!;
     const requires = (first.requires as string[] | null) ?? [];
-    const choice = chooseAgent(strategyOf(network), requires, await loadCandidates(tx, network, now), {
+    const choice = chooseAgent(strategyOf(network), requires, await loadCandidates(tx.sql, network, now), {
       cursor: network.rrCursor,
       exclude: replicas.flatMap((r) => (r.assigneeId ? [r.assigneeId] : [])),
       avoid: [],

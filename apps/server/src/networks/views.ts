@@ -11,12 +11,43 @@ import type {
   SubtaskView,
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
+import { fromJson, time } from '../db/sql.ts';
 import type { SubtaskRow } from '../work/subtasks.ts';
 
 export type NetworkRow = NonNullable<Awaited<ReturnType<PrismaTx['agentNetwork']['findFirst']>>>;
 export type ExecutionRow = NonNullable<Awaited<ReturnType<PrismaTx['agentNetworkExecution']['findFirst']>>>;
 
 const iso = (d: Date | null): string | null => d?.toISOString() ?? null;
+const num = (v: unknown) => Number(v ?? 0);
+
+/** An agent_networks row read with raw SQL, as Prisma would have returned it. */
+export function networkFrom(r: Record<string, unknown>): NetworkRow {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    description: (r.description as string | null) ?? null,
+    agents: fromJson(r.agents),
+    coordinationStrategy: r.coordination_strategy as string,
+    status: r.status as string,
+    ownerId: r.owner_id as string,
+    rrCursor: num(r.rr_cursor),
+    leaseSeconds: num(r.lease_seconds),
+    claimTimeoutSeconds: num(r.claim_timeout_seconds),
+    maxAttempts: num(r.max_attempts),
+    replication: num(r.replication),
+    maxReplication: num(r.max_replication),
+    liveExecutions: num(r.live_executions),
+    executionsTotal: num(r.executions_total),
+    executionsCompleted: num(r.executions_completed),
+    executionsFailed: num(r.executions_failed),
+    executionSeconds: num(r.execution_seconds),
+    replicatedDecided: num(r.replicated_decided),
+    disagreements: num(r.disagreements),
+    lastActivityAt: time(r.last_activity_at),
+    createdAt: time(r.created_at),
+    updatedAt: time(r.updated_at),
+  } satisfies Record<keyof NetworkRow, unknown> as NetworkRow;
+}
 
 export function networkSettings(n: NetworkRow) {
   return {

@@ -3,7 +3,7 @@ import { cancelExecution, decidedCounts, executionNotFound, submitExecution } fr
 import { toExecutionSummary, toExecutionView } from '../networks/views.ts';
 import { pageAfter, takePage } from '../pagination.ts';
 import { authedProcedure, router } from '../trpc.ts';
-import { findNetwork } from './network.ts';
+import { findNetwork } from '../networks/records.ts';
 
 const tags = ['agent networks'];
 const base = '/api/v1/agents/networks/{network_id}';
@@ -38,8 +38,8 @@ export const executionRouter = router({
     .input(ExecutionListQuery)
     .output(ExecutionList)
     .query(({ ctx, input }) =>
-      ctx.db.run(async (db) => {
-        const network = await findNetwork(db, ctx, input.network_id);
+      ctx.db.run(async (db, sql) => {
+        const network = await findNetwork(sql, ctx.principal.owner_id, input.network_id);
         const scope = { networkId: network.id, ...(input.status ? { status: input.status } : {}) };
         const page = pageAfter(input.cursor);
         const [rows, total] = await Promise.all([

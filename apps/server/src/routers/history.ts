@@ -1,5 +1,5 @@
 import { HistoryQuery, type HistoryPoint, HistoryView, percentile } from '@aitbc/core';
-import { networkNotFound } from '../networks/executions.ts';
+import { networkNotFound } from '../networks/records.ts';
 import { swarmNotFound } from '../swarms/membership.ts';
 import { authedProcedure, router } from '../trpc.ts';
 

@@ -20,9 +20,8 @@ import {
   recommend,
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
-import { networkNotFound } from '../networks/executions.ts';
-import { executionCounts, measureNetwork } from '../networks/records.ts';
-import { type NetworkRow, networkSettings, toNetworkView } from '../networks/views.ts';
+import { executionCounts, findNetwork, measureNetwork } from '../networks/records.ts';
+import { networkSettings, toNetworkView } from '../networks/views.ts';
 import { pageAfter, takePage } from '../pagination.ts';
 import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
 
@@ -64,12 +63,6 @@ function checkReplication(settings: { replication: number; max_replication: numb
   }
 }
 
-export async function findNetwork(db: PrismaTx, ctx: AuthedContext, id: string): Promise<NetworkRow> {
-  const network = await db.agentNetwork.findFirst({ where: { id, ownerId: ctx.principal.owner_id } });
-  if (!network) throw networkNotFound(id);
-  return network;
-}
-
 function selectMetrics(metrics: NetworkMetrics, wanted: string | undefined): Partial<NetworkMetrics> {
   const names = (wanted ?? '')
     .split(',')
@@ -87,8 +80,8 @@ function selectMetrics(metrics: NetworkMetrics, wanted: string | undefined): Par
 }
 
 async function optimize(ctx: AuthedContext, networkId: string, objective: Objective): Promise<NetworkOptimizationView> {
-  return ctx.db.run(async (db) => {
-    const network = await findNetwork(db, ctx, networkId);
+  return ctx.db.run(async (_, db) => {
+    const network = await findNetwork(db, ctx.principal.owner_id, networkId);
     const now = new Date();
     const metrics = await measureNetwork(db, network, 3600, now);
     const recommendations = recommend(
@@ -163,7 +156,7 @@ export const networkRouter = router({
     .meta({ openapi: { method: 'GET', path: `${base}/{network_id}`, tags, summary: 'Get one agent network', protect: true } })
     .input(NetworkIdParam)
     .output(NetworkView)
-    .query(({ ctx, input }) => ctx.db.run(async (db) => toNetworkView(await findNetwork(db, ctx, input.network_id)))),
+    .query(({ ctx, input }) => ctx.db.run(async (_, db) => toNetworkView(await findNetwork(db, ctx.principal.owner_id, input.network_id)))),
 
   update: authedProcedure
     .meta({
@@ -179,7 +172,7 @@ export const networkRouter = router({
     .output(NetworkView)
     .mutation(({ ctx, input }) =>
       ctx.db.transaction(async (db) => {
-        const network = await findNetwork(db, ctx, input.network_id);
+        const network = await findNetwork(db.sql, ctx.principal.owner_id, input.network_id);
         if (network.status === 'archived')
           throw new TRPCError({ code: 'CONFLICT', message: `Agent network ${network.id} is archived; create a new one` });
         if (input.agents) await requireOwnAgents(db, ctx.principal.owner_id, input.agents);
@@ -230,7 +223,7 @@ export const networkRouter = router({
     .output(NetworkView)
     .mutation(({ ctx, input }) =>
       ctx.db.transaction(async (db) => {
-        const network = await findNetwork(db, ctx, input.network_id);
+        const network = await findNetwork(db.sql, ctx.principal.owner_id, input.network_id);
         if (network.status === 'archived')
           throw new TRPCError({ code: 'CONFLICT', message: `Agent network ${network.id} is already archived` });
         return toNetworkView(await db.agentNetwork.update({ where: { id: network.id }, data: { status: NetworkStatus.enum.archived } }));
@@ -250,8 +243,8 @@ export const networkRouter = router({
     .input(NetworkStatusQuery)
     .output(NetworkStatusView)
     .query(({ ctx, input }) =>
-      ctx.db.run(async (db) => {
-        const network = await findNetwork(db, ctx, input.network_id);
+      ctx.db.run(async (_, db) => {
+        const network = await findNetwork(db, ctx.principal.owner_id, input.network_id);
         const counts = await executionCounts(db, network);
         const metrics = await measureNetwork(db, network, input.window_seconds, new Date());
         return {

@@ -27,21 +27,20 @@ import {
   tallyVotes,
   VOTING_STRATEGIES,
   type Vote,
+  LIVE_TASK_STATUSES,
 } from '@aitbc/core';
-import { jsonInput, type PrismaTx } from '../db/client.ts';
 import type { Database, Tx } from '../db/database.ts';
-import { inList, type Sql, sql } from '../db/sql.ts';
+import { fromJson, inList, join, json, raw, type Sql, sql } from '../db/sql.ts';
 import { lockSwarm, resultsAccepted, taskEnded, taskStarted } from '../stats.ts';
 import type { WorkEngine } from '../work/engine.ts';
 import type { NewSubtask } from '../work/sql/insert.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import type { Assignment, EndedAttempt, ParentDescription, WorkParent } from '../work/parent.ts';
 import { candidateWindow, memberCandidates, swarmNotFound } from './membership.ts';
-import { type CoordinationRow, iso } from './views.ts';
+import { type CoordinationRow, coordinationFrom, iso } from './views.ts';
 import { conflict, type DomainError, notFound } from '../errors.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
-const LIVE_TASK = ['queued', 'running'];
 const PREVIEW_LENGTH = 200;
 const DEADLINE_BATCH = 100;
 
@@ -79,10 +78,36 @@ function voteKey(value: unknown): { hash: string; preview: string } {
   };
 }
 
-export async function findTask(tx: PrismaTx, ownerId: string, taskId: string): Promise<CoordinationRow> {
-  const c = await tx.swarmCoordination.findFirst({ where: { ownerId, taskId } });
-  if (!c) throw taskNotFound(taskId);
-  return c;
+export async function findTask(db: Sql, ownerId: string, taskId: string): Promise<CoordinationRow> {
+  const row = await db.one(sql`SELECT * FROM "swarm_coordination" WHERE "owner_id" = ${ownerId} AND "task_id" = ${taskId}`);
+  if (!row) throw taskNotFound(taskId);
+  return coordinationFrom(row);
+}
+
+async function readTask(db: Sql, id: string): Promise<CoordinationRow | null> {
+  const row = await db.one(sql`SELECT * FROM "swarm_coordination" WHERE "id" = ${id}`);
+  return row ? coordinationFrom(row) : null;
+}
+
+/** A task's subtasks still pending, assigned or leased. */
+async function openSubtasks(db: Sql, coordinationId: string): Promise<number> {
+  const row = await db.one<{ n: unknown }>(sql`
+    SELECT COUNT(*) AS "n" FROM "subtasks" WHERE "coordination_id" = ${coordinationId} AND "status" ${inList(OPEN_STATES)}`);
+  return Number(row?.n ?? 0);
+}
+
+/** Stores a new task; false when the owner already has one with its task_id. */
+async function insertTask(db: Sql, c: CoordinationRow): Promise<boolean> {
+  const inserted = await db.run(sql`
+    INSERT INTO "swarm_coordination" ("id", "task_id", "swarm_id", "owner_id", "strategy", "task", "parameters", "status",
+      "assigned_members", "collaborators", "lease_seconds", "max_attempts", "leader", "consensus_algorithm", "consensus_threshold",
+      "timeout_seconds", "deadline_at", "subtask_count", "decided_count", "created_at", "updated_at")
+    VALUES (${c.id}, ${c.taskId}, ${c.swarmId}, ${c.ownerId}, ${c.strategy}, ${c.task === undefined ? null : json(c.task)},
+      ${json(c.parameters)}, ${c.status}, ${json(c.assignedMembers)}, ${c.collaborators}, ${c.leaseSeconds}, ${c.maxAttempts},
+      ${c.leader}, ${c.consensusAlgorithm}, ${c.consensusThreshold}, ${c.timeoutSeconds}, ${c.deadlineAt}, ${c.subtaskCount},
+      ${c.decidedCount}, ${c.createdAt}, ${c.updatedAt})
+    ON CONFLICT ("owner_id", "task_id") DO NOTHING`);
+  return inserted === 1;
 }
 
 export function toCoordinateView(c: CoordinationRow): CoordinateView {
@@ -120,9 +145,9 @@ export async function coordinate(tx: Tx, work: WorkEngine, ownerId: string, inpu
   const collaborators =
     input.collaborators ?? parameters.collaborators ?? (legacy ? DEFAULT_COLLABORATORS.legacy : DEFAULT_COLLABORATORS.spec);
   const criteria = criteriaOf(parameters, collaborators);
-  if (input.swarm_id && !(await tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId }, select: { id: true } })))
+  if (input.swarm_id && !(await tx.sql.one(sql`SELECT 1 FROM "swarms" WHERE "id" = ${input.swarm_id} AND "owner_id" = ${ownerId}`)))
     throw swarmNotFound(input.swarm_id);
-  const candidates = await memberCandidates(tx, ownerId, input.swarm_id, criteria, candidateWindow(collaborators));
+  const candidates = await memberCandidates(tx.sql, ownerId, input.swarm_id, criteria, candidateWindow(collaborators));
   const swarmId = input.swarm_id ?? chooseSwarm(candidates, criteria);
   const selection = selectMembers(
     candidates.filter((m) => m.swarmId === swarmId),
@@ -133,34 +158,42 @@ export async function coordinate(tx: Tx, work: WorkEngine, ownerId: string, inpu
     throw conflict(`Cannot coordinate: ${reason}${input.swarm_id ? ` in swarm ${input.swarm_id}` : ''}`);
   }
   const taskId = input.task_id ?? `task_${randomUUID()}`;
-  if (await tx.swarmCoordination.findFirst({ where: { ownerId, taskId }, select: { id: true } })) {
-    throw conflict(`Task ${taskId} already exists; use another task_id`);
-  }
   const plan = planCoordination(strategy, selection.members, parameters, input.task);
   const timeout = input.timeout_seconds ?? parameters.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS;
   const voting = VOTING_STRATEGIES.includes(strategy);
-  const coordination = await tx.swarmCoordination.create({
-    data: {
-      taskId,
-      swarmId,
-      ownerId,
-      strategy,
-      ...(input.task !== undefined ? { task: jsonInput(input.task) as object } : {}),
-      parameters: parameters as object,
-      status: 'queued',
-      assignedMembers: selection.members.map((m) => m.memberId),
-      collaborators: selection.members.length,
-      leaseSeconds: parameters.lease_seconds ?? 30,
-      maxAttempts: parameters.max_attempts ?? 3,
-      leader: plan.leader,
-      consensusAlgorithm: voting ? (parameters.consensus_algorithm ?? 'majority-vote') : null,
-      consensusThreshold: voting ? (parameters.consensus_threshold ?? DEFAULT_CONSENSUS_THRESHOLD) : null,
-      timeoutSeconds: timeout,
-      deadlineAt: later(now, timeout),
-      subtaskCount: plan.subtaskCount,
-      createdAt: now,
-    },
-  });
+  const coordination: CoordinationRow = {
+    id: randomUUID(),
+    taskId,
+    swarmId,
+    ownerId,
+    strategy,
+    task: input.task === undefined ? null : (input.task as CoordinationRow['task']),
+    parameters: parameters as CoordinationRow['parameters'],
+    status: 'queued',
+    assignedMembers: selection.members.map((m) => m.memberId),
+    collaborators: selection.members.length,
+    leaseSeconds: parameters.lease_seconds ?? 30,
+    maxAttempts: parameters.max_attempts ?? 3,
+    leader: plan.leader,
+    results: null,
+    error: null,
+    consensusAlgorithm: voting ? (parameters.consensus_algorithm ?? 'majority-vote') : null,
+    consensusThreshold: voting ? (parameters.consensus_threshold ?? DEFAULT_CONSENSUS_THRESHOLD) : null,
+    consensus: null,
+    confidenceScore: null,
+    consensusReachedAt: null,
+    timeoutSeconds: timeout,
+    deadlineAt: later(now, timeout),
+    subtaskCount: plan.subtaskCount,
+    decidedCount: 0,
+    startedAt: null,
+    completedAt: null,
+    createdAt: now,
+    updatedAt: now,
+  };
+  if (!(await insertTask(tx.sql, { ...coordination, task: input.task === undefined ? undefined : coordination.task } as CoordinationRow))) {
+    throw conflict(`Task ${taskId} already exists; use another task_id`);
+  }
   await work.enqueue(
     tx,
     plan.work.map((w) => subtaskRow(coordination, w.seq, w.replica, w.memberId, w.payload, now)),
@@ -193,9 +226,17 @@ function subtaskRow(c: CoordinationRow, seq: number, replica: number, memberId: 
 }
 
 /** Lock the task for settling; null when it takes no more results. */
-async function lockTask(tx: PrismaTx, id: string, now: Date): Promise<CoordinationRow | null> {
-  const touched = await tx.swarmCoordination.updateMany({ where: { id, status: { in: LIVE_TASK } }, data: { updatedAt: now } });
-  return touched.count === 0 ? null : tx.swarmCoordination.findUnique({ where: { id } });
+async function lockTask(tx: Pick<Tx, 'sql'>, id: string, now: Date): Promise<CoordinationRow | null> {
+  const row = await tx.sql.one(sql`
+    UPDATE "swarm_coordination" SET "updated_at" = ${now} WHERE "id" = ${id} AND "status" IN ('queued', 'running') RETURNING *`);
+  return row ? coordinationFrom(row) : null;
+}
+
+interface Outcome {
+  results?: unknown;
+  error?: string | null;
+  /** A voting task's decision. */
+  decision?: ConsensusDecision;
 }
 
 async function finish(
@@ -203,31 +244,31 @@ async function finish(
   work: WorkEngine,
   c: CoordinationRow,
   status: 'completed' | 'failed' | 'timed_out' | 'cancelled',
-  data: { results?: unknown; error?: string | null },
+  outcome: Outcome,
   now: Date,
 ): Promise<void> {
   await work.cancelOpen(tx, { coordinationId: c.id }, null, now);
   await taskEnded(tx, c.swarmId, status);
-  await tx.swarmCoordination.update({
-    where: { id: c.id },
-    data: {
-      status,
-      completedAt: now,
-      ...(data.results !== undefined ? { results: jsonInput(data.results) as object } : {}),
-      ...(data.error !== undefined ? { error: data.error } : {}),
-    },
-  });
+  const { decision } = outcome;
+  const set = [
+    sql`"status" = ${status}`,
+    sql`"completed_at" = ${now}`,
+    sql`"updated_at" = ${now}`,
+    ...(outcome.results !== undefined ? [sql`"results" = ${json(outcome.results)}`] : []),
+    ...(outcome.error !== undefined ? [sql`"error" = ${outcome.error}`] : []),
+    ...(decision ? [sql`"consensus" = ${json(decision)}`, sql`"confidence_score" = ${decision.confidence}`] : []),
+    ...(decision?.state === 'reached' ? [sql`"consensus_reached_at" = ${now}`, sql`"decided_count" = 1`] : []),
+  ];
+  await tx.sql.run(sql`UPDATE "swarm_coordination" SET ${join(set)} WHERE "id" = ${c.id}`);
 }
 
 /** The eligible members that could take a replica now, best first; holders of its sibling replicas excluded. */
-async function replacements(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow): Promise<string[]> {
-  const siblings = await tx.subtask.findMany({
-    where: { coordinationId: c.id, seq: s.seq, id: { not: s.id }, status: { not: 'cancelled' } },
-    select: { assigneeId: true },
-  });
-  const taken = new Set(siblings.map((x) => x.assigneeId));
+async function replacements(db: Sql, c: CoordinationRow, s: SubtaskRow): Promise<string[]> {
+  const siblings = await db.all<{ assignee_id: string | null }>(sql`
+    SELECT "assignee_id" FROM "subtasks" WHERE "coordination_id" = ${c.id} AND "seq" = ${s.seq} AND "id" <> ${s.id} AND "status" <> 'cancelled'`);
+  const taken = new Set(siblings.map((x) => x.assignee_id));
   const criteria = criteriaOf(paramsOf(c), 1);
-  const eligible = (await memberCandidates(tx, c.ownerId, c.swarmId, criteria, candidateWindow(taken.size + 1))).filter(
+  const eligible = (await memberCandidates(db, c.ownerId, c.swarmId, criteria, candidateWindow(taken.size + 1))).filter(
     (m) =>
       m.status === 'active' &&
       !taken.has(m.memberId) &&
@@ -242,45 +283,60 @@ async function replacements(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow): Pr
   return rankMembers(eligible).map((m) => m.memberId);
 }
 
-async function reassignMember(tx: PrismaTx, c: CoordinationRow, s: SubtaskRow, avoid: string[]): Promise<string | null> {
+async function reassignMember(tx: Tx, c: CoordinationRow, s: SubtaskRow, avoid: string[], now: Date): Promise<string | null> {
   // Another member is preferred; the one it came from (still active, e.g. its lease ran out in
   // a restart) takes it back rather than let it fail while nobody else can.
-  const eligible = await replacements(tx, c, s);
+  const eligible = await replacements(tx.sql, c, s);
   const ranked = [...eligible.filter((id) => !avoid.includes(id)), ...eligible.filter((id) => avoid.includes(id))];
   let next: string | null = null;
   for (const id of ranked) {
     // Take the member's row lock while it is still active: a member leaving (or
     // failing) at this moment in another transaction cannot be handed work it
     // would never see; once that transaction commits, this one skips it.
-    const still = await tx.swarmMember.updateMany({ where: { memberId: id, status: 'active' }, data: { updatedAt: new Date() } });
-    if (still.count === 1) {
+    const still = await tx.sql.run(sql`UPDATE "swarm_members" SET "updated_at" = ${now} WHERE "member_id" = ${id} AND "status" = 'active'`);
+    if (still === 1) {
       next = id;
       break;
     }
   }
   if (!next) return null;
   const assigned = membersOf(c);
-  await tx.swarmCoordination.update({
-    where: { id: c.id },
-    data: {
-      ...(assigned.includes(next) ? {} : { assignedMembers: [...assigned, next] }),
-      ...(strategyOf(c) === 'leader-election' ? { leader: next } : {}),
-    },
-  });
+  const set = [
+    sql`"updated_at" = ${now}`,
+    ...(assigned.includes(next) ? [] : [sql`"assigned_members" = ${json([...assigned, next])}`]),
+    ...(strategyOf(c) === 'leader-election' ? [sql`"leader" = ${next}`] : []),
+  ];
+  await tx.sql.run(sql`UPDATE "swarm_coordination" SET ${join(set)} WHERE "id" = ${c.id}`);
   return next;
 }
 
-/** The votes cast so far, as consensus reads them. */
-async function votesOf(tx: PrismaTx, coordinationId: string): Promise<Vote[]> {
-  const rows = await tx.swarmVote.findMany({ where: { coordinationId } });
+/** A vote as consensus reads it, with the result it carries. */
+type CastVote = Vote & { result: unknown };
+
+/** The votes cast so far, by member id. */
+async function votesOf(db: Sql, coordinationId: string): Promise<CastVote[]> {
+  const rows = await db.all<{
+    member_id: string;
+    result_hash: string;
+    preview: string;
+    reputation: unknown;
+    priority: string;
+    result: unknown;
+  }>(sql`
+    SELECT "member_id", "result_hash", "preview", "reputation", "priority", "result" FROM "swarm_votes"
+    WHERE "coordination_id" = ${coordinationId} ORDER BY "member_id"`);
   return rows.map((v) => ({
-    memberId: v.memberId,
-    resultKey: v.resultHash,
+    memberId: v.member_id,
+    resultKey: v.result_hash,
     preview: v.preview,
-    reputation: v.reputation,
+    reputation: Number(v.reputation),
     priority: v.priority as MemberPriority,
+    result: fromJson(v.result),
   }));
 }
+
+/** The result the consensus chose: the first agreeing vote's (by member id). */
+const winningResult = (votes: CastVote[], winner: string): unknown => votes.find((v) => v.resultKey === winner)?.result ?? null;
 
 interface ConsensusSettings {
   algorithm: ConsensusAlgorithm;
@@ -298,37 +354,31 @@ const settingsOf = (c: CoordinationRow): ConsensusSettings => ({
  * who agreed gain, dissenters lose. Done under the task's lock, once.
  */
 async function decideVotes(tx: Tx, work: WorkEngine, c: CoordinationRow, now: Date, deadlinePassed: boolean): Promise<void> {
-  const votes = await votesOf(tx, c.id);
+  const votes = await votesOf(tx.sql, c.id);
   const settings = settingsOf(c);
   const decision = decideConsensus(votes, { ...settings, expectedVoters: c.collaborators, final: true });
   if (decision.state === 'reached') {
-    const winner = await tx.swarmVote.findFirst({
-      where: { coordinationId: c.id, resultHash: decision.winner },
-      orderBy: { memberId: 'asc' },
-    });
-    const members = await tx.swarmMember.findMany({ where: { memberId: { in: [...decision.agreeing, ...decision.dissenting] } } });
-    const changes = reputationChanges(decision, new Map(members.map((m) => [m.memberId, m.reputation])));
-    for (const [memberId, reputation] of changes) await tx.swarmMember.updateMany({ where: { memberId }, data: { reputation } });
+    const voters = [...decision.agreeing, ...decision.dissenting];
+    const members = await tx.sql.all<{ member_id: string; reputation: unknown }>(
+      sql`SELECT "member_id", "reputation" FROM "swarm_members" WHERE "member_id" ${inList(voters)}`,
+    );
+    const changes = reputationChanges(decision, new Map(members.map((m) => [m.member_id, Number(m.reputation)])));
+    for (const [memberId, reputation] of changes)
+      await tx.sql.run(sql`UPDATE "swarm_members" SET "reputation" = ${reputation}, "updated_at" = ${now} WHERE "member_id" = ${memberId}`);
     // The agreeing members' work is what the outcome is made of.
-    const agreed = await tx.subtask.updateMany({
-      where: { coordinationId: c.id, status: 'completed', assigneeId: { in: decision.agreeing } },
-      data: { accepted: true },
-    });
-    await resultsAccepted(tx, c.swarmId, agreed.count);
-    await tx.swarmCoordination.update({
-      where: { id: c.id },
-      data: { consensus: decision as object, confidenceScore: decision.confidence, consensusReachedAt: now, decidedCount: 1 },
-    });
-    return finish(tx, work, c, 'completed', { results: winner?.result ?? null }, now);
+    const agreed = await tx.sql.run(sql`
+      UPDATE "subtasks" SET "accepted" = ${true}, "updated_at" = ${now}
+      WHERE "coordination_id" = ${c.id} AND "status" = 'completed' AND "assignee_id" ${inList(decision.agreeing)}`);
+    await resultsAccepted(tx, c.swarmId, agreed);
+    return finish(tx, work, c, 'completed', { results: winningResult(votes, decision.winner), decision }, now);
   }
   const reason = decision.state === 'failed' ? decision.reason : 'votes are still outstanding';
-  await tx.swarmCoordination.update({ where: { id: c.id }, data: { consensus: decision as object, confidenceScore: decision.confidence } });
   return finish(
     tx,
     work,
     c,
     deadlinePassed && votes.length < c.collaborators ? 'timed_out' : 'failed',
-    { error: `no consensus: ${reason}` },
+    { error: `no consensus: ${reason}`, decision },
     now,
   );
 }
@@ -338,50 +388,42 @@ async function settle(tx: Tx, work: WorkEngine, c: CoordinationRow, s: SubtaskRo
   const parameters = paramsOf(c);
   if (isVoting(c)) {
     if (s.status === 'completed' && s.assigneeId) {
-      const member = await tx.swarmMember.findFirst({ where: { memberId: s.assigneeId } });
       const { hash, preview } = voteKey(comparedValue(s.result, parameters.compare));
-      await tx.swarmVote.createMany({
-        data: [
-          {
-            coordinationId: c.id,
-            memberId: s.assigneeId,
-            subtaskId: s.id,
-            result: jsonInput(s.result) as object,
-            resultHash: hash,
-            preview,
-            reputation: member?.reputation ?? 0.5,
-            priority: member?.priority ?? 'normal',
-          },
-        ],
-      });
+      // The member's reputation and priority as it votes (weighted voting reads them).
+      await tx.sql.run(sql`
+        INSERT INTO "swarm_votes" ("id", "coordination_id", "member_id", "subtask_id", "result", "result_hash", "preview",
+          "reputation", "priority", "created_at")
+        SELECT ${randomUUID()}, ${c.id}, ${s.assigneeId}, ${s.id}, ${json(s.result)}, ${hash}, ${preview},
+          COALESCE(m."reputation", 0.5), COALESCE(m."priority", 'normal'), ${now}
+        FROM (SELECT 1) AS one LEFT JOIN "swarm_members" m ON m."member_id" = ${s.assigneeId}
+        ON CONFLICT ("coordination_id", "member_id") DO NOTHING`);
     }
-    const open = await tx.subtask.count({ where: { coordinationId: c.id, status: { in: OPEN_STATES } } });
-    if (open === 0) await decideVotes(tx, work, c, now, false);
+    if ((await openSubtasks(tx.sql, c.id)) === 0) await decideVotes(tx, work, c, now, false);
     return;
   }
   if (s.status === 'failed')
     return finish(tx, work, c, 'failed', { error: `subtask ${s.seq} failed: ${s.error ?? 'no reason given'}` }, now);
 
-  await tx.subtask.update({ where: { id: s.id }, data: { accepted: true } });
+  await tx.sql.run(sql`UPDATE "subtasks" SET "accepted" = ${true}, "updated_at" = ${now} WHERE "id" = ${s.id}`);
   await resultsAccepted(tx, c.swarmId, 1);
-  const updated = await tx.swarmCoordination.update({ where: { id: c.id }, data: { decidedCount: { increment: 1 } } });
+  const updated = coordinationFrom(
+    (await tx.sql.one(sql`
+      UPDATE "swarm_coordination" SET "decided_count" = "decided_count" + 1, "updated_at" = ${now} WHERE "id" = ${c.id} RETURNING *`))!,
+  );
   if (strategyOf(c) === 'pipeline' && updated.decidedCount < updated.subtaskCount) {
     const stage = s.seq + 1;
     const members = membersOf(c);
     const preferred = stageMember(members, stage);
-    const available = await replacements(tx, c, { ...s, seq: stage, id: '' });
+    const available = await replacements(tx.sql, c, { ...s, seq: stage, id: '' });
     const memberId = available.includes(preferred) ? preferred : (available[0] ?? null);
     if (!memberId) return finish(tx, work, c, 'failed', { error: `no eligible member is left for stage ${stage}` }, now);
     await work.enqueue(tx, [subtaskRow(c, stage, 0, memberId, stagePayload(parameters, stage, s.result), now)], now);
     return;
   }
   if (updated.decidedCount < updated.subtaskCount) return;
-  const accepted = await tx.subtask.findMany({
-    where: { coordinationId: c.id, accepted: true },
-    orderBy: { seq: 'asc' },
-    select: { result: true },
-  });
-  const results = accepted.map((x) => x.result);
+  const accepted = await tx.sql.all<{ result: unknown }>(sql`
+    SELECT "result" FROM "subtasks" WHERE "coordination_id" = ${c.id} AND "accepted" = ${true} ORDER BY "seq"`);
+  const results = accepted.map((x) => fromJson(x.result));
   return finish(tx, work, c, 'completed', { results: resultsOf(strategyOf(c), parameters, results) }, now);
 }
 
@@ -455,15 +497,15 @@ export class CoordinationParent implements WorkParent {
   }
 
   async reassign(tx: Tx, s: SubtaskRow, avoid: string[], now: Date): Promise<Assignment> {
-    const c = await tx.swarmCoordination.findUnique({ where: { id: s.coordinationId! } });
+    const c = await readTask(tx.sql, s.coordinationId!);
     if (!c) return { assigneeId: null, claimBy: later(now, 30) };
-    return { assigneeId: await reassignMember(tx, c, s, avoid), claimBy: later(now, c.leaseSeconds) };
+    return { assigneeId: await reassignMember(tx, c, s, avoid, now), claimBy: later(now, c.leaseSeconds) };
   }
 
   async settle(tx: Tx, id: string, replicas: SubtaskRow[], now: Date): Promise<void> {
     for (const s of replicas) {
-      const c = await tx.swarmCoordination.findUnique({ where: { id } });
-      if (!c || !LIVE_TASK.includes(c.status)) return;
+      const c = await readTask(tx.sql, id);
+      if (!c || !LIVE_TASK_STATUSES.includes(c.status)) return;
       await settle(tx, this.work, c, s, now);
     }
   }
@@ -489,15 +531,13 @@ export class CoordinationParent implements WorkParent {
  * transaction under the task's lock, so it is decided once.
  */
 export async function expireCoordinations(db: Database, work: WorkEngine, now: Date): Promise<{ timedOut: number }> {
-  const due = await db.run((tx) =>
-    tx.swarmCoordination.findMany({
-      where: { status: { in: LIVE_TASK }, deadlineAt: { lt: now } },
-      take: DEADLINE_BATCH,
-      select: { id: true, swarmId: true },
-    }),
+  const due = await db.run((_, db) =>
+    db.all<{ id: string; swarm_id: string }>(sql`
+      SELECT "id", "swarm_id" FROM "swarm_coordination" WHERE "status" IN ('queued', 'running') AND "deadline_at" < ${now}
+      LIMIT ${raw(String(DEADLINE_BATCH))}`),
   );
   let timedOut = 0;
-  for (const { id, swarmId } of due) {
+  for (const { id, swarm_id: swarmId } of due) {
     const done = await db.transaction(async (tx) => {
       // Lock order: the swarm, then the task (reputations of its members may move).
       await lockSwarm(tx, swarmId);
@@ -514,12 +554,12 @@ export async function expireCoordinations(db: Database, work: WorkEngine, now: D
 
 /** Cancel a queued or running task: its open work is withdrawn. */
 export async function cancelTask(tx: Tx, work: WorkEngine, ownerId: string, taskId: string, now: Date): Promise<CoordinationRow> {
-  const found = await findTask(tx, ownerId, taskId);
+  const found = await findTask(tx.sql, ownerId, taskId);
   await lockSwarm(tx, found.swarmId);
   const c = await lockTask(tx, found.id, now);
   if (!c) throw conflict(`Task ${taskId} is already ${found.status}`);
   await finish(tx, work, c, 'cancelled', {}, now);
-  return tx.swarmCoordination.findUniqueOrThrow({ where: { id: c.id } });
+  return (await readTask(tx.sql, c.id))!;
 }
 
 // ---------------------------------------------------------------- consensus requests
@@ -529,16 +569,13 @@ function decisionOf(c: CoordinationRow): ConsensusDecision | null {
 }
 
 /** The consensus view of a task: the stored decision, or the current tally while votes are outstanding. */
-export async function consensusView(tx: PrismaTx, c: CoordinationRow): Promise<ConsensusView> {
+export async function consensusView(db: Sql, c: CoordinationRow): Promise<ConsensusView> {
   const settings = settingsOf(c);
-  const votes = await votesOf(tx, c.id);
+  const votes = await votesOf(db, c.id);
   const stored = decisionOf(c);
   const decided = stored && stored.state !== 'pending' ? stored : null;
   const tallies = decided?.tallies ?? tallyVotes(votes, settings.algorithm);
   const reached = decided?.state === 'reached' ? decided : null;
-  const finalAnswer = reached
-    ? await tx.swarmVote.findFirst({ where: { coordinationId: c.id, resultHash: reached.winner }, orderBy: { memberId: 'asc' } })
-    : null;
   const counts: Record<string, number> = {};
   for (const t of tallies)
     counts[tallies.filter((x) => x.preview === t.preview).length > 1 ? `${t.preview}#${t.resultKey.slice(0, 8)}` : t.preview] = t.count;
@@ -551,7 +588,7 @@ export async function consensusView(tx: PrismaTx, c: CoordinationRow): Promise<C
     consensus_threshold: settings.algorithm === 'threshold' ? settings.threshold : null,
     consensus_reached: reached !== null,
     status: decided ? decided.state : 'pending',
-    result: reached ? { final_answer: finalAnswer?.result ?? null, votes: counts } : null,
+    result: reached ? { final_answer: winningResult(votes, reached.winner), votes: counts } : null,
     confidence_score: decided ? decided.confidence : null,
     votes: tallies.map((t) => ({ result_hash: t.resultKey, preview: t.preview, count: t.count, weight: t.weight, members: t.members })),
     participating_members: participating,
@@ -586,35 +623,33 @@ export async function requestConsensus(
   },
   now: Date,
 ): Promise<ConsensusView> {
-  const found = await findTask(tx, ownerId, input.task_id);
+  const found = await findTask(tx.sql, ownerId, input.task_id);
   if (!isVoting(found)) {
     throw conflict(
       `Task ${found.taskId} is a ${found.strategy} task: its members do not vote. Consensus applies to broadcast and consensus tasks; its result is in GET /swarm/tasks/${found.taskId}/status`,
     );
   }
   let c = found;
-  if (LIVE_TASK.includes(found.status)) {
+  if (LIVE_TASK_STATUSES.includes(found.status)) {
     // Lock order: the swarm, then the task (deciding moves its members' reputations).
     await lockSwarm(tx, found.swarmId);
     const locked = await lockTask(tx, found.id, now);
     if (locked) {
-      c = await tx.swarmCoordination.update({
-        where: { id: locked.id },
-        data: {
-          ...(input.consensus_algorithm ? { consensusAlgorithm: input.consensus_algorithm } : {}),
-          ...(input.consensus_threshold !== undefined ? { consensusThreshold: input.consensus_threshold } : {}),
-          ...(input.timeout_seconds !== undefined
-            ? { deadlineAt: later(locked.createdAt, input.timeout_seconds), timeoutSeconds: input.timeout_seconds }
-            : {}),
-        },
-      });
-      const open = await tx.subtask.count({ where: { coordinationId: c.id, status: { in: OPEN_STATES } } });
+      const set = [
+        sql`"updated_at" = ${now}`,
+        ...(input.consensus_algorithm ? [sql`"consensus_algorithm" = ${input.consensus_algorithm}`] : []),
+        ...(input.consensus_threshold !== undefined ? [sql`"consensus_threshold" = ${input.consensus_threshold}`] : []),
+        ...(input.timeout_seconds !== undefined
+          ? [sql`"deadline_at" = ${later(locked.createdAt, input.timeout_seconds)}`, sql`"timeout_seconds" = ${input.timeout_seconds}`]
+          : []),
+      ];
+      c = coordinationFrom((await tx.sql.one(sql`UPDATE "swarm_coordination" SET ${join(set)} WHERE "id" = ${locked.id} RETURNING *`))!);
       const deadlinePassed = c.deadlineAt !== null && c.deadlineAt <= now;
-      if (open === 0 || deadlinePassed) {
+      if ((await openSubtasks(tx.sql, c.id)) === 0 || deadlinePassed) {
         await decideVotes(tx, work, c, now, deadlinePassed);
-        c = await tx.swarmCoordination.findUniqueOrThrow({ where: { id: c.id } });
+        c = (await readTask(tx.sql, c.id))!;
       }
     }
   }
-  return consensusView(tx, c);
+  return consensusView(tx.sql, c);
 }

@@ -2,10 +2,11 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { JoinRequest, JoinView, LeaveView, MemberCandidate, MemberStatus } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import type { Database, Tx } from '../db/database.ts';
+import { join, raw, type Sql, sql } from '../db/sql.ts';
 import { lockSwarm, membersMoved } from '../stats.ts';
 import type { WorkEngine } from '../work/engine.ts';
 import { openLoad } from '../work/open-work.ts';
-import { type SwarmRow, toCandidate, toMemberView } from './views.ts';
+import { memberFrom, type SwarmRow, toCandidate, toMemberView } from './views.ts';
 import { conflict, type DomainError, invalid, notFound } from '../errors.ts';
 
 /** States a member can still be in: it has not left. */
@@ -209,31 +210,32 @@ export interface CandidateFilter {
  * of ten members or ten thousand.
  */
 export async function memberCandidates(
-  tx: PrismaTx,
+  db: Sql,
   ownerId: string,
   swarmId: string | undefined,
   filter: CandidateFilter,
   window: number,
 ): Promise<MemberCandidate[]> {
-  const where = {
-    ownerId,
-    ...(swarmId ? { swarmId } : {}),
-    ...(filter.capability ? { capability: filter.capability } : {}),
-    ...(filter.region ? { region: filter.region } : {}),
-    ...(filter.role ? { role: filter.role } : {}),
-  };
+  const where = join(
+    [
+      sql`"owner_id" = ${ownerId}`,
+      ...(swarmId ? [sql`"swarm_id" = ${swarmId}`] : []),
+      ...(filter.capability ? [sql`"capability" = ${filter.capability}`] : []),
+      ...(filter.region ? [sql`"region" = ${filter.region}`] : []),
+      ...(filter.role ? [sql`"role" = ${filter.role}`] : []),
+    ],
+    ' AND ',
+  );
   const [active, down] = await Promise.all([
-    tx.swarmMember.findMany({
-      where: { ...where, status: 'active' },
-      orderBy: [{ reputation: 'desc' }, { memberId: 'asc' }],
-      take: window,
-    }),
-    tx.swarmMember.findMany({ where: { ...where, status: { in: ['suspect', 'failed'] } }, take: window }),
+    db.all(
+      sql`SELECT * FROM "swarm_members" WHERE ${where} AND "status" = 'active' ORDER BY "reputation" DESC, "member_id" LIMIT ${raw(String(window))}`,
+    ),
+    db.all(sql`SELECT * FROM "swarm_members" WHERE ${where} AND "status" IN ('suspect', 'failed') LIMIT ${raw(String(window))}`),
   ]);
-  const members = [...active, ...down];
+  const members = [...active, ...down].map(memberFrom);
   const load = await openLoad(
-    tx,
-    active.map((m) => m.memberId),
+    db,
+    active.map((m) => m.member_id as string),
   );
   return members.map((m) => toCandidate(m, load.get(m.memberId) ?? 0));
 }

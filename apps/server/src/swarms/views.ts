@@ -1,12 +1,14 @@
 import type { MemberCandidate, MemberPriority, MemberStatus, MemberView, SwarmView } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
-import { time } from '../db/sql.ts';
+import { fromJson, time } from '../db/sql.ts';
 
 export type SwarmRow = NonNullable<Awaited<ReturnType<PrismaTx['swarm']['findFirst']>>>;
 export type MemberRow = NonNullable<Awaited<ReturnType<PrismaTx['swarmMember']['findFirst']>>>;
 export type CoordinationRow = NonNullable<Awaited<ReturnType<PrismaTx['swarmCoordination']['findFirst']>>>;
 
 export const iso = (d: Date | null): string | null => d?.toISOString() ?? null;
+const num = (v: unknown) => Number(v ?? 0);
+const numOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
 
 export function toMemberView(m: MemberRow, now: Date): MemberView {
   return {
@@ -54,7 +56,7 @@ export function toCandidate(m: MemberRow, load: number): MemberCandidate {
 
 /** A swarms row read with raw SQL, as Prisma would have returned it. */
 export function swarmFrom(r: Record<string, unknown>): SwarmRow {
-  const n = (v: unknown) => Number(v ?? 0);
+  const n = num;
   return {
     id: r.id as string,
     ownerId: r.owner_id as string,
@@ -80,4 +82,60 @@ export function swarmFrom(r: Record<string, unknown>): SwarmRow {
     createdAt: time(r.created_at),
     updatedAt: time(r.updated_at),
   } satisfies Record<keyof SwarmRow, unknown> as SwarmRow;
+}
+
+/** A swarm_members row read with raw SQL, as Prisma would have returned it. */
+export function memberFrom(r: Record<string, unknown>): MemberRow {
+  return {
+    id: r.id as string,
+    swarmId: r.swarm_id as string,
+    memberId: r.member_id as string,
+    role: r.role as string,
+    capability: r.capability as string,
+    region: (r.region as string | null) ?? null,
+    priority: r.priority as string,
+    status: r.status as string,
+    ownerId: r.owner_id as string,
+    reputation: num(r.reputation),
+    lastHeartbeatAt: time(r.last_heartbeat_at),
+    suspectAt: time(r.suspect_at),
+    failAt: time(r.fail_at),
+    createdAt: time(r.created_at),
+    updatedAt: time(r.updated_at),
+    leftAt: time(r.left_at),
+  } satisfies Record<keyof MemberRow, unknown> as MemberRow;
+}
+
+/** A swarm_coordination row read with raw SQL, as Prisma would have returned it. */
+export function coordinationFrom(r: Record<string, unknown>): CoordinationRow {
+  return {
+    id: r.id as string,
+    taskId: r.task_id as string,
+    swarmId: r.swarm_id as string,
+    ownerId: r.owner_id as string,
+    strategy: r.strategy as string,
+    task: fromJson(r.task),
+    parameters: fromJson(r.parameters),
+    status: r.status as string,
+    assignedMembers: fromJson(r.assigned_members),
+    collaborators: num(r.collaborators),
+    leaseSeconds: num(r.lease_seconds),
+    maxAttempts: num(r.max_attempts),
+    leader: (r.leader as string | null) ?? null,
+    results: fromJson(r.results),
+    error: (r.error as string | null) ?? null,
+    consensusAlgorithm: (r.consensus_algorithm as string | null) ?? null,
+    consensusThreshold: numOrNull(r.consensus_threshold),
+    consensus: fromJson(r.consensus),
+    confidenceScore: numOrNull(r.confidence_score),
+    consensusReachedAt: time(r.consensus_reached_at),
+    timeoutSeconds: numOrNull(r.timeout_seconds),
+    deadlineAt: time(r.deadline_at),
+    subtaskCount: num(r.subtask_count),
+    decidedCount: num(r.decided_count),
+    startedAt: time(r.started_at),
+    completedAt: time(r.completed_at),
+    createdAt: time(r.created_at),
+    updatedAt: time(r.updated_at),
+  } satisfies Record<keyof CoordinationRow, unknown> as CoordinationRow;
 }

@@ -4,7 +4,7 @@
  * (see prisma/schema.prisma, model OpenWork). A read sums a key's shards: a
  * few rows whatever the size of the queue.
  */
-import type { PrismaTx } from '../db/client.ts';
+import { inList, type Sql, sql } from '../db/sql.ts';
 
 export type OpenScope = 'network' | 'swarm' | 'assignee';
 
@@ -16,30 +16,41 @@ export interface OpenCounts {
 
 const NONE: OpenCounts = { pending: 0, assigned: 0, leased: 0 };
 
+interface CountsRow {
+  key: string;
+  pending: unknown;
+  assigned: unknown;
+  leased: unknown;
+}
+
+const countsOf = (r: Omit<CountsRow, 'key'> | undefined): OpenCounts =>
+  r ? { pending: Number(r.pending ?? 0), assigned: Number(r.assigned ?? 0), leased: Number(r.leased ?? 0) } : NONE;
+
 /** Open subtasks per key of one scope; a key with nothing open is absent. */
-export async function openWork(tx: PrismaTx, scope: OpenScope, keys: string[]): Promise<Map<string, OpenCounts>> {
+export async function openWork(db: Sql, scope: OpenScope, keys: string[]): Promise<Map<string, OpenCounts>> {
   if (keys.length === 0) return new Map();
-  const groups = await tx.openWork.groupBy({
-    by: ['key'],
-    where: { scope, key: { in: keys } },
-    _sum: { pending: true, assigned: true, leased: true },
-  });
-  return new Map(groups.map((g) => [g.key, { pending: g._sum.pending ?? 0, assigned: g._sum.assigned ?? 0, leased: g._sum.leased ?? 0 }]));
+  const rows = await db.all<CountsRow>(sql`
+    SELECT "key", SUM("pending") AS "pending", SUM("assigned") AS "assigned", SUM("leased") AS "leased"
+    FROM "open_work" WHERE "scope" = ${scope} AND "key" ${inList(keys)} GROUP BY "key"`);
+  return new Map(rows.map((r) => [r.key, countsOf(r)]));
 }
 
 /** One key's open subtasks. */
-export async function openWorkOf(tx: PrismaTx, scope: OpenScope, key: string): Promise<OpenCounts> {
-  return (await openWork(tx, scope, [key])).get(key) ?? NONE;
+export async function openWorkOf(db: Sql, scope: OpenScope, key: string): Promise<OpenCounts> {
+  return (await openWork(db, scope, [key])).get(key) ?? NONE;
 }
 
 /** How many subtasks each assignee (an agent or a member) holds now: assigned or leased, across all its work. */
-export async function openLoad(tx: PrismaTx, assigneeIds: string[]): Promise<Map<string, number>> {
-  const counts = await openWork(tx, 'assignee', assigneeIds);
+export async function openLoad(db: Sql, assigneeIds: string[]): Promise<Map<string, number>> {
+  const counts = await openWork(db, 'assignee', assigneeIds);
   return new Map([...counts].map(([id, c]) => [id, c.assigned + c.leased]));
 }
 
 /** Open subtasks summed over every key of a scope (the /metrics gauges). */
-export async function openWorkTotal(tx: PrismaTx, scope: OpenScope): Promise<OpenCounts> {
-  const total = await tx.openWork.aggregate({ where: { scope }, _sum: { pending: true, assigned: true, leased: true } });
-  return { pending: total._sum.pending ?? 0, assigned: total._sum.assigned ?? 0, leased: total._sum.leased ?? 0 };
+export async function openWorkTotal(db: Sql, scope: OpenScope): Promise<OpenCounts> {
+  return countsOf(
+    await db.one(sql`
+      SELECT SUM("pending") AS "pending", SUM("assigned") AS "assigned", SUM("leased") AS "leased"
+      FROM "open_work" WHERE "scope" = ${scope}`),
+  );
 }
