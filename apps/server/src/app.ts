@@ -11,6 +11,7 @@ import type { EventBus } from './events.ts';
 import type { AgentPresence } from './agents/presence.ts';
 import type { HeartbeatBuffer } from './swarms/heartbeats.ts';
 import type { WorkEngine } from './work/engine.ts';
+import type { Waiters } from './work/waiters.ts';
 import { JoinBatcher } from './swarms/joins.ts';
 import { ApiKeyAuthenticator } from './auth/api-keys.ts';
 import rateLimit from './rate-limit.ts';
@@ -44,6 +45,7 @@ export interface AppOptions {
   events: EventBus;
   heartbeats: HeartbeatBuffer;
   work: WorkEngine;
+  taskWaiters: Waiters;
   agents: AgentPresence;
 }
 
@@ -52,7 +54,7 @@ export interface AppOptions {
  * OpenAPI paths, the document at /openapi.json, docs at /docs, and /healthz.
  * Every error, ours or Fastify's, answers as JSON `{ code, message }`.
  */
-export async function buildApp({ config, db, events, heartbeats, work, agents }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, db, events, heartbeats, work, taskWaiters, agents }: AppOptions): Promise<FastifyInstance> {
   // Log lines are written asynchronously: a synchronous write to a full pipe or a slow terminal would block the
   // event loop (measured: pino's atomic-sleep was 40% of a 404's CPU with two lines a request at info).
   const destination = pino.destination({ dest: 1, sync: false });
@@ -128,6 +130,7 @@ export async function buildApp({ config, db, events, heartbeats, work, agents }:
     return {
       db,
       work,
+      taskWaiters,
       agents,
       auth,
       events,

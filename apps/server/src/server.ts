@@ -14,7 +14,7 @@ import { detectMemberFailures } from './swarms/membership.ts';
 import { WorkEngine } from './work/engine.ts';
 import { workSql } from './work/sql/index.ts';
 import { startSweeper } from './work/sweeper.ts';
-import { ClaimWaiters } from './work/waiters.ts';
+import { claimWaiters, taskWaiters } from './work/waiters.ts';
 
 /** How long shutdown waits for open connections before it closes them. */
 const CLOSE_GRACE_MS = 2000;
@@ -52,7 +52,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       db,
       sql: workSql,
       events: bus,
-      waiters: new ClaimWaiters(bus),
+      waiters: claimWaiters(bus),
       // A claim, a lease heartbeat or a result is a sign of life: an agent's last_seen, a member's heartbeat.
       presence: {
         seen: async (ownerId, who, now) =>
@@ -62,7 +62,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     const executions = new ExecutionParent(work);
     work.register('execution', executions);
     work.register('coordination', new CoordinationParent(work));
-    const app = await buildApp({ config, db, events: bus, heartbeats, work, agents });
+    const tasks = taskWaiters(bus);
+    const app = await buildApp({ config, db, events: bus, heartbeats, work, taskWaiters: tasks, agents });
     await app.listen({ host: config.host, port: config.port });
     const stopSweeper = startSweeper(
       [
@@ -90,8 +91,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       migrations: applied,
       adminKey,
       async close() {
-        // Claims waiting for work answer now, so no connection is held open for them.
+        // Claims waiting for work and task status waits answer now, so no connection is held open for them.
         work.close();
+        tasks.close();
         await stopSweeper();
         // Requests under way get a moment to finish; a connection still open then
         // (a live stream, a client that keeps its socket) is cut, so shutdown never hangs.

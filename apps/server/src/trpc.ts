@@ -6,6 +6,7 @@ import { HOW_TO_SET_A_KEY, type ApiKeyAuthenticator } from './auth/api-keys.ts';
 import type { AgentPresence } from './agents/presence.ts';
 import type { Database } from './db/database.ts';
 import type { WorkEngine } from './work/engine.ts';
+import type { Waiters } from './work/waiters.ts';
 import { DomainError, type DomainErrorKind } from './errors.ts';
 import type { EventBus } from './events.ts';
 import type { HeartbeatBuffer } from './swarms/heartbeats.ts';
@@ -14,6 +15,8 @@ import type { JoinBatcher } from './swarms/joins.ts';
 export interface Context {
   db: Database;
   work: WorkEngine;
+  /** Task status long polls (work/waiters.ts). */
+  taskWaiters: Waiters;
   agents: AgentPresence;
   auth: ApiKeyAuthenticator;
   events: EventBus;

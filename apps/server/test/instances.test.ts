@@ -80,6 +80,20 @@ describe.skipIf(!databaseKinds.includes('postgresql'))('two instances on one Pos
     expect(answer.body.subtasks.map((s: { payload: number }) => s.payload)).toEqual([1, 2]);
   });
 
+  it('a task status waiting on one instance answers when the task ends through the other (NOTIFY)', async () => {
+    const m = (await onA('POST', '/swarm/join', { role: 'monitor', capability: 'far-end' })).body;
+    const t = (await onA('POST', '/swarm/coordinate', { strategy: 'broadcast', parameters: { capability: 'far-end', collaborators: 1 } }))
+      .body;
+    const waiting = onB('GET', `/swarm/tasks/${t.task_id}/status?wait_seconds=20`);
+    await sleep(300);
+    const c = (await onA('POST', `/swarm/members/${m.member_id}/claim`, {})).body.subtask;
+    const posted = performance.now();
+    await onA('POST', `/api/v1/subtasks/${c.subtask_id}/result`, { lease_id: c.lease_id, result: 'done' });
+    const answer = await waiting;
+    expect(performance.now() - posted).toBeLessThan(2000);
+    expect(answer.body).toMatchObject({ status: 'completed', result: 'done' });
+  });
+
   it('two last votes arriving at both instances at once decide the consensus once', async () => {
     const m1 = (await onA('POST', '/swarm/join', { role: 'monitor', capability: 'twin' })).body;
     const m2 = (await onB('POST', '/swarm/join', { role: 'monitor', capability: 'twin' })).body;

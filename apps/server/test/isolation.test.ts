@@ -292,7 +292,7 @@ describe.each(databaseKinds)('owner isolation on %s', (kind) => {
   it('B presenting A’s ids gets what a missing id gets, on every procedure and transport, and nothing changes', async () => {
     const cases = matrix(a, b);
     // Heartbeats A's and B's own workers sent while setting up are written first: only the attacks may change anything after this.
-    await srv.server.heartbeats.flush();
+    await srv.server.heartbeats.flush({ all: true });
     const before = await snapshot(srv.server.db);
     let calls = 0;
     const covered = new Set<string>();

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from './support/databases.ts';
 import { restClient } from './support/http.ts';
 import { recountAggregates } from './support/recount.ts';
+import { sql, time } from '../src/db/sql.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 import { eventually, sleep } from './support/waiting.ts';
 
@@ -313,6 +314,30 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       expect(again.body).toMatchObject({ consensus_reached: true, consensus_algorithm: 'majority-vote', confidence_score: 0.8 });
     });
 
+    it('status with wait_seconds answers as soon as the task ends, or when the wait is over while it runs', async () => {
+      const t = await coordinate({ strategy: 'broadcast', collaborators: 3, parameters: { capability: 'compute', payload: 'w' } });
+      let started = Date.now();
+      const running = await alice('GET', `/swarm/tasks/${t.task_id}/status?wait_seconds=0.4`);
+      expect(running.status).toBe(200);
+      expect(running.body.status).toBe('queued');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+
+      started = Date.now();
+      const held = alice('GET', `/swarm/tasks/${t.task_id}/status?wait_seconds=20`);
+      await sleep(100);
+      for (const m of t.assigned_members) await work(m, () => 'same');
+      const ended = await held;
+      expect(ended.status).toBe(200);
+      expect(ended.body).toMatchObject({ status: 'completed', result: 'same' });
+      expect(Date.now() - started).toBeLessThan(10_000);
+
+      for (const bad of ['31', '-1', 'soon']) {
+        const r = await alice('GET', `/swarm/tasks/${t.task_id}/status?wait_seconds=${bad}`);
+        expect(r.status, bad).toBe(400);
+        expect(r.body.message).toMatch(/wait_seconds/);
+      }
+    });
+
     it('a threshold set before the last vote decides against a 0.8 share', async () => {
       const t = await coordinate({ strategy: 'consensus', collaborators: 5, parameters: { capability: 'compute', payload: 'p' } });
       const [dissenter, ...agreeing] = t.assigned_members;
@@ -458,6 +483,15 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
 });
 
 describe.each(databaseKinds)('buffered heartbeats on %s', (kind) => {
+  /** The heartbeat times stored for these members (not the views, which show this instance's latest beats). */
+  const storedBeats = (srv: TestServer, ids: string[]) =>
+    srv.server.db.run(async (_, db) => {
+      const rows = await db.all<{ member_id: string; last_heartbeat_at: unknown }>(
+        sql`SELECT "member_id", "last_heartbeat_at" FROM "swarm_members" WHERE "member_id" IN (${ids[0]}, ${ids[1] ?? ids[0]})`,
+      );
+      return new Map(rows.map((r) => [r.member_id, time(r.last_heartbeat_at)?.toISOString()]));
+    });
+
   it('write each member’s deadlines from its own latest beat, not the batch’s', async () => {
     // Flushed only by hand here, so both beats land in one batch.
     const srv = await startTestServer(kind, { sweepIntervalMs: 3_600_000, config: { heartbeatFlushMs: 3_600_000 } });
@@ -470,14 +504,37 @@ describe.each(databaseKinds)('buffered heartbeats on %s', (kind) => {
       await sleep(400);
       const late = (await call('POST', `/swarm/members/${second.member_id}/heartbeat`)).body;
       await srv.server.heartbeats.flush();
-      const members = (await call('GET', `/swarm/${first.swarm_id}/members`)).body.members as {
-        member_id: string;
-        last_heartbeat_at: string;
-      }[];
-      const stored = new Map(members.map((m) => [m.member_id, m.last_heartbeat_at]));
+      const stored = await storedBeats(srv, [first.member_id, second.member_id]);
       expect(stored.get(first.member_id)).toBe(early.last_heartbeat_at);
       expect(stored.get(second.member_id)).toBe(late.last_heartbeat_at);
       expect(Date.parse(late.last_heartbeat_at) - Date.parse(early.last_heartbeat_at)).toBeGreaterThanOrEqual(350);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('write a beating member once per refresh, show its latest beat meanwhile, and store its last beat in the end', async () => {
+    const srv = await startTestServer(kind, { sweepIntervalMs: 3_600_000, config: { heartbeatFlushMs: 3_600_000 } });
+    try {
+      const call = restClient(srv.url, await srv.keyFor('coalesced'));
+      // A 10 s suspect threshold: a beating member's row is written every 2 s.
+      const joined = (await call('POST', '/swarm/join', { role: 'monitor', capability: 'coalesced', suspect_after_seconds: 10 })).body;
+      const id = joined.member_id as string;
+      const beat = async () => (await call('POST', `/swarm/members/${id}/heartbeat`)).body.last_heartbeat_at as string;
+      const first = await beat();
+      await srv.server.heartbeats.flush();
+      expect((await storedBeats(srv, [id])).get(id)).toBe(first);
+
+      await sleep(50);
+      const second = await beat();
+      await srv.server.heartbeats.flush();
+      expect((await storedBeats(srv, [id])).get(id), 'not written again within 2 s').toBe(first);
+      const shown = (await call('GET', `/swarm/${joined.swarm_id}/members`)).body.members[0];
+      expect(shown.last_heartbeat_at, 'the view shows the latest beat').toBe(second);
+
+      await sleep(2000 - (Date.now() - Date.parse(first)) + 50);
+      await srv.server.heartbeats.flush();
+      expect((await storedBeats(srv, [id])).get(id), 'the latest beat is written once due').toBe(second);
     } finally {
       await srv.close();
     }

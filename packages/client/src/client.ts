@@ -1,4 +1,5 @@
 import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError, type TRPCClient } from '@trpc/client';
+import { MAX_WAIT_SECONDS } from '@aitbc/core';
 import type { AppRouter } from '@aitbc/server';
 
 export type { AppRouter };
@@ -24,26 +25,29 @@ export function createClient(options: ClientOptions): AitbcClient {
   const base = options.url.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? 30_000;
   const baseFetch = options.fetch ?? globalThis.fetch;
-  const link = {
+  const link = (timeout: number) => ({
     url: `${base}/trpc`,
     headers: () => (options.apiKey !== undefined ? ({ 'x-api-key': options.apiKey } as Record<string, string>) : {}),
     fetch: (input: Parameters<typeof fetch>[0], init?: RequestInit) =>
-      baseFetch(input, { ...(init as RequestInit), signal: init?.signal ?? AbortSignal.timeout(timeoutMs) }),
-  };
+      baseFetch(input, { ...(init as RequestInit), signal: init?.signal ?? AbortSignal.timeout(timeout) }),
+  });
   return createTRPCClient<AppRouter>({
     links: [
-      // A claim may wait up to 30 s for work (long poll): it goes alone, so nothing batched with it waits as long.
+      // A long poll (a claim waiting for work, a task status waiting for the end) may be held up to
+      // MAX_WAIT_SECONDS: it goes alone, so nothing batched with it waits as long, and its timeout counts the wait.
       splitLink({
-        condition: (op) => LONG_POLLS.has(op.path),
-        true: httpLink(link),
-        false: httpBatchLink(link),
+        condition: (op) =>
+          CLAIMS.has(op.path) || (op.path === 'swarm.task' && (op.input as { wait_seconds?: number }).wait_seconds !== undefined),
+        true: httpLink(link(timeoutMs + MAX_WAIT_MS)),
+        false: httpBatchLink(link(timeoutMs)),
       }),
     ],
   });
 }
 
-/** Calls that may be held open until work arrives. */
-const LONG_POLLS = new Set(['work.claim', 'work.claims', 'swarm.claim', 'swarm.claims']);
+/** Calls that may wait for work (with `wait_seconds`). */
+const CLAIMS = new Set(['work.claim', 'work.claims', 'swarm.claim', 'swarm.claims']);
+const MAX_WAIT_MS = MAX_WAIT_SECONDS * 1000;
 
 export interface ApiErrorInfo {
   /**

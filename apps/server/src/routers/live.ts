@@ -1,6 +1,6 @@
 import { setTimeout as wait } from 'node:timers/promises';
 import { TRPCError } from '@trpc/server';
-import { type LiveChange, OwnerList, type OwnerSummary, TaskList, TaskListQuery } from '@aitbc/core';
+import { type LiveChange, OwnerList, type OwnerSummary, TaskList, TaskListQuery, LIVE_TASK_STATUSES } from '@aitbc/core';
 import type { ServerEvent } from '../events.ts';
 import { swarmNotFound } from '../swarms/membership.ts';
 import { taskStatus } from '../swarms/records.ts';
@@ -9,7 +9,6 @@ import { adminProcedure, authedProcedure, router } from '../trpc.ts';
 
 /** Events this close together reach a live view as one message, so a busy swarm cannot make it re-query per claim. */
 const COALESCE_MS = 150;
-const LIVE_TASK = ['queued', 'running'];
 const LIVE_EXECUTION = ['queued', 'running'];
 
 type WorkChanged = Extract<ServerEvent, { kind: 'work.changed' }>;
@@ -85,7 +84,7 @@ export const liveRouter = router({
     .input(TaskListQuery)
     .output(TaskList)
     .query(({ ctx, input }) =>
-      ctx.db.run(async (db) => {
+      ctx.db.run(async (db, sql) => {
         const ownerId = ctx.principal.owner_id;
         if (input.swarm_id !== undefined && !(await db.swarm.findFirst({ where: { id: input.swarm_id, ownerId }, select: { id: true } }))) {
           throw swarmNotFound(input.swarm_id);
@@ -96,7 +95,7 @@ export const liveRouter = router({
           db.swarmCoordination.count({ where }),
         ]);
         const tasks = [];
-        for (const row of rows) tasks.push(await taskStatus(db, row));
+        for (const row of rows) tasks.push(await taskStatus(sql, row));
         return { tasks, total_count: total };
       }),
     ),
@@ -108,7 +107,7 @@ export const liveRouter = router({
         db.apiKey.groupBy({ by: ['ownerId'], where: { revokedAt: null }, _count: { _all: true } }),
         db.swarm.groupBy({ by: ['ownerId'], _count: { _all: true } }),
         db.swarmMember.groupBy({ by: ['ownerId', 'status'], _count: { _all: true } }),
-        db.swarmCoordination.groupBy({ by: ['ownerId'], where: { status: { in: LIVE_TASK } }, _count: { _all: true } }),
+        db.swarmCoordination.groupBy({ by: ['ownerId'], where: { status: { in: [...LIVE_TASK_STATUSES] } }, _count: { _all: true } }),
         db.agent.groupBy({ by: ['ownerId'], _count: { _all: true } }),
         db.agentNetwork.groupBy({ by: ['ownerId'], where: { status: { not: 'archived' } }, _count: { _all: true } }),
         db.agentNetworkExecution.groupBy({ by: ['ownerId'], where: { status: { in: LIVE_EXECUTION } }, _count: { _all: true } }),

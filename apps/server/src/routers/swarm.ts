@@ -26,6 +26,8 @@ import {
   SwarmStatusView,
   TaskIdParam,
   TaskStatusView,
+  LIVE_TASK_STATUSES,
+  TaskStatusQuery,
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import { pageAfter, takePage } from '../pagination.ts';
@@ -34,6 +36,7 @@ import { leaveSwarm, swarmNotFound } from '../swarms/membership.ts';
 import { countsOf, swarmStatus, taskStatus, toSwarmViews } from '../swarms/records.ts';
 import { swarmFrom, toMemberView } from '../swarms/views.ts';
 import { sql } from '../db/sql.ts';
+import { longPoll } from '../work/waiters.ts';
 import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
 
 const tags = ['swarms'];
@@ -220,7 +223,11 @@ export const swarmRouter = router({
           db.swarm.count({ where: scope }),
         ]);
         const { items, next_cursor } = takePage(rows, input.limit);
-        return { swarms: await toSwarmViews(db, items, new Date(), input.members_limit), total_count: total, next_cursor };
+        return {
+          swarms: await toSwarmViews(db, items, new Date(), input.members_limit, (m) => ctx.heartbeats.overlay(m)),
+          total_count: total,
+          next_cursor,
+        };
       }),
     ),
 
@@ -251,7 +258,11 @@ export const swarmRouter = router({
           where: { swarmId: swarm.id },
           orderBy: [{ createdAt: 'asc' }, { memberId: 'asc' }],
         });
-        return { swarm_id: swarm.id, members: members.map((m) => toMemberView(m, now)), member_counts: countsOf(swarm) };
+        return {
+          swarm_id: swarm.id,
+          members: members.map((m) => toMemberView(ctx.heartbeats.overlay(m), now)),
+          member_counts: countsOf(swarm),
+        };
       }),
     ),
 
@@ -308,9 +319,18 @@ export const swarmRouter = router({
         protect: true,
       },
     })
-    .input(TaskIdParam)
+    .input(TaskStatusQuery)
     .output(TaskStatusView)
-    .query(({ ctx, input }) => ctx.db.run(async (db) => taskStatus(db, await findTask(db, ctx.principal.owner_id, input.task_id)))),
+    .query(({ ctx, input, signal }) =>
+      longPoll(
+        ctx.taskWaiters,
+        input.task_id,
+        input.wait_seconds,
+        () => ctx.db.run(async (_, db) => taskStatus(db, await findTask(db, ctx.principal.owner_id, input.task_id))),
+        (view) => !LIVE_TASK_STATUSES.includes(view.status),
+        signal,
+      ),
+    ),
 
   cancel: authedProcedure
     .meta({
@@ -329,7 +349,7 @@ export const swarmRouter = router({
         .transaction(async (db) => {
           const now = new Date();
           const c = await cancelTask(db, ctx.work, ctx.principal.owner_id, input.task_id, now);
-          return taskStatus(db, c);
+          return taskStatus(db.sql, c);
         })
         .then((view) => {
           changed(ctx, view.swarm_id, view.task_id);

@@ -20,6 +20,8 @@ interface Thresholds {
 }
 
 const KNOWN_MEMBERS = 200_000;
+/** The longest a beating member's stored heartbeat may trail its latest beat (see `refreshMs`). */
+const MAX_REFRESH_MS = 5000;
 const THRESHOLDS_MS = 5000;
 const UPDATE_CHUNK = 1000;
 
@@ -44,10 +46,22 @@ const later = (at: Date, seconds: number) => new Date(at.getTime() + seconds * 1
  * threshold plus `flushMs` (plus the sweep interval). The sweeper flushes
  * before it looks. A crash loses at most `flushMs` of heartbeats, which only
  * delays nothing and revives nobody.
+ *
+ * Writes are coalesced per member: a member that beats every second is
+ * written when its stored beat is `refreshMs` old (a fifth of its swarm's
+ * suspect threshold, at most 5 s), not at every beat, and its latest beat is
+ * always written in the end. A stored beat trails the latest by less than
+ * `refreshMs + flushMs`, far inside the threshold, so nobody beating is ever
+ * judged silent, and a silent member's deadlines are those of its last beat.
+ * At 10,000 members beating at 1 Hz this writes a fifth of the rows (a
+ * heartbeat write is ~9 µs of a single-threaded SQLite's time per member).
+ * Views on this instance show the latest beat (`overlay`).
  */
 export class HeartbeatBuffer {
   /** Latest beat of each member since the last flush, by member id. */
   private pending = new Map<string, { swarmId: string; at: Date }>();
+  /** The beat time last written for each member by this instance (ms). */
+  private readonly written = new Map<string, number>();
   private readonly members = new Map<string, KnownMember>();
   private readonly thresholds = new Map<string, Thresholds>();
   private flushing: Promise<void> = Promise.resolve();
@@ -123,6 +137,17 @@ export class HeartbeatBuffer {
     };
   }
 
+  /** A member row as of its latest beat on this instance (its stored beat may trail by up to `refreshMs`). */
+  overlay<M extends { memberId: string; status: string; lastHeartbeatAt: Date | null }>(m: M): M {
+    const beat = this.pending.get(m.memberId);
+    return beat && m.status !== 'left' && (!m.lastHeartbeatAt || beat.at > m.lastHeartbeatAt) ? { ...m, lastHeartbeatAt: beat.at } : m;
+  }
+
+  /** How often a beating member's heartbeat is written. */
+  private static refreshMs(t: Thresholds): number {
+    return Math.min(MAX_REFRESH_MS, (t.suspectAfterSeconds * 1000) / 5);
+  }
+
   /** Heartbeats of many members at once; those that are not the caller's or have left are refused one by one. */
   async beatMany(ownerId: string, memberIds: string[], now: Date): Promise<HeartbeatBatchView> {
     const refused: HeartbeatBatchView['refused'] = [];
@@ -140,20 +165,31 @@ export class HeartbeatBuffer {
   }
 
   /**
-   * Write the buffered heartbeats: per swarm, every member that beat is
-   * active again with deadlines from its latest beat (members that left stay
-   * left). One transaction for all of them.
+   * Write the buffered heartbeats that are due (`all`: every one): per
+   * swarm, every member that beat is active again with deadlines from its
+   * latest beat (members that left stay left). One transaction for all of them.
    */
-  flush(): Promise<void> {
-    const run = this.flushing.then(() => this.writePending());
+  flush(options: { all?: boolean } = {}): Promise<void> {
+    const run = this.flushing.then(() => this.writePending(options.all ?? false));
     this.flushing = run.catch(() => undefined);
     return run;
   }
 
-  private async writePending(): Promise<void> {
+  private async writePending(all: boolean): Promise<void> {
     if (this.pending.size === 0) return;
-    const batch = this.pending;
-    this.pending = new Map();
+    const now = Date.now();
+    const thresholds = new Map<string, Thresholds>();
+    for (const { swarmId } of this.pending.values()) {
+      if (!thresholds.has(swarmId)) thresholds.set(swarmId, await this.thresholdsOf(swarmId, now));
+    }
+    // Due: members not written lately; the others stay pending (a newer beat replaces theirs).
+    const batch = new Map<string, { swarmId: string; at: Date }>();
+    for (const [memberId, beat] of this.pending) {
+      const last = this.written.get(memberId);
+      if (all || last === undefined || now - last >= HeartbeatBuffer.refreshMs(thresholds.get(beat.swarmId)!)) batch.set(memberId, beat);
+    }
+    if (batch.size === 0) return;
+    for (const memberId of batch.keys()) this.pending.delete(memberId);
     try {
       // By swarm, then by beat time: each member's deadlines come from its own latest beat (members whose beats
       // arrived in one request share a time, so the groups stay few).
@@ -165,13 +201,8 @@ export class HeartbeatBuffer {
         byTime.set(at.getTime(), ids);
         ids.push(memberId);
       }
-      const now = Date.now();
       // In swarm id order: two instances flushing at once lock the same swarms in the same order.
-      const swarms = await Promise.all(
-        [...bySwarm.keys()]
-          .sort()
-          .map(async (swarmId) => ({ swarmId, byTime: bySwarm.get(swarmId)!, t: await this.thresholdsOf(swarmId, now) })),
-      );
+      const swarms = [...bySwarm.keys()].sort().map((swarmId) => ({ swarmId, byTime: bySwarm.get(swarmId)!, t: thresholds.get(swarmId)! }));
       const written = new Date(now);
       await this.db.transaction(async (tx) => {
         for (const { swarmId, byTime, t } of swarms) {
@@ -195,6 +226,8 @@ export class HeartbeatBuffer {
           }
         }
       });
+      if (this.written.size + batch.size > KNOWN_MEMBERS) this.written.clear();
+      for (const [memberId, { at }] of batch) this.written.set(memberId, at.getTime());
     } catch (error) {
       // Not written: keep them for the next flush, unless a newer beat came meanwhile.
       for (const [memberId, beat] of batch) if (!this.pending.has(memberId)) this.pending.set(memberId, beat);
@@ -204,6 +237,6 @@ export class HeartbeatBuffer {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
-    await this.flush().catch(this.onError);
+    await this.flush({ all: true }).catch(this.onError);
   }
 }

@@ -7,12 +7,12 @@ import {
   type SwarmView,
   type TaskStatus,
   type TaskStatusView,
+  LIVE_TASK_STATUSES,
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
+import { inList, type Sql, sql } from '../db/sql.ts';
 import { consensusView } from './coordinations.ts';
-import { type CoordinationRow, iso, type MemberCounts, type SwarmRow, swarmStatusOf, toMemberView } from './views.ts';
-
-const LIVE_TASK = ['queued', 'running'];
+import { type CoordinationRow, iso, type MemberCounts, type MemberRow, type SwarmRow, swarmStatusOf, toMemberView } from './views.ts';
 
 /** Members by state: the swarm's own counters. */
 export function countsOf(s: SwarmRow): MemberCounts {
@@ -23,7 +23,14 @@ export function countsOf(s: SwarmRow): MemberCounts {
 const coordinationStatus = (live: number) => (live > 0 ? 'coordinating' : 'idle');
 
 /** Swarms with their members (those that have not left; at most `membersPerSwarm` each, oldest first). */
-export async function toSwarmViews(tx: PrismaTx, swarms: SwarmRow[], now: Date, membersPerSwarm: number): Promise<SwarmView[]> {
+/** `latest`: a member as of its latest beat (the heartbeat buffer's overlay). */
+export async function toSwarmViews(
+  tx: PrismaTx,
+  swarms: SwarmRow[],
+  now: Date,
+  membersPerSwarm: number,
+  latest: (m: MemberRow) => MemberRow,
+): Promise<SwarmView[]> {
   const members = await Promise.all(
     swarms.map((s) =>
       tx.swarmMember.findMany({
@@ -41,7 +48,7 @@ export async function toSwarmViews(tx: PrismaTx, swarms: SwarmRow[], now: Date, 
       region: s.region,
       status: swarmStatusOf(c),
       coordination_status: coordinationStatus(s.liveTasks),
-      members: members[i]!.map((m) => toMemberView(m, now)),
+      members: members[i]!.map((m) => toMemberView(latest(m), now)),
       member_counts: c,
       suspect_after_seconds: s.suspectAfterSeconds,
       fail_after_seconds: s.failAfterSeconds,
@@ -70,12 +77,17 @@ export function swarmStatus(swarms: SwarmRow[]): SwarmStatusView[] {
 }
 
 /** Progress, per-member state and the result of one coordination task. */
-export async function taskStatus(tx: PrismaTx, c: CoordinationRow): Promise<TaskStatusView> {
+export async function taskStatus(db: Sql, c: CoordinationRow): Promise<TaskStatusView> {
   const strategy = c.strategy as SwarmStrategy;
-  const subtasks = await tx.subtask.findMany({ where: { coordinationId: c.id }, orderBy: [{ seq: 'asc' }, { replica: 'asc' }] });
   const assigned = (c.assignedMembers as string[] | null) ?? [];
-  const members = await tx.swarmMember.findMany({ where: { memberId: { in: assigned } }, select: { memberId: true, status: true } });
-  const membership = new Map(members.map((m) => [m.memberId, m.status as MemberStatus]));
+  const [subtasks, members] = await Promise.all([
+    db.all<{ assignee_id: string | null; status: string }>(sql`
+      SELECT "assignee_id", "status" FROM "subtasks" WHERE "coordination_id" = ${c.id} ORDER BY "seq", "replica"`),
+    db.all<{ member_id: string; status: string }>(
+      sql`SELECT "member_id", "status" FROM "swarm_members" WHERE "member_id" ${inList(assigned)}`,
+    ),
+  ]);
+  const membership = new Map(members.map((m) => [m.member_id, m.status as MemberStatus]));
   const voting = strategy === 'broadcast' || strategy === 'consensus';
   const settled = (s: { status: string }) => s.status === 'completed' || s.status === 'failed';
   // Voting tasks progress by votes in; the others by subtasks decided.
@@ -86,7 +98,7 @@ export async function taskStatus(tx: PrismaTx, c: CoordinationRow): Promise<Task
     : c.subtaskCount > 0
       ? (c.decidedCount / c.subtaskCount) * 100
       : 0;
-  const finished = !LIVE_TASK.includes(c.status);
+  const finished = !LIVE_TASK_STATUSES.includes(c.status);
   return {
     task_id: c.taskId,
     swarm_id: c.swarmId,
@@ -96,7 +108,7 @@ export async function taskStatus(tx: PrismaTx, c: CoordinationRow): Promise<Task
     active_collaborators: assigned.filter((id) => membership.get(id) === 'active').length,
     total_collaborators: assigned.length,
     members: assigned.map((id) => {
-      const own = subtasks.filter((s) => s.assigneeId === id);
+      const own = subtasks.filter((s) => s.assignee_id === id);
       const state = own.some((s) => s.status === 'leased')
         ? 'working'
         : own.some((s) => s.status === 'assigned' || s.status === 'pending')
@@ -118,7 +130,7 @@ export async function taskStatus(tx: PrismaTx, c: CoordinationRow): Promise<Task
     }),
     leader: c.leader,
     ...(c.results !== null || (finished && c.status === 'completed') ? { result: c.results } : {}),
-    consensus: voting ? await consensusView(tx, c) : null,
+    consensus: voting ? await consensusView(db, c) : null,
     error: c.error,
     created_at: c.createdAt.toISOString(),
     started_at: iso(c.startedAt),

@@ -26,7 +26,7 @@ import type { NewSubtask } from './sql/insert.ts';
 import type { ParentRef } from './sql/cancel.ts';
 import type { MovedFrom } from './sql/move.ts';
 import type { SubtaskRow } from './subtasks.ts';
-import type { ClaimWaiters } from './waiters.ts';
+import type { Waiters } from './waiters.ts';
 
 /** Who claims: an agent (network work) or a swarm member (swarm work). */
 export type Assignee = { kind: 'agent' | 'member'; id: string };
@@ -88,7 +88,7 @@ export interface WorkEngineDeps {
   sql: WorkSql;
   presence: Presence;
   events: EventBus;
-  waiters: ClaimWaiters;
+  waiters: Waiters;
 }
 
 export class WorkEngine {

@@ -1,10 +1,20 @@
 /**
- * Long-poll claims: a claim that found nothing waits here until work is
- * assigned to its agent or member (a `work.assigned` event: from this
- * instance at once, from others through LISTEN/NOTIFY), or until its wait
- * ends. A waiting claim costs a map entry and a timer, no database reads.
+ * Long polls: a request whose answer is not ready yet waits here until an
+ * event names its key (from this instance at once, from others through
+ * LISTEN/NOTIFY), or until its wait ends. A waiting request costs a map
+ * entry and a timer, no database reads.
+ *
+ *   - claims wait for work assigned to their agent or member
+ *     (`claimWaiters`: `work.assigned` events, keyed by assignee);
+ *   - task status waits for its task to end (`taskWaiters`: `work.changed`
+ *     events, keyed by task id; a sweep that names no one wakes them all).
  */
-import type { EventBus } from '../events.ts';
+import type { EventBus, ServerEvent } from '../events.ts';
+
+/** An event's keys: the ids whose waiters wake, or EVERYONE. */
+export const EVERYONE = Symbol('everyone');
+type Keys = readonly string[] | typeof EVERYONE;
+const NONE: Keys = [];
 
 export interface Watch {
   /**
@@ -17,31 +27,33 @@ export interface Watch {
   dispose(): void;
 }
 
-export class ClaimWaiters {
+export class Waiters {
   private readonly watching = new Map<string, Set<() => void>>();
   private readonly closing = new Set<() => void>();
   private closed = false;
   private readonly unsubscribe: () => void;
 
-  constructor(events: EventBus) {
+  constructor(events: EventBus, keysOf: (event: ServerEvent) => Keys) {
     this.unsubscribe = events.subscribe((e) => {
-      if (e.kind === 'work.assigned') for (const id of e.assignees) this.wake(id);
+      const keys = keysOf(e);
+      if (keys === EVERYONE) for (const key of this.watching.keys()) this.wake(key);
+      else for (const key of keys) this.wake(key);
     });
   }
 
-  /** Claims waiting now (for /metrics). */
+  /** Requests waiting now (for /metrics). */
   get size(): number {
     let n = 0;
     for (const set of this.watching.values()) n += set.size;
     return n;
   }
 
-  private wake(assigneeId: string): void {
-    for (const wake of this.watching.get(assigneeId) ?? []) wake();
+  private wake(key: string): void {
+    for (const wake of this.watching.get(key) ?? []) wake();
   }
 
-  /** Start watching before the claim that may find nothing, so an assignment between the two is not missed. */
-  watch(assigneeId: string): Watch {
+  /** Start watching before the read that may find nothing, so an event between the two is not missed. */
+  watch(key: string): Watch {
     let woken = false;
     let resolve: ((woken: boolean) => void) | null = null;
     const onWake = () => {
@@ -49,8 +61,8 @@ export class ClaimWaiters {
       resolve?.(true);
     };
     const onClose = () => resolve?.(false);
-    const set = this.watching.get(assigneeId) ?? new Set<() => void>();
-    this.watching.set(assigneeId, set);
+    const set = this.watching.get(key) ?? new Set<() => void>();
+    this.watching.set(key, set);
     set.add(onWake);
     this.closing.add(onClose);
     return {
@@ -77,17 +89,50 @@ export class ClaimWaiters {
       },
       dispose: () => {
         set.delete(onWake);
-        if (set.size === 0) this.watching.delete(assigneeId);
+        if (set.size === 0) this.watching.delete(key);
         this.closing.delete(onClose);
         resolve?.(false);
       },
     };
   }
 
-  /** Shutdown: every waiting claim answers now (empty), and later ones do not wait. */
+  /** Shutdown: every waiting request answers now, and later ones do not wait. */
   close(): void {
     this.closed = true;
     this.unsubscribe();
     for (const stop of this.closing) stop();
+  }
+}
+
+/** Claims wake when work is assigned to their agent or member. */
+export const claimWaiters = (events: EventBus) => new Waiters(events, (e) => (e.kind === 'work.assigned' ? e.assignees : NONE));
+
+/** Task status waits wake when their task's work moves (a sweep that names no one wakes them all). */
+export const taskWaiters = (events: EventBus) =>
+  new Waiters(events, (e) => (e.kind !== 'work.changed' ? NONE : e.task_id ? [e.task_id] : e.owner_id === null ? EVERYONE : NONE));
+
+/**
+ * Read, and while the answer is not `done`, wait for the key's next event
+ * and read again, until `seconds` pass (or `signal`, or shutdown): the last
+ * read is the answer.
+ */
+export async function longPoll<T>(
+  waiters: Waiters,
+  key: string,
+  seconds: number | undefined,
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  signal?: AbortSignal,
+): Promise<T> {
+  if (!seconds) return read();
+  const deadline = Date.now() + seconds * 1000;
+  const watch = waiters.watch(key);
+  try {
+    for (;;) {
+      const value = await read();
+      if (done(value) || !(await watch.next(deadline, signal))) return value;
+    }
+  } finally {
+    watch.dispose();
   }
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
 import { MAX_ITEMS_PER_TASK, MAX_SUBTASKS_PER_TASK, Reducer } from './network.ts';
 import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
-import { ClaimBatchRequest, ClaimRequest, LeaseSeconds } from './work.ts';
+import { ClaimBatchRequest, ClaimRequest, LeaseSeconds, MAX_WAIT_SECONDS } from './work.ts';
 
 export const SWARM_ROLES = ['load-balancer', 'resource-optimizer', 'task-coordinator', 'monitor'] as const;
 export const SwarmRole = z.enum(SWARM_ROLES, { error: () => `Invalid role. Must be one of: ${SWARM_ROLES.join(', ')}` });
@@ -265,6 +265,8 @@ export type CoordinateRequest = z.input<typeof CoordinateRequest>;
 export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
 export const TaskStatus = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatus>;
+/** A task in these states still takes work and votes; the others are final. */
+export const LIVE_TASK_STATUSES: readonly string[] = ['queued', 'running'] satisfies TaskStatus[];
 
 export const CoordinateView = z.object({
   task_id: z.string(),
@@ -281,6 +283,17 @@ export const CoordinateView = z.object({
 export type CoordinateView = z.infer<typeof CoordinateView>;
 
 export const TaskIdParam = z.object({ task_id: TaskId });
+
+export const TaskStatusQuery = TaskIdParam.extend({
+  wait_seconds: z.coerce
+    .number()
+    .min(0)
+    .max(MAX_WAIT_SECONDS)
+    .optional()
+    .describe(
+      `long poll: while the task is queued or running, hold the answer up to this many seconds (at most ${MAX_WAIT_SECONDS}) and answer as soon as it ends`,
+    ),
+});
 
 export const VoteView = z.object({
   result_hash: z.string(),
