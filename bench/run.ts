@@ -176,9 +176,15 @@ async function statementsPer(base: string, units: number, work: () => Promise<vo
   return Math.round((((await statementsSent(base)) - before) / units) * 100) / 100;
 }
 
-/** A baseline (bench/bare.mjs) in its own process; resolves with its URL and a stop function. */
-async function startBare(kind: 'node' | 'fastify'): Promise<{ url: string; pid: number; stop(): void }> {
-  const child = spawn(process.execPath, [join(root, 'bench/bare.mjs'), kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * A baseline in its own process: bench/bare.mjs (node|fastify), or bench/plugin-probe.ts (a Fastify app with one
+ * plugin); resolves with its URL and a stop function.
+ */
+async function startBare(kind: string): Promise<{ url: string; pid: number; stop(): void }> {
+  const args = ['node', 'fastify'].includes(kind)
+    ? [join(root, 'bench/bare.mjs'), kind]
+    : ['--import', 'tsx', join(root, 'bench/plugin-probe.ts'), kind];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.on('data', (d: Buffer) => {
       const m = /listening (\d+)/.exec(String(d));
@@ -361,6 +367,13 @@ async function main() {
         const targets: { name: string; url: string; method: 'GET' | 'POST'; path: string; body?: unknown; server: boolean }[] = [];
         const bareNode = await startBare('node');
         const bareFastify = await startBare('fastify');
+        // The server's hand-written plugins against the Fastify plugins that do the same, each alone on a bare app.
+        const probes = await Promise.all(
+          ['headers-ours', 'headers-helmet', 'ratelimit-ours', 'ratelimit-fastify'].map(async (kind) => ({
+            kind,
+            ...(await startBare(kind)),
+          })),
+        );
         try {
           targets.push(
             {
@@ -379,6 +392,21 @@ async function main() {
               body: { role: 'monitor', capability: 'x' },
               server: false,
             },
+            ...probes.map((p) => ({
+              name: `Fastify + ${
+                {
+                  'headers-ours': 'security headers (ours)',
+                  'headers-helmet': 'security headers (@fastify/helmet)',
+                  'ratelimit-ours': 'rate limit (ours)',
+                  'ratelimit-fastify': 'rate limit (@fastify/rate-limit)',
+                }[p.kind]
+              } POST`,
+              url: p.url,
+              method: 'POST' as const,
+              path: '/echo',
+              body: { role: 'monitor', capability: 'x' },
+              server: false,
+            })),
             { name: 'server: unknown path (404)', url: base, method: 'GET', path: '/no/such/path', server: true },
             { name: 'server: GET /healthz', url: base, method: 'GET', path: '/healthz', server: true },
             {
@@ -398,11 +426,13 @@ async function main() {
             },
           );
           let bareRate = 0;
+          let fastifyRate = 0;
           for (const t of targets) {
             const before = t.server ? await loopDelayBuckets(base) : null;
             const r = wrk(t.url, t.method, t.path, t.body, { 'x-api-key': key });
             const delay = before ? loopDelayP99(before, await loopDelayBuckets(base)) : null;
             if (!t.server && t.name.startsWith('bare node')) bareRate = r.rate;
+            if (!t.server && t.name.startsWith('bare Fastify')) fastifyRate = r.rate;
             const expectedStatus = t.path === '/no/such/path' ? 404 : 200;
             rows.push({
               scenario: `overhead: ${t.name}`,
@@ -417,13 +447,16 @@ async function main() {
               peakRssMiB: t.server ? peakRss(servers) : 0,
             });
             notes.push(
-              `overhead ${t.name}: ${(r.rate / bareRate).toFixed(3)}× bare node:http, p99/p50 ${(r.p99 / r.p50).toFixed(1)}` +
+              `overhead ${t.name}: ${(r.rate / bareRate).toFixed(3)}× bare node:http` +
+                (t.name.startsWith('Fastify +') ? ` (${(r.rate / fastifyRate).toFixed(3)}× bare Fastify)` : '') +
+                `, p99/p50 ${(r.p99 / r.p50).toFixed(1)}` +
                 (delay !== null ? `, event-loop delay p99 ≤ ${delay} ms` : ''),
             );
           }
         } finally {
           bareNode.stop();
           bareFastify.stop();
+          for (const p of probes) p.stop();
         }
       }
     }
@@ -513,6 +546,25 @@ async function main() {
       // before its loop starts (from then on, its claims keep it active).
       const heartbeaters = await joinMembers(base, key, 'bench-heartbeat', HEARTBEAT_MEMBERS);
       for (let i = 0; i < 16; i++) await joinMembers(base, key, `bench-vote-${i}`, 3);
+      // The second half: SDK workers for the voters (createWorker), several tasks in flight per swarm, and the
+      // coordinator long-polling each task's status until it is decided. Their workers start now: an idle
+      // worker's long-polled claims are its signs of life.
+      const workerSwarms = 4;
+      const workerLoops = 64;
+      const voters = (
+        await Promise.all(Array.from({ length: workerSwarms }, (_, i) => joinMembers(base, key, `bench-sdk-vote-${i}`, 3)))
+      ).flat();
+      const voterWorkers = voters.map((m, i) =>
+        createWorker({
+          url: servers[i % servers.length]!.url,
+          apiKey: key,
+          member: m.member_id,
+          concurrency: 64,
+          waitSeconds: 5,
+          handler: () => ({ answer: 42 }),
+        }),
+      );
+      const voting = voterWorkers.map((w) => w.run());
       const hbIds = heartbeaters.map((m) => m.member_id);
       let heartbeatErrors = 0;
       let heartbeatsSent = 0;
@@ -550,7 +602,7 @@ async function main() {
         await Promise.all(sent);
       })();
       let task = 0;
-      const run = await loops(HEARTBEAT_SECONDS, 16, async (i) => {
+      const run = await loops(HEARTBEAT_SECONDS / 2, 16, async (i) => {
         const target = servers[i % servers.length]!.url;
         const t = await call<{ task_id: string; assigned_members: string[] }>(target, key, 'POST', '/swarm/coordinate', {
           task_id: `bench-${process.pid}-${task++}`,
@@ -574,10 +626,42 @@ async function main() {
         const status = await call<{ status: string }>(target, key, 'GET', `/swarm/tasks/${t.task_id}/status`);
         if (status.status !== 'completed') throw new Error(`task ${t.task_id} is ${status.status} after its last vote`);
       });
+      const sdk = await loops(HEARTBEAT_SECONDS / 2, workerLoops, async (i) => {
+        const target = servers[i % servers.length]!.url;
+        const t = await call<{ task_id: string }>(target, key, 'POST', '/swarm/coordinate', {
+          task_id: `bench-${process.pid}-${task++}`,
+          strategy: 'broadcast',
+          parameters: { payload: { q: i }, collaborators: 3, capability: `bench-sdk-vote-${i % workerSwarms}` },
+        });
+        const status = await call<{ status: string }>(target, key, 'GET', `/swarm/tasks/${t.task_id}/status?wait_seconds=10`);
+        if (status.status !== 'completed') throw new Error(`task ${t.task_id} is ${status.status} after waiting for it`);
+      });
+      for (const w of voterWorkers) w.stop();
+      const voted = await Promise.all(voting);
       await heartbeats;
       // Until the last answer: a server that falls behind shows as a rate under HEARTBEAT_MEMBERS/s.
       const hbSeconds = (performance.now() - origin) / 1000;
-      rows.push(row('coordinate → consensus (3 voters)', 'tasks/s', run.latencies, HEARTBEAT_SECONDS, run.errors, servers));
+      rows.push(
+        row(
+          'coordinate → consensus (3 voters), one request per step',
+          'tasks/s',
+          run.latencies,
+          HEARTBEAT_SECONDS / 2,
+          run.errors,
+          servers,
+        ),
+      );
+      rows.push(
+        row(
+          `coordinate → consensus (3 voters), createWorker voters, status long-polled (${workerLoops} tasks in flight)`,
+          'tasks/s',
+          sdk.latencies,
+          HEARTBEAT_SECONDS / 2,
+          sdk.errors + voted.reduce((n, v) => n + v.lost, 0),
+          servers,
+        ),
+      );
+      if (sdk.messages.length) notes.push(`coordinate → consensus (createWorker) errors: ${sdk.messages.join(' | ')}`);
       rows.push(
         row(
           `heartbeats (${HEARTBEAT_MEMBERS} members at 1 Hz, batches of 100)`,
@@ -614,8 +698,10 @@ async function main() {
           });
         }
         // Statements per claim + result pair, sequentially on one agent with nothing else running.
-        const perPair = await statementsPer(base, 50, async () => {
-          for (let i = 0; i < 50; i++) {
+        // (Round-robin gives each agent total/64 subtasks; --quick has 31 each.)
+        const pairs = Math.min(50, Math.floor(total / 64) - 1);
+        const perPair = await statementsPer(base, pairs, async () => {
+          for (let i = 0; i < pairs; i++) {
             const claim = await call<{ subtask: { subtask_id: string; lease_id: string } }>(
               base,
               key,
