@@ -94,8 +94,10 @@ async function lockWaits<T>(url: string | undefined, work: () => Promise<T>): Pr
   const sampling = (async () => {
     while (!done) {
       const { rows } = await client.query<{ relation: string | null }>(
-        `SELECT COALESCE(c.relname, l.locktype) || ' (' || left(regexp_replace(a.query, '\\s+', ' ', 'g'), 48) || ')' AS relation
+        `SELECT COALESCE(c.relname, l.locktype) || ' (' || left(regexp_replace(a.query, '\\s+', ' ', 'g'), 48) || ')'
+           || COALESCE(' behind ' || b.state || ': ' || left(regexp_replace(b.query, '\\s+', ' ', 'g'), 48), '') AS relation
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid LEFT JOIN pg_class c ON c.oid = l.relation
+         LEFT JOIN pg_stat_activity b ON b.pid = (pg_blocking_pids(a.pid))[1]
          WHERE NOT l.granted AND a.datname = current_database()`,
       );
       samples++;

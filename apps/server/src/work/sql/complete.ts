@@ -24,7 +24,8 @@ export async function completeSubtasks(db: Sql, ownerId: string, completions: Co
       FROM unnest(${completions.map((c) => c.subtaskId)}::text[], ${completions.map((c) => c.leaseId)}::text[],
                   ${completions.map((c) => JSON.stringify(c.result))}::text[], ${completions.map((c) => c.resultKey)}::text[])
         AS done("id", "lease_id", "result", "result_key")
-      WHERE s."id" = done."id" AND s."lease_id" = done."lease_id" AND s."owner_id" = ${ownerId}
+      WHERE s."id" = ANY(${completions.map((c) => c.subtaskId)}::text[]) AND s."id" = done."id" AND s."lease_id" = done."lease_id"
+        AND s."owner_id" = ${ownerId}
         AND s."status" = 'leased' AND s."lease_expires_at" > ${now}::timestamp
       RETURNING ${settledColumns('s.')}`);
     return rows.map(subtaskFrom);

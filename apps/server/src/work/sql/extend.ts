@@ -39,7 +39,8 @@ export async function extendLeases(
     const rows = await db.all(sql`
       UPDATE "subtasks" s SET "lease_expires_at" = ${plusSeconds(now, lease)}, "updated_at" = ${now}::timestamp
       FROM unnest(${leases.map((l) => l.subtask_id)}::text[], ${leases.map((l) => l.lease_id)}::text[]) AS held("id", "lease_id")
-      WHERE s."id" = held."id" AND s."lease_id" = held."lease_id" AND s."owner_id" = ${ownerId}
+      WHERE s."id" = ANY(${leases.map((l) => l.subtask_id)}::text[]) AND s."id" = held."id" AND s."lease_id" = held."lease_id"
+        AND s."owner_id" = ${ownerId}
         AND s."status" = 'leased' AND s."lease_expires_at" > ${now}::timestamp
       RETURNING s."id", s."lease_id", s."lease_expires_at", s."assignee_id", s."coordination_id"`);
     return rows.map(decode);
