@@ -91,7 +91,7 @@ describe.each(databaseKinds)('swarm members doing coordinated work on %s', (kind
   beforeAll(async () => {
     srv = await startTestServer(kind);
     env = { AITBC_URL: srv.url, AITBC_API_KEY: await srv.keyFor('alice') };
-    // The first join makes the swarm for (gpu, no region); the others land in it.
+    // The first join makes the swarm for gpu; the others land in it.
     const first = await join_('gpu');
     const rest = await Promise.all(Array.from({ length: 4 }, () => join_('gpu')));
     const members = [first, ...rest];

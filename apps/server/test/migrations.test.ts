@@ -11,6 +11,7 @@ import { PrismaClient as SqliteClient } from '../src/db/generated/sqlite/client.
 import { PrismaClient as PostgresClient } from '../src/db/generated/postgresql/client.ts';
 import { diffMigrationsToSchema, isEmptyMigration, migrateDatabase, migrationsDir, prismaDir } from '../src/db/migrate.ts';
 import type { DatabaseTarget } from '../src/db/target.ts';
+import { openKey } from '../src/swarms/membership.ts';
 import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.ts';
 
 const tables = [
@@ -53,6 +54,26 @@ async function query<T>(target: DatabaseTarget, sql: string): Promise<T[]> {
   await client.connect();
   try {
     return (await client.query(sql)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+/** Runs SQL (one statement or a script) with the raw driver. */
+async function exec(target: DatabaseTarget, sql: string): Promise<void> {
+  if (target.provider === 'sqlite') {
+    const db = new Sqlite(target.file);
+    try {
+      db.exec(sql);
+    } finally {
+      db.close();
+    }
+    return;
+  }
+  const client = new pg.Client({ connectionString: target.url });
+  await client.connect();
+  try {
+    await client.query(sql);
   } finally {
     await client.end();
   }
@@ -147,6 +168,60 @@ describe.each(databaseKinds)('migrations on %s', (kind) => {
   it('has checked-in migrations that match the schema (no pending diff)', async () => {
     const sql = await diffMigrationsToSchema(kind, db.target);
     expect(isEmptyMigration(sql), `run \`pnpm db:diff --name <change>\`:\n${sql}`).toBe(true);
+  });
+});
+
+describe.each(databaseKinds)('merging the per-region swarms on %s', (kind) => {
+  it('moves members, tasks and work into one swarm per owner and capability, with the counters summed', async () => {
+    const db = await createTestDatabase(kind);
+    try {
+      await migrateDatabase(db.target);
+      // The shape before the merge: swarms had a region, and it was part of the join key.
+      await exec(db.target, 'ALTER TABLE "swarms" ADD COLUMN "region" TEXT');
+      const at = (day: number) => `'2026-11-0${day} 00:00:00'`;
+      await exec(
+        db.target,
+        `INSERT INTO "swarms" ("id", "owner_id", "capability", "region", "status", "open_key", "active_members", "live_tasks",
+           "tasks_completed", "task_seconds", "created_at", "updated_at") VALUES
+         ('swarm_eu', 'alice', 'gpu', 'eu', 'open', '["alice","gpu","eu"]', 1, 0, 2, 1.5, ${at(1)}, ${at(1)}),
+         ('swarm_any', 'alice', 'gpu', NULL, 'open', '["alice","gpu",null]', 1, 1, 1, 0.5, ${at(2)}, ${at(2)}),
+         ('swarm_bob', 'bob', 'gpu', 'eu', 'open', '["bob","gpu","eu"]', 1, 0, 0, 0, ${at(1)}, ${at(1)});
+       INSERT INTO "swarm_members" ("id", "swarm_id", "member_id", "role", "capability", "region", "priority", "status", "owner_id",
+           "reputation", "created_at", "updated_at") VALUES
+         ('m1', 'swarm_eu', 'member_eu', 'monitor', 'gpu', 'eu', 'normal', 'active', 'alice', 0.5, ${at(1)}, ${at(1)}),
+         ('m2', 'swarm_any', 'member_any', 'monitor', 'gpu', NULL, 'normal', 'active', 'alice', 0.5, ${at(2)}, ${at(2)}),
+         ('m3', 'swarm_bob', 'member_bob', 'monitor', 'gpu', 'eu', 'normal', 'active', 'bob', 0.5, ${at(1)}, ${at(1)});
+       INSERT INTO "swarm_coordination" ("id", "task_id", "swarm_id", "owner_id", "strategy", "status", "created_at", "updated_at")
+         VALUES ('c1', 'task-1', 'swarm_any', 'alice', 'distributed', 'queued', ${at(2)}, ${at(2)});
+       INSERT INTO "subtasks" ("id", "owner_id", "coordination_id", "swarm_id", "seq", "payload", "status", "assignee_id", "created_at", "updated_at")
+         VALUES ('s1', 'alice', 'c1', 'swarm_any', 0, '1', 'assigned', 'member_any', ${at(2)}, ${at(2)});`,
+      );
+      const migration = readFileSync(join(migrationsDir(kind), '20261201175622_one_swarm_per_capability', 'migration.sql'), 'utf8');
+      await exec(db.target, migration);
+
+      const swarms = await query<Record<string, unknown>>(db.target, 'SELECT * FROM "swarms" ORDER BY "id"');
+      expect(swarms.map((s) => [s.id, s.open_key])).toEqual([
+        ['swarm_bob', openKey('bob', 'gpu')],
+        ['swarm_eu', openKey('alice', 'gpu')],
+      ]);
+      expect(swarms[0]).not.toHaveProperty('region');
+      const merged = swarms[1]!;
+      expect([merged.active_members, merged.live_tasks, merged.tasks_completed, Number(merged.task_seconds)].map(Number)).toEqual([
+        2, 1, 3, 2,
+      ]);
+      const placed = async (table: string) =>
+        (await query<{ swarm_id: string }>(db.target, `SELECT DISTINCT "swarm_id" FROM "${table}" WHERE "owner_id" = 'alice'`)).map(
+          (r) => r.swarm_id,
+        );
+      for (const table of ['swarm_members', 'swarm_coordination', 'subtasks']) expect(await placed(table), table).toEqual(['swarm_eu']);
+      const open = await query<{ key: string; assigned: unknown }>(
+        db.target,
+        `SELECT "key", SUM("assigned") AS "assigned" FROM "open_work" WHERE "scope" = 'swarm' GROUP BY "key"`,
+      );
+      expect(open.map((r) => [r.key, Number(r.assigned)])).toEqual([['swarm_eu', 1]]);
+    } finally {
+      await db.drop();
+    }
   });
 });
 

@@ -70,7 +70,7 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       expect((await members(r.body.swarm_id)).map((m) => m.member_id)).toEqual([r.body.member_id]);
     });
 
-    it('joins without a swarm_id build one swarm per capability and region; 200 at once give 200 unique members', async () => {
+    it('joins without a swarm_id build one swarm per capability; 200 at once give 200 unique members', async () => {
       const replies = await Promise.all(
         Array.from({ length: 200 }, () => alice('POST', '/swarm/join', { role: 'monitor', capability: 'crowd' })),
       );
@@ -81,12 +81,29 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       expect(swarms.size).toBe(1);
       const [swarmId] = swarms;
       expect(await members(swarmId!)).toHaveLength(200);
-      // Another region is another swarm; another owner's joins never land in alice's.
+      // Region is the member's: a member in eu joins the same swarm. Another owner's joins never land in alice's.
       const eu = await join({ capability: 'crowd', region: 'eu' });
-      expect(eu.swarm_id).not.toBe(swarmId);
+      expect(eu.swarm_id).toBe(swarmId);
       const bobs = await join({ capability: 'crowd' }, bob);
       expect(bobs.swarm_id).not.toBe(swarmId);
       expect((await bob('GET', `/swarm/${swarmId}/members`)).status).toBe(404);
+    });
+
+    it('members of one capability in different regions coordinate together, and a region filter still narrows', async () => {
+      // The legacy walkthrough: one member in eu, one with no region, then a coordinate of 2 without swarm_id.
+      const lb = await alice('POST', '/swarm/join', { role: 'load-balancer', capability: 'regions', region: 'eu' });
+      const mon = await alice('POST', '/swarm/join', { role: 'monitor', capability: 'regions' });
+      expect(lb.body.swarm_id).toBe(mon.body.swarm_id);
+      const t = await alice('POST', '/swarm/coordinate', {
+        task: 'summarize',
+        collaborators: 2,
+        strategy: 'distributed',
+        parameters: { capability: 'regions' },
+      });
+      expect(t.status, JSON.stringify(t.body)).toBe(202);
+      expect([...t.body.assigned_members].sort()).toEqual([lb.body.member_id, mon.body.member_id].sort());
+      const eu = await coordinate({ strategy: 'distributed', collaborators: 1, parameters: { capability: 'regions', region: 'eu' } });
+      expect(eu.assigned_members).toEqual([lb.body.member_id]);
     });
 
     it('lists the spec’s shape with members, pages by cursor, filters, and answers under /v1 too', async () => {
@@ -272,12 +289,14 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
 
       const before = new Map((await members(t.swarm_id)).map((m) => [m.member_id, m.reputation]));
       await work(agreeing[3]!, () => ({ answer: 42 }));
+      // The legacy question (a 0.7 threshold) over the decided task: 4 of 5 agree.
       const decided = await alice('POST', `/swarm/tasks/${t.task_id}/consensus`, { consensus_threshold: 0.7 });
       expect(decided.status).toBe(200);
       expect(decided.body).toMatchObject({
         consensus_reached: true,
         status: 'reached',
-        consensus_algorithm: 'majority-vote',
+        consensus_algorithm: 'threshold',
+        consensus_threshold: 0.7,
         confidence_score: 0.8,
         dissenting_members: [dissenter],
       });
@@ -343,12 +362,50 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       const [dissenter, ...agreeing] = t.assigned_members;
       await work(dissenter!, () => 'no');
       for (const m of agreeing.slice(0, 3)) await work(m, () => 'yes');
-      const set = await alice('POST', `/swarm/tasks/${t.task_id}/consensus`, { consensus_threshold: 0.9 });
+      const set = await alice('POST', '/swarm/consensus', {
+        task_id: t.task_id,
+        consensus_algorithm: 'threshold',
+        consensus_threshold: 0.9,
+      });
       expect(set.body).toMatchObject({ status: 'pending', consensus_algorithm: 'threshold', consensus_threshold: 0.9 });
       await work(agreeing[3]!, () => 'yes');
       const status = await task(t.task_id);
       expect(status.status).toBe('failed');
       expect(status.consensus).toMatchObject({ consensus_reached: false, status: 'failed', confidence_score: 0.8 });
+    });
+
+    it('the legacy consensus question never changes how a running task is decided', async () => {
+      // A majority-vote task where 3 of 5 agree (0.6): majority reaches it, a 0.7 threshold would not.
+      const t = await coordinate({ strategy: 'consensus', collaborators: 5, parameters: { capability: 'compute', payload: 'q' } });
+      const [a, b, ...agreeing] = t.assigned_members;
+      await work(a!, () => 'no');
+      await work(agreeing[0]!, () => 'yes');
+      const asked = await alice('POST', `/swarm/tasks/${t.task_id}/consensus`, { consensus_threshold: 0.7 });
+      expect(asked.status).toBe(200);
+      expect(asked.body).toMatchObject({
+        consensus_reached: false,
+        status: 'pending',
+        consensus_algorithm: 'threshold',
+        consensus_threshold: 0.7,
+      });
+      await work(b!, () => 'maybe');
+      for (const m of agreeing.slice(1)) await work(m, () => 'yes');
+      const status = await task(t.task_id);
+      expect(status.status).toBe('completed');
+      expect(status.consensus).toMatchObject({ consensus_reached: true, consensus_algorithm: 'majority-vote', confidence_score: 0.6 });
+      // Asked again once decided: the threshold view says no, and the task stays as majority decided it.
+      const after = await alice('POST', `/swarm/tasks/${t.task_id}/consensus`, { consensus_threshold: 0.7 });
+      expect(after.body).toMatchObject({ consensus_reached: false, status: 'failed', confidence_score: 0.6 });
+      expect(after.body.reason).toMatch(/threshold not met.*70% needed/);
+      expect((await task(t.task_id)).consensus).toMatchObject({ consensus_reached: true, consensus_algorithm: 'majority-vote' });
+
+      // A voting task cancelled before its votes were in: failed, not pending forever.
+      const u = await coordinate({ strategy: 'consensus', collaborators: 3, parameters: { capability: 'compute', payload: 'c' } });
+      expect((await alice('POST', `/swarm/tasks/${u.task_id}/cancel`)).status).toBe(200);
+      const cancelled = await task(u.task_id);
+      expect(cancelled).toMatchObject({ status: 'cancelled', timed_out: false });
+      expect(cancelled.consensus).toMatchObject({ consensus_reached: false, status: 'failed' });
+      expect(cancelled.consensus.reason).toMatch(/no decision: the task was cancelled before its votes were in/);
     });
 
     it('leader-election: the highest reputation leads; when it fails, the next is elected and finishes', async () => {
@@ -392,8 +449,10 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
         timeout_seconds: 1,
         parameters: { capability: 'compute', items: [1, 2] },
       });
-      await eventually(async () => (await task(t.task_id)).status === 'timed_out', 5000);
+      await eventually(async () => (await task(t.task_id)).timed_out === true, 5000);
       const s = await task(t.task_id);
+      // Reported as failed, which the legacy CLI knows to stop polling at; timed_out keeps the distinction.
+      expect(s).toMatchObject({ status: 'failed', timed_out: true });
       expect(s.error).toMatch(/timed out after 1 s/);
 
       const leaver = await join({ capability: 'handover' });
@@ -467,10 +526,11 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       const consensus = await alice('POST', `/swarm/tasks/${voting.body.task_id}/consensus`, { consensus_threshold: 0.7 });
       expect(consensus.status).toBe(200);
       expect(consensus.body.consensus_reached).toBe(false);
-      // A task whose members do not vote has no consensus to ask for.
+      // A task whose members do not vote: a 200 that says so (the legacy CLI takes anything else for an error).
       const notVoting = await alice('POST', `/swarm/tasks/${coordinated.body.task_id}/consensus`, { consensus_threshold: 0.7 });
-      expect(notVoting.status).toBe(409);
-      expect(notVoting.body.message).toMatch(/distributed task: its members do not vote/);
+      expect(notVoting.status).toBe(200);
+      expect(notVoting.body).toMatchObject({ consensus_reached: false, votes: [], expected_votes: 0 });
+      expect(notVoting.body.reason).toMatch(/no vote: .* is a distributed task, and its members do not vote/);
       const left = await alice('POST', `/swarm/${joined.body.swarm_id}/leave`);
       expect(left.status).toBe(200);
     });

@@ -31,7 +31,7 @@ import {
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import { pageAfter, takePage } from '../pagination.ts';
-import { cancelTask, coordinate, findTask, requestConsensus } from '../swarms/coordinations.ts';
+import { cancelTask, coordinate, findTask, requestConsensus, thresholdView } from '../swarms/coordinations.ts';
 import { leaveSwarm, swarmNotFound } from '../swarms/membership.ts';
 import { countsOf, swarmStatus, taskStatus, toSwarmViews } from '../swarms/records.ts';
 import { swarmFrom, toMemberView } from '../swarms/views.ts';
@@ -79,7 +79,7 @@ export const swarmRouter = router({
         method: 'POST',
         path: '/swarm/join',
         tags,
-        summary: 'Join a swarm (yours for the capability and region when no swarm_id is given)',
+        summary: 'Join a swarm (yours for the capability when no swarm_id is given; one swarm holds every region)',
         protect: true,
       },
       successStatus: 201,
@@ -381,26 +381,15 @@ export const swarmRouter = router({
         method: 'POST',
         path: '/swarm/tasks/{task_id}/consensus',
         tags,
-        summary: 'Threshold consensus of a task’s votes (the legacy CLI’s form)',
+        summary: 'What a threshold vote says of a task’s votes so far (the legacy CLI’s form)',
+        description:
+          'Read-only: the threshold is applied to the votes for this answer and never stored, so asking cannot change how the task is decided (POST /swarm/consensus sets a task’s algorithm). A task whose members do not vote answers 200 with consensus_reached false and the reason.',
         protect: true,
       },
     })
     .input(LegacyConsensusRequest)
     .output(ConsensusView)
     .mutation(({ ctx, input }) =>
-      ctx.db
-        .transaction((db) =>
-          requestConsensus(
-            db,
-            ctx.work,
-            ctx.principal.owner_id,
-            { task_id: input.task_id, consensus_algorithm: 'threshold', consensus_threshold: input.consensus_threshold },
-            new Date(),
-          ),
-        )
-        .then((view) => {
-          changed(ctx, view.swarm_id, view.task_id);
-          return view;
-        }),
+      ctx.db.run((_, db) => thresholdView(db, ctx.principal.owner_id, input.task_id, input.consensus_threshold)),
     ),
 });

@@ -28,6 +28,7 @@ import {
   VOTING_STRATEGIES,
   type Vote,
   LIVE_TASK_STATUSES,
+  reportedTaskStatus,
 } from '@aitbc/core';
 import type { Database, Tx } from '../db/database.ts';
 import { fromJson, inList, join, json, raw, type Sql, sql } from '../db/sql.ts';
@@ -115,7 +116,7 @@ export function toCoordinateView(c: CoordinationRow): CoordinateView {
     task_id: c.taskId,
     swarm_id: c.swarmId,
     coordination_strategy: strategyOf(c),
-    status: c.status as TaskStatus,
+    ...reportedTaskStatus(c.status as TaskStatus),
     assigned_members: membersOf(c),
     collaborators: c.collaborators,
     consensus_algorithm: (c.consensusAlgorithm as ConsensusAlgorithm | null) ?? null,
@@ -568,12 +569,28 @@ function decisionOf(c: CoordinationRow): ConsensusDecision | null {
   return (c.consensus as ConsensusDecision | null) ?? null;
 }
 
-/** The consensus view of a task: the stored decision, or the current tally while votes are outstanding. */
-export async function consensusView(db: Sql, c: CoordinationRow): Promise<ConsensusView> {
-  const settings = settingsOf(c);
+/**
+ * The consensus view of a task: the stored decision, or the current tally while votes are outstanding.
+ *
+ * With `asked`, the view answers a question instead: what a threshold vote at that threshold says of the votes
+ * so far (final once the task has ended), computed and never stored, so asking cannot change how the task is
+ * decided. That is the legacy CLI's `swarm consensus TASK_ID --consensus-threshold T`.
+ */
+export async function consensusView(db: Sql, c: CoordinationRow, asked?: { threshold: number }): Promise<ConsensusView> {
+  const settings: ConsensusSettings = asked ? { algorithm: 'threshold', threshold: asked.threshold } : settingsOf(c);
   const votes = await votesOf(db, c.id);
-  const stored = decisionOf(c);
-  const decided = stored && stored.state !== 'pending' ? stored : null;
+  const stored = asked
+    ? decideConsensus(votes, { ...settings, expectedVoters: c.collaborators, final: !LIVE_TASK_STATUSES.includes(c.status) })
+    : decisionOf(c);
+  let decided = stored && stored.state !== 'pending' ? stored : null;
+  // A task cancelled before its votes were in was never decided, and never will be.
+  if (!decided && !LIVE_TASK_STATUSES.includes(c.status))
+    decided = {
+      state: 'failed',
+      reason: `no decision: the task was ${c.status} before its votes were in`,
+      confidence: null,
+      tallies: tallyVotes(votes, settings.algorithm),
+    };
   const tallies = decided?.tallies ?? tallyVotes(votes, settings.algorithm);
   const reached = decided?.state === 'reached' ? decided : null;
   const counts: Record<string, number> = {};
@@ -600,7 +617,34 @@ export async function consensusView(db: Sql, c: CoordinationRow): Promise<Consen
         : decided
           ? null
           : `waiting for ${waiting} of ${c.collaborators} votes until ${iso(c.deadlineAt) ?? 'the deadline'}`,
-    consensus_reached_at: iso(c.consensusReachedAt),
+    consensus_reached_at: asked ? null : iso(c.consensusReachedAt),
+    deadline_at: iso(c.deadlineAt),
+  };
+}
+
+/**
+ * The legacy consensus call (`POST /swarm/tasks/{id}/consensus`): a read-only threshold view (see consensusView).
+ * A task whose members do not vote answers that there is no vote, as a 200: the legacy CLI takes any other status
+ * for an error.
+ */
+export async function thresholdView(db: Sql, ownerId: string, taskId: string, threshold: number): Promise<ConsensusView> {
+  const c = await findTask(db, ownerId, taskId);
+  if (isVoting(c)) return consensusView(db, c, { threshold });
+  return {
+    task_id: c.taskId,
+    swarm_id: c.swarmId,
+    consensus_algorithm: 'threshold',
+    consensus_threshold: threshold,
+    consensus_reached: false,
+    status: 'failed',
+    result: null,
+    confidence_score: null,
+    votes: [],
+    participating_members: [],
+    dissenting_members: [],
+    expected_votes: 0,
+    reason: `no vote: ${c.taskId} is a ${strategyOf(c)} task, and its members do not vote. Its result is in GET /swarm/tasks/${c.taskId}/status`,
+    consensus_reached_at: null,
     deadline_at: iso(c.deadlineAt),
   };
 }

@@ -2,7 +2,7 @@ import type { JoinRequest, JoinView } from '@aitbc/core';
 import type { Database, Tx } from '../db/database.ts';
 import { join, raw, sql } from '../db/sql.ts';
 import { membersMoved } from '../stats.ts';
-import { joinSwarm, memberRow, openSwarm } from './membership.ts';
+import { joinSwarm, memberRow, openKey, openSwarm } from './membership.ts';
 import { toMemberView, type SwarmRow } from './views.ts';
 
 interface Waiting {
@@ -106,13 +106,13 @@ export class JoinBatcher {
     const swarms = await this.db.run(async (tx) => {
       const found: SwarmRow[] = [];
       for (const w of batch) {
-        const key = JSON.stringify([w.ownerId, w.input.capability, w.input.region ?? null]);
+        const key = openKey(w.ownerId, w.input.capability);
         const cached = this.swarms.get(key);
         if (cached && cached.until > now) {
           found.push(cached.swarm);
           continue;
         }
-        const swarm = await openSwarm(tx, w.ownerId, w.input.capability, w.input.region ?? null);
+        const swarm = await openSwarm(tx, w.ownerId, w.input.capability);
         this.swarms.set(key, { swarm, until: now + SWARM_CACHE_MS });
         found.push(swarm);
       }

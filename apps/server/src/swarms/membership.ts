@@ -30,21 +30,27 @@ export function deadlines(swarm: Pick<SwarmRow, 'suspectAfterSeconds' | 'failAft
   return { lastHeartbeatAt: now, suspectAt: later(now, swarm.suspectAfterSeconds), failAt: later(now, swarm.failAfterSeconds) };
 }
 
-/** The key of the swarm a join without swarm_id lands in. */
-const openKey = (ownerId: string, capability: string, region: string | null | undefined) =>
-  JSON.stringify([ownerId, capability, region ?? null]);
+/**
+ * The key of the swarm a join without swarm_id lands in: one per owner and
+ * capability. Region is a member's attribute, not a swarm's, so members of
+ * one capability in several regions share a swarm and a coordinate can pick
+ * from all of them (or filter on `parameters.region`). Owner ids and
+ * capabilities hold no quote or backslash, so the migration that merged the
+ * per-region swarms builds the same string in SQL.
+ */
+export const openKey = (ownerId: string, capability: string) => JSON.stringify([ownerId, capability]);
 
 /**
- * The caller's swarm for this capability and region, created when there is
+ * The caller's swarm for this capability, created when there is
  * none. The open key is unique, so of two joins creating it at once one
  * inserts and the other finds the row the first one made.
  */
-export async function openSwarm(tx: PrismaTx, ownerId: string, capability: string, region: string | null): Promise<SwarmRow> {
-  const key = openKey(ownerId, capability, region);
+export async function openSwarm(tx: PrismaTx, ownerId: string, capability: string): Promise<SwarmRow> {
+  const key = openKey(ownerId, capability);
   const existing = await tx.swarm.findUnique({ where: { openKey: key } });
   if (existing) return existing;
   try {
-    return await tx.swarm.create({ data: { id: newId('swarm'), ownerId, capability, region, openKey: key } });
+    return await tx.swarm.create({ data: { id: newId('swarm'), ownerId, capability, openKey: key } });
   } catch (error) {
     if ((error as { code?: string }).code !== 'P2002') throw error;
     return tx.swarm.findUniqueOrThrow({ where: { openKey: key } });
@@ -77,9 +83,8 @@ export function memberRow(swarm: SwarmRow, ownerId: string, input: JoinRequest, 
  * then add the member and count it in one transaction.
  */
 export async function joinSwarm(db: Database, ownerId: string, input: JoinRequest, now: Date): Promise<JoinView> {
-  const region = input.region ?? null;
   const found = await db.run((tx) =>
-    input.swarm_id ? tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId } }) : openSwarm(tx, ownerId, input.capability, region),
+    input.swarm_id ? tx.swarm.findFirst({ where: { id: input.swarm_id, ownerId } }) : openSwarm(tx, ownerId, input.capability),
   );
   if (!found) throw swarmNotFound(input.swarm_id ?? '');
   return db.transaction(async (tx) => {

@@ -8,6 +8,7 @@ import {
   type TaskStatus,
   type TaskStatusView,
   LIVE_TASK_STATUSES,
+  reportedTaskStatus,
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import { inList, type Sql, sql } from '../db/sql.ts';
@@ -45,7 +46,6 @@ export async function toSwarmViews(
     return {
       swarm_id: s.id,
       capability: s.capability,
-      region: s.region,
       status: swarmStatusOf(c),
       coordination_status: coordinationStatus(s.liveTasks),
       members: members[i]!.map((m) => toMemberView(latest(m), now)),
@@ -103,7 +103,7 @@ export async function taskStatus(db: Sql, c: CoordinationRow): Promise<TaskStatu
     task_id: c.taskId,
     swarm_id: c.swarmId,
     strategy,
-    status: c.status as TaskStatus,
+    ...reportedTaskStatus(c.status as TaskStatus),
     progress: c.status === 'completed' ? 100 : Math.min(100, Math.round(progress * 10) / 10),
     active_collaborators: assigned.filter((id) => membership.get(id) === 'active').length,
     total_collaborators: assigned.length,

@@ -61,7 +61,6 @@ export function swarmFrom(r: Record<string, unknown>): SwarmRow {
     id: r.id as string,
     ownerId: r.owner_id as string,
     capability: r.capability as string,
-    region: (r.region as string | null) ?? null,
     status: r.status as string,
     openKey: (r.open_key as string | null) ?? null,
     suspectAfterSeconds: n(r.suspect_after_seconds),

@@ -30,9 +30,7 @@ function Swarm({ swarm, now, charted, onChart }: { swarm: SwarmView; now: number
   return (
     <section className="card" data-testid="swarm" data-swarm-id={swarm.swarm_id}>
       <header className="card-head">
-        <h3>
-          {swarm.capability} <span className="muted">· {swarm.region ?? 'any region'}</span>
-        </h3>
+        <h3>{swarm.capability}</h3>
         <State value={swarm.status} />
         <State value={swarm.coordination_status} />
         <Counts counts={swarm.member_counts} />
@@ -122,9 +120,7 @@ export function Swarms() {
       {chartFor ? (
         <section className="card">
           <header className="card-head">
-            <h3>
-              Throughput · {chartFor.capability} <span className="muted">· {chartFor.region ?? 'any region'}</span>
-            </h3>
+            <h3>Throughput · {chartFor.capability}</h3>
             <Id value={chartFor.swarm_id} />
           </header>
           <Chart key={chartFor.swarm_id} scope="swarm" id={chartFor.swarm_id} />

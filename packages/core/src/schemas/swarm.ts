@@ -57,7 +57,7 @@ export const JoinRequest = z.object({
   region: Region.nullish(),
   priority: MemberPriority.default('normal'),
   swarm_id: SwarmId.optional().describe(
-    'join this swarm; without it, your swarm for this capability and region (created when there is none)',
+    'join this swarm; without it, your swarm for this capability (created when there is none). One swarm holds every region: region is the member’s, and selection filters on it',
   ),
   suspect_after_seconds: z
     .number()
@@ -148,7 +148,6 @@ export const MemberCounts = z.object({
 export const SwarmView = z.object({
   swarm_id: z.string(),
   capability: z.string(),
-  region: z.string().nullable(),
   status: SwarmStatus.describe('active: some member is active; degraded: members, none active; empty: every member left'),
   coordination_status: z.string().describe('coordinating while tasks are queued or running, else idle'),
   members: z.array(MemberView).describe('members that have not left'),
@@ -265,6 +264,22 @@ export type CoordinateRequest = z.input<typeof CoordinateRequest>;
 export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
 export const TaskStatus = z.enum(TASK_STATUSES);
 export type TaskStatus = z.infer<typeof TaskStatus>;
+/**
+ * The `status` a task view reports. A task whose deadline passed is stored as `timed_out` (swarm metrics count
+ * it apart), but its views report `failed` with `timed_out: true`: the legacy CLI polls a task until it is
+ * completed, failed or cancelled, and would never stop on a status it does not know. New clients read
+ * `timed_out` for the distinction.
+ */
+export const REPORTED_TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export const ReportedTaskStatus = z.enum(REPORTED_TASK_STATUSES);
+export type ReportedTaskStatus = z.infer<typeof ReportedTaskStatus>;
+
+export function reportedTaskStatus(stored: TaskStatus): { status: ReportedTaskStatus; timed_out: boolean } {
+  return stored === 'timed_out' ? { status: 'failed', timed_out: true } : { status: stored, timed_out: false };
+}
+
+const TimedOut = z.boolean().describe('true when the task ended at its deadline (its status is then failed)');
+
 /** A task in these states still takes work and votes; the others are final. */
 export const LIVE_TASK_STATUSES: readonly string[] = ['queued', 'running'] satisfies TaskStatus[];
 
@@ -272,7 +287,8 @@ export const CoordinateView = z.object({
   task_id: z.string(),
   swarm_id: z.string(),
   coordination_strategy: SwarmStrategy,
-  status: TaskStatus,
+  status: ReportedTaskStatus,
+  timed_out: TimedOut,
   assigned_members: z.array(z.string()),
   collaborators: z.number().int(),
   consensus_algorithm: ConsensusAlgorithm.nullable(),
@@ -358,7 +374,8 @@ export const TaskStatusView = z.object({
   task_id: z.string(),
   swarm_id: z.string(),
   strategy: SwarmStrategy,
-  status: TaskStatus,
+  status: ReportedTaskStatus,
+  timed_out: TimedOut,
   progress: z.number().min(0).max(100).describe('percent of the subtasks (or votes) decided'),
   active_collaborators: z.number().int().describe('assigned members that are active now'),
   total_collaborators: z.number().int(),

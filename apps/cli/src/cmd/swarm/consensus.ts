@@ -26,17 +26,23 @@ export function parseShare(value: string): number {
 }
 
 /**
- * The legacy form (`swarm consensus TASK_ID [--consensus-threshold T]`) asks
- * for threshold consensus; the spec's (`--task-id`, or any `--algorithm` or
- * `--timeout`) for the task's algorithm or the one given. Either decides now
- * when every vote is in, else answers pending.
+ * `swarm consensus TASK_ID --consensus-threshold T` (the legacy form) asks
+ * what a threshold vote at T says of the votes so far, and changes nothing.
+ * Otherwise (TASK_ID alone, or `--task-id` with any `--algorithm`,
+ * `--consensus-threshold` or `--timeout`) it shows the task's decision, and
+ * the algorithm or timeout given apply to a task not yet decided. Either
+ * answers pending while votes are outstanding.
  */
 export async function runSwarmConsensus(options: SwarmConsensusOptions, { client }: Pick<Session, 'client'>): Promise<SwarmConsensusView> {
   const taskId = oneOf(options.task, options.taskId, '--task-id', 'task id: aitbc swarm consensus TASK_ID, or --task-id TASK_ID');
   const threshold = options.consensusThreshold !== undefined ? { consensus_threshold: options.consensusThreshold } : {};
-  const legacy =
-    options.task !== undefined && options.taskId === undefined && options.algorithm === undefined && options.timeout === undefined;
-  if (legacy) return client.swarm.taskConsensus.mutate({ task_id: taskId, ...threshold });
+  const question =
+    options.task !== undefined &&
+    options.consensusThreshold !== undefined &&
+    options.taskId === undefined &&
+    options.algorithm === undefined &&
+    options.timeout === undefined;
+  if (question) return client.swarm.taskConsensus.mutate({ task_id: taskId, consensus_threshold: options.consensusThreshold! });
   return client.swarm.consensus.mutate({
     task_id: taskId,
     ...(options.algorithm !== undefined ? { consensus_algorithm: options.algorithm } : {}),

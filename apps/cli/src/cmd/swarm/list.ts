@@ -32,7 +32,6 @@ export function memberShare(c: SwarmView['member_counts']): string {
 const columns: Column<SwarmView>[] = [
   { header: 'ID', value: (s) => s.swarm_id },
   { header: 'CAPABILITY', value: (s) => s.capability },
-  { header: 'REGION', value: (s) => s.region },
   { header: 'STATUS', value: (s) => s.status },
   { header: 'MEMBERS', value: (s) => memberShare(s.member_counts) },
   { header: 'COORDINATION', value: (s) => s.coordination_status },

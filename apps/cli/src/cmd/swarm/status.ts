@@ -27,10 +27,13 @@ export function runSwarmStatus(options: { swarmId?: string }, { client }: Pick<S
   return client.swarm.status.query(options.swarmId !== undefined ? { swarm_id: options.swarmId } : {});
 }
 
+/** A task's status as shown: a task that ran out of time reads `failed (timed out)`. */
+const statusOf = (t: SwarmTaskView) => (t.timed_out ? `${t.status} (timed out)` : t.status);
+
 /** `[#####.....] 50%  running  3/5 collaborators active`. */
 export function taskProgress(t: SwarmTaskView, width = 10): string {
   const filled = Math.max(0, Math.min(width, Math.floor((t.progress / 100) * width)));
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${round(t.progress)}%  ${t.status}  ${t.active_collaborators}/${t.total_collaborators} collaborators active`;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${round(t.progress)}%  ${statusOf(t)}  ${t.active_collaborators}/${t.total_collaborators} collaborators active`;
 }
 
 const taskMemberColumns: Column<SwarmTaskView['members'][number]>[] = [
@@ -54,7 +57,7 @@ export function renderTaskStatus(t: SwarmTaskView): string {
     task_id: t.task_id,
     swarm_id: t.swarm_id,
     strategy: t.strategy,
-    status: t.status,
+    status: statusOf(t),
     progress: `${round(t.progress)}%`,
     collaborators: `${t.active_collaborators}/${t.total_collaborators} active`,
     leader: t.leader,
