@@ -119,7 +119,7 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
   if (config.rateLimit)
     await app.register(rateLimit, { ...config.rateLimit, isValidKey: async (key) => (await auth.authenticate(key)) !== null });
   // Before every route, so each request is measured. AITBC_METRICS=off removes /metrics.
-  await app.register(metricsPlugin, { db, auth, enabled: config.metricsEnabled ?? true });
+  await app.register(metricsPlugin, { db, auth, outcomes: work.outcomes, enabled: config.metricsEnabled ?? true });
 
   const createContext = ({
     req,

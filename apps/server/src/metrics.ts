@@ -2,16 +2,19 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { MEMBER_STATUSES, VOTING_STRATEGIES } from '@aitbc/core';
+import { MEMBER_STATUSES } from '@aitbc/core';
 import type { ApiKeyAuthenticator } from './auth/api-keys.ts';
 import type { Database } from './db/database.ts';
-import { statementCounter } from './db/sql.ts';
+import { raw, sql, statementCounter } from './db/sql.ts';
+import type { Outcomes } from './work/outcomes.ts';
 import { openWorkTotal } from './work/open-work.ts';
 import { appRouter } from './routers/index.ts';
 
 export interface MetricsOptions {
   db: Database;
   auth: ApiKeyAuthenticator;
+  /** What the work engine ended and decided in this process. */
+  outcomes: Outcomes;
   /** false (AITBC_METRICS=off): no /metrics route, and nothing is measured. */
   enabled: boolean;
 }
@@ -44,7 +47,7 @@ function routeLabeller(): (req: FastifyRequest) => string {
   };
 }
 
-function metricsOf(registry: Registry) {
+function metricsOf(registry: Registry, outcomes: Outcomes) {
   const labelNames = ['method', 'route', 'status'] as const;
   return {
     requests: new Counter({
@@ -80,14 +83,32 @@ function metricsOf(registry: Registry) {
     }),
     leasesExpired: new Counter({
       name: 'aitbc_leases_expired_total',
-      help: 'Subtask attempts whose lease expired (from the records: every instance)',
+      help: 'Leases this instance ended because their time ran out (the sweeper); a failed member’s leases are in aitbc_leases_released_total',
       registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(outcomes.leasesExpired);
+      },
+    }),
+    leasesReleased: new Counter({
+      name: 'aitbc_leases_released_total',
+      help: 'Leases this instance took from a swarm member before they ran out, by reason: member_failed (no heartbeat) or member_left',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(outcomes.leasesReleased)) this.inc({ reason }, n);
+      },
     }),
     consensus: new Counter({
       name: 'aitbc_consensus_total',
-      help: 'Voting tasks (consensus, broadcast) by outcome: decided (consensus reached) or failed (failed or timed out)',
+      help: 'Voting tasks (consensus, broadcast) this instance decided, by outcome: reached, or failed (including at the deadline)',
       labelNames: ['outcome'],
       registers: [registry],
+      collect() {
+        this.reset();
+        for (const [outcome, n] of Object.entries(outcomes.consensus)) this.inc({ outcome }, n);
+      },
     }),
     dbUnits: new Histogram({
       name: 'aitbc_db_unit_duration_seconds',
@@ -134,20 +155,20 @@ function metricsOf(registry: Registry) {
 
 type Metrics = ReturnType<typeof metricsOf>;
 
-/** The figures that live in the database, read at scrape time (one unit of work). */
+/**
+ * The figures that live in the database, read at scrape time (one unit of work): members by state from the
+ * swarms' counters, open work from open_work. A few rows per swarm, whatever the number of members and attempts.
+ */
 async function readRecords(db: Database, m: Metrics): Promise<void> {
-  const figures = await db.run(async (tx, sql) => {
-    const [members, open, expired, decided, failed] = await Promise.all([
-      tx.swarmMember.groupBy({ by: ['status'], _count: { _all: true } }),
-      Promise.all([openWorkTotal(sql, 'network'), openWorkTotal(sql, 'swarm')]),
-      tx.subtaskAttempt.count({ where: { outcome: 'expired' } }),
-      tx.swarmCoordination.count({ where: { strategy: { in: [...VOTING_STRATEGIES] }, consensusReachedAt: { not: null } } }),
-      tx.swarmCoordination.count({ where: { strategy: { in: [...VOTING_STRATEGIES] }, status: { in: ['failed', 'timed_out'] } } }),
-    ]);
-    return { members, open, expired, decided, failed };
-  });
-  for (const state of MEMBER_STATUSES) m.members.set({ state }, figures.members.find((g) => g.status === state)?._count._all ?? 0);
-  const [network, swarm] = figures.open;
+  const sums = raw(MEMBER_STATUSES.map((s) => `SUM("${s}_members") AS "${s}"`).join(', '));
+  const [members, network, swarm] = await db.run((_, q) =>
+    Promise.all([
+      q.one<Record<string, unknown>>(sql`SELECT ${sums} FROM "swarms"`),
+      openWorkTotal(q, 'network'),
+      openWorkTotal(q, 'swarm'),
+    ]),
+  );
+  for (const state of MEMBER_STATUSES) m.members.set({ state }, Number(members?.[state] ?? 0));
   for (const [source, open] of [
     ['network', network],
     ['swarm', swarm],
@@ -155,29 +176,23 @@ async function readRecords(db: Database, m: Metrics): Promise<void> {
     m.queueDepth.set({ source }, open.pending + open.assigned);
     m.inFlight.set({ source }, open.leased);
   }
-  // Counts kept in the records: a counter set to the total (it only grows, across restarts and instances).
-  m.leasesExpired.reset();
-  m.leasesExpired.inc(figures.expired);
-  m.consensus.reset();
-  m.consensus.inc({ outcome: 'decided' }, figures.decided);
-  m.consensus.inc({ outcome: 'failed' }, figures.failed);
 }
 
 /**
  * GET /metrics in the Prometheus text format (prom-client): HTTP requests and
  * latency per route pattern, swarm members by state, queue depth and
- * subtasks in flight, leases expired, consensus decided and failed, database
+ * subtasks in flight, leases expired and released, consensus reached and failed, database
  * unit timings, and the process's own (CPU, memory, event loop).
  *
  * Access: an admin API key (X-Api-Key), or no key from the loopback address
  * (a Prometheus on the same host; not a request a proxy forwarded). A
  * non-admin key is refused. AITBC_METRICS=off removes the route (404).
  */
-const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { db, auth, enabled }) => {
+const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { db, auth, enabled, outcomes }) => {
   if (!enabled) return;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const m = metricsOf(registry);
+  const m = metricsOf(registry, outcomes);
   const label = routeLabeller();
 
   const stopObserving = db.observe((kind, seconds, ok) => m.dbUnits.observe({ kind, ok: String(ok) }, seconds));

@@ -114,6 +114,41 @@ describe.skipIf(!databaseKinds.includes('postgresql'))('two instances on one Pos
     expect(members.map((m: any) => m.reputation)).toEqual([0.6, 0.6]);
   });
 
+  it('tasks sharing members, decided at once on both instances, keep every reputation change', async () => {
+    const TASKS = 8;
+    const m1 = (await onA('POST', '/swarm/join', { role: 'monitor', capability: 'shared-rep' })).body;
+    const m2 = (await onB('POST', '/swarm/join', { role: 'monitor', capability: 'shared-rep' })).body;
+    const tasks: { task_id: string }[] = [];
+    for (let i = 0; i < TASKS; i++)
+      tasks.push(
+        (
+          await onA('POST', '/swarm/coordinate', {
+            strategy: 'broadcast',
+            parameters: { capability: 'shared-rep', collaborators: 2, payload: 'q', lease_seconds: 120 },
+          })
+        ).body,
+      );
+    const claimAll = async (memberId: string) =>
+      (await onA('POST', `/swarm/members/${memberId}/claims`, { max: TASKS })).body.subtasks as {
+        task_id: string;
+        subtask_id: string;
+        lease_id: string;
+      }[];
+    const [of1, of2] = [await claimAll(m1.member_id), await claimAll(m2.member_id)];
+    expect([of1.length, of2.length]).toEqual([TASKS, TASKS]);
+    const vote = (call: Call, c: { subtask_id: string; lease_id: string }) =>
+      call('POST', `/api/v1/subtasks/${c.subtask_id}/result`, { lease_id: c.lease_id, result: 'yes' });
+    // m1 votes on every task first; then m2's last votes land all at once, spread over both instances.
+    for (const c of of1) expect((await vote(onA, c)).status).toBe(200);
+    const last = await Promise.all(of2.map((c, i) => vote(i % 2 ? onB : onA, c)));
+    expect(last.map((r) => r.status)).toEqual(Array(TASKS).fill(200));
+    for (const t of tasks) expect((await onA('GET', `/swarm/tasks/${t.task_id}/status`)).body.status).toBe('completed');
+    // Each decision moves both members toward 1 by a fifth of the way: 0.5 → 1 − 0.5 × 0.8^TASKS. A lost update leaves less.
+    const members = (await onA('GET', `/swarm/${m1.swarm_id}/members`)).body.members;
+    expect(members).toHaveLength(2);
+    for (const m of members) expect(m.reputation).toBeCloseTo(1 - 0.5 * 0.8 ** TASKS, 10);
+  });
+
   it('a lease that expires is handed on once, though both instances sweep', async () => {
     const x = (await onA('POST', '/api/v1/agents', { name: 'sleepy' })).body;
     const y = (await onA('POST', '/api/v1/agents', { name: 'awake' })).body;

@@ -76,6 +76,7 @@ describe.each(databaseKinds)('/metrics on %s', (kind) => {
       'aitbc_queue_depth',
       'aitbc_subtasks_in_flight',
       'aitbc_leases_expired_total',
+      'aitbc_leases_released_total',
       'aitbc_consensus_total',
       'aitbc_db_unit_duration_seconds_count',
       'process_cpu_user_seconds_total',
@@ -136,12 +137,15 @@ describe.each(databaseKinds)('/metrics on %s', (kind) => {
 
     const after = await scrape();
     expect(
-      value(after, 'aitbc_consensus_total', { outcome: 'decided' }) - value(before, 'aitbc_consensus_total', { outcome: 'decided' }),
+      value(after, 'aitbc_consensus_total', { outcome: 'reached' }) - value(before, 'aitbc_consensus_total', { outcome: 'reached' }),
     ).toBe(1);
     expect(
       value(after, 'aitbc_consensus_total', { outcome: 'failed' }) - value(before, 'aitbc_consensus_total', { outcome: 'failed' }),
     ).toBe(1);
     expect(value(after, 'aitbc_leases_expired_total') - value(before, 'aitbc_leases_expired_total')).toBeGreaterThanOrEqual(1);
+    // Counted apart: no member failed or left, so no lease was released for that.
+    expect(value(after, 'aitbc_leases_released_total', { reason: 'member_failed' })).toBe(0);
+    expect(value(after, 'aitbc_leases_released_total', { reason: 'member_left' })).toBe(0);
     expect(value(after, 'aitbc_queue_depth', { source: 'swarm' })).toBe(0);
     expect(value(after, 'aitbc_subtasks_in_flight', { source: 'swarm' })).toBe(0);
 
@@ -164,6 +168,32 @@ describe.each(databaseKinds)('/metrics on %s', (kind) => {
     // Never a raw URL: no id of any object appears in a label.
     const text = [...after.keys()].join('\n');
     for (const id of [...members.map((m) => m.member_id), members[0]!.swarm_id, 'vote-1', 'vote-2']) expect(text).not.toContain(id);
+  });
+
+  it('counts a lease taken from a failed member as released, not as expired', async () => {
+    const before = await scrape();
+    const joined = await alice('POST', '/swarm/join', {
+      role: 'monitor',
+      capability: 'fragile',
+      suspect_after_seconds: 1,
+      fail_after_seconds: 1,
+    });
+    expect(joined.status, JSON.stringify(joined.body)).toBe(201);
+    const t = await alice('POST', '/swarm/coordinate', {
+      strategy: 'distributed',
+      parameters: { capability: 'fragile', collaborators: 1, items: [1], lease_seconds: 600 },
+    });
+    expect(t.status, JSON.stringify(t.body)).toBe(202);
+    expect(await claim(joined.body.member_id)).not.toBeNull();
+    // Silent from now on: failed within about a second, and its 600-second lease is taken from it.
+    const after = await eventually(async () => {
+      const now = await scrape();
+      return value(now, 'aitbc_leases_released_total', { reason: 'member_failed' }) >
+        value(before, 'aitbc_leases_released_total', { reason: 'member_failed' })
+        ? now
+        : undefined;
+    }, 15_000);
+    expect(value(after, 'aitbc_leases_expired_total')).toBe(value(before, 'aitbc_leases_expired_total'));
   });
 
   it('labels tRPC calls by procedure, and unknown paths as unmatched', async () => {

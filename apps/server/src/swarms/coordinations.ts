@@ -358,6 +358,7 @@ async function decideVotes(tx: Tx, work: WorkEngine, c: CoordinationRow, now: Da
   const votes = await votesOf(tx.sql, c.id);
   const settings = settingsOf(c);
   const decision = decideConsensus(votes, { ...settings, expectedVoters: c.collaborators, final: true });
+  tx.afterCommit(() => work.outcomes.consensus[decision.state === 'reached' ? 'reached' : 'failed']++);
   if (decision.state === 'reached') {
     const voters = [...decision.agreeing, ...decision.dissenting];
     const members = await tx.sql.all<{ member_id: string; reputation: unknown }>(

@@ -25,6 +25,7 @@ import type { WorkSql } from './sql/index.ts';
 import type { NewSubtask } from './sql/insert.ts';
 import type { ParentRef } from './sql/cancel.ts';
 import type { MovedFrom } from './sql/move.ts';
+import { Outcomes } from './outcomes.ts';
 import type { SubtaskRow } from './subtasks.ts';
 import type { Waiters } from './waiters.ts';
 
@@ -94,6 +95,8 @@ export interface WorkEngineDeps {
 export class WorkEngine {
   private readonly parents: Partial<WorkParents> = {};
   private readonly startedParents = new Set<string>();
+  /** What this process ended and decided, for /metrics. */
+  readonly outcomes = new Outcomes();
 
   constructor(private readonly deps: WorkEngineDeps) {}
 
@@ -536,11 +539,19 @@ export class WorkEngine {
     const open = await this.deps.sql.openSubtasksOf(tx.sql, assigneeId);
     for (const [kind, ids] of this.idsByKind(open)) await this.parent(kind).lock(tx, ids, true, now);
     let moved = 0;
+    let leases = 0;
     for (const s of open) {
       const from: MovedFrom = s.status === 'leased' ? { status: 'leased', leaseId: s.leaseId ?? '' } : { status: 'assigned', assigneeId };
-      if (await this.release(tx, s, from, why, ended, now)) moved++;
+      if (await this.release(tx, s, from, why, ended, now)) {
+        moved++;
+        if (from.status === 'leased') leases++;
+      }
     }
-    if (moved > 0) tx.afterCommit(() => this.changed(open));
+    if (moved > 0)
+      tx.afterCommit(() => {
+        this.outcomes.leasesReleased[ended === 'expired' ? 'member_failed' : 'member_left'] += leases;
+        this.changed(open);
+      });
     return moved;
   }
 
@@ -600,7 +611,11 @@ export class WorkEngine {
           'expired',
           now,
         );
-        if (released) tx.afterCommit(() => this.changed([s], true));
+        if (released)
+          tx.afterCommit(() => {
+            this.outcomes.leasesExpired++;
+            this.changed([s], true);
+          });
         return released;
       });
       if (done) expired++;

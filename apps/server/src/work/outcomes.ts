@@ -1,0 +1,15 @@
+/**
+ * What this process ended or decided, counted as it commits, for /metrics.
+ * Per process, as Prometheus counters are: a scrape reads these numbers, never
+ * the records, so it costs the same however many attempts and tasks exist,
+ * and Prometheus sums the instances (a restart starts again from 0, which
+ * `rate()` and `increase()` expect of a counter).
+ */
+export class Outcomes {
+  /** Leases the sweeper ended because their time ran out. */
+  leasesExpired = 0;
+  /** Leases taken from a swarm member because it failed (no heartbeat) or left. */
+  readonly leasesReleased = { member_failed: 0, member_left: 0 };
+  /** Voting tasks decided: consensus reached, or failed (including at the deadline). */
+  readonly consensus = { reached: 0, failed: 0 };
+}
