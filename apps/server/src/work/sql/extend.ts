@@ -2,7 +2,8 @@
  * Lease extension: every listed lease that its holder still holds (same
  * lease id, not yet expired) runs `seconds` (else the subtask's own
  * lease_seconds) from now. One statement on PostgreSQL; one per lease on
- * SQLite (a prepared statement, microseconds each).
+ * SQLite (a prepared statement, microseconds each). PostgreSQL locks the
+ * rows in id order first, as results do (see complete.ts).
  */
 import { plusSeconds, type Sql, sql, time } from '../../db/sql.ts';
 
@@ -36,10 +37,12 @@ export async function extendLeases(
     kind: r.coordination_id ? 'member' : 'agent',
   });
   if (db.dialect === 'postgresql') {
+    const ids = leases.map((l) => l.subtask_id);
     const rows = await db.all(sql`
+      WITH "locked" AS (SELECT "id" FROM "subtasks" WHERE "id" = ANY(${ids}::text[]) ORDER BY "id" FOR UPDATE)
       UPDATE "subtasks" s SET "lease_expires_at" = ${plusSeconds(now, lease)}, "updated_at" = ${now}::timestamp
       FROM unnest(${leases.map((l) => l.subtask_id)}::text[], ${leases.map((l) => l.lease_id)}::text[]) AS held("id", "lease_id")
-      WHERE s."id" = ANY(${leases.map((l) => l.subtask_id)}::text[]) AND s."id" = held."id" AND s."lease_id" = held."lease_id"
+      WHERE s."id" IN (SELECT "id" FROM "locked") AND s."id" = held."id" AND s."lease_id" = held."lease_id"
         AND s."owner_id" = ${ownerId}
         AND s."status" = 'leased' AND s."lease_expires_at" > ${now}::timestamp
       RETURNING s."id", s."lease_id", s."lease_expires_at", s."assignee_id", s."coordination_id"`);
