@@ -40,3 +40,24 @@ export function takePage<T extends Position>(rows: T[], limit: number): { items:
   const last = items[items.length - 1];
   return { items, next_cursor: rows.length > limit && last ? encodeCursor(last) : null };
 }
+
+/** What `listPage` hands a model's findMany: the rows after the cursor, newest first, one more than a page. */
+export interface PageQuery {
+  where: ReturnType<typeof pageAfter>['where'];
+  orderBy: ReturnType<typeof pageAfter>['orderBy'];
+  take: number;
+}
+
+/**
+ * One page of a list and the total it pages through: `find` reads the rows
+ * (its filter AND `page.where`), `count` counts the filter alone.
+ */
+export async function listPage<T extends Position>(
+  input: { cursor?: string | undefined; limit: number },
+  find: (page: PageQuery) => Promise<T[]>,
+  count: () => Promise<number>,
+): Promise<{ items: T[]; total_count: number; next_cursor: string | null }> {
+  const { where, orderBy } = pageAfter(input.cursor);
+  const [rows, total] = await Promise.all([find({ where, orderBy, take: input.limit + 1 }), count()]);
+  return { ...takePage(rows, input.limit), total_count: total };
+}

@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { isLimitIssue, type Principal } from '@aitbc/core';
 import { HOW_TO_SET_A_KEY, type ApiKeyAuthenticator } from './auth/api-keys.ts';
 import type { AgentPresence } from './agents/presence.ts';
+import { isMissingRecord, isUniqueViolation } from './db/client.ts';
 import type { Database } from './db/database.ts';
 import type { WorkEngine } from './work/engine.ts';
 import type { Waiters } from './work/waiters.ts';
@@ -93,10 +94,9 @@ const mapDomainErrors = t.middleware(async ({ next }) => {
   if (!result.ok && result.error.code === 'INTERNAL_SERVER_ERROR') {
     const cause = result.error.cause;
     if (cause instanceof DomainError) throw new TRPCError({ code: DOMAIN_CODES[cause.kind], message: cause.message, cause });
-    const code = (cause as { code?: string } | undefined)?.code;
-    if (code === 'P2002')
+    if (isUniqueViolation(cause))
       throw new TRPCError({ code: 'CONFLICT', message: 'A record with these unique fields already exists', cause: result.error });
-    if (code === 'P2025') throw new TRPCError({ code: 'NOT_FOUND', message: 'Not found', cause: result.error });
+    if (isMissingRecord(cause)) throw new TRPCError({ code: 'NOT_FOUND', message: 'Not found', cause: result.error });
   }
   return result;
 });

@@ -167,3 +167,8 @@ export const poolSql = (pool: pg.Pool) => new PostgresSql(pool);
 export function jsonInput<T>(value: T): T | typeof JsonNull {
   return value === null ? JsonNull : value;
 }
+
+/** Prisma refused a write for a unique constraint (P2002). */
+export const isUniqueViolation = (error: unknown): boolean => (error as { code?: string } | undefined)?.code === 'P2002';
+/** Prisma found no record to update or delete (P2025). */
+export const isMissingRecord = (error: unknown): boolean => (error as { code?: string } | undefined)?.code === 'P2025';

@@ -4,7 +4,7 @@ import {
   type CoordinationStrategy,
   decideReplicas,
   decomposeTask,
-  type ExecutionResults,
+  executionResults,
   type ExecutionView,
   isCapable,
   isReplicated,
@@ -13,7 +13,6 @@ import {
   type Priority,
   planAssignments,
   type ReplicaOutcome,
-  reduceResults,
   replicaPolicy,
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
@@ -28,6 +27,7 @@ import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import { loadCandidates } from './candidates.ts';
 import { findNetwork } from './records.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, priorityRank, toExecutionView } from './views.ts';
+import { later } from '../clock.ts';
 
 const FINISHED_EXECUTION = ['completed', 'failed', 'cancelled'];
 
@@ -36,7 +36,6 @@ export function executionNotFound(id: string): DomainError {
 }
 
 const strategyOf = (n: NetworkRow) => n.coordinationStrategy as CoordinationStrategy;
-const later = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
 
 /** Subtasks decided per execution: the sum of its progress shards. */
 export async function decidedCounts(tx: Pick<PrismaTx, 'executionProgress'>, executionIds: string[]): Promise<Map<string, number>> {
@@ -101,26 +100,14 @@ export async function submitExecution(
     },
   });
   const bySeq = new Map(planned.map((p) => [p.seq, p]));
-  const rows: NewSubtask[] = plan.assignments.map((a) => {
+  const rows = plan.assignments.map((a) => {
     const subtask = bySeq.get(a.seq)!;
-    return {
-      id: randomUUID(),
-      ownerId,
-      networkId: network.id,
-      executionId: execution.id,
-      coordinationId: null,
-      swarmId: null,
-      seq: a.seq,
-      replica: a.replica,
-      payload: subtask.payload,
-      requires: subtask.requires,
-      priorityRank: priorityRank(input.priority),
-      assigneeId: a.agentId,
-      claimBy: later(now, network.claimTimeoutSeconds),
-      maxAttempts: network.maxAttempts,
-      leaseSeconds: network.leaseSeconds,
-      createdAt: now,
-    };
+    return executionSubtask(
+      network,
+      execution.id,
+      { ...a, payload: subtask.payload, requires: subtask.requires, priorityRank: priorityRank(input.priority), createdAt: now },
+      now,
+    );
   });
   await work.enqueue(tx, rows, now);
   await tx.agentNetwork.update({ where: { id: network.id }, data: { rrCursor: plan.cursor } });
@@ -339,31 +326,23 @@ export class ExecutionParent implements WorkParent {
       avoid: [],
     });
     if (!choice.agentId) return false;
-    await this.work.enqueue(
-      tx,
-      [
-        {
-          id: randomUUID(),
-          ownerId: first.ownerId,
-          networkId: first.networkId,
-          executionId: first.executionId,
-          coordinationId: null,
-          swarmId: null,
-          seq: first.seq,
-          replica: Math.max(...replicas.map((r) => r.replica)) + 1,
-          payload: first.payload,
-          requires,
-          priorityRank: first.priorityRank,
-          assigneeId: choice.agentId,
-          claimBy: later(now, network.claimTimeoutSeconds),
-          maxAttempts: first.maxAttempts,
-          leaseSeconds: network.leaseSeconds,
-          // Its place in the queue is the subtask's original one.
-          createdAt: first.createdAt,
-        },
-      ],
+    const replica = executionSubtask(
+      network,
+      first.executionId!,
+      {
+        seq: first.seq,
+        replica: Math.max(...replicas.map((r) => r.replica)) + 1,
+        agentId: choice.agentId,
+        payload: first.payload,
+        requires,
+        priorityRank: first.priorityRank,
+        maxAttempts: first.maxAttempts,
+        // Its place in the queue is the subtask's original one.
+        createdAt: first.createdAt,
+      },
       now,
     );
+    await this.work.enqueue(tx, [replica], now);
     return true;
   }
 
@@ -440,14 +419,7 @@ export class ExecutionParent implements WorkParent {
         sql`SELECT "result" FROM "subtasks" WHERE "execution_id" = ${executionId} AND "accepted" = ${true} ORDER BY "seq"`,
       );
       const subtaskResults = accepted.map((s) => fromJson(s.result));
-      const reducer = (execution.task as NetworkTask).reduce ?? null;
-      const reduction = reducer ? reduceResults(reducer, subtaskResults) : null;
-      const results: ExecutionResults = {
-        subtask_results: subtaskResults,
-        reduce: reducer,
-        ...(reduction && 'value' in reduction ? { reduced: reduction.value } : {}),
-        reduce_error: reduction && 'error' in reduction ? reduction.error : null,
-      };
+      const results = executionResults(subtaskResults, (execution.task as NetworkTask).reduce ?? null);
       await tx.agentNetworkExecution.update({
         where: { id: executionId },
         data: { status: 'completed', completedAt: now, results: results as object },
@@ -458,6 +430,37 @@ export class ExecutionParent implements WorkParent {
       );
     });
   }
+}
+
+/** A new subtask of an execution, assigned to `agentId` now: its claim window, attempts and lease from the network's settings. */
+function executionSubtask(
+  network: NetworkRow,
+  executionId: string,
+  s: Pick<NewSubtask, 'seq' | 'replica' | 'payload' | 'requires' | 'priorityRank' | 'createdAt'> & {
+    agentId: string;
+    /** A replica keeps its subtask's, which the network may have changed since. */
+    maxAttempts?: number;
+  },
+  now: Date,
+): NewSubtask {
+  return {
+    id: randomUUID(),
+    ownerId: network.ownerId,
+    networkId: network.id,
+    executionId,
+    coordinationId: null,
+    swarmId: null,
+    seq: s.seq,
+    replica: s.replica,
+    payload: s.payload,
+    requires: s.requires,
+    priorityRank: s.priorityRank,
+    assigneeId: s.agentId,
+    claimBy: later(now, network.claimTimeoutSeconds),
+    maxAttempts: s.maxAttempts ?? network.maxAttempts,
+    leaseSeconds: network.leaseSeconds,
+    createdAt: s.createdAt,
+  };
 }
 
 /** Cancel a live execution: its open work is withdrawn. */

@@ -1,3 +1,5 @@
+// Network reads that query the database: finding a network, its metrics and
+// execution counts. (views.ts maps rows to views and reads nothing.)
 import { type NetworkMetrics, networkMetricsFromTotals } from '@aitbc/core';
 import { inList, raw, type Sql, sql, time } from '../db/sql.ts';
 import { notFound, type DomainError } from '../errors.ts';

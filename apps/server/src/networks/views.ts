@@ -1,3 +1,5 @@
+// Network and execution rows and their views: decoding raw rows and mapping
+// them to the API's shapes, with no I/O. (records.ts holds the queries.)
 import type {
   CoordinationStrategy,
   ExecutionResults,

@@ -1,8 +1,8 @@
 import { TRPCError } from '@trpc/server';
 import { AgentIdParam, AgentList, AgentListQuery, AgentRegister, AgentUpdate, AgentView, type AgentStatus } from '@aitbc/core';
 import { authedProcedure, router } from '../trpc.ts';
-import { pageAfter, takePage } from '../pagination.ts';
-import type { PrismaTx } from '../db/client.ts';
+import { listPage } from '../pagination.ts';
+import { isMissingRecord, isUniqueViolation, type PrismaTx } from '../db/client.ts';
 
 type AgentRow = NonNullable<Awaited<ReturnType<PrismaTx['agent']['findFirst']>>>;
 
@@ -30,9 +30,9 @@ function agentNotFound(id: string): TRPCError {
  * refusal into the caller's error.
  */
 function explain(error: unknown, agentId: string | undefined, name: string | undefined): never {
-  const code = (error as { code?: string }).code;
-  if (code === 'P2002') throw new TRPCError({ code: 'CONFLICT', message: `You already have an agent named "${name}"`, cause: error });
-  if (code === 'P2025' && agentId) throw agentNotFound(agentId);
+  if (isUniqueViolation(error))
+    throw new TRPCError({ code: 'CONFLICT', message: `You already have an agent named "${name}"`, cause: error });
+  if (isMissingRecord(error) && agentId) throw agentNotFound(agentId);
   throw error;
 }
 
@@ -68,13 +68,12 @@ export const agentRouter = router({
     .query(({ ctx, input }) =>
       ctx.db.run(async (db) => {
         const scope = { ownerId: ctx.principal.owner_id, ...(input.status ? { status: input.status } : {}) };
-        const page = pageAfter(input.cursor);
-        const [rows, total] = await Promise.all([
-          db.agent.findMany({ where: { ...scope, ...page.where }, orderBy: page.orderBy, take: input.limit + 1 }),
-          db.agent.count({ where: scope }),
-        ]);
-        const { items, next_cursor } = takePage(rows, input.limit);
-        return { agents: items.map(toAgentView), total_count: total, next_cursor };
+        const { items, ...page } = await listPage(
+          input,
+          ({ where, ...rest }) => db.agent.findMany({ where: { ...scope, ...where }, ...rest }),
+          () => db.agent.count({ where: scope }),
+        );
+        return { agents: items.map(toAgentView), ...page };
       }),
     ),
 

@@ -1,7 +1,7 @@
 import { ExecuteRequest, ExecutionIdParam, ExecutionList, ExecutionListQuery, ExecutionView } from '@aitbc/core';
 import { cancelExecution, decidedCounts, executionNotFound, submitExecution } from '../networks/executions.ts';
 import { toExecutionSummary, toExecutionView } from '../networks/views.ts';
-import { pageAfter, takePage } from '../pagination.ts';
+import { listPage } from '../pagination.ts';
 import { authedProcedure, router } from '../trpc.ts';
 import { findNetwork } from '../networks/records.ts';
 
@@ -41,17 +41,16 @@ export const executionRouter = router({
       ctx.db.run(async (db, sql) => {
         const network = await findNetwork(sql, ctx.principal.owner_id, input.network_id);
         const scope = { networkId: network.id, ...(input.status ? { status: input.status } : {}) };
-        const page = pageAfter(input.cursor);
-        const [rows, total] = await Promise.all([
-          db.agentNetworkExecution.findMany({ where: { ...scope, ...page.where }, orderBy: page.orderBy, take: input.limit + 1 }),
-          db.agentNetworkExecution.count({ where: scope }),
-        ]);
-        const { items, next_cursor } = takePage(rows, input.limit);
+        const { items, ...page } = await listPage(
+          input,
+          ({ where, ...rest }) => db.agentNetworkExecution.findMany({ where: { ...scope, ...where }, ...rest }),
+          () => db.agentNetworkExecution.count({ where: scope }),
+        );
         const decided = await decidedCounts(
           db,
           items.map((e) => e.id),
         );
-        return { executions: items.map((e) => toExecutionSummary(e, decided.get(e.id) ?? 0)), total_count: total, next_cursor };
+        return { executions: items.map((e) => toExecutionSummary(e, decided.get(e.id) ?? 0)), ...page };
       }),
     ),
 

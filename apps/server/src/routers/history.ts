@@ -1,4 +1,4 @@
-import { HistoryQuery, type HistoryPoint, HistoryView, percentile } from '@aitbc/core';
+import { HistoryQuery, HistoryView, MINUTE_MS, throughputHistory } from '@aitbc/core';
 import { networkNotFound } from '../networks/records.ts';
 import { swarmNotFound } from '../swarms/membership.ts';
 import { authedProcedure, router } from '../trpc.ts';
@@ -10,9 +10,6 @@ const MAX_ATTEMPTS = 50_000;
  * the window is read if it started at most this long before the window.
  */
 const LOOKBACK_MS = 60 * 60 * 1000;
-const MINUTE_MS = 60_000;
-
-const round3 = (n: number | null) => (n === null ? null : Math.round(n * 1000) / 1000);
 
 /**
  * Per-minute throughput and p95 task time, computed from the recorded
@@ -50,29 +47,9 @@ export const historyRouter = router({
           select: { outcome: true, startedAt: true, endedAt: true },
         });
         const truncated = rows.length > MAX_ATTEMPTS;
-
-        const buckets = Array.from({ length: input.minutes }, () => ({ completed: 0, failed: 0, seconds: [] as number[] }));
-        const all: number[] = [];
-        for (const row of truncated ? rows.slice(0, MAX_ATTEMPTS) : rows) {
-          const ended = row.endedAt!.getTime();
-          const bucket = buckets[Math.floor((ended - start) / MINUTE_MS)];
-          if (!bucket) continue;
-          if (row.outcome === 'completed') {
-            const seconds = Math.max(0, (ended - row.startedAt.getTime()) / 1000);
-            bucket.completed++;
-            bucket.seconds.push(seconds);
-            all.push(seconds);
-          } else {
-            bucket.failed++;
-          }
-        }
-        const points: HistoryPoint[] = buckets.map((b, i) => ({
-          at: new Date(start + i * MINUTE_MS).toISOString(),
-          completed: b.completed,
-          failed: b.failed,
-          p95_task_time: round3(percentile(b.seconds, 95)),
-        }));
-        const completed = all.length;
+        // endedAt is set on every row: the query asks for attempts that ended in the window.
+        const ended = (truncated ? rows.slice(0, MAX_ATTEMPTS) : rows).map((r) => ({ ...r, endedAt: r.endedAt! }));
+        const { points, totals } = throughputHistory(ended, start, input.minutes);
         return {
           scope,
           id,
@@ -80,12 +57,7 @@ export const historyRouter = router({
           from: new Date(start).toISOString(),
           to: new Date(end).toISOString(),
           points,
-          totals: {
-            completed,
-            failed: buckets.reduce((n, b) => n + b.failed, 0),
-            throughput: Math.round((completed / input.minutes) * 1000) / 1000,
-            p95_task_time: round3(percentile(all, 95)),
-          },
+          totals,
           truncated,
         };
       }),

@@ -2,8 +2,6 @@ import { TRPCError } from '@trpc/server';
 import {
   type CoordinationStrategy,
   DEFAULT_NETWORK_SETTINGS,
-  NETWORK_METRIC_NAMES,
-  type NetworkMetrics,
   NetworkCreate,
   NetworkIdParam,
   NetworkList,
@@ -19,65 +17,14 @@ import {
   OptimizeRequest,
   recommend,
 } from '@aitbc/core';
-import type { PrismaTx } from '../db/client.ts';
 import { executionCounts, findNetwork, measureNetwork } from '../networks/records.ts';
+import { checkReplication, requireOwnAgents, selectMetrics, settingColumns } from '../networks/settings.ts';
 import { networkSettings, toNetworkView } from '../networks/views.ts';
-import { pageAfter, takePage } from '../pagination.ts';
+import { listPage } from '../pagination.ts';
 import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
 
 const tags = ['agent networks'];
 const base = '/api/v1/agents/networks';
-
-/** Every agent must exist and be the caller's; the first that is not is named in a 404. */
-async function requireOwnAgents(db: PrismaTx, ownerId: string, ids: string[]): Promise<void> {
-  const found = await db.agent.findMany({ where: { ownerId, id: { in: ids } }, select: { id: true } });
-  const known = new Set(found.map((a) => a.id));
-  const missing = ids.find((id) => !known.has(id));
-  if (missing !== undefined) throw new TRPCError({ code: 'NOT_FOUND', message: `Agent ${missing} not found` });
-}
-
-/** The settings a create or update names, as columns. */
-function settingColumns(input: {
-  lease_seconds?: number;
-  claim_timeout_seconds?: number;
-  max_attempts?: number;
-  replication?: number;
-  max_replication?: number;
-}) {
-  const columns = {
-    leaseSeconds: input.lease_seconds,
-    claimTimeoutSeconds: input.claim_timeout_seconds,
-    maxAttempts: input.max_attempts,
-    replication: input.replication,
-    maxReplication: input.max_replication,
-  };
-  return Object.fromEntries(Object.entries(columns).filter(([, v]) => v !== undefined));
-}
-
-function checkReplication(settings: { replication: number; max_replication: number }): void {
-  if (settings.max_replication < settings.replication) {
-    throw new TRPCError({
-      code: 'BAD_REQUEST',
-      message: `max_replication (${settings.max_replication}) must be at least replication (${settings.replication})`,
-    });
-  }
-}
-
-function selectMetrics(metrics: NetworkMetrics, wanted: string | undefined): Partial<NetworkMetrics> {
-  const names = (wanted ?? '')
-    .split(',')
-    .map((n) => n.trim())
-    .filter(Boolean);
-  if (names.length === 0 || names.includes('all')) return metrics;
-  const unknown = names.filter((n) => !(NETWORK_METRIC_NAMES as string[]).includes(n));
-  if (unknown.length > 0) {
-    throw new TRPCError({
-      code: 'BAD_REQUEST',
-      message: `Unknown metric ${unknown.join(', ')}; choose from ${NETWORK_METRIC_NAMES.join(', ')} (or all)`,
-    });
-  }
-  return Object.fromEntries(names.map((n) => [n, metrics[n as keyof NetworkMetrics]]));
-}
 
 async function optimize(ctx: AuthedContext, networkId: string, objective: Objective): Promise<NetworkOptimizationView> {
   return ctx.db.run(async (_, db) => {
@@ -142,13 +89,12 @@ export const networkRouter = router({
       ctx.db.run(async (db) => {
         // Archived networks are kept for their history but listed only when asked for.
         const scope = { ownerId: ctx.principal.owner_id, status: input.status ?? { not: 'archived' } };
-        const page = pageAfter(input.cursor);
-        const [rows, total] = await Promise.all([
-          db.agentNetwork.findMany({ where: { ...scope, ...page.where }, orderBy: page.orderBy, take: input.limit + 1 }),
-          db.agentNetwork.count({ where: scope }),
-        ]);
-        const { items, next_cursor } = takePage(rows, input.limit);
-        return { networks: items.map(toNetworkView), total_count: total, next_cursor };
+        const { items, ...page } = await listPage(
+          input,
+          ({ where, ...rest }) => db.agentNetwork.findMany({ where: { ...scope, ...where }, ...rest }),
+          () => db.agentNetwork.count({ where: scope }),
+        );
+        return { networks: items.map(toNetworkView), ...page };
       }),
     ),
 
@@ -200,10 +146,7 @@ export const networkRouter = router({
         }
         if (input.agents) {
           // Work assigned to agents that left the network moves on at the next sweep.
-          await db.subtask.updateMany({
-            where: { networkId: network.id, status: 'assigned', assigneeId: { notIn: input.agents } },
-            data: { claimBy: new Date() },
-          });
+          await ctx.work.handOn(db, { networkId: network.id, keeping: input.agents }, new Date());
         }
         return toNetworkView(updated);
       }),

@@ -29,12 +29,11 @@ import {
   LIVE_TASK_STATUSES,
   TaskStatusQuery,
 } from '@aitbc/core';
-import type { PrismaTx } from '../db/client.ts';
-import { pageAfter, takePage } from '../pagination.ts';
+import { listPage } from '../pagination.ts';
 import { cancelTask, coordinate, findTask, requestConsensus, thresholdView } from '../swarms/coordinations.ts';
 import { leaveSwarm, swarmNotFound } from '../swarms/membership.ts';
 import { countsOf, swarmStatus, taskStatus, toSwarmViews } from '../swarms/records.ts';
-import { swarmFrom, toMemberView } from '../swarms/views.ts';
+import { type SwarmWhere, swarmFrom, swarmStatusWhere, toMemberView } from '../swarms/views.ts';
 import { sql } from '../db/sql.ts';
 import { longPoll } from '../work/waiters.ts';
 import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
@@ -58,13 +57,6 @@ async function leave(ctx: AuthedContext, input: { swarm_id: string; member_id?: 
 }
 /** GET /swarm/status without swarm_id reports this many of your newest swarms. */
 const STATUS_SWARMS = 100;
-/** A swarm's status as a filter on its member counts. */
-const SWARM_STATUS_WHERE: Record<'active' | 'degraded' | 'empty', SwarmWhere> = {
-  active: { activeMembers: { gt: 0 } },
-  degraded: { activeMembers: 0, OR: [{ suspectMembers: { gt: 0 } }, { failedMembers: { gt: 0 } }] },
-  empty: { activeMembers: 0, suspectMembers: 0, failedMembers: 0 },
-};
-type SwarmWhere = NonNullable<Parameters<PrismaTx['swarm']['findMany']>[0]>['where'];
 
 /**
  * The swarm API at the spec's paths (also served under /v1) and the legacy
@@ -215,19 +207,14 @@ export const swarmRouter = router({
         const scope: SwarmWhere = {
           ownerId: ctx.principal.owner_id,
           ...(input.swarm_id ? { id: input.swarm_id } : {}),
-          ...(input.status ? SWARM_STATUS_WHERE[input.status] : {}),
+          ...(input.status ? swarmStatusWhere[input.status] : {}),
         };
-        const page = pageAfter(input.cursor);
-        const [rows, total] = await Promise.all([
-          db.swarm.findMany({ where: { AND: [scope!, page.where] }, orderBy: page.orderBy, take: input.limit + 1 }),
-          db.swarm.count({ where: scope }),
-        ]);
-        const { items, next_cursor } = takePage(rows, input.limit);
-        return {
-          swarms: await toSwarmViews(db, items, new Date(), input.members_limit, (m) => ctx.heartbeats.overlay(m)),
-          total_count: total,
-          next_cursor,
-        };
+        const { items, ...page } = await listPage(
+          input,
+          ({ where, ...rest }) => db.swarm.findMany({ where: { AND: [scope!, where] }, ...rest }),
+          () => db.swarm.count({ where: scope }),
+        );
+        return { swarms: await toSwarmViews(db, items, new Date(), input.members_limit, (m) => ctx.heartbeats.overlay(m)), ...page };
       }),
     ),
 

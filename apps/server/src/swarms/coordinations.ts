@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import {
   canonicalJson,
   chooseSwarm,
@@ -11,12 +11,11 @@ import {
   DEFAULT_CONSENSUS_THRESHOLD,
   decideConsensus,
   electLeader,
-  type ExecutionResults,
+  comparedValue,
   LEGACY_SWARM_STRATEGIES,
   type MemberPriority,
   planCoordination,
   rankMembers,
-  reduceResults,
   reputationChanges,
   type SelectionCriteria,
   selectMembers,
@@ -29,23 +28,24 @@ import {
   type Vote,
   LIVE_TASK_STATUSES,
   reportedTaskStatus,
+  taskResults,
+  votePreview,
 } from '@aitbc/core';
 import type { Database, Tx } from '../db/database.ts';
 import { fromJson, inList, join, json, raw, type Sql, sql } from '../db/sql.ts';
-import { lockSwarm, resultsAccepted, taskEnded, taskStarted } from '../stats.ts';
-import type { WorkEngine } from '../work/engine.ts';
+import { resultsAccepted, taskEnded, taskStarted } from '../stats.ts';
+import { lockSwarm } from './lock.ts';
+import { resultKey, type WorkEngine } from '../work/engine.ts';
 import type { NewSubtask } from '../work/sql/insert.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import type { Assignment, EndedAttempt, ParentDescription, WorkParent } from '../work/parent.ts';
 import { candidateWindow, memberCandidates, swarmNotFound } from './membership.ts';
 import { type CoordinationRow, coordinationFrom, iso } from './views.ts';
 import { conflict, type DomainError, notFound } from '../errors.ts';
+import { later } from '../clock.ts';
 
 const DEFAULT_TIMEOUT_SECONDS = 3600;
-const PREVIEW_LENGTH = 200;
 const DEADLINE_BATCH = 100;
-
-const later = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
 
 export function taskNotFound(taskId: string): DomainError {
   return notFound(`Task ${taskId} not found`);
@@ -60,23 +60,9 @@ function criteriaOf(parameters: CoordinationParameters, collaborators: number): 
   return { capability: parameters.capability, region: parameters.region, role: parameters.role, collaborators };
 }
 
-/** The value votes are compared by: the whole result, or the field at `compare` (a.b.0). */
-export function comparedValue(result: unknown, compare: string | undefined): unknown {
-  if (!compare) return result;
-  let value: unknown = result;
-  for (const key of compare.split('.')) {
-    if (value === null || typeof value !== 'object') return undefined;
-    value = (value as Record<string, unknown>)[key];
-  }
-  return value;
-}
-
+/** A vote's key (equal compared values, equal keys) and preview. */
 function voteKey(value: unknown): { hash: string; preview: string } {
-  const text = canonicalJson(value);
-  return {
-    hash: createHash('sha256').update(text).digest('hex'),
-    preview: text.length > PREVIEW_LENGTH ? `${text.slice(0, PREVIEW_LENGTH - 1)}…` : text,
-  };
+  return { hash: resultKey(value), preview: votePreview(canonicalJson(value)) };
 }
 
 export async function findTask(db: Sql, ownerId: string, taskId: string): Promise<CoordinationRow> {
@@ -426,29 +412,7 @@ async function settle(tx: Tx, work: WorkEngine, c: CoordinationRow, s: SubtaskRo
   const accepted = await tx.sql.all<{ result: unknown }>(sql`
     SELECT "result" FROM "subtasks" WHERE "coordination_id" = ${c.id} AND "accepted" = ${true} ORDER BY "seq"`);
   const results = accepted.map((x) => fromJson(x.result));
-  return finish(tx, work, c, 'completed', { results: resultsOf(strategyOf(c), parameters, results) }, now);
-}
-
-function resultsOf(strategy: SwarmStrategy, parameters: CoordinationParameters, results: unknown[]): unknown {
-  switch (strategy) {
-    case 'map-reduce': {
-      const reducer = parameters.reduce ?? 'concat';
-      const reduction = reduceResults(reducer, results);
-      const out: ExecutionResults = {
-        subtask_results: results,
-        reduce: reducer,
-        ...('value' in reduction ? { reduced: reduction.value } : {}),
-        reduce_error: 'error' in reduction ? reduction.error : null,
-      };
-      return out;
-    }
-    case 'distributed':
-      return results;
-    case 'pipeline':
-      return { stages: results, final: results.at(-1) ?? null };
-    default:
-      return results[0] ?? null;
-  }
+  return finish(tx, work, c, 'completed', { results: taskResults(strategyOf(c), parameters, results) }, now);
 }
 
 /** A swarm coordination task as the work engine's parent of its subtasks (see work/parent.ts). */

@@ -1,9 +1,11 @@
 import type { HeartbeatBatchView, MemberHeartbeatView, MemberStatus } from '@aitbc/core';
 import type { Database } from '../db/database.ts';
 import { dialectal, inList, sql } from '../db/sql.ts';
-import { lockSwarm, membersMoved } from '../stats.ts';
+import { membersMoved } from '../stats.ts';
+import { lockSwarm } from './lock.ts';
 import { memberNotFound } from './membership.ts';
 import { conflict, DomainError } from '../errors.ts';
+import { later } from '../clock.ts';
 
 /** What a heartbeat needs to know of a member; it does not change while the member stays. */
 export interface KnownMember {
@@ -32,8 +34,6 @@ const UPDATE_CHUNK = 1000;
  * index is named. PostgreSQL plans from its statistics.
  */
 const BY_MEMBER_ID = dialectal('INDEXED BY "swarm_members_member_id_key"', '');
-
-const later = (at: Date, seconds: number) => new Date(at.getTime() + seconds * 1000);
 
 /**
  * Heartbeats without a disk transaction each. A heartbeat is checked against

@@ -1,19 +1,20 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { JoinRequest, JoinView, LeaveView, MemberCandidate, MemberStatus } from '@aitbc/core';
-import type { PrismaTx } from '../db/client.ts';
+import { isUniqueViolation, type PrismaTx } from '../db/client.ts';
 import type { Database, Tx } from '../db/database.ts';
 import { join, raw, type Sql, sql } from '../db/sql.ts';
-import { lockSwarm, membersMoved } from '../stats.ts';
+import { membersMoved } from '../stats.ts';
+import { lockSwarm } from './lock.ts';
 import type { WorkEngine } from '../work/engine.ts';
 import { openLoad } from '../work/open-work.ts';
 import { memberFrom, type SwarmRow, toCandidate, toMemberView } from './views.ts';
 import { conflict, type DomainError, invalid, notFound } from '../errors.ts';
+import { later } from '../clock.ts';
 
 /** States a member can still be in: it has not left. */
 export const PRESENT = ['active', 'suspect', 'failed'];
 const FAILURE_BATCH = 500;
 
-const later = (now: Date, seconds: number) => new Date(now.getTime() + seconds * 1000);
 /** Public ids: a prefix and 16 random bytes, unique without coordination. */
 export const newId = (prefix: string) => `${prefix}_${randomBytes(16).toString('hex')}`;
 
@@ -52,7 +53,7 @@ export async function openSwarm(tx: PrismaTx, ownerId: string, capability: strin
   try {
     return await tx.swarm.create({ data: { id: newId('swarm'), ownerId, capability, openKey: key } });
   } catch (error) {
-    if ((error as { code?: string }).code !== 'P2002') throw error;
+    if (!isUniqueViolation(error)) throw error;
     return tx.swarm.findUniqueOrThrow({ where: { openKey: key } });
   }
 }

@@ -1,3 +1,5 @@
+// Swarm reads that query the database: status, task status, swarm listings.
+// (views.ts maps rows to views and reads nothing.)
 import {
   swarmMetricsFromTotals,
   type MemberStatus,
@@ -8,7 +10,10 @@ import {
   type TaskStatus,
   type TaskStatusView,
   LIVE_TASK_STATUSES,
+  memberWorkState,
   reportedTaskStatus,
+  taskProgress,
+  VOTING_STRATEGIES,
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import { inList, type Sql, sql } from '../db/sql.ts';
@@ -88,38 +93,28 @@ export async function taskStatus(db: Sql, c: CoordinationRow): Promise<TaskStatu
     ),
   ]);
   const membership = new Map(members.map((m) => [m.member_id, m.status as MemberStatus]));
-  const voting = strategy === 'broadcast' || strategy === 'consensus';
-  const settled = (s: { status: string }) => s.status === 'completed' || s.status === 'failed';
-  // Voting tasks progress by votes in; the others by subtasks decided.
-  const progress = voting
-    ? c.collaborators > 0
-      ? (subtasks.filter(settled).length / Math.max(c.collaborators, subtasks.filter((s) => s.status !== 'cancelled').length)) * 100
-      : 0
-    : c.subtaskCount > 0
-      ? (c.decidedCount / c.subtaskCount) * 100
-      : 0;
+  const voting = VOTING_STRATEGIES.includes(strategy);
   const finished = !LIVE_TASK_STATUSES.includes(c.status);
   return {
     task_id: c.taskId,
     swarm_id: c.swarmId,
     strategy,
     ...reportedTaskStatus(c.status as TaskStatus),
-    progress: c.status === 'completed' ? 100 : Math.min(100, Math.round(progress * 10) / 10),
+    progress: taskProgress(
+      {
+        strategy,
+        status: c.status as TaskStatus,
+        collaborators: c.collaborators,
+        subtaskCount: c.subtaskCount,
+        decidedCount: c.decidedCount,
+      },
+      subtasks.map((s) => s.status),
+    ),
     active_collaborators: assigned.filter((id) => membership.get(id) === 'active').length,
     total_collaborators: assigned.length,
     members: assigned.map((id) => {
       const own = subtasks.filter((s) => s.assignee_id === id);
-      const state = own.some((s) => s.status === 'leased')
-        ? 'working'
-        : own.some((s) => s.status === 'assigned' || s.status === 'pending')
-          ? 'assigned'
-          : own.some((s) => s.status === 'completed')
-            ? 'done'
-            : own.some((s) => s.status === 'failed')
-              ? 'failed'
-              : own.length > 0 && own.every((s) => s.status === 'cancelled')
-                ? 'cancelled'
-                : 'reassigned';
+      const state = memberWorkState(own.map((s) => s.status));
       return {
         member_id: id,
         membership: membership.get(id) ?? null,

@@ -1,3 +1,5 @@
+// Swarm rows and their views: decoding raw rows and mapping them to the API's
+// shapes, with no I/O. (records.ts holds the queries.)
 import type { MemberCandidate, MemberPriority, MemberStatus, MemberView, SwarmView } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import { fromJson, time } from '../db/sql.ts';
@@ -39,6 +41,15 @@ export function swarmStatusOf(counts: MemberCounts): SwarmView['status'] {
   if (counts.active > 0) return 'active';
   return counts.suspect + counts.failed > 0 ? 'degraded' : 'empty';
 }
+
+export type SwarmWhere = NonNullable<Parameters<PrismaTx['swarm']['findMany']>[0]>['where'];
+
+/** swarmStatusOf's rule as a filter on the member counts, for listing swarms by status: keep the two together. */
+export const swarmStatusWhere: Record<SwarmView['status'], SwarmWhere> = {
+  active: { activeMembers: { gt: 0 } },
+  degraded: { activeMembers: 0, OR: [{ suspectMembers: { gt: 0 } }, { failedMembers: { gt: 0 } }] },
+  empty: { activeMembers: 0, suspectMembers: 0, failedMembers: 0 },
+};
 
 export function toCandidate(m: MemberRow, load: number): MemberCandidate {
   return {

@@ -6,3 +6,4 @@ export * from './replicas.ts';
 export * from './reduce.ts';
 export * from './metrics.ts';
 export * from './recommendations.ts';
+export * from './history.ts';

@@ -13,10 +13,25 @@
  * A reduction that cannot be done returns an error message instead of a
  * value; the subtask results themselves stay available.
  */
-import type { Reducer } from '../schemas/network.ts';
+import type { ExecutionResults, Reducer } from '../schemas/network.ts';
 import { canonicalJson } from './canonical.ts';
 
 export type Reduction = { value: unknown } | { error: string };
+
+/**
+ * What an execution (or a map-reduce task) answers once every subtask is
+ * decided: the subtask results in task order, and their reduction when the
+ * task names a reducer (its value, or why it could not be done).
+ */
+export function executionResults(subtaskResults: unknown[], reducer: Reducer | null): ExecutionResults {
+  const reduction = reducer ? reduceResults(reducer, subtaskResults) : null;
+  return {
+    subtask_results: subtaskResults,
+    reduce: reducer,
+    ...(reduction && 'value' in reduction ? { reduced: reduction.value } : {}),
+    reduce_error: reduction && 'error' in reduction ? reduction.error : null,
+  };
+}
 
 export function reduceResults(reducer: Reducer, results: unknown[]): Reduction {
   switch (reducer) {

@@ -154,3 +154,22 @@ function clampUnit(value: number): number {
 function compareStrings(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+/** The value votes are compared by: the whole result, or the field at `compare` (a path like `answer` or `a.b.0`). */
+export function comparedValue(result: unknown, compare: string | undefined): unknown {
+  if (!compare) return result;
+  let value: unknown = result;
+  for (const key of compare.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
+}
+
+/** How long a vote's preview (its compared value's canonical JSON) may be before it is cut with an ellipsis. */
+export const VOTE_PREVIEW_LENGTH = 200;
+
+/** A vote's preview: the canonical JSON of what it compares, cut to VOTE_PREVIEW_LENGTH. */
+export function votePreview(canonical: string): string {
+  return canonical.length > VOTE_PREVIEW_LENGTH ? `${canonical.slice(0, VOTE_PREVIEW_LENGTH - 1)}…` : canonical;
+}

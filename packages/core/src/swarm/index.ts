@@ -16,3 +16,4 @@ export * from './consensus.ts';
 export * from './reputation.ts';
 export * from './metrics.ts';
 export * from './plans.ts';
+export * from './progress.ts';

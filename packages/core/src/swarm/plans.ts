@@ -22,6 +22,7 @@
  */
 import { type CoordinationParameters, type SwarmStrategy, workOf } from '../schemas/swarm.ts';
 import { decomposeTask } from '../network/decomposition.ts';
+import { executionResults } from '../network/reduce.ts';
 import type { MemberCandidate } from './model.ts';
 import { electLeader } from './selection.ts';
 
@@ -99,5 +100,24 @@ export function planCoordination(
         leader: null,
       };
     }
+  }
+}
+
+/**
+ * A finished task's result from its decided subtask results (in task order):
+ * map-reduce, the results and their reduction (`parameters.reduce`, default
+ * `concat`); distributed, the list; pipeline, every stage's result and the
+ * last one as `final`; the others (one piece of work), its result.
+ */
+export function taskResults(strategy: SwarmStrategy, parameters: CoordinationParameters, results: unknown[]): unknown {
+  switch (strategy) {
+    case 'map-reduce':
+      return executionResults(results, parameters.reduce ?? 'concat');
+    case 'distributed':
+      return results;
+    case 'pipeline':
+      return { stages: results, final: results.at(-1) ?? null };
+    default:
+      return results[0] ?? null;
   }
 }
