@@ -352,6 +352,30 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
       expect(metrics).toEqual({ disagreement_rate: 0.5 });
     });
 
+    it('centralized gives new work to the agent its measured task times say finishes first', async () => {
+      const slow = await agent('slowpoke');
+      const fast = await agent('quick');
+      const r = await alice('POST', '/api/v1/agents/networks', {
+        name: 'dispatch',
+        agents: [slow.id, fast.id],
+        coordination_strategy: 'centralized',
+      });
+      expect(r.status, JSON.stringify(r.body)).toBe(201);
+      const n = r.body;
+      // No history: 1 s each, so the first subtask goes to the first agent, the second to the other.
+      const warmup = await execute(n.id, { subtasks: [1, 2] });
+      expect(warmup.subtasks.map((s: { assignee_id: string }) => s.assignee_id)).toEqual([slow.id, fast.id]);
+      const claim = (await alice('POST', `/api/v1/agents/${slow.id}/claim`, {})).body.subtask;
+      await sleep(400);
+      expect((await alice('POST', `/api/v1/subtasks/${claim.subtask_id}/result`, { lease_id: claim.lease_id, result: 1 })).status).toBe(
+        200,
+      );
+      expect(await drain(alice, fast.id, () => 2)).toHaveLength(1);
+      // Measured: ~0.4 s against a few ms. Even with two queued already, the fast agent finishes a third first.
+      const next = await execute(n.id, { subtasks: [3, 4, 5] });
+      expect(next.subtasks.map((s: { assignee_id: string }) => s.assignee_id)).toEqual([fast.id, fast.id, fast.id]);
+    });
+
     it('decentralized runs every subtask on every agent and takes the majority', async () => {
       const n = await network({ coordination_strategy: 'decentralized' });
       const e = await execute(n.id, { items: [1, 2], chunk_size: 1, reduce: 'concat' });
