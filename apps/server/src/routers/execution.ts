@@ -2,10 +2,21 @@ import { ExecuteRequest, ExecutionIdParam, ExecutionList, ExecutionListQuery, Ex
 import { cancelExecution, decidedCounts, executionNotFound, submitExecution } from '../networks/executions.ts';
 import { toExecutionSummary, toExecutionView } from '../networks/views.ts';
 import { listPage } from '../pagination.ts';
-import { authedProcedure, router } from '../trpc.ts';
+import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
 import { findNetwork } from '../networks/records.ts';
 
 const tags = ['agent networks'];
+
+/** Live views hear of an execution that was submitted or cancelled. */
+function changed<T extends { id: string; network_id: string }>(ctx: AuthedContext, execution: T): T {
+  ctx.events.publish({
+    kind: 'work.changed',
+    owner_id: ctx.principal.owner_id,
+    network_id: execution.network_id,
+    execution_id: execution.id,
+  });
+  return execution;
+}
 const base = '/api/v1/agents/networks/{network_id}';
 
 export const executionRouter = router({
@@ -24,13 +35,7 @@ export const executionRouter = router({
     .output(ExecutionView)
     .mutation(async ({ ctx, input }) => {
       const execution = await ctx.db.transaction((db) => submitExecution(db, ctx.work, ctx.principal.owner_id, input, new Date()));
-      ctx.events.publish({
-        kind: 'work.changed',
-        owner_id: ctx.principal.owner_id,
-        network_id: execution.network_id,
-        execution_id: execution.id,
-      });
-      return execution;
+      return changed(ctx, execution);
     }),
 
   list: authedProcedure
@@ -93,12 +98,6 @@ export const executionRouter = router({
       const execution = await ctx.db.transaction((db) =>
         cancelExecution(db, ctx.work, ctx.principal.owner_id, input.network_id, input.execution_id, new Date()),
       );
-      ctx.events.publish({
-        kind: 'work.changed',
-        owner_id: ctx.principal.owner_id,
-        network_id: execution.network_id,
-        execution_id: execution.id,
-      });
-      return execution;
+      return changed(ctx, execution);
     }),
 });
