@@ -1,5 +1,5 @@
-// Agents as the user names them on the command line: by id or by name.
-import type { AgentView } from '@aitbc/core';
+// Agents and networks as the user names them on the command line: by id or by name.
+import type { AgentView, NetworkView } from '@aitbc/core';
 import { CliError } from './failure.ts';
 import type { Session } from './session.ts';
 
@@ -50,4 +50,48 @@ export async function resolveAgentRefs(refs: readonly string[], session: Pick<Se
 /** The one agent a reference names. */
 export async function resolveAgentRef(ref: string, session: Pick<Session, 'client'>): Promise<AgentView> {
   return matchAgentRef(ref, await allAgents(session));
+}
+
+/** Ids the server makes are UUIDs; anything else given where an id goes is taken for a name. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An agent's id from its id or name; an id is used as given, with no request. */
+export async function agentIdOf(ref: string, session: Pick<Session, 'client'>): Promise<string> {
+  const wanted = ref.trim();
+  return UUID.test(wanted) ? wanted : (await resolveAgentRef(wanted, session)).id;
+}
+
+/** Every one of the caller's networks, archived ones too, following next_cursor to the last page. */
+async function allNetworks({ client }: Pick<Session, 'client'>): Promise<NetworkView[]> {
+  const networks: NetworkView[] = [];
+  for (const status of [undefined, 'archived'] as const) {
+    let cursor: string | null = null;
+    do {
+      const page: { networks: NetworkView[]; next_cursor: string | null } = await client.network.list.query({
+        limit: PAGE_MAX,
+        ...(status ? { status } : {}),
+        ...(cursor ? { cursor } : {}),
+      });
+      if (cursor !== null && page.next_cursor === cursor)
+        throw new CliError('the server returned the same page of networks twice; stopping');
+      networks.push(...page.networks);
+      cursor = page.next_cursor;
+    } while (cursor);
+  }
+  return networks;
+}
+
+/**
+ * A network's id from its id or name. Network names need not be unique: a
+ * name two networks share is refused with their ids, never guessed at.
+ */
+export async function networkIdOf(ref: string, session: Pick<Session, 'client'>): Promise<string> {
+  const wanted = ref.trim();
+  if (UUID.test(wanted)) return wanted;
+  const named = (await allNetworks(session)).filter((n) => n.name === wanted);
+  if (named.length === 1) return named[0]!.id;
+  if (named.length === 0) throw new CliError(`unknown network '${wanted}': not an id or name of one of your networks`);
+  throw new CliError(
+    `ambiguous network '${wanted}': ${named.length} of your networks have that name (${named.map((n) => n.id).join(', ')}); give an id`,
+  );
 }

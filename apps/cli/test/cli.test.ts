@@ -85,6 +85,12 @@ describe.each(databaseKinds)('aitbc against a server on %s', (kind) => {
   it('with a revoked key, says the key is unknown or revoked', async () => {
     const key = await srv.keyFor('erin');
     const admin = { AITBC_API_KEY: srv.adminKey };
+    // -q prints the key alone, for $(…); a long label is shown whole.
+    const label = 'gpu host seven in the basement rack, the one with the noisy fan';
+    const quiet = expectSuccess(await cli(['keys', 'create', '--owner', 'erin-q', '--label', label, '-q'], admin));
+    expect(quiet).toMatch(/^\S+\n$/);
+    expect(expectSuccess(await cli(['agent', 'list'], { AITBC_API_KEY: quiet.trim() }))).toMatch(/0 of 0 agents/);
+    expect(expectSuccess(await cli(['keys', 'list', '--owner', 'erin-q'], admin))).toContain(label);
     const keys = JSON.parse(expectSuccess(await cli(['-o', 'json', 'keys', 'list', '--owner', 'erin'], admin))).keys;
     expect(keys).toHaveLength(1);
     expect(key.startsWith(keys[0].prefix)).toBe(true);

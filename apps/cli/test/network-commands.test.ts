@@ -7,9 +7,12 @@ import { createClient, createWorker, type AitbcClient } from '@aitbc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from '../../server/test/support/databases.ts';
 import { startTestServer, type TestServer } from '../../server/test/support/server.ts';
+import { runAgentGet } from '../src/cmd/agent/get.ts';
 import { runAgentRegister } from '../src/cmd/agent/register.ts';
+import { runAgentUpdate } from '../src/cmd/agent/update.ts';
 import { runAgentWork } from '../src/cmd/agent/work.ts';
 import { runNetworkCreate } from '../src/cmd/network/create.ts';
+import { runNetworkGet } from '../src/cmd/network/get.ts';
 import { readTask, runNetworkExecute } from '../src/cmd/network/execute.ts';
 import { runNetworkList } from '../src/cmd/network/list.ts';
 import { renderOptimization, runNetworkOptimize } from '../src/cmd/network/optimize.ts';
@@ -48,6 +51,21 @@ describe.each(databaseKinds)('agent network commands on %s', (kind) => {
       UsageError,
     );
     expect((await runNetworkList({}, alice)).total_count).toBe(before);
+  });
+
+  it('takes a name wherever an agent or a network is named, and refuses a network name two networks share', async () => {
+    expect((await runAgentGet({ id: 'w2' }, alice)).id).toBe(ids.w2);
+    expect((await runAgentUpdate({ id: 'w2', description: 'second' }, alice)).description).toBe('second');
+    await expect(runAgentGet({ id: 'nobody' }, alice)).rejects.toThrow(/unknown agent 'nobody': not an id or name of one of your agents/);
+    const net = await runNetworkCreate({ name: 'by-name', agents: ['w1'] }, alice);
+    expect((await runNetworkGet({ id: 'by-name' }, alice)).id).toBe(net.id);
+    expect((await runNetworkStatus({ id: 'by-name' }, alice)).network_id).toBe(net.id);
+    await expect(runNetworkGet({ id: 'no-such-network' }, alice)).rejects.toThrow(/unknown network 'no-such-network'/);
+    const twin = await runNetworkCreate({ name: 'by-name', agents: ['w2'] }, alice);
+    const ambiguous = runNetworkGet({ id: 'by-name' }, alice);
+    await expect(ambiguous).rejects.toThrow(CliError);
+    await expect(ambiguous).rejects.toThrow(new RegExp(`ambiguous network 'by-name': 2 of your networks have that name .*${twin.id}`));
+    expect((await runNetworkGet({ id: twin.id }, alice)).agents).toEqual([ids.w2]);
   });
 
   it('update changes only what is given, resolving names; nothing to change is a usage error', async () => {

@@ -13,6 +13,13 @@ describe('agent schemas', () => {
     expect(AgentRegister.safeParse({ name: 'agent-1.gpu_west' }).success).toBe(true);
   });
 
+  it('says an empty name is empty, and nothing about spaces or commas', () => {
+    for (const name of ['', '   ']) {
+      const messages = AgentRegister.safeParse({ name }).error!.issues.map((i) => i.message);
+      expect(messages, JSON.stringify(name)).toEqual(['an agent name cannot be empty']);
+    }
+  });
+
   it('rejects unknown statuses and malformed tags with the field path', () => {
     const r = AgentRegister.safeParse({ name: 'x', status: 'asleep', capabilities: ['ok', 'not ok'] });
     expect(r.success).toBe(false);

@@ -22,9 +22,10 @@ export const Capabilities = z
 export const AgentName = z
   .string()
   .trim()
-  .min(1)
+  .min(1, 'an agent name cannot be empty')
   .max(128)
-  .regex(/^[^\s,]+$/, 'an agent name has no spaces or commas (the CLI takes comma-separated names)');
+  // `*`, not `+`: an empty name gets only the message above.
+  .regex(/^[^\s,]*$/, 'an agent name has no spaces or commas (the CLI takes comma-separated names)');
 
 export const AgentRegister = z.object({
   name: AgentName,

@@ -1,9 +1,10 @@
 import type { AgentView } from '@aitbc/core';
 import type { Command } from 'commander';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
+import { agentIdOf } from '../../refs.ts';
 
-export function runAgentRemove(options: { id: string }, { client }: Pick<Session, 'client'>): Promise<AgentView> {
-  return client.agent.remove.mutate({ agent_id: options.id });
+export async function runAgentRemove(options: { id: string }, session: Pick<Session, 'client'>): Promise<AgentView> {
+  return session.client.agent.remove.mutate({ agent_id: await agentIdOf(options.id, session) });
 }
 
 export function addAgentRemove(agent: Command, deps: CliDeps): void {
@@ -11,7 +12,7 @@ export function addAgentRemove(agent: Command, deps: CliDeps): void {
     .command('remove')
     .alias('deregister')
     .description('deregister one of your agents')
-    .argument('<id>', 'the agent id')
+    .argument('<agent>', 'the agent: its id or name')
     .action(
       withSession(deps, async (session, command) => {
         const [id] = command.processedArgs as [string];

@@ -4,6 +4,7 @@ import { UsageError } from '../../failure.ts';
 import { commaList } from '../../flags.ts';
 import { renderFields } from '../../output.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
+import { agentIdOf } from '../../refs.ts';
 
 export interface AgentUpdateOptions {
   id: string;
@@ -16,13 +17,13 @@ export interface AgentUpdateOptions {
 }
 
 /** Changes only what was given; giving nothing is a usage error, not a silent no-op. */
-export async function runAgentUpdate(options: AgentUpdateOptions, { client }: Pick<Session, 'client'>): Promise<AgentView> {
+export async function runAgentUpdate(options: AgentUpdateOptions, session: Pick<Session, 'client'>): Promise<AgentView> {
   const { id, name, capabilities, description, status } = options;
   if (name === undefined && capabilities === undefined && description === undefined && status === undefined) {
     throw new UsageError('nothing to update: give --name, --capabilities, --description or --status');
   }
-  return client.agent.update.mutate({
-    agent_id: id,
+  return session.client.agent.update.mutate({
+    agent_id: await agentIdOf(id, session),
     ...(name !== undefined ? { name } : {}),
     ...(capabilities !== undefined ? { capabilities } : {}),
     ...(description !== undefined ? { description: description === '' ? null : description } : {}),
@@ -34,7 +35,7 @@ export function addAgentUpdate(agent: Command, deps: CliDeps): void {
   agent
     .command('update')
     .description('change an agent (only the fields given)')
-    .argument('<id>', 'the agent id')
+    .argument('<agent>', 'the agent: its id or name')
     .option('--name <name>', 'a new name')
     .option('--capabilities <list>', 'the new comma-separated capability tags ("" clears them)', commaList)
     .option('--description <text>', 'a new description ("" clears it)')

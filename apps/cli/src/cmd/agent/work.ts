@@ -1,6 +1,6 @@
 import { createWorker, type WorkerSummary } from '@aitbc/client';
 import type { Command } from 'commander';
-import { resolveAgentRef } from '../../agent-refs.ts';
+import { resolveAgentRef } from '../../refs.ts';
 import { renderFields } from '../../output.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { untilSignalled } from '../../signals.ts';

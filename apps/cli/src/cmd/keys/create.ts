@@ -7,6 +7,8 @@ export interface KeysCreateOptions {
   owner: string;
   role?: KeyRole;
   label?: string;
+  /** Print only the key, for `export AITBC_API_KEY=$(aitbc keys create --owner alice -q)`. */
+  quiet?: boolean;
 }
 
 export function runKeysCreate(options: KeysCreateOptions, { client }: Pick<Session, 'client'>): Promise<KeyCreated> {
@@ -38,9 +40,13 @@ export function addKeysCreate(keys: Command, deps: CliDeps): void {
     .requiredOption('--owner <name>', 'who the key acts for; what it creates belongs to this owner')
     .addOption(new Option('--role <role>', 'owner, or admin to manage keys (default owner)').choices(KEY_ROLES))
     .option('--label <text>', 'a note to recognise the key by')
+    .option('-q, --quiet', 'print only the key: export AITBC_API_KEY=$(aitbc keys create --owner alice -q)')
     .action(
       withSession(deps, async (session, command) => {
-        session.show(await runKeysCreate(command.opts<KeysCreateOptions>(), session), renderKeyCreated);
+        const options = command.opts<KeysCreateOptions>();
+        const created = await runKeysCreate(options, session);
+        if (options.quiet) deps.stdout(`${created.key}\n`);
+        else session.show(created, renderKeyCreated);
       }),
     );
 }

@@ -30,7 +30,8 @@ const columns: Column<KeyView>[] = [
   { header: 'PREFIX', value: (k) => k.prefix },
   { header: 'OWNER', value: (k) => k.owner_id, flex: true },
   { header: 'ROLE', value: (k) => k.role },
-  { header: 'LABEL', value: (k) => k.label, flex: true },
+  // Never cut short: a label is how a person tells keys apart.
+  { header: 'LABEL', value: (k) => k.label },
 ];
 const stateColumn: Column<KeyView> = { header: 'STATE', value: (k) => (k.revoked_at ? 'revoked' : 'active') };
 

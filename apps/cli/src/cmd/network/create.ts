@@ -1,6 +1,6 @@
 import { COORDINATION_STRATEGIES, type CoordinationStrategy, type NetworkSettings, type NetworkView } from '@aitbc/core';
 import { type Command, Option } from 'commander';
-import { resolveAgentRefs } from '../../agent-refs.ts';
+import { resolveAgentRefs } from '../../refs.ts';
 import { UsageError } from '../../failure.ts';
 import { commaList, integerFrom } from '../../flags.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';

@@ -2,10 +2,11 @@ import type { NetworkView } from '@aitbc/core';
 import type { Command } from 'commander';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { renderNetwork } from './get.ts';
+import { networkIdOf } from '../../refs.ts';
 
 /** Archives the network: it takes no new executions; its history stays readable. */
-export function runNetworkDelete(options: { id: string }, { client }: Pick<Session, 'client'>): Promise<NetworkView> {
-  return client.network.archive.mutate({ network_id: options.id });
+export async function runNetworkDelete(options: { id: string }, session: Pick<Session, 'client'>): Promise<NetworkView> {
+  return session.client.network.archive.mutate({ network_id: await networkIdOf(options.id, session) });
 }
 
 export function addNetworkDelete(network: Command, deps: CliDeps): void {
@@ -13,7 +14,7 @@ export function addNetworkDelete(network: Command, deps: CliDeps): void {
     .command('delete')
     .alias('archive')
     .description('archive an agent network: no new executions, its history is kept')
-    .argument('<id>', 'the network id')
+    .argument('<network>', 'the network: its id or name')
     .action(
       withSession(deps, async (session, command) => {
         const [id] = command.processedArgs as [string];

@@ -6,6 +6,7 @@ import { CliError } from '../../failure.ts';
 import { isTerminal, parseSeconds, progressBar, progressLine, sleep } from '../../progress.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { renderExecution, renderPlannedExecution } from './execution.ts';
+import { networkIdOf } from '../../refs.ts';
 
 export interface NetworkExecuteOptions {
   /** The network id. */
@@ -88,7 +89,7 @@ export async function waitForExecution(
 export async function runNetworkExecute(options: NetworkExecuteOptions, deps: NetworkExecuteDeps): Promise<ExecutionView> {
   const task = await readTask(options.task, deps);
   const submitted = await deps.client.execution.execute.mutate({
-    network_id: options.id,
+    network_id: await networkIdOf(options.id, deps),
     task,
     ...(options.priority ? { priority: options.priority } : {}),
   });
@@ -120,7 +121,7 @@ export function addNetworkExecute(network: Command, deps: CliDeps): void {
   network
     .command('execute')
     .description("run a task on a network: it is split into subtasks for the agents' workers (`aitbc agent work`)")
-    .argument('<id>', 'the network id')
+    .argument('<network>', 'the network: its id or name')
     .requiredOption('--task <file>', 'the task as a JSON file, or - for stdin')
     .addOption(new Option('--priority <priority>', 'queue priority (default normal)').choices(PRIORITIES))
     .option('--wait', 'follow the execution to its end, showing progress on stderr, and print its results')

@@ -2,6 +2,7 @@ import type { ExecutionSummary, ExecutionView, SubtaskView } from '@aitbc/core';
 import type { Command } from 'commander';
 import { type Column, formatValue, renderFields, renderTable } from '../../output.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
+import { networkIdOf } from '../../refs.ts';
 
 export interface ExecutionRef {
   /** The network id. */
@@ -9,8 +10,8 @@ export interface ExecutionRef {
   executionId: string;
 }
 
-export function runNetworkExecution(options: ExecutionRef, { client }: Pick<Session, 'client'>): Promise<ExecutionView> {
-  return client.execution.get.query({ network_id: options.id, execution_id: options.executionId });
+export async function runNetworkExecution(options: ExecutionRef, session: Pick<Session, 'client'>): Promise<ExecutionView> {
+  return session.client.execution.get.query({ network_id: await networkIdOf(options.id, session), execution_id: options.executionId });
 }
 
 /** `7/10` and what failed: `7/10, 1 failed`. */
@@ -80,7 +81,7 @@ export function addNetworkExecution(network: Command, deps: CliDeps): void {
   network
     .command('execution')
     .description("show one execution with its subtasks' results")
-    .argument('<id>', 'the network id')
+    .argument('<network>', 'the network: its id or name')
     .argument('<execution-id>', 'the execution id')
     .action(
       withSession(deps, async (session, command) => {

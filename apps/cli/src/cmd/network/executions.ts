@@ -5,6 +5,7 @@ import { integerFrom } from '../../flags.ts';
 import { type Column, count, renderTable } from '../../output.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { progressText } from './execution.ts';
+import { networkIdOf } from '../../refs.ts';
 
 export interface NetworkExecutionsOptions {
   id: string;
@@ -16,11 +17,12 @@ export interface NetworkExecutionsOptions {
 
 const PAGE_MAX = 500;
 
-export async function runNetworkExecutions(options: NetworkExecutionsOptions, { client }: Pick<Session, 'client'>): Promise<ExecutionList> {
+export async function runNetworkExecutions(options: NetworkExecutionsOptions, session: Pick<Session, 'client'>): Promise<ExecutionList> {
   const limit = options.limit ?? (options.all ? PAGE_MAX : undefined);
+  const networkId = await networkIdOf(options.id, session);
   const query = (cursor: string | undefined) =>
-    client.execution.list.query({
-      network_id: options.id,
+    session.client.execution.list.query({
+      network_id: networkId,
       ...(options.status ? { status: options.status } : {}),
       ...(limit !== undefined ? { limit } : {}),
       ...(cursor !== undefined ? { cursor } : {}),
@@ -55,7 +57,7 @@ export function addNetworkExecutions(network: Command, deps: CliDeps): void {
   network
     .command('executions')
     .description("list a network's executions, newest first")
-    .argument('<id>', 'the network id')
+    .argument('<network>', 'the network: its id or name')
     .addOption(new Option('--status <status>', 'only executions with this status').choices(EXECUTION_STATUSES))
     .option('--limit <n>', 'executions per page (default 50, at most 500)', integerFrom(1, PAGE_MAX))
     .option('--cursor <cursor>', 'start after this next_cursor from a previous page')

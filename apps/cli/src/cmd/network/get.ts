@@ -2,9 +2,10 @@ import type { NetworkView } from '@aitbc/core';
 import type { Command } from 'commander';
 import { renderFields } from '../../output.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
+import { networkIdOf } from '../../refs.ts';
 
-export function runNetworkGet(options: { id: string }, { client }: Pick<Session, 'client'>): Promise<NetworkView> {
-  return client.network.get.query({ network_id: options.id });
+export async function runNetworkGet(options: { id: string }, session: Pick<Session, 'client'>): Promise<NetworkView> {
+  return session.client.network.get.query({ network_id: await networkIdOf(options.id, session) });
 }
 
 /** A network as `key: value` lines, then its agents one per line. */
@@ -17,7 +18,7 @@ export function addNetworkGet(network: Command, deps: CliDeps): void {
   network
     .command('get')
     .description('show one agent network')
-    .argument('<id>', 'the network id')
+    .argument('<network>', 'the network: its id or name')
     .action(
       withSession(deps, async (session, command) => {
         const [id] = command.processedArgs as [string];

@@ -3,6 +3,7 @@ import { type Command, Option } from 'commander';
 import { formatValue, renderFields, TERMINAL_WIDTH, truncate } from '../../output.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { renderMetrics } from './status.ts';
+import { networkIdOf } from '../../refs.ts';
 
 export interface NetworkOptimizeOptions {
   id: string;
@@ -10,8 +11,14 @@ export interface NetworkOptimizeOptions {
   objective?: Objective;
 }
 
-export function runNetworkOptimize(options: NetworkOptimizeOptions, { client }: Pick<Session, 'client'>): Promise<NetworkOptimizationView> {
-  return client.network.optimizeFor.mutate({ network_id: options.id, objective: options.objective ?? 'efficiency' });
+export async function runNetworkOptimize(
+  options: NetworkOptimizeOptions,
+  session: Pick<Session, 'client'>,
+): Promise<NetworkOptimizationView> {
+  return session.client.network.optimizeFor.mutate({
+    network_id: await networkIdOf(options.id, session),
+    objective: options.objective ?? 'efficiency',
+  });
 }
 
 /** `k=v, k=v` on one line, values as table cells show them. */
@@ -84,7 +91,7 @@ export function addNetworkOptimize(network: Command, deps: CliDeps): void {
   network
     .command('optimize')
     .description('recommendations for a network, read from its measured metrics (nothing is changed)')
-    .argument('<id>', 'the network id')
+    .argument('<network>', 'the network: its id or name')
     .addOption(new Option('--objective <objective>', 'what to optimize for (default efficiency)').choices(OBJECTIVES))
     .action(
       withSession(deps, async (session, command) => {

@@ -5,6 +5,7 @@ import { type Column, formatOutput, renderFields, renderTable } from '../../outp
 import { isTerminal, parseSeconds, screen, sleep } from '../../progress.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { untilSignalled } from '../../signals.ts';
+import { networkIdOf } from '../../refs.ts';
 
 export interface NetworkStatusOptions {
   id: string;
@@ -14,10 +15,10 @@ export interface NetworkStatusOptions {
   window?: number;
 }
 
-export function runNetworkStatus(options: NetworkStatusOptions, { client }: Pick<Session, 'client'>): Promise<NetworkStatusView> {
+export async function runNetworkStatus(options: NetworkStatusOptions, session: Pick<Session, 'client'>): Promise<NetworkStatusView> {
   const metrics = options.metrics?.trim();
-  return client.network.status.query({
-    network_id: options.id,
+  return session.client.network.status.query({
+    network_id: await networkIdOf(options.id, session),
     ...(metrics && metrics !== 'all' ? { metrics } : {}),
     ...(options.window !== undefined ? { window_seconds: options.window } : {}),
   });
@@ -99,7 +100,7 @@ export function addNetworkStatus(network: Command, deps: CliDeps): void {
   network
     .command('status')
     .description("a network's status and performance metrics, computed from its recorded work")
-    .argument('<id>', 'the network id')
+    .argument('<network>', 'the network: its id or name')
     .option('--metrics <list>', 'all, or comma-separated metric names (e.g. throughput,agents)')
     .option('--window <seconds>', 'the throughput window in seconds (default 3600)', integerFrom(1, 30 * 86_400))
     .option('--watch', 'refresh until Ctrl-C')

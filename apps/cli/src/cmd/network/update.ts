@@ -1,6 +1,6 @@
 import type { NetworkView } from '@aitbc/core';
 import { type Command, Option } from 'commander';
-import { resolveAgentRefs } from '../../agent-refs.ts';
+import { networkIdOf, resolveAgentRefs } from '../../refs.ts';
 import { UsageError } from '../../failure.ts';
 import { commaList } from '../../flags.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
@@ -44,7 +44,7 @@ export async function runNetworkUpdate(options: NetworkUpdateOptions, session: P
   if (agents !== undefined && agents.length === 0) throw new UsageError('--agents needs at least one agent id or name');
   const agentIds = agents !== undefined ? await resolveAgentRefs(agents, session) : undefined;
   return session.client.network.update.mutate({
-    network_id: id,
+    network_id: await networkIdOf(id, session),
     ...(name !== undefined ? { name } : {}),
     ...(description !== undefined ? { description: description === '' ? null : description } : {}),
     ...(agentIds !== undefined ? { agents: agentIds } : {}),
@@ -58,7 +58,7 @@ export function addNetworkUpdate(network: Command, deps: CliDeps): void {
   const command = network
     .command('update')
     .description('change an agent network (only what is given)')
-    .argument('<id>', 'the network id')
+    .argument('<network>', 'the network: its id or name')
     .option('--name <name>', 'a new name')
     .option('--description <text>', 'a new description ("" clears it)')
     .option('--agents <list>', 'the new comma-separated agent ids or names (they replace the current ones)', commaList)
