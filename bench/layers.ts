@@ -6,7 +6,7 @@
  * connections, 5 s), stops the server, and splits the profile's busy samples
  * by the package each frame's code belongs to. Busy CPU time over requests
  * answered is the server's CPU cost per request; the split says which layer
- * spends it. Targets: 404, healthz, join, status, claim, result.
+ * spends it. Targets: 404, healthz, join, status, whoami.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -641,6 +641,9 @@ async function main() {
       for (const w of voterWorkers) w.stop();
       const voted = await Promise.all(voting);
       await heartbeats;
+      // The heartbeating members leave now: silent, they would turn suspect and then failed while later
+      // scenarios run, and the failure detector's writes would be measured as theirs.
+      await call(base, key, 'POST', '/swarm/leave', { swarm_id: heartbeaters[0]!.swarm_id });
       // Until the last answer: a server that falls behind shows as a rate under HEARTBEAT_MEMBERS/s.
       const hbSeconds = (performance.now() - origin) / 1000;
       rows.push(
@@ -694,10 +697,12 @@ async function main() {
           coordination_strategy: 'round-robin',
         });
         const total = quick ? 2000 : 20_000;
+        const executions: string[] = [];
         for (let done = 0; done < total; done += 1000) {
-          await call(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, {
+          const e = await call<{ id: string }>(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, {
             task: { subtasks: Array.from({ length: 1000 }, (_, i) => done + i) },
           });
+          executions.push(e.id);
         }
         // Statements per claim + result pair, sequentially on one agent with nothing else running.
         // (Round-robin gives each agent total/64 subtasks; --quick has 31 each.)
@@ -740,6 +745,10 @@ async function main() {
         );
         if (waits) notes.push(`claim + result (${n} instance(s)) ${waits}`);
         const doubles = [...seen.values()].filter((c) => c > 1).length;
+        // What the run left unclaimed is withdrawn: 30 s on, the sweeper would hand it to other agents, one
+        // transaction a subtask, while the next scenarios run.
+        for (const id of executions)
+          await call(base, key, 'POST', `/api/v1/agents/networks/${network.id}/executions/${id}/cancel`, undefined, [200, 409]);
         rows.push(row(`claim + result (${n} instance${n > 1 ? 's' : ''})`, 'pairs/s', run.latencies, SECONDS, run.errors + doubles, on));
         notes.push(`claims on ${n} instance(s): ${seen.size} subtasks claimed and completed, ${doubles} claimed twice`);
       }
