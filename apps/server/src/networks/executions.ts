@@ -21,7 +21,7 @@ import { fromJson, inList, shard, type Sql, sql } from '../db/sql.ts';
 import { conflict, type DomainError, notFound, unprocessable } from '../errors.ts';
 import { executionEnded, executionStarted, replicasDecided } from '../stats.ts';
 import type { WorkEngine } from '../work/engine.ts';
-import type { Assignment, EndedAttempt, ParentDescription, WorkParent } from '../work/parent.ts';
+import { type Assignment, type EndedAttempt, lockLiveParent, type ParentDescription, type WorkParent } from '../work/parent.ts';
 import type { NewSubtask } from '../work/sql/insert.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import { loadCandidates } from './candidates.ts';
@@ -140,11 +140,7 @@ export async function submitExecution(
  * each other. Returns null when the execution no longer takes results.
  */
 export async function lockExecution(tx: Tx, executionId: string, now: Date): Promise<ExecutionRow | null> {
-  const touched = await tx.agentNetworkExecution.updateMany({
-    where: { id: executionId, status: { in: ['queued', 'running'] } },
-    data: { updatedAt: now },
-  });
-  if (touched.count === 0) return null;
+  if (!(await lockLiveParent(tx.sql, 'agent_network_executions', executionId, now))) return null;
   return tx.agentNetworkExecution.findUnique({ where: { id: executionId } });
 }
 

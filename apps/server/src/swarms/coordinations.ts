@@ -38,7 +38,7 @@ import { lockSwarm } from './lock.ts';
 import { resultKey, type WorkEngine } from '../work/engine.ts';
 import type { NewSubtask } from '../work/sql/insert.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
-import type { Assignment, EndedAttempt, ParentDescription, WorkParent } from '../work/parent.ts';
+import { type Assignment, type EndedAttempt, lockLiveParent, type ParentDescription, type WorkParent } from '../work/parent.ts';
 import { candidateWindow, memberCandidates, swarmNotFound } from './membership.ts';
 import { type CoordinationRow, coordinationFrom, iso } from './views.ts';
 import { conflict, type DomainError, notFound } from '../errors.ts';
@@ -214,8 +214,7 @@ function subtaskRow(c: CoordinationRow, seq: number, replica: number, memberId: 
 
 /** Lock the task for settling; null when it takes no more results. */
 async function lockTask(tx: Pick<Tx, 'sql'>, id: string, now: Date): Promise<CoordinationRow | null> {
-  const row = await tx.sql.one(sql`
-    UPDATE "swarm_coordination" SET "updated_at" = ${now} WHERE "id" = ${id} AND "status" IN ('queued', 'running') RETURNING *`);
+  const row = await lockLiveParent(tx.sql, 'swarm_coordination', id, now);
   return row ? coordinationFrom(row) : null;
 }
 

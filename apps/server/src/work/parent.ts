@@ -1,5 +1,5 @@
 import type { Database, Tx } from '../db/database.ts';
-import type { Sql } from '../db/sql.ts';
+import { raw, type Sql, sql } from '../db/sql.ts';
 import type { SubtaskRow } from './subtasks.ts';
 
 /** The two kinds of work a subtask can belong to. */
@@ -73,3 +73,20 @@ export interface WorkParent {
 }
 
 export type WorkParents = Record<ParentKind, WorkParent>;
+
+/**
+ * Take a live parent's row lock (an execution or a swarm task, queued or
+ * running) before settling or moving any of its subtasks: the lock order is
+ * the parent, then its subtasks. Returns the row as it is now, or null when
+ * the parent has ended and takes no more results.
+ */
+export async function lockLiveParent(
+  db: Sql,
+  table: 'agent_network_executions' | 'swarm_coordination',
+  id: string,
+  now: Date,
+): Promise<Record<string, unknown> | null> {
+  const row = await db.one(sql`
+    UPDATE ${raw(`"${table}"`)} SET "updated_at" = ${now} WHERE "id" = ${id} AND "status" IN ('queued', 'running') RETURNING *`);
+  return row ?? null;
+}
