@@ -779,6 +779,8 @@ async function main() {
           executions.push(e.id);
         }
         const handled = new Map<unknown, number>();
+        // The workers' own account of trouble (a lost lease, a refused or failed call), the first few lines.
+        const trouble: string[] = [];
         const workers = agents.map((a, i) =>
           createWorker({
             url: on[i % on.length]!.url,
@@ -786,6 +788,9 @@ async function main() {
             agent: a.id,
             concurrency: CONCURRENCY,
             waitSeconds: 1,
+            log: (line: string) => {
+              if (trouble.length < 5 && /lost|refused|unreachable|retry|error/i.test(line)) trouble.push(line);
+            },
             handler: (payload) => {
               handled.set(payload, (handled.get(payload) ?? 0) + 1);
               return payload;
@@ -802,6 +807,7 @@ async function main() {
           }
         });
         if (waits) notes.push(`batched (${n} instance(s)) ${waits}`);
+        if (trouble.length) notes.push(`batched (${n} instance(s)) workers said: ${trouble.join(' | ')}`);
         const seconds = (performance.now() - t0) / 1000;
         const benchCpu = (process.cpuUsage(cpu0.bench).user + process.cpuUsage(cpu0.bench).system) / 1e6 / seconds;
         const serverCpu = on.map((sv, i) => (cpuSeconds(sv.pid) - cpu0.servers[i]!) / seconds);
