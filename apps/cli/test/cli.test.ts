@@ -102,7 +102,7 @@ describe.each(databaseKinds)('aitbc against a server on %s', (kind) => {
     const stderr = expectFailure(await cli(['agent', 'list'], { AITBC_API_KEY: key }));
     expect(stderr).toMatch(/^aitbc: Unknown or revoked API key\. .*AITBC_API_KEY/);
     const listed = expectSuccess(await cli(['keys', 'list', '--owner', 'erin', '--include-revoked'], admin));
-    expect(listed).toMatch(/STATE\n.*revoked\n\n1 key \(1 revoked\)\n$/);
+    expect(listed).toMatch(/STATE +LABEL\n.*revoked[^\n]*\n\n1 key \(1 revoked\)\n$/);
   });
 
   it('names the field of a validation error', async () => {

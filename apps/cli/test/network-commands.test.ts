@@ -21,6 +21,7 @@ import { CLEAR_SCREEN } from '../src/progress.ts';
 import { runNetworkUpdate } from '../src/cmd/network/update.ts';
 import { CliError, UsageError } from '../src/failure.ts';
 import { interpretOutcome } from '../src/worker.ts';
+import { until } from './support/aitbc.ts';
 
 const never = new AbortController().signal;
 
@@ -103,6 +104,11 @@ describe.each(databaseKinds)('agent network commands on %s', (kind) => {
       runAgentWork({ agent, exec, concurrency: 2, pollInterval: 0.05 }, { ...alice, log: () => {}, stop: stop.signal, abandon: never }),
     );
     writeFileSync(join(dir, 'sum.json'), JSON.stringify({ items: Array.from({ length: 40 }, (_, i) => i), chunk_size: 5, reduce: 'sum' }));
+    // Both workers' first claims are their agents' first signs of life: until then the strategy would rightly
+    // give everything to whichever agent is live.
+    await until('both agents online', async () =>
+      (await Promise.all(['w1', 'w2'].map((id) => runAgentGet({ id }, alice)))).every((a) => a.status === 'online') ? true : undefined,
+    );
     const done = await runNetworkExecute(
       { id: net.id, task: 'sum.json', wait: true, interval: 0.05 },
       { ...alice, cwd: dir, stderr: (t) => progress.push(t), tty: false },

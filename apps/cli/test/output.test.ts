@@ -106,7 +106,7 @@ describe('table output', () => {
     expect(text).toMatch(/^prefix: +aitbc_Ab3dEf$/m);
   });
 
-  it('adds a STATE column to the key list only when revoked keys are in it', () => {
+  it('adds a STATE column to the key list only when revoked keys are in it, and shows a label whole, last', () => {
     const key = (id: string, revoked_at: string | null): KeyView => ({
       id: `00000000-0000-4000-8000-00000000000${id}`,
       owner_id: 'someone-with-a-really-long-owner-name@example.com',
@@ -119,9 +119,11 @@ describe('table output', () => {
     const active = renderKeyList({ keys: [key('1', null)] });
     expect(active).not.toMatch(/STATE/);
     const mixed = renderKeyList({ keys: [key('1', null), key('2', '2026-11-25T07:00:00.000Z')] });
-    expect(mixed.split('\n')[0]).toMatch(/STATE$/);
-    expect(mixed).toMatch(/revoked\n\n2 keys \(1 revoked\)\n$/);
-    expect(widest(mixed)).toBeLessThanOrEqual(80);
+    expect(mixed.split('\n')[0]).toMatch(/STATE +LABEL$/);
+    expect(mixed).toMatch(/revoked +word word[^\n]*\n\n2 keys \(1 revoked\)\n$/);
+    // Whole, however long; the columns before it still fit 80.
+    expect(mixed).toContain(longText);
+    expect(widest(mixed.replaceAll(longText, ''))).toBeLessThanOrEqual(80);
   });
 });
 

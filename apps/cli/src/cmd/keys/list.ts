@@ -30,15 +30,15 @@ const columns: Column<KeyView>[] = [
   { header: 'PREFIX', value: (k) => k.prefix },
   { header: 'OWNER', value: (k) => k.owner_id, flex: true },
   { header: 'ROLE', value: (k) => k.role },
-  // Never cut short: a label is how a person tells keys apart.
-  { header: 'LABEL', value: (k) => k.label },
 ];
 const stateColumn: Column<KeyView> = { header: 'STATE', value: (k) => (k.revoked_at ? 'revoked' : 'active') };
+// Last, and never cut short: a label is how a person tells keys apart, so a long one runs on past the table.
+const labelColumn: Column<KeyView> = { header: 'LABEL', value: (k) => k.label };
 
 export function renderKeyList({ keys }: { keys: KeyView[] }): string {
   if (!keys.length) return 'No API keys.\n';
   const revoked = keys.filter((k) => k.revoked_at).length;
-  const table = renderTable(keys, revoked ? [...columns, stateColumn] : columns);
+  const table = renderTable(keys, [...columns, ...(revoked ? [stateColumn] : []), labelColumn]);
   return `${table}\n${count(keys.length, 'key')}${revoked ? ` (${revoked} revoked)` : ''}\n`;
 }
 
