@@ -87,7 +87,10 @@ class PostgresEventBus extends LocalEventBus {
     const listener = new pg.Client({ connectionString: url });
     await listener.connect();
     await listener.query(`LISTEN ${CHANNEL}`);
-    const bus = new PostgresEventBus(listener, new pg.Pool({ connectionString: url, max: 2 }));
+    const publisher = new pg.Pool({ connectionString: url, max: 2 });
+    // An idle publishing connection that ends is replaced when next needed (see db/client.ts).
+    publisher.on('error', onError);
+    const bus = new PostgresEventBus(listener, publisher);
     listener.on('notification', (message) => {
       if (message.channel !== CHANNEL || !message.payload) return;
       try {

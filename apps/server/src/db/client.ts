@@ -144,6 +144,9 @@ export async function connect(target: DatabaseTarget, joinable: () => SqlQueryab
   }
   const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('./generated/postgresql/client.ts'), import('@prisma/adapter-pg')]);
   const pool = new pg.Pool({ connectionString: target.url, max: 10 });
+  // An idle connection that PostgreSQL ends (a restart, a terminated backend) is an 'error' on the pool; the pool
+  // drops it and opens another when next needed. Unheard, that event would take the whole process down.
+  pool.on('error', (error) => console.error(`aitbc-server: database: an idle connection ended (${error.message}); it will be replaced`));
   const adapter = await new PrismaPg(pool).connect();
   const client = new PrismaClient({ adapter: factory(adapter, joinable) });
   await client.$connect();
