@@ -181,5 +181,4 @@ describe.skipIf(!databaseKinds.includes('postgresql'))('two instances on one Pos
       stop();
     }
   });
-
 });
