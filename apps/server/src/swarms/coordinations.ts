@@ -543,10 +543,10 @@ function decisionOf(c: CoordinationRow): ConsensusDecision | null {
 export async function consensusView(db: Sql, c: CoordinationRow, asked?: { threshold: number }): Promise<ConsensusView> {
   const settings: ConsensusSettings = asked ? { algorithm: 'threshold', threshold: asked.threshold } : settingsOf(c);
   const votes = await votesOf(db, c.id);
-  const stored = asked
+  const decision = asked
     ? decideConsensus(votes, { ...settings, expectedVoters: c.collaborators, final: !LIVE_TASK_STATUSES.includes(c.status) })
     : decisionOf(c);
-  let decided = stored && stored.state !== 'pending' ? stored : null;
+  let decided = decision && decision.state !== 'pending' ? decision : null;
   // A task cancelled before its votes were in was never decided, and never will be.
   if (!decided && !LIVE_TASK_STATUSES.includes(c.status))
     decided = {

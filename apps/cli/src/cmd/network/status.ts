@@ -85,9 +85,11 @@ export interface WatchDeps extends Pick<Session, 'client'> {
 /** Refreshes the status every intervalMs until `signal` aborts; returns how many refreshes were shown. */
 export async function watchNetworkStatus(options: NetworkStatusOptions, deps: WatchDeps): Promise<number> {
   const view = screen(deps.write, deps.tty);
+  // A name is resolved once (it lists the networks), not on every refresh.
+  const resolved = { ...options, id: await networkIdOf(options.id, deps) };
   let shown = 0;
   while (!deps.signal.aborted) {
-    const status = await runNetworkStatus(options, deps);
+    const status = await runNetworkStatus(resolved, deps);
     if (deps.signal.aborted) break;
     view.show(deps.format(status));
     shown++;
