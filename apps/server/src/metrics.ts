@@ -110,6 +110,35 @@ function metricsOf(registry: Registry, outcomes: Outcomes) {
         for (const [outcome, n] of Object.entries(outcomes.consensus)) this.inc({ outcome }, n);
       },
     }),
+    stolen: new Counter({
+      name: 'aitbc_subtasks_stolen_total',
+      help: 'Unclaimed subtasks an idle agent or member took from another assignee (work stealing)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(outcomes.stolen);
+      },
+    }),
+    backups: new Counter({
+      name: 'aitbc_backups_total',
+      help: 'Speculative backup copies of running subtasks, by event: launched, or won (its result came first and the other copy was cancelled)',
+      labelNames: ['event'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ event: 'launched' }, outcomes.backups.launched);
+        this.inc({ event: 'won' }, outcomes.backups.won);
+      },
+    }),
+    backupSecondsSaved: new Counter({
+      name: 'aitbc_backup_seconds_saved_total',
+      help: 'Time backup copies that won saved, estimated: each beat a copy that had run t without finishing, taken to need at least t more',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(outcomes.backups.secondsSaved);
+      },
+    }),
     dbUnits: new Histogram({
       name: 'aitbc_db_unit_duration_seconds',
       help: 'Database units of work (a transaction, or a run outside one) in seconds, including the wait for the SQLite gate or a pool connection',

@@ -129,7 +129,8 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
 
   describe('executions', () => {
     it('answers 202 with id, execution_id, queued and the planned subtasks; items are balanced over the agents', async () => {
-      const n = await network({});
+      // Stealing off: this is about who each subtask is planned for (stealing lets an idle agent take another's).
+      const n = await network({ work_stealing: false });
       const e = await execute(n.id, { items: Array.from({ length: 10 }, (_, i) => i), reduce: 'sum' });
       expect(e).toMatchObject({ id: e.execution_id, network_id: n.id, status: 'queued', progress: { total: 3, completed: 0, failed: 0 } });
       // ceil(10 / 3) = 4 items per chunk, one chunk per agent in turn.
@@ -309,8 +310,15 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
     it('work its agent does not claim within claim_timeout moves to a live agent', async () => {
       const absent = await agent(`absent-${kind}`);
       const present = await agent(`present-${kind}`);
-      const n = (await alice('POST', '/api/v1/agents/networks', { name: 'ct', agents: [absent.id, present.id], claim_timeout_seconds: 1 }))
-        .body;
+      const n = (
+        await alice('POST', '/api/v1/agents/networks', {
+          name: 'ct',
+          agents: [absent.id, present.id],
+          claim_timeout_seconds: 1,
+          // The claim timeout alone moves the work here (with stealing on, absent would take it as soon as it claims).
+          work_stealing: false,
+        })
+      ).body;
       await alice('POST', `/api/v1/agents/${present.id}/claim`, {}); // present is now live
       const e = await execute(n.id, { subtasks: ['a', 'b'] });
       // Live agents are preferred, so both went to the present agent up front.
@@ -460,7 +468,8 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
     });
 
     it('computes metrics from the recorded work, and optimize cites the agent that fails', async () => {
-      const n = await network({ max_attempts: 10 });
+      // Stealing off: a1 fails only its own 5 chunks (with stealing on it would take, and fail, a2's and a3's too).
+      const n = await network({ max_attempts: 10, work_stealing: false });
       const e = await execute(n.id, { items: Array.from({ length: 15 }, (_, i) => i), chunk_size: 1, reduce: 'count' });
       // a1 fails every attempt it gets (its 5 of the 15 chunks); a2 and a3 do the work.
       for (let round = 0; round < 10; round++) {

@@ -234,7 +234,8 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       const t = await coordinate({
         task_id: `mr-${kind}`,
         strategy: 'map-reduce',
-        parameters: { items, reduce: 'sum', capability: 'compute' },
+        // Stealing off: the members are drained one after another here, and the first would take the others' chunks.
+        parameters: { items, reduce: 'sum', capability: 'compute', work_stealing: false },
       });
       expect(t.assigned_members).toHaveLength(3); // the spec's default
       const queued = await task(t.task_id);
@@ -432,7 +433,8 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       const t = await coordinate({
         strategy: 'pipeline',
         collaborators: 2,
-        parameters: { capability: 'compute', payload: 1, stages: ['add', 'double', 'add'] },
+        // Stealing off: one stage per round here (with it on, whoever is idle takes the next stage at once).
+        parameters: { capability: 'compute', payload: 1, stages: ['add', 'double', 'add'], work_stealing: false },
       });
       const run = (p: any) => (p.params === 'add' ? p.input + 1 : p.input * 2);
       for (let stage = 0; stage < 3; stage++) {

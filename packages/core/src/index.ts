@@ -10,3 +10,5 @@ export * from './schemas/swarm.ts';
 export * from './network/index.ts';
 export * from './swarm/index.ts';
 export * from './schemas/dashboard.ts';
+export * from './schemas/stragglers.ts';
+export * from './work/stragglers.ts';

@@ -19,7 +19,7 @@ export function isLive(agent: { status: string; lastSeen: Date | null }, claimTi
  * SPEED_SAMPLE: one statement for all of them (a bounded read per agent,
  * on the attempts' (assignee, outcome, ended) index).
  */
-async function meanTaskSeconds(db: Sql, agentIds: string[]): Promise<Map<string, number>> {
+export async function meanTaskSeconds(db: Sql, agentIds: string[]): Promise<Map<string, number>> {
   if (agentIds.length === 0) return new Map();
   const duration = dialectal(
     `unixepoch(a."ended_at", 'subsec') - unixepoch(a."started_at", 'subsec')`,

@@ -5,6 +5,7 @@ import {
   decideReplicas,
   decomposeTask,
   executionResults,
+  finishesSooner,
   type ExecutionView,
   isCapable,
   isReplicated,
@@ -17,14 +18,25 @@ import {
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import type { Database, Tx } from '../db/database.ts';
-import { fromJson, inList, shard, type Sql, sql } from '../db/sql.ts';
+import { flag, fromJson, inList, shard, type Sql, sql } from '../db/sql.ts';
 import { conflict, type DomainError, notFound, unprocessable } from '../errors.ts';
 import { executionEnded, executionStarted, replicasDecided } from '../stats.ts';
 import type { WorkEngine } from '../work/engine.ts';
-import { type Assignment, type EndedAttempt, lockLiveParent, type ParentDescription, type WorkParent } from '../work/parent.ts';
+import {
+  type Assignment,
+  type BackupCounts,
+  countBackups,
+  type EndedAttempt,
+  lockLiveParent,
+  type OpenParent,
+  type ParentDescription,
+  type WorkParent,
+} from '../work/parent.ts';
+import { openLoad } from '../work/open-work.ts';
+import type { Takeable } from '../work/sql/stragglers.ts';
 import type { NewSubtask } from '../work/sql/insert.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
-import { loadCandidates } from './candidates.ts';
+import { loadCandidates, meanTaskSeconds } from './candidates.ts';
 import { findNetwork } from './records.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, priorityRank, toExecutionView } from './views.ts';
 import { later } from '../clock.ts';
@@ -109,7 +121,8 @@ export async function submitExecution(
       now,
     );
   });
-  await work.enqueue(tx, rows, now);
+  // With stealing on, every agent of the network may take part of it: wake them all, not only the assignees.
+  await work.enqueue(tx, rows, now, network.workStealing ? candidates.map((c) => c.id) : []);
   await tx.agentNetwork.update({ where: { id: network.id }, data: { rrCursor: plan.cursor } });
   await executionStarted(tx, network.id, now);
   const written = rows
@@ -122,6 +135,9 @@ export async function submitExecution(
         leaseExpiresAt: null,
         attempts: 0,
         leaseId: null,
+        backupAssigneeId: null,
+        backupLeaseId: null,
+        backupLeaseExpiresAt: null,
         result: null,
         resultKey: null,
         accepted: false,
@@ -425,6 +441,53 @@ export class ExecutionParent implements WorkParent {
         this.work.announce({ owner_id: execution.ownerId, network_id: execution.networkId, execution_id: execution.id }),
       );
     });
+  }
+
+  /** The live executions of the agent's networks that let it take others' work (README "Stragglers"). */
+  async openTo(db: Sql, ownerId: string, agentId: string): Promise<OpenParent[]> {
+    const networks = await db.all<Record<string, unknown>>(sql`
+      SELECT "id", "agents", "coordination_strategy", "work_stealing", "speculation", "speculation_multiplier", "speculation_quantile"
+      FROM "agent_networks" WHERE "owner_id" = ${ownerId} AND ("work_stealing" OR "speculation")`);
+    const mine = new Map(networks.filter((n) => fromJson<string[]>(n.agents).includes(agentId)).map((n) => [n.id as string, n]));
+    if (mine.size === 0) return [];
+    const live = await db.all<{ id: string; network_id: string }>(sql`
+      SELECT "id", "network_id" FROM "agent_network_executions" WHERE "network_id" ${inList([...mine.keys()])} AND "status" IN ('queued', 'running')`);
+    return live.map((e) => {
+      const n = mine.get(e.network_id)!;
+      return {
+        id: e.id,
+        stealing: flag(n.work_stealing),
+        speculation: flag(n.speculation)
+          ? { multiplier: Number(n.speculation_multiplier), quantile: Number(n.speculation_quantile) }
+          : null,
+        strategy: n.coordination_strategy as string,
+      };
+    });
+  }
+
+  /**
+   * The agent must have the capabilities a subtask requires. Under
+   * `centralized` the strategy decides again: the agent takes a subtask only
+   * if, by measured task times, it would finish it sooner than its assignee.
+   */
+  async mayTake(db: Sql, agentId: string, candidates: Takeable[], open: OpenParent[]): Promise<Takeable[]> {
+    const agent = await db.one<{ capabilities: unknown }>(sql`SELECT "capabilities" FROM "agents" WHERE "id" = ${agentId}`);
+    const capabilities = fromJson<string[] | null>(agent?.capabilities) ?? [];
+    const capable = candidates.filter((c) => isCapable({ capabilities }, c.requires));
+    const strategy = new Map(open.map((p) => [p.id, p.strategy]));
+    const central = capable.filter((c) => strategy.get(c.parentId) === 'centralized');
+    if (central.length === 0) return capable;
+    const assignees = [...new Set(central.map((c) => c.assigneeId))];
+    const [speeds, load] = await Promise.all([meanTaskSeconds(db, [agentId, ...assignees]), openLoad(db, assignees)]);
+    return capable.filter(
+      (c) =>
+        strategy.get(c.parentId) !== 'centralized' ||
+        finishesSooner(speeds.get(agentId) ?? null, speeds.get(c.assigneeId) ?? null, load.get(c.assigneeId) ?? 0),
+    );
+  }
+
+  backups(tx: Tx, executionId: string, by: BackupCounts): Promise<void> {
+    return countBackups(tx.sql, 'agent_network_executions', executionId, by);
   }
 }
 

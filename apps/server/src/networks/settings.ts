@@ -19,6 +19,10 @@ export function settingColumns(input: {
   max_attempts?: number;
   replication?: number;
   max_replication?: number;
+  work_stealing?: boolean;
+  speculation?: boolean;
+  speculation_multiplier?: number;
+  speculation_quantile?: number;
 }) {
   const columns = {
     leaseSeconds: input.lease_seconds,
@@ -26,6 +30,10 @@ export function settingColumns(input: {
     maxAttempts: input.max_attempts,
     replication: input.replication,
     maxReplication: input.max_replication,
+    workStealing: input.work_stealing,
+    speculation: input.speculation,
+    speculationMultiplier: input.speculation_multiplier,
+    speculationQuantile: input.speculation_quantile,
   };
   return Object.fromEntries(Object.entries(columns).filter(([, v]) => v !== undefined));
 }

@@ -12,8 +12,9 @@ import type {
   SubtaskStatus,
   SubtaskView,
 } from '@aitbc/core';
+import { speculationView } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
-import { fromJson, time } from '../db/sql.ts';
+import { flag, fromJson, time } from '../db/sql.ts';
 import type { SubtaskRow } from '../work/subtasks.ts';
 
 export type NetworkRow = NonNullable<Awaited<ReturnType<PrismaTx['agentNetwork']['findFirst']>>>;
@@ -38,6 +39,10 @@ export function networkFrom(r: Record<string, unknown>): NetworkRow {
     maxAttempts: num(r.max_attempts),
     replication: num(r.replication),
     maxReplication: num(r.max_replication),
+    workStealing: flag(r.work_stealing),
+    speculation: flag(r.speculation),
+    speculationMultiplier: num(r.speculation_multiplier),
+    speculationQuantile: num(r.speculation_quantile),
     liveExecutions: num(r.live_executions),
     executionsTotal: num(r.executions_total),
     executionsCompleted: num(r.executions_completed),
@@ -58,6 +63,10 @@ export function networkSettings(n: NetworkRow) {
     max_attempts: n.maxAttempts,
     replication: n.replication,
     max_replication: n.maxReplication,
+    work_stealing: n.workStealing,
+    speculation: n.speculation,
+    speculation_multiplier: n.speculationMultiplier,
+    speculation_quantile: n.speculationQuantile,
   };
 }
 
@@ -92,6 +101,7 @@ export function toExecutionSummary(e: ExecutionRow, decided: number): ExecutionS
     created_at: e.createdAt.toISOString(),
     started_at: iso(e.startedAt),
     completed_at: iso(e.completedAt),
+    speculation: speculationView(e),
   };
 }
 

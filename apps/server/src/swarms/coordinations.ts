@@ -25,6 +25,8 @@ import {
   type TaskStatus,
   tallyVotes,
   VOTING_STRATEGIES,
+  DEFAULT_STRAGGLER_SETTINGS,
+  type StragglerSettings,
   type Vote,
   LIVE_TASK_STATUSES,
   reportedTaskStatus,
@@ -38,7 +40,17 @@ import { lockSwarm } from './lock.ts';
 import { resultKey, type WorkEngine } from '../work/engine.ts';
 import type { NewSubtask } from '../work/sql/insert.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
-import { type Assignment, type EndedAttempt, lockLiveParent, type ParentDescription, type WorkParent } from '../work/parent.ts';
+import {
+  type Assignment,
+  type BackupCounts,
+  countBackups,
+  type EndedAttempt,
+  lockLiveParent,
+  type OpenParent,
+  type ParentDescription,
+  type WorkParent,
+} from '../work/parent.ts';
+import type { Takeable } from '../work/sql/stragglers.ts';
 import { candidateWindow, memberCandidates, swarmNotFound } from './membership.ts';
 import { type CoordinationRow, coordinationFrom, iso } from './views.ts';
 import { conflict, type DomainError, notFound } from '../errors.ts';
@@ -173,6 +185,9 @@ export async function coordinate(tx: Tx, work: WorkEngine, ownerId: string, inpu
     deadlineAt: later(now, timeout),
     subtaskCount: plan.subtaskCount,
     decidedCount: 0,
+    backupsLaunched: 0,
+    backupsWon: 0,
+    backupSecondsSaved: 0,
     startedAt: null,
     completedAt: null,
     createdAt: now,
@@ -488,6 +503,46 @@ export class CoordinationParent implements WorkParent {
 
   /** A task is decided in the transaction that settles its last work (under its lock): nothing is left for later. */
   async finishIfDone(_db: Database, _id: string, _now: Date): Promise<void> {}
+
+  /**
+   * The member's live tasks that let it take another selected member's work
+   * (README "Stragglers"): it must be one of the task's selected members.
+   * A leader-election task's work is its leader's, so it is never stolen;
+   * a vote is a member's own work, so voting tasks never get backups.
+   */
+  async openTo(db: Sql, ownerId: string, memberId: string): Promise<OpenParent[]> {
+    const rows = await db.all<Record<string, unknown>>(sql`
+      SELECT c.* FROM "swarm_coordination" c
+      WHERE c."swarm_id" = (SELECT "swarm_id" FROM "swarm_members" WHERE "member_id" = ${memberId})
+        AND c."owner_id" = ${ownerId} AND c."status" IN ('queued', 'running')`);
+    return rows.map(coordinationFrom).flatMap((c) => {
+      if (!membersOf(c).includes(memberId)) return [];
+      const p = { ...DEFAULT_STRAGGLER_SETTINGS, ...stragglerSettingsOf(paramsOf(c)) };
+      const stealing = p.work_stealing && strategyOf(c) !== 'leader-election';
+      const speculation = p.speculation && !isVoting(c) ? { multiplier: p.speculation_multiplier, quantile: p.speculation_quantile } : null;
+      return stealing || speculation ? [{ id: c.id, stealing, speculation, strategy: c.strategy }] : [];
+    });
+  }
+
+  /** A selected member may take any of its task's work (openTo checked that it is one). */
+  async mayTake(_db: Sql, _memberId: string, candidates: Takeable[]): Promise<Takeable[]> {
+    return candidates;
+  }
+
+  backups(tx: Tx, id: string, by: BackupCounts): Promise<void> {
+    return countBackups(tx.sql, 'swarm_coordination', id, by);
+  }
+}
+
+/** The straggler settings a task's parameters name (the rest are the defaults). */
+function stragglerSettingsOf(p: CoordinationParameters): Partial<StragglerSettings> {
+  const named = {
+    work_stealing: p.work_stealing,
+    speculation: p.speculation,
+    speculation_multiplier: p.speculation_multiplier,
+    speculation_quantile: p.speculation_quantile,
+  };
+  return Object.fromEntries(Object.entries(named).filter(([, v]) => v !== undefined));
 }
 
 /**

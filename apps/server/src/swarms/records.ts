@@ -1,6 +1,7 @@
 // Swarm reads that query the database: status, task status, swarm listings.
 // (views.ts maps rows to views and reads nothing.)
 import {
+  speculationView,
   swarmMetricsFromTotals,
   type MemberStatus,
   type SwarmMetrics,
@@ -127,6 +128,7 @@ export async function taskStatus(db: Sql, c: CoordinationRow): Promise<TaskStatu
     ...(c.results !== null || (finished && c.status === 'completed') ? { result: c.results } : {}),
     consensus: voting ? await consensusView(db, c) : null,
     error: c.error,
+    speculation: speculationView(c),
     created_at: c.createdAt.toISOString(),
     started_at: iso(c.startedAt),
     completed_at: iso(c.completedAt),

@@ -13,16 +13,25 @@
  * is left alone.
  */
 import { createHash } from 'node:crypto';
-import { type ClaimedSubtask, canonicalJson, type LeaseView, type Refusal, type ReportedOutcome, resultProblem } from '@aitbc/core';
+import {
+  type ClaimedSubtask,
+  canonicalJson,
+  findStragglers,
+  type LeaseView,
+  type Refusal,
+  type ReportedOutcome,
+  resultProblem,
+} from '@aitbc/core';
 import type { Database, Tx } from '../db/database.ts';
 import type { Sql } from '../db/sql.ts';
 import { conflict, DomainError, notFound } from '../errors.ts';
 import type { EventBus, ServerEvent } from '../events.ts';
-import type { EndedAttempt, ParentDescription, ParentKind, WorkParent, WorkParents } from './parent.ts';
+import type { BackupCounts, EndedAttempt, ParentDescription, ParentKind, WorkParent, WorkParents } from './parent.ts';
 import { parentOf } from './parent.ts';
 import type { EndedAttemptRow } from './sql/attempts.ts';
 import type { WorkSql } from './sql/index.ts';
 import type { NewSubtask } from './sql/insert.ts';
+import type { Takeable } from './sql/stragglers.ts';
 import type { ParentRef } from './sql/cancel.ts';
 import type { MovedFrom } from './sql/move.ts';
 import { Outcomes } from './outcomes.ts';
@@ -79,6 +88,26 @@ const WAKE_CHUNK = 150;
 
 const seconds = (from: Date, to: Date) => Math.max(0, (to.getTime() - from.getTime()) / 1000);
 
+/** An idle long poll looks for stragglers again at least this far apart. */
+const RECHECK_MIN_MS = 50;
+/** …and this often while a parent's running work cannot be judged yet (too few of its subtasks finished). */
+const RECHECK_WATCHING_S = 1;
+
+/** A backup copy of the subtask runs (speculation), its lease not run out. */
+const backupRunning = (s: SubtaskRow, now: Date) =>
+  s.status === 'leased' && s.backupLeaseId !== null && (s.backupLeaseExpiresAt?.getTime() ?? 0) > now.getTime();
+
+/** One candidate per subtask (parent, seq): a thief never takes two replicas of one subtask. */
+function onePerSubtask(candidates: Takeable[]): string[] {
+  const seen = new Set<string>();
+  return candidates.flatMap((c) => {
+    const key = `${c.parentId}\n${c.seq}`;
+    if (seen.has(key)) return [];
+    seen.add(key);
+    return [c.id];
+  });
+}
+
 /** Refusals a single-item call turns into an error: NOT_FOUND is a 404, the rest 409s. */
 export function refusalError(r: Refused): DomainError {
   return r.refusal === 'NOT_FOUND' ? notFound(r.message) : conflict(r.message);
@@ -97,6 +126,7 @@ export class WorkEngine {
   private readonly startedParents = new Set<string>();
   /** What this process ended and decided, for /metrics. */
   readonly outcomes = new Outcomes();
+  private closed = false;
 
   constructor(private readonly deps: WorkEngineDeps) {}
 
@@ -132,20 +162,37 @@ export class WorkEngine {
     try {
       const deadline = Date.now() + wait * 1000;
       for (;;) {
-        const claimed = await this.claimNow(ownerId, who, options.max, options.leaseSeconds);
+        const { claimed, recheckAt } = await this.claimNow(ownerId, who, options.max, options.leaseSeconds);
         if (claimed.length > 0 || !watch) return claimed;
-        if (!(await watch.next(deadline, options.signal))) return claimed;
+        // A straggler may cross its threshold before anything is assigned: look again then.
+        const until = recheckAt === null ? deadline : Math.min(deadline, Math.max(recheckAt, Date.now() + RECHECK_MIN_MS));
+        if (!(await watch.next(until, options.signal)) && (until >= deadline || options.signal?.aborted || this.closed)) return claimed;
       }
     } finally {
       watch?.dispose();
     }
   }
 
-  private async claimNow(ownerId: string, who: Assignee, max: number, leaseSeconds: number | undefined): Promise<ClaimedSubtask[]> {
+  private async claimNow(
+    ownerId: string,
+    who: Assignee,
+    max: number,
+    leaseSeconds: number | undefined,
+  ): Promise<{ claimed: ClaimedSubtask[]; recheckAt: number | null }> {
     const now = new Date();
-    const rows = await this.deps.db.transaction((tx) =>
+    const own = await this.deps.db.transaction((tx) =>
       this.deps.sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, max, leaseSeconds, now }),
     );
+    // Nothing of its own waiting: take others' unclaimed work, else back up a straggler.
+    const taken =
+      own.length > 0
+        ? { rows: own, backups: new Set<string>(), recheckAt: null }
+        : await this.takeFromOthers(ownerId, who, max, leaseSeconds, now);
+    return { claimed: await this.handOut(taken.rows, taken.backups, now), recheckAt: taken.recheckAt };
+  }
+
+  /** Claimed rows as the claimant gets them (`backups`: the ids it holds a backup copy of). */
+  private async handOut(rows: SubtaskRow[], backups: Set<string>, now: Date): Promise<ClaimedSubtask[]> {
     if (rows.length === 0) return [];
     // Marked started after the claim committed: a claim locks only subtasks, never their parents.
     const fresh = rows.filter((s) => !this.startedParents.has(parentOf(s)!.id));
@@ -153,10 +200,11 @@ export class WorkEngine {
     const about = await this.deps.db.run((_, sql) => this.describe(sql, rows));
     return rows.map((s) => {
       const parent = about.get(parentOf(s)!.id);
+      const backup = backups.has(s.id);
       return {
         subtask_id: s.id,
-        lease_id: s.leaseId!,
-        lease_expires_at: s.leaseExpiresAt!.toISOString(),
+        lease_id: backup ? s.backupLeaseId! : s.leaseId!,
+        lease_expires_at: (backup ? s.backupLeaseExpiresAt! : s.leaseExpiresAt!).toISOString(),
         execution_id: parent?.execution_id ?? null,
         network_id: parent?.network_id ?? null,
         task_id: parent?.task_id ?? null,
@@ -164,10 +212,103 @@ export class WorkEngine {
         seq: s.seq,
         replica: s.replica,
         attempt: s.attempts,
+        backup,
         payload: s.payload,
         requires: (s.requires as string[] | null) ?? [],
       };
     });
+  }
+
+  /**
+   * Work stealing, then speculation (README "Stragglers"), for an assignee
+   * with nothing of its own waiting. Steals: unclaimed subtasks of its live
+   * parents that allow it, which the parent's rules let it take, claimed as
+   * its own. Else backups: running stragglers of parents that allow them,
+   * each given a second lease beside the first. `recheckAt`: when a running
+   * subtask will next cross its straggler threshold (an idle long poll
+   * looks again then).
+   */
+  private async takeFromOthers(
+    ownerId: string,
+    who: Assignee,
+    max: number,
+    leaseSeconds: number | undefined,
+    now: Date,
+  ): Promise<{ rows: SubtaskRow[]; backups: Set<string>; recheckAt: number | null }> {
+    const { db, sql } = this.deps;
+    const none = { rows: [], backups: new Set<string>(), recheckAt: null };
+    const kind: ParentKind = who.kind === 'agent' ? 'execution' : 'coordination';
+    const parent = this.parent(kind);
+    const open = await db.run((_, q) => parent.openTo(q, ownerId, who.id, now));
+    if (open.length === 0) return none;
+
+    const stealing = open.filter((p) => p.stealing).map((p) => p.id);
+    if (stealing.length > 0) {
+      const found = await db.run(async (_, q) => {
+        const candidates = await sql.stealCandidates(q, { ownerId, thiefId: who.id, kind, parentIds: stealing, limit: max * 4 });
+        return candidates.length ? parent.mayTake(q, who.id, candidates, open, now) : [];
+      });
+      const ids = onePerSubtask(found).slice(0, max);
+      if (ids.length > 0) {
+        const stolen = await db.transaction((tx) =>
+          sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, ids, max, leaseSeconds, now }),
+        );
+        if (stolen.length > 0) {
+          this.outcomes.stolen += stolen.length;
+          return { ...none, rows: stolen };
+        }
+      }
+    }
+
+    const speculating = open.filter((p) => p.speculation !== null);
+    if (speculating.length === 0) return none;
+    const runs = await db.run((_, q) =>
+      sql.parentRuns(
+        q,
+        kind,
+        speculating.map((p) => p.id),
+      ),
+    );
+    const stragglers: Takeable[] = [];
+    let nextIn: number | null = null;
+    for (const p of speculating) {
+      const mine = runs.filter((r) => r.parentId === p.id && r.status !== 'failed');
+      // Never a copy of a subtask it already runs (its own, a replica of it, or a backup).
+      const held = new Set(mine.filter((r) => r.assigneeId === who.id || r.backupAssigneeId === who.id).map((r) => r.seq));
+      const found = findStragglers(
+        mine.map((r) => ({
+          id: r.id,
+          state: r.status === 'completed' ? 'finished' : r.status === 'leased' ? 'running' : 'waiting',
+          seconds: r.startedAt ? seconds(r.startedAt, r.status === 'completed' && r.completedAt ? r.completedAt : now) : 0,
+          backedUp: r.backupRunning || held.has(r.seq),
+        })),
+        p.speculation!,
+      );
+      const byId = new Map(mine.map((r) => [r.id, r]));
+      stragglers.push(...found.ids.map((id) => byId.get(id)!));
+      const next = found.nextInSeconds ?? (found.watching ? RECHECK_WATCHING_S : null);
+      if (next !== null) nextIn = Math.min(nextIn ?? next, next);
+    }
+    const recheckAt = nextIn === null ? null : now.getTime() + nextIn * 1000;
+    if (stragglers.length === 0) return { ...none, recheckAt };
+    const allowed = await db.run((_, q) => parent.mayTake(q, who.id, stragglers, open, now));
+    const ids = onePerSubtask(allowed).slice(0, max);
+    if (ids.length === 0) return { ...none, recheckAt };
+    const started = await db.transaction(async (tx) => {
+      const parents = [...new Set(allowed.filter((t) => ids.includes(t.id)).map((t) => t.parentId))].sort();
+      // Lock order: the parents, then their subtasks.
+      await parent.lock(tx, parents, true, now);
+      const rows = await sql.startBackups(tx.sql, { ownerId, assigneeId: who.id, ids, leaseSeconds, now });
+      for (const id of parents) {
+        const launched = rows.filter((s) => parentOf(s)!.id === id).length;
+        if (launched > 0) await parent.backups(tx, id, { launched, won: 0, secondsSaved: 0 });
+      }
+      tx.afterCommit(() => {
+        this.outcomes.backups.launched += rows.length;
+      });
+      return rows;
+    });
+    return { rows: started, backups: new Set(started.map((s) => s.id)), recheckAt };
   }
 
   private async markStarted(sql: Sql, rows: SubtaskRow[], now: Date): Promise<void> {
@@ -212,11 +353,9 @@ export class WorkEngine {
     const now = new Date();
     const unique = [...new Map(leases.map((l) => [`${l.subtask_id}\n${l.lease_id}`, l])).values()];
     const extended = await this.deps.db.run((_, sql) => this.deps.sql.extendLeases(sql, ownerId, unique, leaseSeconds, now));
-    const held = new Map(extended.map((e) => [e.subtaskId, e]));
-    const byLease = (l: { subtask_id: string; lease_id: string }) => {
-      const e = held.get(l.subtask_id);
-      return e && e.leaseId === l.lease_id ? e : undefined;
-    };
+    // By subtask and lease: a subtask's first copy and its backup are two leases.
+    const held = new Map(extended.map((e) => [`${e.subtaskId}\n${e.leaseId}`, e]));
+    const byLease = (l: { subtask_id: string; lease_id: string }) => held.get(`${l.subtask_id}\n${l.lease_id}`);
     await this.sawAssignees(ownerId, extended, now);
     const missing = unique.filter((l) => byLease(l) === undefined);
     const why = missing.length ? await this.deps.db.run((_, sql) => this.refusals(sql, ownerId, missing, now)) : new Map<string, Refused>();
@@ -260,7 +399,9 @@ export class WorkEngine {
       const attempt = attempts.get(lease);
       const expired =
         (s?.leaseId === lease && s.status === 'leased' && s.leaseExpiresAt! <= now) ||
+        (s?.backupLeaseId === lease && s.status === 'leased' && (s.backupLeaseExpiresAt?.getTime() ?? 0) <= now.getTime()) ||
         (attempt?.subtaskId === id && attempt.outcome === 'expired');
+      const beaten = s?.status === 'completed' && s.backupLeaseId === lease && attempt?.outcome === 'cancelled';
       why.set(
         `${id}\n${lease}`,
         !s
@@ -270,20 +411,25 @@ export class WorkEngine {
                 refusal: 'LEASE_EXPIRED',
                 message: `${held} has expired: a heartbeat or outcome after the lease ran out is refused, and the subtask goes back to the queue`,
               }
-            : s.status === 'cancelled' || (attempt?.subtaskId === id && attempt.outcome === 'cancelled')
+            : beaten
               ? {
                   refusal: 'CANCELLED',
-                  message: `${held} is no longer held: it was cancelled (its execution or task was cancelled or already decided)`,
+                  message: `${held} is no longer held: another copy of the subtask (a backup) finished first, so this copy's work is not needed`,
                 }
-              : s.leaseId === lease
-                ? { refusal: 'LEASE_LOST', message: `${held} is no longer held: it is already ${s.status}` }
-                : {
-                    refusal: 'LEASE_LOST',
-                    message:
-                      attempt?.subtaskId === id
-                        ? `${held} is no longer held: its ${attempt.outcome === 'failed' ? 'failure was reported and it was handed on' : 'attempt ended'}`
-                        : `${held} is no longer held: it was handed to another claim`,
-                  },
+              : s.status === 'cancelled' || (attempt?.subtaskId === id && attempt.outcome === 'cancelled')
+                ? {
+                    refusal: 'CANCELLED',
+                    message: `${held} is no longer held: it was cancelled (its execution or task was cancelled or already decided)`,
+                  }
+                : s.leaseId === lease
+                  ? { refusal: 'LEASE_LOST', message: `${held} is no longer held: it is already ${s.status}` }
+                  : {
+                      refusal: 'LEASE_LOST',
+                      message:
+                        attempt?.subtaskId === id
+                          ? `${held} is no longer held: its ${attempt.outcome === 'failed' ? 'failure was reported and it was handed on' : 'attempt ended'}`
+                          : `${held} is no longer held: it was handed to another claim`,
+                    },
       );
     }
     return why;
@@ -338,8 +484,9 @@ export class WorkEngine {
     const valid = items.filter((_, i) => !invalid.has(i));
     const rows = await sql.readSubtasks(tx.sql, ownerId, [...new Set(valid.map((item) => item.subtask_id))]);
     const failures = valid.filter((item): item is Extract<ReportedOutcome, { error: string }> => 'error' in item);
-    // Lock order: the parents' locks before any of their subtasks changes.
-    for (const [kind, ids] of this.idsByKind(rows)) await this.parent(kind).lock(tx, ids, failures.length > 0, now);
+    // Lock order: the parents' locks before any of their subtasks changes (a backup copy decided moves its parent's counters).
+    const backedUp = rows.some((s) => backupRunning(s, now));
+    for (const [kind, ids] of this.idsByKind(rows)) await this.parent(kind).lock(tx, ids, failures.length > 0 || backedUp, now);
 
     const keyed = valid.flatMap((item) => ('result' in item ? [{ item, key: resultKey(item.result) }] : []));
     // A subtask listed twice is recorded once; the second is answered as already recorded or refused.
@@ -358,23 +505,29 @@ export class WorkEngine {
     );
     const recorded = new Set(completed.map((s) => `${s.id}\n${s.leaseId}`));
     const failed = new Map<string, SubtaskRow>();
+    const failedLeases = new Set<string>();
     for (const item of failures) {
       const s = rows.find((r) => r.id === item.subtask_id);
-      if (s?.status !== 'leased' || s.leaseId !== item.lease_id || s.leaseExpiresAt! <= now || failed.has(s.id)) continue;
-      if (await this.release(tx, s, { status: 'leased', leaseId: item.lease_id }, item.error, 'failed', now)) failed.set(s.id, s);
+      if (s?.status !== 'leased' || failed.has(s.id)) continue;
+      const released =
+        s.leaseId === item.lease_id && s.leaseExpiresAt! > now
+          ? await this.release(tx, s, { status: 'leased', leaseId: item.lease_id }, item.error, 'failed', now)
+          : s.backupLeaseId === item.lease_id && backupRunning(s, now)
+            ? await this.dropBackup(tx, s, item.error, 'failed', now)
+            : false;
+      if (released) {
+        failed.set(s.id, s);
+        failedLeases.add(`${s.id}\n${item.lease_id}`);
+      }
     }
-    await this.attemptsEnded(
-      tx,
-      completed,
-      await sql.endAttempts(
-        tx.sql,
-        completed.map((s) => s.leaseId!),
-        'completed',
-        now,
-      ),
+    const ended = await sql.endAttempts(
+      tx.sql,
+      completed.map((s) => s.leaseId!),
       'completed',
       now,
     );
+    await this.attemptsEnded(tx, completed, ended, 'completed', now);
+    await this.backupsDecided(tx, completed, ended, now);
     for (const [kind, ids] of this.idsByKind(completed)) {
       for (const id of ids)
         await this.parent(kind).settle(
@@ -391,7 +544,7 @@ export class WorkEngine {
     tx.afterCommit(() => this.sawAssignees(ownerId, workers, now));
 
     // Everything else: answered from what the rows say now.
-    const done = new Set([...recorded, ...[...failed.values()].map((s) => `${s.id}\n${s.leaseId}`)]);
+    const done = new Set([...recorded, ...failedLeases]);
     const rest = valid.filter((item) => !done.has(`${item.subtask_id}\n${item.lease_id}`));
     const why = rest.length ? await this.refusals(tx.sql, ownerId, rest, now) : new Map<string, Refused>();
     const after = new Map(
@@ -430,6 +583,53 @@ export class WorkEngine {
       };
       return { ...ref, status: 'refused', ...refused };
     });
+  }
+
+  /**
+   * Subtasks a backup copy ran for were decided: the copy that lost has its
+   * attempt cancelled (its late result and heartbeats are refused), and a
+   * backup that won moves its parent's counters, with the time it saved: the
+   * copy it beat had run t without finishing, so it would have needed at
+   * least about t more (the estimate the README gives).
+   */
+  private async backupsDecided(tx: Tx, completed: SubtaskRow[], ended: EndedAttemptRow[], now: Date): Promise<void> {
+    const raced = completed.filter((s) => s.backupLeaseId);
+    if (raced.length === 0) return;
+    const lost = await this.deps.sql.endAttempts(
+      tx.sql,
+      raced.map((s) => s.backupLeaseId!),
+      'cancelled',
+      now,
+      'another copy of the subtask finished first',
+    );
+    const wonBy = new Set(ended.filter((a) => a.backup).map((a) => a.subtaskId));
+    const byParent = new Map<string, { kind: ParentKind; counts: BackupCounts }>();
+    for (const a of lost) {
+      const s = raced.find((r) => r.id === a.subtaskId)!;
+      const { kind, id } = parentOf(s)!;
+      const entry = byParent.get(id) ?? { kind, counts: { launched: 0, won: 0, secondsSaved: 0 } };
+      byParent.set(id, entry);
+      if (wonBy.has(s.id)) {
+        entry.counts.won++;
+        entry.counts.secondsSaved += seconds(a.startedAt, now);
+      }
+    }
+    for (const [id, { kind, counts }] of byParent) if (counts.won > 0) await this.parent(kind).backups(tx, id, counts);
+    const won = [...byParent.values()].reduce((n, e) => n + e.counts.won, 0);
+    const saved = [...byParent.values()].reduce((n, e) => n + e.counts.secondsSaved, 0);
+    tx.afterCommit(() => {
+      this.outcomes.backups.won += won;
+      this.outcomes.backups.secondsSaved += saved;
+    });
+  }
+
+  /** A backup copy ends (its holder failed it, or its lease ran out): the subtask runs on under its first lease. */
+  private async dropBackup(tx: Tx, s: SubtaskRow, error: string | null, ended: 'failed' | 'expired', now: Date): Promise<boolean> {
+    const lease = s.backupLeaseId!;
+    if (!(await this.deps.sql.dropBackup(tx.sql, s.id, lease, now, ended === 'expired' ? now : undefined))) return false;
+    const attempts = await this.deps.sql.endAttempts(tx.sql, [lease], ended, now, error);
+    await this.attemptsEnded(tx, [s], attempts, ended, now);
+    return true;
   }
 
   /** Claim attempts ended: each parent counts its own. */
@@ -507,6 +707,13 @@ export class WorkEngine {
     now: Date,
   ): Promise<boolean> {
     const { parent, id } = this.parentOfRow(s);
+    if (from.status === 'leased' && ended !== 'cancelled' && backupRunning(s, now)) {
+      // A backup copy runs: it becomes the subtask's lease, and nothing goes back to the queue.
+      if (await this.deps.sql.promoteBackup(tx.sql, s.id, from.leaseId, now, from.expiredBy)) {
+        await this.attemptsEnded(tx, [s], await this.deps.sql.endAttempts(tx.sql, [from.leaseId], ended, now, error), ended, now);
+        return true;
+      }
+    }
     const exhausted = from.status === 'leased' && s.attempts >= s.maxAttempts;
     const next = exhausted ? null : await parent.reassign(tx, s, s.assigneeId ? [s.assigneeId] : [], now);
     const failure = exhausted
@@ -555,14 +762,14 @@ export class WorkEngine {
     return moved;
   }
 
-  /** New subtasks (an execution's, a task's, a next stage or replica): stored, and their assignees' waiting claims woken once committed. */
-  async enqueue(tx: Tx, rows: NewSubtask[], now: Date): Promise<void> {
+  /**
+   * New subtasks (an execution's, a task's, a next stage or replica): stored, and their assignees' waiting claims woken once
+   * committed (with `alsoWake`: those who may steal them).
+   */
+  async enqueue(tx: Tx, rows: NewSubtask[], now: Date, alsoWake: string[] = []): Promise<void> {
     if (rows.length === 0) return;
     await this.deps.sql.insertSubtasks(tx.sql, rows, now);
-    this.wake(
-      tx,
-      rows.map((r) => r.assigneeId),
-    );
+    this.wake(tx, [...rows.map((r) => r.assigneeId), ...alsoWake]);
   }
 
   /** Withdraw a parent's open work (or one subtask's replicas): cancelled, and their open attempts too. */
@@ -594,11 +801,25 @@ export class WorkEngine {
    */
   async sweep(now = new Date()): Promise<{ expired: number; reassigned: number }> {
     const { db, sql } = this.deps;
-    const [expiring, unclaimed] = await db.run((_, q) =>
-      Promise.all([sql.expiredLeases(q, now, SWEEP_BATCH), sql.unclaimedAssignments(q, now, SWEEP_BATCH)]),
+    const [expiring, unclaimed, backups] = await db.run((_, q) =>
+      Promise.all([
+        sql.expiredLeases(q, now, SWEEP_BATCH),
+        sql.unclaimedAssignments(q, now, SWEEP_BATCH),
+        sql.expiredBackups(q, now, SWEEP_BATCH),
+      ]),
     );
     let expired = 0;
     let reassigned = 0;
+    for (const s of backups) {
+      const done = await db.transaction(async (tx) => {
+        const { kind, id } = this.parentOfRow(s);
+        await this.parent(kind).lock(tx, [id], true, now);
+        const dropped = await this.dropBackup(tx, s, 'lease expired', 'expired', now);
+        if (dropped) tx.afterCommit(() => void this.outcomes.leasesExpired++);
+        return dropped;
+      });
+      if (done) expired++;
+    }
     for (const s of expiring) {
       const done = await db.transaction(async (tx) => {
         const { kind, id } = this.parentOfRow(s);
@@ -652,6 +873,7 @@ export class WorkEngine {
 
   /** Shutdown: waiting claims answer now. */
   close(): void {
+    this.closed = true;
     this.deps.waiters.close();
   }
 }

@@ -12,4 +12,8 @@ export class Outcomes {
   readonly leasesReleased = { member_failed: 0, member_left: 0 };
   /** Voting tasks decided: consensus reached, or failed (including at the deadline). */
   readonly consensus = { reached: 0, failed: 0 };
+  /** Unclaimed subtasks an idle assignee took from another (work stealing). */
+  stolen = 0;
+  /** Backup copies started, those whose result came first, and the time they saved (an estimate; README "Stragglers"). */
+  readonly backups = { launched: 0, won: 0, secondsSaved: 0 };
 }

@@ -1,5 +1,7 @@
 import type { Database, Tx } from '../db/database.ts';
 import { raw, type Sql, sql } from '../db/sql.ts';
+import type { StragglerRule } from '@aitbc/core';
+import type { Takeable } from './sql/stragglers.ts';
 import type { SubtaskRow } from './subtasks.ts';
 
 /** The two kinds of work a subtask can belong to. */
@@ -70,9 +72,46 @@ export interface WorkParent {
    * each see the other's as still open; the later commit sees both.
    */
   finishIfDone(db: Database, id: string, now: Date): Promise<void>;
+  /** The live parents whose work `who` (an agent or a member) may take from other assignees. */
+  openTo(db: Sql, ownerId: string, who: string, now: Date): Promise<OpenParent[]>;
+  /** Of these subtasks of `open` parents, those `who` may take: capabilities, and (centralized) whether it would finish sooner. */
+  mayTake(db: Sql, who: string, candidates: Takeable[], open: OpenParent[], now: Date): Promise<Takeable[]>;
+  /** Backup copies started or decided (see countBackups). */
+  backups(tx: Tx, id: string, by: BackupCounts): Promise<void>;
 }
 
 export type WorkParents = Record<ParentKind, WorkParent>;
+
+/** A live parent whose work an assignee may take from other assignees, and its rules (README "Stragglers"). */
+export interface OpenParent {
+  id: string;
+  /** Its unclaimed subtasks may be stolen. */
+  stealing: boolean;
+  /** Its running subtasks may get backup copies (null: off, or a voting task). */
+  speculation: StragglerRule | null;
+  /** The parent's own rule for `mayTake` (the network's strategy). */
+  strategy: string;
+}
+
+/** Backup copies of a parent's subtasks started, and won (with the time they saved). */
+export interface BackupCounts {
+  launched: number;
+  won: number;
+  secondsSaved: number;
+}
+
+/** Move a parent's backup counters (in the transaction that started or decided the copies, with the parent locked). */
+export async function countBackups(
+  db: Sql,
+  table: 'agent_network_executions' | 'swarm_coordination',
+  id: string,
+  by: BackupCounts,
+): Promise<void> {
+  await db.run(sql`
+    UPDATE ${raw(`"${table}"`)} SET "backups_launched" = "backups_launched" + ${by.launched}, "backups_won" = "backups_won" + ${by.won},
+      "backup_seconds_saved" = "backup_seconds_saved" + ${by.secondsSaved}
+    WHERE "id" = ${id}`);
+}
 
 /**
  * Take a live parent's row lock (an execution or a swarm task, queued or

@@ -251,3 +251,16 @@ function isLess(a: readonly number[], b: readonly number[]): boolean {
   }
   return false;
 }
+
+/**
+ * centralized decides again when an idle agent could steal a subtask: it
+ * takes it only if it would finish it sooner than the assignee, by measured
+ * mean task times. The thief starts now and needs its own time; the
+ * assignee gets to it after the `queued` subtasks it holds (this one among
+ * them). A time not yet measured counts as the other's (both unknown: equal).
+ */
+export function finishesSooner(thiefSeconds: number | null, assigneeSeconds: number | null, queued: number): boolean {
+  const thief = thiefSeconds ?? assigneeSeconds ?? 1;
+  const assignee = assigneeSeconds ?? thiefSeconds ?? 1;
+  return thief < queued * assignee;
+}

@@ -2,6 +2,14 @@ import { z } from 'zod';
 import { Capability } from './agent.ts';
 import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
 import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
+import {
+  DEFAULT_STRAGGLER_SETTINGS,
+  Speculation,
+  SpeculationMultiplier,
+  SpeculationQuantile,
+  SpeculationView,
+  WorkStealing,
+} from './stragglers.ts';
 
 /**
  * How a network hands subtasks to its agents. The meanings live in
@@ -46,6 +54,10 @@ export const NetworkSettings = z.object({
   max_attempts: z.number().int().min(1).max(100).describe('claims a subtask gets before it fails for good'),
   replication: z.number().int().min(1).max(16).describe('hybrid: agents that must agree on each subtask'),
   max_replication: z.number().int().min(1).max(32).describe('hybrid: the most agents a disputed subtask is given'),
+  work_stealing: WorkStealing,
+  speculation: Speculation,
+  speculation_multiplier: SpeculationMultiplier,
+  speculation_quantile: SpeculationQuantile,
 });
 export type NetworkSettings = z.infer<typeof NetworkSettings>;
 
@@ -55,6 +67,7 @@ export const DEFAULT_NETWORK_SETTINGS: NetworkSettings = {
   max_attempts: 3,
   replication: 2,
   max_replication: 4,
+  ...DEFAULT_STRAGGLER_SETTINGS,
 };
 
 export const NetworkCreate = z
@@ -205,6 +218,7 @@ const ExecutionBase = z.object({
   created_at: IsoDateTime,
   started_at: IsoDateTime.nullable(),
   completed_at: IsoDateTime.nullable(),
+  speculation: SpeculationView,
 });
 
 export const ExecutionSummary = ExecutionBase;

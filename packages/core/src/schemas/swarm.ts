@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
 import { MAX_ITEMS_PER_TASK, MAX_SUBTASKS_PER_TASK, Reducer } from './network.ts';
 import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
+import { Speculation, SpeculationMultiplier, SpeculationQuantile, SpeculationView, WorkStealing } from './stragglers.ts';
 import { ClaimBatchRequest, ClaimRequest, LeaseSeconds, MAX_WAIT_SECONDS } from './work.ts';
 
 export const SWARM_ROLES = ['load-balancer', 'resource-optimizer', 'task-coordinator', 'monitor'] as const;
@@ -226,6 +227,12 @@ export const CoordinationParameters = z
       .optional(),
     lease_seconds: z.number().int().min(1).max(3600).optional(),
     max_attempts: z.number().int().min(1).max(100).optional(),
+    work_stealing: WorkStealing.optional(),
+    speculation: Speculation.optional().describe(
+      'as for networks; voting tasks (consensus) never speculate: a vote is a member’s own work',
+    ),
+    speculation_multiplier: SpeculationMultiplier.optional(),
+    speculation_quantile: SpeculationQuantile.optional(),
   })
   .superRefine((parameters, ctx) => checkChunks(parameters, MAX_SUBTASKS_PER_TASK, ctx));
 export type CoordinationParameters = z.infer<typeof CoordinationParameters>;
@@ -384,6 +391,7 @@ export const TaskStatusView = z.object({
   result: z.unknown().optional().describe('present once there is one'),
   consensus: ConsensusView.nullable(),
   error: z.string().nullable(),
+  speculation: SpeculationView,
   created_at: IsoDateTime,
   started_at: IsoDateTime.nullable(),
   completed_at: IsoDateTime.nullable(),
@@ -418,6 +426,10 @@ const CONTROL_KEYS = new Set([
   'timeout_seconds',
   'lease_seconds',
   'max_attempts',
+  'work_stealing',
+  'speculation',
+  'speculation_multiplier',
+  'speculation_quantile',
 ]);
 
 /** The work a coordination hands its members: `parameters.payload`, else the legacy `task`, else the parameters that are not controls. */

@@ -51,6 +51,9 @@ export const ClaimedSubtask = z.object({
   seq: z.number().int(),
   replica: z.number().int(),
   attempt: z.number().int(),
+  backup: z
+    .boolean()
+    .describe('a backup copy of a subtask another assignee is running: the first result wins, and the other copy’s lease is cancelled'),
   payload: z.unknown(),
   requires: z.array(z.string()),
 });

@@ -2,7 +2,7 @@
  * Claim attempts end: each open attempt among `leaseIds` (an attempt's id is
  * its lease id) takes `outcome`, once. Returns those it ended.
  */
-import { inList, type Sql, sql, time } from '../../db/sql.ts';
+import { flag, inList, type Sql, sql, time } from '../../db/sql.ts';
 
 export type AttemptOutcome = 'completed' | 'failed' | 'expired' | 'cancelled';
 
@@ -11,6 +11,8 @@ export interface EndedAttemptRow {
   subtaskId: string;
   assigneeId: string;
   startedAt: Date;
+  /** A backup copy's attempt (speculation). */
+  backup: boolean;
 }
 
 export async function endAttempts(
@@ -24,12 +26,13 @@ export async function endAttempts(
   const rows = await db.all(sql`
     UPDATE "subtask_attempts" SET "outcome" = ${outcome}, "ended_at" = ${now}, "error" = ${error}
     WHERE "id" ${inList(leaseIds)} AND "outcome" = 'open'
-    RETURNING "id", "subtask_id", "assignee_id", "started_at"`);
+    RETURNING "id", "subtask_id", "assignee_id", "started_at", "backup"`);
   return rows.map((r) => ({
     leaseId: r.id as string,
     subtaskId: r.subtask_id as string,
     assigneeId: r.assignee_id as string,
     startedAt: time(r.started_at),
+    backup: flag(r.backup),
   }));
 }
 

@@ -11,7 +11,7 @@ export async function cancelOpen(db: Sql, parent: ParentRef, seq: number | null,
   const of = 'executionId' in parent ? sql`"execution_id" = ${parent.executionId}` : sql`"coordination_id" = ${parent.coordinationId}`;
   const one = seq === null ? sql`` : sql` AND "seq" = ${seq}`;
   const cancelled = await db.all<{ id: string }>(sql`
-    UPDATE "subtasks" SET "status" = 'cancelled', "lease_id" = NULL, "lease_expires_at" = NULL, "claim_by" = NULL, "completed_at" = ${now}, "updated_at" = ${now}
+    UPDATE "subtasks" SET "status" = 'cancelled', "lease_id" = NULL, "lease_expires_at" = NULL, "backup_lease_expires_at" = NULL, "claim_by" = NULL, "completed_at" = ${now}, "updated_at" = ${now}
     WHERE ${of}${one} AND "status" IN ('pending', 'assigned', 'leased')
     RETURNING "id"`);
   if (cancelled.length === 0) return 0;

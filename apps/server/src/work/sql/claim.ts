@@ -1,19 +1,22 @@
 /**
  * Claim: lease up to `max` of an assignee's assigned subtasks, highest
  * priority first and oldest first within a priority, and open an attempt
- * for each (its id is the lease id).
+ * for each (its id is the lease id). A steal names the subtasks instead
+ * (assigned to others and still unclaimed); they become the thief's.
  *
  * PostgreSQL: one statement. The candidates are locked with FOR UPDATE SKIP
  * LOCKED, so concurrent claims for one assignee take different subtasks and
  * never wait on each other. SQLite: one UPDATE … RETURNING and one INSERT,
  * under the database gate (nothing else runs meanwhile).
  */
-import { join, newUuid, plusSeconds, raw, type Sql, sql } from '../../db/sql.ts';
+import { inList, join, newUuid, plusSeconds, raw, type Sql, sql } from '../../db/sql.ts';
 import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../subtasks.ts';
 
 export interface ClaimInput {
   ownerId: string;
   assigneeId: string;
+  /** Steal these (assigned to others, still unclaimed) instead of taking the assignee's own. */
+  ids?: string[] | undefined;
   max: number;
   /** The lease asked for; absent: each subtask's own lease_seconds. */
   leaseSeconds: number | undefined;
@@ -22,7 +25,9 @@ export interface ClaimInput {
 
 const ORDER = sql`"priority_rank", "created_at", "seq", "replica"`;
 
-export async function claimSubtasks(db: Sql, { ownerId, assigneeId, max, leaseSeconds, now }: ClaimInput): Promise<SubtaskRow[]> {
+export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, leaseSeconds, now }: ClaimInput): Promise<SubtaskRow[]> {
+  if (ids?.length === 0) return [];
+  const whose = ids ? sql`"id" ${inList(ids)}` : sql`"assignee_id" = ${assigneeId}`;
   const lease = leaseSeconds === undefined ? sql`"lease_seconds"` : sql`${leaseSeconds}`;
   // A literal, not a parameter: SQLite plans `IN (… LIMIT ?)` as a scan of every waiting row (~3× the cost here).
   if (!Number.isInteger(max) || max < 1) throw new Error(`claim: max must be a positive integer (got ${max})`);
@@ -31,11 +36,11 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, max, leaseSe
     const rows = await db.all(sql`
       WITH picked AS (
         SELECT "id" FROM "subtasks"
-        WHERE "assignee_id" = ${assigneeId} AND "status" = 'assigned' AND "owner_id" = ${ownerId}
+        WHERE ${whose} AND "status" = 'assigned' AND "owner_id" = ${ownerId}
         ORDER BY ${ORDER} LIMIT ${limit}
         FOR UPDATE SKIP LOCKED
       ), leased AS (
-        UPDATE "subtasks" SET "status" = 'leased', "lease_id" = ${newUuid}, "lease_expires_at" = ${plusSeconds(now, lease)},
+        UPDATE "subtasks" SET "status" = 'leased', "assignee_id" = ${assigneeId}, "lease_id" = ${newUuid}, "lease_expires_at" = ${plusSeconds(now, lease)},
           "claim_by" = NULL, "attempts" = "attempts" + 1, "started_at" = COALESCE("started_at", ${now}::timestamp), "updated_at" = ${now}::timestamp
         WHERE "id" IN (SELECT "id" FROM picked)
         RETURNING ${subtaskColumns()}
@@ -48,10 +53,10 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, max, leaseSe
   }
   const rows = (
     await db.all(sql`
-      UPDATE "subtasks" SET "status" = 'leased', "lease_id" = ${newUuid}, "lease_expires_at" = ${plusSeconds(now, lease)},
+      UPDATE "subtasks" SET "status" = 'leased', "assignee_id" = ${assigneeId}, "lease_id" = ${newUuid}, "lease_expires_at" = ${plusSeconds(now, lease)},
         "claim_by" = NULL, "attempts" = "attempts" + 1, "started_at" = COALESCE("started_at", ${now}), "updated_at" = ${now}
       WHERE "id" IN (
-        SELECT "id" FROM "subtasks" WHERE "assignee_id" = ${assigneeId} AND "status" = 'assigned' AND "owner_id" = ${ownerId}
+        SELECT "id" FROM "subtasks" WHERE ${whose} AND "status" = 'assigned' AND "owner_id" = ${ownerId}
         ORDER BY ${ORDER} LIMIT ${limit})
       RETURNING ${subtaskColumns()}`)
   ).map(subtaskFrom);

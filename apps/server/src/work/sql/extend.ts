@@ -1,11 +1,12 @@
 /**
  * Lease extension: every listed lease that its holder still holds (same
- * lease id, not yet expired) runs `seconds` (else the subtask's own
- * lease_seconds) from now. One statement on PostgreSQL; one per lease on
+ * lease id, not yet expired; a subtask's first lease or its backup copy's)
+ * runs `seconds` (else the subtask's own lease_seconds) from now. One statement on PostgreSQL; one per lease on
  * SQLite (a prepared statement, microseconds each). PostgreSQL locks the
  * rows in id order first, as results do (see complete.ts).
  */
-import { plusSeconds, type Sql, sql, time } from '../../db/sql.ts';
+import { plusSeconds, type Query, raw, type Sql, sql, time } from '../../db/sql.ts';
+import { held } from './complete.ts';
 
 export interface LeaseRef {
   subtask_id: string;
@@ -19,6 +20,22 @@ export interface Extended {
   assigneeId: string;
   /** Who holds it: an agent (network work) or a swarm member. */
   kind: 'agent' | 'member';
+}
+
+/** The posted lease (the first copy's or the backup's) runs until `until`. */
+function extendedTo(s: string, posted: Query, until: Query): Query {
+  const backup = sql`${raw(`${s}"backup_lease_id"`)} = ${posted}`;
+  return sql`"lease_expires_at" = CASE WHEN ${backup} THEN ${raw(`${s}"lease_expires_at"`)} ELSE ${until} END,
+    "backup_lease_expires_at" = CASE WHEN ${backup} THEN ${until} ELSE ${raw(`${s}"backup_lease_expires_at"`)} END`;
+}
+
+/** The extended lease as its holder sees it: its id, its end, and who holds it. */
+function answer(s: string, posted: Query): Query {
+  const backup = sql`${raw(`${s}"backup_lease_id"`)} = ${posted}`;
+  const pick = (backupColumn: string, column: string) =>
+    sql`CASE WHEN ${backup} THEN ${raw(`${s}"${backupColumn}"`)} ELSE ${raw(`${s}"${column}"`)} END`;
+  return sql`${raw(`${s}"id"`)}, ${posted} AS "lease_id", ${pick('backup_lease_expires_at', 'lease_expires_at')} AS "lease_expires_at",
+    ${pick('backup_assignee_id', 'assignee_id')} AS "assignee_id", ${raw(`${s}"coordination_id"`)}`;
 }
 
 export async function extendLeases(
@@ -40,21 +57,21 @@ export async function extendLeases(
     const ids = leases.map((l) => l.subtask_id);
     const rows = await db.all(sql`
       WITH "locked" AS (SELECT "id" FROM "subtasks" WHERE "id" = ANY(${ids}::text[]) ORDER BY "id" FOR UPDATE)
-      UPDATE "subtasks" s SET "lease_expires_at" = ${plusSeconds(now, lease)}, "updated_at" = ${now}::timestamp
-      FROM unnest(${leases.map((l) => l.subtask_id)}::text[], ${leases.map((l) => l.lease_id)}::text[]) AS held("id", "lease_id")
-      WHERE s."id" IN (SELECT "id" FROM "locked") AND s."id" = held."id" AND s."lease_id" = held."lease_id"
-        AND s."owner_id" = ${ownerId}
-        AND s."status" = 'leased' AND s."lease_expires_at" > ${now}::timestamp
-      RETURNING s."id", s."lease_id", s."lease_expires_at", s."assignee_id", s."coordination_id"`);
+      UPDATE "subtasks" s SET ${extendedTo('s.', sql`posted."lease_id"`, plusSeconds(now, lease))}, "updated_at" = ${now}::timestamp
+      FROM unnest(${leases.map((l) => l.subtask_id)}::text[], ${leases.map((l) => l.lease_id)}::text[]) AS posted("id", "lease_id")
+      WHERE s."id" IN (SELECT "id" FROM "locked") AND s."id" = posted."id" AND s."owner_id" = ${ownerId}
+        AND s."status" = 'leased' AND ${held('s.', sql`posted."lease_id"`, sql`${now}::timestamp`)}
+      RETURNING ${answer('s.', sql`posted."lease_id"`)}`);
     return rows.map(decode);
   }
   const extended: Extended[] = [];
   for (const l of leases) {
+    // SQLite's RETURNING cannot name another table: the posted lease goes in as a value.
     const row = await db.one(sql`
-      UPDATE "subtasks" SET "lease_expires_at" = ${plusSeconds(now, lease)}, "updated_at" = ${now}
-      WHERE "id" = ${l.subtask_id} AND "lease_id" = ${l.lease_id} AND "owner_id" = ${ownerId}
-        AND "status" = 'leased' AND "lease_expires_at" > ${now}
-      RETURNING "id", "lease_id", "lease_expires_at", "assignee_id", "coordination_id"`);
+      UPDATE "subtasks" SET ${extendedTo('', sql`${l.lease_id}`, plusSeconds(now, lease))}, "updated_at" = ${now}
+      WHERE "id" = ${l.subtask_id} AND "owner_id" = ${ownerId} AND "status" = 'leased'
+        AND ${held('', sql`${l.lease_id}`, sql`${now}`)}
+      RETURNING ${answer('', sql`${l.lease_id}`)}`);
     if (row) extended.push(decode(row));
   }
   return extended;

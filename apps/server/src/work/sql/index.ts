@@ -5,6 +5,7 @@
  * one place to read.
  */
 import { attemptOutcomes, endAttempts } from './attempts.ts';
+import { dropBackup, expiredBackups, promoteBackup, startBackups } from './backup.ts';
 import { cancelOpen } from './cancel.ts';
 import { claimSubtasks } from './claim.ts';
 import { completeSubtasks } from './complete.ts';
@@ -13,6 +14,7 @@ import { insertSubtasks } from './insert.ts';
 import { handOnAt, moveSubtask, renewClaimWindow } from './move.ts';
 import { openSubtasksOf, readSubtasks } from './read.ts';
 import { expiredLeases, unclaimedAssignments } from './sweep.ts';
+import { parentRuns, stealCandidates } from './stragglers.ts';
 
 export const workSql = {
   claimSubtasks,
@@ -29,6 +31,12 @@ export const workSql = {
   unclaimedAssignments,
   cancelOpen,
   insertSubtasks,
+  stealCandidates,
+  startBackups,
+  parentRuns,
+  dropBackup,
+  promoteBackup,
+  expiredBackups,
 };
 
 export type WorkSql = typeof workSql;

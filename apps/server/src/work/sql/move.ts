@@ -22,11 +22,13 @@ export async function moveSubtask(db: Sql, id: string, from: MovedFrom, to: Move
     from.status === 'leased'
       ? sql`"status" = 'leased' AND "lease_id" = ${from.leaseId}${from.expiredBy ? sql` AND "lease_expires_at" <= ${from.expiredBy}` : sql``}`
       : sql`"status" = 'assigned' AND "assignee_id" = ${from.assigneeId}${from.unclaimedBy ? sql` AND "claim_by" <= ${from.unclaimedBy}` : sql``}`;
+  // A backup copy that was running goes with it (the engine promotes a live one before a move; this one had run out).
+  const noBackup = sql`"backup_assignee_id" = NULL, "backup_lease_id" = NULL, "backup_lease_expires_at" = NULL`;
   const next =
     to.status === 'assigned'
       ? sql`"status" = 'assigned', "assignee_id" = ${to.assigneeId}, "assigned_at" = ${now}, "claim_by" = ${to.claimBy}, "lease_id" = NULL, "lease_expires_at" = NULL, "error" = ${to.error}`
       : sql`"status" = ${to.status}, "lease_id" = NULL, "lease_expires_at" = NULL, "claim_by" = NULL, "completed_at" = ${now}, "error" = ${to.error}`;
-  return (await db.run(sql`UPDATE "subtasks" SET ${next}, "updated_at" = ${now} WHERE "id" = ${id} AND ${held}`)) === 1;
+  return (await db.run(sql`UPDATE "subtasks" SET ${next}, ${noBackup}, "updated_at" = ${now} WHERE "id" = ${id} AND ${held}`)) === 1;
 }
 
 /** An assignment whose claim window closed goes on waiting for the same assignee, with a new window (nobody else could take it). */
