@@ -16,3 +16,13 @@ export function integerFrom(min: number, max: number) {
     return n;
   };
 }
+
+/** A number from `min` to `max` (fractions allowed), such as `--speculation-multiplier 1.5`. */
+export function numberFrom(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max)
+      throw new InvalidArgumentError(`Expected a number from ${min} to ${max}.`);
+    return n;
+  };
+}

@@ -1,5 +1,6 @@
 // How results are printed: the API's data as JSON or YAML, or, for people,
 // tables and `key: value` lines that fit in a terminal.
+import type { SpeculationView } from '@aitbc/core';
 import { stringify as toYaml } from 'yaml';
 import type { OutputFormat } from './settings.ts';
 
@@ -81,4 +82,10 @@ export function renderFields(record: object, maxWidth = TERMINAL_WIDTH): string 
 /** "1 agent", "3 agents". */
 export function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** `2 launched, 1 won, 8.6 s saved` (null when none ran: nothing to say). */
+export function backupsText(s: SpeculationView): string | null {
+  if (s.backups_launched === 0) return null;
+  return `${s.backups_launched} launched, ${s.backups_won} won, ${s.time_saved_seconds.toFixed(1)} s saved (estimated)`;
 }

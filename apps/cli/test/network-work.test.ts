@@ -161,10 +161,29 @@ describe.each(databaseKinds)('agent workers doing a network’s work on %s', (ki
       const { agents } = JSON.parse(ok(await cli(['agent', 'list', '-o', 'json']))) as { agents: { name: string; status: string }[] };
       return agents.find((a) => a.name === 'slowpoke')?.status === 'online' ? true : undefined;
     });
-    // Round-robin starts with the network's first agent: slowpoke gets the only subtask.
+    // Round-robin starts with the network's first agent: slowpoke gets the only subtask. (The straggler flags change
+    // nothing here: one subtask leaves nothing to steal, and no finished sibling to judge it by.)
     const created = JSON.parse(
-      ok(await cli(['agent', 'network', 'create', '--name', 'killed', '--agents', 'slowpoke,a2', '--lease-seconds', '2', '-o', 'json'])),
+      ok(
+        await cli([
+          'agent',
+          'network',
+          'create',
+          '--name',
+          'killed',
+          '--agents',
+          'slowpoke,a2',
+          '--lease-seconds',
+          '2',
+          '--no-work-stealing',
+          '--speculation-multiplier',
+          '2',
+          '-o',
+          'json',
+        ]),
+      ),
     );
+    expect(created).toMatchObject({ work_stealing: false, speculation: true, speculation_multiplier: 2 });
     const taskFile = join(home.home, 'task-killed.json');
     writeFileSync(taskFile, JSON.stringify({ items: ITEMS, chunk_size: ITEMS.length, reduce: 'sum' }));
     const submitted = JSON.parse(

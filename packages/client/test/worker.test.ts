@@ -109,6 +109,48 @@ describe.each(databaseKinds)('createWorker on %s', (kind) => {
     expect(await running).toEqual({ claimed: 1, completed: 0, failed: 0, lost: 1 });
   });
 
+  it('a backup copy: an idle worker’s waiting claim takes a straggler’s backup, and the losing copy’s handler is aborted', async () => {
+    const slow = await client.agent.register.mutate({ name: 'sdk-straggler' });
+    const fast = await client.agent.register.mutate({ name: 'sdk-backup' });
+    const network = await client.network.create.mutate({
+      name: 'sdk-speculation',
+      agents: [slow.id, fast.id],
+      lease_seconds: 3,
+      speculation_quantile: 0.5,
+    });
+    const e = await client.execution.execute.mutate({ network_id: network.id, task: { items: [1, 2], chunk_size: 1 } });
+    let aborted = false;
+    const stuck = createWorker({
+      client,
+      agent: slow.id,
+      handler: (_payload, job) =>
+        new Promise((resolve) => {
+          job.signal.addEventListener('abort', () => {
+            aborted = true;
+            resolve('never posted');
+          });
+        }),
+    });
+    const stuckRun = stuck.run();
+    await until(async () =>
+      (await client.execution.get.query({ network_id: network.id, execution_id: e.id })).status === 'running' ? true : undefined,
+    );
+    // The fast worker finishes its own subtask, then waits in a long poll, which wakes once the other copy is a straggler.
+    const helper = createWorker({ client, agent: fast.id, handler: (payload) => payload });
+    const helperRun = helper.run();
+    const done = await until(async () => {
+      const view = await client.execution.get.query({ network_id: network.id, execution_id: e.id });
+      return view.status === 'completed' ? view : undefined;
+    });
+    expect(done.speculation).toMatchObject({ backups_launched: 1, backups_won: 1 });
+    expect(done.subtasks.every((s) => s.assignee_id === fast.id)).toBe(true);
+    await until(async () => (aborted ? true : undefined)); // at its next heartbeat, a third of the lease later
+    stuck.stop();
+    helper.stop();
+    expect(await stuckRun).toEqual({ claimed: 1, completed: 0, failed: 0, lost: 1 });
+    expect((await helperRun).completed).toBe(2);
+  });
+
   it('reports a throwing handler as a failure, and on stop finishes what runs; abandoning reports what runs as failed', async () => {
     const { agent, network } = await networkOf('sdk-4', { max_attempts: 1 });
     const e = await client.execution.execute.mutate({ network_id: network, task: { subtasks: [1] } });

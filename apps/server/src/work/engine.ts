@@ -34,6 +34,7 @@ import type { NewSubtask } from './sql/insert.ts';
 import type { Takeable } from './sql/stragglers.ts';
 import type { ParentRef } from './sql/cancel.ts';
 import type { MovedFrom } from './sql/move.ts';
+import { openLoad } from './open-work.ts';
 import { Outcomes } from './outcomes.ts';
 import type { SubtaskRow } from './subtasks.ts';
 import type { Waiters } from './waiters.ts';
@@ -90,12 +91,24 @@ const seconds = (from: Date, to: Date) => Math.max(0, (to.getTime() - from.getTi
 
 /** An idle long poll looks for stragglers again at least this far apart. */
 const RECHECK_MIN_MS = 50;
-/** …and this often while a parent's running work cannot be judged yet (too few of its subtasks finished). */
-const RECHECK_WATCHING_S = 1;
+/** …and a claimant still running work of its own, this far apart. */
+const BUSY_RECHECK_MS = 1000;
 
 /** A backup copy of the subtask runs (speculation), its lease not run out. */
 const backupRunning = (s: SubtaskRow, now: Date) =>
   s.status === 'leased' && s.backupLeaseId !== null && (s.backupLeaseExpiresAt?.getTime() ?? 0) > now.getTime();
+
+/** Steal attempts a claim makes when other thieves took the candidates it read. */
+const STEAL_ROUNDS = 3;
+
+function shuffled<T>(items: T[]): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j]!, copy[i]!];
+  }
+  return copy;
+}
 
 /** One candidate per subtask (parent, seq): a thief never takes two replicas of one subtask. */
 function onePerSubtask(candidates: Takeable[]): string[] {
@@ -243,20 +256,19 @@ export class WorkEngine {
     if (open.length === 0) return none;
 
     const stealing = open.filter((p) => p.stealing).map((p) => p.id);
-    if (stealing.length > 0) {
+    // Thieves that read the same candidates race for them: a thief that lost every race reads again.
+    for (let round = 0; stealing.length > 0 && round < STEAL_ROUNDS; round++) {
       const found = await db.run(async (_, q) => {
         const candidates = await sql.stealCandidates(q, { ownerId, thiefId: who.id, kind, parentIds: stealing, limit: max * 4 });
         return candidates.length ? parent.mayTake(q, who.id, candidates, open, now) : [];
       });
-      const ids = onePerSubtask(found).slice(0, max);
-      if (ids.length > 0) {
-        const stolen = await db.transaction((tx) =>
-          sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, ids, max, leaseSeconds, now }),
-        );
-        if (stolen.length > 0) {
-          this.outcomes.stolen += stolen.length;
-          return { ...none, rows: stolen };
-        }
+      // A random pick among them, so that thieves arriving together mostly take different ones.
+      const ids = onePerSubtask(shuffled(found)).slice(0, max);
+      if (ids.length === 0) break;
+      const stolen = await db.transaction((tx) => sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, ids, max, leaseSeconds, now }));
+      if (stolen.length > 0) {
+        this.outcomes.stolen += stolen.length;
+        return { ...none, rows: stolen };
       }
     }
 
@@ -286,11 +298,13 @@ export class WorkEngine {
       );
       const byId = new Map(mine.map((r) => [r.id, r]));
       stragglers.push(...found.ids.map((id) => byId.get(id)!));
-      const next = found.nextInSeconds ?? (found.watching ? RECHECK_WATCHING_S : null);
-      if (next !== null) nextIn = Math.min(nextIn ?? next, next);
+      if (found.nextInSeconds !== null) nextIn = Math.min(nextIn ?? found.nextInSeconds, found.nextInSeconds);
     }
     const recheckAt = nextIn === null ? null : now.getTime() + nextIn * 1000;
     if (stragglers.length === 0) return { ...none, recheckAt };
+    // Only an idle assignee runs a backup: one still running work of its own (a worker with free slots) looks again later.
+    if (((await db.run((_, q) => openLoad(q, [who.id]))).get(who.id) ?? 0) > 0)
+      return { ...none, recheckAt: now.getTime() + BUSY_RECHECK_MS };
     const allowed = await db.run((_, q) => parent.mayTake(q, who.id, stragglers, open, now));
     const ids = onePerSubtask(allowed).slice(0, max);
     if (ids.length === 0) return { ...none, recheckAt };
@@ -707,12 +721,15 @@ export class WorkEngine {
     now: Date,
   ): Promise<boolean> {
     const { parent, id } = this.parentOfRow(s);
-    if (from.status === 'leased' && ended !== 'cancelled' && backupRunning(s, now)) {
+    if (from.status === 'leased' && s.backupLeaseId && s.backupLeaseExpiresAt) {
       // A backup copy runs: it becomes the subtask's lease, and nothing goes back to the queue.
-      if (await this.deps.sql.promoteBackup(tx.sql, s.id, from.leaseId, now, from.expiredBy)) {
-        await this.attemptsEnded(tx, [s], await this.deps.sql.endAttempts(tx.sql, [from.leaseId], ended, now, error), ended, now);
+      if (backupRunning(s, now) && (await this.deps.sql.promoteBackup(tx.sql, s.id, from.leaseId, now, from.expiredBy))) {
+        const attempts = await this.deps.sql.endAttempts(tx.sql, [from.leaseId], ended, now, ended === 'failed' ? error : null);
+        if (ended !== 'cancelled') await this.attemptsEnded(tx, [s], attempts, ended, now);
         return true;
       }
+      // Its lease had run out too: it ends with the move below.
+      await this.deps.sql.endAttempts(tx.sql, [s.backupLeaseId], 'expired', now);
     }
     const exhausted = from.status === 'leased' && s.attempts >= s.maxAttempts;
     const next = exhausted ? null : await parent.reassign(tx, s, s.assigneeId ? [s.assigneeId] : [], now);

@@ -24,11 +24,17 @@ export interface StragglerRule {
 export interface Stragglers {
   /** Running subtasks past the threshold without a backup, longest-running first. */
   ids: string[];
-  /** Seconds from now until the next running subtask crosses the threshold (null: none will, as things stand). */
+  /**
+   * When to look again, in seconds from now: when the next running subtask crosses the threshold, or, while work
+   * still waits to be claimed or too few have finished to judge, soon (null: nothing is open to watch).
+   */
   nextInSeconds: number | null;
-  /** Subtasks are running but too few have finished to judge them yet: look again as more finish. */
-  watching: boolean;
 }
+
+/** No subtask is a straggler before it has run this long, however short its siblings were (Spark's speculation.minTaskRuntime). */
+export const MIN_STRAGGLER_SECONDS = 0.1;
+const WATCH_MIN_SECONDS = 0.05;
+const WATCH_MAX_SECONDS = 1;
 
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -41,16 +47,21 @@ export function median(values: number[]): number {
  * first), or before `quantile` of the runs are finished.
  */
 export function findStragglers(runs: Run[], rule: StragglerRule): Stragglers {
-  const none: Stragglers = { ids: [], nextInSeconds: null, watching: false };
-  if (runs.length === 0 || runs.some((r) => r.state === 'waiting')) return none;
+  const none: Stragglers = { ids: [], nextInSeconds: null };
+  if (runs.length === 0) return none;
+  // Work still waits for a claim (it is about to be taken), or too little has finished to judge: look again soon.
   const finished = runs.filter((r) => r.state === 'finished');
-  if (finished.length === 0 || finished.length < rule.quantile * runs.length)
-    return { ...none, watching: runs.some((r) => r.state === 'running' && !r.backedUp) };
-  const threshold = rule.multiplier * median(finished.map((r) => r.seconds));
+  if (runs.some((r) => r.state === 'waiting') || finished.length === 0 || finished.length < rule.quantile * runs.length) {
+    const open = runs.some((r) => r.state !== 'finished' && !r.backedUp);
+    // Half a typical task time (1 s before any finished), within 50 ms … 1 s.
+    const typical = finished.length ? median(finished.map((r) => r.seconds)) / 2 : WATCH_MAX_SECONDS;
+    return { ...none, nextInSeconds: open ? Math.min(WATCH_MAX_SECONDS, Math.max(WATCH_MIN_SECONDS, typical)) : null };
+  }
+  const threshold = Math.max(MIN_STRAGGLER_SECONDS, rule.multiplier * median(finished.map((r) => r.seconds)));
   const running = runs.filter((r) => r.state === 'running' && !r.backedUp);
   const past = running.filter((r) => r.seconds > threshold).sort((a, b) => b.seconds - a.seconds);
   const later = running.filter((r) => r.seconds <= threshold).map((r) => threshold - r.seconds);
-  return { ids: past.map((r) => r.id), nextInSeconds: later.length ? Math.min(...later) : null, watching: false };
+  return { ids: past.map((r) => r.id), nextInSeconds: later.length ? Math.min(...later) : null };
 }
 
 /** A parent's backup copies as a status reports them, from its counters. */

@@ -2,7 +2,7 @@ import { COORDINATION_STRATEGIES, type CoordinationStrategy, type NetworkSetting
 import { type Command, Option } from 'commander';
 import { resolveAgentRefs } from '../../refs.ts';
 import { UsageError } from '../../failure.ts';
-import { commaList, integerFrom } from '../../flags.ts';
+import { commaList, integerFrom, numberFrom } from '../../flags.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { renderNetwork } from './get.ts';
 
@@ -13,6 +13,11 @@ export interface NetworkSettingFlags {
   maxAttempts?: number;
   replication?: number;
   maxReplication?: number;
+  /** --work-stealing / --no-work-stealing; undefined when neither is given. */
+  workStealing?: boolean;
+  speculation?: boolean;
+  speculationMultiplier?: number;
+  speculationQuantile?: number;
 }
 
 /** `--coordination` is the legacy CLI's name, `--strategy` the short one; either sets the strategy. */
@@ -44,6 +49,10 @@ export function settingsFrom(flags: NetworkSettingFlags): Partial<NetworkSetting
     max_attempts: flags.maxAttempts,
     replication: flags.replication,
     max_replication: flags.maxReplication,
+    work_stealing: flags.workStealing,
+    speculation: flags.speculation,
+    speculation_multiplier: flags.speculationMultiplier,
+    speculation_quantile: flags.speculationQuantile,
   };
   return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
 }
@@ -60,7 +69,13 @@ export function addSettingOptions(command: Command): Command {
     .option('--claim-timeout <n>', 'seconds an assigned subtask may wait unclaimed before it moves on (default 30)', integerFrom(1, 86_400))
     .option('--max-attempts <n>', 'claims a subtask gets before it fails for good (default 3)', integerFrom(1, 100))
     .option('--replication <n>', 'hybrid: agents that must agree on each subtask (default 2)', integerFrom(1, 16))
-    .option('--max-replication <n>', 'hybrid: the most agents a disputed subtask is given (default 4)', integerFrom(1, 32));
+    .option('--max-replication <n>', 'hybrid: the most agents a disputed subtask is given (default 4)', integerFrom(1, 32))
+    .option('--work-stealing', 'an idle agent may take another agent’s unclaimed subtasks (the default)')
+    .option('--no-work-stealing', 'each subtask waits for the agent it was planned for (until the claim timeout)')
+    .option('--speculation', 'a straggling subtask gets a backup copy on an idle agent; the first result wins (the default)')
+    .option('--no-speculation', 'no backup copies')
+    .option('--speculation-multiplier <x>', 'a straggler has run this many times its siblings’ median (default 1.5)', numberFrom(1, 100))
+    .option('--speculation-quantile <share>', 'the share of subtasks done before any backup starts (default 0.75)', numberFrom(0, 1));
 }
 
 /** Resolves the agents (ids or names) first: an unknown or ambiguous one creates nothing. */

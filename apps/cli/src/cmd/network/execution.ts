@@ -1,6 +1,6 @@
 import type { ExecutionSummary, ExecutionView, SubtaskView } from '@aitbc/core';
 import type { Command } from 'commander';
-import { type Column, formatValue, renderFields, renderTable } from '../../output.ts';
+import { backupsText, type Column, formatValue, renderFields, renderTable } from '../../output.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { networkIdOf } from '../../refs.ts';
 
@@ -32,6 +32,7 @@ export function executionFields(e: ExecutionSummary): Record<string, unknown> {
     status: e.status,
     priority: e.priority,
     progress: progressText(e.progress),
+    backups: backupsText(e.speculation),
     error: e.error,
     created_at: e.created_at,
     started_at: e.started_at,

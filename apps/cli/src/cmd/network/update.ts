@@ -38,7 +38,7 @@ export async function runNetworkUpdate(options: NetworkUpdateOptions, session: P
     !Object.keys(settings).length
   ) {
     throw new UsageError(
-      'nothing to update: give --name, --description, --agents, --strategy, --status, --lease-seconds, --claim-timeout, --max-attempts, --replication or --max-replication',
+      'nothing to update: give --name, --description, --agents, --strategy, --status, --lease-seconds, --claim-timeout, --max-attempts, --replication, --max-replication, --[no-]work-stealing, --[no-]speculation, --speculation-multiplier or --speculation-quantile',
     );
   }
   if (agents !== undefined && agents.length === 0) throw new UsageError('--agents needs at least one agent id or name');

@@ -1,7 +1,7 @@
 import type { SwarmStatusView } from '@aitbc/core';
 import type { Command } from 'commander';
 import { UsageError } from '../../failure.ts';
-import { type Column, count, formatOutput, formatValue, renderFields, renderTable } from '../../output.ts';
+import { backupsText, type Column, count, formatOutput, formatValue, renderFields, renderTable } from '../../output.ts';
 import { isTerminal, parseSeconds, progressLine, screen, sleep } from '../../progress.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { untilSignalled } from '../../signals.ts';
@@ -60,6 +60,7 @@ export function renderTaskStatus(t: SwarmTaskView): string {
     status: statusOf(t),
     progress: `${round(t.progress)}%`,
     collaborators: `${t.active_collaborators}/${t.total_collaborators} active`,
+    backups: backupsText(t.speculation),
     leader: t.leader,
     error: t.error,
     created_at: t.created_at,
