@@ -172,7 +172,13 @@ describe.each(databaseKinds)('kill -9 mid-flight on %s', (kind) => {
     }
 
     // Everything accepted finishes.
+    // Decided first; an execution whose last follow-up a crash cut is finished by the sweep's backstop a moment later.
     await until('every execution to complete', async () => ((await completedSubtasks()) === total ? true : undefined), 90_000);
+    await until('every execution to be marked completed', async () => {
+      for (const id of executions)
+        if ((await call('GET', `/api/v1/agents/networks/${network}/executions/${id}`)).body.status !== 'completed') return undefined;
+      return true;
+    });
     for (const id of executions) {
       const e = (await call('GET', `/api/v1/agents/networks/${network}/executions/${id}`)).body;
       expect(e.status).toBe('completed');

@@ -68,6 +68,16 @@ export function formatRate(r: number | null | undefined): string {
   return r === null || r === undefined ? '–' : `${formatNumber(r * 100, 1)}%`;
 }
 
+/** Backup copies of straggling subtasks: `2 launched · 1 won · 8.6 s saved`, or – when none ran. */
+export function Backups({ value }: { value: { backups_launched: number; backups_won: number; time_saved_seconds: number } }) {
+  if (value.backups_launched === 0) return <span className="muted">–</span>;
+  return (
+    <span title="time saved is an estimate: each backup that won beat a copy that had run t without finishing, taken to need at least t more">
+      {value.backups_launched} launched · {value.backups_won} won · {formatSeconds(value.time_saved_seconds)} saved
+    </span>
+  );
+}
+
 export function shortId(id: string): string {
   return id.length > 18 ? `${id.slice(0, 14)}…` : id;
 }

@@ -2,7 +2,7 @@ import type { Objective } from '@aitbc/core';
 import { useState } from 'react';
 import type { Outputs } from '../api.ts';
 import { useLiveQuery } from '../live.tsx';
-import { Badge, Empty, ErrorNote, formatNumber, formatRate, formatSeconds, Id, Loading, Progress, State, Table } from '../ui.tsx';
+import { Backups, Badge, Empty, ErrorNote, formatNumber, formatRate, formatSeconds, Id, Loading, Progress, State, Table } from '../ui.tsx';
 import { Chart } from './Chart.tsx';
 
 type NetworkView = Outputs['network']['list']['networks'][number];
@@ -84,6 +84,7 @@ function Executions({ network }: { network: NetworkView }) {
               <th>status</th>
               <th className="wide">progress</th>
               <th className="num">subtasks</th>
+              <th title="backup copies of straggling subtasks: launched, won, time saved (estimated)">backups</th>
               <th>created</th>
             </tr>
           </thead>
@@ -105,6 +106,9 @@ function Executions({ network }: { network: NetworkView }) {
                 <td className="num">
                   {e.progress.completed}/{e.progress.total}
                   {e.progress.failed ? ` (${e.progress.failed} failed)` : ''}
+                </td>
+                <td className="small" data-testid="backups">
+                  <Backups value={e.speculation} />
                 </td>
                 <td className="small">{new Date(e.created_at).toLocaleTimeString()}</td>
               </tr>

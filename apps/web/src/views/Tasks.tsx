@@ -1,6 +1,6 @@
 import type { Outputs } from '../api.ts';
 import { useLiveQuery } from '../live.tsx';
-import { Badge, Empty, ErrorNote, formatNumber, formatRate, Id, Loading, Progress, State, Table } from '../ui.tsx';
+import { Backups, Badge, Empty, ErrorNote, formatNumber, formatRate, Id, Loading, Progress, State, Table } from '../ui.tsx';
 
 type TaskStatusView = Outputs['live']['tasks']['tasks'][number];
 type ConsensusView = NonNullable<TaskStatusView['consensus']>;
@@ -74,6 +74,12 @@ function Task({ task }: { task: TaskStatusView }) {
         <span className="muted small">
           {task.active_collaborators}/{task.total_collaborators} members active
           {task.leader ? ` · leader ${task.leader}` : ''}
+          {task.speculation.backups_launched ? (
+            <>
+              {' · backups '}
+              <Backups value={task.speculation} />
+            </>
+          ) : null}
         </span>
         <span className="spacer" />
         <span className="muted small">swarm</span> <Id value={task.swarm_id} />
