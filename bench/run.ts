@@ -928,11 +928,16 @@ async function main() {
       const running = workers.map((w) => w.run());
       await new Promise((r) => setTimeout(r, 200));
       const items = Array.from({ length: MAP_ITEMS }, (_, i) => i);
+      const mapStatements = await statementsSent(base);
       const t0 = performance.now();
       const e = await call<{ id: string }>(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, {
         task: { items, chunk_size: MAP_ITEMS / 1000, reduce: 'sum' },
       });
-      let view: { status: string; results: { reduced?: number } | null } = { status: 'queued', results: null };
+      let view: {
+        status: string;
+        results: { reduced?: number } | null;
+        speculation?: { backups_launched: number; backups_won: number };
+      } = { status: 'queued', results: null };
       while (view.status === 'queued' || view.status === 'running') {
         await new Promise((r) => setTimeout(r, 10));
         view = await call(base, key, 'GET', `/api/v1/agents/networks/${network.id}/executions/${e.id}`);
@@ -955,7 +960,9 @@ async function main() {
         peakRssMiB: peakRss(servers),
       });
       notes.push(
-        `map: ${seconds.toFixed(2)} s from execute to completed (status ${view.status}, reduced ${view.results?.reduced} of ${expected} expected)`,
+        `map: ${seconds.toFixed(2)} s from execute to completed (status ${view.status}, reduced ${view.results?.reduced} of ${expected} expected); ` +
+          `${view.speculation?.backups_launched ?? 0} backup copies launched, ${view.speculation?.backups_won ?? 0} won; ` +
+          `${Math.round((await statementsSent(base)) - mapStatements)} SQL statements (the status polls included)`,
       );
     }
 

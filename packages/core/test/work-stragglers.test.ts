@@ -28,6 +28,13 @@ describe('findStragglers', () => {
     const found = findStragglers(queued, { multiplier: 1.5, quantile: 0.5 });
     expect(found.ids).toEqual([]);
     expect(found.nextInSeconds).toBe(0.5); // half the median: look again soon
+    const quick = [
+      finished('a', 0.01),
+      finished('b', 0.01),
+      running('x', 0.02),
+      { id: 'q', state: 'waiting', seconds: 0, backedUp: false } as Run,
+    ];
+    expect(findStragglers(quick, rule).nextInSeconds).toBe(0.25); // never sooner than 0.25 s
   });
 
   it('has a floor: nothing is a straggler before MIN_STRAGGLER_SECONDS, however short its siblings', () => {

@@ -450,8 +450,10 @@ export class ExecutionParent implements WorkParent {
       FROM "agent_networks" WHERE "owner_id" = ${ownerId} AND ("work_stealing" OR "speculation")`);
     const mine = new Map(networks.filter((n) => fromJson<string[]>(n.agents).includes(agentId)).map((n) => [n.id as string, n]));
     if (mine.size === 0) return [];
-    const live = await db.all<{ id: string; network_id: string }>(sql`
-      SELECT "id", "network_id" FROM "agent_network_executions" WHERE "network_id" ${inList([...mine.keys()])} AND "status" IN ('queued', 'running')`);
+    const live = await db.all<{ id: string; network_id: string; subtask_count: unknown; decided: unknown }>(sql`
+      SELECT e."id", e."network_id", e."subtask_count",
+        (SELECT COALESCE(SUM(p."decided"), 0) FROM "execution_progress" p WHERE p."execution_id" = e."id") AS "decided"
+      FROM "agent_network_executions" e WHERE e."network_id" ${inList([...mine.keys()])} AND e."status" IN ('queued', 'running')`);
     return live.map((e) => {
       const n = mine.get(e.network_id)!;
       return {
@@ -461,6 +463,7 @@ export class ExecutionParent implements WorkParent {
           ? { multiplier: Number(n.speculation_multiplier), quantile: Number(n.speculation_quantile) }
           : null,
         strategy: n.coordination_strategy as string,
+        decidedShare: Number(e.decided) / Math.max(1, Number(e.subtask_count)),
       };
     });
   }
@@ -471,9 +474,12 @@ export class ExecutionParent implements WorkParent {
    * if, by measured task times, it would finish it sooner than its assignee.
    */
   async mayTake(db: Sql, agentId: string, candidates: Takeable[], open: OpenParent[]): Promise<Takeable[]> {
-    const agent = await db.one<{ capabilities: unknown }>(sql`SELECT "capabilities" FROM "agents" WHERE "id" = ${agentId}`);
+    const requiring = candidates.some((c) => c.requires.length > 0);
+    const agent = requiring
+      ? await db.one<{ capabilities: unknown }>(sql`SELECT "capabilities" FROM "agents" WHERE "id" = ${agentId}`)
+      : null;
     const capabilities = fromJson<string[] | null>(agent?.capabilities) ?? [];
-    const capable = candidates.filter((c) => isCapable({ capabilities }, c.requires));
+    const capable = requiring ? candidates.filter((c) => isCapable({ capabilities }, c.requires)) : candidates;
     const strategy = new Map(open.map((p) => [p.id, p.strategy]));
     const central = capable.filter((c) => strategy.get(c.parentId) === 'centralized');
     if (central.length === 0) return capable;

@@ -520,7 +520,8 @@ export class CoordinationParent implements WorkParent {
       const p = { ...DEFAULT_STRAGGLER_SETTINGS, ...stragglerSettingsOf(paramsOf(c)) };
       const stealing = p.work_stealing && strategyOf(c) !== 'leader-election';
       const speculation = p.speculation && !isVoting(c) ? { multiplier: p.speculation_multiplier, quantile: p.speculation_quantile } : null;
-      return stealing || speculation ? [{ id: c.id, stealing, speculation, strategy: c.strategy }] : [];
+      const decidedShare = c.decidedCount / Math.max(1, c.subtaskCount);
+      return stealing || speculation ? [{ id: c.id, stealing, speculation, strategy: c.strategy, decidedShare }] : [];
     });
   }
 

@@ -26,12 +26,12 @@ import type { Database, Tx } from '../db/database.ts';
 import type { Sql } from '../db/sql.ts';
 import { conflict, DomainError, notFound } from '../errors.ts';
 import type { EventBus, ServerEvent } from '../events.ts';
-import type { BackupCounts, EndedAttempt, ParentDescription, ParentKind, WorkParent, WorkParents } from './parent.ts';
+import type { BackupCounts, EndedAttempt, OpenParent, ParentDescription, ParentKind, WorkParent, WorkParents } from './parent.ts';
 import { parentOf } from './parent.ts';
 import type { EndedAttemptRow } from './sql/attempts.ts';
 import type { WorkSql } from './sql/index.ts';
 import type { NewSubtask } from './sql/insert.ts';
-import type { Takeable } from './sql/stragglers.ts';
+import type { SubtaskRun, Takeable } from './sql/stragglers.ts';
 import type { ParentRef } from './sql/cancel.ts';
 import type { MovedFrom } from './sql/move.ts';
 import { openLoad } from './open-work.ts';
@@ -91,8 +91,13 @@ const seconds = (from: Date, to: Date) => Math.max(0, (to.getTime() - from.getTi
 
 /** An idle long poll looks for stragglers again at least this far apart. */
 const RECHECK_MIN_MS = 50;
-/** …and a claimant still running work of its own, this far apart. */
+/** …and a claimant still running work of its own, or whose parents are not far enough along to judge, this far apart. */
 const BUSY_RECHECK_MS = 1000;
+const WATCH_MS = 1000;
+/** How long a parent's runs, read for speculation, are reused. */
+const RUNS_FRESH_MS = 100;
+/** How long the parents an assignee may take work from are reused. */
+const OPEN_FRESH_MS = 250;
 
 /** A backup copy of the subtask runs (speculation), its lease not run out. */
 const backupRunning = (s: SubtaskRow, now: Date) =>
@@ -100,6 +105,8 @@ const backupRunning = (s: SubtaskRow, now: Date) =>
 
 /** Steal attempts a claim makes when other thieves took the candidates it read. */
 const STEAL_ROUNDS = 3;
+/** Candidates read per subtask wanted: thieves pick at random among them, so those arriving together rarely collide. */
+const STEAL_POOL = 16;
 
 function shuffled<T>(items: T[]): T[] {
   const copy = [...items];
@@ -140,6 +147,10 @@ export class WorkEngine {
   /** What this process ended and decided, for /metrics. */
   readonly outcomes = new Outcomes();
   private closed = false;
+  /** The parents each assignee may take others' work from, as last read (see openTo). */
+  private readonly openParents = new Map<string, { at: number; open: OpenParent[] }>();
+  /** Parents' subtask runs as speculation last read them (see runsOf). */
+  private readonly runs = new Map<string, { at: number; runs: SubtaskRun[] }>();
 
   constructor(private readonly deps: WorkEngineDeps) {}
 
@@ -252,14 +263,14 @@ export class WorkEngine {
     const none = { rows: [], backups: new Set<string>(), recheckAt: null };
     const kind: ParentKind = who.kind === 'agent' ? 'execution' : 'coordination';
     const parent = this.parent(kind);
-    const open = await db.run((_, q) => parent.openTo(q, ownerId, who.id, now));
+    const open = await this.openTo(parent, ownerId, who.id, now);
     if (open.length === 0) return none;
 
     const stealing = open.filter((p) => p.stealing).map((p) => p.id);
     // Thieves that read the same candidates race for them: a thief that lost every race reads again.
     for (let round = 0; stealing.length > 0 && round < STEAL_ROUNDS; round++) {
       const found = await db.run(async (_, q) => {
-        const candidates = await sql.stealCandidates(q, { ownerId, thiefId: who.id, kind, parentIds: stealing, limit: max * 4 });
+        const candidates = await sql.stealCandidates(q, { ownerId, thiefId: who.id, kind, parentIds: stealing, limit: max * STEAL_POOL });
         return candidates.length ? parent.mayTake(q, who.id, candidates, open, now) : [];
       });
       // A random pick among them, so that thieves arriving together mostly take different ones.
@@ -272,14 +283,13 @@ export class WorkEngine {
       }
     }
 
-    const speculating = open.filter((p) => p.speculation !== null);
-    if (speculating.length === 0) return none;
-    const runs = await db.run((_, q) =>
-      sql.parentRuns(
-        q,
-        kind,
-        speculating.map((p) => p.id),
-      ),
+    // Only parents past their quantile by their counters: the others' subtasks are not read.
+    const speculating = open.filter((p) => p.speculation !== null && p.decidedShare >= p.speculation.quantile);
+    if (speculating.length === 0) return { ...none, recheckAt: open.some((p) => p.speculation) ? now.getTime() + WATCH_MS : null };
+    const runs = await this.runsOf(
+      kind,
+      speculating.map((p) => p.id),
+      now,
     );
     const stragglers: Takeable[] = [];
     let nextIn: number | null = null;
@@ -306,7 +316,9 @@ export class WorkEngine {
     if (((await db.run((_, q) => openLoad(q, [who.id]))).get(who.id) ?? 0) > 0)
       return { ...none, recheckAt: now.getTime() + BUSY_RECHECK_MS };
     const allowed = await db.run((_, q) => parent.mayTake(q, who.id, stragglers, open, now));
-    const ids = onePerSubtask(allowed).slice(0, max);
+    // One backup a claim, the worst straggler first: a worker with many free slots must not copy a batch of work
+    // another worker merely holds (it claims again for the next).
+    const ids = onePerSubtask(allowed).slice(0, 1);
     if (ids.length === 0) return { ...none, recheckAt };
     const started = await db.transaction(async (tx) => {
       const parents = [...new Set(allowed.filter((t) => ids.includes(t.id)).map((t) => t.parentId))].sort();
@@ -323,6 +335,34 @@ export class WorkEngine {
       return rows;
     });
     return { rows: started, backups: new Set(started.map((s) => s.id)), recheckAt };
+  }
+
+  /**
+   * The parents an assignee may take others' work from, read at most once per OPEN_FRESH_MS per assignee on this
+   * instance (an idle worker's claims come in bursts, one per freed slot). New work wakes claims anyway, and a
+   * parent read stale only costs a statement: what is taken is taken conditionally.
+   */
+  private async openTo(parent: WorkParent, ownerId: string, who: string, now: Date): Promise<OpenParent[]> {
+    const known = this.openParents.get(who);
+    if (known && known.at + OPEN_FRESH_MS > now.getTime()) return known.open;
+    const open = await this.deps.db.run((_, q) => parent.openTo(q, ownerId, who, now));
+    if (this.openParents.size >= STARTED_MEMORY) this.openParents.clear();
+    this.openParents.set(who, { at: now.getTime(), open });
+    return open;
+  }
+
+  /**
+   * Parents' subtask runs for speculation, read at most once per RUNS_FRESH_MS per parent on this instance: idle
+   * claimants arriving together share one read (what they then start is conditional, so a stale read is safe).
+   */
+  private async runsOf(kind: ParentKind, ids: string[], now: Date): Promise<SubtaskRun[]> {
+    const stale = ids.filter((id) => (this.runs.get(id)?.at ?? 0) + RUNS_FRESH_MS <= now.getTime());
+    if (stale.length > 0) {
+      const read = await this.deps.db.run((_, q) => this.deps.sql.parentRuns(q, kind, stale));
+      if (this.runs.size >= STARTED_MEMORY) this.runs.clear();
+      for (const id of stale) this.runs.set(id, { at: now.getTime(), runs: read.filter((r) => r.parentId === id) });
+    }
+    return ids.flatMap((id) => this.runs.get(id)?.runs ?? []);
   }
 
   private async markStarted(sql: Sql, rows: SubtaskRow[], now: Date): Promise<void> {

@@ -91,6 +91,8 @@ export interface OpenParent {
   speculation: StragglerRule | null;
   /** The parent's own rule for `mayTake` (the network's strategy). */
   strategy: string;
+  /** Share of its subtasks decided, from its counters: below the quantile, no subtask of it is read for speculation. */
+  decidedShare: number;
 }
 
 /** Backup copies of a parent's subtasks started, and won (with the time they saved). */

@@ -33,7 +33,7 @@ export interface Stragglers {
 
 /** No subtask is a straggler before it has run this long, however short its siblings were (Spark's speculation.minTaskRuntime). */
 export const MIN_STRAGGLER_SECONDS = 0.1;
-const WATCH_MIN_SECONDS = 0.05;
+const WATCH_MIN_SECONDS = 0.25;
 const WATCH_MAX_SECONDS = 1;
 
 export function median(values: number[]): number {
@@ -53,7 +53,7 @@ export function findStragglers(runs: Run[], rule: StragglerRule): Stragglers {
   const finished = runs.filter((r) => r.state === 'finished');
   if (runs.some((r) => r.state === 'waiting') || finished.length === 0 || finished.length < rule.quantile * runs.length) {
     const open = runs.some((r) => r.state !== 'finished' && !r.backedUp);
-    // Half a typical task time (1 s before any finished), within 50 ms … 1 s.
+    // Half a typical task time (1 s before any finished), within 0.25 … 1 s.
     const typical = finished.length ? median(finished.map((r) => r.seconds)) / 2 : WATCH_MAX_SECONDS;
     return { ...none, nextInSeconds: open ? Math.min(WATCH_MAX_SECONDS, Math.max(WATCH_MIN_SECONDS, typical)) : null };
   }
