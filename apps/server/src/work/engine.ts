@@ -339,15 +339,18 @@ export class WorkEngine {
 
   /**
    * The parents an assignee may take others' work from, read at most once per OPEN_FRESH_MS per assignee on this
-   * instance (an idle worker's claims come in bursts, one per freed slot). New work wakes claims anyway, and a
-   * parent read stale only costs a statement: what is taken is taken conditionally.
+   * instance (an idle worker's claims come in bursts, one per freed slot). New work clears the entries of those it
+   * wakes here (another instance's expire), and a parent read stale only costs a statement: what is taken is taken
+   * conditionally.
    */
   private async openTo(parent: WorkParent, ownerId: string, who: string, now: Date): Promise<OpenParent[]> {
     const known = this.openParents.get(who);
     if (known && known.at + OPEN_FRESH_MS > now.getTime()) return known.open;
     const open = await this.deps.db.run((_, q) => parent.openTo(q, ownerId, who, now));
     if (this.openParents.size >= STARTED_MEMORY) this.openParents.clear();
-    this.openParents.set(who, { at: now.getTime(), open });
+    // Nothing open is not kept: the first work of a new parent must be seen at once.
+    if (open.length > 0) this.openParents.set(who, { at: now.getTime(), open });
+    else this.openParents.delete(who);
     return open;
   }
 
@@ -826,7 +829,12 @@ export class WorkEngine {
   async enqueue(tx: Tx, rows: NewSubtask[], now: Date, alsoWake: string[] = []): Promise<void> {
     if (rows.length === 0) return;
     await this.deps.sql.insertSubtasks(tx.sql, rows, now);
-    this.wake(tx, [...rows.map((r) => r.assigneeId), ...alsoWake]);
+    const woken = [...rows.map((r) => r.assigneeId), ...alsoWake];
+    // A new parent: those it wakes read their open parents again.
+    tx.afterCommit(() => {
+      for (const id of woken) this.openParents.delete(id);
+    });
+    this.wake(tx, woken);
   }
 
   /** Withdraw a parent's open work (or one subtask's replicas): cancelled, and their open attempts too. */
