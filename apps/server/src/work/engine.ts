@@ -185,12 +185,16 @@ export class WorkEngine {
     const watch = wait > 0 ? this.deps.waiters.watch(who.id) : null;
     try {
       const deadline = Date.now() + wait * 1000;
+      // Woken by an event (new work): a full claim. Woken by the clock (a straggler's threshold): backups only, as
+      // nothing new was assigned meanwhile; that look reads nothing while the parents' runs are fresh (runsOf).
+      let backupsOnly = false;
       for (;;) {
-        const { claimed, recheckAt } = await this.claimNow(ownerId, who, options.max, options.leaseSeconds);
+        const { claimed, recheckAt } = await this.claimNow(ownerId, who, options.max, options.leaseSeconds, backupsOnly);
         if (claimed.length > 0 || !watch) return claimed;
-        // A straggler may cross its threshold before anything is assigned: look again then.
         const until = recheckAt === null ? deadline : Math.min(deadline, Math.max(recheckAt, Date.now() + RECHECK_MIN_MS));
-        if (!(await watch.next(until, options.signal)) && (until >= deadline || options.signal?.aborted || this.closed)) return claimed;
+        const woken = await watch.next(until, options.signal);
+        if (!woken && (until >= deadline || options.signal?.aborted || this.closed)) return claimed;
+        backupsOnly = !woken;
       }
     } finally {
       watch?.dispose();
@@ -202,16 +206,19 @@ export class WorkEngine {
     who: Assignee,
     max: number,
     leaseSeconds: number | undefined,
+    backupsOnly = false,
   ): Promise<{ claimed: ClaimedSubtask[]; recheckAt: number | null }> {
     const now = new Date();
-    const own = await this.deps.db.transaction((tx) =>
-      this.deps.sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, max, leaseSeconds, now }),
-    );
+    const own = backupsOnly
+      ? []
+      : await this.deps.db.transaction((tx) =>
+          this.deps.sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, max, leaseSeconds, now }),
+        );
     // Nothing of its own waiting: take others' unclaimed work, else back up a straggler.
     const taken =
       own.length > 0
         ? { rows: own, backups: new Set<string>(), recheckAt: null }
-        : await this.takeFromOthers(ownerId, who, max, leaseSeconds, now);
+        : await this.takeFromOthers(ownerId, who, max, leaseSeconds, now, !backupsOnly);
     return { claimed: await this.handOut(taken.rows, taken.backups, now), recheckAt: taken.recheckAt };
   }
 
@@ -258,6 +265,7 @@ export class WorkEngine {
     max: number,
     leaseSeconds: number | undefined,
     now: Date,
+    steal = true,
   ): Promise<{ rows: SubtaskRow[]; backups: Set<string>; recheckAt: number | null }> {
     const { db, sql } = this.deps;
     const none = { rows: [], backups: new Set<string>(), recheckAt: null };
@@ -266,7 +274,7 @@ export class WorkEngine {
     const open = await this.openTo(parent, ownerId, who.id, now);
     if (open.length === 0) return none;
 
-    const stealing = open.filter((p) => p.stealing).map((p) => p.id);
+    const stealing = steal ? open.filter((p) => p.stealing).map((p) => p.id) : [];
     // Thieves that read the same candidates race for them: a thief that lost every race reads again.
     for (let round = 0; stealing.length > 0 && round < STEAL_ROUNDS; round++) {
       const found = await db.run(async (_, q) => {
