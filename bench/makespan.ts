@@ -13,20 +13,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createWorker, type WorkerSummary } from '../packages/client/src/index.ts';
+import type { Row } from './row.ts';
 
 export type Call = <T>(base: string, key: string, method: string, path: string, body?: unknown, expect?: number[]) => Promise<T>;
-
-export interface MakespanRow {
-  scenario: string;
-  unit: string;
-  count: number;
-  rate: number;
-  p50: number;
-  p95: number;
-  p99: number;
-  errors: number;
-  peakRssMiB: number;
-}
 
 export interface MakespanOptions {
   base: string;
@@ -91,11 +80,11 @@ interface ExecutionView {
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
-export async function makespan({ base, key, quick, call, peakRss }: MakespanOptions): Promise<{ rows: MakespanRow[]; notes: string[] }> {
+export async function makespan({ base, key, quick, call, peakRss }: MakespanOptions): Promise<{ rows: Row[]; notes: string[] }> {
   const n = quick ? 200 : 1000;
   const work = durations(n, quick ? 20 : 100);
   const totalMs = work.reduce((s, v) => s + v, 0);
-  const rows: MakespanRow[] = [];
+  const rows: Row[] = [];
   const notes: string[] = [];
   const plans: Plan[] = [
     { slow: 2, stalled: 1, features: false },

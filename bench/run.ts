@@ -20,6 +20,7 @@ import { createScratchDatabase } from '../apps/server/src/db/scratch-database.ts
 import { compiledServer, spawnServer } from '../apps/server/test/support/server-process.ts';
 import { createWorker } from '../packages/client/src/index.ts';
 import { makespan } from './makespan.ts';
+import type { Row } from './row.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
@@ -42,18 +43,6 @@ const HEARTBEAT_SECONDS = quick ? 2 : 30;
 const BATCHED_SUBTASKS = quick ? 5000 : 60_000;
 const MAP_ITEMS = quick ? 5000 : 100_000;
 const DISPATCHES = quick ? 50 : 400;
-
-interface Row {
-  scenario: string;
-  unit: string;
-  count: number;
-  rate: number;
-  p50: number;
-  p95: number;
-  p99: number;
-  errors: number;
-  peakRssMiB: number;
-}
 
 interface Server {
   url: string;
