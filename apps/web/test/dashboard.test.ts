@@ -254,7 +254,7 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     await executions.getByRole('progressbar').first().waitFor({ timeout: 15_000 });
     await expect.poll(() => executions.getByRole('progressbar').first().getAttribute('aria-valuenow'), { timeout: 15_000 }).toBe('100');
     // Backup copies, if a straggler got one: `N launched · N won · … saved`, else a dash.
-    expect(await executions.getByTestId('backups').first().innerText()).toMatch(/^(–|\d+ launched · \d+ won · .+ saved)$/);
+    expect(await executions.getByTestId('backups').first().textContent()).toMatch(/^(–|\d+ launched · \d+ won · .+ saved)$/);
     await expect.poll(() => page.getByTestId('agents').locator('tbody tr').count()).toBe(2);
     await page.getByTestId('chart-totals').getByText('6 completed').waitFor({ timeout: 15_000 });
     await page.getByTestId('recommendations').waitFor();

@@ -30,10 +30,10 @@ import {
   lockLiveParent,
   type OpenParent,
   type ParentDescription,
+  type Takeable,
   type WorkParent,
 } from '../work/parent.ts';
 import { openLoad } from '../work/open-work.ts';
-import type { Takeable } from '../work/sql/stragglers.ts';
 import type { NewSubtask } from '../work/sql/insert.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import { loadCandidates, meanTaskSeconds } from './candidates.ts';

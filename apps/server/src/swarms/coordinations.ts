@@ -48,9 +48,9 @@ import {
   lockLiveParent,
   type OpenParent,
   type ParentDescription,
+  type Takeable,
   type WorkParent,
 } from '../work/parent.ts';
-import type { Takeable } from '../work/sql/stragglers.ts';
 import { candidateWindow, memberCandidates, swarmNotFound } from './membership.ts';
 import { type CoordinationRow, coordinationFrom, iso } from './views.ts';
 import { conflict, type DomainError, notFound } from '../errors.ts';

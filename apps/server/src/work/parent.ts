@@ -1,7 +1,6 @@
 import type { Database, Tx } from '../db/database.ts';
 import { raw, type Sql, sql } from '../db/sql.ts';
 import type { StragglerRule } from '@aitbc/core';
-import type { Takeable } from './sql/stragglers.ts';
 import type { SubtaskRow } from './subtasks.ts';
 
 /** The two kinds of work a subtask can belong to. */
@@ -81,6 +80,15 @@ export interface WorkParent {
 }
 
 export type WorkParents = Record<ParentKind, WorkParent>;
+
+/** An unclaimed subtask another assignee holds, as a thief sees it. */
+export interface Takeable {
+  id: string;
+  parentId: string;
+  seq: number;
+  assigneeId: string;
+  requires: string[];
+}
 
 /** A live parent whose work an assignee may take from other assignees, and its rules (README "Stragglers"). */
 export interface OpenParent {

@@ -3,18 +3,9 @@
  * could take from others, and how a parent's subtasks are running.
  */
 import { fromJson, inList, raw, type Sql, sql, time } from '../../db/sql.ts';
-import type { ParentKind } from '../parent.ts';
+import type { ParentKind, Takeable } from '../parent.ts';
 
 const column = (kind: ParentKind) => raw(kind === 'execution' ? '"execution_id"' : '"coordination_id"');
-
-/** An unclaimed subtask another assignee holds, as a thief sees it. */
-export interface Takeable {
-  id: string;
-  parentId: string;
-  seq: number;
-  assigneeId: string;
-  requires: string[];
-}
 
 /**
  * Up to `limit` subtasks of these parents assigned to someone else and not
