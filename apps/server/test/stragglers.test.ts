@@ -2,6 +2,7 @@
 // copies, end to end over HTTP on each database.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseKinds } from './support/databases.ts';
+import { checkInvariants } from './support/db-state.ts';
 import { restClient } from './support/http.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 import { sleep } from './support/waiting.ts';
@@ -237,6 +238,10 @@ describe.each(databaseKinds)('stragglers on %s', (kind) => {
       expect(await claim(off.agents[1]!)).toBeNull();
       const early = await straggling({ speculation_quantile: 1 });
       expect(await claim(early.agents[1]!)).toBeNull();
+    });
+
+    it('leaves the work tables consistent: every open attempt is a held lease or a running backup, claims counted apart from backups', async () => {
+      expect(await checkInvariants(srv.server.db)).toEqual([]);
     });
   });
 });

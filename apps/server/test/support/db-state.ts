@@ -108,7 +108,14 @@ async function invariants(tx: PrismaTx): Promise<string[]> {
   // Subtasks and their leases.
   for (const s of subtasks) {
     const mine = attemptsOf.get(s.id) ?? [];
-    if (mine.length !== s.attempts) problems.push(`subtask ${s.id}: attempts ${s.attempts} but ${mine.length} attempt rows`);
+    // `attempts` counts claims; a backup copy (speculation) has an attempt row of its own, not counted there.
+    const claims = mine.filter((a) => !a.backup);
+    if (claims.length !== s.attempts) problems.push(`subtask ${s.id}: attempts ${s.attempts} but ${claims.length} claim attempt rows`);
+    if (s.status === 'leased' && s.backupLeaseExpiresAt) {
+      const backup = attemptById.get(s.backupLeaseId ?? '');
+      if (!backup?.backup || backup.outcome !== 'open' || backup.assigneeId !== s.backupAssigneeId)
+        problems.push(`subtask ${s.id}: its backup lease ${s.backupLeaseId} has no open backup attempt of ${s.backupAssigneeId}`);
+    }
     if (s.attempts > s.maxAttempts) problems.push(`subtask ${s.id}: ${s.attempts} attempts of at most ${s.maxAttempts}`);
     if (s.status === 'leased') {
       if (!s.leaseId || !s.leaseExpiresAt || !s.assigneeId) problems.push(`subtask ${s.id}: leased without lease id, expiry or assignee`);
@@ -130,7 +137,8 @@ async function invariants(tx: PrismaTx): Promise<string[]> {
   for (const a of attempts) {
     if (a.outcome !== 'open') continue;
     const s = subtaskById.get(a.subtaskId);
-    if (s?.status !== 'leased' || s.leaseId !== a.id)
+    const runningBackup = s?.status === 'leased' && s.backupLeaseExpiresAt !== null && s.backupLeaseId === a.id;
+    if ((s?.status !== 'leased' || s.leaseId !== a.id) && !runningBackup)
       problems.push(
         `attempt ${a.id}: open, but its subtask is ${s?.status ?? 'missing'} under lease ${s?.leaseId ?? '-'} (orphaned lease)`,
       );
