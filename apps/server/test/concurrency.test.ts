@@ -51,7 +51,13 @@ describe.each(databaseKinds)('concurrency on %s', (kind) => {
     const agents: string[] = [];
     for (let i = 0; i < 4; i++) agents.push((await call('POST', '/api/v1/agents', { name: `racer-${i}` })).body.id);
     const network = (
-      await call('POST', '/api/v1/agents/networks', { name: 'busy', agents, lease_seconds: 120, claim_timeout_seconds: 3600 })
+      await call('POST', '/api/v1/agents/networks', {
+        name: 'busy',
+        agents,
+        lease_seconds: 120,
+        claim_timeout_seconds: 3600,
+        speculation: false,
+      })
     ).body.id;
     const items = [1, 2, 3, 4, 5, 6, 7, 8];
     const executes = await Promise.all(
@@ -66,7 +72,8 @@ describe.each(databaseKinds)('concurrency on %s', (kind) => {
     expect(subtaskIds.length).toBe(400);
     expect(duplicates(subtaskIds)).toBe(0);
 
-    // Three racing workers per agent: every claim must hand out a different subtask.
+    // Three racing workers per agent: every claim must hand out a different subtask (no backup copies: the network
+    // above has speculation off, so each subtask is claimed by exactly one of them).
     const claims: { subtask: string; lease: string }[] = [];
     const worker = async (agent: string) => {
       for (;;) {
