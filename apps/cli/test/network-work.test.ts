@@ -178,6 +178,7 @@ describe.each(databaseKinds)('agent workers doing a network’s work on %s', (ki
           '--lease-seconds',
           '2',
           '--no-work-stealing',
+          '--speculation',
           '--speculation-multiplier',
           '2',
           '-o',

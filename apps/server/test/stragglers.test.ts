@@ -73,7 +73,8 @@ describe.each(databaseKinds)('stragglers on %s', (kind) => {
     it('is on by default: an agent with nothing of its own waiting takes the others’ unclaimed work; off, it takes only its own', async () => {
       const [a1, a2, a3] = [await agent('s1'), await agent('s2'), await agent('s3')];
       const on = await network([a1, a2, a3]);
-      expect(on).toMatchObject({ work_stealing: true, speculation: true, speculation_multiplier: 1.5, speculation_quantile: 0.75 });
+      // Stealing is on by default, speculation off (README "Stragglers").
+      expect(on).toMatchObject({ work_stealing: true, speculation: false, speculation_multiplier: 1.5, speculation_quantile: 0.75 });
       const e = await execute(on.id, { items: [1, 2, 3, 4, 5, 6], chunk_size: 1 });
       expect(new Set(e.subtasks.map((s) => s.assignee_id))).toEqual(new Set([a1, a2, a3]));
       // a1 runs its own two first, then the others'.
@@ -152,7 +153,7 @@ describe.each(databaseKinds)('stragglers on %s', (kind) => {
     /** Three agents, three one-item subtasks: a1 claims its own and holds it while a2 and a3 finish theirs. */
     async function straggling(body: Record<string, unknown> = {}) {
       const agents = [await agent('x1'), await agent('x2'), await agent('x3')];
-      const n = await network(agents, { speculation_quantile: 0.5, ...body });
+      const n = await network(agents, { speculation: true, speculation_quantile: 0.5, ...body });
       const e = await execute(n.id, { items: [1, 2, 3], chunk_size: 1 });
       const slow = (await claim(agents[0]!))!;
       expect(slow.backup).toBe(false);

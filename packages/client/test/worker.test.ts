@@ -116,6 +116,7 @@ describe.each(databaseKinds)('createWorker on %s', (kind) => {
       name: 'sdk-speculation',
       agents: [slow.id, fast.id],
       lease_seconds: 3,
+      speculation: true,
       speculation_quantile: 0.5,
     });
     const e = await client.execution.execute.mutate({ network_id: network.id, task: { items: [1, 2], chunk_size: 1 } });

@@ -10,7 +10,7 @@ export const WorkStealing = z
   .describe('an agent or member with nothing of its own waiting may take another’s unclaimed subtask (default true)');
 export const Speculation = z
   .boolean()
-  .describe('a subtask running far past its siblings gets a backup copy on an idle assignee; the first result wins (default true)');
+  .describe('a subtask running far past its siblings gets a backup copy on an idle assignee; the first result wins (default false)');
 export const SpeculationMultiplier = z
   .number()
   .min(1)
@@ -31,16 +31,18 @@ export const StragglerSettings = z.object({
 export type StragglerSettings = z.infer<typeof StragglerSettings>;
 
 /**
- * On by default. Stealing only moves work that nobody has started. A backup
- * only runs on an assignee that would otherwise sit idle (nothing queued is
- * left), and only for a subtask already running 1.5× its siblings' median
- * once 3 in 4 of them are done, as Spark's spark.speculation.multiplier and
- * quantile (whose own default is off, for clusters where every slot is
- * shared with other jobs).
+ * Stealing is on by default: it only moves work nobody has started, and
+ * costs a queue nothing measurable (bench/README.md). Speculation is off by
+ * default, as Spark's spark.speculation: a backup is a second run of work
+ * someone pays for, and on PostgreSQL a queue draining at full speed with it
+ * on lost leases (bench/README.md, "Left open"). Turned on, a backup only
+ * runs on an assignee that would otherwise sit idle, for a subtask already
+ * running 1.5× its siblings' median once 3 in 4 of them are done (Spark's
+ * multiplier and quantile).
  */
 export const DEFAULT_STRAGGLER_SETTINGS: StragglerSettings = {
   work_stealing: true,
-  speculation: true,
+  speculation: false,
   speculation_multiplier: 1.5,
   speculation_quantile: 0.75,
 };

@@ -5,7 +5,7 @@ ADD COLUMN     "backups_launched" INTEGER NOT NULL DEFAULT 0,
 ADD COLUMN     "backups_won" INTEGER NOT NULL DEFAULT 0;
 
 -- AlterTable
-ALTER TABLE "agent_networks" ADD COLUMN     "speculation" BOOLEAN NOT NULL DEFAULT true,
+ALTER TABLE "agent_networks" ADD COLUMN     "speculation" BOOLEAN NOT NULL DEFAULT false,
 ADD COLUMN     "speculation_multiplier" DOUBLE PRECISION NOT NULL DEFAULT 1.5,
 ADD COLUMN     "speculation_quantile" DOUBLE PRECISION NOT NULL DEFAULT 0.75,
 ADD COLUMN     "work_stealing" BOOLEAN NOT NULL DEFAULT true;

@@ -2,7 +2,7 @@
 -- Columns are added in place (no table rebuild), so the open_work triggers on
 -- these tables stay as they are.
 ALTER TABLE "agent_networks" ADD COLUMN "work_stealing" BOOLEAN NOT NULL DEFAULT true;
-ALTER TABLE "agent_networks" ADD COLUMN "speculation" BOOLEAN NOT NULL DEFAULT true;
+ALTER TABLE "agent_networks" ADD COLUMN "speculation" BOOLEAN NOT NULL DEFAULT false;
 ALTER TABLE "agent_networks" ADD COLUMN "speculation_multiplier" REAL NOT NULL DEFAULT 1.5;
 ALTER TABLE "agent_networks" ADD COLUMN "speculation_quantile" REAL NOT NULL DEFAULT 0.75;
 

@@ -72,8 +72,8 @@ export function addSettingOptions(command: Command): Command {
     .option('--max-replication <n>', 'hybrid: the most agents a disputed subtask is given (default 4)', integerFrom(1, 32))
     .option('--work-stealing', 'an idle agent may take another agent’s unclaimed subtasks (the default)')
     .option('--no-work-stealing', 'each subtask waits for the agent it was planned for (until the claim timeout)')
-    .option('--speculation', 'a straggling subtask gets a backup copy on an idle agent; the first result wins (the default)')
-    .option('--no-speculation', 'no backup copies')
+    .option('--speculation', 'a straggling subtask gets a backup copy on an idle agent; the first result wins')
+    .option('--no-speculation', 'no backup copies (the default)')
     .option('--speculation-multiplier <x>', 'a straggler has run this many times its siblings’ median (default 1.5)', numberFrom(1, 100))
     .option('--speculation-quantile <share>', 'the share of subtasks done before any backup starts (default 0.75)', numberFrom(0, 1));
 }
