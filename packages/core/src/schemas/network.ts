@@ -2,14 +2,7 @@ import { z } from 'zod';
 import { Capability } from './agent.ts';
 import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
 import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
-import {
-  DEFAULT_STRAGGLER_SETTINGS,
-  Speculation,
-  SpeculationMultiplier,
-  SpeculationQuantile,
-  SpeculationView,
-  WorkStealing,
-} from './stragglers.ts';
+import { DEFAULT_STRAGGLER_SETTINGS, SpeculationView, StragglerSettings } from './stragglers.ts';
 
 /**
  * How a network hands subtasks to its agents. The meanings live in
@@ -43,22 +36,20 @@ export const MAX_ITEMS_PER_TASK = 100_000;
 const AgentRef = z.string().trim().min(1).max(128);
 
 /** Tunables every network has; defaults are the (30 s lease and claim timeout, 3 attempts, replication 2). */
-export const NetworkSettings = z.object({
-  lease_seconds: z.number().int().min(1).max(3600).describe('how long a claim holds a subtask without a heartbeat'),
-  claim_timeout_seconds: z
-    .number()
-    .int()
-    .min(1)
-    .max(86_400)
-    .describe('how long an assigned subtask may wait unclaimed before it is reassigned'),
-  max_attempts: z.number().int().min(1).max(100).describe('claims a subtask gets before it fails for good'),
-  replication: z.number().int().min(1).max(16).describe('hybrid: agents that must agree on each subtask'),
-  max_replication: z.number().int().min(1).max(32).describe('hybrid: the most agents a disputed subtask is given'),
-  work_stealing: WorkStealing,
-  speculation: Speculation,
-  speculation_multiplier: SpeculationMultiplier,
-  speculation_quantile: SpeculationQuantile,
-});
+export const NetworkSettings = z
+  .object({
+    lease_seconds: z.number().int().min(1).max(3600).describe('how long a claim holds a subtask without a heartbeat'),
+    claim_timeout_seconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(86_400)
+      .describe('how long an assigned subtask may wait unclaimed before it is reassigned'),
+    max_attempts: z.number().int().min(1).max(100).describe('claims a subtask gets before it fails for good'),
+    replication: z.number().int().min(1).max(16).describe('hybrid: agents that must agree on each subtask'),
+    max_replication: z.number().int().min(1).max(32).describe('hybrid: the most agents a disputed subtask is given'),
+  })
+  .extend(StragglerSettings.shape);
 export type NetworkSettings = z.infer<typeof NetworkSettings>;
 
 export const DEFAULT_NETWORK_SETTINGS: NetworkSettings = {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
 import { MAX_ITEMS_PER_TASK, MAX_SUBTASKS_PER_TASK, Reducer } from './network.ts';
 import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
-import { Speculation, SpeculationMultiplier, SpeculationQuantile, SpeculationView, WorkStealing } from './stragglers.ts';
+import { SpeculationView, StragglerSettings } from './stragglers.ts';
 import { ClaimBatchRequest, ClaimRequest, LeaseSeconds, MAX_WAIT_SECONDS } from './work.ts';
 
 export const SWARM_ROLES = ['load-balancer', 'resource-optimizer', 'task-coordinator', 'monitor'] as const;
@@ -227,13 +227,9 @@ export const CoordinationParameters = z
       .optional(),
     lease_seconds: z.number().int().min(1).max(3600).optional(),
     max_attempts: z.number().int().min(1).max(100).optional(),
-    work_stealing: WorkStealing.optional(),
-    speculation: Speculation.optional().describe(
-      'as for networks; voting tasks (consensus) never speculate: a vote is a member’s own work',
-    ),
-    speculation_multiplier: SpeculationMultiplier.optional(),
-    speculation_quantile: SpeculationQuantile.optional(),
   })
+  // The straggler settings, as for networks; a voting task (consensus, broadcast) never speculates: a vote is a member's own work.
+  .extend(StragglerSettings.partial().shape)
   .superRefine((parameters, ctx) => checkChunks(parameters, MAX_SUBTASKS_PER_TASK, ctx));
 export type CoordinationParameters = z.infer<typeof CoordinationParameters>;
 
