@@ -117,6 +117,12 @@ describe.each(databaseKinds)('swarm members doing coordinated work on %s', (kind
   });
 
   it('consensus: five members vote, four agree; the decision, its confidence and the reputations follow', async () => {
+    // Each worker's first heartbeat marks its member active; on a loaded machine a worker can start later than its
+    // member's suspect threshold after the join, and coordinate would rightly refuse a suspect member.
+    await until('all five members active', async () => {
+      const { members } = await json<{ members: MemberView[] }>(['swarm', 'members', swarmId]);
+      return members.length === 5 && members.every((m) => m.status === 'active') ? true : undefined;
+    });
     const coordinated = await json<CoordinateView>([
       'swarm',
       'coordinate',
