@@ -39,7 +39,15 @@ const HTTP_CODES: Record<number, string> = {
 export interface AppOptions {
   config: Pick<
     ServerConfig,
-    'adminApiKeys' | 'bodyLimit' | 'logLevel' | 'rateLimit' | 'corsOrigins' | 'metricsEnabled' | 'webDir' | 'slowRequestMs'
+    | 'adminApiKeys'
+    | 'bodyLimit'
+    | 'logLevel'
+    | 'rateLimit'
+    | 'corsOrigins'
+    | 'metricsEnabled'
+    | 'webDir'
+    | 'slowRequestMs'
+    | 'keyUsageFlushMs'
   >;
   db: Database;
   events: EventBus;
@@ -86,11 +94,11 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
       );
     },
   });
-  const auth = new ApiKeyAuthenticator(db, config.adminApiKeys);
+  const auth = new ApiKeyAuthenticator(db, config.adminApiKeys, undefined, config.keyUsageFlushMs);
   const joins = new JoinBatcher(db);
   // What other instances did that this one caches: revoked keys, members that left, changed thresholds.
   const unsubscribe = events.subscribe((e) => {
-    if (e.kind === 'key.revoked') auth.forget(e.key_id);
+    if (e.kind === 'key.revoked' || e.kind === 'key.changed') auth.forget(e.key_id);
     else if (e.kind === 'member.left') heartbeats.forget(e.member_id);
     else if (e.kind === 'swarm.changed') {
       heartbeats.thresholdsChanged(e.swarm_id);
@@ -99,6 +107,7 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
   });
   app.addHook('onClose', async () => {
     unsubscribe();
+    await auth.close();
     try {
       destination.flushSync();
     } catch {
@@ -117,14 +126,17 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
   // Security headers (and CORS when AITBC_CORS_ORIGINS is set), then rate limits: before every route.
   await app.register(securityHeaders, { corsOrigins: config.corsOrigins ?? [] });
   if (config.rateLimit)
-    await app.register(rateLimit, { ...config.rateLimit, isValidKey: async (key) => (await auth.authenticate(key)) !== null });
+    await app.register(rateLimit, {
+      ...config.rateLimit,
+      isValidKey: async (key) => (await auth.authenticate(key)).principal !== undefined,
+    });
   // Before every route, so each request is measured. AITBC_METRICS=off removes /metrics.
   await app.register(metricsPlugin, { db, auth, outcomes: work.outcomes, enabled: config.metricsEnabled ?? true });
 
   const createContext = ({
     req,
   }: {
-    req: { id: string; headers: Record<string, string | string[] | undefined>; log: Context['log'] };
+    req: { id: string; ip: string; headers: Record<string, string | string[] | undefined>; log: Context['log'] };
   }): Context => {
     const header = req.headers['x-api-key'];
     return {
@@ -138,6 +150,7 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
       joins,
       apiKey: Array.isArray(header) ? header[0] : header,
       requestId: req.id,
+      ip: req.ip,
       log: req.log,
     };
   };

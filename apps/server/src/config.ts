@@ -30,6 +30,8 @@ export interface ServerConfig {
   metricsEnabled?: boolean;
   /** Requests slower than this are logged at info (AITBC_SLOW_REQUEST_MS, default 1000); at debug every request is. */
   slowRequestMs?: number;
+  /** How often keys' last_used_at is written (AITBC_KEY_USAGE_FLUSH_MS, default 60000): once per key per flush, not per request. */
+  keyUsageFlushMs?: number;
   /** The built dashboard served at / (AITBC_WEB_DIR); default apps/web/dist. */
   webDir?: string | undefined;
 }
@@ -104,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = env.INIT_
     corsOrigins: corsOriginsFrom(env.AITBC_CORS_ORIGINS),
     metricsEnabled: env.AITBC_METRICS?.trim().toLowerCase() !== 'off',
     slowRequestMs: integer('AITBC_SLOW_REQUEST_MS', env.AITBC_SLOW_REQUEST_MS, 1000, 1, 3_600_000),
+    keyUsageFlushMs: integer('AITBC_KEY_USAGE_FLUSH_MS', env.AITBC_KEY_USAGE_FLUSH_MS, 60_000, 10, 3_600_000),
     webDir: env.AITBC_WEB_DIR?.trim() ? resolve(cwd, env.AITBC_WEB_DIR.trim()) : undefined,
   };
 }

@@ -9,6 +9,8 @@ import type { DatabaseTarget } from './db/target.ts';
  */
 export type ServerEvent =
   | { kind: 'key.revoked'; key_id: string }
+  /** A key's expiry changed (rotation): caches forget it; live streams carry on. */
+  | { kind: 'key.changed'; key_id: string }
   | { kind: 'member.left'; member_id: string }
   /** A swarm's failure-detection thresholds changed. */
   | { kind: 'swarm.changed'; swarm_id: string }

@@ -269,9 +269,9 @@ const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { db, auth, enab
     const header = req.headers['x-api-key'];
     const key = Array.isArray(header) ? header[0] : header;
     if (key !== undefined) {
-      const principal = await auth.authenticate(key);
-      if (!principal) return refuse(reply, 401, 'Unknown or revoked API key');
-      if (principal.role !== 'admin') return refuse(reply, 403, '/metrics needs an admin API key (or no key, from 127.0.0.1)');
+      const { principal, refused } = await auth.authenticate(key);
+      if (!principal) return refuse(reply, 401, refused);
+      if (principal.scope !== 'admin') return refuse(reply, 403, '/metrics needs an admin API key (or no key, from 127.0.0.1)');
     } else if (
       !LOOPBACK.has(req.socket.remoteAddress ?? '') ||
       req.headers['x-forwarded-for'] !== undefined ||

@@ -1,6 +1,15 @@
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
 import type { AnyRouter } from '@trpc/server';
+import type { ProcedureScope } from '@aitbc/core';
 import type { Meta } from './trpc.ts';
+
+const SCOPE_WORDS: Record<ProcedureScope, string> = {
+  any: 'any key',
+  worker: '`worker` (for the agents and members it names), `owner` or `admin`',
+  read: '`read`, `owner` or `admin`',
+  owner: '`owner` or `admin`',
+  admin: '`admin`',
+};
 
 /** tRPC path (e.g. "agent.register") → the status its REST call answers on success. */
 export function successStatuses(router: AnyRouter): Map<string, number> {
@@ -16,7 +25,8 @@ export function successStatuses(router: AnyRouter): Map<string, number> {
 export function openApiDocument(router: AnyRouter, statuses: ReadonlyMap<string, number>): OpenAPIObject {
   const doc = generateOpenApiDocument(router, {
     title: 'aitbc-swarm',
-    description: 'Coordination service for AI agents: agent registry, networks, swarms. Authenticate with the X-Api-Key header.',
+    description:
+      'Coordination service for AI agents: agent registry, networks, swarms. Authenticate with the X-Api-Key header. Each operation’s x-aitbc-scope names the key scope it needs: worker, read, owner or admin (SECURITY.md).',
     version: '0.1.0',
     baseUrl: '/',
     securitySchemes: { ApiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' } },
@@ -24,12 +34,24 @@ export function openApiDocument(router: AnyRouter, statuses: ReadonlyMap<string,
   declareErrors(doc);
   const byOperation = new Map<string, number>();
   for (const [path, status] of statuses) byOperation.set(path.replace(/\./g, '-'), status);
+  const scopes = new Map<string, ProcedureScope>();
+  for (const [path, procedure] of Object.entries(router._def.procedures)) {
+    const scope = (procedure as { _def: { meta?: Meta } })._def.meta?.scope;
+    if (scope) scopes.set(path.replace(/\./g, '-'), scope);
+  }
   for (const item of Object.values(doc.paths ?? {})) {
-    for (const op of Object.values(item as Record<string, { operationId?: string; responses?: Record<string, unknown> }>)) {
-      const status = op?.operationId ? byOperation.get(op.operationId) : undefined;
+    for (const op of Object.values(item as Record<string, Operation & { operationId?: string; description?: string }>)) {
+      if (!op?.operationId) continue;
+      const status = byOperation.get(op.operationId);
       if (status && op.responses?.['200']) {
         op.responses[String(status)] = op.responses['200'];
         delete op.responses['200'];
+      }
+      // The key scope the operation needs, for tools (x-aitbc-scope) and for people (the description).
+      const scope = scopes.get(op.operationId);
+      if (scope) {
+        (op as Record<string, unknown>)['x-aitbc-scope'] = scope;
+        op.description = `${op.description ? `${op.description}\n\n` : ''}Key scope: ${SCOPE_WORDS[scope]}.`;
       }
     }
   }
@@ -49,8 +71,8 @@ export function openApiDocument(router: AnyRouter, statuses: ReadonlyMap<string,
 function declareErrors(doc: OpenAPIObject): void {
   const described: Record<number, string> = {
     400: 'Invalid input: the message names the field',
-    401: 'Missing, unknown or revoked API key',
-    403: 'The key may not do this (an admin call with an owner key)',
+    401: 'Missing, unknown, revoked or expired API key',
+    403: 'The key’s scope does not reach this (see the operation’s x-aitbc-scope)',
     404: 'Not found, or not yours',
     413: 'Request body over the body limit',
     415: 'Request body that is not JSON',

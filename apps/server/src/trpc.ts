@@ -1,9 +1,10 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { FastifyBaseLogger } from 'fastify';
-import { isLimitIssue, type Principal } from '@aitbc/core';
+import { actsFor, isLimitIssue, type Principal, type ProcedureScope, scopeAllows } from '@aitbc/core';
 import { HOW_TO_SET_A_KEY, type ApiKeyAuthenticator } from './auth/api-keys.ts';
 import type { AgentPresence } from './agents/presence.ts';
+import type { Actor } from './audit/log.ts';
 import { isMissingRecord, isUniqueViolation } from './db/client.ts';
 import type { Database } from './db/database.ts';
 import type { WorkEngine } from './work/engine.ts';
@@ -26,11 +27,17 @@ export interface Context {
   /** The X-Api-Key header as sent (possibly empty). */
   apiKey: string | undefined;
   requestId: string;
+  /** The caller's address, as the audit log records it. */
+  ip: string;
   log: FastifyBaseLogger;
 }
 
-/** `successStatus` is the HTTP status a REST call answers on success (default 200). */
-export type Meta = OpenApiMeta<{ successStatus?: 200 | 201 | 202 }>;
+/**
+ * `successStatus` is the HTTP status a REST call answers on success (default
+ * 200); `scope` is what the caller's key needs, set by the procedure builder
+ * the procedure is made with (below), so no procedure is without one.
+ */
+export type Meta = OpenApiMeta<{ successStatus?: 200 | 201 | 202; scope?: ProcedureScope }>;
 
 export interface FieldIssue {
   path: string;
@@ -104,26 +111,72 @@ const mapDomainErrors = t.middleware(async ({ next }) => {
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-export const publicProcedure = t.procedure.use(mapDomainErrors);
+const publicProcedure = t.procedure.use(mapDomainErrors);
 
-/** Handlers behind this see `ctx.principal`: the key's owner is never missing. */
-export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
-  const principal = await ctx.auth.authenticate(ctx.apiKey);
-  if (!principal) {
-    const what = ctx.apiKey === undefined ? 'Missing API key' : ctx.apiKey.trim() === '' ? 'Empty API key' : 'Unknown or revoked API key';
-    throw new TRPCError({ code: 'UNAUTHORIZED', message: `${what}. ${HOW_TO_SET_A_KEY}` });
-  }
-  return next({ ctx: { ...ctx, principal: principal as Principal } });
-});
+const NEEDS: Record<Exclude<ProcedureScope, 'any'>, string> = {
+  worker: 'a worker, owner or admin key',
+  read: 'a read, owner or admin key',
+  owner: 'an owner or admin key',
+  admin: 'an admin API key (AITBC_ADMIN_API_KEYS, or ./data/admin.key on the embedded default)',
+};
 
-export const adminProcedure = authedProcedure.use(({ ctx, next }) => {
-  if (ctx.principal.role !== 'admin') {
-    throw new TRPCError({
-      code: 'FORBIDDEN',
-      message: 'This needs an admin API key (AITBC_ADMIN_API_KEYS, or ./data/admin.key on the embedded default)',
-    });
-  }
-  return next({ ctx });
-});
+/**
+ * The builder for procedures that need `scope`: it authenticates the key
+ * (401 with the reason: missing, unknown, revoked, expired and when), checks
+ * that its scope reaches the procedure (403), and records the scope in the
+ * procedure's meta, where the OpenAPI document and the tests read it. Every
+ * procedure is made with one of the builders below.
+ */
+function scoped(scope: ProcedureScope) {
+  return publicProcedure.meta({ scope }).use(async ({ ctx, next }) => {
+    const { principal, refused } = await ctx.auth.authenticate(ctx.apiKey);
+    if (!principal) throw new TRPCError({ code: 'UNAUTHORIZED', message: `${refused}. ${HOW_TO_SET_A_KEY}` });
+    if (scope !== 'any' && !scopeAllows(principal.scope, scope)) {
+      throw new TRPCError({ code: 'FORBIDDEN', message: `This needs ${NEEDS[scope]}; the key presented is a ${principal.scope} key` });
+    }
+    return next({ ctx: { ...ctx, principal: principal as Principal } });
+  });
+}
+
+/** Any valid key: who am I. */
+export const anyKeyProcedure = scoped('any');
+/** The work protocol and member heartbeats: worker keys (for the agents and members they name), owner and admin keys. */
+export const workerProcedure = scoped('worker');
+/** Reads of the caller's records: read, owner and admin keys. */
+export const readProcedure = scoped('read');
+/** Changes to the caller's records: owner and admin keys. */
+export const ownerProcedure = scoped('owner');
+/** Every owner's records, and keys: admin keys. */
+export const adminProcedure = scoped('admin');
 
 export type AuthedContext = Context & { principal: Principal };
+
+/** Who is acting, as the audit log records it. */
+export function actorOf(ctx: AuthedContext): Actor {
+  return { owner_id: ctx.principal.owner_id, key_id: ctx.principal.key_id, ip: ctx.ip, request_id: ctx.requestId };
+}
+
+/**
+ * The agent or member a work call names, once the key is allowed to act for
+ * it: a worker key that names agents or members may act only for those (403
+ * otherwise, whether or not the id exists).
+ */
+export function actAs<T extends { kind: 'agent' | 'member'; id: string }>(ctx: AuthedContext, who: T): T {
+  if (!actsFor(ctx.principal, who)) {
+    const named = (who.kind === 'agent' ? ctx.principal.agents : ctx.principal.members) ?? [];
+    throw new TRPCError({
+      code: 'FORBIDDEN',
+      message: `This worker key works only for ${who.kind}s ${named.join(', ') || '(none)'}; not for ${who.kind} ${who.id}`,
+    });
+  }
+  return who;
+}
+
+/** The owner a call may act on: its own, or (admin keys) any. */
+export function ownerFor(ctx: AuthedContext, asked: string | undefined): string {
+  const own = ctx.principal.owner_id;
+  if (asked === undefined || asked === own) return own;
+  if (ctx.principal.scope !== 'admin')
+    throw new TRPCError({ code: 'FORBIDDEN', message: `An owner key acts only for its own owner (${own}); ${asked}'s need an admin key` });
+  return asked;
+}

@@ -48,7 +48,16 @@ describe.each(databaseKinds)('auth on %s', (kind) => {
     const carol = restClient(srv.url, created.body.key);
     const me = await carol('GET', '/api/v1/whoami');
     expect(me.status).toBe(200);
-    expect(me.body).toEqual({ owner_id: 'carol', role: 'owner', key_id: created.body.id });
+    expect(me.body).toEqual({
+      owner_id: 'carol',
+      scope: 'owner',
+      role: 'owner',
+      key_id: created.body.id,
+      agents: null,
+      members: null,
+      expires_at: null,
+      agent_names: null,
+    });
     expect((await carol('GET', '/api/v1/agents')).status).toBe(200);
 
     const revoked = await admin('DELETE', `/api/v1/keys/${created.body.id}`);
@@ -84,13 +93,27 @@ describe.each(databaseKinds)('auth on %s', (kind) => {
     expect(seen.sort()).toEqual([...ids].sort());
   });
 
-  it('keeps key management to admins (403 for an owner key)', async () => {
+  it('lets an owner key manage only its own owner’s keys, never wider than itself', async () => {
     const alice = restClient(srv.url, await srv.keyFor('alice'));
-    const r = await alice('POST', '/api/v1/keys', { owner_id: 'mallory', role: 'admin' });
-    expect(r.status).toBe(403);
-    expect((await alice('GET', '/api/v1/keys')).status).toBe(403);
+    const other = await alice('POST', '/api/v1/keys', { owner_id: 'mallory' });
+    expect([other.status, other.body.message]).toEqual([403, expect.stringMatching(/acts only for its own owner \(alice\)/)]);
+    const admin = await alice('POST', '/api/v1/keys', { role: 'admin' });
+    expect([admin.status, admin.body.message]).toEqual([403, 'An owner key cannot issue admin keys']);
+    expect((await alice('GET', '/api/v1/keys?owner_id=mallory')).status).toBe(403);
     const count = await srv.server.db.run((db) => db.apiKey.count({ where: { ownerId: 'mallory' } }));
     expect(count).toBe(0);
+
+    const read = await alice('POST', '/api/v1/keys', { scope: 'read', label: 'dashboards' });
+    expect(read.status).toBe(201);
+    expect(read.body).toMatchObject({ owner_id: 'alice', scope: 'read', label: 'dashboards' });
+    const listed = await alice('GET', '/api/v1/keys');
+    expect(listed.body.keys.map((k: { owner_id: string }) => k.owner_id)).toEqual(['alice', 'alice']);
+    // A read key reads, and manages nothing.
+    const reader = restClient(srv.url, read.body.key);
+    expect((await reader('GET', '/api/v1/agents')).status).toBe(200);
+    const refused = await reader('POST', '/api/v1/keys', { scope: 'read' });
+    expect([refused.status, refused.body.message]).toEqual([403, 'This needs an owner or admin key; the key presented is a read key']);
+    expect((await alice('DELETE', `/api/v1/keys/${read.body.id}`)).status).toBe(200);
   });
 
   it('serves health, the OpenAPI document and the docs page without a key', async () => {
@@ -105,6 +128,14 @@ describe.each(databaseKinds)('auth on %s', (kind) => {
     expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/api/v1/agents', '/api/v1/agents/{agent_id}', '/api/v1/keys']));
     expect(doc.body.paths['/api/v1/agents'].post.responses['201']).toBeDefined();
     expect(doc.body.components.securitySchemes.ApiKey).toMatchObject({ type: 'apiKey', in: 'header', name: 'X-Api-Key' });
+    // Each operation names the key scope it needs.
+    expect(doc.body.paths['/api/v1/agents/{agent_id}/claim'].post['x-aitbc-scope']).toBe('worker');
+    expect(doc.body.paths['/api/v1/agents'].get['x-aitbc-scope']).toBe('read');
+    expect(doc.body.paths['/api/v1/agents'].post['x-aitbc-scope']).toBe('owner');
+    expect(doc.body.paths['/api/v1/whoami'].get['x-aitbc-scope']).toBe('any');
+    expect(doc.body.paths['/api/v1/agents/{agent_id}/claim'].post.description).toMatch(/Key scope: `worker`/);
+    for (const [path, item] of Object.entries(doc.body.paths as Record<string, Record<string, Record<string, unknown>>>))
+      for (const [method, op] of Object.entries(item)) expect(op['x-aitbc-scope'], `${method} ${path}`).toBeDefined();
 
     const docs = await fetch(`${srv.url}/docs`, { redirect: 'follow' });
     expect(docs.status).toBe(200);

@@ -7,6 +7,7 @@
 // the coverage test.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROCEDURE_SCOPES, scopeAllows } from '@aitbc/core';
 import { appRouter } from '../src/routers/index.ts';
 import { databaseKinds } from './support/databases.ts';
 import { diffSnapshots, snapshot } from './support/db-state.ts';
@@ -78,12 +79,27 @@ function matrix(a: World, b: World): Record<string, Case> {
       noObjectId: {
         why: 'the caller’s own principal',
         input: {},
-        check: (d) => expect(d).toMatchObject({ owner_id: 'bob', role: 'owner' }),
+        check: (d) => expect(d).toMatchObject({ owner_id: 'bob' }),
       },
     },
-    'key.create': admin({ owner_id: 'alice' }),
+    // Owner keys manage their own owner's keys: another owner's is 403 by name, 404 by id (as a missing one).
+    'key.create': {
+      attacks: [
+        { input: { owner_id: 'alice' }, expect: { status: 403 } },
+        { input: { scope: 'worker', agents: [a.agent] } },
+        { input: { scope: 'worker', members: [a.member] } },
+      ],
+    },
     'key.list': admin({ owner_id: 'alice' }),
-    'key.revoke': admin({ key_id: a.key }),
+    'key.revoke': { attacks: [{ input: { key_id: a.key } }] },
+    'key.rotate': { attacks: [{ input: { key_id: a.key } }] },
+    'audit.list': {
+      attacks: [
+        { input: { owner_id: 'alice' }, expect: { status: 403 } },
+        { input: { target_id: a.key }, expect: { check: (d) => expect(d).toMatchObject({ entries: [] }) } },
+      ],
+      noObjectId: { why: 'the caller’s own entries', input: {}, check: none([a.key, a.agent, a.network]) },
+    },
     'network.create': { attacks: [{ input: { name: 'n', agents: [a.agent] } }, { input: { name: 'n', agents: [b.agent, a.agent] } }] },
     'network.list': { noObjectId: { why: 'lists the caller’s networks', input: {}, check: none([a.network]) } },
     'network.get': byNetwork(),
@@ -188,12 +204,27 @@ function withMissingIds(input: Record<string, unknown>, a: World): { input: Reco
   return { input: Object.fromEntries(Object.entries(input).map(([k, v]) => [k, swap(v)])), replaced };
 }
 
-describe.each(databaseKinds)('owner isolation on %s', (kind) => {
+/** Bob's keys, one per scope (admin keys reach every owner by design: auth.test.ts). */
+const BOB_SCOPES = ['owner', 'read', 'worker', 'worker-named'] as const;
+type BobScope = (typeof BOB_SCOPES)[number];
+
+/** Work calls that name an agent or member outright: a worker key that names others refuses them before any lookup. */
+const NAMES_WHO = new Set(['work.claim', 'work.claims', 'swarm.claim', 'swarm.claims', 'swarm.heartbeat']);
+
+/** What B's key of `scope` gets for an attack whose owner-key answer is `expected`. */
+function expectedFor(scope: BobScope, proc: ProcedureInfo, expected: Expectation): Expectation {
+  if (!scopeAllows(scope === 'worker-named' ? 'worker' : scope, proc.scope)) return { status: 403 };
+  if (scope === 'worker-named' && NAMES_WHO.has(proc.path)) return { status: 403 };
+  return expected;
+}
+
+describe.each(databaseKinds)('owner and scope isolation on %s', (kind) => {
   let srv: TestServer;
   let alice: Call;
   let bob: Call;
   let aliceKey: string;
   let bobKey: string;
+  const bobKeys = {} as Record<BobScope, string>;
   let a: World;
   let b: World;
 
@@ -250,10 +281,10 @@ describe.each(databaseKinds)('owner isolation on %s', (kind) => {
   const procedures = listProcedures();
   const byPath = new Map(procedures.map((p) => [p.path, p]));
 
-  /** B's call over both transports (REST when the procedure has a path). */
-  async function asBob(proc: ProcedureInfo, input: Record<string, unknown>): Promise<{ transport: string; reply: Reply }[]> {
-    const replies = [{ transport: 'trpc', reply: await callTrpc(srv.url, bobKey, proc, input) }];
-    if (proc.rest) replies.push({ transport: 'rest', reply: await callRest(srv.url, bobKey, proc, input) });
+  /** B's call over both transports (REST when the procedure has a path), with B's owner key or the one given. */
+  async function asBob(proc: ProcedureInfo, input: Record<string, unknown>, key = bobKey): Promise<{ transport: string; reply: Reply }[]> {
+    const replies = [{ transport: 'trpc', reply: await callTrpc(srv.url, key, proc, input) }];
+    if (proc.rest) replies.push({ transport: 'rest', reply: await callRest(srv.url, key, proc, input) });
     return replies;
   }
 
@@ -265,6 +296,10 @@ describe.each(databaseKinds)('owner isolation on %s', (kind) => {
     bob = restClient(srv.url, bobKey);
     a = await world(alice, 'alice');
     b = await world(bob, 'bob');
+    bobKeys.owner = bobKey;
+    bobKeys.read = await srv.keyFor('bob', { scope: 'read' });
+    bobKeys.worker = await srv.keyFor('bob', { scope: 'worker' });
+    bobKeys['worker-named'] = await srv.keyFor('bob', { scope: 'worker', agents: [b.agent], members: [b.member] });
   });
   afterAll(() => srv?.close());
 
@@ -275,6 +310,7 @@ describe.each(databaseKinds)('owner isolation on %s', (kind) => {
     );
     const aIds = new Set(Object.values(a));
     for (const proc of procedures) {
+      expect(PROCEDURE_SCOPES, `${proc.path} declares no key scope`).toContain(proc.scope);
       const attacked = new Set(
         (cases[proc.path]!.attacks ?? []).flatMap((x) =>
           Object.entries(x.input)
@@ -289,56 +325,65 @@ describe.each(databaseKinds)('owner isolation on %s', (kind) => {
     }
   });
 
-  it('B presenting A’s ids gets what a missing id gets, on every procedure and transport, and nothing changes', async () => {
-    const cases = matrix(a, b);
-    // Heartbeats A's and B's own workers sent while setting up are written first: only the attacks may change anything after this.
-    await srv.server.heartbeats.flush({ all: true });
-    const before = await snapshot(srv.server.db);
-    let calls = 0;
-    const covered = new Set<string>();
-    for (const [path, c] of Object.entries(cases)) {
-      const proc = byPath.get(path)!;
-      for (const attack of c.attacks ?? []) {
-        const expectation = attack.expect ?? { status: 404 };
-        const missing = withMissingIds(attack.input, a);
-        for (const { transport, reply } of await asBob(proc, attack.input)) {
-          calls++;
-          const where = `${transport} ${path} ${JSON.stringify(attack.input)} → ${reply.status} ${JSON.stringify(reply.body)}`;
-          if ('status' in expectation) {
-            expect(reply.status, where).toBe(expectation.status);
-            expect(errorCode(reply), where).toBe(expectation.status === 404 ? 'NOT_FOUND' : 'FORBIDDEN');
-          } else {
-            expect(reply.status, where).toBe(200);
-            expectation.check(data(reply));
+  it.each(BOB_SCOPES)(
+    'B presenting A’s ids with a %s key gets what a missing id gets, on every procedure and transport, and nothing changes',
+    async (scope) => {
+      const key = bobKeys[scope];
+      const cases = matrix(a, b);
+      // Heartbeats A's and B's own workers sent while setting up are written first: only the attacks may change anything after this.
+      await srv.server.heartbeats.flush({ all: true });
+      const before = await snapshot(srv.server.db);
+      let calls = 0;
+      const covered = new Set<string>();
+      for (const [path, c] of Object.entries(cases)) {
+        const proc = byPath.get(path)!;
+        for (const attack of c.attacks ?? []) {
+          const expectation = expectedFor(scope, proc, attack.expect ?? { status: 404 });
+          const missing = withMissingIds(attack.input, a);
+          for (const { transport, reply } of await asBob(proc, attack.input, key)) {
+            calls++;
+            const where = `${transport} ${path} ${JSON.stringify(attack.input)} → ${reply.status} ${JSON.stringify(reply.body)}`;
+            if ('status' in expectation) {
+              expect(reply.status, where).toBe(expectation.status);
+              expect(errorCode(reply), where).toBe(expectation.status === 404 ? 'NOT_FOUND' : 'FORBIDDEN');
+            } else {
+              expect(reply.status, where).toBe(200);
+              expectation.check(data(reply));
+            }
+            // Indistinguishable from an id that does not exist: no existence oracle.
+            const [probe] = (await asBob(proc, missing.input, key)).filter((x) => x.transport === transport);
+            let text = JSON.stringify(probe!.reply.body);
+            for (const [id, fake] of missing.replaced) text = text.replaceAll(fake, id);
+            expect(probe!.reply.status, where).toBe(reply.status);
+            expect(text.replace(/"(id|requestId|at)":"[^"]*"/g, ''), where).toBe(
+              JSON.stringify(reply.body).replace(/"(id|requestId|at)":"[^"]*"/g, ''),
+            );
           }
-          // Indistinguishable from an id that does not exist: no existence oracle.
-          const [probe] = (await asBob(proc, missing.input)).filter((x) => x.transport === transport);
-          let text = JSON.stringify(probe!.reply.body);
-          for (const [id, fake] of missing.replaced) text = text.replaceAll(fake, id);
-          expect(probe!.reply.status, where).toBe(reply.status);
-          expect(text.replace(/"(id|requestId|at)":"[^"]*"/g, ''), where).toBe(
-            JSON.stringify(reply.body).replace(/"(id|requestId|at)":"[^"]*"/g, ''),
-          );
+          for (const field of Object.keys(attack.input)) covered.add(`${path} ${field}`);
         }
-        for (const field of Object.keys(attack.input)) covered.add(`${path} ${field}`);
-      }
-      if (c.noObjectId && !c.noObjectId.creates && proc.type !== 'subscription') {
-        for (const { transport, reply } of await asBob(proc, c.noObjectId.input)) {
-          calls++;
-          expect(reply.status, `${transport} ${path}: ${JSON.stringify(reply.body)}`).toBe(200);
-          c.noObjectId.check(data(reply));
+        if (c.noObjectId && !c.noObjectId.creates && proc.type !== 'subscription') {
+          const expectation = expectedFor(scope, proc, { check: c.noObjectId.check });
+          for (const { transport, reply } of await asBob(proc, c.noObjectId.input, key)) {
+            calls++;
+            const where = `${transport} ${path}: ${JSON.stringify(reply.body)}`;
+            if ('status' in expectation) expect([reply.status, errorCode(reply)], where).toEqual([403, 'FORBIDDEN']);
+            else {
+              expect(reply.status, where).toBe(200);
+              expectation.check(data(reply));
+            }
+          }
         }
       }
-    }
-    const after = await snapshot(srv.server.db);
-    expect(diffSnapshots(before, after)).toEqual([]);
-    // What the closing note reports: procedures × id parameters attacked, and calls made.
-    const idPairs = [...covered].filter((k) => idFields(k.split(' ')[0]!).includes(k.split(' ')[1]!));
-    console.log(
-      `[isolation ${kind}] ${procedures.length} procedures, ${idPairs.length} (procedure, id) pairs, ${calls} calls as B (each also probed with a missing id)`,
-    );
-    expect(calls).toBeGreaterThan(100);
-  });
+      const after = await snapshot(srv.server.db);
+      expect(diffSnapshots(before, after)).toEqual([]);
+      // What the closing note reports: procedures × id parameters attacked, and calls made.
+      const idPairs = [...covered].filter((k) => idFields(k.split(' ')[0]!).includes(k.split(' ')[1]!));
+      console.log(
+        `[isolation ${kind}] ${scope} key: ${procedures.length} procedures, ${idPairs.length} (procedure, id) pairs, ${calls} calls as B (each also probed with a missing id)`,
+      );
+      expect(calls).toBeGreaterThan(100);
+    },
+  );
 
   it('calls that take no id of A’s create only B’s rows and show nothing of A’s', async () => {
     const before = await snapshot(srv.server.db, { exceptOwner: 'bob' });

@@ -1,6 +1,7 @@
 import { TRPCError } from '@trpc/server';
 import { AgentIdParam, AgentList, AgentListQuery, AgentRegister, AgentUpdate, AgentView, type AgentStatus } from '@aitbc/core';
-import { authedProcedure, router } from '../trpc.ts';
+import { actorOf, ownerProcedure, readProcedure, router } from '../trpc.ts';
+import { audit } from '../audit/log.ts';
 import { listPage } from '../pagination.ts';
 import { isMissingRecord, isUniqueViolation, type PrismaTx } from '../db/client.ts';
 
@@ -39,7 +40,7 @@ function explain(error: unknown, agentId: string | undefined, name: string | und
 const tags = ['agents'];
 
 export const agentRouter = router({
-  register: authedProcedure
+  register: ownerProcedure
     .meta({ openapi: { method: 'POST', path: '/api/v1/agents', tags, summary: 'Register an agent', protect: true }, successStatus: 201 })
     .input(AgentRegister)
     .output(AgentView)
@@ -61,7 +62,7 @@ export const agentRouter = router({
       return toAgentView(agent);
     }),
 
-  list: authedProcedure
+  list: readProcedure
     .meta({ openapi: { method: 'GET', path: '/api/v1/agents', tags, summary: 'List your agents, newest first', protect: true } })
     .input(AgentListQuery)
     .output(AgentList)
@@ -77,7 +78,7 @@ export const agentRouter = router({
       }),
     ),
 
-  get: authedProcedure
+  get: readProcedure
     .meta({ openapi: { method: 'GET', path: '/api/v1/agents/{agent_id}', tags, summary: 'Get one agent', protect: true } })
     .input(AgentIdParam)
     .output(AgentView)
@@ -89,7 +90,7 @@ export const agentRouter = router({
       }),
     ),
 
-  update: authedProcedure
+  update: ownerProcedure
     .meta({ openapi: { method: 'PATCH', path: '/api/v1/agents/{agent_id}', tags, summary: 'Update an agent', protect: true } })
     .input(AgentUpdate)
     .output(AgentView)
@@ -116,13 +117,22 @@ export const agentRouter = router({
       return toAgentView(agent);
     }),
 
-  remove: authedProcedure
+  remove: ownerProcedure
     .meta({ openapi: { method: 'DELETE', path: '/api/v1/agents/{agent_id}', tags, summary: 'Deregister an agent', protect: true } })
     .input(AgentIdParam)
     .output(AgentView)
     .mutation(async ({ ctx, input }) => {
       const agent = await ctx.db
-        .run((db) => db.agent.delete({ where: { id: input.agent_id, ownerId: ctx.principal.owner_id } }))
+        .transaction(async (db) => {
+          const removed = await db.agent.delete({ where: { id: input.agent_id, ownerId: ctx.principal.owner_id } });
+          await audit(db, actorOf(ctx), {
+            action: 'agent.remove',
+            owner_id: removed.ownerId,
+            target_id: removed.id,
+            detail: { name: removed.name },
+          });
+          return removed;
+        })
         .catch((e) => explain(e, input.agent_id, undefined));
       ctx.agents.forget(agent.id);
       return toAgentView(agent);

@@ -2,7 +2,8 @@ import { ExecuteRequest, ExecutionIdParam, ExecutionList, ExecutionListQuery, Ex
 import { cancelExecution, decidedCounts, executionNotFound, submitExecution } from '../networks/executions.ts';
 import { toExecutionSummary, toExecutionView } from '../networks/views.ts';
 import { listPage } from '../pagination.ts';
-import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
+import { type AuthedContext, actorOf, ownerProcedure, readProcedure, router } from '../trpc.ts';
+import { audit } from '../audit/log.ts';
 import { findNetwork } from '../networks/records.ts';
 
 const tags = ['agent networks'];
@@ -20,7 +21,7 @@ function changed<T extends { id: string; network_id: string }>(ctx: AuthedContex
 const base = '/api/v1/agents/networks/{network_id}';
 
 export const executionRouter = router({
-  execute: authedProcedure
+  execute: ownerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -38,7 +39,7 @@ export const executionRouter = router({
       return changed(ctx, execution);
     }),
 
-  list: authedProcedure
+  list: readProcedure
     .meta({ openapi: { method: 'GET', path: `${base}/executions`, tags, summary: 'A network’s executions, newest first', protect: true } })
     .input(ExecutionListQuery)
     .output(ExecutionList)
@@ -59,7 +60,7 @@ export const executionRouter = router({
       }),
     ),
 
-  get: authedProcedure
+  get: readProcedure
     .meta({
       openapi: {
         method: 'GET',
@@ -82,7 +83,7 @@ export const executionRouter = router({
       }),
     ),
 
-  cancel: authedProcedure
+  cancel: ownerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -95,9 +96,16 @@ export const executionRouter = router({
     .input(ExecutionIdParam)
     .output(ExecutionView)
     .mutation(async ({ ctx, input }) => {
-      const execution = await ctx.db.transaction((db) =>
-        cancelExecution(db, ctx.work, ctx.principal.owner_id, input.network_id, input.execution_id, new Date()),
-      );
+      const execution = await ctx.db.transaction(async (db) => {
+        const cancelled = await cancelExecution(db, ctx.work, ctx.principal.owner_id, input.network_id, input.execution_id, new Date());
+        await audit(db, actorOf(ctx), {
+          action: 'execution.cancel',
+          owner_id: ctx.principal.owner_id,
+          target_id: input.execution_id,
+          detail: { network_id: input.network_id },
+        });
+        return cancelled;
+      });
       return changed(ctx, execution);
     }),
 });

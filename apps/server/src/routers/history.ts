@@ -1,7 +1,7 @@
 import { HistoryQuery, HistoryView, MINUTE_MS, throughputHistory } from '@aitbc/core';
 import { networkNotFound } from '../networks/records.ts';
 import { swarmNotFound } from '../swarms/membership.ts';
-import { authedProcedure, router } from '../trpc.ts';
+import { readProcedure, router } from '../trpc.ts';
 
 /** Most attempts one history query reads: bounds its cost at any history size. */
 const MAX_ATTEMPTS = 50_000;
@@ -17,7 +17,7 @@ const LOOKBACK_MS = 60 * 60 * 1000;
  * No REST path: the dashboard speaks tRPC.
  */
 export const historyRouter = router({
-  throughput: authedProcedure
+  throughput: readProcedure
     .input(HistoryQuery)
     .output(HistoryView)
     .query(({ ctx, input }) =>

@@ -2,6 +2,7 @@ import { router } from '../trpc.ts';
 import { agentRouter } from './agent.ts';
 import { executionRouter } from './execution.ts';
 import { historyRouter } from './history.ts';
+import { auditRouter } from './audit.ts';
 import { keyRouter } from './key.ts';
 import { liveRouter } from './live.ts';
 import { networkRouter } from './network.ts';
@@ -15,6 +16,7 @@ import { workRouter } from './work.ts';
  */
 export const appRouter = router({
   key: keyRouter,
+  audit: auditRouter,
   network: networkRouter,
   execution: executionRouter,
   work: workRouter,

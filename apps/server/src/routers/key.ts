@@ -1,75 +1,163 @@
 import { TRPCError } from '@trpc/server';
-import { KeyCreate, KeyCreated, KeyIdParam, KeyList, KeyListQuery, KeyView, NoInput, Principal, type KeyRole } from '@aitbc/core';
-import { adminProcedure, authedProcedure, router } from '../trpc.ts';
-import { issueKey } from '../auth/api-keys.ts';
+import {
+  KeyCreate,
+  KeyCreated,
+  KeyIdParam,
+  KeyList,
+  KeyListQuery,
+  KeyRotate,
+  KeyRotated,
+  type KeyScope,
+  KeyView,
+  NoInput,
+  WhoAmI,
+  scopeAllows,
+} from '@aitbc/core';
+import { type AuthedContext, actorOf, anyKeyProcedure, ownerFor, ownerProcedure, router } from '../trpc.ts';
+import { issueKey, principalOf } from '../auth/api-keys.ts';
+import { audit } from '../audit/log.ts';
 import { pageAfter, takePage } from '../pagination.ts';
 import type { PrismaTx } from '../db/client.ts';
 
 type KeyRow = NonNullable<Awaited<ReturnType<PrismaTx['apiKey']['findFirst']>>>;
 
 function toKeyView(k: KeyRow): KeyView {
+  const { scope, agents, members, expires_at } = principalOf(k);
   return {
     id: k.id,
     owner_id: k.ownerId,
-    role: k.role as KeyRole,
+    scope,
+    role: scope,
+    agents,
+    members,
     prefix: k.prefix,
     label: k.label,
     created_at: k.createdAt.toISOString(),
+    expires_at,
     revoked_at: k.revokedAt?.toISOString() ?? null,
+    last_used_at: k.lastUsedAt?.toISOString() ?? null,
+    replaced_by: k.replacedBy,
   };
+}
+
+const forbidden = (message: string) => new TRPCError({ code: 'FORBIDDEN', message });
+
+/** A key the caller may manage: its owner's (admin keys: any). Another owner's answers exactly as a missing one. */
+async function findKey(tx: PrismaTx, ctx: AuthedContext, keyId: string): Promise<KeyRow> {
+  const key = await tx.apiKey.findUnique({ where: { id: keyId } });
+  if (!key || (ctx.principal.scope !== 'admin' && key.ownerId !== ctx.principal.owner_id))
+    throw new TRPCError({ code: 'NOT_FOUND', message: `API key ${keyId} not found` });
+  return key;
+}
+
+/** Every id in `ids` must be one of `owner`'s; else 404 naming the first that is not. */
+async function mustOwn(kind: 'Agent' | 'Member', ids: readonly string[] | undefined, found: (ids: string[]) => Promise<{ id: string }[]>) {
+  if (!ids?.length) return;
+  const mine = new Set((await found([...new Set(ids)])).map((r) => r.id));
+  const missing = ids.find((id) => !mine.has(id));
+  if (missing) throw new TRPCError({ code: 'NOT_FOUND', message: `${kind} ${missing} not found` });
 }
 
 const tags = ['keys'];
 
+/**
+ * API keys: admins issue keys for any owner; an owner key issues, lists,
+ * rotates and revokes its own owner's keys, never wider than itself. Every
+ * issue, rotation and revocation is in the audit log, written in the same
+ * transaction.
+ */
 export const keyRouter = router({
-  whoami: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/api/v1/whoami', tags, summary: 'Who the presented API key acts for', protect: true } })
-    .input(NoInput)
-    .output(Principal)
-    .query(({ ctx }) => ctx.principal),
-
-  create: adminProcedure
+  whoami: anyKeyProcedure
     .meta({
-      openapi: { method: 'POST', path: '/api/v1/keys', tags, summary: 'Issue an API key for an owner (admin)', protect: true },
+      openapi: {
+        method: 'GET',
+        path: '/api/v1/whoami',
+        tags,
+        summary: 'Who the presented API key acts for, and what it may do',
+        protect: true,
+      },
+    })
+    .input(NoInput)
+    .output(WhoAmI)
+    .query(async ({ ctx }) => {
+      const { agents, owner_id } = ctx.principal;
+      if (!agents?.length) return { ...ctx.principal, agent_names: null };
+      const rows = await ctx.db.run((db) =>
+        db.agent.findMany({ where: { id: { in: agents }, ownerId: owner_id }, select: { id: true, name: true } }),
+      );
+      return { ...ctx.principal, agent_names: Object.fromEntries(rows.map((a) => [a.id, a.name])) };
+    }),
+
+  create: ownerProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/api/v1/keys',
+        tags,
+        summary: 'Issue an API key: admins for any owner, owner keys for their own owner (never wider than the issuing key)',
+        protect: true,
+      },
       successStatus: 201,
     })
     .input(KeyCreate)
     .output(KeyCreated)
-    .mutation(({ ctx, input }) =>
-      ctx.db.transaction(async (tx) => {
+    .mutation(({ ctx, input }) => {
+      const ownerId = ownerFor(ctx, input.owner_id);
+      const scope: KeyScope = input.scope ?? input.role ?? 'owner';
+      if (!scopeAllows(ctx.principal.scope, scope)) throw forbidden(`An ${ctx.principal.scope} key cannot issue ${scope} keys`);
+      return ctx.db.transaction(async (tx) => {
+        await mustOwn('Agent', input.agents, (ids) => tx.agent.findMany({ where: { id: { in: ids }, ownerId }, select: { id: true } }));
+        await mustOwn('Member', input.members, (ids) =>
+          tx.swarmMember
+            .findMany({ where: { memberId: { in: ids }, ownerId }, select: { memberId: true } })
+            .then((rows) => rows.map((r) => ({ id: r.memberId }))),
+        );
         const issued = issueKey();
+        const now = new Date();
         const row = await tx.apiKey.create({
           data: {
-            ownerId: input.owner_id,
-            role: input.role,
+            ownerId,
+            role: scope,
             prefix: issued.prefix,
             keyHash: issued.hash,
             label: input.label ?? null,
+            agentIds: input.agents ? JSON.stringify([...new Set(input.agents)]) : null,
+            memberIds: input.members ? JSON.stringify([...new Set(input.members)]) : null,
+            expiresAt: input.expires_in_seconds ? new Date(now.getTime() + input.expires_in_seconds * 1000) : null,
             createdBy: ctx.principal.owner_id,
+            createdAt: now,
           },
         });
-        return { ...toKeyView(row), key: issued.key };
-      }),
-    ),
+        const view = toKeyView(row);
+        await audit(tx, actorOf(ctx), {
+          action: 'key.create',
+          owner_id: ownerId,
+          target_id: row.id,
+          detail: { scope, label: view.label, agents: view.agents, members: view.members, expires_at: view.expires_at },
+        });
+        return { ...view, key: issued.key };
+      });
+    }),
 
-  list: adminProcedure
+  list: ownerProcedure
     .meta({
       openapi: {
         method: 'GET',
         path: '/api/v1/keys',
         tags,
-        summary: 'List API keys (admin); never shows the keys themselves',
+        summary: 'List API keys (your owner’s; admins: any owner’s or all); never shows the keys themselves',
         protect: true,
       },
     })
     .input(KeyListQuery)
     .output(KeyList)
-    .query(({ ctx, input }) =>
-      ctx.db.run(async (db) => {
+    .query(({ ctx, input }) => {
+      const ownerId = ctx.principal.scope === 'admin' ? input.owner_id : ownerFor(ctx, input.owner_id);
+      return ctx.db.run(async (db) => {
         const page = pageAfter(input.cursor);
         const rows = await db.apiKey.findMany({
           where: {
-            ...(input.owner_id ? { ownerId: input.owner_id } : {}),
+            ...(ownerId ? { ownerId } : {}),
             ...(input.include_revoked ? {} : { revokedAt: null }),
             ...page.where,
           },
@@ -78,16 +166,76 @@ export const keyRouter = router({
         });
         const { items, next_cursor } = takePage(rows, input.limit);
         return { keys: items.map(toKeyView), next_cursor };
-      }),
-    ),
+      });
+    }),
 
-  revoke: adminProcedure
+  rotate: ownerProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/api/v1/keys/{key_id}/rotate',
+        tags,
+        summary: 'Issue a replacement with the same scope and label; the old key keeps working for grace_seconds (default 24 h)',
+        protect: true,
+      },
+      successStatus: 201,
+    })
+    .input(KeyRotate)
+    .output(KeyRotated)
+    .mutation(async ({ ctx, input }) => {
+      const rotated = await ctx.db.transaction(async (tx) => {
+        const old = await findKey(tx, ctx, input.key_id);
+        const now = new Date();
+        const conflict = (message: string) => new TRPCError({ code: 'CONFLICT', message: `API key ${old.id} ${message}` });
+        if (old.revokedAt) throw conflict(`was revoked at ${old.revokedAt.toISOString()}; issue a new key`);
+        if (old.replacedBy) throw conflict(`was already rotated; its replacement is key ${old.replacedBy}`);
+        if (old.expiresAt && old.expiresAt <= now) throw conflict(`expired at ${old.expiresAt.toISOString()}; issue a new key`);
+        const issued = issueKey();
+        // The replacement lives as long as the old key was given to (a key that never expired still never does).
+        const lifetime = old.expiresAt ? old.expiresAt.getTime() - old.createdAt.getTime() : null;
+        const row = await tx.apiKey.create({
+          data: {
+            ownerId: old.ownerId,
+            role: old.role,
+            prefix: issued.prefix,
+            keyHash: issued.hash,
+            label: old.label,
+            agentIds: old.agentIds,
+            memberIds: old.memberIds,
+            expiresAt: lifetime === null ? null : new Date(now.getTime() + lifetime),
+            createdBy: ctx.principal.owner_id,
+            createdAt: now,
+          },
+        });
+        const graceEnds = new Date(now.getTime() + input.grace_seconds * 1000);
+        const previous = await tx.apiKey.update({
+          where: { id: old.id },
+          data: { replacedBy: row.id, expiresAt: old.expiresAt && old.expiresAt < graceEnds ? old.expiresAt : graceEnds },
+        });
+        await audit(tx, actorOf(ctx), {
+          action: 'key.rotate',
+          owner_id: old.ownerId,
+          target_id: old.id,
+          detail: {
+            replaced_by: row.id,
+            grace_seconds: input.grace_seconds,
+            old_key_expires_at: previous.expiresAt?.toISOString() ?? null,
+          },
+        });
+        return { key: { ...toKeyView(row), key: issued.key }, previous: toKeyView(previous) };
+      });
+      ctx.auth.forget(rotated.previous.id);
+      ctx.events.publish({ kind: 'key.changed', key_id: rotated.previous.id });
+      return rotated;
+    }),
+
+  revoke: ownerProcedure
     .meta({
       openapi: {
         method: 'DELETE',
         path: '/api/v1/keys/{key_id}',
         tags,
-        summary: 'Revoke an API key (admin); it stops working at once',
+        summary: 'Revoke an API key (your owner’s; admins: any); it stops working at once',
         protect: true,
       },
     })
@@ -95,8 +243,7 @@ export const keyRouter = router({
     .output(KeyView)
     .mutation(async ({ ctx, input }) => {
       const revoked = await ctx.db.transaction(async (tx) => {
-        const key = await tx.apiKey.findUnique({ where: { id: input.key_id } });
-        if (!key) throw new TRPCError({ code: 'NOT_FOUND', message: `API key ${input.key_id} not found` });
+        const key = await findKey(tx, ctx, input.key_id);
         if (key.revokedAt)
           throw new TRPCError({
             code: 'CONFLICT',
@@ -105,10 +252,12 @@ export const keyRouter = router({
         if (key.id === ctx.principal.key_id) {
           throw new TRPCError({
             code: 'CONFLICT',
-            message: 'Refusing to revoke the key this request was made with; use another admin key',
+            message: 'Refusing to revoke the key this request was made with; use another key',
           });
         }
-        return toKeyView(await tx.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() } }));
+        const view = toKeyView(await tx.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() } }));
+        await audit(tx, actorOf(ctx), { action: 'key.revoke', owner_id: key.ownerId, target_id: key.id, detail: { label: key.label } });
+        return view;
       });
       ctx.auth.forget(revoked.id);
       ctx.events.publish({ kind: 'key.revoked', key_id: revoked.id });

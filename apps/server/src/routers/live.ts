@@ -5,7 +5,7 @@ import type { ServerEvent } from '../events.ts';
 import { swarmNotFound } from '../swarms/membership.ts';
 import { taskStatus } from '../swarms/records.ts';
 import { emptyCounts, type MemberCounts } from '../swarms/views.ts';
-import { adminProcedure, authedProcedure, router } from '../trpc.ts';
+import { adminProcedure, readProcedure, router } from '../trpc.ts';
 
 /** Events this close together reach a live view as one message, so a busy swarm cannot make it re-query per claim. */
 const COALESCE_MS = 150;
@@ -42,7 +42,7 @@ export const liveRouter = router({
    * `changed` whenever work of the caller's moved. An admin hears everyone's.
    * The stream ends if the key it was opened with is revoked.
    */
-  changes: authedProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<LiveChange, void, unknown> {
+  changes: readProcedure.subscription(async function* ({ ctx, signal }): AsyncGenerator<LiveChange, void, unknown> {
     const { owner_id: ownerId, role, key_id: keyId } = ctx.principal;
     const pending: WorkChanged[] = [];
     let revoked = false;
@@ -80,7 +80,7 @@ export const liveRouter = router({
   }),
 
   /** Your coordination tasks, newest first, each with its progress, members' state and (voting tasks) consensus. */
-  tasks: authedProcedure
+  tasks: readProcedure
     .input(TaskListQuery)
     .output(TaskList)
     .query(({ ctx, input }) =>

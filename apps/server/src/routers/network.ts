@@ -21,7 +21,8 @@ import { executionCounts, findNetwork, measureNetwork } from '../networks/record
 import { checkReplication, requireOwnAgents, selectMetrics, settingColumns } from '../networks/settings.ts';
 import { networkSettings, toNetworkView } from '../networks/views.ts';
 import { listPage } from '../pagination.ts';
-import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
+import { type AuthedContext, actorOf, ownerProcedure, readProcedure, router } from '../trpc.ts';
+import { audit } from '../audit/log.ts';
 
 const tags = ['agent networks'];
 const base = '/api/v1/agents/networks';
@@ -51,7 +52,7 @@ async function optimize(ctx: AuthedContext, networkId: string, objective: Object
 }
 
 export const networkRouter = router({
-  create: authedProcedure
+  create: ownerProcedure
     .meta({
       openapi: { method: 'POST', path: base, tags, summary: 'Create an agent network from your agents', protect: true },
       successStatus: 201,
@@ -81,7 +82,7 @@ export const networkRouter = router({
       });
     }),
 
-  list: authedProcedure
+  list: readProcedure
     .meta({ openapi: { method: 'GET', path: base, tags, summary: 'List your agent networks, newest first', protect: true } })
     .input(NetworkListQuery)
     .output(NetworkList)
@@ -98,13 +99,13 @@ export const networkRouter = router({
       }),
     ),
 
-  get: authedProcedure
+  get: readProcedure
     .meta({ openapi: { method: 'GET', path: `${base}/{network_id}`, tags, summary: 'Get one agent network', protect: true } })
     .input(NetworkIdParam)
     .output(NetworkView)
     .query(({ ctx, input }) => ctx.db.run(async (_, db) => toNetworkView(await findNetwork(db, ctx.principal.owner_id, input.network_id)))),
 
-  update: authedProcedure
+  update: ownerProcedure
     .meta({
       openapi: {
         method: 'PATCH',
@@ -152,7 +153,7 @@ export const networkRouter = router({
       }),
     ),
 
-  archive: authedProcedure
+  archive: ownerProcedure
     .meta({
       openapi: {
         method: 'DELETE',
@@ -169,11 +170,18 @@ export const networkRouter = router({
         const network = await findNetwork(db.sql, ctx.principal.owner_id, input.network_id);
         if (network.status === 'archived')
           throw new TRPCError({ code: 'CONFLICT', message: `Agent network ${network.id} is already archived` });
-        return toNetworkView(await db.agentNetwork.update({ where: { id: network.id }, data: { status: NetworkStatus.enum.archived } }));
+        const archived = await db.agentNetwork.update({ where: { id: network.id }, data: { status: NetworkStatus.enum.archived } });
+        await audit(db, actorOf(ctx), {
+          action: 'network.archive',
+          owner_id: network.ownerId,
+          target_id: network.id,
+          detail: { name: network.name },
+        });
+        return toNetworkView(archived);
       }),
     ),
 
-  status: authedProcedure
+  status: readProcedure
     .meta({
       openapi: {
         method: 'GET',
@@ -203,7 +211,7 @@ export const networkRouter = router({
       }),
     ),
 
-  optimize: authedProcedure
+  optimize: readProcedure
     .meta({
       openapi: {
         method: 'GET',
@@ -217,7 +225,7 @@ export const networkRouter = router({
     .output(NetworkOptimizationView)
     .query(({ ctx, input }) => optimize(ctx, input.network_id, input.objective)),
 
-  optimizeFor: authedProcedure
+  optimizeFor: readProcedure
     .meta({
       openapi: {
         method: 'POST',

@@ -28,6 +28,7 @@ import {
   TaskStatusView,
   LIVE_TASK_STATUSES,
   TaskStatusQuery,
+  actsFor,
 } from '@aitbc/core';
 import { listPage } from '../pagination.ts';
 import { cancelTask, coordinate, findTask, requestConsensus, thresholdView } from '../swarms/coordinations.ts';
@@ -36,7 +37,8 @@ import { countsOf, swarmStatus, taskStatus, toSwarmViews } from '../swarms/recor
 import { type SwarmWhere, swarmFrom, swarmStatusWhere, toMemberView } from '../swarms/views.ts';
 import { sql } from '../db/sql.ts';
 import { longPoll } from '../work/waiters.ts';
-import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
+import { type AuthedContext, actAs, actorOf, ownerProcedure, readProcedure, router, workerProcedure } from '../trpc.ts';
+import { audit } from '../audit/log.ts';
 
 const tags = ['swarms'];
 
@@ -47,7 +49,17 @@ function changed(ctx: AuthedContext, swarmId: string, taskId: string | null = nu
 
 /** Leave, then tell the heartbeat caches here and on other instances. */
 async function leave(ctx: AuthedContext, input: { swarm_id: string; member_id?: string | undefined }): Promise<LeaveView> {
-  const left = await ctx.db.transaction((db) => leaveSwarm(db, ctx.work, ctx.principal.owner_id, input, new Date()));
+  const left = await ctx.db.transaction(async (db) => {
+    const gone = await leaveSwarm(db, ctx.work, ctx.principal.owner_id, input, new Date());
+    for (const memberId of gone.members)
+      await audit(db, actorOf(ctx), {
+        action: 'swarm.leave',
+        owner_id: ctx.principal.owner_id,
+        target_id: memberId,
+        detail: { swarm_id: gone.swarm_id },
+      });
+    return gone;
+  });
   for (const memberId of left.members) {
     ctx.heartbeats.forget(memberId);
     ctx.events.publish({ kind: 'member.left', member_id: memberId });
@@ -65,7 +77,7 @@ const STATUS_SWARMS = 100;
  * results they submitted.
  */
 export const swarmRouter = router({
-  join: authedProcedure
+  join: ownerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -91,7 +103,7 @@ export const swarmRouter = router({
       return joined;
     }),
 
-  leave: authedProcedure
+  leave: ownerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -105,7 +117,7 @@ export const swarmRouter = router({
     .output(LeaveView)
     .mutation(({ ctx, input }) => leave(ctx, input)),
 
-  leaveSwarm: authedProcedure
+  leaveSwarm: ownerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -119,7 +131,7 @@ export const swarmRouter = router({
     .output(LeaveView)
     .mutation(({ ctx, input }) => leave(ctx, input)),
 
-  heartbeat: authedProcedure
+  heartbeat: workerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -131,9 +143,11 @@ export const swarmRouter = router({
     })
     .input(MemberHeartbeatRequest)
     .output(MemberHeartbeatView)
-    .mutation(({ ctx, input }) => ctx.heartbeats.beat(ctx.principal.owner_id, input.member_id, new Date())),
+    .mutation(({ ctx, input }) =>
+      ctx.heartbeats.beat(ctx.principal.owner_id, actAs(ctx, { kind: 'member', id: input.member_id }).id, new Date()),
+    ),
 
-  heartbeats: authedProcedure
+  heartbeats: workerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -145,9 +159,18 @@ export const swarmRouter = router({
     })
     .input(HeartbeatBatchRequest)
     .output(HeartbeatBatchView)
-    .mutation(({ ctx, input }) => ctx.heartbeats.beatMany(ctx.principal.owner_id, input.member_ids, new Date())),
+    .mutation(async ({ ctx, input }) => {
+      // A worker key answers members it does not name as another owner's: not found.
+      const mine = (id: string) => actsFor(ctx.principal, { kind: 'member', id });
+      const named = input.member_ids.filter(mine);
+      const beaten = named.length ? await ctx.heartbeats.beatMany(ctx.principal.owner_id, named, new Date()) : { accepted: 0, refused: [] };
+      const outside = input.member_ids
+        .filter((id) => !mine(id))
+        .map((member_id) => ({ member_id, code: 'NOT_FOUND' as const, message: `Member ${member_id} is not one this key works for` }));
+      return { accepted: beaten.accepted, refused: [...beaten.refused, ...outside] };
+    }),
 
-  claim: authedProcedure
+  claim: workerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -160,20 +183,16 @@ export const swarmRouter = router({
     .input(MemberClaimRequest)
     .output(ClaimResult)
     .mutation(async ({ ctx, input, signal }) => {
-      const [subtask] = await ctx.work.claim(
-        ctx.principal.owner_id,
-        { kind: 'member', id: input.member_id },
-        {
-          max: 1,
-          leaseSeconds: input.lease_seconds,
-          waitSeconds: input.wait_seconds,
-          signal,
-        },
-      );
+      const [subtask] = await ctx.work.claim(ctx.principal.owner_id, actAs(ctx, { kind: 'member', id: input.member_id }), {
+        max: 1,
+        leaseSeconds: input.lease_seconds,
+        waitSeconds: input.wait_seconds,
+        signal,
+      });
       return { subtask: subtask ?? null };
     }),
 
-  claims: authedProcedure
+  claims: workerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -186,19 +205,15 @@ export const swarmRouter = router({
     .input(MemberClaimBatchRequest)
     .output(ClaimBatch)
     .mutation(async ({ ctx, input, signal }) => ({
-      subtasks: await ctx.work.claim(
-        ctx.principal.owner_id,
-        { kind: 'member', id: input.member_id },
-        {
-          max: input.max,
-          leaseSeconds: input.lease_seconds,
-          waitSeconds: input.wait_seconds,
-          signal,
-        },
-      ),
+      subtasks: await ctx.work.claim(ctx.principal.owner_id, actAs(ctx, { kind: 'member', id: input.member_id }), {
+        max: input.max,
+        leaseSeconds: input.lease_seconds,
+        waitSeconds: input.wait_seconds,
+        signal,
+      }),
     })),
 
-  list: authedProcedure
+  list: readProcedure
     .meta({ openapi: { method: 'GET', path: '/swarm/list', tags, summary: 'Your swarms with their members, newest first', protect: true } })
     .input(SwarmListQuery)
     .output(SwarmList)
@@ -218,7 +233,7 @@ export const swarmRouter = router({
       }),
     ),
 
-  members: authedProcedure
+  members: readProcedure
     .meta({
       openapi: {
         method: 'GET',
@@ -253,7 +268,7 @@ export const swarmRouter = router({
       }),
     ),
 
-  status: authedProcedure
+  status: readProcedure
     .meta({
       openapi: {
         method: 'GET',
@@ -277,7 +292,7 @@ export const swarmRouter = router({
       }),
     ),
 
-  coordinate: authedProcedure
+  coordinate: ownerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -296,7 +311,7 @@ export const swarmRouter = router({
       return task;
     }),
 
-  task: authedProcedure
+  task: readProcedure
     .meta({
       openapi: {
         method: 'GET',
@@ -319,7 +334,7 @@ export const swarmRouter = router({
       ),
     ),
 
-  cancel: authedProcedure
+  cancel: ownerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -336,6 +351,7 @@ export const swarmRouter = router({
         .transaction(async (db) => {
           const now = new Date();
           const c = await cancelTask(db, ctx.work, ctx.principal.owner_id, input.task_id, now);
+          await audit(db, actorOf(ctx), { action: 'task.cancel', owner_id: ctx.principal.owner_id, target_id: input.task_id });
           return taskStatus(db.sql, c);
         })
         .then((view) => {
@@ -344,7 +360,7 @@ export const swarmRouter = router({
         }),
     ),
 
-  consensus: authedProcedure
+  consensus: ownerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -362,7 +378,7 @@ export const swarmRouter = router({
       return view;
     }),
 
-  taskConsensus: authedProcedure
+  taskConsensus: readProcedure
     .meta({
       openapi: {
         method: 'POST',

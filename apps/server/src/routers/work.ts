@@ -11,16 +11,81 @@ import {
   ResultBatchRequest,
   ResultBatchView,
   ResultRequest,
+  actsFor,
   type ReportedOutcome,
 } from '@aitbc/core';
-import { refusalError } from '../work/engine.ts';
-import { type AuthedContext, authedProcedure, router } from '../trpc.ts';
+import { type LeaseState, type OutcomeState, refusalError } from '../work/engine.ts';
+import { type AuthedContext, actAs, router, workerProcedure } from '../trpc.ts';
 
 const tags = ['workers'];
 
+type Lease = { subtask_id: string; lease_id: string };
+
+/**
+ * Splits leases into those the key may work on and the answers for the rest:
+ * a worker key that names agents or members is answered NOT_FOUND for a lease
+ * another agent or member holds, as it is for another owner's.
+ */
+async function withinKey<T extends Lease, A>(
+  ctx: AuthedContext,
+  leases: T[],
+  refuse: (lease: T, message: string) => A,
+): Promise<{ allowed: T[]; answer: (work: (allowed: T[]) => Promise<A[]>) => Promise<A[]> }> {
+  const { principal } = ctx;
+  const everyone = principal.scope !== 'worker' || (principal.agents === null && principal.members === null);
+  const holders = everyone ? null : await ctx.work.leaseHolders(principal.owner_id, leases);
+  const outside = (l: T) => {
+    const who = holders?.get(`${l.subtask_id}\n${l.lease_id}`);
+    return who !== undefined && !actsFor(principal, who);
+  };
+  const allowed = leases.filter((l) => !outside(l));
+  return {
+    allowed,
+    answer: async (work) => {
+      const done = allowed.length ? await work(allowed) : [];
+      let next = 0;
+      return leases.map((l) =>
+        outside(l) ? refuse(l, `Subtask ${l.subtask_id} is not leased to an agent or member this key works for`) : (done[next++] as A),
+      );
+    },
+  };
+}
+
+/** Record outcomes the key may report; the rest are refused as not found. */
+async function record(ctx: AuthedContext, outcomes: ReportedOutcome[]): Promise<OutcomeState[]> {
+  const { answer } = await withinKey(
+    ctx,
+    outcomes,
+    (o, message): OutcomeState => ({
+      subtask_id: o.subtask_id,
+      lease_id: o.lease_id,
+      status: 'refused',
+      refusal: 'NOT_FOUND',
+      message,
+    }),
+  );
+  return answer((allowed) => ctx.work.record(ctx.principal.owner_id, allowed));
+}
+
+/** Extend the leases the key may hold; the rest are refused as not found. */
+async function extend(ctx: AuthedContext, leases: Lease[], leaseSeconds: number | undefined): Promise<LeaseState[]> {
+  const { answer } = await withinKey(
+    ctx,
+    leases,
+    (l, message): LeaseState => ({
+      ...l,
+      held: false,
+      lease_expires_at: null,
+      refusal: 'NOT_FOUND',
+      message,
+    }),
+  );
+  return answer((allowed) => ctx.work.extend(ctx.principal.owner_id, allowed, leaseSeconds));
+}
+
 /** One outcome through the batch path; a refusal is the single call's error (404 or 409). */
 async function recordOne(ctx: AuthedContext, outcome: ReportedOutcome): Promise<LeaseView> {
-  const [answer] = await ctx.work.record(ctx.principal.owner_id, [outcome]);
+  const [answer] = await record(ctx, [outcome]);
   if (answer?.status === 'refused') throw refusalError({ refusal: answer.refusal!, message: answer.message! });
   return ctx.work.leaseView(ctx.principal.owner_id, outcome.subtask_id);
 }
@@ -33,7 +98,7 @@ async function recordOne(ctx: AuthedContext, outcome: ReportedOutcome): Promise<
  * createWorker speak it.
  */
 export const workRouter = router({
-  claim: authedProcedure
+  claim: workerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -46,20 +111,16 @@ export const workRouter = router({
     .input(ClaimRequest)
     .output(ClaimResult)
     .mutation(async ({ ctx, input, signal }) => {
-      const [subtask] = await ctx.work.claim(
-        ctx.principal.owner_id,
-        { kind: 'agent', id: input.agent_id },
-        {
-          max: 1,
-          leaseSeconds: input.lease_seconds,
-          waitSeconds: input.wait_seconds,
-          signal,
-        },
-      );
+      const [subtask] = await ctx.work.claim(ctx.principal.owner_id, actAs(ctx, { kind: 'agent', id: input.agent_id }), {
+        max: 1,
+        leaseSeconds: input.lease_seconds,
+        waitSeconds: input.wait_seconds,
+        signal,
+      });
       return { subtask: subtask ?? null };
     }),
 
-  claims: authedProcedure
+  claims: workerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -72,31 +133,27 @@ export const workRouter = router({
     .input(ClaimBatchRequest)
     .output(ClaimBatch)
     .mutation(async ({ ctx, input, signal }) => ({
-      subtasks: await ctx.work.claim(
-        ctx.principal.owner_id,
-        { kind: 'agent', id: input.agent_id },
-        {
-          max: input.max,
-          leaseSeconds: input.lease_seconds,
-          waitSeconds: input.wait_seconds,
-          signal,
-        },
-      ),
+      subtasks: await ctx.work.claim(ctx.principal.owner_id, actAs(ctx, { kind: 'agent', id: input.agent_id }), {
+        max: input.max,
+        leaseSeconds: input.lease_seconds,
+        waitSeconds: input.wait_seconds,
+        signal,
+      }),
     })),
 
-  heartbeat: authedProcedure
+  heartbeat: workerProcedure
     .meta({
       openapi: { method: 'POST', path: '/api/v1/subtasks/{subtask_id}/heartbeat', tags, summary: 'Extend a lease you hold', protect: true },
     })
     .input(HeartbeatRequest)
     .output(LeaseView)
     .mutation(async ({ ctx, input }) => {
-      const [lease] = await ctx.work.extend(ctx.principal.owner_id, [input], input.lease_seconds);
+      const [lease] = await extend(ctx, [input], input.lease_seconds);
       if (lease && !lease.held) throw refusalError(lease);
       return ctx.work.leaseView(ctx.principal.owner_id, input.subtask_id);
     }),
 
-  heartbeats: authedProcedure
+  heartbeats: workerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -108,9 +165,9 @@ export const workRouter = router({
     })
     .input(LeaseHeartbeatBatchRequest)
     .output(LeaseHeartbeatBatchView)
-    .mutation(async ({ ctx, input }) => ({ leases: await ctx.work.extend(ctx.principal.owner_id, input.leases, input.lease_seconds) })),
+    .mutation(async ({ ctx, input }) => ({ leases: await extend(ctx, input.leases, input.lease_seconds) })),
 
-  result: authedProcedure
+  result: workerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -124,7 +181,7 @@ export const workRouter = router({
     .output(LeaseView)
     .mutation(({ ctx, input }) => recordOne(ctx, { subtask_id: input.subtask_id, lease_id: input.lease_id, result: input.result })),
 
-  fail: authedProcedure
+  fail: workerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -138,7 +195,7 @@ export const workRouter = router({
     .output(LeaseView)
     .mutation(({ ctx, input }) => recordOne(ctx, { subtask_id: input.subtask_id, lease_id: input.lease_id, error: input.error })),
 
-  results: authedProcedure
+  results: workerProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -152,7 +209,7 @@ export const workRouter = router({
     .input(ResultBatchRequest)
     .output(ResultBatchView)
     .mutation(async ({ ctx, input }) => {
-      const results = await ctx.work.record(ctx.principal.owner_id, input.results);
+      const results = await record(ctx, input.results);
       const refused = results.filter((r) => r.status === 'refused').length;
       return { results, recorded: results.length - refused, refused };
     }),

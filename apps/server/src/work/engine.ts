@@ -432,6 +432,23 @@ export class WorkEngine {
     });
   }
 
+  /**
+   * Who holds each of these leases, by subtask and lease id: the first copy's
+   * assignee or the backup's. A lease that is not held by anyone here is
+   * absent (the work calls answer it themselves).
+   */
+  async leaseHolders(ownerId: string, leases: { subtask_id: string; lease_id: string }[]): Promise<Map<string, Assignee>> {
+    const ids = [...new Set(leases.map((l) => l.subtask_id))];
+    const rows = ids.length ? await this.deps.db.run((_, sql) => this.deps.sql.readSubtasks(sql, ownerId, ids)) : [];
+    const holders = new Map<string, Assignee>();
+    for (const s of rows) {
+      const kind = parentOf(s)?.kind === 'execution' ? 'agent' : 'member';
+      if (s.leaseId && s.assigneeId) holders.set(`${s.id}\n${s.leaseId}`, { kind, id: s.assigneeId });
+      if (s.backupLeaseId && s.backupAssigneeId) holders.set(`${s.id}\n${s.backupLeaseId}`, { kind, id: s.backupAssigneeId });
+    }
+    return holders;
+  }
+
   /** Lease heartbeats and results are signs of life of whoever holds the work. */
   private async sawAssignees(ownerId: string, rows: { assigneeId: string | null; kind: Assignee['kind'] }[], now: Date): Promise<void> {
     const seen = new Map(rows.flatMap((r) => (r.assigneeId ? [[r.assigneeId, r.kind] as const] : [])));

@@ -48,7 +48,10 @@ export async function snapshot(db: Database, options: { exceptOwner?: string } =
   const out: Snapshot = new Map();
   for (const table of tables) {
     const rows = await db.run((tx) => tx.$queryRawUnsafe<Record<string, unknown>[]>(`SELECT * FROM "${table}"`));
-    const kept = options.exceptOwner === undefined ? rows : rows.filter((r) => r['owner_id'] !== options.exceptOwner);
+    const kept = (options.exceptOwner === undefined ? rows : rows.filter((r) => r['owner_id'] !== options.exceptOwner)).map(
+      // A key's last use is bookkeeping the server writes on its own clock, not a change anyone asked for.
+      ({ last_used_at: _, ...r }) => r,
+    );
     const texts = kept.map(canonical).sort();
     out.set(table, { count: texts.length, hash: createHash('sha256').update(texts.join('\n')).digest('hex'), rows: texts });
   }

@@ -1,5 +1,6 @@
 // Every procedure of the app router, and how to call one over each transport
 // a client can use: tRPC (/trpc) and, when it has one, its REST path.
+import type { ProcedureScope } from '@aitbc/core';
 import { appRouter } from '../../src/routers/index.ts';
 import type { Reply } from './http.ts';
 
@@ -9,6 +10,8 @@ export interface ProcedureInfo {
   type: 'query' | 'mutation' | 'subscription';
   /** Its REST operation, when it has one. */
   rest: { method: string; path: string } | null;
+  /** The key scope it needs (set by its procedure builder). */
+  scope: ProcedureScope;
 }
 
 /** Read from the router itself: a procedure added later is listed without touching this file. */
@@ -16,12 +19,13 @@ export function listProcedures(): ProcedureInfo[] {
   return Object.entries(
     appRouter._def.procedures as unknown as Record<
       string,
-      { _def: { type: ProcedureInfo['type']; meta?: { openapi?: { method: string; path: string } } } }
+      { _def: { type: ProcedureInfo['type']; meta?: { scope?: ProcedureScope; openapi?: { method: string; path: string } } } }
     >,
   ).map(([path, p]) => ({
     path,
     type: p._def.type,
     rest: p._def.meta?.openapi ? { method: p._def.meta.openapi.method, path: p._def.meta.openapi.path } : null,
+    scope: p._def.meta?.scope ?? (`no scope on ${path}` as ProcedureScope),
   }));
 }
 

@@ -12,8 +12,8 @@ export interface TestServer {
   adminKey: string;
   server: RunningServer;
   database: TestDatabase;
-  /** Issue an owner key through the API. */
-  keyFor(owner: string): Promise<string>;
+  /** Issue a key through the API (an owner key unless `options` says otherwise: scope, agents, members, expires_in_seconds, label). */
+  keyFor(owner: string, options?: Record<string, unknown>): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -51,11 +51,11 @@ export async function startTestServer(
     adminKey,
     server,
     database,
-    async keyFor(owner: string) {
+    async keyFor(owner: string, options: Record<string, unknown> = {}) {
       const res = await fetch(`${url}/api/v1/keys`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-api-key': adminKey },
-        body: JSON.stringify({ owner_id: owner }),
+        body: JSON.stringify({ owner_id: owner, ...options }),
       });
       if (res.status !== 201) throw new Error(`issuing a key for ${owner} failed: ${res.status} ${await res.text()}`);
       return ((await res.json()) as { key: string }).key;
