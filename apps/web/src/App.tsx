@@ -1,20 +1,37 @@
-import type { Principal } from '@aitbc/core';
+import type { KeyScope, WhoAmI } from '@aitbc/core';
 import { type FormEvent, useCallback, useEffect, useMemo, useState } from 'react';
 import { type Api, createApi, describe, type ErrorInfo, session } from './api.ts';
 import { LiveProvider, useLive } from './live.tsx';
-import { ErrorNote } from './ui.tsx';
+import { Badge, ErrorNote } from './ui.tsx';
+import { Audit } from './views/Audit.tsx';
 import { Networks } from './views/Networks.tsx';
 import { Owners } from './views/Owners.tsx';
 import { Swarms } from './views/Swarms.tsx';
 import { Tasks } from './views/Tasks.tsx';
 
+/**
+ * What each scope may do, least to most (the core's KEY_SCOPES; not imported:
+ * the core's schemas would bring zod into the bundle). A worker key reads
+ * nothing, so it never gets past the sign-in form.
+ */
+const SCOPES: Record<KeyScope, { rank: number; tone: string; may: string }> = {
+  worker: { rank: 0, tone: 'muted', may: 'only runs work: claims, results and heartbeats' },
+  read: { rank: 1, tone: 'muted', may: 'reads this owner’s records and changes nothing' },
+  owner: { rank: 2, tone: 'info', may: 'does everything this owner may' },
+  admin: { rank: 3, tone: 'warn', may: 'does everything, for every owner' },
+};
+
+/** Each view and the narrowest scope that reads it (the audit log is owner and admin keys only). */
 const VIEWS = [
-  { path: '/swarms', label: 'Swarms', admin: false },
-  { path: '/tasks', label: 'Tasks', admin: false },
-  { path: '/networks', label: 'Networks', admin: false },
-  { path: '/owners', label: 'Owners', admin: true },
-] as const;
+  { path: '/swarms', label: 'Swarms', needs: 'read' },
+  { path: '/tasks', label: 'Tasks', needs: 'read' },
+  { path: '/networks', label: 'Networks', needs: 'read' },
+  { path: '/audit', label: 'Audit', needs: 'owner' },
+  { path: '/owners', label: 'Owners', needs: 'admin' },
+] as const satisfies readonly { path: string; label: string; needs: KeyScope }[];
 type ViewPath = (typeof VIEWS)[number]['path'];
+
+const mayOpen = (scope: KeyScope, view: (typeof VIEWS)[number]) => SCOPES[scope].rank >= SCOPES[view.needs].rank;
 
 function currentView(): ViewPath {
   const path = window.location.pathname.replace(/\/+$/, '');
@@ -35,26 +52,43 @@ function usePath(): [ViewPath, (path: ViewPath) => void] {
   return [path, go];
 }
 
+/** Why the sign-in form is showing: a key the server refused, or a worker key (which reads nothing). */
+type Refusal = { error: ErrorInfo } | { worker: WhoAmI };
+
+/** The one thing a worker key hears: it runs work, it does not read the dashboard. */
+function WorkerKeyNote({ principal }: { principal: WhoAmI }) {
+  return (
+    <div className="error" role="alert" data-testid="worker-key">
+      <strong>This is a worker key</strong> for {principal.owner_id}: it may only run work (claim tasks, report results and send heartbeats)
+      and cannot read the dashboard. Sign in with a read, owner or admin key instead.
+    </div>
+  );
+}
+
 function SignIn({
   onSignedIn,
-  error: initialError,
+  refusal: initialRefusal,
 }: {
-  onSignedIn: (key: string, principal: Principal, api: Api) => void;
-  error: ErrorInfo | null;
+  onSignedIn: (key: string, principal: WhoAmI, api: Api) => void;
+  refusal: Refusal | null;
 }) {
   const [key, setKey] = useState('');
-  const [error, setError] = useState<ErrorInfo | null>(initialError);
+  const [refusal, setRefusal] = useState<Refusal | null>(initialRefusal);
   const [busy, setBusy] = useState(false);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     const trimmed = key.trim();
-    if (!trimmed) return setError({ code: 'BAD_REQUEST', message: 'Enter an API key' });
+    if (!trimmed) return setRefusal({ error: { code: 'BAD_REQUEST', message: 'Enter an API key' } });
     setBusy(true);
+    setRefusal(null);
     const api = createApi(trimmed);
     try {
-      onSignedIn(trimmed, await api.key.whoami.query({}), api);
+      const principal = await api.key.whoami.query({});
+      // Not kept: every read would answer 403.
+      if (principal.scope === 'worker') setRefusal({ worker: principal });
+      else onSignedIn(trimmed, principal, api);
     } catch (err) {
-      setError(describe(err));
+      setRefusal({ error: describe(err) });
     } finally {
       setBusy(false);
     }
@@ -78,7 +112,8 @@ function SignIn({
         <button type="submit" disabled={busy}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
-        <ErrorNote error={error} />
+        {refusal && 'worker' in refusal ? <WorkerKeyNote principal={refusal.worker} /> : null}
+        <ErrorNote error={refusal && 'error' in refusal ? refusal.error : null} />
         <p className="muted small">
           The key is kept in this tab’s session storage only, and sent in the X-Api-Key header. An admin issues keys with{' '}
           <code>aitbc keys create --owner NAME</code>.
@@ -103,16 +138,19 @@ function LiveBadge() {
   );
 }
 
-function Shell({ principal, onSignOut }: { principal: Principal; onSignOut: () => void }) {
+function Shell({ principal, onSignOut }: { principal: WhoAmI; onSignOut: () => void }) {
   const [path, go] = usePath();
-  const isAdmin = principal.role === 'admin';
-  const view = path === '/owners' && !isAdmin ? '/swarms' : path;
+  const scope = principal.scope;
+  const views = VIEWS.filter((v) => mayOpen(scope, v));
+  // A view this key may not read (a bookmarked /owners, say) shows the swarms instead.
+  const view: ViewPath = views.some((v) => v.path === path) ? path : '/swarms';
+  const expires = principal.expires_at ? `; expires ${new Date(principal.expires_at).toLocaleString()}` : '';
   return (
     <div className="shell">
       <header className="top">
         <span className="brand">aitbc swarm</span>
         <nav>
-          {VIEWS.filter((v) => !v.admin || isAdmin).map((v) => (
+          {views.map((v) => (
             <a
               key={v.path}
               href={v.path}
@@ -128,9 +166,11 @@ function Shell({ principal, onSignOut }: { principal: Principal; onSignOut: () =
         </nav>
         <span className="spacer" />
         <LiveBadge />
-        <span className="who" data-testid="whoami">
-          {principal.owner_id}
-          {isAdmin ? <span className="muted"> (admin)</span> : null}
+        <span className="who">
+          <span data-testid="whoami">{principal.owner_id}</span>{' '}
+          <span data-testid="scope" data-scope={scope} title={`${scope} key: ${SCOPES[scope].may}${expires}`}>
+            <Badge tone={SCOPES[scope].tone}>{scope}</Badge>
+          </span>
         </span>
         <button type="button" className="secondary" onClick={onSignOut}>
           Sign out
@@ -140,30 +180,32 @@ function Shell({ principal, onSignOut }: { principal: Principal; onSignOut: () =
         {view === '/swarms' ? <Swarms /> : null}
         {view === '/tasks' ? <Tasks /> : null}
         {view === '/networks' ? <Networks /> : null}
+        {view === '/audit' ? <Audit admin={scope === 'admin'} /> : null}
         {view === '/owners' ? <Owners /> : null}
       </main>
     </div>
   );
 }
 
-type Auth =
-  | { state: 'checking' }
-  | { state: 'signed-out'; error: ErrorInfo | null }
-  | { state: 'signed-in'; principal: Principal; api: Api };
+type Auth = { state: 'checking' } | { state: 'signed-out'; refusal: Refusal | null } | { state: 'signed-in'; principal: WhoAmI; api: Api };
 
 export function App() {
   const stored = useMemo(() => session.load(), []);
-  const [auth, setAuth] = useState<Auth>(stored ? { state: 'checking' } : { state: 'signed-out', error: null });
+  const [auth, setAuth] = useState<Auth>(stored ? { state: 'checking' } : { state: 'signed-out', refusal: null });
 
   // A key from earlier in this tab: check it still works (it may have been revoked).
   useEffect(() => {
     if (!stored) return;
     const api = createApi(stored);
     api.key.whoami.query({}).then(
-      (principal) => setAuth({ state: 'signed-in', principal, api }),
+      (principal) => {
+        if (principal.scope !== 'worker') return setAuth({ state: 'signed-in', principal, api });
+        session.clear();
+        setAuth({ state: 'signed-out', refusal: { worker: principal } });
+      },
       (error) => {
         session.clear();
-        setAuth({ state: 'signed-out', error: describe(error) });
+        setAuth({ state: 'signed-out', refusal: { error: describe(error) } });
       },
     );
   }, [stored]);
@@ -172,7 +214,7 @@ export function App() {
   if (auth.state === 'signed-out') {
     return (
       <SignIn
-        error={auth.error}
+        refusal={auth.refusal}
         onSignedIn={(key, principal, api) => {
           session.save(key);
           setAuth({ state: 'signed-in', principal, api });
@@ -186,7 +228,7 @@ export function App() {
         principal={auth.principal}
         onSignOut={() => {
           session.clear();
-          setAuth({ state: 'signed-out', error: null });
+          setAuth({ state: 'signed-out', refusal: null });
         }}
       />
     </LiveProvider>

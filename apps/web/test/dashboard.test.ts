@@ -81,6 +81,21 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
   }
 
   const view = (page: Page, name: string) => page.getByRole('navigation').getByRole('link', { name, exact: true }).click();
+  const navLinks = (page: Page) => page.getByRole('navigation').getByRole('link').allTextContents();
+
+  /** The REST API, as a script would call it: the parsed body, or an error naming the status. */
+  async function rest<T>(method: string, path: string, key: string, body?: unknown): Promise<T> {
+    const res = await fetch(`${srv.url}/api/v1${path}`, {
+      method,
+      headers: { 'x-api-key': key, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+    return JSON.parse(text) as T;
+  }
+  const issueKey = (body: { owner_id: string; scope?: 'worker' | 'read' | 'owner'; label?: string }) =>
+    rest<{ id: string; key: string; scope: string }>('POST', '/keys', srv.adminKey, body);
 
   beforeAll(async () => {
     mkdirSync(results, { recursive: true });
@@ -294,6 +309,119 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     expect(await page.evaluate(() => sessionStorage.getItem('aitbc.apiKey'))).toBeNull();
     await page.reload();
     await page.getByLabel('API key').waitFor();
+    await context.close();
+  });
+
+  it('shows an admin the audit log of every owner, newest first, filtered and paged', async () => {
+    // More than a page of entries (50), then a key issued and revoked: the newest two.
+    for (let i = 0; i < 50; i++) await issueKey({ owner_id: 'dave', label: `bulk-${i}` });
+    const carol = await issueKey({ owner_id: 'carol', label: 'temporary' });
+    await rest('DELETE', `/keys/${carol.id}`, srv.adminKey);
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(context, srv.adminKey);
+    expect(await page.getByTestId('scope').textContent()).toBe('admin');
+    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Audit', 'Owners']);
+    await view(page, 'Audit');
+    const rows = page.getByTestId('audit-entry');
+    await rows.first().waitFor();
+    // Newest first: the revocation, then the key's issue; each names the key it changed.
+    const revoked = rows.nth(0);
+    expect(await revoked.getAttribute('data-action')).toBe('key.revoke');
+    expect(await revoked.getAttribute('data-target-id')).toBe(carol.id);
+    expect(await revoked.locator('td').nth(2).locator('code').getAttribute('title')).toBe(carol.id);
+    const text = await revoked.textContent();
+    expect(text).toContain('key.revoke');
+    expect(text).toContain('carol');
+    expect(text).toContain('configured key'); // by the admin key from AITBC_ADMIN_API_KEYS
+    expect(text).toContain('127.0.0.1');
+    expect(text).toContain('label=temporary');
+    const issued = rows.nth(1);
+    expect(await issued.getAttribute('data-action')).toBe('key.create');
+    expect(await issued.getAttribute('data-target-id')).toBe(carol.id);
+    expect(await issued.textContent()).toContain('scope=owner');
+
+    // One page; "more" follows the cursor to the rest (alice's and bob's keys, issued first, are the oldest).
+    expect(await rows.count()).toBe(50);
+    expect(await page.locator('[data-testid="audit-entry"][data-owner-id="alice"]').count()).toBe(0);
+    await page.getByRole('button', { name: 'More', exact: true }).click();
+    await page.locator('[data-testid="audit-entry"][data-owner-id="alice"][data-action="key.create"]').first().waitFor();
+    await page.locator('[data-testid="audit-entry"][data-owner-id="bob"][data-action="key.create"]').first().waitFor();
+    const all = await rows.count();
+    expect(all).toBeGreaterThanOrEqual(54);
+    expect(await page.getByRole('button', { name: 'More', exact: true }).count()).toBe(0);
+    expect(
+      new Set(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-target-id') + String(tr.getAttribute('data-action')))))
+        .size,
+    ).toBe(all);
+    await screenshots(page, 'audit');
+
+    // By action: the one revocation.
+    await page.getByLabel('action', { exact: true }).selectOption('key.revoke');
+    await expect.poll(() => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-target-id')))).toEqual([carol.id]);
+    // By owner (admin only): alice's entries alone.
+    await page.getByLabel('action', { exact: true }).selectOption('');
+    await page.getByLabel('owner', { exact: true }).selectOption('alice');
+    await expect.poll(() => rows.evaluateAll((trs) => [...new Set(trs.map((tr) => tr.getAttribute('data-owner-id')))])).toEqual(['alice']);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    await context.close();
+  });
+
+  it('shows an owner key its own owner’s audit entries only', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(context, aliceKey);
+    expect(await page.getByTestId('scope').textContent()).toBe('owner');
+    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Audit']);
+    await view(page, 'Audit');
+    await page.locator('[data-testid="audit-entry"][data-action="key.create"]').first().waitFor();
+    const owners = await page.getByTestId('audit-entry').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-owner-id')));
+    expect(new Set(owners)).toEqual(new Set(['alice']));
+    // No choosing another owner's log.
+    expect(await page.getByLabel('owner', { exact: true }).count()).toBe(0);
+    expect(await page.getByRole('alert').count()).toBe(0);
+    await context.close();
+  });
+
+  it('lets a read key see the views but not the audit log', async () => {
+    const reader = await issueKey({ owner_id: 'alice', scope: 'read', label: 'dashboard' });
+    expect(reader.scope).toBe('read');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(context, reader.key);
+    expect(await page.getByTestId('whoami').textContent()).toBe('alice');
+    expect(await page.getByTestId('scope').textContent()).toBe('read');
+    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks']);
+    await page.getByTestId('view-swarms').waitFor();
+    await view(page, 'Tasks');
+    await page.getByTestId('view-tasks').waitFor();
+    await view(page, 'Networks');
+    await page.getByTestId('view-networks').waitFor();
+    await page.locator('[data-testid="live-state"][data-state="live"]').waitFor();
+    expect(await page.getByRole('alert').count()).toBe(0);
+    await context.close();
+  });
+
+  it('tells a worker key, once and plainly, that it cannot read the dashboard', async () => {
+    const worker = await issueKey({ owner_id: 'alice', scope: 'worker', label: 'runner' });
+    expect(worker.scope).toBe('worker');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const refused: string[] = [];
+    page.on('response', (res) => {
+      if (res.status() === 403) refused.push(res.url());
+    });
+    await page.goto(srv.url + '/');
+    await page.getByLabel('API key').fill(worker.key);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const note = page.getByTestId('worker-key');
+    await note.waitFor();
+    expect(await note.textContent()).toMatch(/worker key for alice: it may only run work .* and cannot read the dashboard/);
+    expect(await page.getByRole('alert').count()).toBe(1);
+    // Still the sign-in form, the key not kept, and no read was tried.
+    await page.getByLabel('API key').waitFor();
+    expect(await page.getByTestId('whoami').count()).toBe(0);
+    expect(await page.evaluate(() => sessionStorage.getItem('aitbc.apiKey'))).toBeNull();
+    expect(refused).toEqual([]);
+    await screenshots(page, 'worker-key');
     await context.close();
   });
 });
