@@ -778,13 +778,17 @@ async function main() {
           });
           executions.push(e.id);
         }
+        // Each worker holds a worker key that names its agent alone, as the README deploys them.
+        const workerKeys = await Promise.all(
+          agents.map(async (a) => (await call<{ key: string }>(base, key, 'POST', '/api/v1/keys', { scope: 'worker', agents: [a.id] })).key),
+        );
         const handled = new Map<unknown, number>();
         // The workers' own account of trouble (a lost lease, a refused or failed call), the first few lines.
         const trouble: string[] = [];
         const workers = agents.map((a, i) =>
           createWorker({
             url: on[i % on.length]!.url,
-            apiKey: key,
+            apiKey: workerKeys[i]!,
             agent: a.id,
             concurrency: CONCURRENCY,
             waitSeconds: 1,

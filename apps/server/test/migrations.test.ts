@@ -20,6 +20,7 @@ const tables = [
   'agent_networks',
   'agents',
   'api_keys',
+  'audit_events',
   'execution_progress',
   'network_agent_stats',
   'network_minutes',
