@@ -26,6 +26,9 @@ const FIELD_FLAGS: Record<string, string> = {
   key_id: 'KEY_ID',
   owner_id: '--owner',
   include_revoked: '--include-revoked',
+  expires_in_seconds: '--expires',
+  grace_seconds: '--grace',
+  target_id: '--target',
 };
 
 function flagFor(path: string): string {

@@ -89,3 +89,32 @@ export function backupsText(s: SpeculationView): string | null {
   if (s.backups_launched === 0) return null;
   return `${s.backups_launched} launched, ${s.backups_won} won, ${s.time_saved_seconds.toFixed(1)} s saved (estimated)`;
 }
+
+/** A span of time, rounded, in its largest unit (hours up to two days): `45s`, `12m`, `24h`, `30d`, `2y`. */
+export function spanText(seconds: number): string {
+  const s = Math.max(0, seconds);
+  if (s < 59.5) return `${Math.round(s)}s`;
+  if (s < 59.5 * 60) return `${Math.round(s / 60)}m`;
+  if (s < 47.5 * 3_600) return `${Math.round(s / 3_600)}h`;
+  if (s < 99.5 * 86_400) return `${Math.round(s / 86_400)}d`;
+  return `${Math.round(s / (365 * 86_400))}y`;
+}
+
+/** When a key stops working, from `now`: `in 23h`, `expired`, or `never` (null). */
+export function expiresText(iso: string | null, now = Date.now()): string {
+  if (iso === null) return 'never';
+  const seconds = (Date.parse(iso) - now) / 1000;
+  return seconds <= 0 ? 'expired' : `in ${spanText(seconds)}`;
+}
+
+/** How long ago, from `now`: `5m ago`, or `never` (null). */
+export function agoText(iso: string | null, now = Date.now()): string {
+  return iso === null ? 'never' : `${spanText((now - Date.parse(iso)) / 1000)} ago`;
+}
+
+/** A time to the minute with how far off it is: `2026-11-25 06:51 (in 23h)`; null → `never`. */
+export function whenText(iso: string | null, now = Date.now()): string {
+  if (iso === null) return 'never';
+  const seconds = (Date.parse(iso) - now) / 1000;
+  return `${formatValue(iso)} UTC (${seconds > 0 ? `in ${spanText(seconds)}` : `${spanText(-seconds)} ago`})`;
+}

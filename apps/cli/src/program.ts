@@ -8,6 +8,7 @@ import { addAgentRegister } from './cmd/agent/register.ts';
 import { addAgentRemove } from './cmd/agent/remove.ts';
 import { addAgentUpdate } from './cmd/agent/update.ts';
 import { addAgentWork } from './cmd/agent/work.ts';
+import { addAuditList } from './cmd/audit/list.ts';
 import { addNetworkCancel } from './cmd/network/cancel.ts';
 import { addNetworkCreate } from './cmd/network/create.ts';
 import { addNetworkDelete } from './cmd/network/delete.ts';
@@ -23,6 +24,7 @@ import { addConfigShow } from './cmd/config/show.ts';
 import { addKeysCreate } from './cmd/keys/create.ts';
 import { addKeysList } from './cmd/keys/list.ts';
 import { addKeysRevoke } from './cmd/keys/revoke.ts';
+import { addKeysRotate } from './cmd/keys/rotate.ts';
 import { addKeysWhoami } from './cmd/keys/whoami.ts';
 import { addServerStart } from './cmd/server/start.ts';
 import { addSwarmCancel } from './cmd/swarm/cancel.ts';
@@ -60,11 +62,17 @@ export function buildProgram(deps: CliDeps): Command {
   const server = program.command('server').description('run the coordination server');
   addServerStart(server, deps);
 
-  const keys = program.command('keys').description('API keys: issue, list, revoke, and who you are');
+  const keys = program.command('keys').description('API keys: issue, list, rotate, revoke, and who you are');
   addKeysCreate(keys, deps);
   addKeysList(keys, deps);
+  addKeysRotate(keys, deps);
   addKeysRevoke(keys, deps);
   addKeysWhoami(keys, deps);
+
+  const audit = program
+    .command('audit')
+    .description('the audit log: who issued, rotated or revoked keys, or removed, archived, cancelled or left something');
+  addAuditList(audit, deps);
 
   const agent = program.command('agent').description('your agents: register, list, get, update, remove, work; and their networks');
   addAgentRegister(agent, deps);

@@ -1,5 +1,5 @@
 // Agents and networks as the user names them on the command line: by id or by name.
-import type { AgentView, NetworkView } from '@aitbc/core';
+import type { AgentView, NetworkView, WhoAmI } from '@aitbc/core';
 import { CliError } from './failure.ts';
 import type { Session } from './session.ts';
 
@@ -55,10 +55,50 @@ export async function resolveAgentRef(ref: string, session: Pick<Session, 'clien
 /** Ids the server makes are UUIDs; anything else given where an id goes is taken for a name. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether a reference is an id the server made rather than a name. */
+export function looksLikeId(ref: string): boolean {
+  return UUID.test(ref.trim());
+}
+
 /** An agent's id from its id or name; an id is used as given, with no request. */
 export async function agentIdOf(ref: string, session: Pick<Session, 'client'>): Promise<string> {
   const wanted = ref.trim();
   return UUID.test(wanted) ? wanted : (await resolveAgentRef(wanted, session)).id;
+}
+
+/** Agent ids for references given as ids or names, in order and without repeats; only names need a request. */
+export async function agentIdsOf(refs: readonly string[], session: Pick<Session, 'client'>): Promise<string[]> {
+  const wanted = refs.map((r) => r.trim());
+  return wanted.every((r) => UUID.test(r)) ? [...new Set(wanted)] : resolveAgentRefs(wanted, session);
+}
+
+/**
+ * The agent a worker key means by `ref`. A worker key cannot list agents: it
+ * knows the names of only the agents it names (whoami's agent_names). A key
+ * that names none works for all of its owner's agents, and takes an id only.
+ */
+export function workerAgentRef(ref: string, me: Pick<WhoAmI, 'owner_id' | 'agents' | 'agent_names'>): { id: string; name: string | null } {
+  const wanted = ref.trim();
+  if (me.agents === null) {
+    if (UUID.test(wanted)) return { id: wanted, name: null };
+    throw new CliError(
+      `a worker key cannot look agents up by name, and this one names no agents (it works for all of ${me.owner_id}'s): pass the agent's id (aitbc agent list, with an owner or read key)`,
+    );
+  }
+  const named = me.agents.map((id) => ({ id, name: me.agent_names?.[id] ?? null }));
+  const byId = named.find((a) => a.id === wanted);
+  const byName = named.find((a) => a.name === wanted);
+  if (byId && byName && byId.id !== byName.id) {
+    throw new CliError(
+      `ambiguous agent '${wanted}': it is the id of agent ${byId.name ?? byId.id} and the name of agent ${byName.id}; give an id`,
+    );
+  }
+  const agent = byId ?? byName;
+  if (agent) return agent;
+  const list = named.map((a) => (a.name ? `${a.name} (${a.id})` : a.id)).join(', ');
+  throw new CliError(
+    `this worker key works only for ${named.length ? `agent${named.length === 1 ? '' : 's'} ${list}` : 'no agents'}; not for '${wanted}'`,
+  );
 }
 
 /** Every one of the caller's networks, archived ones too, following next_cursor to the last page. */

@@ -38,7 +38,7 @@ describe.each(databaseKinds)('aitbc against a server on %s', (kind) => {
 
   it('issues a key, then registers, lists, gets, updates and removes an agent with it', async () => {
     const created = JSON.parse(expectSuccess(await cli(['--api-key', srv.adminKey, 'keys', 'create', '--owner', 'alice', '-o', 'json'])));
-    expect(created).toMatchObject({ owner_id: 'alice', role: 'owner', revoked_at: null });
+    expect(created).toMatchObject({ owner_id: 'alice', scope: 'owner', role: 'owner', revoked_at: null });
     expect(created.key).toMatch(/^aitbc_/);
     const asAlice = { AITBC_API_KEY: created.key };
 
@@ -70,7 +70,7 @@ describe.each(databaseKinds)('aitbc against a server on %s', (kind) => {
     const withFile = tempHome(`coordinator_url: ${srv.url}\napi_key: ${key}\n`);
     try {
       const run = await aitbc(['keys', 'whoami', '-o', 'json'], { home: withFile.home });
-      expect(JSON.parse(expectSuccess(run))).toMatchObject({ owner_id: 'dora', role: 'owner' });
+      expect(JSON.parse(expectSuccess(run))).toMatchObject({ owner_id: 'dora', scope: 'owner' });
     } finally {
       withFile.remove();
     }
@@ -102,7 +102,7 @@ describe.each(databaseKinds)('aitbc against a server on %s', (kind) => {
     const stderr = expectFailure(await cli(['agent', 'list'], { AITBC_API_KEY: key }));
     expect(stderr).toMatch(/^aitbc: Unknown or revoked API key\. .*AITBC_API_KEY/);
     const listed = expectSuccess(await cli(['keys', 'list', '--owner', 'erin', '--include-revoked'], admin));
-    expect(listed).toMatch(/STATE +LABEL\n.*revoked[^\n]*\n\n1 key \(1 revoked\)\n$/);
+    expect(listed).toMatch(/STATE +LABEL\n.*revoked[^\n]*\n\n1 key of erin \(1 revoked\)\n$/);
   });
 
   it('names the field of a validation error', async () => {
@@ -144,7 +144,7 @@ describe('aitbc server start', () => {
       expect(out).toContain(`${home.home}/state/admin.key`);
 
       const whoami = await aitbc(['--url', url, '--api-key', adminKey, '-o', 'json', 'keys', 'whoami'], { home: home.home });
-      expect(JSON.parse(expectSuccess(whoami))).toMatchObject({ owner_id: 'admin', role: 'admin' });
+      expect(JSON.parse(expectSuccess(whoami))).toMatchObject({ owner_id: 'admin', scope: 'admin' });
 
       expect(await listening.stop('SIGINT')).toBe(0);
     } finally {

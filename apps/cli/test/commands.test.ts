@@ -54,20 +54,54 @@ describe.each(databaseKinds)('commands on %s', (kind) => {
     await expect(runAgentUpdate({ id: 'x' }, noServer)).rejects.toThrow(UsageError);
   });
 
-  it('keys create is refused to an owner key and issues a working key to an admin', async () => {
+  it("keys create: an owner key issues its own owner's keys, never another's; an admin key issues anyone's", async () => {
     const failure = await runKeysCreate({ owner: 'carol' }, alice).catch((e) => explainFailure(e, srv.url));
     expect(failure).toBeInstanceOf(CliError);
-    expect((failure as CliError).message).toMatch(/admin API key/);
+    expect((failure as CliError).message).toMatch(/An owner key acts only for its own owner \(alice\)/);
+
+    const own = await runKeysCreate({ scope: 'read', label: 'dashboards' }, alice);
+    expect(own).toMatchObject({ owner_id: 'alice', scope: 'read', agents: null, members: null, expires_at: null, label: 'dashboards' });
+    const wider = await runKeysCreate({ scope: 'owner' }, { client: createClient({ url: srv.url, apiKey: own.key }) }).catch((e) =>
+      explainFailure(e, srv.url),
+    );
+    expect((wider as CliError).message).toMatch(/the key presented is a read key/);
 
     const admin = { client: createClient({ url: srv.url, apiKey: srv.adminKey }) };
     const created = await runKeysCreate({ owner: 'carol', label: 'ci' }, admin);
-    expect(created).toMatchObject({ owner_id: 'carol', role: 'owner', label: 'ci' });
+    expect(created).toMatchObject({ owner_id: 'carol', scope: 'owner', role: 'owner', label: 'ci' });
     expect(created.key.startsWith(created.prefix)).toBe(true);
     expect(await runKeysWhoami({ client: createClient({ url: srv.url, apiKey: created.key }) })).toEqual({
       owner_id: 'carol',
+      scope: 'owner',
       role: 'owner',
       key_id: created.id,
+      agents: null,
+      members: null,
+      expires_at: null,
+      agent_names: null,
     });
+  });
+
+  it('keys create --agents takes names or ids of your agents, for worker keys only, and --role still means --scope', async () => {
+    const a = await runAgentRegister({ name: 'named-for-key' }, alice);
+    const b = await runAgentRegister({ name: 'other-for-key' }, alice);
+    const worker = await runKeysCreate({ scope: 'worker', agents: ['named-for-key', b.id, a.id], expires: 3600 }, alice);
+    expect(worker).toMatchObject({ scope: 'worker', agents: [a.id, b.id], members: null });
+    expect(Date.parse(worker.expires_at!) - Date.parse(worker.created_at)).toBe(3_600_000);
+    const me = await runKeysWhoami({ client: createClient({ url: srv.url, apiKey: worker.key }) });
+    expect(me).toMatchObject({ scope: 'worker', agents: [a.id, b.id], agent_names: { [a.id]: 'named-for-key', [b.id]: 'other-for-key' } });
+
+    await expect(runKeysCreate({ scope: 'worker', agents: ['no-such-agent'] }, alice)).rejects.toThrow(
+      "unknown agent 'no-such-agent': not an id or name of one of your agents",
+    );
+    // Refused before anything is sent.
+    const noServer = { client: createClient({ url: `http://127.0.0.1:${await closedPort()}` }) };
+    await expect(runKeysCreate({ agents: [a.id] }, noServer)).rejects.toThrow(
+      new UsageError('--agents is for worker keys only: add --scope worker'),
+    );
+    await expect(runKeysCreate({ scope: 'worker', members: [] }, noServer)).rejects.toThrow('--members needs at least one member id');
+    await expect(runKeysCreate({ scope: 'read', role: 'owner' }, noServer)).rejects.toThrow(/--scope read and --role owner disagree/);
+    expect(await runKeysCreate({ role: 'read' }, alice)).toMatchObject({ scope: 'read' });
   });
 
   it("words the server's refusals as one line naming the flag at fault", async () => {
