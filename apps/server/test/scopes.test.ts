@@ -71,7 +71,10 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
         // Empty input: the scope is checked before the input, so a refusal cannot depend on it; let through, it is a 400 (or a key.create).
         const replies = [await callTrpc(srv.url, key, proc, {})];
         if (proc.rest) replies.push(await callRest(srv.url, key, proc, {}));
-        return replies.map((reply) => ({ reply, where: `${scope} ${proc.path} (needs ${proc.scope}) → ${reply.status} ${JSON.stringify(reply.body)}` }));
+        return replies.map((reply) => ({
+          reply,
+          where: `${scope} ${proc.path} (needs ${proc.scope}) → ${reply.status} ${JSON.stringify(reply.body)}`,
+        }));
       };
       await srv.server.heartbeats.flush({ all: true });
       const before = await snapshot(srv.server.db);
@@ -113,7 +116,9 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
     expect([posted.status, errorCode(posted)]).toEqual([404, 'NOT_FOUND']);
     const failed = await worker('POST', `/api/v1/subtasks/${theirs.subtask_id}/fail`, { lease_id: theirs.lease_id, error: 'x' });
     expect(failed.status).toBe(404);
-    const beats = await ok(worker('POST', '/api/v1/subtasks/heartbeats', { leases: [{ subtask_id: theirs.subtask_id, lease_id: theirs.lease_id }] }));
+    const beats = await ok(
+      worker('POST', '/api/v1/subtasks/heartbeats', { leases: [{ subtask_id: theirs.subtask_id, lease_id: theirs.lease_id }] }),
+    );
     expect(beats.leases).toMatchObject([{ held: false, refusal: 'NOT_FOUND' }]);
     expect(diffSnapshots(before, await snapshot(srv.server.db))).toEqual([]);
 
@@ -135,7 +140,10 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
       ],
     });
     const rows = await srv.server.db.run((db) => db.subtask.findMany({ where: { id: { in: [mine.subtask_id, theirs.subtask_id] } } }));
-    expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({ [mine.subtask_id]: 'completed', [theirs.subtask_id]: 'leased' });
+    expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({
+      [mine.subtask_id]: 'completed',
+      [theirs.subtask_id]: 'leased',
+    });
     // The owner's key still can finish the other agent's subtask.
     await ok(alice('POST', `/api/v1/subtasks/${theirs.subtask_id}/result`, { lease_id: theirs.lease_id, result: 'theirs' }));
   });
@@ -204,7 +212,10 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
     expect(gone.body.message).toContain(`(it was rotated; use its replacement, key ${rotated.key.id})`);
 
     const again = await alice('POST', `/api/v1/keys/${old.id}/rotate`, {});
-    expect([again.status, again.body.message]).toEqual([409, `API key ${old.id} was already rotated; its replacement is key ${rotated.key.id}`]);
+    expect([again.status, again.body.message]).toEqual([
+      409,
+      `API key ${old.id} was already rotated; its replacement is key ${rotated.key.id}`,
+    ]);
 
     // The default grace is 24 hours; 0 stops the old key at once.
     const next = await ok(alice('POST', `/api/v1/keys/${rotated.key.id}/rotate`, {}));
@@ -227,7 +238,14 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
     const execution = await ok(alice('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { x: 1 } }));
     const join = await ok(alice('POST', '/swarm/join', { role: 'monitor', capability: 'audit' }));
     await ok(alice('POST', '/swarm/join', { role: 'monitor', capability: 'audit', swarm_id: join.swarm_id }));
-    const task = await ok(alice('POST', '/swarm/coordinate', { task_id: 'audited-task', strategy: 'consensus', collaborators: 2, parameters: { capability: 'audit' } }));
+    const task = await ok(
+      alice('POST', '/swarm/coordinate', {
+        task_id: 'audited-task',
+        strategy: 'consensus',
+        collaborators: 2,
+        parameters: { capability: 'audit' },
+      }),
+    );
 
     const key = await change('key.create', alice('POST', '/api/v1/keys', { scope: 'read', label: 'audited' }));
     await change('key.rotate', alice('POST', `/api/v1/keys/${key.id}/rotate`, { grace_seconds: 60 }));
@@ -305,8 +323,7 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
 
   it('keeps last_used_at without a write per request', async () => {
     const created = await ok(alice('POST', '/api/v1/keys', { scope: 'read', label: 'usage' }));
-    const lastUsed = async () =>
-      (await srv.server.db.run((db) => db.apiKey.findUniqueOrThrow({ where: { id: created.id } }))).lastUsedAt;
+    const lastUsed = async () => (await srv.server.db.run((db) => db.apiKey.findUniqueOrThrow({ where: { id: created.id } }))).lastUsedAt;
     expect(await lastUsed()).toBeNull();
     const reader = restClient(srv.url, created.key);
     for (let i = 0; i < 5; i++) expect((await reader('GET', '/api/v1/agents')).status).toBe(200);
