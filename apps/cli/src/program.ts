@@ -9,6 +9,7 @@ import { addAgentRemove } from './cmd/agent/remove.ts';
 import { addAgentUpdate } from './cmd/agent/update.ts';
 import { addAgentWork } from './cmd/agent/work.ts';
 import { addAuditList } from './cmd/audit/list.ts';
+import { addCompletion } from './cmd/completion/completion.ts';
 import { addNetworkCancel } from './cmd/network/cancel.ts';
 import { addNetworkCreate } from './cmd/network/create.ts';
 import { addNetworkDelete } from './cmd/network/delete.ts';
@@ -117,6 +118,8 @@ export function buildProgram(deps: CliDeps): Command {
 
   const config = program.command('config').description('the CLI settings in use');
   addConfigShow(config, deps);
+
+  addCompletion(program, deps);
 
   return program;
 }
