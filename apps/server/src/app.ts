@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { MAX_WAIT_SECONDS } from '@aitbc/core';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import pino from 'pino';
 import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
@@ -19,9 +20,11 @@ import securityHeaders, { redactUrl } from './security-headers.ts';
 import { checkHealth } from './health.ts';
 import { openApiDocument, successStatuses } from './openapi.ts';
 import { metricsPlugin } from './metrics.ts';
+import { requestTrace, tracingPlugin } from './tracing.ts';
 import { restPlugin } from './rest.ts';
 import { webPlugin } from './web.ts';
 import type { ServerConfig } from './config.ts';
+import { chooseLogFormat, colorsFor, prettyStream } from './log-format.ts';
 
 const HTTP_CODES: Record<number, string> = {
   400: 'BAD_REQUEST',
@@ -36,12 +39,42 @@ const HTTP_CODES: Record<number, string> = {
   429: 'TOO_MANY_REQUESTS',
 };
 
+/**
+ * How long a request asked to be held (`wait_seconds`: a claim waiting for work, a task status waiting for
+ * the end), in ms: REST has it in the query or the parsed body; tRPC in its body text (batched: in each
+ * call) or in `?input=`.
+ */
+function waitAllowedMs(query: unknown, body: unknown): number {
+  let seconds = 0;
+  const look = (input: unknown, depth: number) => {
+    if (typeof input === 'string') {
+      if (!input.includes('wait_seconds')) return;
+      try {
+        input = JSON.parse(input);
+      } catch {
+        return; // not JSON: the request failed validation, quickly
+      }
+    }
+    if (input === null || typeof input !== 'object') return;
+    const wait = Number((input as { wait_seconds?: unknown }).wait_seconds);
+    if (Number.isFinite(wait)) seconds = Math.max(seconds, wait);
+    else if (depth > 0) for (const v of Object.values(input)) look(v, depth - 1);
+  };
+  look(body, 1);
+  look(query, 0);
+  look((query as { input?: unknown } | undefined)?.input, 1);
+  return Math.min(seconds, MAX_WAIT_SECONDS) * 1000;
+}
+
+const isEventStream = (type: unknown) => typeof type === 'string' && type.startsWith('text/event-stream');
+
 export interface AppOptions {
   config: Pick<
     ServerConfig,
     | 'adminApiKeys'
     | 'bodyLimit'
     | 'logLevel'
+    | 'logFormat'
     | 'rateLimit'
     | 'corsOrigins'
     | 'metricsEnabled'
@@ -66,9 +99,21 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
   // Log lines are written asynchronously: a synchronous write to a full pipe or a slow terminal would block the
   // event loop (measured: pino's atomic-sleep was 40% of a 404's CPU with two lines a request at info).
   const destination = pino.destination({ dest: 1, sync: false });
+  // JSON lines, or on a terminal (LOG_FORMAT=pretty) one human line each, made from the redacted JSON line.
+  const format = chooseLogFormat(config.logFormat);
   const logger = pino(
-    { level: config.logLevel, redact: { paths: ['req.headers["x-api-key"]', 'req.headers.authorization'], censor: '[redacted]' } },
-    destination,
+    {
+      level: config.logLevel,
+      redact: { paths: ['req.headers["x-api-key"]', 'req.headers.authorization'], censor: '[redacted]' },
+      hooks: {
+        // Fastify's own "Server listening at …" goes to debug: main.ts says where, with the database and the admin key.
+        logMethod(args, method, level) {
+          if (level === 30 && typeof args[0] === 'string' && args[0].startsWith('Server listening at ')) return this.debug(args[0]);
+          return method.apply(this, args);
+        },
+      },
+    },
+    format === 'pretty' ? prettyStream(destination, { colors: colorsFor(1) }) : destination,
   );
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -115,11 +160,12 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
     }
   });
   // One line per request only at debug; at info, only requests slower than AITBC_SLOW_REQUEST_MS (errors log themselves).
+  // A long poll is slow only past the wait it asked for, and a live stream (SSE) never: idle workers wait all day.
   const slowMs = config.slowRequestMs ?? 1000;
   app.addHook('onResponse', async (req, reply) => {
     const ms = reply.elapsedTime;
-    if (ms >= slowMs)
-      req.log.info({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(ms) }, 'slow request');
+    if (ms >= slowMs && ms >= slowMs + waitAllowedMs(req.query, req.body) && !isEventStream(reply.getHeader('content-type')))
+      req.log.warn({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(ms) }, 'slow request');
     else if (logger.isLevelEnabled('debug'))
       req.log.debug({ method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(ms * 10) / 10 }, 'request');
   });
@@ -132,6 +178,7 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
     });
   // Before every route, so each request is measured. AITBC_METRICS=off removes /metrics.
   await app.register(metricsPlugin, { db, auth, outcomes: work.outcomes, enabled: config.metricsEnabled ?? true });
+  await app.register(tracingPlugin, { tracing: work.tracing });
 
   const createContext = ({
     req,
@@ -151,6 +198,7 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
       apiKey: Array.isArray(header) ? header[0] : header,
       requestId: req.id,
       ip: req.ip,
+      trace: requestTrace(req),
       log: req.log,
     };
   };
@@ -165,7 +213,7 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
 
   app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status >= 500) req.log.error({ err }, 'request failed');
+    if (status >= 500) req.log.error({ err, method: req.method, url: redactUrl(req.url) }, 'request failed');
     const message =
       status === 413
         ? `Request body too large (limit ${config.bodyLimit} bytes; set AITBC_BODY_LIMIT to change it)`

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { sqliteFileOf } from './db/target.ts';
+import { type LogFormat, logFormatFrom } from './log-format.ts';
 
 export interface ServerConfig {
   host: string;
@@ -13,6 +14,8 @@ export interface ServerConfig {
   /** Largest request body accepted, in bytes; larger gets 413. */
   bodyLimit: number;
   logLevel: string;
+  /** LOG_FORMAT: json or pretty; undefined: pretty when stdout is a terminal, JSON lines otherwise (see log-format.ts). */
+  logFormat?: LogFormat;
   /** How often expired leases and unclaimed assignments are swept, in ms. */
   sweepIntervalMs: number;
   /** How often buffered swarm heartbeats are written, in ms. */
@@ -28,8 +31,17 @@ export interface ServerConfig {
   corsOrigins?: string[];
   /** GET /metrics served (AITBC_METRICS=off removes it); default on. */
   metricsEnabled?: boolean;
-  /** Requests slower than this are logged at info (AITBC_SLOW_REQUEST_MS, default 1000); at debug every request is. */
+  /**
+   * Requests slower than this are logged at warn (AITBC_SLOW_REQUEST_MS, default 1000); at debug every request is.
+   * A long poll (a claim or task wait with wait_seconds) is slow only past the wait it asked for.
+   */
   slowRequestMs?: number;
+  /**
+   * Where traces go (OTLP/HTTP): OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT; unset, tracing is
+   * off and costs nothing. `traceExportDelayMs`: how long finished spans wait to be sent (OTEL_BSP_SCHEDULE_DELAY, 1000).
+   */
+  otlpEndpoint?: string | null;
+  traceExportDelayMs?: number;
   /** How often keys' last_used_at is written (AITBC_KEY_USAGE_FLUSH_MS, default 60000): once per key per flush, not per request. */
   keyUsageFlushMs?: number;
   /** The built dashboard served at / (AITBC_WEB_DIR); default apps/web/dist. */
@@ -100,12 +112,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = env.INIT_
       .filter(Boolean),
     bodyLimit: integer('AITBC_BODY_LIMIT', env.AITBC_BODY_LIMIT, 1024 * 1024, 1024, 64 * 1024 * 1024),
     logLevel: env.LOG_LEVEL?.trim() || 'info',
+    logFormat: logFormatFrom(env.LOG_FORMAT),
     sweepIntervalMs: integer('AITBC_SWEEP_INTERVAL_MS', env.AITBC_SWEEP_INTERVAL_MS, 1000, 50, 60_000),
     heartbeatFlushMs: integer('AITBC_HEARTBEAT_FLUSH_MS', env.AITBC_HEARTBEAT_FLUSH_MS, 500, 10, 10_000),
     rateLimit: rateLimitFrom(env),
     corsOrigins: corsOriginsFrom(env.AITBC_CORS_ORIGINS),
     metricsEnabled: env.AITBC_METRICS?.trim().toLowerCase() !== 'off',
     slowRequestMs: integer('AITBC_SLOW_REQUEST_MS', env.AITBC_SLOW_REQUEST_MS, 1000, 1, 3_600_000),
+    otlpEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() || null,
+    traceExportDelayMs: integer('OTEL_BSP_SCHEDULE_DELAY', env.OTEL_BSP_SCHEDULE_DELAY, 1000, 1, 60_000),
     keyUsageFlushMs: integer('AITBC_KEY_USAGE_FLUSH_MS', env.AITBC_KEY_USAGE_FLUSH_MS, 60_000, 10, 3_600_000),
     webDir: env.AITBC_WEB_DIR?.trim() ? resolve(cwd, env.AITBC_WEB_DIR.trim()) : undefined,
   };

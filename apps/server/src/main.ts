@@ -1,12 +1,17 @@
 import { pathToFileURL } from 'node:url';
 import { loadConfig, type ServerConfig } from './config.ts';
 import { startServer, type RunningServer } from './server.ts';
+import type { AdminKeyBootstrap } from './auth/bootstrap.ts';
+import type { DatabaseTarget } from './db/target.ts';
+
+/** Longest a shutdown may take (close waits at most 2 s for open connections; the rest is quick). */
+const SHUTDOWN_LIMIT_MS = 15_000;
 
 /** `pnpm start` and `aitbc server start`: the server in the foreground until SIGINT/SIGTERM. */
-export async function serve(config: ServerConfig = loadConfig()): Promise<void> {
+export async function serve(config?: ServerConfig): Promise<void> {
   let server: RunningServer;
   try {
-    server = await startServer(config);
+    server = await startServer(config ?? loadConfig());
   } catch (error) {
     process.stderr.write(`aitbc-server: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
@@ -17,18 +22,65 @@ export async function serve(config: ServerConfig = loadConfig()): Promise<void> 
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'shutting down');
+    log.info({ signal }, `shutting down (${signal})`);
+    // Log lines are written asynchronously: the last ones are out before the process exits (or half a second passed).
+    const exit = (code: number) => {
+      process.exitCode = code;
+      setTimeout(() => process.exit(code), 500).unref();
+      (log as { flush?: (cb: () => void) => void }).flush?.(() => process.exit(code));
+    };
+    // This timer also holds the event loop open while closing waits on unref'd things (the SQLite checkpoint
+    // thread's exit): without it the process could end mid-shutdown, before "stopped".
+    const watchdog = setTimeout(() => {
+      log.error(`shutdown took over ${SHUTDOWN_LIMIT_MS / 1000} s; exiting`);
+      exit(1);
+    }, SHUTDOWN_LIMIT_MS);
     server.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => {
+        clearTimeout(watchdog);
+        log.info('stopped');
+        exit(0);
+      },
+      (err: unknown) => {
+        clearTimeout(watchdog);
+        log.error({ err }, 'stopped with an error');
+        exit(1);
+      },
     );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 
-  if (server.migrations.length) log.info({ migrations: server.migrations }, 'applied database migrations');
-  log.info({ url: server.url, database: server.db.provider }, 'aitbc-server listening');
+  if (server.migrations.length) log.info({ migrations: server.migrations }, `applied ${server.migrations.length} database migration(s)`);
+  // One line that says where: the URL, the database, the admin key (its file, never the key).
+  const database = describeDatabase(server.db.target);
+  const adminKey = describeAdminKey(server.adminKey);
+  log.info({ url: server.url, database, adminKey }, `listening on ${server.url} (${database}; ${adminKey})`);
   process.stdout.write(adminKeyNotice(server) + `\n  API:  ${server.url}   docs: ${server.url}/docs   health: ${server.url}/healthz\n\n`);
+}
+
+/** `sqlite /path/aitbc.db` or `postgresql://user@host:5432/db` (no password, no parameters). */
+function describeDatabase(target: DatabaseTarget): string {
+  if (target.provider === 'sqlite') return `sqlite ${target.file}`;
+  try {
+    const u = new URL(target.url);
+    return `postgresql://${u.username ? `${decodeURIComponent(u.username)}@` : ''}${u.host}${u.pathname}`;
+  } catch {
+    return 'postgresql';
+  }
+}
+
+function describeAdminKey(a: AdminKeyBootstrap): string {
+  switch (a.kind) {
+    case 'created':
+      return `admin key created, in ${a.file}`;
+    case 'existing':
+      return a.file ? `admin key in ${a.file}` : 'admin key issued earlier, its file is gone';
+    case 'configured':
+      return 'admin keys from AITBC_ADMIN_API_KEYS';
+    case 'none':
+      return 'no admin key: set AITBC_ADMIN_API_KEYS';
+  }
 }
 
 function adminKeyNotice(server: RunningServer): string {

@@ -12,6 +12,7 @@ import { ExecutionParent } from './networks/executions.ts';
 import { CoordinationParent, expireCoordinations } from './swarms/coordinations.ts';
 import { detectMemberFailures } from './swarms/membership.ts';
 import { WorkEngine } from './work/engine.ts';
+import { createTracing } from './tracing.ts';
 import { workSql } from './work/sql/index.ts';
 import { startSweeper } from './work/sweeper.ts';
 import { claimWaiters, taskWaiters } from './work/waiters.ts';
@@ -48,7 +49,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       console.error('aitbc-server: heartbeat flush:', (error as Error).message),
     );
     const agents = new AgentPresence(db);
+    const tracing = await createTracing({ endpoint: config.otlpEndpoint ?? null, exportDelayMs: config.traceExportDelayMs });
     const work = new WorkEngine({
+      tracing,
       db,
       sql: workSql,
       events: bus,
@@ -101,6 +104,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         await app.close();
         clearTimeout(cut);
         await heartbeats.close();
+        // The spans still waiting are sent now.
+        await tracing.shutdown().catch(() => {});
         await bus.close();
         await db.close();
       },

@@ -5,6 +5,7 @@ import { actsFor, isLimitIssue, type Principal, type ProcedureScope, scopeAllows
 import { HOW_TO_SET_A_KEY, type ApiKeyAuthenticator } from './auth/api-keys.ts';
 import type { AgentPresence } from './agents/presence.ts';
 import type { Actor } from './audit/log.ts';
+import type { RequestTrace } from './tracing.ts';
 import { isMissingRecord, isUniqueViolation } from './db/client.ts';
 import type { Database } from './db/database.ts';
 import type { WorkEngine } from './work/engine.ts';
@@ -29,6 +30,8 @@ export interface Context {
   requestId: string;
   /** The caller's address, as the audit log records it. */
   ip: string;
+  /** The request's span (tracing on only): the procedure runs inside it. */
+  trace: RequestTrace | undefined;
   log: FastifyBaseLogger;
 }
 
@@ -134,7 +137,8 @@ function scoped(scope: ProcedureScope) {
     if (scope !== 'any' && !scopeAllows(principal.scope, scope)) {
       throw new TRPCError({ code: 'FORBIDDEN', message: `This needs ${NEEDS[scope]}; the key presented is a ${principal.scope} key` });
     }
-    return next({ ctx: { ...ctx, principal: principal as Principal } });
+    const authed = { ...ctx, principal: principal as Principal };
+    return ctx.trace ? ctx.trace.run(() => next({ ctx: authed })) : next({ ctx: authed });
   });
 }
 

@@ -1,5 +1,6 @@
 import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError, type TRPCClient } from '@trpc/client';
 import { MAX_WAIT_SECONDS } from '@aitbc/core';
+import { context, propagation } from '@opentelemetry/api';
 import type { AppRouter } from '@aitbc/server';
 
 export type { AppRouter };
@@ -27,7 +28,13 @@ export function createClient(options: ClientOptions): AitbcClient {
   const baseFetch = options.fetch ?? globalThis.fetch;
   const link = (timeout: number) => ({
     url: `${base}/trpc`,
-    headers: () => (options.apiKey !== undefined ? ({ 'x-api-key': options.apiKey } as Record<string, string>) : {}),
+    headers: () => {
+      const headers: Record<string, string> = options.apiKey !== undefined ? { 'x-api-key': options.apiKey } : {};
+      // The caller's current span, as a traceparent header, when the program has set up OpenTelemetry (a no-op otherwise):
+      // the server's spans for this call are its children.
+      propagation.inject(context.active(), headers);
+      return headers;
+    },
     fetch: (input: Parameters<typeof fetch>[0], init?: RequestInit) =>
       baseFetch(input, { ...(init as RequestInit), signal: init?.signal ?? AbortSignal.timeout(timeout) }),
   });

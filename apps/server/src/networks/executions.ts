@@ -109,6 +109,8 @@ export async function submitExecution(
       status: 'queued',
       subtaskCount: planned.length,
       createdAt: now,
+      // Its subtasks' spans join the trace of the request that submitted it (tracing on only).
+      traceParent: work.tracing.current(),
     },
   });
   const bySeq = new Map(planned.map((p) => [p.seq, p]));
@@ -211,6 +213,13 @@ export class ExecutionParent implements WorkParent {
       const strategy = replicated?.get(id);
       if (moving || (strategy && isReplicated(strategy))) await lockExecution(tx, id, now);
     }
+  }
+
+  async traceParents(db: Sql, ids: string[]): Promise<Map<string, string | null>> {
+    const rows = await db.all<{ id: string; trace_parent: string | null }>(
+      sql`SELECT "id", "trace_parent" FROM "agent_network_executions" WHERE "id" ${inList(ids)}`,
+    );
+    return new Map(rows.map((r) => [r.id, r.trace_parent]));
   }
 
   async describe(db: Sql, ids: string[], withStatus: boolean): Promise<Map<string, ParentDescription>> {

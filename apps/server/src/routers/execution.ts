@@ -35,7 +35,12 @@ export const executionRouter = router({
     .input(ExecuteRequest)
     .output(ExecutionView)
     .mutation(async ({ ctx, input }) => {
-      const execution = await ctx.db.transaction((db) => submitExecution(db, ctx.work, ctx.principal.owner_id, input, new Date()));
+      // The execution's trace: its claims and results are spans under this one.
+      const execution = await ctx.work.tracing.span('execute', { 'aitbc.network_id': input.network_id }, async (annotate) => {
+        const created = await ctx.db.transaction((db) => submitExecution(db, ctx.work, ctx.principal.owner_id, input, new Date()));
+        annotate({ 'aitbc.execution_id': created.id });
+        return created;
+      });
       return changed(ctx, execution);
     }),
 

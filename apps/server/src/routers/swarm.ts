@@ -306,7 +306,12 @@ export const swarmRouter = router({
     .input(CoordinateRequest)
     .output(CoordinateView)
     .mutation(async ({ ctx, input }) => {
-      const task = await ctx.db.transaction((db) => coordinate(db, ctx.work, ctx.principal.owner_id, input, new Date()));
+      // The task's trace: its claims, results and decision are spans under this one.
+      const task = await ctx.work.tracing.span('coordinate', { 'aitbc.strategy': input.strategy }, async (annotate) => {
+        const created = await ctx.db.transaction((db) => coordinate(db, ctx.work, ctx.principal.owner_id, input, new Date()));
+        annotate({ 'aitbc.task_id': created.task_id, 'aitbc.swarm_id': created.swarm_id });
+        return created;
+      });
       changed(ctx, task.swarm_id, task.task_id);
       return task;
     }),

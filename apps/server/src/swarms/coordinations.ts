@@ -100,11 +100,11 @@ async function insertTask(db: Sql, c: CoordinationRow): Promise<boolean> {
   const inserted = await db.run(sql`
     INSERT INTO "swarm_coordination" ("id", "task_id", "swarm_id", "owner_id", "strategy", "task", "parameters", "status",
       "assigned_members", "collaborators", "lease_seconds", "max_attempts", "leader", "consensus_algorithm", "consensus_threshold",
-      "timeout_seconds", "deadline_at", "subtask_count", "decided_count", "created_at", "updated_at")
+      "timeout_seconds", "deadline_at", "subtask_count", "decided_count", "created_at", "updated_at", "trace_parent")
     VALUES (${c.id}, ${c.taskId}, ${c.swarmId}, ${c.ownerId}, ${c.strategy}, ${c.task === undefined ? null : json(c.task)},
       ${json(c.parameters)}, ${c.status}, ${json(c.assignedMembers)}, ${c.collaborators}, ${c.leaseSeconds}, ${c.maxAttempts},
       ${c.leader}, ${c.consensusAlgorithm}, ${c.consensusThreshold}, ${c.timeoutSeconds}, ${c.deadlineAt}, ${c.subtaskCount},
-      ${c.decidedCount}, ${c.createdAt}, ${c.updatedAt})
+      ${c.decidedCount}, ${c.createdAt}, ${c.updatedAt}, ${c.traceParent})
     ON CONFLICT ("owner_id", "task_id") DO NOTHING`);
   return inserted === 1;
 }
@@ -162,6 +162,8 @@ export async function coordinate(tx: Tx, work: WorkEngine, ownerId: string, inpu
   const voting = VOTING_STRATEGIES.includes(strategy);
   const coordination: CoordinationRow = {
     id: randomUUID(),
+    // Its subtasks' spans join the trace of the request that coordinated it (tracing on only).
+    traceParent: work.tracing.current(),
     taskId,
     swarmId,
     ownerId,
@@ -261,6 +263,12 @@ async function finish(
     ...(decision?.state === 'reached' ? [sql`"consensus_reached_at" = ${now}`, sql`"decided_count" = 1`] : []),
   ];
   await tx.sql.run(sql`UPDATE "swarm_coordination" SET ${join(set)} WHERE "id" = ${c.id}`);
+  tx.afterCommit(() =>
+    work.traceTasks(decision ? 'consensus' : 'task ended', 'coordination', [c.id], now, () => ({
+      'aitbc.task.status': status,
+      ...(decision ? { 'aitbc.consensus.state': decision.state, 'aitbc.consensus.confidence': decision.confidence } : {}),
+    })),
+  );
 }
 
 /** The eligible members that could take a replica now, best first; holders of its sibling replicas excluded. */
@@ -460,6 +468,13 @@ export class CoordinationParent implements WorkParent {
     const meta = await this.meta(tx.sql, ids, false);
     for (const swarmId of [...new Set([...meta.values()].map((m) => m.swarmId))].sort()) await lockSwarm(tx, swarmId);
     for (const id of ids) await lockTask(tx, id, now);
+  }
+
+  async traceParents(db: Sql, ids: string[]): Promise<Map<string, string | null>> {
+    const rows = await db.all<{ id: string; trace_parent: string | null }>(
+      sql`SELECT "id", "trace_parent" FROM "swarm_coordination" WHERE "id" ${inList(ids)}`,
+    );
+    return new Map(rows.map((r) => [r.id, r.trace_parent]));
   }
 
   async describe(db: Sql, ids: string[], withStatus: boolean): Promise<Map<string, ParentDescription>> {

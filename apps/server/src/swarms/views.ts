@@ -150,5 +150,6 @@ export function coordinationFrom(r: Record<string, unknown>): CoordinationRow {
     completedAt: time(r.completed_at),
     createdAt: time(r.created_at),
     updatedAt: time(r.updated_at),
+    traceParent: (r.trace_parent as string | null) ?? null,
   } satisfies Record<keyof CoordinationRow, unknown> as CoordinationRow;
 }

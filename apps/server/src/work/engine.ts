@@ -38,6 +38,8 @@ import { openLoad } from './open-work.ts';
 import { Outcomes } from './outcomes.ts';
 import type { SubtaskRow } from './subtasks.ts';
 import type { Waiters } from './waiters.ts';
+import type { Attributes } from '@opentelemetry/api';
+import { TRACING_OFF, type Tracing } from '../tracing.ts';
 
 /** Who claims: an agent (network work) or a swarm member (swarm work). */
 export type Assignee = { kind: 'agent' | 'member'; id: string };
@@ -139,6 +141,8 @@ export interface WorkEngineDeps {
   presence: Presence;
   events: EventBus;
   waiters: Waiters;
+  /** Spans for claims, results and sweeps, under each task's trace (off unless an OTLP endpoint is set). */
+  tracing?: Tracing;
 }
 
 export class WorkEngine {
@@ -152,7 +156,11 @@ export class WorkEngine {
   /** Parents' subtask runs as speculation last read them (see runsOf). */
   private readonly runs = new Map<string, { at: number; runs: SubtaskRun[] }>();
 
-  constructor(private readonly deps: WorkEngineDeps) {}
+  readonly tracing: Tracing;
+
+  constructor(private readonly deps: WorkEngineDeps) {
+    this.tracing = deps.tracing ?? TRACING_OFF;
+  }
 
   /** A kind of parent plugs in (server.ts registers executions and coordinations). */
   register(kind: ParentKind, parent: WorkParent): void {
@@ -219,7 +227,44 @@ export class WorkEngine {
       own.length > 0
         ? { rows: own, backups: new Set<string>(), recheckAt: null }
         : await this.takeFromOthers(ownerId, who, max, leaseSeconds, now, !backupsOnly);
+    this.traceWork(taken.backups.size ? 'claim backup' : 'claim', taken.rows, now);
     return { claimed: await this.handOut(taken.rows, taken.backups, now), recheckAt: taken.recheckAt };
+  }
+
+  /**
+   * One span per task these subtasks belong to, under that task's trace and
+   * linked to the current request's span (tracing on only; never delays the
+   * caller). Attributes: the task's ids, the subtasks and who holds them.
+   */
+  traceWork(name: string, rows: SubtaskRow[], start: Date, attributes: Attributes = {}): void {
+    if (!this.tracing.enabled || rows.length === 0) return;
+    for (const [kind, ids] of this.idsByKind(rows)) {
+      this.traceTasks(name, kind, ids, start, (id) => {
+        const mine = rows.filter((r) => parentOf(r)?.id === id);
+        const holders = [...new Set(mine.flatMap((r) => (r.assigneeId ? [r.assigneeId] : [])))];
+        return {
+          'aitbc.subtask_ids': mine.map((r) => r.id),
+          [kind === 'execution' ? 'aitbc.agent_ids' : 'aitbc.member_ids']: holders,
+          ...attributes,
+        };
+      });
+    }
+  }
+
+  /** A span for each of these tasks (executions or coordinations), under the task's own trace. */
+  traceTasks(name: string, kind: ParentKind, ids: string[], start: Date, attributes: (id: string) => Attributes): void {
+    if (!this.tracing.enabled || ids.length === 0) return;
+    const parent = this.parent(kind);
+    const spans = this.deps.db.run(async (_, sql) => {
+      const [traces, about] = await Promise.all([parent.traceParents(sql, ids), parent.describe(sql, ids, false)]);
+      for (const id of ids) {
+        const d = about.get(id);
+        const task = d?.task_id ? { 'aitbc.task_id': d.task_id, 'aitbc.swarm_id': d.swarm_id ?? '' } : {};
+        const execution = d?.execution_id ? { 'aitbc.execution_id': d.execution_id, 'aitbc.network_id': d.network_id ?? '' } : {};
+        this.tracing.record(name, { ...task, ...execution, ...attributes(id) }, start, traces.get(id) ?? null);
+      }
+    });
+    spans.catch(() => {});
   }
 
   /** Claimed rows as the claimant gets them (`backups`: the ids it holds a backup copy of). */
@@ -610,6 +655,10 @@ export class WorkEngine {
     );
     await this.attemptsEnded(tx, completed, ended, 'completed', now);
     await this.backupsDecided(tx, completed, ended, now);
+    tx.afterCommit(() => {
+      this.traceWork('result', completed, now);
+      this.traceWork('failure', [...failed.values()], now);
+    });
     for (const [kind, ids] of this.idsByKind(completed)) {
       for (const id of ids)
         await this.parent(kind).settle(
@@ -900,6 +949,8 @@ export class WorkEngine {
     );
     let expired = 0;
     let reassigned = 0;
+    const lapsed: SubtaskRow[] = [];
+    const moved: SubtaskRow[] = [];
     for (const s of backups) {
       const done = await db.transaction(async (tx) => {
         const { kind, id } = this.parentOfRow(s);
@@ -908,7 +959,10 @@ export class WorkEngine {
         if (dropped) tx.afterCommit(() => void this.outcomes.leasesExpired++);
         return dropped;
       });
-      if (done) expired++;
+      if (done) {
+        expired++;
+        lapsed.push(s);
+      }
     }
     for (const s of expiring) {
       const done = await db.transaction(async (tx) => {
@@ -929,10 +983,13 @@ export class WorkEngine {
           });
         return released;
       });
-      if (done) expired++;
+      if (done) {
+        expired++;
+        lapsed.push(s);
+      }
     }
     for (const s of unclaimed) {
-      const moved = await db.transaction(async (tx) => {
+      const done = await db.transaction(async (tx) => {
         const { kind, id, parent } = this.parentOfRow(s);
         if (!s.assigneeId) return false;
         await this.parent(kind).lock(tx, [id], true, now);
@@ -956,8 +1013,13 @@ export class WorkEngine {
         tx.afterCommit(() => this.changed([s], true));
         return true;
       });
-      if (moved) reassigned++;
+      if (done) {
+        reassigned++;
+        moved.push(s);
+      }
     }
+    this.traceWork('sweep: lease expired', lapsed, now);
+    this.traceWork('sweep: reassigned unclaimed', moved, now);
     return { expired, reassigned };
   }
 

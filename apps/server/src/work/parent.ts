@@ -54,6 +54,8 @@ export interface WorkParent {
    * replicas are decided against each other.
    */
   lock(tx: Tx, ids: string[], moving: boolean, now: Date): Promise<void>;
+  /** The trace each of these parents' spans continue (tracing on only): the traceparent stored when it was created. */
+  traceParents(sql: Sql, ids: string[]): Promise<Map<string, string | null>>;
   /** For claims, lease views and live views; `status` is read only when asked for (else ''). */
   describe(sql: Sql, ids: string[], withStatus: boolean): Promise<Map<string, ParentDescription>>;
   /** A claim started work on them: queued becomes running (after the claim committed). */
