@@ -780,7 +780,9 @@ async function main() {
         }
         // Each worker holds a worker key that names its agent alone, as the README deploys them.
         const workerKeys = await Promise.all(
-          agents.map(async (a) => (await call<{ key: string }>(base, key, 'POST', '/api/v1/keys', { scope: 'worker', agents: [a.id] })).key),
+          agents.map(
+            async (a) => (await call<{ key: string }>(base, key, 'POST', '/api/v1/keys', { scope: 'worker', agents: [a.id] })).key,
+          ),
         );
         const handled = new Map<unknown, number>();
         // The workers' own account of trouble (a lost lease, a refused or failed call), the first few lines.
