@@ -176,6 +176,11 @@ export function actAs<T extends { kind: 'agent' | 'member'; id: string }>(ctx: A
   return who;
 }
 
+/** Whose records a listing shows: admin keys, the owner asked for or everyone's (undefined); other keys, their own. */
+export function ownerListed(ctx: AuthedContext, asked: string | undefined): string | undefined {
+  return ctx.principal.scope === 'admin' ? asked : ownerFor(ctx, asked);
+}
+
 /** The owner a call may act on: its own, or (admin keys) any. */
 export function ownerFor(ctx: AuthedContext, asked: string | undefined): string {
   const own = ctx.principal.owner_id;

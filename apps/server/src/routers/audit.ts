@@ -1,7 +1,7 @@
 import { AuditList, AuditQuery } from '@aitbc/core';
 import { toAuditEntry } from '../audit/log.ts';
 import { pageAfter, takePage } from '../pagination.ts';
-import { ownerFor, ownerProcedure, router } from '../trpc.ts';
+import { ownerListed, ownerProcedure, router } from '../trpc.ts';
 
 const tags = ['audit'];
 
@@ -20,7 +20,7 @@ export const auditRouter = router({
     .input(AuditQuery)
     .output(AuditList)
     .query(({ ctx, input }) => {
-      const ownerId = ctx.principal.scope === 'admin' ? input.owner_id : ownerFor(ctx, input.owner_id);
+      const ownerId = ownerListed(ctx, input.owner_id);
       return ctx.db.run(async (db) => {
         const page = pageAfter(input.cursor);
         const rows = await db.auditEvent.findMany({

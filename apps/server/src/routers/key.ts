@@ -13,7 +13,7 @@ import {
   WhoAmI,
   scopeAllows,
 } from '@aitbc/core';
-import { type AuthedContext, actorOf, anyKeyProcedure, ownerFor, ownerProcedure, router } from '../trpc.ts';
+import { type AuthedContext, actorOf, anyKeyProcedure, ownerFor, ownerListed, ownerProcedure, router } from '../trpc.ts';
 import { issueKey, principalOf } from '../auth/api-keys.ts';
 import { audit } from '../audit/log.ts';
 import { pageAfter, takePage } from '../pagination.ts';
@@ -152,7 +152,7 @@ export const keyRouter = router({
     .input(KeyListQuery)
     .output(KeyList)
     .query(({ ctx, input }) => {
-      const ownerId = ctx.principal.scope === 'admin' ? input.owner_id : ownerFor(ctx, input.owner_id);
+      const ownerId = ownerListed(ctx, input.owner_id);
       return ctx.db.run(async (db) => {
         const page = pageAfter(input.cursor);
         const rows = await db.apiKey.findMany({
