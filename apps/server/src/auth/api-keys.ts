@@ -84,7 +84,7 @@ export class ApiKeyAuthenticator {
    * it at once, and other instances hear of it through `forget` too (see
    * events). Expiry is checked on every use, cached or not.
    */
-  private readonly cache = new Map<string, { row: KeyRow | null; until: number }>();
+  private readonly cache = new Map<string, { row: KeyRow | null; principal: Principal | null; until: number }>();
   /** Keys used since the last flush: last_used_at is written once per `usageFlushMs`, not per request. */
   private readonly used = new Set<string>();
   private readonly flushTimer: NodeJS.Timeout | null;
@@ -122,10 +122,8 @@ export class ApiKeyAuthenticator {
     }
 
     const now = Date.now();
-    let row: KeyRow | null;
-    const cached = this.cache.get(hash);
-    if (cached && cached.until > now) row = cached.row;
-    else {
+    let entry = this.cache.get(hash);
+    if (!entry || entry.until <= now) {
       const generation = this.generation;
       const found = await this.db.run((db) =>
         db.apiKey.findUnique({
@@ -143,16 +141,19 @@ export class ApiKeyAuthenticator {
           },
         }),
       );
-      row = found && sameHash(found.keyHash, hash) ? found : null;
+      const row = found && sameHash(found.keyHash, hash) ? found : null;
+      // The principal is made once per lookup, not per request (a worker key's lists are parsed here).
+      entry = { row, principal: row ? principalOf(row) : null, until: now + this.cacheMs };
       // Bounded: a flood of made-up keys empties the cache rather than growing it.
       if (this.cache.size >= CACHE_ENTRIES) this.cache.clear();
-      if (this.cacheMs > 0 && generation === this.generation) this.cache.set(hash, { row, until: now + this.cacheMs });
+      if (this.cacheMs > 0 && generation === this.generation) this.cache.set(hash, entry);
     }
-    if (!row) return { refused: 'Unknown or revoked API key' };
+    const { row, principal } = entry;
+    if (!row || !principal) return { refused: 'Unknown or revoked API key' };
     const refused = refusal(row, now);
     if (refused) return { refused };
     this.used.add(row.id);
-    return { principal: principalOf(row) };
+    return { principal };
   }
 
   /** Write last_used_at for the keys used since the last flush: one statement for all of them. */
