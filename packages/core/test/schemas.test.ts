@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { AgentRegister, AgentUpdate, KeyCreate, PageQuery, QueryBoolean } from '../src/index.ts';
+import {
+  AgentRegister,
+  AgentUpdate,
+  actsFor,
+  KeyCreate,
+  type KeyScope,
+  PageQuery,
+  PROCEDURE_SCOPES,
+  QueryBoolean,
+  scopeAllows,
+} from '../src/index.ts';
 
 describe('agent schemas', () => {
   it('normalises capabilities: trimmed, lower-case, de-duplicated, order kept', () => {
@@ -48,8 +58,31 @@ describe('shared query schemas', () => {
     expect(QueryBoolean.safeParse('yes').success).toBe(false);
   });
 
-  it('keeps owner ids to a safe alphabet and defaults keys to the owner role', () => {
-    expect(KeyCreate.parse({ owner_id: 'alice@example.com' })).toMatchObject({ role: 'owner' });
+  it('keeps owner ids to a safe alphabet; agents and members only on worker keys; scope and its older name agree', () => {
+    expect(KeyCreate.parse({ owner_id: 'alice@example.com' })).toEqual({ owner_id: 'alice@example.com' });
     expect(KeyCreate.safeParse({ owner_id: '../etc' }).success).toBe(false);
+    expect(KeyCreate.safeParse({ scope: 'worker', agents: ['a1'], members: ['m1'], expires_in_seconds: 60 }).success).toBe(true);
+    expect(KeyCreate.safeParse({ role: 'worker', agents: ['a1'] }).success).toBe(true);
+    expect(KeyCreate.safeParse({ agents: ['a1'] }).success).toBe(false);
+    expect(KeyCreate.safeParse({ scope: 'read', members: ['m1'] }).success).toBe(false);
+    expect(KeyCreate.safeParse({ scope: 'read', role: 'owner' }).success).toBe(false);
+    expect(KeyCreate.safeParse({ expires_in_seconds: 0 }).success).toBe(false);
+  });
+
+  it('lets each scope reach exactly the procedures it should', () => {
+    const reaches = (scope: KeyScope) => PROCEDURE_SCOPES.filter((needs) => scopeAllows(scope, needs));
+    expect(reaches('worker')).toEqual(['any', 'worker']);
+    expect(reaches('read')).toEqual(['any', 'read']);
+    expect(reaches('owner')).toEqual(['any', 'worker', 'read', 'owner']);
+    expect(reaches('admin')).toEqual(['any', 'worker', 'read', 'owner', 'admin']);
+  });
+
+  it('holds a worker key to the agents and members it names, and no other key', () => {
+    const named = { scope: 'worker' as const, agents: ['a1'], members: null };
+    expect(actsFor(named, { kind: 'agent', id: 'a1' })).toBe(true);
+    expect(actsFor(named, { kind: 'agent', id: 'a2' })).toBe(false);
+    expect(actsFor(named, { kind: 'member', id: 'm9' })).toBe(true);
+    expect(actsFor({ scope: 'worker', agents: [], members: [] }, { kind: 'member', id: 'm1' })).toBe(false);
+    expect(actsFor({ scope: 'owner', agents: ['a1'], members: null }, { kind: 'agent', id: 'a2' })).toBe(true);
   });
 });
