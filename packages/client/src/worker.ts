@@ -121,6 +121,8 @@ interface Held {
   label: string;
   expiresAt: number;
   lost: AbortController;
+  /** Its outcome is on its way: a heartbeat's refusal then is the outcome racing it, and the outcome's answer says what happened. */
+  posting?: boolean;
 }
 
 type Outcome = { result: unknown } | { error: string };
@@ -273,7 +275,7 @@ export function createWorker(options: WorkerOptions): Worker {
         answer.leases.forEach((state, i) => {
           const h = leases[i]!;
           if (state.held) h.expiresAt = Date.parse(state.lease_expires_at!);
-          else if (!h.lost.signal.aborted) {
+          else if (!h.lost.signal.aborted && !h.posting) {
             log(`${h.label}: lease lost (${state.message}); stopping its command`);
             h.lost.abort();
           }
@@ -309,6 +311,7 @@ export function createWorker(options: WorkerOptions): Worker {
       return;
     }
     if (abandoning.signal.aborted) outcome = { error: 'the worker was interrupted before the command finished' };
+    h.posting = true;
     const posted = post(h, outcome, ((performance.now() - began) / 1000).toFixed(2)).finally(() => {
       held.delete(subtask.subtask_id);
       posting.delete(posted);
