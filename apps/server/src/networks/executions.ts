@@ -31,6 +31,7 @@ import {
   type OpenParent,
   type ParentDescription,
   type Takeable,
+  readTraceParents,
   type WorkParent,
 } from '../work/parent.ts';
 import { openLoad } from '../work/open-work.ts';
@@ -215,11 +216,8 @@ export class ExecutionParent implements WorkParent {
     }
   }
 
-  async traceParents(db: Sql, ids: string[]): Promise<Map<string, string | null>> {
-    const rows = await db.all<{ id: string; trace_parent: string | null }>(
-      sql`SELECT "id", "trace_parent" FROM "agent_network_executions" WHERE "id" ${inList(ids)}`,
-    );
-    return new Map(rows.map((r) => [r.id, r.trace_parent]));
+  traceParents(db: Sql, ids: string[]): Promise<Map<string, string | null>> {
+    return readTraceParents(db, 'agent_network_executions', ids);
   }
 
   async describe(db: Sql, ids: string[], withStatus: boolean): Promise<Map<string, ParentDescription>> {

@@ -49,6 +49,7 @@ import {
   type OpenParent,
   type ParentDescription,
   type Takeable,
+  readTraceParents,
   type WorkParent,
 } from '../work/parent.ts';
 import { candidateWindow, memberCandidates, swarmNotFound } from './membership.ts';
@@ -470,11 +471,8 @@ export class CoordinationParent implements WorkParent {
     for (const id of ids) await lockTask(tx, id, now);
   }
 
-  async traceParents(db: Sql, ids: string[]): Promise<Map<string, string | null>> {
-    const rows = await db.all<{ id: string; trace_parent: string | null }>(
-      sql`SELECT "id", "trace_parent" FROM "swarm_coordination" WHERE "id" ${inList(ids)}`,
-    );
-    return new Map(rows.map((r) => [r.id, r.trace_parent]));
+  traceParents(db: Sql, ids: string[]): Promise<Map<string, string | null>> {
+    return readTraceParents(db, 'swarm_coordination', ids);
   }
 
   async describe(db: Sql, ids: string[], withStatus: boolean): Promise<Map<string, ParentDescription>> {

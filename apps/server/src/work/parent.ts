@@ -1,5 +1,5 @@
 import type { Database, Tx } from '../db/database.ts';
-import { raw, type Sql, sql } from '../db/sql.ts';
+import { inList, raw, type Sql, sql } from '../db/sql.ts';
 import type { StragglerRule } from '@aitbc/core';
 import type { SubtaskRow } from './subtasks.ts';
 
@@ -140,4 +140,16 @@ export async function lockLiveParent(
   const row = await db.one(sql`
     UPDATE ${raw(`"${table}"`)} SET "updated_at" = ${now} WHERE "id" = ${id} AND "status" IN ('queued', 'running') RETURNING *`);
   return row ?? null;
+}
+
+/** The traceparent stored on each of these parents' rows (WorkParent.traceParents), by id. */
+export async function readTraceParents(
+  db: Sql,
+  table: 'agent_network_executions' | 'swarm_coordination',
+  ids: string[],
+): Promise<Map<string, string | null>> {
+  const rows = await db.all<{ id: string; trace_parent: string | null }>(
+    sql`SELECT "id", "trace_parent" FROM ${raw(`"${table}"`)} WHERE "id" ${inList(ids)}`,
+  );
+  return new Map(rows.map((r) => [r.id, r.trace_parent]));
 }
