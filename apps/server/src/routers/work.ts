@@ -22,65 +22,50 @@ const tags = ['workers'];
 type Lease = { subtask_id: string; lease_id: string };
 
 /**
- * Splits leases into those the key may work on and the answers for the rest:
- * a worker key that names agents or members is answered NOT_FOUND for a lease
- * another agent or member holds, as it is for another owner's.
+ * Runs `work` on the leases the key may work on and answers the rest with
+ * `refuse`, in the order given: a worker key that names agents or members is
+ * answered NOT_FOUND for a lease another agent or member holds, as it is for
+ * another owner's. Other keys pass straight through.
  */
 async function withinKey<T extends Lease, A>(
   ctx: AuthedContext,
   leases: T[],
   refuse: (lease: T, message: string) => A,
-): Promise<{ allowed: T[]; answer: (work: (allowed: T[]) => Promise<A[]>) => Promise<A[]> }> {
+  work: (allowed: T[]) => Promise<A[]>,
+): Promise<A[]> {
   const { principal } = ctx;
-  const everyone = principal.scope !== 'worker' || (principal.agents === null && principal.members === null);
-  const holders = everyone ? null : await ctx.work.leaseHolders(principal.owner_id, leases);
-  const outside = (l: T) => {
-    const who = holders?.get(`${l.subtask_id}\n${l.lease_id}`);
+  if (principal.scope !== 'worker' || (principal.agents === null && principal.members === null)) return work(leases);
+  const holders = await ctx.work.leaseHolders(principal.owner_id, leases);
+  const outside = leases.map((l) => {
+    const who = holders.get(`${l.subtask_id}\n${l.lease_id}`);
     return who !== undefined && !actsFor(principal, who);
-  };
-  const allowed = leases.filter((l) => !outside(l));
-  return {
-    allowed,
-    answer: async (work) => {
-      const done = allowed.length ? await work(allowed) : [];
-      let next = 0;
-      return leases.map((l) =>
-        outside(l) ? refuse(l, `Subtask ${l.subtask_id} is not leased to an agent or member this key works for`) : (done[next++] as A),
-      );
-    },
-  };
+  });
+  const allowed = leases.filter((_, i) => !outside[i]);
+  const done = allowed.length ? await work(allowed) : [];
+  let next = 0;
+  return leases.map((l, i) =>
+    outside[i] ? refuse(l, `Subtask ${l.subtask_id} is not leased to an agent or member this key works for`) : (done[next++] as A),
+  );
 }
 
 /** Record outcomes the key may report; the rest are refused as not found. */
-async function record(ctx: AuthedContext, outcomes: ReportedOutcome[]): Promise<OutcomeState[]> {
-  const { answer } = await withinKey(
+function record(ctx: AuthedContext, outcomes: ReportedOutcome[]): Promise<OutcomeState[]> {
+  return withinKey(
     ctx,
     outcomes,
-    (o, message): OutcomeState => ({
-      subtask_id: o.subtask_id,
-      lease_id: o.lease_id,
-      status: 'refused',
-      refusal: 'NOT_FOUND',
-      message,
-    }),
+    (o, message): OutcomeState => ({ subtask_id: o.subtask_id, lease_id: o.lease_id, status: 'refused', refusal: 'NOT_FOUND', message }),
+    (allowed) => ctx.work.record(ctx.principal.owner_id, allowed),
   );
-  return answer((allowed) => ctx.work.record(ctx.principal.owner_id, allowed));
 }
 
 /** Extend the leases the key may hold; the rest are refused as not found. */
-async function extend(ctx: AuthedContext, leases: Lease[], leaseSeconds: number | undefined): Promise<LeaseState[]> {
-  const { answer } = await withinKey(
+function extend(ctx: AuthedContext, leases: Lease[], leaseSeconds: number | undefined): Promise<LeaseState[]> {
+  return withinKey(
     ctx,
     leases,
-    (l, message): LeaseState => ({
-      ...l,
-      held: false,
-      lease_expires_at: null,
-      refusal: 'NOT_FOUND',
-      message,
-    }),
+    (l, message): LeaseState => ({ ...l, held: false, lease_expires_at: null, refusal: 'NOT_FOUND', message }),
+    (allowed) => ctx.work.extend(ctx.principal.owner_id, allowed, leaseSeconds),
   );
-  return answer((allowed) => ctx.work.extend(ctx.principal.owner_id, allowed, leaseSeconds));
 }
 
 /** One outcome through the batch path; a refusal is the single call's error (404 or 409). */
