@@ -161,7 +161,8 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     );
     const members = [first.member_id, ...rest.map((m) => m.member_id)];
     await expect.poll(() => page.getByTestId('member').count(), { timeout: 15_000 }).toBe(3);
-    expect(await page.getByTestId('member-counts').first().textContent()).toContain('3 active');
+    // The counts come from their own query: they may catch up a moment after the rows.
+    await expect.poll(() => page.getByTestId('member-counts').first().textContent(), { timeout: 15_000 }).toContain('3 active');
 
     await view(page, 'Tasks');
     await page.getByTestId('empty').getByText('aitbc swarm coordinate').waitFor();
@@ -358,11 +359,15 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
 
     // By action: the one revocation.
     await page.getByLabel('action', { exact: true }).selectOption('key.revoke');
-    await expect.poll(() => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-target-id')))).toEqual([carol.id]);
+    await expect
+      .poll(() => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-target-id'))), { timeout: 15_000 })
+      .toEqual([carol.id]);
     // By owner (admin only): alice's entries alone.
     await page.getByLabel('action', { exact: true }).selectOption('');
     await page.getByLabel('owner', { exact: true }).selectOption('alice');
-    await expect.poll(() => rows.evaluateAll((trs) => [...new Set(trs.map((tr) => tr.getAttribute('data-owner-id')))])).toEqual(['alice']);
+    await expect
+      .poll(() => rows.evaluateAll((trs) => [...new Set(trs.map((tr) => tr.getAttribute('data-owner-id')))]), { timeout: 15_000 })
+      .toEqual(['alice']);
     expect(await page.getByRole('alert').count()).toBe(0);
     await context.close();
   });
