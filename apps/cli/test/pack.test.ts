@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import type { AgentList, CoordinateView, ExecutionView, JoinView, TaskStatusView } from '@aitbc/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/support/server.ts';
-import { type CliRun, ok, tempHome, until } from './support/aitbc.ts';
+import { type CliRun, finished, ok, tempHome, until } from './support/aitbc.ts';
 
 const run = promisify(execFile);
 
@@ -53,16 +53,7 @@ describe('the packed CLI, installed with npm install -g', () => {
     return child;
   }
   function installed(args: string[], extraEnv: Record<string, string> = {}): Promise<CliRun> {
-    const started = performance.now();
-    const child = spawnInstalled(args, extraEnv);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    return new Promise((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - started }));
-    });
+    return finished(spawnInstalled(args, extraEnv));
   }
   const json = async <T>(args: string[]): Promise<T> => JSON.parse(ok(await installed([...args, '-o', 'json']))) as T;
 

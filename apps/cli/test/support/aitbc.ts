@@ -34,8 +34,11 @@ export function spawnAitbc(args: string[], options: CliOptions): ChildProcessByS
 }
 
 export function aitbc(args: string[], options: CliOptions): Promise<CliRun> {
-  const started = performance.now();
-  const child = spawnAitbc(args, options);
+  return finished(spawnAitbc(args, options));
+}
+
+/** A spawned CLI's exit code and output, once it has ended (`started`: when it was spawned, for `ms`). */
+export function finished(child: ReturnType<typeof spawnAitbc>, started = performance.now()): Promise<CliRun> {
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
