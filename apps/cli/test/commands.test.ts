@@ -86,7 +86,7 @@ describe.each(databaseKinds)('commands on %s', (kind) => {
     const a = await runAgentRegister({ name: 'named-for-key' }, alice);
     const b = await runAgentRegister({ name: 'other-for-key' }, alice);
     const worker = await runKeysCreate({ scope: 'worker', agents: ['named-for-key', b.id, a.id], expires: 3600 }, alice);
-    expect(worker).toMatchObject({ scope: 'worker', agents: [a.id, b.id], members: null });
+    expect(worker).toMatchObject({ scope: 'worker', agents: [a.id, b.id], members: [] });
     expect(Date.parse(worker.expires_at!) - Date.parse(worker.created_at)).toBe(3_600_000);
     const me = await runKeysWhoami({ client: createClient({ url: srv.url, apiKey: worker.key }) });
     expect(me).toMatchObject({ scope: 'worker', agents: [a.id, b.id], agent_names: { [a.id]: 'named-for-key', [b.id]: 'other-for-key' } });

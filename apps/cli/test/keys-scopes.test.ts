@@ -77,7 +77,7 @@ describe.each(databaseKinds)('scoped keys from the command line on %s', (kind) =
     expect(created.split('\n')[0]).toBe('New worker API key for alice. It is shown only this once; store it now:');
     expect(created).toMatch(/^scope: +worker$/m);
     expect(created).toMatch(new RegExp(`^agents: +${agentId}$`, 'm'));
-    expect(created).toMatch(/^members: +all of alice's members$/m);
+    expect(created).toMatch(/^members: +none$/m);
     expect(created).toMatch(/^expires_at: +\d{4}-\d\d-\d\d \d\d:\d\d UTC \(in (59m|1h)\)$/m);
     workerKey = keyIn(created);
     workerKeyId = /^id: +(\S+)$/m.exec(created)![1]!;
@@ -108,12 +108,18 @@ describe.each(databaseKinds)('scoped keys from the command line on %s', (kind) =
       cli(['keys', 'create', '--scope', 'worker', '--expires', '3 days']),
       cli(['keys', 'create', '--expires', '0']),
       cli(['keys', 'create', '--agents', 'box-1']),
+      cli(['keys', 'create', '--scope', 'worker']),
+      cli(['keys', 'create', '--scope', 'worker', '--agents', 'all,box-1']),
     ]);
     expect(failed(runs[0]!, 2)).toBe(
       "aitbc: option '--expires <duration>' argument '3 days' is invalid. Expected a duration such as 30d, 12h, 90m, 45s or 2w (from 1s to 1825d).\n",
     );
     expect(failed(runs[1]!, 2)).toMatch(/argument '0' is invalid\. Expected a duration from 1s to 1825d\./);
     expect(failed(runs[2]!, 2)).toBe('aitbc: --agents is for worker keys only: add --scope worker\n');
+    expect(failed(runs[3]!, 2)).toBe(
+      "aitbc: a worker key works only for what it names: add --agents (ids or names) and/or --members (ids), or --agents all / --members all for every one of the owner's\n",
+    );
+    expect(failed(runs[4]!, 2)).toBe("aitbc: --agents all is every one of the owner's agents: give it alone, not with ids\n");
     expect((await json<{ keys: KeyView[] }>(['keys', 'list'])).keys).toHaveLength(before);
   });
 
@@ -157,7 +163,7 @@ describe.each(databaseKinds)('scoped keys from the command line on %s', (kind) =
     expect(failed(await cli(['agent', 'work', '--agent', 'box-2', ...exec], workerKey))).toBe(
       `aitbc: this worker key works only for agent box-1 (${agentId}); not for 'box-2'\n`,
     );
-    const anyAgent = ok(await cli(['keys', 'create', '--scope', 'worker', '-q'])).trim();
+    const anyAgent = ok(await cli(['keys', 'create', '--scope', 'worker', '--agents', 'all', '-q'])).trim();
     expect(failed(await cli(['agent', 'work', '--agent', 'box-2', ...exec], anyAgent))).toMatch(
       /^aitbc: a worker key cannot look agents up by name, .*pass the agent's id/,
     );
@@ -174,7 +180,7 @@ describe.each(databaseKinds)('scoped keys from the command line on %s', (kind) =
     const member = await json<JoinView>(['swarm', 'join', '--role', 'monitor', '--capability', 'scoped']);
     const key = ok(await cli(['keys', 'create', '--scope', 'worker', '--members', member.member_id, '-q'])).trim();
     const me = await json<WhoAmI>(['keys', 'whoami'], key);
-    expect(me).toMatchObject({ scope: 'worker', agents: null, members: [member.member_id], agent_names: null });
+    expect(me).toMatchObject({ scope: 'worker', agents: [], members: [member.member_id], agent_names: null });
     const worker = startWorker(
       ['swarm', 'work', '--member', member.member_id, '--exec', `"${process.execPath}" "${swarmAnswer}"`, '--poll-interval', '0.1'],
       key,

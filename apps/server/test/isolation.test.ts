@@ -298,7 +298,7 @@ describe.each(databaseKinds)('owner and scope isolation on %s', (kind) => {
     b = await world(bob, 'bob');
     bobKeys.owner = bobKey;
     bobKeys.read = await srv.keyFor('bob', { scope: 'read' });
-    bobKeys.worker = await srv.keyFor('bob', { scope: 'worker' });
+    bobKeys.worker = await srv.keyFor('bob', { scope: 'worker', agents: 'all', members: 'all' });
     bobKeys['worker-named'] = await srv.keyFor('bob', { scope: 'worker', agents: [b.agent], members: [b.member] });
   });
   afterAll(() => srv?.close());

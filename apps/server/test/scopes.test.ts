@@ -61,7 +61,9 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
   afterAll(() => srv?.close());
 
   const keyOf = (scope: KeyScope, extra: Record<string, unknown> = {}) =>
-    scope === 'admin' ? Promise.resolve(srv.adminKey) : srv.keyFor('alice', { scope, ...extra });
+    scope === 'admin'
+      ? Promise.resolve(srv.adminKey)
+      : srv.keyFor('alice', { scope, ...(scope === 'worker' ? { agents: 'all', members: 'all' } : {}), ...extra });
 
   it.each(['worker', 'read', 'owner', 'admin'] as const)(
     'a %s key is refused (403, nothing changes) on every procedure its scope does not reach, and let through on the rest',
@@ -101,7 +103,7 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
     const execution = await ok(alice('POST', `/api/v1/agents/networks/${networkId}/execute`, { task: { items: [1, 2, 3, 4] } }));
     const worker = restClient(srv.url, await srv.keyFor('alice', { scope: 'worker', agents: [a.id], label: 'gpu-host-1' }));
     const me = await worker('GET', '/api/v1/whoami');
-    expect(me.body).toMatchObject({ scope: 'worker', agents: [a.id], members: null, agent_names: { [a.id]: 'gpu-1' } });
+    expect(me.body).toMatchObject({ scope: 'worker', agents: [a.id], members: [], agent_names: { [a.id]: 'gpu-1' } });
 
     const foreign = await worker('POST', `/api/v1/agents/${b.id}/claim`, {});
     expect([foreign.status, foreign.body.message]).toEqual([403, `This worker key works only for agents ${a.id}; not for agent ${b.id}`]);
@@ -161,6 +163,86 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
     // Neither read nor leave: the member stays in its swarm.
     expect((await worker('GET', `/swarm/${swarmId}/members`)).status).toBe(403);
     expect((await worker('POST', '/swarm/leave', { swarm_id: swarmId, member_id: m1 })).status).toBe(403);
+  });
+
+  // What each list a worker key names reaches: a list it was not given is empty, "all" is asked for explicitly.
+  it.each([
+    { named: 'agents only', lists: { agents: ['a1'] }, reach: { a1: true, a2: false, m1: false, m2: false } },
+    { named: 'members only', lists: { members: ['m1'] }, reach: { a1: false, a2: false, m1: true, m2: false } },
+    { named: 'both', lists: { agents: ['a1'], members: ['m1'] }, reach: { a1: true, a2: false, m1: true, m2: false } },
+    { named: 'all agents', lists: { agents: 'all' }, reach: { a1: true, a2: true, m1: false, m2: false } },
+    { named: 'all members', lists: { members: 'all' }, reach: { a1: false, a2: false, m1: true, m2: true } },
+    { named: 'all of both', lists: { agents: 'all', members: 'all' }, reach: { a1: true, a2: true, m1: true, m2: true } },
+  ])('a worker key naming $named acts for exactly what it names', async ({ lists, reach }) => {
+    const ids: Record<string, string> = { a1: agents[0]!.id, a2: agents[1]!.id, m1: members[0]!, m2: members[1]! };
+    const resolve = (list: string[] | string | undefined) => (Array.isArray(list) ? list.map((n) => ids[n]!) : list);
+    const worker = restClient(
+      srv.url,
+      await srv.keyFor('alice', {
+        scope: 'worker',
+        ...('agents' in lists ? { agents: resolve(lists.agents) } : {}),
+        ...('members' in lists ? { members: resolve(lists.members) } : {}),
+      }),
+    );
+    const me = (await worker('GET', '/api/v1/whoami')).body;
+    expect([me.agents, me.members]).toEqual([
+      lists.agents === 'all' ? null : (resolve(lists.agents) ?? []),
+      lists.members === 'all' ? null : (resolve(lists.members) ?? []),
+    ]);
+    for (const [name, allowed] of Object.entries(reach)) {
+      const id = ids[name]!;
+      const calls = name.startsWith('a')
+        ? [worker('POST', `/api/v1/agents/${id}/claims`, { max: 1 })]
+        : [
+            worker('POST', `/swarm/members/${id}/heartbeat`, {}),
+            worker('POST', `/swarm/members/${id}/claims`, { max: 1 }),
+            worker('POST', '/swarm/heartbeats', { member_ids: [id] }),
+          ];
+      for (const reply of await Promise.all(calls)) {
+        const where = `${name} → ${reply.status} ${JSON.stringify(reply.body)}`;
+        if (!allowed && reply.body?.refused) expect(reply.body, where).toMatchObject({ accepted: 0, refused: [{ member_id: id }] });
+        else expect(reply.status, where).toBe(allowed ? 200 : 403);
+      }
+    }
+  });
+
+  it('a worker key naming only agents cannot post a member’s vote (NOT_FOUND, nothing recorded)', async () => {
+    const [m1] = members as [string, string];
+    const worker = restClient(srv.url, await srv.keyFor('alice', { scope: 'worker', agents: [agents[0]!.id] }));
+    const task = await ok(
+      alice('POST', '/swarm/coordinate', {
+        swarm_id: swarmId,
+        strategy: 'consensus',
+        task_id: `forged-vote-${kind}`,
+        collaborators: 2,
+        parameters: { lease_seconds: 3600 },
+      }),
+    );
+    const member = restClient(srv.url, ownerKey);
+    const claim = (await ok(member('POST', `/swarm/members/${m1}/claims`, { max: 10 }))).subtasks.find(
+      (s: { task_id: string }) => s.task_id === task.task_id,
+    );
+    expect(claim).toBeDefined();
+    const before = await snapshot(srv.server.db);
+    const forged = await worker('POST', '/api/v1/subtasks/results', {
+      results: [{ subtask_id: claim.subtask_id, lease_id: claim.lease_id, result: 'forged' }],
+    });
+    expect(forged.body).toMatchObject({ recorded: 0, refused: 1, results: [{ refusal: 'NOT_FOUND' }] });
+    expect(diffSnapshots(before, await snapshot(srv.server.db))).toEqual([]);
+    const votes = await srv.server.db.run((db) => db.swarmVote.count({ where: { memberId: m1 } }));
+    expect(votes).toBe(0);
+  });
+
+  it('refuses a worker key that names nothing it works for, and "all" mixed with ids', async () => {
+    const count = await srv.server.db.run((db) => db.apiKey.count({ where: { ownerId: 'alice' } }));
+    const none = await alice('POST', '/api/v1/keys', { scope: 'worker' });
+    expect([none.status, none.body.message]).toEqual([
+      400,
+      'Invalid input: agents: a worker key names what it works for: agents and/or members (ids, or "all" of its owner\'s); a list not named is none',
+    ]);
+    const empty = await alice('POST', '/api/v1/keys', { scope: 'worker', agents: [] });
+    expect(empty.status).toBe(400);
+    expect(await srv.server.db.run((db) => db.apiKey.count({ where: { ownerId: 'alice' } }))).toBe(count);
   });
 
   it('refuses to name another owner’s agents, or agents on a key that is not a worker key', async () => {

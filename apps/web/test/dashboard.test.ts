@@ -406,7 +406,7 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
   });
 
   it('tells a worker key, once and plainly, that it cannot read the dashboard', async () => {
-    const worker = await issueKey({ owner_id: 'alice', scope: 'worker', label: 'runner' });
+    const worker = await issueKey({ owner_id: 'alice', scope: 'worker', agents: 'all', members: 'all', label: 'runner' });
     expect(worker.scope).toBe('worker');
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();

@@ -8,6 +8,7 @@ import {
   PageQuery,
   PROCEDURE_SCOPES,
   QueryBoolean,
+  storedList,
   scopeAllows,
 } from '../src/index.ts';
 
@@ -69,6 +70,16 @@ describe('shared query schemas', () => {
     expect(KeyCreate.safeParse({ expires_in_seconds: 0 }).success).toBe(false);
   });
 
+  it('makes a worker key name what it works for: "all" explicitly, a list not named is none', () => {
+    expect(KeyCreate.safeParse({ scope: 'worker' }).success).toBe(false);
+    expect(KeyCreate.safeParse({ scope: 'worker', agents: [] }).success).toBe(false);
+    expect(KeyCreate.safeParse({ scope: 'worker', agents: 'all' }).success).toBe(true);
+    expect(KeyCreate.safeParse({ scope: 'worker', members: 'every' }).success).toBe(false);
+    expect(storedList(undefined)).toEqual([]);
+    expect(storedList('all')).toBeNull();
+    expect(storedList(['a1', 'a1', 'a2'])).toEqual(['a1', 'a2']);
+  });
+
   it('lets each scope reach exactly the procedures it should', () => {
     const reaches = (scope: KeyScope) => PROCEDURE_SCOPES.filter((needs) => scopeAllows(scope, needs));
     expect(reaches('worker')).toEqual(['any', 'worker']);
@@ -78,10 +89,11 @@ describe('shared query schemas', () => {
   });
 
   it('holds a worker key to the agents and members it names, and no other key', () => {
-    const named = { scope: 'worker' as const, agents: ['a1'], members: null };
+    const named = { scope: 'worker' as const, agents: ['a1'], members: storedList(undefined) };
     expect(actsFor(named, { kind: 'agent', id: 'a1' })).toBe(true);
     expect(actsFor(named, { kind: 'agent', id: 'a2' })).toBe(false);
-    expect(actsFor(named, { kind: 'member', id: 'm9' })).toBe(true);
+    expect(actsFor(named, { kind: 'member', id: 'm9' })).toBe(false);
+    expect(actsFor({ scope: 'worker', agents: ['a1'], members: null }, { kind: 'member', id: 'm9' })).toBe(true);
     expect(actsFor({ scope: 'worker', agents: [], members: [] }, { kind: 'member', id: 'm1' })).toBe(false);
     expect(actsFor({ scope: 'owner', agents: ['a1'], members: null }, { kind: 'agent', id: 'a2' })).toBe(true);
   });

@@ -12,6 +12,7 @@ import {
   NoInput,
   WhoAmI,
   scopeAllows,
+  storedList,
 } from '@aitbc/core';
 import { type AuthedContext, actorOf, anyKeyProcedure, ownerFor, ownerListed, ownerProcedure, router } from '../trpc.ts';
 import { issueKey, principalOf } from '../auth/api-keys.ts';
@@ -51,7 +52,7 @@ async function findKey(tx: PrismaTx, ctx: AuthedContext, keyId: string): Promise
 }
 
 /** Every id in `ids` must be one of `owner`'s; else 404 naming the first that is not. */
-async function mustOwn(kind: 'Agent' | 'Member', ids: readonly string[] | undefined, found: (ids: string[]) => Promise<{ id: string }[]>) {
+async function mustOwn(kind: 'Agent' | 'Member', ids: readonly string[] | null, found: (ids: string[]) => Promise<{ id: string }[]>) {
   if (!ids?.length) return;
   const mine = new Set((await found([...new Set(ids)])).map((r) => r.id));
   const missing = ids.find((id) => !mine.has(id));
@@ -106,8 +107,12 @@ export const keyRouter = router({
       const scope: KeyScope = input.scope ?? input.role ?? 'owner';
       if (!scopeAllows(ctx.principal.scope, scope)) throw forbidden(`An ${ctx.principal.scope} key cannot issue ${scope} keys`);
       return ctx.db.transaction(async (tx) => {
-        await mustOwn('Agent', input.agents, (ids) => tx.agent.findMany({ where: { id: { in: ids }, ownerId }, select: { id: true } }));
-        await mustOwn('Member', input.members, (ids) =>
+        // Worker keys only (KeyCreate): a list not named is empty, "all" is null.
+        const worker = scope === 'worker';
+        const agents = worker ? storedList(input.agents) : null;
+        const members = worker ? storedList(input.members) : null;
+        await mustOwn('Agent', agents, (ids) => tx.agent.findMany({ where: { id: { in: ids }, ownerId }, select: { id: true } }));
+        await mustOwn('Member', members, (ids) =>
           tx.swarmMember
             .findMany({ where: { memberId: { in: ids }, ownerId }, select: { memberId: true } })
             .then((rows) => rows.map((r) => ({ id: r.memberId }))),
@@ -121,8 +126,8 @@ export const keyRouter = router({
             prefix: issued.prefix,
             keyHash: issued.hash,
             label: input.label ?? null,
-            agentIds: input.agents ? JSON.stringify([...new Set(input.agents)]) : null,
-            memberIds: input.members ? JSON.stringify([...new Set(input.members)]) : null,
+            agentIds: agents === null ? null : JSON.stringify(agents),
+            memberIds: members === null ? null : JSON.stringify(members),
             expiresAt: input.expires_in_seconds ? new Date(now.getTime() + input.expires_in_seconds * 1000) : null,
             createdBy: ctx.principal.owner_id,
             createdAt: now,

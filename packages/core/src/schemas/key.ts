@@ -4,8 +4,9 @@ import { Id, IsoDateTime, NextCursor, PageQuery, QueryBoolean } from './common.t
 /**
  * What a key may do, least to most (SECURITY.md):
  * - `worker`: the work protocol (claims, lease heartbeats, results, failures)
- *   and member heartbeats, for the agents and members it names (all of its
- *   owner's when it names none);
+ *   and member heartbeats, for the agents and members it names. A list it
+ *   does not name is empty: "all of the owner's" is asked for explicitly
+ *   (`"all"`), list by list;
  * - `read`: every read of its owner's records, and nothing else;
  * - `owner`: everything its owner may do, including issuing narrower keys;
  * - `admin`: everything, for every owner.
@@ -41,15 +42,25 @@ export const MAX_KEY_SECONDS = 5 * 365 * 86_400;
 /** How long a rotated key keeps working unless told otherwise: 24 hours. */
 export const DEFAULT_ROTATION_GRACE_SECONDS = 86_400;
 
-const NamedIds = z.array(Id).max(1000);
+const NamedIds = z.array(Id).min(1).max(1000);
+
+/** The value a worker key's list takes for "every one of its owner's": asked for explicitly, never a default. */
+export const ALL_OF_OWNER = 'all';
+
+/** A worker key's agents or members as asked for: ids, or "all" of its owner's. */
+const NamedList = (kind: 'agent' | 'member') =>
+  z
+    .union([NamedIds, z.literal(ALL_OF_OWNER)])
+    .optional()
+    .describe(`worker keys only: the ${kind} ids it may work for, or "all" for every one of its owner's (now and later); not given: none`);
 
 export const KeyCreate = z
   .object({
     owner_id: OwnerId.optional().describe('whom the key acts for; an owner key may only issue keys for its own owner (the default)'),
     scope: KeyScope.optional().describe('what the key may do (default owner); never more than the key issuing it'),
     role: KeyScope.optional().describe('the older name of `scope`, still accepted'),
-    agents: NamedIds.optional().describe('worker keys only: the agent ids it may work for (default: all of its owner’s)'),
-    members: NamedIds.optional().describe('worker keys only: the member ids it may work for (default: all of its owner’s)'),
+    agents: NamedList('agent'),
+    members: NamedList('member'),
     expires_in_seconds: z
       .number()
       .int()
@@ -63,6 +74,10 @@ export const KeyCreate = z
   .refine((k) => (k.scope ?? k.role ?? 'owner') === 'worker' || (k.agents === undefined && k.members === undefined), {
     message: 'only worker keys name agents and members',
     path: ['agents'],
+  })
+  .refine((k) => (k.scope ?? k.role ?? 'owner') !== 'worker' || k.agents !== undefined || k.members !== undefined, {
+    message: 'a worker key names what it works for: agents and/or members (ids, or "all" of its owner\'s); a list not named is none',
+    path: ['agents'],
   });
 export type KeyCreate = z.input<typeof KeyCreate>;
 
@@ -71,8 +86,8 @@ export const KeyView = z.object({
   owner_id: z.string(),
   scope: KeyScope,
   role: KeyScope.describe('the older name of `scope`'),
-  agents: z.array(z.string()).nullable().describe('worker keys: the agent ids it may work for; null is all of its owner’s'),
-  members: z.array(z.string()).nullable().describe('worker keys: the member ids it may work for; null is all of its owner’s'),
+  agents: z.array(z.string()).nullable().describe('worker keys: the agent ids it may work for (empty: none); null is all of its owner’s'),
+  members: z.array(z.string()).nullable().describe('worker keys: the member ids it may work for (empty: none); null is all of its owner’s'),
   prefix: z.string().describe('first characters of the key, to recognise it'),
   label: z.string().nullable(),
   created_at: IsoDateTime,
@@ -119,8 +134,8 @@ export const Principal = z.object({
   scope: KeyScope,
   role: KeyScope.describe('the older name of `scope`'),
   key_id: z.string().nullable().describe('null for keys configured through AITBC_ADMIN_API_KEYS'),
-  agents: z.array(z.string()).nullable().describe('worker keys: the agent ids it may work for; null is all of its owner’s'),
-  members: z.array(z.string()).nullable().describe('worker keys: the member ids it may work for; null is all of its owner’s'),
+  agents: z.array(z.string()).nullable().describe('worker keys: the agent ids it may work for (empty: none); null is all of its owner’s'),
+  members: z.array(z.string()).nullable().describe('worker keys: the member ids it may work for (empty: none); null is all of its owner’s'),
   expires_at: IsoDateTime.nullable(),
 });
 export type Principal = z.infer<typeof Principal>;
@@ -133,6 +148,15 @@ export const WhoAmI = Principal.extend({
     .describe('worker keys that name agents: each named agent’s id → its name (null otherwise)'),
 });
 export type WhoAmI = z.infer<typeof WhoAmI>;
+
+/**
+ * A worker key's list as stored: the ids (deduplicated), or null for "all" of its owner's. A list the key was
+ * not given is empty: naming agents only never reaches members, nor the other way round.
+ */
+export function storedList(asked: readonly string[] | typeof ALL_OF_OWNER | undefined): string[] | null {
+  if (asked === ALL_OF_OWNER) return null;
+  return [...new Set(asked ?? [])];
+}
 
 /** Whether a principal may act as this agent or member (its owner's, checked elsewhere). */
 export function actsFor(
