@@ -16,12 +16,12 @@ export type ServerEvent =
   | { kind: 'swarm.changed'; swarm_id: string }
   /**
    * Work moved in a network execution or a swarm task: a live view should
-   * refresh it. `owner_id` null: the sweeper moved someone's work (expired
-   * leases, failed members, deadlines), so every live view refreshes.
+   * refresh it. Always says whose: a live stream passes an owner only their
+   * own (the sweeper's moves too: expired leases, failed members, deadlines).
    */
   | {
       kind: 'work.changed';
-      owner_id: string | null;
+      owner_id: string;
       network_id?: string | null;
       execution_id?: string | null;
       swarm_id?: string | null;

@@ -77,7 +77,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         (now) => expireCoordinations(db, work, now),
         (now) => executions.finishStranded(db, now),
       ],
-      bus,
       config.sweepIntervalMs,
       app.log,
     );

@@ -4,6 +4,9 @@
 // the key's owner. Runs on SQLite and PostgreSQL (where changes travel by
 // LISTEN/NOTIFY).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServerEvent } from '../src/events.ts';
+import { expireCoordinations } from '../src/swarms/coordinations.ts';
+import { detectMemberFailures } from '../src/swarms/membership.ts';
 import { databaseKinds } from './support/databases.ts';
 import { restClient } from './support/http.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
@@ -84,7 +87,7 @@ describe.each(databaseKinds)('the dashboard’s procedures on %s', (kind) => {
     await eventually(() => a.messages.some((m) => m.kind === 'changed' && m.swarm_ids.includes(swarmId)));
     await eventually(() => root.messages.some((m) => m.kind === 'changed' && m.swarm_ids.includes(swarmId)));
     await sleep(300);
-    // Bob heard nothing of Alice's swarm (only sweeper ticks, which name nobody).
+    // Bob heard nothing of Alice's swarm.
     expect(b.messages.every((m) => !m.swarm_ids.includes(swarmId))).toBe(true);
 
     const anonymous = await fetch(`${srv.url}/trpc/live.changes`, { headers: { accept: 'text/event-stream' } });
@@ -157,5 +160,72 @@ describe.each(databaseKinds)('the dashboard’s procedures on %s', (kind) => {
     const byOwner = new Map((owners.body.result.data.owners as { owner_id: string }[]).map((o) => [o.owner_id, o]));
     expect(byOwner.get('alice')).toMatchObject({ keys: 1, swarms: 2, members: { active: 2 }, tasks_active: 0 });
     expect(byOwner.get('bob')).toMatchObject({ keys: 1, swarms: 0 });
+  });
+
+  // One trigger per kind of server event (the Record's type makes a new kind in the union add one here), each fired
+  // for Ann with real calls and the sweep's own passes; Ben's stream must carry none of them, not even an id.
+  it('passes another owner none of the events of any kind, the sweep’s included', async () => {
+    const annKey = await srv.keyFor('ann');
+    const ann = restClient(srv.url, annKey);
+    const ben = await subscribe(srv.url, await srv.keyFor('ben'));
+    const root = await subscribe(srv.url, srv.adminKey);
+    streams.push(ben, root);
+    for (const s of [ben, root]) await eventually(() => s.messages[0]?.kind === 'ready');
+    const fired: ServerEvent[] = [];
+    const unsubscribe = srv.server.events.subscribe((e) => fired.push(e));
+    const later = () => new Date(Date.now() + 3_600_000);
+    const body = async (reply: Promise<{ status: number; body: any }>) => {
+      const r = await reply;
+      expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
+      return r.body;
+    };
+    const joinAnn = (extra: Record<string, unknown> = {}) =>
+      body(ann('POST', '/swarm/join', { role: 'monitor', capability: 'ann', ...extra }));
+    const triggers: Record<ServerEvent['kind'], () => Promise<void>> = {
+      'key.revoked': async () => {
+        const k = await body(ann('POST', '/api/v1/keys', { scope: 'read' }));
+        await body(ann('DELETE', `/api/v1/keys/${k.id}`));
+      },
+      'key.changed': async () => {
+        const k = await body(ann('POST', '/api/v1/keys', { scope: 'read' }));
+        await body(ann('POST', `/api/v1/keys/${k.id}/rotate`, { grace_seconds: 0 }));
+      },
+      'member.left': async () => {
+        const m = await joinAnn();
+        await body(ann('POST', '/swarm/leave', { swarm_id: m.swarm_id, member_id: m.member_id }));
+      },
+      'swarm.changed': async () => void (await joinAnn({ suspect_after_seconds: 60, fail_after_seconds: 120 })),
+      'work.assigned': async () => {
+        const agent = await body(ann('POST', '/api/v1/agents', { name: 'ann-1' }));
+        const network = await body(ann('POST', '/api/v1/agents/networks', { name: 'ann', agents: [agent.id] }));
+        await body(ann('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { items: [1] } }));
+        await body(ann('POST', `/api/v1/agents/${agent.id}/claim`, { lease_seconds: 1 }));
+      },
+      'work.changed': async () => {
+        // The sweep's moves: a lease that ran out (from the claim above), a silent member, a task past its deadline.
+        const m = await joinAnn();
+        await body(ann('POST', '/swarm/coordinate', { swarm_id: m.swarm_id, strategy: 'consensus', collaborators: 1, timeout_seconds: 1 }));
+        await srv.server.heartbeats.flush({ all: true });
+        await srv.server.work.sweep(later());
+        await detectMemberFailures(srv.server.db, srv.server.work, later());
+        await expireCoordinations(srv.server.db, srv.server.work, later());
+      },
+    };
+    for (const [kind, trigger] of Object.entries(triggers)) {
+      const before = fired.length;
+      await trigger();
+      await eventually(() => fired.slice(before).some((e) => e.kind === kind));
+    }
+    // The sweep's passes each said whose work moved (its later clock moved other owners' too: they say theirs).
+    const changes = fired.filter((e) => e.kind === 'work.changed');
+    for (const id of ['execution_id', 'swarm_id', 'task_id'] as const)
+      expect(changes.some((e) => e.owner_id === 'ann' && e[id])).toBe(true);
+    expect(changes.every((e) => typeof e.owner_id === 'string' && e.owner_id !== 'ben')).toBe(true);
+    unsubscribe();
+    await eventually(() => root.messages.some((m) => m.kind === 'changed'));
+    await sleep(500);
+    expect(ben.messages).toHaveLength(1);
+    expect(ben.messages[0]).toMatchObject({ kind: 'ready' });
+    expect(ben.errors).toEqual([]);
   });
 });

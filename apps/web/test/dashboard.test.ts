@@ -94,7 +94,7 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
     return JSON.parse(text) as T;
   }
-  const issueKey = (body: { owner_id: string; scope?: 'worker' | 'read' | 'owner'; label?: string }) =>
+  const issueKey = (body: { owner_id: string; scope?: 'worker' | 'read' | 'owner'; agents?: 'all'; members?: 'all'; label?: string }) =>
     rest<{ id: string; key: string; scope: string }>('POST', '/keys', srv.adminKey, body);
 
   beforeAll(async () => {

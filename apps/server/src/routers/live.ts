@@ -19,8 +19,8 @@ function merge(events: WorkChanged[], kind: LiveChange['kind']): LiveChange {
   ];
   return {
     kind,
-    // The sweeper says nothing of whose work it moved: every view refreshes.
-    everything: kind === 'ready' || events.some((e) => e.owner_id === null),
+    // Ready (a new or resumed stream): re-read everything.
+    everything: kind === 'ready',
     swarm_ids: ids((e) => e.swarm_id),
     task_ids: ids((e) => e.task_id),
     network_ids: ids((e) => e.network_id),
@@ -56,7 +56,7 @@ export const liveRouter = router({
       if (e.kind === 'key.revoked' && keyId !== null && e.key_id === keyId) {
         revoked = true;
         notify();
-      } else if (e.kind === 'work.changed' && (role === 'admin' || e.owner_id === null || e.owner_id === ownerId)) {
+      } else if (e.kind === 'work.changed' && (role === 'admin' || e.owner_id === ownerId)) {
         pending.push(e);
         if (pending.length === 1) notify();
       }

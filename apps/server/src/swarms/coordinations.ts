@@ -264,6 +264,8 @@ async function finish(
     ...(decision?.state === 'reached' ? [sql`"consensus_reached_at" = ${now}`, sql`"decided_count" = 1`] : []),
   ];
   await tx.sql.run(sql`UPDATE "swarm_coordination" SET ${join(set)} WHERE "id" = ${c.id}`);
+  // Whatever ended it (a vote, a failure, its deadline in the sweep, a cancel): its waiters and its owner's views hear it.
+  tx.afterCommit(() => work.announce({ owner_id: c.ownerId, swarm_id: c.swarmId, task_id: c.taskId }));
   tx.afterCommit(() =>
     work.traceTasks(decision ? 'consensus' : 'task ended', 'coordination', [c.id], now, () => ({
       'aitbc.task.status': status,

@@ -161,10 +161,13 @@ export async function leaveSwarm(
 export async function detectMemberFailures(db: Database, work: WorkEngine, now: Date): Promise<{ suspected: number; failed: number }> {
   // Per swarm, so each swarm's member counts move with the members.
   const silent = await db.run((tx) =>
-    tx.swarmMember.groupBy({ by: ['swarmId'], where: { status: 'active', suspectAt: { lt: now } }, _count: { _all: true } }),
+    tx.swarmMember.groupBy({ by: ['swarmId', 'ownerId'], where: { status: 'active', suspectAt: { lt: now } }, _count: { _all: true } }),
   );
+  // Each swarm whose members moved: its owner's live views refresh it.
+  const announce = (tx: Tx, ownerId: string, swarmId: string) =>
+    tx.afterCommit(() => work.announce({ owner_id: ownerId, swarm_id: swarmId }));
   let suspected = 0;
-  for (const { swarmId } of silent) {
+  for (const { swarmId, ownerId } of silent) {
     suspected += await db.transaction(async (tx) => {
       await lockSwarm(tx, swarmId);
       const moved = await tx.swarmMember.updateMany({
@@ -172,6 +175,7 @@ export async function detectMemberFailures(db: Database, work: WorkEngine, now: 
         data: { status: 'suspect' },
       });
       await membersMoved(tx, swarmId, 'active', 'suspect', moved.count);
+      if (moved.count > 0) announce(tx, ownerId, swarmId);
       return moved.count;
     });
   }
@@ -179,7 +183,7 @@ export async function detectMemberFailures(db: Database, work: WorkEngine, now: 
     tx.swarmMember.findMany({
       where: { status: { in: ['active', 'suspect'] }, failAt: { lt: now } },
       take: FAILURE_BATCH,
-      select: { id: true, memberId: true, swarmId: true, status: true },
+      select: { id: true, memberId: true, swarmId: true, status: true, ownerId: true },
     }),
   );
   let failed = 0;
@@ -193,6 +197,7 @@ export async function detectMemberFailures(db: Database, work: WorkEngine, now: 
       if (moved.count === 0) return false;
       await work.releaseAllOf(tx, m.memberId, 'expired', `member ${m.memberId} failed (no heartbeat)`, now);
       await membersMoved(tx, m.swarmId, m.status as MemberStatus, 'failed', 1);
+      announce(tx, m.ownerId, m.swarmId);
       return true;
     });
     if (marked) failed++;

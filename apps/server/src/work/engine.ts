@@ -804,14 +804,14 @@ export class WorkEngine {
     this.deps.events.publish({ kind: 'work.changed', ...change });
   }
 
-  /** Tell live views that these subtasks' parents moved (`everyone`: the sweep, which does not say whose). */
-  private async changed(rows: SubtaskRow[], everyone = false): Promise<void> {
+  /** Tell live views that these subtasks' parents moved, each event to its owner's. */
+  private async changed(rows: SubtaskRow[]): Promise<void> {
     const about = await this.deps.db.run((_, sql) => this.describe(sql, rows));
     for (const s of rows) {
       const d = about.get(parentOf(s)?.id ?? '');
       this.deps.events.publish({
         kind: 'work.changed',
-        owner_id: everyone ? null : s.ownerId,
+        owner_id: s.ownerId,
         network_id: d?.network_id ?? null,
         execution_id: d?.execution_id ?? null,
         swarm_id: d?.swarm_id ?? null,
@@ -979,7 +979,7 @@ export class WorkEngine {
         if (released)
           tx.afterCommit(() => {
             this.outcomes.leasesExpired++;
-            this.changed([s], true);
+            this.changed([s]);
           });
         return released;
       });
@@ -1010,7 +1010,7 @@ export class WorkEngine {
         )
           return false;
         this.wake(tx, [next.assigneeId]);
-        tx.afterCommit(() => this.changed([s], true));
+        tx.afterCommit(() => this.changed([s]));
         return true;
       });
       if (done) {

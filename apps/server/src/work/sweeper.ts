@@ -2,10 +2,9 @@
  * The periodic pass over everything that moves on by time alone. Each pass
  * is a function handed in at start-up (server.ts: heartbeat flush, member
  * failures, expired leases and unclaimed assignments, task deadlines, and
- * executions whose last result's follow-up was lost), run in order.
+ * executions whose last result's follow-up was lost), run in order. Each
+ * pass tells live views itself what moved, and whose it was.
  */
-import type { EventBus } from '../events.ts';
-
 /** One kind of sweep: returns how many things it moved, by name. */
 export type SweepPass = (now: Date) => Promise<Record<string, number> | undefined>;
 
@@ -18,7 +17,6 @@ export async function sweep(passes: SweepPass[], now = new Date()): Promise<Reco
 /** Runs a sweep every `intervalMs` until stopped; a pass still running skips the tick, a failing pass is logged. */
 export function startSweeper(
   passes: SweepPass[],
-  events: EventBus,
   intervalMs: number,
   log: { error(obj: unknown, msg: string): void },
 ): () => Promise<void> {
@@ -27,10 +25,6 @@ export function startSweeper(
   const timer = setInterval(() => {
     if (stopped || running) return;
     running = sweep(passes)
-      .then((moved) => {
-        // Someone's work moved: live views refresh (who, the sweep does not track).
-        if (Object.values(moved).some((n) => n > 0)) events.publish({ kind: 'work.changed', owner_id: null });
-      })
       .catch((err) => log.error({ err }, 'sweep failed'))
       .finally(() => {
         running = null;

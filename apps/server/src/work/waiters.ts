@@ -107,9 +107,8 @@ export class Waiters {
 /** Claims wake when work is assigned to their agent or member. */
 export const claimWaiters = (events: EventBus) => new Waiters(events, (e) => (e.kind === 'work.assigned' ? e.assignees : NONE));
 
-/** Task status waits wake when their task's work moves (a sweep that names no one wakes them all). */
-export const taskWaiters = (events: EventBus) =>
-  new Waiters(events, (e) => (e.kind !== 'work.changed' ? NONE : e.task_id ? [e.task_id] : e.owner_id === null ? EVERYONE : NONE));
+/** Task status waits wake when their task's work moves. */
+export const taskWaiters = (events: EventBus) => new Waiters(events, (e) => (e.kind === 'work.changed' && e.task_id ? [e.task_id] : NONE));
 
 /**
  * Read, and while the answer is not `done`, wait for the key's next event
