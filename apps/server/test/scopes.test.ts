@@ -150,6 +150,44 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
     await ok(alice('POST', `/api/v1/subtasks/${theirs.subtask_id}/result`, { lease_id: theirs.lease_id, result: 'theirs' }));
   });
 
+  it('a worker key is told nothing of another agent’s lease once it has ended: NOT_FOUND, not its state', async () => {
+    const [a, b] = agents as [{ id: string; name: string }, { id: string; name: string }];
+    const worker = restClient(srv.url, await srv.keyFor('alice', { scope: 'worker', agents: [a.id] }));
+    const execution = await ok(
+      alice('POST', `/api/v1/agents/networks/${networkId}/execute`, { task: { items: [1, 2, 3, 4, 5, 6, 7, 8], chunk_size: 1 } }),
+    );
+    const claimed = (await ok(alice('POST', `/api/v1/agents/${b.id}/claims`, { max: 10 }))).subtasks.filter(
+      (x: { execution_id: string }) => x.execution_id === execution.id,
+    );
+    expect(claimed.length).toBeGreaterThanOrEqual(2);
+    const [failed, cancelled] = claimed as { subtask_id: string; lease_id: string }[];
+    const mine = (await ok(alice('POST', `/api/v1/agents/${a.id}/claims`, { max: 10 }))).subtasks[0];
+    // b's first lease ends by its failure (handed on), the rest with the execution's cancel.
+    await ok(alice('POST', `/api/v1/subtasks/${failed!.subtask_id}/fail`, { lease_id: failed!.lease_id, error: 'gpu fault' }));
+    await ok(alice('POST', `/api/v1/agents/networks/${networkId}/executions/${execution.id}/cancel`, {}));
+    for (const { subtask_id, lease_id } of [failed!, cancelled!]) {
+      const lease = { subtask_id, lease_id };
+      const calls = [
+        worker('POST', `/api/v1/subtasks/${lease.subtask_id}/heartbeat`, { lease_id: lease.lease_id }),
+        worker('POST', `/api/v1/subtasks/${lease.subtask_id}/result`, { lease_id: lease.lease_id, result: 'forged' }),
+        worker('POST', `/api/v1/subtasks/${lease.subtask_id}/fail`, { lease_id: lease.lease_id, error: 'x' }),
+      ];
+      for (const reply of await Promise.all(calls))
+        expect([reply.status, errorCode(reply)], JSON.stringify(reply.body)).toEqual([404, 'NOT_FOUND']);
+      const batch = await ok(worker('POST', '/api/v1/subtasks/results', { results: [{ ...lease, result: 'forged' }] }));
+      expect(batch.results).toMatchObject([{ status: 'refused', refusal: 'NOT_FOUND' }]);
+      const beats = await ok(worker('POST', '/api/v1/subtasks/heartbeats', { leases: [lease] }));
+      expect(beats.leases).toMatchObject([{ held: false, refusal: 'NOT_FOUND' }]);
+    }
+    // A lease id never given on that subtask: the same.
+    const made = await worker('POST', `/api/v1/subtasks/${mine.subtask_id}/heartbeat`, { lease_id: failed!.lease_id });
+    expect(made.status).toBe(404);
+    // Its own agent's ended lease is told as it is.
+    const own = await worker('POST', `/api/v1/subtasks/${mine.subtask_id}/heartbeat`, { lease_id: mine.lease_id });
+    expect([own.status, errorCode(own)]).toEqual([409, 'CONFLICT']);
+    expect(own.body.message).toMatch(/cancelled/);
+  });
+
   it('a worker key for one member heartbeats and claims for it only', async () => {
     const [m1, m2] = members as [string, string];
     const worker = restClient(srv.url, await srv.keyFor('alice', { scope: 'worker', members: [m1] }));

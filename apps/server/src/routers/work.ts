@@ -24,8 +24,10 @@ type Lease = { subtask_id: string; lease_id: string };
 /**
  * Runs `work` on the leases the key may work on and answers the rest with
  * `refuse`, in the order given: a worker key that names agents or members is
- * answered NOT_FOUND for a lease another agent or member holds, as it is for
- * another owner's. Other keys pass straight through.
+ * answered NOT_FOUND for a lease given to another agent or member, held now
+ * or ended, and for a lease never given on that subtask, as it is for another
+ * owner's: its refusal would otherwise tell that subtask's state. Other keys
+ * pass straight through.
  */
 async function withinKey<T extends Lease, A>(
   ctx: AuthedContext,
@@ -38,7 +40,7 @@ async function withinKey<T extends Lease, A>(
   const holders = await ctx.work.leaseHolders(principal.owner_id, leases);
   const outside = leases.map((l) => {
     const who = holders.get(`${l.subtask_id}\n${l.lease_id}`);
-    return who !== undefined && !actsFor(principal, who);
+    return who === undefined || !actsFor(principal, who);
   });
   const allowed = leases.filter((_, i) => !outside[i]);
   const done = allowed.length ? await work(allowed) : [];

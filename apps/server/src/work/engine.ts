@@ -478,20 +478,15 @@ export class WorkEngine {
   }
 
   /**
-   * Who holds each of these leases, by subtask and lease id: the first copy's
-   * assignee or the backup's. A lease that is not held by anyone here is
-   * absent (the work calls answer it themselves).
+   * Who was given each of these leases, by subtask and lease id: the
+   * assignee of its claim attempt, whether the lease is still held or has
+   * ended (expired, failed, cancelled, beaten by a backup). A lease that was
+   * never given on that subtask, or is another owner's, is absent.
    */
   async leaseHolders(ownerId: string, leases: { subtask_id: string; lease_id: string }[]): Promise<Map<string, Assignee>> {
-    const ids = [...new Set(leases.map((l) => l.subtask_id))];
-    const rows = ids.length ? await this.deps.db.run((_, sql) => this.deps.sql.readSubtasks(sql, ownerId, ids)) : [];
-    const holders = new Map<string, Assignee>();
-    for (const s of rows) {
-      const kind = parentOf(s)?.kind === 'execution' ? 'agent' : 'member';
-      if (s.leaseId && s.assigneeId) holders.set(`${s.id}\n${s.leaseId}`, { kind, id: s.assigneeId });
-      if (s.backupLeaseId && s.backupAssigneeId) holders.set(`${s.id}\n${s.backupLeaseId}`, { kind, id: s.backupAssigneeId });
-    }
-    return holders;
+    const ids = [...new Set(leases.map((l) => l.lease_id))];
+    const rows = ids.length ? await this.deps.db.run((_, sql) => this.deps.sql.attemptHolders(sql, ownerId, ids)) : [];
+    return new Map(rows.map((a) => [`${a.subtaskId}\n${a.leaseId}`, { kind: a.kind, id: a.assigneeId }]));
   }
 
   /** Lease heartbeats and results are signs of life of whoever holds the work. */

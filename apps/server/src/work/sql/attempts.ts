@@ -36,6 +36,27 @@ export async function endAttempts(
   }));
 }
 
+/**
+ * Who was given each of these leases (an attempt's id is its lease id), current or ended, first copy or
+ * backup: the caller's own attempts only. A worker key is answered about a lease only when it acts for
+ * its holder.
+ */
+export async function attemptHolders(
+  db: Sql,
+  ownerId: string,
+  leaseIds: string[],
+): Promise<{ leaseId: string; subtaskId: string; assigneeId: string; kind: 'agent' | 'member' }[]> {
+  if (leaseIds.length === 0) return [];
+  const rows = await db.all(sql`
+    SELECT "id", "subtask_id", "assignee_id", "execution_id" FROM "subtask_attempts" WHERE "id" ${inList(leaseIds)} AND "owner_id" = ${ownerId}`);
+  return rows.map((r) => ({
+    leaseId: r.id as string,
+    subtaskId: r.subtask_id as string,
+    assigneeId: r.assignee_id as string,
+    kind: r.execution_id ? 'agent' : 'member',
+  }));
+}
+
 /** How attempts (by lease id) ended: what a refused heartbeat or result is told. */
 export async function attemptOutcomes(db: Sql, leaseIds: string[]): Promise<Map<string, { subtaskId: string; outcome: string }>> {
   if (leaseIds.length === 0) return new Map();

@@ -4,7 +4,7 @@
  * handed this object rather than importing the files, so what it runs is
  * one place to read.
  */
-import { attemptOutcomes, endAttempts } from './attempts.ts';
+import { attemptHolders, attemptOutcomes, endAttempts } from './attempts.ts';
 import { dropBackup, expiredBackups, promoteBackup, startBackups } from './backup.ts';
 import { cancelOpen } from './cancel.ts';
 import { claimSubtasks } from './claim.ts';
@@ -22,6 +22,7 @@ export const workSql = {
   completeSubtasks,
   endAttempts,
   attemptOutcomes,
+  attemptHolders,
   readSubtasks,
   openSubtasksOf,
   moveSubtask,
