@@ -443,3 +443,54 @@ describe.each(databaseKinds)('owner and scope isolation on %s', (kind) => {
     for (const id of [theirs.body.id, a.network, a.swarm, a.task]) expect(text).not.toContain(id);
   });
 });
+
+// Row locks: a heartbeat or a result batch naming another owner's subtask ids must not wait on that owner's
+// transactions (nor lock its rows). PostgreSQL only: SQLite has no row locks (one writer at a time).
+describe.runIf(databaseKinds.includes('postgresql'))('another owner’s row locks on postgresql', () => {
+  let srv: TestServer;
+  afterAll(() => srv?.close());
+
+  it('answers a heartbeat and a result naming another owner’s locked subtask at once, without waiting on its lock', async () => {
+    srv = await startTestServer('postgresql');
+    const alice = restClient(srv.url, await srv.keyFor('alice'));
+    const bob = restClient(srv.url, await srv.keyFor('bob'));
+    const agent = (await alice('POST', '/api/v1/agents', { name: 'locked' })).body;
+    const network = (await alice('POST', '/api/v1/agents/networks', { name: 'locked', agents: [agent.id], lease_seconds: 3600 })).body;
+    expect((await alice('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { x: 1 } })).status).toBe(202);
+    const { subtask } = (await alice('POST', `/api/v1/agents/${agent.id}/claim`, {})).body;
+    const lease = { subtask_id: subtask.subtask_id, lease_id: subtask.lease_id };
+    // Bob's batches carry a lease of his own beside Alice's id, so the statements have rows of his to work on.
+    const bobAgent = (await bob('POST', '/api/v1/agents', { name: 'bobs' })).body;
+    const bobNetwork = (await bob('POST', '/api/v1/agents/networks', { name: 'bobs', agents: [bobAgent.id], lease_seconds: 3600 })).body;
+    await bob('POST', `/api/v1/agents/networks/${bobNetwork.id}/execute`, { task: { items: [1, 2], chunk_size: 1 } });
+    const own = (await bob('POST', `/api/v1/agents/${bobAgent.id}/claims`, { max: 2 })).body.subtasks.map(
+      (s: { subtask_id: string; lease_id: string }) => ({ subtask_id: s.subtask_id, lease_id: s.lease_id }),
+    );
+    expect(own).toHaveLength(2);
+    // Alice's own slow transaction holds her subtask's row.
+    const pg = (await import('pg')).default;
+    const holder = new pg.Client({ connectionString: srv.database.target.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT "id" FROM "subtasks" WHERE "id" = $1 FOR UPDATE', [lease.subtask_id]);
+      const answered = Promise.all([
+        bob('POST', '/api/v1/subtasks/heartbeats', { leases: [own[0], lease] }),
+        bob('POST', '/api/v1/subtasks/results', {
+          results: [
+            { ...own[1], result: 'mine' },
+            { ...lease, result: 'forged' },
+          ],
+        }),
+      ]);
+      const early = await Promise.race([answered, new Promise<null>((r) => setTimeout(() => r(null), 5000))]);
+      expect(early, 'bob’s calls waited on alice’s row lock').not.toBeNull();
+      const [beats, results] = early!;
+      expect(beats.body.leases).toMatchObject([{ held: true }, { held: false, refusal: 'NOT_FOUND' }]);
+      expect(results.body).toMatchObject({ recorded: 1, refused: 1, results: [{ status: 'recorded' }, { refusal: 'NOT_FOUND' }] });
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      await holder.end();
+    }
+  });
+});

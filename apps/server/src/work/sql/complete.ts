@@ -13,7 +13,8 @@
  * extension (extend.ts) locks them. A batch of results and a heartbeat over
  * the same leases then queue behind each other, never lock each other in a
  * circle: in whatever order the UPDATE's plan meets the rows, the locks are
- * already held.
+ * already held. Only the caller's own rows are locked: ids of another
+ * owner's subtasks are never waited on.
  */
 import { join, json, type Query, raw, type Sql, sql } from '../../db/sql.ts';
 import { type SubtaskRow, settledColumns, subtaskFrom } from '../subtasks.ts';
@@ -48,7 +49,7 @@ export async function completeSubtasks(db: Sql, ownerId: string, completions: Co
   if (db.dialect === 'postgresql') {
     const ids = completions.map((c) => c.subtaskId);
     const rows = await db.all(sql`
-      WITH "locked" AS (SELECT "id" FROM "subtasks" WHERE "id" = ANY(${ids}::text[]) ORDER BY "id" FOR UPDATE)
+      WITH "locked" AS (SELECT "id" FROM "subtasks" WHERE "id" = ANY(${ids}::text[]) AND "owner_id" = ${ownerId} ORDER BY "id" FOR UPDATE)
       UPDATE "subtasks" s SET "status" = 'completed', "result" = done."result"::jsonb, "result_key" = done."result_key",
         ${winner('s.', 'done.')},
         "completed_at" = ${now}::timestamp, "lease_expires_at" = NULL, "error" = NULL, "updated_at" = ${now}::timestamp

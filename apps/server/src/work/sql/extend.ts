@@ -3,7 +3,7 @@
  * lease id, not yet expired; a subtask's first lease or its backup copy's)
  * runs `seconds` (else the subtask's own lease_seconds) from now. One statement on PostgreSQL; one per lease on
  * SQLite (a prepared statement, microseconds each). PostgreSQL locks the
- * rows in id order first, as results do (see complete.ts).
+ * rows in id order first, as results do (see complete.ts), the caller's own only.
  */
 import { plusSeconds, type Query, raw, type Sql, sql, time } from '../../db/sql.ts';
 import { held } from './complete.ts';
@@ -56,7 +56,7 @@ export async function extendLeases(
   if (db.dialect === 'postgresql') {
     const ids = leases.map((l) => l.subtask_id);
     const rows = await db.all(sql`
-      WITH "locked" AS (SELECT "id" FROM "subtasks" WHERE "id" = ANY(${ids}::text[]) ORDER BY "id" FOR UPDATE)
+      WITH "locked" AS (SELECT "id" FROM "subtasks" WHERE "id" = ANY(${ids}::text[]) AND "owner_id" = ${ownerId} ORDER BY "id" FOR UPDATE)
       UPDATE "subtasks" s SET ${extendedTo('s.', sql`posted."lease_id"`, plusSeconds(now, lease))}, "updated_at" = ${now}::timestamp
       FROM unnest(${leases.map((l) => l.subtask_id)}::text[], ${leases.map((l) => l.lease_id)}::text[]) AS posted("id", "lease_id")
       WHERE s."id" IN (SELECT "id" FROM "locked") AND s."id" = posted."id" AND s."owner_id" = ${ownerId}
