@@ -6,6 +6,7 @@
  */
 import { inList, join, newUuid, plusSeconds, type Sql, sql } from '../../db/sql.ts';
 import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../subtasks.ts';
+import { holdsNoCopy, lockCopies } from './copies.ts';
 
 export interface BackupInput {
   ownerId: string;
@@ -15,20 +16,24 @@ export interface BackupInput {
   now: Date;
 }
 
-/** Start backup copies of these running subtasks for the assignee: those still running, with no backup yet, held by someone else. */
+/**
+ * Start backup copies of these running subtasks for the assignee: those still running, with no backup yet, held by
+ * someone else, of which it holds no other copy (a replica) now (copies.ts).
+ */
 export async function startBackups(db: Sql, { ownerId, assigneeId, ids, leaseSeconds, now }: BackupInput): Promise<SubtaskRow[]> {
   if (ids.length === 0) return [];
   const lease = leaseSeconds === undefined ? sql`"lease_seconds"` : sql`${leaseSeconds}`;
-  const free = sql`"id" ${inList(ids)} AND "owner_id" = ${ownerId} AND "status" = 'leased' AND "lease_expires_at" > ${now}
-    AND "backup_lease_expires_at" IS NULL AND "assignee_id" <> ${assigneeId}`;
+  const free = sql`s."id" ${inList(ids)} AND s."owner_id" = ${ownerId} AND s."status" = 'leased' AND s."lease_expires_at" > ${now}
+    AND s."backup_lease_expires_at" IS NULL AND s."assignee_id" <> ${assigneeId} AND ${holdsNoCopy('s', assigneeId)}`;
   const set = sql`"backup_assignee_id" = ${assigneeId}, "backup_lease_id" = ${newUuid},
     "backup_lease_expires_at" = ${plusSeconds(now, lease)}, "updated_at" = ${now}`;
+  await lockCopies(db, ids);
   const rows =
     db.dialect === 'postgresql'
       ? await db.all(sql`
-          WITH picked AS (SELECT "id" FROM "subtasks" WHERE ${free} ORDER BY "id" FOR UPDATE SKIP LOCKED)
+          WITH picked AS (SELECT s."id" FROM "subtasks" s WHERE ${free} ORDER BY s."id" FOR UPDATE SKIP LOCKED)
           UPDATE "subtasks" SET ${set} WHERE "id" IN (SELECT "id" FROM picked) RETURNING ${subtaskColumns()}`)
-      : await db.all(sql`UPDATE "subtasks" SET ${set} WHERE ${free} RETURNING ${subtaskColumns()}`);
+      : await db.all(sql`UPDATE "subtasks" SET ${set} WHERE "id" IN (SELECT s."id" FROM "subtasks" s WHERE ${free}) RETURNING ${subtaskColumns()}`);
   const started = rows.map(subtaskFrom);
   if (started.length === 0) return started;
   const attempts = started.map(

@@ -2,7 +2,8 @@
  * Claim: lease up to `max` of an assignee's assigned subtasks, highest
  * priority first and oldest first within a priority, and open an attempt
  * for each (its id is the lease id). A steal names the subtasks instead
- * (assigned to others and still unclaimed); they become the thief's.
+ * (assigned to others and still unclaimed); they become the thief's,
+ * unless it has come to hold another copy of one meanwhile (copies.ts).
  *
  * PostgreSQL: one statement. The candidates are locked with FOR UPDATE SKIP
  * LOCKED, so concurrent claims for one assignee take different subtasks and
@@ -11,6 +12,7 @@
  */
 import { inList, join, newUuid, plusSeconds, raw, type Sql, sql } from '../../db/sql.ts';
 import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../subtasks.ts';
+import { holdsNoCopy, lockCopies } from './copies.ts';
 
 export interface ClaimInput {
   ownerId: string;
@@ -27,16 +29,18 @@ const ORDER = sql`"priority_rank", "created_at", "seq", "replica"`;
 
 export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, leaseSeconds, now }: ClaimInput): Promise<SubtaskRow[]> {
   if (ids?.length === 0) return [];
-  const whose = ids ? sql`"id" ${inList(ids)}` : sql`"assignee_id" = ${assigneeId}`;
+  // A steal is checked again here: the thief must still hold no other copy of what it takes.
+  const whose = ids ? sql`s."id" ${inList(ids)} AND ${holdsNoCopy('s', assigneeId)}` : sql`s."assignee_id" = ${assigneeId}`;
   const lease = leaseSeconds === undefined ? sql`"lease_seconds"` : sql`${leaseSeconds}`;
   // A literal, not a parameter: SQLite plans `IN (… LIMIT ?)` as a scan of every waiting row (~3× the cost here).
   if (!Number.isInteger(max) || max < 1) throw new Error(`claim: max must be a positive integer (got ${max})`);
   const limit = raw(String(max));
   if (db.dialect === 'postgresql') {
+    if (ids) await lockCopies(db, ids);
     const rows = await db.all(sql`
       WITH picked AS (
-        SELECT "id" FROM "subtasks"
-        WHERE ${whose} AND "status" = 'assigned' AND "owner_id" = ${ownerId}
+        SELECT s."id" FROM "subtasks" s
+        WHERE ${whose} AND s."status" = 'assigned' AND s."owner_id" = ${ownerId}
         ORDER BY ${ORDER} LIMIT ${limit}
         FOR UPDATE SKIP LOCKED
       ), leased AS (
@@ -56,7 +60,7 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, le
       UPDATE "subtasks" SET "status" = 'leased', "assignee_id" = ${assigneeId}, "lease_id" = ${newUuid}, "lease_expires_at" = ${plusSeconds(now, lease)},
         "claim_by" = NULL, "attempts" = "attempts" + 1, "started_at" = COALESCE("started_at", ${now}), "updated_at" = ${now}
       WHERE "id" IN (
-        SELECT "id" FROM "subtasks" WHERE ${whose} AND "status" = 'assigned' AND "owner_id" = ${ownerId}
+        SELECT s."id" FROM "subtasks" s WHERE ${whose} AND s."status" = 'assigned' AND s."owner_id" = ${ownerId}
         ORDER BY ${ORDER} LIMIT ${limit})
       RETURNING ${subtaskColumns()}`)
   ).map(subtaskFrom);

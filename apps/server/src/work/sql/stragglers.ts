@@ -4,6 +4,7 @@
  */
 import { fromJson, inList, raw, type Sql, sql, time } from '../../db/sql.ts';
 import type { ParentKind, Takeable } from '../parent.ts';
+import { holdsNoCopy } from './copies.ts';
 
 const column = (kind: ParentKind) => raw(kind === 'execution' ? '"execution_id"' : '"coordination_id"');
 
@@ -22,10 +23,7 @@ export async function stealCandidates(
   const rows = await db.all<{ id: string; parent_id: string; seq: unknown; assignee_id: string; requires: unknown }>(sql`
     SELECT s."id", s.${of} AS "parent_id", s."seq", s."assignee_id", s."requires" FROM "subtasks" s
     WHERE s.${of} ${inList(input.parentIds)} AND s."status" = 'assigned' AND s."owner_id" = ${input.ownerId}
-      AND s."assignee_id" <> ${input.thiefId}
-      AND NOT EXISTS (
-        SELECT 1 FROM "subtasks" o WHERE o.${of} = s.${of} AND o."seq" = s."seq" AND o."status" <> 'cancelled'
-          AND (o."assignee_id" = ${input.thiefId} OR o."backup_assignee_id" = ${input.thiefId}))
+      AND s."assignee_id" <> ${input.thiefId} AND ${holdsNoCopy('s', input.thiefId, input.kind)}
     ORDER BY s."priority_rank", s."created_at", s."seq" DESC, s."replica" DESC LIMIT ${raw(String(Math.max(1, Math.floor(input.limit))))}`);
   return rows.map((r) => ({
     id: r.id,
