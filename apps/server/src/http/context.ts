@@ -36,7 +36,7 @@ export interface ContextRequest {
 export function procedureContexts(
   { db, events, heartbeats, work, taskWaiters, agents }: ContextDeps,
   config: Pick<ServerConfig, 'adminApiKeys' | 'keyUsageFlushMs'>,
-) {
+): { auth: ApiKeyAuthenticator; unsubscribe: () => void; createContext: (opts: { req: ContextRequest }) => Context } {
   const auth = new ApiKeyAuthenticator(db, config.adminApiKeys, undefined, config.keyUsageFlushMs);
   const joins = new JoinBatcher(db);
   // What other instances did that this one caches: revoked keys, members that left, changed thresholds.
