@@ -1,0 +1,110 @@
+/**
+ * Claims: an assignee's own subtasks leased to it (else others' work, see
+ * stealing.ts), a long poll while none is waiting, and the claimed rows as
+ * the claimant gets them.
+ */
+import type { ClaimedSubtask } from '@aitbc/core';
+import type { Sql } from '../db/sql.ts';
+import { parentOf } from './parent.ts';
+import { traceWork } from './spans.ts';
+import { type Assignee, type EngineState, STARTED_MEMORY } from './state.ts';
+import { takeFromOthers } from './stealing.ts';
+import type { SubtaskRow } from './subtasks.ts';
+import { describe, idsByKind } from './views.ts';
+
+export interface ClaimOptions {
+  max: number;
+  leaseSeconds?: number | undefined;
+  /** Long poll: wait up to this long for work when none is waiting. */
+  waitSeconds?: number | undefined;
+  /** Ends a long poll early (the client went away). */
+  signal?: AbortSignal | undefined;
+}
+
+/** An idle long poll looks for stragglers again at least this far apart. */
+const RECHECK_MIN_MS = 50;
+
+/**
+ * Up to `max` of the assignee's subtasks, leased to the caller. With
+ * `waitSeconds`, an empty claim waits (without touching the database)
+ * until work is assigned to it, the wait ends, or the server closes.
+ */
+export async function claim(w: EngineState, ownerId: string, who: Assignee, options: ClaimOptions): Promise<ClaimedSubtask[]> {
+  await w.deps.presence.seen(ownerId, who, new Date());
+  const wait = options.waitSeconds ?? 0;
+  // Watch first: an assignment between an empty claim and the wait must still wake it.
+  const watch = wait > 0 ? w.deps.waiters.watch(who.id) : null;
+  try {
+    const deadline = Date.now() + wait * 1000;
+    // Woken by an event (new work): a full claim. Woken by the clock (a straggler's threshold): backups only, as
+    // nothing new was assigned meanwhile; that look reads nothing while the parents' runs are fresh (runsOf).
+    let backupsOnly = false;
+    for (;;) {
+      const { claimed, recheckAt } = await claimNow(w, ownerId, who, options.max, options.leaseSeconds, backupsOnly);
+      if (claimed.length > 0 || !watch) return claimed;
+      const until = recheckAt === null ? deadline : Math.min(deadline, Math.max(recheckAt, Date.now() + RECHECK_MIN_MS));
+      const woken = await watch.next(until, options.signal);
+      if (!woken && (until >= deadline || options.signal?.aborted || w.closed)) return claimed;
+      backupsOnly = !woken;
+    }
+  } finally {
+    watch?.dispose();
+  }
+}
+
+async function claimNow(
+  w: EngineState,
+  ownerId: string,
+  who: Assignee,
+  max: number,
+  leaseSeconds: number | undefined,
+  backupsOnly = false,
+): Promise<{ claimed: ClaimedSubtask[]; recheckAt: number | null }> {
+  const now = new Date();
+  const own = backupsOnly
+    ? []
+    : await w.deps.db.transaction((tx) => w.deps.sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, max, leaseSeconds, now }));
+  // Nothing of its own waiting: take others' unclaimed work, else back up a straggler.
+  const taken =
+    own.length > 0
+      ? { rows: own, backups: new Set<string>(), recheckAt: null }
+      : await takeFromOthers(w, ownerId, who, max, leaseSeconds, now, !backupsOnly);
+  traceWork(w, taken.backups.size ? 'claim backup' : 'claim', taken.rows, now);
+  return { claimed: await handOut(w, taken.rows, taken.backups, now), recheckAt: taken.recheckAt };
+}
+
+/** Claimed rows as the claimant gets them (`backups`: the ids it holds a backup copy of). */
+async function handOut(w: EngineState, rows: SubtaskRow[], backups: Set<string>, now: Date): Promise<ClaimedSubtask[]> {
+  if (rows.length === 0) return [];
+  // Marked started after the claim committed: a claim locks only subtasks, never their parents.
+  const fresh = rows.filter((s) => !w.startedParents.has(parentOf(s)!.id));
+  if (fresh.length > 0) await w.deps.db.run((_, sql) => markStarted(w, sql, fresh, now));
+  const about = await w.deps.db.run((_, sql) => describe(w, sql, rows));
+  return rows.map((s) => {
+    const parent = about.get(parentOf(s)!.id);
+    const backup = backups.has(s.id);
+    return {
+      subtask_id: s.id,
+      lease_id: backup ? s.backupLeaseId! : s.leaseId!,
+      lease_expires_at: (backup ? s.backupLeaseExpiresAt! : s.leaseExpiresAt!).toISOString(),
+      execution_id: parent?.execution_id ?? null,
+      network_id: parent?.network_id ?? null,
+      task_id: parent?.task_id ?? null,
+      swarm_id: parent?.swarm_id ?? null,
+      seq: s.seq,
+      replica: s.replica,
+      attempt: s.attempts,
+      backup,
+      payload: s.payload,
+      requires: (s.requires as string[] | null) ?? [],
+    };
+  });
+}
+
+async function markStarted(w: EngineState, sql: Sql, rows: SubtaskRow[], now: Date): Promise<void> {
+  for (const [kind, ids] of idsByKind(rows)) {
+    await w.parent(kind).started(sql, ids, now);
+    if (w.startedParents.size >= STARTED_MEMORY) w.startedParents.clear();
+    for (const id of ids) w.startedParents.add(id);
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * Results and failures: recorded in one transaction, each item answered on
+ * its own; what a backup copy's race decided; and, once committed, the
+ * parents whose work moved.
+ */
+import { createHash } from 'node:crypto';
+import { canonicalJson, type Refusal, type ReportedOutcome, resultProblem } from '@aitbc/core';
+import type { Tx } from '../db/database.ts';
+import { attemptsEnded, dropBackup } from './attempts.ts';
+import { type Refused, refusals, sawAssignees } from './leases.ts';
+import type { BackupCounts, ParentKind } from './parent.ts';
+import { parentOf } from './parent.ts';
+import { release } from './release.ts';
+import { traceWork } from './spans.ts';
+import type { EndedAttemptRow } from './sql/attempts.ts';
+import { backupRunning, type EngineState, seconds } from './state.ts';
+import type { SubtaskRow } from './subtasks.ts';
+import { changed, idsByKind } from './views.ts';
+
+export interface OutcomeState {
+  subtask_id: string;
+  lease_id: string;
+  status: 'recorded' | 'already_recorded' | 'refused';
+  refusal: Refusal | null;
+  message: string | null;
+}
+
+/** The key replicas and repeated posts are compared by: equal results have equal keys. */
+export function resultKey(result: unknown): string {
+  return createHash('sha256').update(canonicalJson(result)).digest('hex');
+}
+
+/**
+ * Results and failures, in one transaction, each answered on its own:
+ * recorded, already recorded (the same result posted again under the same
+ * lease), or refused with the reason. One bad item never refuses the others.
+ */
+export async function record(w: EngineState, ownerId: string, items: ReportedOutcome[]): Promise<OutcomeState[]> {
+  const now = new Date();
+  const invalid = new Map<number, string>();
+  items.forEach((item, i) => {
+    const problem = 'result' in item ? resultProblem(item.result) : null;
+    if (problem) invalid.set(i, `Invalid input: result: ${problem}`);
+  });
+  const answers = await w.deps.db.transaction((tx) => recordIn(w, tx, ownerId, items, invalid, now));
+  return answers;
+}
+
+async function recordIn(
+  w: EngineState,
+  tx: Tx,
+  ownerId: string,
+  items: ReportedOutcome[],
+  invalid: Map<number, string>,
+  now: Date,
+): Promise<OutcomeState[]> {
+  const { sql } = w.deps;
+  const valid = items.filter((_, i) => !invalid.has(i));
+  const rows = await sql.readSubtasks(tx.sql, ownerId, [...new Set(valid.map((item) => item.subtask_id))]);
+  const failures = valid.filter((item): item is Extract<ReportedOutcome, { error: string }> => 'error' in item);
+  // Lock order: the parents' locks before any of their subtasks changes (a backup copy decided moves its parent's counters).
+  const backedUp = rows.some((s) => backupRunning(s, now));
+  for (const [kind, ids] of idsByKind(rows)) await w.parent(kind).lock(tx, ids, failures.length > 0 || backedUp, now);
+
+  const keyed = valid.flatMap((item) => ('result' in item ? [{ item, key: resultKey(item.result) }] : []));
+  // A subtask listed twice is recorded once; the second is answered as already recorded or refused.
+  const firstOf = new Map<string, (typeof keyed)[number]>();
+  for (const k of keyed) if (!firstOf.has(k.item.subtask_id)) firstOf.set(k.item.subtask_id, k);
+  const completed = await sql.completeSubtasks(
+    tx.sql,
+    ownerId,
+    [...firstOf.values()].map(({ item, key }) => ({
+      subtaskId: item.subtask_id,
+      leaseId: item.lease_id,
+      result: item.result,
+      resultKey: key,
+    })),
+    now,
+  );
+  const recorded = new Set(completed.map((s) => `${s.id}\n${s.leaseId}`));
+  const failed = new Map<string, SubtaskRow>();
+  const failedLeases = new Set<string>();
+  for (const item of failures) {
+    const s = rows.find((r) => r.id === item.subtask_id);
+    if (s?.status !== 'leased' || failed.has(s.id)) continue;
+    const released =
+      s.leaseId === item.lease_id && s.leaseExpiresAt! > now
+        ? await release(w, tx, s, { status: 'leased', leaseId: item.lease_id }, item.error, 'failed', now)
+        : s.backupLeaseId === item.lease_id && backupRunning(s, now)
+          ? await dropBackup(w, tx, s, item.error, 'failed', now)
+          : false;
+    if (released) {
+      failed.set(s.id, s);
+      failedLeases.add(`${s.id}\n${item.lease_id}`);
+    }
+  }
+  const ended = await sql.endAttempts(
+    tx.sql,
+    completed.map((s) => s.leaseId!),
+    'completed',
+    now,
+  );
+  await attemptsEnded(w, tx, completed, ended, 'completed', now);
+  await backupsDecided(w, tx, completed, ended, now);
+  tx.afterCommit(() => {
+    traceWork(w, 'result', completed, now);
+    traceWork(w, 'failure', [...failed.values()], now);
+  });
+  for (const [kind, ids] of idsByKind(completed)) {
+    for (const id of ids)
+      await w.parent(kind).settle(
+        tx,
+        id,
+        completed.filter((s) => parentOf(s)!.id === id),
+        now,
+      );
+  }
+  afterOutcomes(w, tx, [...completed, ...failed.values()], now);
+  const workers = [...completed, ...failed.values()].map(
+    (s) => ({ assigneeId: s.assigneeId, kind: s.coordinationId ? 'member' : 'agent' }) as const,
+  );
+  tx.afterCommit(() => sawAssignees(w, ownerId, workers, now));
+
+  // Everything else: answered from what the rows say now.
+  const done = new Set([...recorded, ...failedLeases]);
+  const rest = valid.filter((item) => !done.has(`${item.subtask_id}\n${item.lease_id}`));
+  const why = rest.length ? await refusals(w, tx.sql, ownerId, rest, now) : new Map<string, Refused>();
+  const after = new Map(
+    (
+      await sql.readSubtasks(
+        tx.sql,
+        ownerId,
+        rest.map((item) => item.subtask_id),
+      )
+    ).map((s) => [s.id, s]),
+  );
+  const answered = new Set<string>();
+  return items.map((item, i): OutcomeState => {
+    const ref = { subtask_id: item.subtask_id, lease_id: item.lease_id };
+    const problem = invalid.get(i);
+    if (problem) return { ...ref, status: 'refused', refusal: 'INVALID', message: problem };
+    const at = `${item.subtask_id}\n${item.lease_id}`;
+    if (done.has(at) && !answered.has(at)) {
+      answered.add(at);
+      return { ...ref, status: 'recorded', refusal: null, message: null };
+    }
+    const s = after.get(item.subtask_id) ?? completed.find((c) => c.id === item.subtask_id);
+    if ('result' in item && s?.status === 'completed' && s.leaseId === item.lease_id) {
+      return s.resultKey === resultKey(item.result)
+        ? { ...ref, status: 'already_recorded', refusal: null, message: null }
+        : {
+            ...ref,
+            status: 'refused',
+            refusal: 'CONFLICT',
+            message: `Subtask ${item.subtask_id} already has a different result under lease ${item.lease_id}`,
+          };
+    }
+    const refused = why.get(at) ?? {
+      refusal: 'LEASE_LOST' as const,
+      message: `Lease ${item.lease_id} on subtask ${item.subtask_id} is no longer held`,
+    };
+    return { ...ref, status: 'refused', ...refused };
+  });
+}
+
+/**
+ * Subtasks a backup copy ran for were decided: the copy that lost has its
+ * attempt cancelled (its late result and heartbeats are refused), and a
+ * backup that won moves its parent's counters, with the time it saved: the
+ * copy it beat had run t without finishing, so it would have needed at
+ * least about t more (the estimate the README gives).
+ */
+async function backupsDecided(w: EngineState, tx: Tx, completed: SubtaskRow[], ended: EndedAttemptRow[], now: Date): Promise<void> {
+  const raced = completed.filter((s) => s.backupLeaseId);
+  if (raced.length === 0) return;
+  const lost = await w.deps.sql.endAttempts(
+    tx.sql,
+    raced.map((s) => s.backupLeaseId!),
+    'cancelled',
+    now,
+    'another copy of the subtask finished first',
+  );
+  const wonBy = new Set(ended.filter((a) => a.backup).map((a) => a.subtaskId));
+  const byParent = new Map<string, { kind: ParentKind; counts: BackupCounts }>();
+  for (const a of lost) {
+    const s = raced.find((r) => r.id === a.subtaskId)!;
+    const { kind, id } = parentOf(s)!;
+    const entry = byParent.get(id) ?? { kind, counts: { launched: 0, won: 0, secondsSaved: 0 } };
+    byParent.set(id, entry);
+    if (wonBy.has(s.id)) {
+      entry.counts.won++;
+      entry.counts.secondsSaved += seconds(a.startedAt, now);
+    }
+  }
+  for (const [id, { kind, counts }] of byParent) if (counts.won > 0) await w.parent(kind).backups(tx, id, counts);
+  const won = [...byParent.values()].reduce((n, e) => n + e.counts.won, 0);
+  const saved = [...byParent.values()].reduce((n, e) => n + e.counts.secondsSaved, 0);
+  tx.afterCommit(() => {
+    w.outcomes.backups.won += won;
+    w.outcomes.backups.secondsSaved += saved;
+  });
+}
+
+/** Once committed: parents whose work moved may be done, and live views refresh. */
+function afterOutcomes(w: EngineState, tx: Tx, rows: SubtaskRow[], now: Date): void {
+  const touched = new Map<string, { kind: ParentKind; row: SubtaskRow }>();
+  for (const s of rows) {
+    const of = parentOf(s);
+    if (of) touched.set(of.id, { kind: of.kind, row: s });
+  }
+  if (touched.size === 0) return;
+  tx.afterCommit(async () => {
+    for (const [id, { kind }] of touched) await w.parent(kind).finishIfDone(w.deps.db, id, now);
+    await changed(
+      w,
+      [...touched.values()].map((t) => t.row),
+    );
+  });
+}
