@@ -33,7 +33,9 @@ export async function startBackups(db: Sql, { ownerId, assigneeId, ids, leaseSec
       ? await db.all(sql`
           WITH picked AS (SELECT s."id" FROM "subtasks" s WHERE ${free} ORDER BY s."id" FOR UPDATE SKIP LOCKED)
           UPDATE "subtasks" SET ${set} WHERE "id" IN (SELECT "id" FROM picked) RETURNING ${subtaskColumns()}`)
-      : await db.all(sql`UPDATE "subtasks" SET ${set} WHERE "id" IN (SELECT s."id" FROM "subtasks" s WHERE ${free}) RETURNING ${subtaskColumns()}`);
+      : await db.all(
+          sql`UPDATE "subtasks" SET ${set} WHERE "id" IN (SELECT s."id" FROM "subtasks" s WHERE ${free}) RETURNING ${subtaskColumns()}`,
+        );
   const started = rows.map(subtaskFrom);
   if (started.length === 0) return started;
   const attempts = started.map(
