@@ -138,6 +138,19 @@ describe.each(databaseKinds)('agent network commands on %s', (kind) => {
     expect(renderOptimization(optimized)).toMatch(/^objective: +speed$/m);
   });
 
+  it('execute run again with the same --idempotency-key answers with the first execution, not a second', async () => {
+    const net = await runNetworkCreate({ name: 'again', agents: ['w1'] }, alice);
+    const run = () =>
+      runNetworkExecute(
+        { id: net.id, task: '-', idempotencyKey: `nightly-${kind}` },
+        { ...alice, cwd: dir, readStdin: async () => '{"items":[1,2]}' },
+      );
+    const first = await run();
+    expect((await run()).id).toBe(first.id);
+    const listed = await alice.client.execution.list.query({ network_id: net.id });
+    expect(listed.executions.map((e) => e.id)).toEqual([first.id]);
+  });
+
   it('status --watch redraws the screen on a terminal until stopped', async () => {
     const net = await runNetworkCreate({ name: 'watched', agents: ['w1'] }, alice);
     const frames: string[] = [];

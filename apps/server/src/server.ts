@@ -15,6 +15,7 @@ import { WorkEngine } from './work/engine.ts';
 import { createTracing } from './tracing.ts';
 import { workSql } from './work/sql/index.ts';
 import { startSweeper } from './work/sweeper.ts';
+import { forgetExpiredSubmits } from './idempotency.ts';
 import { claimWaiters, taskWaiters } from './work/waiters.ts';
 
 /** How long shutdown waits for open connections before it closes them. */
@@ -76,6 +77,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         (now) => work.sweep(now),
         (now) => expireCoordinations(db, work, now),
         (now) => executions.finishStranded(db, now),
+        forgetExpiredSubmits(db),
       ],
       config.sweepIntervalMs,
       app.log,

@@ -12,6 +12,7 @@ import type { WorkEngine } from './work/engine.ts';
 import type { Waiters } from './work/waiters.ts';
 import { DomainError, type DomainErrorKind } from './errors.ts';
 import type { EventBus } from './events.ts';
+import type { IdempotentOperation, Submit } from './idempotency.ts';
 import type { HeartbeatBuffer } from './swarms/heartbeats.ts';
 import type { JoinBatcher } from './swarms/joins.ts';
 
@@ -27,6 +28,8 @@ export interface Context {
   joins: JoinBatcher;
   /** The X-Api-Key header as sent (possibly empty). */
   apiKey: string | undefined;
+  /** The Idempotency-Key header as sent (REST's way to give a submit's idempotency key). */
+  idempotencyKey: string | undefined;
   requestId: string;
   /** The caller's address, as the audit log records it. */
   ip: string;
@@ -154,6 +157,11 @@ export const ownerProcedure = scoped('owner');
 export const adminProcedure = scoped('admin');
 
 export type AuthedContext = Context & { principal: Principal };
+
+/** A submit under the caller's idempotency key, if it sent one (idempotency.ts). */
+export function submitOf(ctx: AuthedContext, operation: IdempotentOperation, input: Submit['input']): Submit {
+  return { ownerId: ctx.principal.owner_id, operation, input, header: ctx.idempotencyKey };
+}
 
 /** Who is acting, as the audit log records it. */
 export function actorOf(ctx: AuthedContext): Actor {

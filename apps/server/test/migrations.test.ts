@@ -22,6 +22,7 @@ const tables = [
   'api_keys',
   'audit_events',
   'execution_progress',
+  'idempotency_keys',
   'network_agent_stats',
   'network_minutes',
   'open_work',

@@ -1,4 +1,13 @@
-import { createTRPCClient, httpBatchLink, httpLink, splitLink, TRPCClientError, type TRPCClient } from '@trpc/client';
+import {
+  createTRPCClient,
+  httpBatchLink,
+  httpLink,
+  retryLink,
+  splitLink,
+  TRPCClientError,
+  type TRPCClient,
+  type TRPCLink,
+} from '@trpc/client';
 import { MAX_WAIT_SECONDS } from '@aitbc/core';
 import { context, propagation } from '@opentelemetry/api';
 import type { AppRouter } from '@aitbc/server';
@@ -40,6 +49,13 @@ export function createClient(options: ClientOptions): AitbcClient {
   });
   return createTRPCClient<AppRouter>({
     links: [
+      submitKeys,
+      // A submit whose answer never arrived (the connection cut, a timeout, the server briefly unavailable) is sent
+      // again under the same idempotency key: the server answers a repeat with the first answer, never running twice.
+      retryLink({
+        retry: ({ op, error, attempts }) => SUBMITS.has(op.path) && attempts <= SUBMIT_RETRIES && isTransient(error),
+        retryDelayMs: (attempt) => Math.min(4000, 250 * 2 ** attempt),
+      }),
       // A long poll (a claim waiting for work, a task status waiting for the end) may be held up to
       // MAX_WAIT_SECONDS: it goes alone, so nothing batched with it waits as long, and its timeout counts the wait.
       splitLink({
@@ -50,6 +66,26 @@ export function createClient(options: ClientOptions): AitbcClient {
       }),
     ],
   });
+}
+
+/** Submits that create something and take an idempotency key (the server's idempotency.ts). */
+const SUBMITS = new Set(['execution.execute', 'swarm.coordinate', 'network.create', 'key.create']);
+/** Retries of a submit whose answer did not arrive. */
+const SUBMIT_RETRIES = 4;
+
+/** Every submit carries an idempotency key: the caller's own, or a fresh one, kept across the retries below. */
+const submitKeys: TRPCLink<AppRouter> =
+  () =>
+  ({ op, next }) => {
+    if (op.type !== 'mutation' || !SUBMITS.has(op.path)) return next(op);
+    const input = (op.input ?? {}) as { idempotency_key?: string };
+    return next(input.idempotency_key !== undefined ? op : { ...op, input: { ...input, idempotency_key: globalThis.crypto.randomUUID() } });
+  };
+
+/** No answer (a cut connection, a timeout), or the server asking to come back: worth sending again. */
+function isTransient(error: unknown): boolean {
+  const { httpStatus } = describeError(error);
+  return httpStatus === null || httpStatus === 502 || httpStatus === 503 || httpStatus === 504;
 }
 
 /** Calls that may wait for work (with `wait_seconds`). */

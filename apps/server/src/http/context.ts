@@ -60,6 +60,7 @@ export function procedureContexts(
       heartbeats,
       joins,
       apiKey: Array.isArray(header) ? header[0] : header,
+      idempotencyKey: [req.headers['idempotency-key']].flat()[0],
       requestId: req.id,
       ip: req.ip,
       trace: requestTrace(req),

@@ -1,8 +1,9 @@
-import { ExecuteRequest, ExecutionIdParam, ExecutionList, ExecutionListQuery, ExecutionView } from '@aitbc/core';
+import { ExecuteRequest, ExecutionIdParam, ExecutionList, ExecutionListQuery, ExecutionView, IdempotentHeaders } from '@aitbc/core';
+import { submitOnce } from '../idempotency.ts';
 import { cancelExecution, decidedCounts, executionNotFound, submitExecution } from '../networks/executions.ts';
 import { toExecutionSummary, toExecutionView } from '../networks/views.ts';
 import { listPage } from '../pagination.ts';
-import { type AuthedContext, actorOf, ownerProcedure, readProcedure, router } from '../trpc.ts';
+import { type AuthedContext, actorOf, ownerProcedure, readProcedure, router, submitOf } from '../trpc.ts';
 import { audit } from '../audit/log.ts';
 import { findNetwork } from '../networks/records.ts';
 
@@ -29,6 +30,7 @@ export const executionRouter = router({
         tags,
         summary: 'Decompose a task, assign its subtasks, and queue them for the agents’ workers',
         protect: true,
+        requestHeaders: IdempotentHeaders,
       },
       successStatus: 202,
     })
@@ -37,7 +39,9 @@ export const executionRouter = router({
     .mutation(async ({ ctx, input }) => {
       // The execution's trace: its claims and results are spans under this one.
       const execution = await ctx.work.tracing.span('execute', { 'aitbc.network_id': input.network_id }, async (annotate) => {
-        const created = await ctx.db.transaction((db) => submitExecution(db, ctx.work, ctx.principal.owner_id, input, new Date()));
+        const created = await submitOnce(ctx.db, submitOf(ctx, 'execution.execute', input), (db) =>
+          submitExecution(db, ctx.work, ctx.principal.owner_id, input, new Date()),
+        );
         annotate({ 'aitbc.execution_id': created.id });
         return created;
       });

@@ -13,8 +13,10 @@ import {
   WhoAmI,
   scopeAllows,
   storedList,
+  IdempotentHeaders,
 } from '@aitbc/core';
-import { type AuthedContext, actorOf, anyKeyProcedure, ownerFor, ownerListed, ownerProcedure, router } from '../trpc.ts';
+import { submitOnce } from '../idempotency.ts';
+import { type AuthedContext, actorOf, anyKeyProcedure, ownerFor, ownerListed, ownerProcedure, router, submitOf } from '../trpc.ts';
 import { issueKey, principalOf } from '../auth/api-keys.ts';
 import { audit } from '../audit/log.ts';
 import { pageAfter, takePage } from '../pagination.ts';
@@ -97,6 +99,7 @@ export const keyRouter = router({
         tags,
         summary: 'Issue an API key: admins for any owner, owner keys for their own owner (never wider than the issuing key)',
         protect: true,
+        requestHeaders: IdempotentHeaders,
       },
       successStatus: 201,
     })
@@ -106,7 +109,7 @@ export const keyRouter = router({
       const ownerId = ownerFor(ctx, input.owner_id);
       const scope: KeyScope = input.scope ?? input.role ?? 'owner';
       if (!scopeAllows(ctx.principal.scope, scope)) throw forbidden(`An ${ctx.principal.scope} key cannot issue ${scope} keys`);
-      return ctx.db.transaction(async (tx) => {
+      return submitOnce(ctx.db, submitOf(ctx, 'key.create', input), async (tx) => {
         // Worker keys only (KeyCreate): a list not named is empty, "all" is null.
         const worker = scope === 'worker';
         const agents = worker ? storedList(input.agents) : null;

@@ -1,5 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import {
+  IdempotentHeaders,
   type CoordinationStrategy,
   DEFAULT_NETWORK_SETTINGS,
   NetworkCreate,
@@ -21,7 +22,8 @@ import { executionCounts, findNetwork, measureNetwork } from '../networks/record
 import { checkReplication, requireOwnAgents, selectMetrics, settingColumns } from '../networks/settings.ts';
 import { networkSettings, toNetworkView } from '../networks/views.ts';
 import { listPage } from '../pagination.ts';
-import { type AuthedContext, actorOf, ownerProcedure, readProcedure, router } from '../trpc.ts';
+import { type AuthedContext, actorOf, ownerProcedure, readProcedure, router, submitOf } from '../trpc.ts';
+import { submitOnce } from '../idempotency.ts';
 import { audit } from '../audit/log.ts';
 
 const tags = ['agent networks'];
@@ -54,7 +56,14 @@ async function optimize(ctx: AuthedContext, networkId: string, objective: Object
 export const networkRouter = router({
   create: ownerProcedure
     .meta({
-      openapi: { method: 'POST', path: base, tags, summary: 'Create an agent network from your agents', protect: true },
+      openapi: {
+        method: 'POST',
+        path: base,
+        tags,
+        summary: 'Create an agent network from your agents',
+        protect: true,
+        requestHeaders: IdempotentHeaders,
+      },
       successStatus: 201,
     })
     .input(NetworkCreate)
@@ -63,7 +72,7 @@ export const networkRouter = router({
       const replication = input.replication ?? DEFAULT_NETWORK_SETTINGS.replication;
       const maxReplication = input.max_replication ?? Math.max(DEFAULT_NETWORK_SETTINGS.max_replication, replication);
       checkReplication({ replication, max_replication: maxReplication });
-      return ctx.db.transaction(async (db) => {
+      return submitOnce(ctx.db, submitOf(ctx, 'network.create', input), async (db) => {
         await requireOwnAgents(db, ctx.principal.owner_id, input.agents);
         const network = await db.agentNetwork.create({
           data: {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   ClaimResult,
+  IdempotentHeaders,
   ConsensusRequest,
   ConsensusView,
   CoordinateRequest,
@@ -37,7 +38,8 @@ import { countsOf, swarmStatus, taskStatus, toSwarmViews } from '../swarms/recor
 import { type SwarmWhere, swarmFrom, swarmStatusWhere, toMemberView } from '../swarms/views.ts';
 import { sql } from '../db/sql.ts';
 import { longPoll } from '../work/waiters.ts';
-import { type AuthedContext, actAs, actorOf, ownerProcedure, readProcedure, router, workerProcedure } from '../trpc.ts';
+import { type AuthedContext, actAs, actorOf, ownerProcedure, readProcedure, router, submitOf, workerProcedure } from '../trpc.ts';
+import { submitOnce } from '../idempotency.ts';
 import { audit } from '../audit/log.ts';
 
 const tags = ['swarms'];
@@ -300,6 +302,7 @@ export const swarmRouter = router({
         tags,
         summary: 'Select members and hand them a task (the spec’s and the legacy body)',
         protect: true,
+        requestHeaders: IdempotentHeaders,
       },
       successStatus: 202,
     })
@@ -308,7 +311,9 @@ export const swarmRouter = router({
     .mutation(async ({ ctx, input }) => {
       // The task's trace: its claims, results and decision are spans under this one.
       const task = await ctx.work.tracing.span('coordinate', { 'aitbc.strategy': input.strategy }, async (annotate) => {
-        const created = await ctx.db.transaction((db) => coordinate(db, ctx.work, ctx.principal.owner_id, input, new Date()));
+        const created = await submitOnce(ctx.db, submitOf(ctx, 'swarm.coordinate', input), (db) =>
+          coordinate(db, ctx.work, ctx.principal.owner_id, input, new Date()),
+        );
         annotate({ 'aitbc.task_id': created.task_id, 'aitbc.swarm_id': created.swarm_id });
         return created;
       });

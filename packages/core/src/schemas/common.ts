@@ -21,3 +21,25 @@ export const QueryBoolean = z
 
 /** For procedures that take nothing (REST GETs still parse an object). */
 export const NoInput = z.object({});
+
+/** How long a submit's first answer is kept for repeats under its idempotency key. */
+export const IDEMPOTENCY_SECONDS = 24 * 3600;
+
+/**
+ * An idempotency key: a repeat of a submit (execute, coordinate, network or
+ * key create) under the same key within 24 hours gets the first answer
+ * instead of running again. REST takes it as the `Idempotency-Key` header.
+ */
+export const IdempotencyKey = z
+  .string()
+  .trim()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, 'an idempotency key is printable ASCII without spaces')
+  .describe('a repeat within 24 h under the same key gets the first answer instead of running again (REST: the Idempotency-Key header)');
+
+/** The field every idempotent submit takes. */
+export const Idempotent = { idempotency_key: IdempotencyKey.optional() };
+
+/** The REST header every idempotent submit takes (documented in /openapi.json). */
+export const IdempotentHeaders = z.object({ 'idempotency-key': IdempotencyKey.optional() });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, IsoDateTime, NextCursor, PageQuery, QueryBoolean } from './common.ts';
+import { Id, Idempotent, IsoDateTime, NextCursor, PageQuery, QueryBoolean } from './common.ts';
 
 /**
  * What a key may do, least to most (SECURITY.md):
@@ -69,6 +69,7 @@ export const KeyCreate = z
       .optional()
       .describe('the key stops working this long after it is issued'),
     label: z.string().trim().max(200).optional(),
+    ...Idempotent,
   })
   .refine((k) => !(k.scope && k.role && k.scope !== k.role), { message: 'scope and role name the same thing; give one', path: ['role'] })
   .refine((k) => (k.scope ?? k.role ?? 'owner') === 'worker' || (k.agents === undefined && k.members === undefined), {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Capability } from './agent.ts';
-import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
+import { Id, Idempotent, IsoDateTime, NextCursor, PageQuery } from './common.ts';
 import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
 import { DEFAULT_STRAGGLER_SETTINGS, SpeculationView, StragglerSettings } from './stragglers.ts';
 
@@ -71,6 +71,7 @@ export const NetworkCreate = z
       .max(MAX_AGENTS_PER_NETWORK)
       .transform((ids) => [...new Set(ids)]),
     coordination_strategy: CoordinationStrategy.default('round-robin'),
+    ...Idempotent,
   })
   .extend(NetworkSettings.partial().shape);
 export type NetworkCreate = z.input<typeof NetworkCreate>;
@@ -157,6 +158,7 @@ export type NetworkTask = z.infer<typeof NetworkTask>;
 export const ExecuteRequest = NetworkIdParam.extend({
   task: NetworkTask,
   priority: Priority.default('normal'),
+  ...Idempotent,
 });
 export type ExecuteRequest = z.input<typeof ExecuteRequest>;
 

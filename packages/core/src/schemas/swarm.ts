@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
+import { Id, Idempotent, IsoDateTime, NextCursor, PageQuery } from './common.ts';
 import { MAX_ITEMS_PER_TASK, MAX_SUBTASKS_PER_TASK, Reducer } from './network.ts';
 import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
 import { SpeculationView, StragglerSettings } from './stragglers.ts';
@@ -249,6 +249,7 @@ export const CoordinateRequest = z
       .max(7 * 86_400)
       .optional()
       .describe('the task times out after this (default 3600)'),
+    ...Idempotent,
   })
   .superRefine((request, ctx) => {
     // Limits (docs/limits.md): depth and size of the task and of the parameters, and of the work copied to every member or chunk.

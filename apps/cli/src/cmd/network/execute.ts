@@ -18,6 +18,8 @@ export interface NetworkExecuteOptions {
   wait?: boolean;
   /** Seconds between polls under --wait (default 0.5). */
   interval?: number;
+  /** A repeat under this key (within 24 h) gets the first execution, not a second one (default: a fresh key per run). */
+  idempotencyKey?: string;
 }
 
 export interface NetworkExecuteDeps extends Pick<Session, 'client'> {
@@ -92,6 +94,7 @@ export async function runNetworkExecute(options: NetworkExecuteOptions, deps: Ne
     network_id: await networkIdOf(options.id, deps),
     task,
     ...(options.priority ? { priority: options.priority } : {}),
+    ...(options.idempotencyKey !== undefined ? { idempotency_key: options.idempotencyKey } : {}),
   });
   if (!options.wait) return submitted;
   const write = deps.stderr ?? (() => {});
@@ -125,6 +128,10 @@ export function addNetworkExecute(network: Command, deps: CliDeps): void {
     .requiredOption('--task <file>', 'the task as a JSON file, or - for stdin')
     .addOption(new Option('--priority <priority>', 'queue priority (default normal)').choices(PRIORITIES))
     .option('--wait', 'follow the execution to its end, showing progress on stderr, and print its results')
+    .option(
+      '--idempotency-key <key>',
+      'running the command again with this key (within 24 h) answers with the first execution instead of a second',
+    )
     .option('--interval <seconds>', `seconds between polls with --wait (default ${DEFAULT_INTERVAL_SECONDS})`, parseSeconds)
     .action(
       withSession(deps, async (session, command) => {

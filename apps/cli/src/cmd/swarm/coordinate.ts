@@ -21,6 +21,8 @@ import { parseShare } from './consensus.ts';
 import { present } from './render.ts';
 
 export interface SwarmCoordinateOptions {
+  /** A repeat under this key (within 24 h) gets the first task, not a second one (default: a fresh key per run). */
+  idempotencyKey?: string;
   /** The spec's: the task's id (generated when absent). */
   taskId?: string;
   /** The legacy CLI's: the task itself, as text. */
@@ -119,6 +121,7 @@ export async function runSwarmCoordinate(options: SwarmCoordinateOptions, deps: 
     ...(options.task !== undefined ? { task: options.task } : {}),
     ...(options.collaborators !== undefined ? { collaborators: options.collaborators } : {}),
     ...(options.timeout !== undefined ? { timeout_seconds: options.timeout } : {}),
+    ...(options.idempotencyKey !== undefined ? { idempotency_key: options.idempotencyKey } : {}),
   });
 }
 
@@ -159,6 +162,10 @@ export function addSwarmCoordinate(swarm: Command, deps: CliDeps): void {
     )
     .option('--threshold <share>', 'the winning share threshold consensus needs (default 0.7)', parseShare)
     .option('--swarm-id <id>', 'use this swarm (default: yours with the most eligible members)')
+    .option(
+      '--idempotency-key <key>',
+      'running the command again with this key (within 24 h) answers with the first task instead of a second',
+    )
     .action(
       withSession(deps, async (session, command) => {
         const coordinated = await runSwarmCoordinate(command.opts<SwarmCoordinateOptions>(), { client: session.client, cwd: deps.cwd });
