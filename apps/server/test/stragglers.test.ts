@@ -246,3 +246,64 @@ describe.each(databaseKinds)('stragglers on %s', (kind) => {
     });
   });
 });
+
+// The sweep finds a first lease run out while a backup copy runs, and would promote the backup; meanwhile the first
+// lease is extended (its heartbeat was in flight), so the promotion does not happen. The backup runs on, and when it
+// wins, its win and its completion count. PostgreSQL only: a row lock holds the sweep between its read and its
+// promotion, where the heartbeat lands.
+describe.runIf(databaseKinds.includes('postgresql'))('a backup whose promotion lost to a heartbeat, on postgresql', () => {
+  let srv: TestServer;
+  afterAll(() => srv?.close());
+
+  it('counts the backup’s win and completion after the sweep left both copies running', async () => {
+    srv = await startTestServer('postgresql', { sweepIntervalMs: 600_000 });
+    const alice = restClient(srv.url, await srv.keyFor('alice'));
+    const a = (await alice('POST', '/api/v1/agents', { name: 'first' })).body.id as string;
+    const b = (await alice('POST', '/api/v1/agents', { name: 'backup' })).body.id as string;
+    const network = (await alice('POST', '/api/v1/agents/networks', { name: 'race', agents: [a], claim_timeout_seconds: 3600 })).body;
+    const execution = (await alice('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { x: 1 } })).body;
+    const first = (await alice('POST', `/api/v1/agents/${a}/claim`, { lease_seconds: 1 })).body.subtask;
+    const { workSql } = await import('../src/work/sql/index.ts');
+    const [backup] = await srv.server.db.transaction((tx) =>
+      workSql.startBackups(tx.sql, { ownerId: 'alice', assigneeId: b, ids: [first.subtask_id], leaseSeconds: 60, now: new Date() }),
+    );
+    expect(backup?.backupLeaseId).toBeTruthy();
+
+    const pg = (await import('pg')).default;
+    const holder = new pg.Client({ connectionString: srv.database.target.url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM "subtasks" WHERE "id" = $1 FOR UPDATE', [first.subtask_id]);
+      // The sweep, as of a moment when the first lease has run out and the backup's has not.
+      const sweep = srv.server.work.sweep(new Date(Date.now() + 5000));
+      for (let i = 0; i < 200; i++) {
+        const waiting = await holder.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`,
+        );
+        if (waiting.rowCount) break;
+        await sleep(25);
+      }
+      // The first copy's heartbeat lands first.
+      await holder.query(`UPDATE "subtasks" SET "lease_expires_at" = now() AT TIME ZONE 'UTC' + interval '1 hour' WHERE "id" = $1`, [
+        first.subtask_id,
+      ]);
+      await holder.query('COMMIT');
+      expect(await sweep).toEqual({ expired: 0, reassigned: 0 });
+    } finally {
+      await holder.end();
+    }
+    // The backup finishes first: its result is taken, its attempt completes, and the win is counted.
+    const won = await alice('POST', `/api/v1/subtasks/${first.subtask_id}/result`, { lease_id: backup!.backupLeaseId, result: 'backup' });
+    expect(won.status, JSON.stringify(won.body)).toBe(200);
+    const attempts = await srv.server.db.run((db) =>
+      db.subtaskAttempt.findMany({ where: { subtaskId: first.subtask_id }, orderBy: { startedAt: 'asc' } }),
+    );
+    expect(attempts.map((x) => [x.assigneeId, x.backup, x.outcome])).toEqual([
+      [a, false, 'cancelled'],
+      [b, true, 'completed'],
+    ]);
+    const row = await srv.server.db.run((db) => db.agentNetworkExecution.findUnique({ where: { id: execution.id } }));
+    expect([row!.backupsLaunched, row!.backupsWon]).toEqual([0, 1]);
+  });
+});

@@ -32,15 +32,13 @@ export async function release(
   now: Date,
 ): Promise<boolean> {
   const { parent, id } = w.parentOfRow(s);
-  if (from.status === 'leased' && s.backupLeaseId && s.backupLeaseExpiresAt) {
-    // A backup copy runs: it becomes the subtask's lease, and nothing goes back to the queue.
-    if (backupRunning(s, now) && (await w.deps.sql.promoteBackup(tx.sql, s.id, from.leaseId, now, from.expiredBy))) {
-      const attempts = await w.deps.sql.endAttempts(tx.sql, [from.leaseId], ended, now, ended === 'failed' ? error : null);
-      if (ended !== 'cancelled') await attemptsEnded(w, tx, [s], attempts, ended, now);
-      return true;
-    }
-    // Its lease had run out too: it ends with the move below.
-    await w.deps.sql.endAttempts(tx.sql, [s.backupLeaseId], 'expired', now);
+  if (from.status === 'leased' && s.backupLeaseId && backupRunning(s, now)) {
+    // A backup copy runs: it becomes the subtask's lease, and nothing goes back to the queue. When it cannot (the
+    // first lease was extended since the caller read it, or is no longer this one), both copies run on untouched.
+    if (!(await w.deps.sql.promoteBackup(tx.sql, s.id, from.leaseId, now, from.expiredBy))) return false;
+    const attempts = await w.deps.sql.endAttempts(tx.sql, [from.leaseId], ended, now, ended === 'failed' ? error : null);
+    if (ended !== 'cancelled') await attemptsEnded(w, tx, [s], attempts, ended, now);
+    return true;
   }
   const exhausted = from.status === 'leased' && s.attempts >= s.maxAttempts;
   const next = exhausted ? null : await parent.reassign(tx, s, s.assigneeId ? [s.assigneeId] : [], now);
@@ -60,6 +58,11 @@ export async function release(
   if (from.status === 'leased') {
     const attempts = await w.deps.sql.endAttempts(tx.sql, [from.leaseId], ended, now, ended === 'failed' ? error : null);
     if (ended !== 'cancelled') await attemptsEnded(w, tx, [s], attempts, ended, now);
+    // A backup copy whose lease had run out too went with the move: its attempt ends, as the backup sweep ends one.
+    if (s.backupLeaseId) {
+      const lapsed = await w.deps.sql.endAttempts(tx.sql, [s.backupLeaseId], 'expired', now);
+      await attemptsEnded(w, tx, [s], lapsed, 'expired', now);
+    }
   }
   if (next?.assigneeId) wake(w, tx, [next.assigneeId]);
   else await parent.settle(tx, id, [{ ...s, status: 'failed', error: failure }], now);
