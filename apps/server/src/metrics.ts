@@ -110,6 +110,27 @@ function metricsOf(registry: Registry, outcomes: Outcomes) {
         for (const [outcome, n] of Object.entries(outcomes.consensus)) this.inc({ outcome }, n);
       },
     }),
+    attemptsTimedOut: new Counter({
+      name: 'aitbc_attempts_timed_out_total',
+      help: 'Attempts this instance ended because they ran past max_attempt_seconds, whatever their heartbeats said (also in aitbc_leases_expired_total)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(outcomes.attemptsTimedOut);
+      },
+    }),
+    retries: new Counter({
+      name: 'aitbc_retries_total',
+      help: 'Failed subtasks by what followed, on this instance: delayed (a retry waiting out its backoff), dead (failed for good: a dead letter), redriven (re-queued by a redrive)',
+      labelNames: ['event'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ event: 'delayed' }, outcomes.retriesDelayed);
+        this.inc({ event: 'dead' }, outcomes.deadLettered);
+        this.inc({ event: 'redriven' }, outcomes.redriven);
+      },
+    }),
     stolen: new Counter({
       name: 'aitbc_subtasks_stolen_total',
       help: 'Unclaimed subtasks an idle agent or member took from another assignee (work stealing)',

@@ -104,17 +104,18 @@ function declareErrors(doc: OpenAPIObject): void {
 
 const LEASE_LOST = 'The lease is no longer held: expired, ended, or handed on (the message says which)';
 const NETWORK = '/api/v1/agents/networks';
+const IDEMPOTENCY_MISMATCH = 'The Idempotency-Key was used (within 24 h) for a different request';
 
 /** What a route answers beyond its kind's errors (declareErrors): each from the domain error its procedure raises. */
 const ROUTE_ERRORS: Record<string, Record<number, string>> = {
   'POST /api/v1/agents': { 409: 'You already have an agent of that name' },
   'PATCH /api/v1/agents/{agent_id}': { 409: 'You already have an agent of that name' },
-  [`POST ${NETWORK}`]: { 404: 'An agent named in `agents` is not found, or not yours' },
+  [`POST ${NETWORK}`]: { 404: 'An agent named in `agents` is not found, or not yours', 422: IDEMPOTENCY_MISMATCH },
   [`PATCH ${NETWORK}/{network_id}`]: { 404: 'An agent named in `agents` is not found, or not yours', 409: 'The network is archived' },
   [`DELETE ${NETWORK}/{network_id}`]: { 409: 'The network is already archived' },
   [`POST ${NETWORK}/{network_id}/execute`]: {
     409: 'The network is paused or archived, or none of its agents exist any more',
-    422: 'No agent of the network has the capabilities a subtask requires, or the task is over a size limit',
+    422: `No agent of the network has the capabilities a subtask requires, or the task is over a size limit; or: ${IDEMPOTENCY_MISMATCH}`,
   },
   [`POST ${NETWORK}/{network_id}/executions/{execution_id}/cancel`]: { 409: 'The execution has already ended' },
   'POST /api/v1/subtasks/{subtask_id}/result': { 409: LEASE_LOST },
@@ -129,6 +130,7 @@ const ROUTE_ERRORS: Record<string, Record<number, string>> = {
   'POST /swarm/coordinate': {
     404: 'The swarm_id given is not found, or not yours',
     409: 'Too few eligible members (the message names the filters and how many qualified), or the task_id is taken',
+    422: IDEMPOTENCY_MISMATCH,
   },
   'POST /swarm/consensus': {
     404: 'No task of yours has that task_id',
@@ -136,6 +138,11 @@ const ROUTE_ERRORS: Record<string, Record<number, string>> = {
   },
   'POST /swarm/tasks/{task_id}/cancel': { 409: 'The task has already ended' },
   'DELETE /api/v1/keys/{key_id}': { 409: 'The key is already revoked, or is the key this request was made with' },
+  'POST /api/v1/keys': {
+    404: 'An agent or member named in `agents` or `members` is not found, or not yours',
+    409: 'A key was already issued under this Idempotency-Key (the message names it; its secret is shown only once)',
+    422: IDEMPOTENCY_MISMATCH,
+  },
 };
 
 interface Operation {

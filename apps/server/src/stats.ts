@@ -83,3 +83,11 @@ export async function membersMoved(
   const outOf = from ? sql`, ${raw(`"${MEMBER_COLUMN[from]}" = "${MEMBER_COLUMN[from]}" - `)}${count}` : sql``;
   await tx.sql.run(sql`UPDATE "swarms" SET ${into}${count}${outOf} WHERE "id" = ${swarmId}`);
 }
+
+/** A failed execution runs again (a redrive): it is live again, and no longer counted as failed. */
+export async function executionReopened(tx: Db, networkId: string, now: Date): Promise<void> {
+  await tx.sql.run(sql`
+    UPDATE "agent_networks" SET "live_executions" = "live_executions" + 1, "executions_failed" = "executions_failed" - 1,
+      "last_activity_at" = ${now}, "updated_at" = ${now}
+    WHERE "id" = ${networkId}`);
+}

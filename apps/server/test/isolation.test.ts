@@ -134,6 +134,22 @@ function matrix(a: World, b: World): Record<string, Case> {
         },
       })),
     },
+    'deadLetter.subtask': { attacks: [{ input: { subtask_id: a.subtask } }, { input: { subtask_id: a.swarmSubtask } }] },
+    'deadLetter.list': {
+      attacks: [
+        { input: { network_id: a.network }, expect: { check: (d) => expect(d).toMatchObject({ dead_letters: [] }) } },
+        { input: { execution_id: a.execution }, expect: { check: (d) => expect(d).toMatchObject({ dead_letters: [] }) } },
+      ],
+      noObjectId: { why: 'lists the caller’s dead letters', input: {}, check: none([a.subtask, a.execution]) },
+    },
+    // A redrive selects among the caller's own dead letters only: another owner's ids select nothing.
+    'deadLetter.redrive': {
+      attacks: [
+        { input: { execution_id: a.execution }, expect: { check: (d) => expect(d).toEqual({ redriven: [], skipped: [] }) } },
+        { input: { subtask_ids: [a.subtask] }, expect: { check: (d) => expect(d).toEqual({ redriven: [], skipped: [] }) } },
+        { input: { network_id: a.network }, expect: { check: (d) => expect(d).toEqual({ redriven: [], skipped: [] }) } },
+      ],
+    },
     'swarm.join': { attacks: [{ input: { role: 'monitor', capability: 'iso', swarm_id: a.swarm } }] },
     'swarm.leave': {
       attacks: [

@@ -21,6 +21,7 @@ const tables = [
   'agents',
   'api_keys',
   'audit_events',
+  'dead_letters',
   'execution_progress',
   'idempotency_keys',
   'network_agent_stats',

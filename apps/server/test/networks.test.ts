@@ -35,8 +35,15 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
     return r.body as { id: string; name: string };
   }
 
+  // Failures are retried at once here (retry_base_seconds 0): these tests are about who takes the work next;
+  // the backoff has tests of its own (retries.test.ts).
   async function network(body: Record<string, unknown>) {
-    const r = await alice('POST', '/api/v1/agents/networks', { name: 'n', agents: agents.map((a) => a.id), ...body });
+    const r = await alice('POST', '/api/v1/agents/networks', {
+      name: 'n',
+      agents: agents.map((a) => a.id),
+      retry_base_seconds: 0,
+      ...body,
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     return r.body as { id: string; agents: string[] };
   }

@@ -413,7 +413,8 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       const t = await coordinate({
         strategy: 'leader-election',
         collaborators: 3,
-        parameters: { capability: 'compute', payload: { job: 1 }, max_attempts: 3 },
+        // Retried at once (no backoff): this is about who leads next.
+        parameters: { capability: 'compute', payload: { job: 1 }, max_attempts: 3, retry_base_seconds: 0 },
       });
       const first = (await task(t.task_id)).leader;
       const ranked = (await members(t.swarm_id)).filter((m) => t.assigned_members.includes(m.member_id));

@@ -11,4 +11,6 @@ export * from './network/index.ts';
 export * from './swarm/index.ts';
 export * from './schemas/dashboard.ts';
 export * from './schemas/stragglers.ts';
+export * from './schemas/retries.ts';
+export * from './schemas/dead-letters.ts';
 export * from './work/stragglers.ts';

@@ -286,3 +286,8 @@ export const newUuid = dialectal(
  * wait on one another's counter row; SQLite has one writer, so one shard.
  */
 export const shard = dialectal('0', '(pg_backend_pid() % 1024)');
+
+/** The earlier of two timestamps (or the smaller of two numbers): SQLite's two-argument min(), PostgreSQL's LEAST(). */
+export function earliest(a: Query, b: Query): Query {
+  return sql`${dialectal(sql`min(${a}, ${b})`, sql`LEAST(${a}, ${b})`)}`;
+}

@@ -38,6 +38,7 @@ import { openLoad } from '../work/open-work.ts';
 import type { NewSubtask } from '../work/sql/insert.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import { loadCandidates, meanTaskSeconds } from './candidates.ts';
+import { recordDeadLetter } from './dead-letters.ts';
 import { findNetwork } from './records.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, priorityRank, toExecutionView } from './views.ts';
 import { later } from '../clock.ts';
@@ -138,6 +139,8 @@ export async function submitExecution(
         leaseExpiresAt: null,
         attempts: 0,
         leaseId: null,
+        attemptDeadlineAt: null,
+        backupDeadlineAt: null,
         backupAssigneeId: null,
         backupLeaseId: null,
         backupLeaseExpiresAt: null,
@@ -263,7 +266,11 @@ export class ExecutionParent implements WorkParent {
       avoid,
     });
     if (choice.cursor !== network.rrCursor) await tx.agentNetwork.update({ where: { id: network.id }, data: { rrCursor: choice.cursor } });
-    return { assigneeId: choice.agentId, claimBy: later(now, network.claimTimeoutSeconds) };
+    return {
+      assigneeId: choice.agentId,
+      claimBy: later(now, network.claimTimeoutSeconds),
+      retry: { baseSeconds: network.retryBaseSeconds, maxSeconds: network.retryMaxSeconds },
+    };
   }
 
   async settle(tx: Tx, executionId: string, replicas: SubtaskRow[], now: Date): Promise<void> {
@@ -279,7 +286,7 @@ export class ExecutionParent implements WorkParent {
       const failed = replicas.find((s) => s.status === 'failed');
       if (failed) {
         const execution = await lockExecution(tx, executionId, now);
-        if (execution) await this.fail(tx, execution, `subtask ${failed.seq} failed: ${failed.error ?? 'no reason given'}`, now);
+        if (execution) await this.fail(tx, execution, `subtask ${failed.seq} failed: ${failed.error ?? 'no reason given'}`, now, failed);
       }
       return;
     }
@@ -321,7 +328,8 @@ export class ExecutionParent implements WorkParent {
       // The workers' own words say more than "the subtask failed": quote the last one.
       const lastError = live.filter((r) => r.status === 'failed' && r.error).at(-1)?.error;
       const detail = lastError && decision.reason !== lastError ? `${decision.reason} (last error: ${lastError})` : decision.reason;
-      return this.fail(tx, execution, `subtask ${seq} failed: ${detail}`, now);
+      const dead = live.filter((r) => r.status === 'failed').at(-1) ?? live.at(-1)!;
+      return this.fail(tx, execution, `subtask ${seq} failed: ${detail}`, now, { ...dead, error: detail });
     }
 
     const winner = live.find((r) => r.replica === decision.winner)!;
@@ -366,7 +374,12 @@ export class ExecutionParent implements WorkParent {
   }
 
   /** A subtask failed for good: the execution fails and its remaining work is withdrawn. Call with the execution locked. */
-  private async fail(tx: Tx, execution: ExecutionRow, error: string, now: Date): Promise<void> {
+  /** The execution fails; the subtask that failed it (`failed`) is kept as a dead letter, to be redriven. */
+  private async fail(tx: Tx, execution: ExecutionRow, error: string, now: Date, failed?: SubtaskRow): Promise<void> {
+    if (failed) {
+      await recordDeadLetter(tx.sql, execution, failed, failed.error ?? error, now);
+      tx.afterCommit(() => void this.work.outcomes.deadLettered++);
+    }
     await this.work.cancelOpen(tx, { executionId: execution.id }, null, now);
     await tx.agentNetworkExecution.update({
       where: { id: execution.id },
@@ -531,6 +544,7 @@ function executionSubtask(
     claimBy: later(now, network.claimTimeoutSeconds),
     maxAttempts: s.maxAttempts ?? network.maxAttempts,
     leaseSeconds: network.leaseSeconds,
+    maxAttemptSeconds: network.maxAttemptSeconds,
     createdAt: s.createdAt,
   };
 }

@@ -23,6 +23,9 @@ export function settingColumns(input: {
   speculation?: boolean;
   speculation_multiplier?: number;
   speculation_quantile?: number;
+  retry_base_seconds?: number;
+  retry_max_seconds?: number;
+  max_attempt_seconds?: number;
 }) {
   const columns = {
     leaseSeconds: input.lease_seconds,
@@ -34,6 +37,9 @@ export function settingColumns(input: {
     speculation: input.speculation,
     speculationMultiplier: input.speculation_multiplier,
     speculationQuantile: input.speculation_quantile,
+    retryBaseSeconds: input.retry_base_seconds,
+    retryMaxSeconds: input.retry_max_seconds,
+    maxAttemptSeconds: input.max_attempt_seconds,
   };
   return Object.fromEntries(Object.entries(columns).filter(([, v]) => v !== undefined));
 }

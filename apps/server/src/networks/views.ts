@@ -43,6 +43,9 @@ export function networkFrom(r: Record<string, unknown>): NetworkRow {
     speculation: flag(r.speculation),
     speculationMultiplier: num(r.speculation_multiplier),
     speculationQuantile: num(r.speculation_quantile),
+    retryBaseSeconds: num(r.retry_base_seconds),
+    retryMaxSeconds: num(r.retry_max_seconds),
+    maxAttemptSeconds: num(r.max_attempt_seconds),
     liveExecutions: num(r.live_executions),
     executionsTotal: num(r.executions_total),
     executionsCompleted: num(r.executions_completed),
@@ -67,6 +70,9 @@ export function networkSettings(n: NetworkRow) {
     speculation: n.speculation,
     speculation_multiplier: n.speculationMultiplier,
     speculation_quantile: n.speculationQuantile,
+    retry_base_seconds: n.retryBaseSeconds,
+    retry_max_seconds: n.retryMaxSeconds,
+    max_attempt_seconds: n.maxAttemptSeconds,
   };
 }
 

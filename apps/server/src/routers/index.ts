@@ -3,6 +3,7 @@ import { agentRouter } from './agent.ts';
 import { executionRouter } from './execution.ts';
 import { historyRouter } from './history.ts';
 import { auditRouter } from './audit.ts';
+import { deadLetterRouter } from './dead-letter.ts';
 import { keyRouter } from './key.ts';
 import { liveRouter } from './live.ts';
 import { networkRouter } from './network.ts';
@@ -20,6 +21,7 @@ export const appRouter = router({
   network: networkRouter,
   execution: executionRouter,
   work: workRouter,
+  deadLetter: deadLetterRouter,
   swarm: swarmRouter,
   agent: agentRouter,
   live: liveRouter,

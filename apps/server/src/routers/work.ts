@@ -174,13 +174,21 @@ export const workRouter = router({
         method: 'POST',
         path: '/api/v1/subtasks/{subtask_id}/fail',
         tags,
-        summary: 'Report that the subtask failed; it is retried elsewhere until max_attempts',
+        summary:
+          'Report that the subtask failed; it is retried elsewhere after a backoff until max_attempts (or at once for good, with retryable: false)',
         protect: true,
       },
     })
     .input(FailureRequest)
     .output(LeaseView)
-    .mutation(({ ctx, input }) => recordOne(ctx, { subtask_id: input.subtask_id, lease_id: input.lease_id, error: input.error })),
+    .mutation(({ ctx, input }) =>
+      recordOne(ctx, {
+        subtask_id: input.subtask_id,
+        lease_id: input.lease_id,
+        error: input.error,
+        ...(input.retryable !== undefined ? { retryable: input.retryable } : {}),
+      }),
+    ),
 
   results: workerProcedure
     .meta({

@@ -25,6 +25,7 @@ import {
   type TaskStatus,
   tallyVotes,
   VOTING_STRATEGIES,
+  DEFAULT_RETRY_SETTINGS,
   DEFAULT_STRAGGLER_SETTINGS,
   type StragglerSettings,
   type Vote,
@@ -226,6 +227,7 @@ function subtaskRow(c: CoordinationRow, seq: number, replica: number, memberId: 
     claimBy: later(now, c.leaseSeconds),
     maxAttempts: c.maxAttempts,
     leaseSeconds: c.leaseSeconds,
+    maxAttemptSeconds: paramsOf(c).max_attempt_seconds ?? DEFAULT_RETRY_SETTINGS.max_attempt_seconds,
     createdAt: now,
   };
 }
@@ -494,7 +496,12 @@ export class CoordinationParent implements WorkParent {
   async reassign(tx: Tx, s: SubtaskRow, avoid: string[], now: Date): Promise<Assignment> {
     const c = await readTask(tx.sql, s.coordinationId!);
     if (!c) return { assigneeId: null, claimBy: later(now, 30) };
-    return { assigneeId: await reassignMember(tx, c, s, avoid, now), claimBy: later(now, c.leaseSeconds) };
+    const { retry_base_seconds: baseSeconds, retry_max_seconds: maxSeconds } = { ...DEFAULT_RETRY_SETTINGS, ...paramsOf(c) };
+    return {
+      assigneeId: await reassignMember(tx, c, s, avoid, now),
+      claimBy: later(now, c.leaseSeconds),
+      retry: { baseSeconds, maxSeconds },
+    };
   }
 
   async settle(tx: Tx, id: string, replicas: SubtaskRow[], now: Date): Promise<void> {

@@ -18,7 +18,7 @@
  * leases.ts, results.ts, release.ts (moving work), sweep.ts, with
  * attempts.ts, views.ts and spans.ts beneath them.
  */
-import type { ClaimedSubtask, LeaseView, ReportedOutcome } from '@aitbc/core';
+import type { ClaimedSubtask, LeaseView, ReportedOutcome, SubtaskHistory } from '@aitbc/core';
 import type { Attributes } from '@opentelemetry/api';
 import type { Tx } from '../db/database.ts';
 import type { ServerEvent } from '../events.ts';
@@ -27,7 +27,8 @@ import { type ClaimOptions, claim } from './claims.ts';
 import { extend, type LeaseState, leaseHolders, leaseView } from './leases.ts';
 import type { Outcomes } from './outcomes.ts';
 import type { ParentKind, WorkParent } from './parent.ts';
-import { cancelOpen, enqueue, handOn, releaseAllOf } from './release.ts';
+import { cancelOpen, enqueue, handOn, releaseAllOf, requeueEnded } from './release.ts';
+import { subtaskHistory } from './history.ts';
 import { type OutcomeState, record } from './results.ts';
 import { traceTasks, traceWork } from './spans.ts';
 import type { ParentRef } from './sql/cancel.ts';
@@ -145,6 +146,16 @@ export class WorkEngine {
     return cancelOpen(this.state, tx, parent, seq, now);
   }
 
+  /** A redrive: a parent's subtasks that ended undecided, queued again with fresh attempts (all, or none when one is `stuck`). */
+  requeueEnded(tx: Tx, parent: ParentRef, now: Date): Promise<{ ids: string[] } | { stuck: number }> {
+    return requeueEnded(this.state, tx, parent, now);
+  }
+
+  /** A subtask and every attempt of it, for its owner (not found otherwise). */
+  history(ownerId: string, subtaskId: string): Promise<SubtaskHistory> {
+    return subtaskHistory(this.state, ownerId, subtaskId);
+  }
+
   /** Assigned work that should move on at the next sweep: its agent went offline, or left the network. */
   handOn(tx: Tx, which: { assigneeId: string } | { networkId: string; keeping: string[] }, now: Date): Promise<number> {
     return handOn(this.state, tx, which, now);
@@ -152,8 +163,8 @@ export class WorkEngine {
 
   // ------------------------------------------------------------------ the sweep
 
-  /** What moves on by time alone (work/sweep.ts): leases and backup copies that ran out, assignments left unclaimed. */
-  sweep(now = new Date()): Promise<{ expired: number; reassigned: number }> {
+  /** What moves on by time alone (work/sweep.ts): leases and backup copies that ran out, assignments left unclaimed, retries due. */
+  sweep(now = new Date()): Promise<{ expired: number; reassigned: number; retried: number }> {
     return sweep(this.state, now);
   }
 

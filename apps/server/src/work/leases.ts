@@ -111,7 +111,10 @@ export async function refusals(
         : expired
           ? {
               refusal: 'LEASE_EXPIRED',
-              message: `${held} has expired: a heartbeat or outcome after the lease ran out is refused, and the subtask goes back to the queue`,
+              message:
+                s.leaseId === lease && s.attemptDeadlineAt && s.attemptDeadlineAt <= now
+                  ? `${held} has expired: the attempt ran past its time limit (max_attempt_seconds ${s.maxAttemptSeconds}), whatever its heartbeats said; the subtask goes back to the queue`
+                  : `${held} has expired: a heartbeat or outcome after the lease ran out is refused, and the subtask goes back to the queue`,
             }
           : beaten
             ? {

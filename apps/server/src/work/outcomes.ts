@@ -8,6 +8,13 @@
 export class Outcomes {
   /** Leases the sweeper ended because their time ran out. */
   leasesExpired = 0;
+  /** Of those, attempts that ran past their time limit (max_attempt_seconds) while heartbeating. */
+  attemptsTimedOut = 0;
+  /** Failed attempts whose retry waited out a backoff. */
+  retriesDelayed = 0;
+  /** Subtasks that failed for good (dead letters), and those re-queued by a redrive. */
+  deadLettered = 0;
+  redriven = 0;
   /** Leases taken from a swarm member because it failed (no heartbeat) or left. */
   readonly leasesReleased = { member_failed: 0, member_left: 0 };
   /** Voting tasks decided: consensus reached, or failed (including at the deadline). */

@@ -34,6 +34,8 @@ export interface EndedAttempt {
 export interface Assignment {
   assigneeId: string | null;
   claimBy: Date;
+  /** The parent's retry backoff (after a failed attempt): base × 2^(n−1) seconds, at most max, jittered. */
+  retry?: { baseSeconds: number; maxSeconds: number };
 }
 
 /**

@@ -4,6 +4,7 @@
  * open work withdrawn or handed on, and the claims they wake.
  */
 import type { Tx } from '../db/database.ts';
+import { retryDelaySeconds } from '@aitbc/core';
 import { attemptsEnded } from './attempts.ts';
 import type { ParentRef } from './sql/cancel.ts';
 import type { NewSubtask } from './sql/insert.ts';
@@ -18,9 +19,11 @@ const WAKE_CHUNK = 150;
 /**
  * Take a held or assigned replica away from its assignee: to another one
  * by the parent's rules, or to failed once it has had max_attempts claims
- * (or nobody can take it). `from` is the state the caller saw; nothing
- * happens unless it still holds. A held lease's attempt ends as `ended`.
- * Call with the parent locked.
+ * (or nobody can take it, or its worker said retrying cannot help). A
+ * failed attempt waits out the parent's retry backoff first (pending until
+ * then; the sweep hands it on: handOnDue). `from` is the state the caller
+ * saw; nothing happens unless it still holds. A held lease's attempt ends
+ * as `ended`, with `error`. Call with the parent locked.
  */
 export async function release(
   w: EngineState,
@@ -30,6 +33,7 @@ export async function release(
   error: string | null,
   ended: 'failed' | 'expired' | 'cancelled',
   now: Date,
+  retryable = true,
 ): Promise<boolean> {
   const { parent, id } = w.parentOfRow(s);
   if (from.status === 'leased' && s.backupLeaseId && backupRunning(s, now)) {
@@ -40,23 +44,29 @@ export async function release(
     if (ended !== 'cancelled') await attemptsEnded(w, tx, [s], attempts, ended, now);
     return true;
   }
-  const exhausted = from.status === 'leased' && s.attempts >= s.maxAttempts;
+  const exhausted = from.status === 'leased' && (s.attempts >= s.maxAttempts || !retryable);
   const next = exhausted ? null : await parent.reassign(tx, s, s.assigneeId ? [s.assigneeId] : [], now);
   const failure = exhausted
-    ? `${error ?? 'failed'} (attempt ${s.attempts} of ${s.maxAttempts})`
+    ? `${error ?? 'failed'} (${retryable ? '' : 'not retryable; '}attempt ${s.attempts} of ${s.maxAttempts})`
     : (error ?? 'nobody is left who can run it');
+  // A failure is retried after a backoff (an expired lease at once: its host is gone, not its input bad).
+  const wait =
+    ended === 'failed' && next?.assigneeId && next.retry ? retryDelaySeconds(s.attempts, retrySettings(next.retry), Math.random()) : 0;
   const moved = await w.deps.sql.moveSubtask(
     tx.sql,
     s.id,
     from,
-    next?.assigneeId
-      ? { status: 'assigned', assigneeId: next.assigneeId, claimBy: next.claimBy, error }
-      : { status: 'failed', error: failure },
+    wait > 0 && s.assigneeId
+      ? { status: 'pending', assigneeId: s.assigneeId, retryAt: new Date(now.getTime() + wait * 1000), error }
+      : next?.assigneeId
+        ? { status: 'assigned', assigneeId: next.assigneeId, claimBy: next.claimBy, error }
+        : { status: 'failed', error: failure },
     now,
   );
   if (!moved) return false;
+  if (wait > 0) tx.afterCommit(() => void w.outcomes.retriesDelayed++);
   if (from.status === 'leased') {
-    const attempts = await w.deps.sql.endAttempts(tx.sql, [from.leaseId], ended, now, ended === 'failed' ? error : null);
+    const attempts = await w.deps.sql.endAttempts(tx.sql, [from.leaseId], ended, now, ended === 'cancelled' ? null : error);
     if (ended !== 'cancelled') await attemptsEnded(w, tx, [s], attempts, ended, now);
     // A backup copy whose lease had run out too went with the move: its attempt ends, as the backup sweep ends one.
     if (s.backupLeaseId) {
@@ -64,8 +74,64 @@ export async function release(
       await attemptsEnded(w, tx, [s], lapsed, 'expired', now);
     }
   }
+  if (wait > 0) return true;
   if (next?.assigneeId) wake(w, tx, [next.assigneeId]);
   else await parent.settle(tx, id, [{ ...s, status: 'failed', error: failure }], now);
+  return true;
+}
+
+/**
+ * A redrive: the parent's subtasks that ended undecided are queued again
+ * with fresh attempts, each on the assignee the parent's rules choose now.
+ * All or nothing: when one of them has nobody to run it, nothing is queued
+ * and its seq is returned as `stuck`. Call with the parent locked.
+ */
+export async function requeueEnded(w: EngineState, tx: Tx, ref: ParentRef, now: Date): Promise<{ ids: string[] } | { stuck: number }> {
+  const ended = await w.deps.sql.endedUndecided(tx.sql, ref);
+  const plan: { s: SubtaskRow; assigneeId: string; claimBy: Date }[] = [];
+  for (const s of ended) {
+    const { parent } = w.parentOfRow(s);
+    const next = await parent.reassign(tx, { ...s, assigneeId: null }, [], now);
+    if (!next.assigneeId) return { stuck: s.seq };
+    plan.push({ s, assigneeId: next.assigneeId, claimBy: next.claimBy });
+  }
+  const ids: string[] = [];
+  for (const { s, assigneeId, claimBy } of plan)
+    if (await w.deps.sql.requeueSubtask(tx.sql, s.id, { assigneeId, claimBy }, now)) ids.push(s.id);
+  wake(
+    w,
+    tx,
+    plan.map((p) => p.assigneeId),
+  );
+  tx.afterCommit(() => {
+    w.outcomes.redriven += ids.length;
+    for (const p of plan) w.openParents.delete(p.assigneeId);
+  });
+  return { ids };
+}
+
+const retrySettings = (r: { baseSeconds: number; maxSeconds: number }) => ({
+  retry_base_seconds: r.baseSeconds,
+  retry_max_seconds: r.maxSeconds,
+});
+
+/**
+ * A failed subtask whose retry backoff is over: handed to the next assignee
+ * (preferably not the one whose attempt failed), or failed when nobody is
+ * left. Call with the parent locked. Conditional on it still waiting.
+ */
+export async function handOnDue(w: EngineState, tx: Tx, s: SubtaskRow, now: Date): Promise<boolean> {
+  const { parent, id } = w.parentOfRow(s);
+  if (!s.assigneeId) return false;
+  const next = await parent.reassign(tx, s, [s.assigneeId], now);
+  const failure = s.error ?? 'nobody is left who can run it';
+  const from: MovedFrom = { status: 'pending', assigneeId: s.assigneeId, dueBy: now };
+  const to = next.assigneeId
+    ? ({ status: 'assigned', assigneeId: next.assigneeId, claimBy: next.claimBy, error: s.error } as const)
+    : ({ status: 'failed', error: `${failure} (nobody is left who can run it)` } as const);
+  if (!(await w.deps.sql.moveSubtask(tx.sql, s.id, from, to, now))) return false;
+  if (next.assigneeId) wake(w, tx, [next.assigneeId]);
+  else await parent.settle(tx, id, [{ ...s, status: 'failed', error: to.error }], now);
   return true;
 }
 

@@ -85,7 +85,7 @@ async function recordIn(
     if (s?.status !== 'leased' || failed.has(s.id)) continue;
     const released =
       s.leaseId === item.lease_id && s.leaseExpiresAt! > now
-        ? await release(w, tx, s, { status: 'leased', leaseId: item.lease_id }, item.error, 'failed', now)
+        ? await release(w, tx, s, { status: 'leased', leaseId: item.lease_id }, item.error, 'failed', now, item.retryable !== false)
         : s.backupLeaseId === item.lease_id && backupRunning(s, now)
           ? await dropBackup(w, tx, s, item.error, 'failed', now)
           : false;

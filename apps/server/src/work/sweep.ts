@@ -3,7 +3,7 @@
  * by time alone.
  */
 import { dropBackup } from './attempts.ts';
-import { release, wake } from './release.ts';
+import { handOnDue, release, wake } from './release.ts';
 import { traceWork } from './spans.ts';
 import type { MovedFrom } from './sql/move.ts';
 import type { EngineState } from './state.ts';
@@ -15,12 +15,14 @@ const SWEEP_BATCH = 100;
 
 /**
  * What moves on by time alone: leases that ran out go back to the queue
- * (another assignee preferred) or fail after max_attempts, and assignments
- * nobody claimed within their claim window move on. Each subtask is its
+ * (another assignee preferred) or fail after max_attempts (a lease capped at
+ * its attempt's time limit among them), assignments nobody claimed within
+ * their claim window move on, and failures whose retry backoff is over are
+ * handed out. Each subtask is its
  * own transaction with conditional updates, so concurrent sweepers
  * (several server instances) act on each subtask at most once.
  */
-export async function sweep(w: EngineState, now = new Date()): Promise<{ expired: number; reassigned: number }> {
+export async function sweep(w: EngineState, now = new Date()): Promise<{ expired: number; reassigned: number; retried: number }> {
   const { db, sql } = w.deps;
   const [expiring, unclaimed, backups] = await db.run((_, q) =>
     Promise.all([
@@ -31,14 +33,20 @@ export async function sweep(w: EngineState, now = new Date()): Promise<{ expired
   );
   let expired = 0;
   let reassigned = 0;
+  let retried = 0;
   const lapsed: SubtaskRow[] = [];
   const moved: SubtaskRow[] = [];
   for (const s of backups) {
     const done = await db.transaction(async (tx) => {
       const { kind, id } = w.parentOfRow(s);
       await w.parent(kind).lock(tx, [id], true, now);
-      const dropped = await dropBackup(w, tx, s, 'lease expired', 'expired', now);
-      if (dropped) tx.afterCommit(() => void w.outcomes.leasesExpired++);
+      const timedOut = pastLimit(s.backupDeadlineAt, now);
+      const dropped = await dropBackup(w, tx, s, timedOut ? timeLimitError(s) : 'lease expired', 'expired', now);
+      if (dropped)
+        tx.afterCommit(() => {
+          w.outcomes.leasesExpired++;
+          if (timedOut) w.outcomes.attemptsTimedOut++;
+        });
       return dropped;
     });
     if (done) {
@@ -50,18 +58,20 @@ export async function sweep(w: EngineState, now = new Date()): Promise<{ expired
     const done = await db.transaction(async (tx) => {
       const { kind, id } = w.parentOfRow(s);
       await w.parent(kind).lock(tx, [id], true, now);
+      const timedOut = pastLimit(s.attemptDeadlineAt, now);
       const released = await release(
         w,
         tx,
         s,
         { status: 'leased', leaseId: s.leaseId ?? '', expiredBy: now },
-        'lease expired',
+        timedOut ? timeLimitError(s) : 'lease expired',
         'expired',
         now,
       );
       if (released)
         tx.afterCommit(() => {
           w.outcomes.leasesExpired++;
+          if (timedOut) w.outcomes.attemptsTimedOut++;
           changed(w, [s]);
         });
       return released;
@@ -71,7 +81,17 @@ export async function sweep(w: EngineState, now = new Date()): Promise<{ expired
       lapsed.push(s);
     }
   }
-  for (const s of unclaimed) {
+  for (const s of unclaimed.filter((u) => u.status === 'pending')) {
+    const done = await db.transaction(async (tx) => {
+      const { kind, id } = w.parentOfRow(s);
+      await w.parent(kind).lock(tx, [id], true, now);
+      const handed = await handOnDue(w, tx, s, now);
+      if (handed) tx.afterCommit(() => changed(w, [s]));
+      return handed;
+    });
+    if (done) retried++;
+  }
+  for (const s of unclaimed.filter((u) => u.status === 'assigned')) {
     const done = await db.transaction(async (tx) => {
       const { kind, id, parent } = w.parentOfRow(s);
       if (!s.assigneeId) return false;
@@ -103,5 +123,11 @@ export async function sweep(w: EngineState, now = new Date()): Promise<{ expired
   }
   traceWork(w, 'sweep: lease expired', lapsed, now);
   traceWork(w, 'sweep: reassigned unclaimed', moved, now);
-  return { expired, reassigned };
+  return { expired, reassigned, retried };
 }
+
+/** The attempt's time limit had come by `now` (its lease was capped there). */
+const pastLimit = (deadline: Date | null, now: Date) => deadline !== null && deadline.getTime() <= now.getTime();
+
+const timeLimitError = (s: SubtaskRow) =>
+  `the attempt ran past its time limit (max_attempt_seconds ${s.maxAttemptSeconds}), whatever its heartbeats said`;

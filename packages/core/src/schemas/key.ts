@@ -177,6 +177,7 @@ export const AUDIT_ACTIONS = [
   'agent.remove',
   'network.archive',
   'execution.cancel',
+  'execution.redrive',
   'swarm.leave',
   'task.cancel',
 ] as const;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Capability } from './agent.ts';
 import { Id, Idempotent, IsoDateTime, NextCursor, PageQuery } from './common.ts';
 import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
+import { DEFAULT_RETRY_SETTINGS, RetrySettings } from './retries.ts';
 import { DEFAULT_STRAGGLER_SETTINGS, SpeculationView, StragglerSettings } from './stragglers.ts';
 
 /**
@@ -49,7 +50,8 @@ export const NetworkSettings = z
     replication: z.number().int().min(1).max(16).describe('hybrid: agents that must agree on each subtask'),
     max_replication: z.number().int().min(1).max(32).describe('hybrid: the most agents a disputed subtask is given'),
   })
-  .extend(StragglerSettings.shape);
+  .extend(StragglerSettings.shape)
+  .extend(RetrySettings.shape);
 export type NetworkSettings = z.infer<typeof NetworkSettings>;
 
 export const DEFAULT_NETWORK_SETTINGS: NetworkSettings = {
@@ -59,6 +61,7 @@ export const DEFAULT_NETWORK_SETTINGS: NetworkSettings = {
   replication: 2,
   max_replication: 4,
   ...DEFAULT_STRAGGLER_SETTINGS,
+  ...DEFAULT_RETRY_SETTINGS,
 };
 
 export const NetworkCreate = z

@@ -10,12 +10,12 @@ export const WorkStealing = z
   .describe('an agent or member with nothing of its own waiting may take another’s unclaimed subtask (default true)');
 export const Speculation = z
   .boolean()
-  .describe('a subtask running far past its siblings gets a backup copy on an idle assignee; the first result wins (default false)');
+  .describe('a subtask running far past its siblings gets a backup copy on an idle assignee; the first result wins (default true)');
 export const SpeculationMultiplier = z
   .number()
   .min(1)
   .max(100)
-  .describe('a subtask is a straggler once it has run this many times its finished siblings’ median task time (default 1.5)');
+  .describe('a subtask is a straggler once it has run this many times its finished siblings’ median task time (default 3)');
 export const SpeculationQuantile = z
   .number()
   .min(0)
@@ -32,18 +32,20 @@ export type StragglerSettings = z.infer<typeof StragglerSettings>;
 
 /**
  * Stealing is on by default: it only moves work nobody has started, and
- * costs a queue nothing measurable (bench/README.md). Speculation is off by
- * default, as Spark's spark.speculation: a backup is a second run of work
- * someone pays for, and on PostgreSQL a queue draining at full speed with it
- * on lost leases (bench/README.md, "Left open"). Turned on, a backup only
- * runs on an assignee that would otherwise sit idle, for a subtask already
- * running 1.5× its siblings' median once 3 in 4 of them are done (Spark's
- * multiplier and quantile).
+ * costs a queue nothing measurable (bench/README.md). Speculation is on by
+ * default, conservatively: a worker that heartbeats but never finishes
+ * would otherwise hold its execution until the attempt time limit (an
+ * hour), and a backup is cheap where it runs, on an assignee that would
+ * otherwise sit idle. Conservative: only for a subtask already running 3×
+ * its siblings' median (twice Spark's 1.5, so a queue's ordinary spread of
+ * task times starts no backups), once 3 in 4 of them are done (Spark's
+ * quantile). A backup is a second run of the same work: turn it off where
+ * every run is paid for and a stall is better waited out.
  */
 export const DEFAULT_STRAGGLER_SETTINGS: StragglerSettings = {
   work_stealing: true,
-  speculation: false,
-  speculation_multiplier: 1.5,
+  speculation: true,
+  speculation_multiplier: 3,
   speculation_quantile: 0.75,
 };
 

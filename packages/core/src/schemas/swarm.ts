@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { Id, Idempotent, IsoDateTime, NextCursor, PageQuery } from './common.ts';
 import { MAX_ITEMS_PER_TASK, MAX_SUBTASKS_PER_TASK, Reducer } from './network.ts';
 import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
+import { RetrySettings } from './retries.ts';
 import { SpeculationView, StragglerSettings } from './stragglers.ts';
 import { ClaimBatchRequest, ClaimRequest, LeaseSeconds, MAX_WAIT_SECONDS } from './work.ts';
 
@@ -230,6 +231,8 @@ export const CoordinationParameters = z
   })
   // The straggler settings, as for networks; a voting task (consensus, broadcast) never speculates: a vote is a member's own work.
   .extend(StragglerSettings.partial().shape)
+  // Retries and the attempt time limit, as for networks.
+  .extend(RetrySettings.partial().shape)
   .superRefine((parameters, ctx) => checkChunks(parameters, MAX_SUBTASKS_PER_TASK, ctx));
 export type CoordinationParameters = z.infer<typeof CoordinationParameters>;
 

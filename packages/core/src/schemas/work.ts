@@ -81,7 +81,13 @@ export const ResultRequest = LeaseRef.extend({ result: Result });
 
 const FailureText = z.string().max(8000);
 
-export const FailureRequest = LeaseRef.extend({ error: FailureText.default('the worker reported a failure') });
+/** A failure the worker knows will fail again (a bad input, not a flaky host): the subtask fails for good at once. */
+const Retryable = z.boolean().describe('false: retrying cannot help (a bad input); the subtask fails for good now (default true)');
+
+export const FailureRequest = LeaseRef.extend({
+  error: FailureText.default('the worker reported a failure'),
+  retryable: Retryable.optional(),
+});
 
 export const LeaseView = z.object({
   subtask_id: z.string(),
@@ -128,7 +134,7 @@ export type LeaseHeartbeatBatchView = z.infer<typeof LeaseHeartbeatBatchView>;
  */
 export const ReportedOutcome = z.union([
   LeaseRef.extend({ result: z.unknown().refine((v) => v !== undefined, 'a result is required (any JSON, null included)') }).strict(),
-  LeaseRef.extend({ error: FailureText }).strict(),
+  LeaseRef.extend({ error: FailureText, retryable: Retryable.optional() }).strict(),
 ]);
 export type ReportedOutcome = z.infer<typeof ReportedOutcome>;
 

@@ -1,4 +1,10 @@
-import { COORDINATION_STRATEGIES, type CoordinationStrategy, type NetworkSettings, type NetworkView } from '@aitbc/core';
+import {
+  COORDINATION_STRATEGIES,
+  type CoordinationStrategy,
+  DEFAULT_NETWORK_SETTINGS,
+  type NetworkSettings,
+  type NetworkView,
+} from '@aitbc/core';
 import { type Command, Option } from 'commander';
 import { resolveAgentRefs } from '../../refs.ts';
 import { UsageError } from '../../failure.ts';
@@ -18,6 +24,9 @@ export interface NetworkSettingFlags {
   speculation?: boolean;
   speculationMultiplier?: number;
   speculationQuantile?: number;
+  retryBase?: number;
+  retryMax?: number;
+  maxAttemptSeconds?: number;
 }
 
 /** `--coordination` is the legacy CLI's name, `--strategy` the short one; either sets the strategy. */
@@ -53,6 +62,9 @@ export function settingsFrom(flags: NetworkSettingFlags): Partial<NetworkSetting
     speculation: flags.speculation,
     speculation_multiplier: flags.speculationMultiplier,
     speculation_quantile: flags.speculationQuantile,
+    retry_base_seconds: flags.retryBase,
+    retry_max_seconds: flags.retryMax,
+    max_attempt_seconds: flags.maxAttemptSeconds,
   };
   return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined));
 }
@@ -64,6 +76,7 @@ export function addStrategyOptions(command: Command, what: string): Command {
 }
 
 export function addSettingOptions(command: Command): Command {
+  const d = DEFAULT_NETWORK_SETTINGS;
   return command
     .option('--lease-seconds <n>', 'how long a claim holds a subtask without a heartbeat (default 30)', integerFrom(1, 3600))
     .option('--claim-timeout <n>', 'seconds an assigned subtask may wait unclaimed before it moves on (default 30)', integerFrom(1, 86_400))
@@ -72,10 +85,29 @@ export function addSettingOptions(command: Command): Command {
     .option('--max-replication <n>', 'hybrid: the most agents a disputed subtask is given (default 4)', integerFrom(1, 32))
     .option('--work-stealing', 'an idle agent may take another agent’s unclaimed subtasks (the default)')
     .option('--no-work-stealing', 'each subtask waits for the agent it was planned for (until the claim timeout)')
-    .option('--speculation', 'a straggling subtask gets a backup copy on an idle agent; the first result wins')
-    .option('--no-speculation', 'no backup copies (the default)')
-    .option('--speculation-multiplier <x>', 'a straggler has run this many times its siblings’ median (default 1.5)', numberFrom(1, 100))
-    .option('--speculation-quantile <share>', 'the share of subtasks done before any backup starts (default 0.75)', numberFrom(0, 1));
+    .option('--speculation', 'a straggling subtask gets a backup copy on an idle agent; the first result wins (the default)')
+    .option('--no-speculation', 'no backup copies: a stalled attempt holds its subtask until its time limit')
+    .option(
+      '--speculation-multiplier <x>',
+      `a straggler has run this many times its siblings’ median (default ${d.speculation_multiplier})`,
+      numberFrom(1, 100),
+    )
+    .option(
+      '--speculation-quantile <share>',
+      `the share of subtasks done before any backup starts (default ${d.speculation_quantile})`,
+      numberFrom(0, 1),
+    )
+    .option(
+      '--retry-base <seconds>',
+      `a failed attempt is retried after about this long, doubling each time, jittered; 0 at once (default ${d.retry_base_seconds})`,
+      numberFrom(0, 3600),
+    )
+    .option('--retry-max <seconds>', `the longest wait before a retry (default ${d.retry_max_seconds})`, numberFrom(0, 86_400))
+    .option(
+      '--max-attempt-seconds <n>',
+      `the longest one attempt may run, whatever its heartbeats say (default ${d.max_attempt_seconds})`,
+      integerFrom(1, 7 * 86_400),
+    );
 }
 
 /** Resolves the agents (ids or names) first: an unknown or ambiguous one creates nothing. */

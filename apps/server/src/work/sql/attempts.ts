@@ -57,6 +57,26 @@ export async function attemptHolders(
   }));
 }
 
+/** Every attempt of a subtask, oldest first (its history). */
+export async function attemptsOf(
+  db: Sql,
+  subtaskId: string,
+): Promise<(EndedAttemptRow & { outcome: string; error: string | null; endedAt: Date | null })[]> {
+  const rows = await db.all(sql`
+    SELECT "id", "subtask_id", "assignee_id", "started_at", "ended_at", "backup", "outcome", "error" FROM "subtask_attempts"
+    WHERE "subtask_id" = ${subtaskId} ORDER BY "started_at", "id"`);
+  return rows.map((r) => ({
+    leaseId: r.id as string,
+    subtaskId: r.subtask_id as string,
+    assigneeId: r.assignee_id as string,
+    startedAt: time(r.started_at),
+    endedAt: time(r.ended_at),
+    backup: flag(r.backup),
+    outcome: r.outcome as string,
+    error: (r.error as string | null) ?? null,
+  }));
+}
+
 /** How attempts (by lease id) ended: what a refused heartbeat or result is told. */
 export async function attemptOutcomes(db: Sql, leaseIds: string[]): Promise<Map<string, { subtaskId: string; outcome: string }>> {
   if (leaseIds.length === 0) return new Map();

@@ -4,7 +4,7 @@
  * backup_* columns) with its own attempt (backup = true); the first result
  * under either lease decides the subtask (complete.ts).
  */
-import { inList, join, newUuid, plusSeconds, type Sql, sql } from '../../db/sql.ts';
+import { earliest, inList, join, newUuid, plusSeconds, type Sql, sql } from '../../db/sql.ts';
 import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../subtasks.ts';
 import { holdsNoCopy, lockCopies } from './copies.ts';
 
@@ -22,11 +22,13 @@ export interface BackupInput {
  */
 export async function startBackups(db: Sql, { ownerId, assigneeId, ids, leaseSeconds, now }: BackupInput): Promise<SubtaskRow[]> {
   if (ids.length === 0) return [];
-  const lease = leaseSeconds === undefined ? sql`"lease_seconds"` : sql`${leaseSeconds}`;
+  // A backup copy is an attempt of its own: its lease never runs past its own time limit.
+  const lease = earliest(leaseSeconds === undefined ? sql`"lease_seconds"` : sql`${leaseSeconds}`, sql`"max_attempt_seconds"`);
   const free = sql`s."id" ${inList(ids)} AND s."owner_id" = ${ownerId} AND s."status" = 'leased' AND s."lease_expires_at" > ${now}
     AND s."backup_lease_expires_at" IS NULL AND s."assignee_id" <> ${assigneeId} AND ${holdsNoCopy('s', assigneeId)}`;
   const set = sql`"backup_assignee_id" = ${assigneeId}, "backup_lease_id" = ${newUuid},
-    "backup_lease_expires_at" = ${plusSeconds(now, lease)}, "updated_at" = ${now}`;
+    "backup_lease_expires_at" = ${plusSeconds(now, lease)}, "backup_deadline_at" = ${plusSeconds(now, sql`"max_attempt_seconds"`)},
+    "updated_at" = ${now}`;
   await lockCopies(db, ids);
   const rows =
     db.dialect === 'postgresql'
@@ -57,7 +59,8 @@ export async function dropBackup(db: Sql, id: string, backupLeaseId: string, now
   const expired = expiredBy ? sql` AND "backup_lease_expires_at" <= ${expiredBy}` : sql``;
   return (
     (await db.run(sql`
-      UPDATE "subtasks" SET "backup_assignee_id" = NULL, "backup_lease_id" = NULL, "backup_lease_expires_at" = NULL, "updated_at" = ${now}
+      UPDATE "subtasks" SET "backup_assignee_id" = NULL, "backup_lease_id" = NULL, "backup_lease_expires_at" = NULL, "backup_deadline_at" = NULL,
+        "updated_at" = ${now}
       WHERE "id" = ${id} AND "status" = 'leased' AND "backup_lease_id" = ${backupLeaseId} AND "backup_lease_expires_at" IS NOT NULL${expired}`)) ===
     1
   );
@@ -74,7 +77,8 @@ export async function promoteBackup(db: Sql, id: string, leaseId: string, now: D
   return (
     (await db.run(sql`
       UPDATE "subtasks" SET "assignee_id" = "backup_assignee_id", "lease_id" = "backup_lease_id", "lease_expires_at" = "backup_lease_expires_at",
-        "backup_assignee_id" = NULL, "backup_lease_id" = NULL, "backup_lease_expires_at" = NULL, "updated_at" = ${now}
+        "attempt_deadline_at" = "backup_deadline_at",
+        "backup_assignee_id" = NULL, "backup_lease_id" = NULL, "backup_lease_expires_at" = NULL, "backup_deadline_at" = NULL, "updated_at" = ${now}
       WHERE "id" = ${id} AND "status" = 'leased' AND "lease_id" = ${leaseId}
         AND "backup_lease_expires_at" > ${now}${expired}`)) === 1
   );

@@ -10,7 +10,7 @@
  * never wait on each other. SQLite: one UPDATE … RETURNING and one INSERT,
  * under the database gate (nothing else runs meanwhile).
  */
-import { inList, join, newUuid, plusSeconds, raw, type Sql, sql } from '../../db/sql.ts';
+import { earliest, inList, join, newUuid, plusSeconds, raw, type Sql, sql } from '../../db/sql.ts';
 import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../subtasks.ts';
 import { holdsNoCopy, lockCopies } from './copies.ts';
 
@@ -31,7 +31,9 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, le
   if (ids?.length === 0) return [];
   // A steal is checked again here: the thief must still hold no other copy of what it takes.
   const whose = ids ? sql`s."id" ${inList(ids)} AND ${holdsNoCopy('s', assigneeId)}` : sql`s."assignee_id" = ${assigneeId}`;
-  const lease = leaseSeconds === undefined ? sql`"lease_seconds"` : sql`${leaseSeconds}`;
+  // The lease asked for, never past the attempt's time limit (max_attempt_seconds from the claim).
+  const lease = earliest(leaseSeconds === undefined ? sql`"lease_seconds"` : sql`${leaseSeconds}`, sql`"max_attempt_seconds"`);
+  const deadline = plusSeconds(now, sql`"max_attempt_seconds"`);
   // A literal, not a parameter: SQLite plans `IN (… LIMIT ?)` as a scan of every waiting row (~3× the cost here).
   if (!Number.isInteger(max) || max < 1) throw new Error(`claim: max must be a positive integer (got ${max})`);
   const limit = raw(String(max));
@@ -45,7 +47,7 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, le
         FOR UPDATE SKIP LOCKED
       ), leased AS (
         UPDATE "subtasks" SET "status" = 'leased', "assignee_id" = ${assigneeId}, "lease_id" = ${newUuid}, "lease_expires_at" = ${plusSeconds(now, lease)},
-          "claim_by" = NULL, "attempts" = "attempts" + 1, "started_at" = COALESCE("started_at", ${now}::timestamp), "updated_at" = ${now}::timestamp
+          "attempt_deadline_at" = ${deadline}, "claim_by" = NULL, "attempts" = "attempts" + 1, "started_at" = COALESCE("started_at", ${now}::timestamp), "updated_at" = ${now}::timestamp
         WHERE "id" IN (SELECT "id" FROM picked)
         RETURNING ${subtaskColumns()}
       ), opened AS (
@@ -58,7 +60,7 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, le
   const rows = (
     await db.all(sql`
       UPDATE "subtasks" SET "status" = 'leased', "assignee_id" = ${assigneeId}, "lease_id" = ${newUuid}, "lease_expires_at" = ${plusSeconds(now, lease)},
-        "claim_by" = NULL, "attempts" = "attempts" + 1, "started_at" = COALESCE("started_at", ${now}), "updated_at" = ${now}
+        "attempt_deadline_at" = ${deadline}, "claim_by" = NULL, "attempts" = "attempts" + 1, "started_at" = COALESCE("started_at", ${now}), "updated_at" = ${now}
       WHERE "id" IN (
         SELECT s."id" FROM "subtasks" s WHERE ${whose} AND s."status" = 'assigned' AND s."owner_id" = ${ownerId}
         ORDER BY ${ORDER} LIMIT ${limit})

@@ -5,7 +5,7 @@
  * SQLite (a prepared statement, microseconds each). PostgreSQL locks the
  * rows in id order first, as results do (see complete.ts), the caller's own only.
  */
-import { plusSeconds, type Query, raw, type Sql, sql, time } from '../../db/sql.ts';
+import { earliest, plusSeconds, type Query, raw, type Sql, sql, time } from '../../db/sql.ts';
 import { held } from './complete.ts';
 
 export interface LeaseRef {
@@ -22,11 +22,17 @@ export interface Extended {
   kind: 'agent' | 'member';
 }
 
-/** The posted lease (the first copy's or the backup's) runs until `until`. */
+/**
+ * The posted lease (the first copy's or the backup's) runs until `until`, but never past its attempt's time limit
+ * (a heartbeat cannot keep an attempt going past max_attempt_seconds: the lease then runs out, and the sweep hands
+ * the subtask on).
+ */
 function extendedTo(s: string, posted: Query, until: Query): Query {
-  const backup = sql`${raw(`${s}"backup_lease_id"`)} = ${posted}`;
-  return sql`"lease_expires_at" = CASE WHEN ${backup} THEN ${raw(`${s}"lease_expires_at"`)} ELSE ${until} END,
-    "backup_lease_expires_at" = CASE WHEN ${backup} THEN ${until} ELSE ${raw(`${s}"backup_lease_expires_at"`)} END`;
+  const col = (c: string) => raw(`${s}"${c}"`);
+  const backup = sql`${col('backup_lease_id')} = ${posted}`;
+  const capped = (deadline: string) => earliest(until, sql`COALESCE(${col(deadline)}, ${until})`);
+  return sql`"lease_expires_at" = CASE WHEN ${backup} THEN ${col('lease_expires_at')} ELSE ${capped('attempt_deadline_at')} END,
+    "backup_lease_expires_at" = CASE WHEN ${backup} THEN ${capped('backup_deadline_at')} ELSE ${col('backup_lease_expires_at')} END`;
 }
 
 /** The extended lease as its holder sees it: its id, its end, and who holds it. */

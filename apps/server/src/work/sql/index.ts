@@ -4,7 +4,7 @@
  * handed this object rather than importing the files, so what it runs is
  * one place to read.
  */
-import { attemptHolders, attemptOutcomes, endAttempts } from './attempts.ts';
+import { attemptHolders, attemptOutcomes, attemptsOf, endAttempts } from './attempts.ts';
 import { dropBackup, expiredBackups, promoteBackup, startBackups } from './backup.ts';
 import { cancelOpen } from './cancel.ts';
 import { claimSubtasks } from './claim.ts';
@@ -13,6 +13,7 @@ import { extendLeases } from './extend.ts';
 import { insertSubtasks } from './insert.ts';
 import { handOnAt, moveSubtask, renewClaimWindow } from './move.ts';
 import { openSubtasksOf, readSubtasks } from './read.ts';
+import { endedUndecided, requeueSubtask } from './requeue.ts';
 import { expiredLeases, unclaimedAssignments } from './sweep.ts';
 import { parentRuns, stealCandidates } from './stragglers.ts';
 
@@ -23,6 +24,7 @@ export const workSql = {
   endAttempts,
   attemptOutcomes,
   attemptHolders,
+  attemptsOf,
   readSubtasks,
   openSubtasksOf,
   moveSubtask,
@@ -38,6 +40,8 @@ export const workSql = {
   dropBackup,
   promoteBackup,
   expiredBackups,
+  endedUndecided,
+  requeueSubtask,
 };
 
 export type WorkSql = typeof workSql;

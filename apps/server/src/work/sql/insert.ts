@@ -17,13 +17,15 @@ export interface NewSubtask {
   claimBy: Date;
   maxAttempts: number;
   leaseSeconds: number;
+  /** The longest one attempt may run. */
+  maxAttemptSeconds: number;
   /** Its place in the queue (a replica added later keeps its subtask's). */
   createdAt: Date;
 }
 
 const COLUMNS = raw(
   '"id", "owner_id", "network_id", "execution_id", "coordination_id", "swarm_id", "seq", "replica", "payload", "requires", "priority_rank", ' +
-    '"status", "assignee_id", "assigned_at", "claim_by", "max_attempts", "lease_seconds", "created_at", "updated_at"',
+    '"status", "assignee_id", "assigned_at", "claim_by", "max_attempts", "lease_seconds", "max_attempt_seconds", "created_at", "updated_at"',
 );
 /** Rows per statement: SQLite takes at most 32,766 parameters, PostgreSQL 65,535. */
 const CHUNK = 500;
@@ -34,7 +36,7 @@ export async function insertSubtasks(db: Sql, rows: NewSubtask[], now: Date): Pr
       .slice(i, i + CHUNK)
       .map(
         (r) =>
-          sql`(${r.id}, ${r.ownerId}, ${r.networkId}, ${r.executionId}, ${r.coordinationId}, ${r.swarmId}, ${r.seq}, ${r.replica}, ${json(r.payload)}, ${r.requires === null ? null : json(r.requires)}, ${r.priorityRank}, 'assigned', ${r.assigneeId}, ${now}, ${r.claimBy}, ${r.maxAttempts}, ${r.leaseSeconds}, ${r.createdAt}, ${now})`,
+          sql`(${r.id}, ${r.ownerId}, ${r.networkId}, ${r.executionId}, ${r.coordinationId}, ${r.swarmId}, ${r.seq}, ${r.replica}, ${json(r.payload)}, ${r.requires === null ? null : json(r.requires)}, ${r.priorityRank}, 'assigned', ${r.assigneeId}, ${now}, ${r.claimBy}, ${r.maxAttempts}, ${r.leaseSeconds}, ${r.maxAttemptSeconds}, ${r.createdAt}, ${now})`,
       );
     await db.run(sql`INSERT INTO "subtasks" (${COLUMNS}) VALUES ${join(values)}`);
   }

@@ -9,9 +9,10 @@ export async function expiredLeases(db: Sql, now: Date, limit: number): Promise<
   return rows.map(subtaskFrom);
 }
 
+/** Assignments whose claim window closed, and failed subtasks whose retry backoff is over (pending): both by claim_by. */
 export async function unclaimedAssignments(db: Sql, now: Date, limit: number): Promise<SubtaskRow[]> {
   const rows = await db.all(
-    sql`SELECT ${subtaskColumns()} FROM "subtasks" WHERE "status" = 'assigned' AND "claim_by" <= ${now} ORDER BY "claim_by" LIMIT ${limit}`,
+    sql`SELECT ${subtaskColumns()} FROM "subtasks" WHERE "status" IN ('assigned', 'pending') AND "claim_by" <= ${now} ORDER BY "claim_by" LIMIT ${limit}`,
   );
   return rows.map(subtaskFrom);
 }
