@@ -153,7 +153,7 @@ const AnyTask = z
     });
   });
 /**
- * The shapes above as a typed client writes them. The server accepts any JSON
+ * The three task shapes as a typed client writes them. The server accepts any JSON
  * object (the legacy CLI sends a task file as it is, and extra keys are kept),
  * but a program that names `chunkSize` for `chunk_size` meant an items task and
  * gets one chunk per agent instead: the types say so at compile time.
