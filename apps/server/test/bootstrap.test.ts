@@ -49,6 +49,19 @@ describe('first start on the embedded default', () => {
     expect(first.output()).toContain(`    export AITBC_URL=${first.url}\n`);
     expect(first.output()).toContain(`    export AITBC_API_KEY=$(cat ${keyFile})   # the admin key`);
     expect(JSON.parse(await pasted(first.output(), '-o', 'json', 'keys', 'whoami'))).toMatchObject({ owner_id: 'admin', scope: 'admin' });
+    // A 401 and an admin-only 403 say where this server's admin key is (not ./data/admin.key: the data directory is elsewhere).
+    const anonymous = await fetch(`${first.url}/api/v1/agents`);
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { message: string }).message).toMatch(
+      new RegExp(
+        `^Missing API key\\. Send your API key .*; the first admin key is in ${keyFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.$`,
+      ),
+    );
+    const owners = await fetch(`${first.url}/trpc/live.owners`, { headers: { 'x-api-key': ownerKey } });
+    expect(owners.status).toBe(403);
+    expect(((await owners.json()) as { error: { message: string } }).error.message).toBe(
+      `This needs an admin API key (the first admin key is in ${keyFile}); the key presented is an owner key`,
+    );
     expect(await first.stop()).toBe(0);
     expect(first.output()).not.toContain(ownerKey);
 
