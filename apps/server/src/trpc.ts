@@ -136,7 +136,10 @@ function scoped(scope: ProcedureScope) {
     const { principal, refused } = await ctx.auth.authenticate(ctx.apiKey);
     if (!principal) throw new TRPCError({ code: 'UNAUTHORIZED', message: `${refused}. ${howToSetAKey(ctx.db)}` });
     if (scope !== 'any' && !scopeAllows(principal.scope, scope)) {
-      throw new TRPCError({ code: 'FORBIDDEN', message: `This needs ${NEEDS[scope](ctx)}; the key presented is ${/^[aeiou]/.test(principal.scope) ? 'an' : 'a'} ${principal.scope} key` });
+      throw new TRPCError({
+        code: 'FORBIDDEN',
+        message: `This needs ${NEEDS[scope](ctx)}; the key presented is ${/^[aeiou]/.test(principal.scope) ? 'an' : 'a'} ${principal.scope} key`,
+      });
     }
     const authed = { ...ctx, principal: principal as Principal };
     return ctx.trace ? ctx.trace.run(() => next({ ctx: authed })) : next({ ctx: authed });
