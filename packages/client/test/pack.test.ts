@@ -220,6 +220,22 @@ describe('the packed @aitbc/client', () => {
     const errors = output.split('\n').filter((line) => /error TS\d+/.test(line));
     expect(errors, output).toHaveLength(1);
     expect(errors[0]).toMatch(/^main\.ts\(4,16\): error TS2339: Property 'execute' does not exist on type/);
+
+    // The tsconfig `tsc --init` writes (exactOptionalPropertyTypes on, among others) in an ES module project: an optional
+    // option may be given a value that may be undefined, as `process.env` gives it.
+    const init = join(project, 'init');
+    rmSync(init, { recursive: true, force: true });
+    mkdirSync(init);
+    writeFileSync(join(init, 'package.json'), JSON.stringify({ name: 'init', version: '1.0.0', type: 'module' }));
+    await sh(process.execPath, [tsc, '--init', '--types', 'node'], init);
+    expect(readFileSync(join(init, 'tsconfig.json'), 'utf8')).toMatch(/"exactOptionalPropertyTypes": true/);
+    writeFileSync(
+      join(init, 'main.ts'),
+      "import { createClient } from '@aitbc/client';\n" +
+        'const client = createClient({ url: process.env.AITBC_URL ?? "", apiKey: process.env.AITBC_API_KEY });\n' +
+        'export const agents = await client.agent.list.query({ limit: 5 });\n',
+    );
+    await sh(process.execPath, [tsc, '-p', '.', '--noEmit'], init);
   });
 
   it("builds the repository's examples with their own tsconfig and runs them against a server", async () => {
