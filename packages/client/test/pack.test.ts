@@ -205,7 +205,7 @@ describe('the packed @aitbc/client', () => {
       missing: 'NOT_FOUND',
     });
   });
-  it("type-checks a file with TypeScript's defaults (no tsconfig) and reports only that file's mistake", async () => {
+  it("type-checks with TypeScript's defaults: no tsconfig (only the file's own mistake is reported), and tsc --init's", async () => {
     // An `npm init -y` project beside the first: no "type", no tsconfig; the package resolves from the parent's node_modules.
     const plain = join(project, 'plain');
     rmSync(plain, { recursive: true, force: true });
