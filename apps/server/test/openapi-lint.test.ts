@@ -1,6 +1,7 @@
 // /openapi.json through Spectral's `spectral:oas` ruleset (what `spectral lint`
 // runs by default for an OpenAPI document): no errors and no warnings. The
 // document is the one the server serves, built from the router.
+import { createRequire } from 'node:module';
 import spectralCore from '@stoplight/spectral-core';
 import { Json } from '@stoplight/spectral-parsers';
 import { oas } from '@stoplight/spectral-rulesets';
@@ -15,6 +16,16 @@ describe('/openapi.json', () => {
   const doc = openApiDocument(appRouter, successStatuses(appRouter));
 
   it('passes the spectral:oas ruleset with no errors and no warnings', async () => {
+    // A node_modules installed before Spectral was added may lack its tslib 2 (pnpm keeps tslib@2 in its list of
+    // skipped optional packages, from when only other platforms' packages needed it): Spectral then fails with
+    // "privateMap.get is not a function". Say so, and how to mend it.
+    const spectralRequire = createRequire(createRequire(import.meta.url).resolve('@stoplight/spectral-core'));
+    const tslib = spectralRequire('tslib/package.json') as { version: string };
+    expect(
+      tslib.version.startsWith('2.'),
+      `@stoplight/spectral-core resolves tslib ${tslib.version}, not 2.x: remove node_modules and run \`npx -y pnpm@10.34.8 install --frozen-lockfile\``,
+    ).toBe(true);
+
     const spectral = new Spectral();
     spectral.setRuleset({ extends: [oas as never] });
     const results = await spectral.run(new Document(JSON.stringify(doc, null, 2), Json));
