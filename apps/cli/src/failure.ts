@@ -37,9 +37,15 @@ function flagFor(path: string): string {
   return [flag, ...rest].join('.');
 }
 
+/**
+ * Where to look when no server answers. Not "pnpm start": the packed CLI on a
+ * GPU host has no server to start, and the usual cause there is a server
+ * running elsewhere, or on another port, than the URL says.
+ */
+const WHERE_IS_IT = 'AITBC_URL or --url says where it is; a server prints its URL when it starts';
 const UNREACHABLE: Record<string, string> = {
-  ECONNREFUSED: 'connection refused — is the server running? (pnpm start)',
-  TIMEOUT: 'no answer in time — is the server running and reachable? (pnpm start)',
+  ECONNREFUSED: `connection refused — is a server running at that address? (${WHERE_IS_IT})`,
+  TIMEOUT: `no answer in time — is a server running there, and reachable? (${WHERE_IS_IT})`,
   ENOTFOUND: 'no such host',
   EAI_AGAIN: 'no such host (DNS lookup failed)',
   EHOSTUNREACH: 'host unreachable',

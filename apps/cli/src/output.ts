@@ -14,10 +14,18 @@ export function formatOutput<T>(format: OutputFormat, data: T, table: (data: T) 
 
 const ISO_TIME = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/;
 
-/** One cell: null → "-", lists comma-separated, API timestamps (UTC) to the minute, all on one line. */
+/**
+ * One cell: null → "-", lists of plain values comma-separated (tags, ids),
+ * other lists and objects as JSON, API timestamps (UTC) to the minute, all on
+ * one line. A list of objects keeps its brackets: `{"sum":6},{"sum":4}` cut
+ * to the column would read as one object.
+ */
 export function formatValue(value: unknown): string {
   if (value === null || value === undefined) return '-';
-  if (Array.isArray(value)) return value.length ? value.map(formatValue).join(',') : '-';
+  if (Array.isArray(value)) {
+    if (value.length === 0) return '-';
+    return value.every((v) => v === null || typeof v !== 'object') ? value.map(formatValue).join(',') : JSON.stringify(value);
+  }
   if (typeof value === 'object') return JSON.stringify(value);
   const text = String(value);
   const time = ISO_TIME.exec(text);

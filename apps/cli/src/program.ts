@@ -42,18 +42,53 @@ import type { CliDeps } from './session.ts';
 import { OUTPUT_FORMATS } from './settings.ts';
 
 /**
+ * A command that reports an unknown option before a missing required one.
+ * Commander checks required options first, so `agent register --nam x` said
+ * "required option '--name <name>' not specified" and never got to its own
+ * "unknown option '--nam' (Did you mean --name?)", the message that says what
+ * was wrong. Every subcommand is one of these (createCommand).
+ */
+class AitbcCommand extends Command {
+  /** What this command's own option parsing left over: an unknown option first, if there was one. */
+  private leftOver: string[] = [];
+
+  override createCommand(name?: string): Command {
+    return new AitbcCommand(name);
+  }
+
+  override parseOptions(argv: string[]): ReturnType<Command['parseOptions']> {
+    const parsed = super.parseOptions(argv);
+    this.leftOver = parsed.unknown;
+    return parsed;
+  }
+
+  /** Called by commander for a required option left out (not in its typings, as unknownOption is not). */
+  missingMandatoryOptionValue(option: Option): void {
+    const commander = Command.prototype as unknown as {
+      unknownOption(this: Command, flag: string): void;
+      missingMandatoryOptionValue(this: Command, option: Option): void;
+    };
+    const flag = this.leftOver[0];
+    // unknownOption reports it and throws (exitOverride), unless this command allows unknown options.
+    if (flag?.startsWith('-')) commander.unknownOption.call(this, flag);
+    commander.missingMandatoryOptionValue.call(this, option);
+  }
+}
+
+/**
  * Usage errors surface as CommanderError (exitOverride) after commander has
- * printed them as `aitbc: <message>`; main decides the exit code.
+ * printed them as `aitbc: <message>` (one line: a suggestion joins it); main
+ * decides the exit code.
  */
 export function buildProgram(deps: CliDeps): Command {
-  const program = new Command('aitbc')
+  const program = new AitbcCommand('aitbc')
     .description('Command line for the aitbc-swarm coordination service')
     .version(pkg.version, '-V, --version')
     .exitOverride()
     .configureOutput({
       writeOut: deps.stdout,
       writeErr: deps.stderr,
-      outputError: (text, write) => write(text.replace(/^error: /, 'aitbc: ')),
+      outputError: (text, write) => write(text.replace(/^error: /, 'aitbc: ').replace(/\n\(Did you mean /, ' (Did you mean ')),
     })
     .option('--url <url>', 'server URL (env AITBC_URL, config coordinator_url; default http://127.0.0.1:8000)')
     .option('--api-key <key>', 'API key sent as X-Api-Key (env AITBC_API_KEY, config api_key)')

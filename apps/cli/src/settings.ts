@@ -65,7 +65,7 @@ function readConfigFile(path: string): ConfigFile | null {
   return file as ConfigFile;
 }
 
-/** Empty and blank values count as unset, so `AITBC_API_KEY=` falls through to the file. */
+/** Empty and blank values count as unset (an empty AITBC_URL falls through to the file); a key is checked first (emptyKey). */
 function given(value: string | null | undefined): string | undefined {
   const v = value?.trim();
   return v ? v : undefined;
@@ -88,6 +88,7 @@ export function resolveSettings(flags: GlobalFlags, env: NodeJS.ProcessEnv): Set
     DEFAULT_URL,
   );
   checkUrl(url);
+  emptyKey(flags, env, path);
   return {
     url: { ...url, value: url.value.replace(/\/+$/, '') },
     apiKey: firstOf<string | undefined>(
@@ -101,6 +102,25 @@ export function resolveSettings(flags: GlobalFlags, env: NodeJS.ProcessEnv): Set
     output: firstOf<OutputFormat>([['flag', flags.output]], 'table'),
     configFile: { path, exists: file !== null },
   };
+}
+
+/**
+ * An API key given but empty is refused, not passed over: it is what
+ * `export AITBC_API_KEY=$(aitbc keys create … -q)` leaves when the command
+ * failed (the server not where AITBC_URL says), and it has just replaced the
+ * key that worked. Sending none, or the config file's, would hide that.
+ */
+function emptyKey(flags: GlobalFlags, env: NodeJS.ProcessEnv, configPath: string): void {
+  if (flags.apiKey !== undefined) {
+    if (!given(flags.apiKey)) throw new CliError('--api-key is empty: give a key, or leave the option out');
+    return; // the flag wins over the environment
+  }
+  if (env.AITBC_API_KEY === undefined || given(env.AITBC_API_KEY)) return;
+  throw new CliError(
+    'AITBC_API_KEY is set but empty, so there is no key to send. If it was set by ' +
+      '`export AITBC_API_KEY=$(aitbc keys create … -q)`, that command failed (its error is above) and the key the ' +
+      `variable held before is gone: set it to a key again, or \`unset AITBC_API_KEY\` to use api_key from ${configPath}.`,
+  );
 }
 
 const WHERE: Record<Source, string> = {

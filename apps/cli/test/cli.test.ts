@@ -158,10 +158,12 @@ describe('aitbc without a server', () => {
   const home = tempHome();
   afterAll(() => home.remove());
 
-  it('says a closed port cannot be reached and how to start the server', async () => {
+  it('says a closed port cannot be reached, and where the URL comes from', async () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
     const stderr = expectFailure(await aitbc(['--url', url, '--api-key', 'k', 'agent', 'list'], { home: home.home }));
-    expect(stderr).toBe(`aitbc: cannot reach ${url}: connection refused — is the server running? (pnpm start)\n`);
+    expect(stderr).toBe(
+      `aitbc: cannot reach ${url}: connection refused — is a server running at that address? (AITBC_URL or --url says where it is; a server prints its URL when it starts)\n`,
+    );
   });
 
   it('config show reports the env and the config file, masking the key', async () => {

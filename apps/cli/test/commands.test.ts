@@ -126,10 +126,12 @@ describe.each(databaseKinds)('commands on %s', (kind) => {
 });
 
 describe('failures before the server answers', () => {
-  it('says the server cannot be reached, and how to start it', async () => {
+  it('says the server cannot be reached, and where the URL comes from', async () => {
     const url = `http://127.0.0.1:${await closedPort()}`;
     const error = await runAgentList({}, { client: createClient({ url }) }).catch((e) => e);
-    expect(explainFailure(error, url).message).toBe(`cannot reach ${url}: connection refused — is the server running? (pnpm start)`);
+    expect(explainFailure(error, url).message).toBe(
+      `cannot reach ${url}: connection refused — is a server running at that address? (AITBC_URL or --url says where it is; a server prints its URL when it starts)`,
+    );
   });
 
   it('says what fetch refused instead of "fetch failed"', async () => {

@@ -398,6 +398,8 @@ describe('the aitbc process', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('source <(aitbc completion bash)');
     expect(help.stdout).toContain('~/.local/share/bash-completion/completions/aitbc');
+    // That directory is bash-completion's: without the package nothing reads it.
+    expect(help.stdout).toMatch(/completions\/aitbc\n\s+\(read only with the bash-completion package: apt install bash-completion/);
     expect(help.stdout).toContain('aitbc completion zsh > "${fpath[1]}/_aitbc"');
     expect(help.stdout).toContain('compinit');
     expect(help.stdout).toContain('aitbc completion fish > ~/.config/fish/completions/aitbc.fish');

@@ -58,6 +58,15 @@ describe('table output', () => {
     expect(text).toBe('A  TAGS\nx  gpu,llm\n');
   });
 
+  it('shows a list of objects or lists as JSON, brackets and all, even cut to its column', () => {
+    const reduced = [{ sum: 6 }, { sum: 4 }];
+    expect(formatValue(reduced)).toBe('[{"sum":6},{"sum":4}]');
+    expect(formatValue([[1, 2], [3]])).toBe('[[1,2],[3]]');
+    expect(renderFields({ reduced }, 20)).toBe('reduced: [{"sum":6}…\n');
+    // Plain values stay a comma list.
+    expect(formatValue(['gpu', 'llm', 3, null])).toBe('gpu,llm,3,-');
+  });
+
   it('puts cell text on one line', () => {
     expect(formatValue('two\nlines\t here')).toBe('two lines here');
   });

@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import type { AgentList, CoordinateView, ExecutionView, JoinView, TaskStatusView } from '@aitbc/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/support/server.ts';
-import { type CliRun, finished, ok, tempHome, until } from './support/aitbc.ts';
+import { type CliRun, closedPort, finished, ok, tempHome, until } from './support/aitbc.ts';
 
 const run = promisify(execFile);
 
@@ -118,6 +118,12 @@ describe('the packed CLI, installed with npm install -g', () => {
     const down = await installed(['agent', 'list'], { AITBC_URL: 'http://127.0.0.1:1' });
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/^aitbc: cannot reach http:\/\/127\.0\.0\.1:1/);
+    // Refused: the hint names where the URL comes from, not `pnpm start` (this installation has no server to start).
+    const port = await closedPort();
+    const refused = await installed(['agent', 'list'], { AITBC_URL: `http://127.0.0.1:${port}` });
+    expect(refused.stderr).toBe(
+      `aitbc: cannot reach http://127.0.0.1:${port}: connection refused — is a server running at that address? (AITBC_URL or --url says where it is; a server prints its URL when it starts)\n`,
+    );
   });
 
   it('aitbc agent work does a network’s task', async () => {

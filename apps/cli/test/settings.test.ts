@@ -55,10 +55,28 @@ describe('settings: flag > env > config file > default', () => {
     expect(s.apiKey.source).toBe('env');
   });
 
-  it('treats empty values as unset, so an empty AITBC_API_KEY falls through to the file', () => {
-    const s = resolveSettings({}, { HOME: home(FILE), AITBC_API_KEY: '', AITBC_URL: '  ' });
-    expect(s.apiKey.source).toBe('config file');
+  it('treats an empty AITBC_URL as unset, so it falls through to the file', () => {
+    const s = resolveSettings({}, { HOME: home(FILE), AITBC_URL: '  ' });
     expect(s.url.source).toBe('config file');
+  });
+
+  it('refuses an empty AITBC_API_KEY, saying what probably emptied it, rather than sending no key or another one', () => {
+    const h = home(FILE);
+    for (const empty of ['', '  ']) {
+      expect(() => resolveSettings({}, { HOME: h, AITBC_API_KEY: empty })).toThrow(CliError);
+      expect(() => resolveSettings({}, { HOME: h, AITBC_API_KEY: empty })).toThrow(
+        /^AITBC_API_KEY is set but empty.*export AITBC_API_KEY=\$\(aitbc keys create … -q\)`, that command failed/,
+      );
+    }
+    expect(() => resolveSettings({}, { HOME: h, AITBC_API_KEY: '' })).toThrow(
+      `unset AITBC_API_KEY\` to use api_key from ${h}/.aitbc/config.yaml`,
+    );
+    expect(() => resolveSettings({ apiKey: '' }, { HOME: h })).toThrow(/^--api-key is empty/);
+    // A key given by flag wins over an empty variable, as over any.
+    expect(resolveSettings({ apiKey: 'aitbc_fromflag' }, { HOME: h, AITBC_API_KEY: '' }).apiKey).toEqual({
+      value: 'aitbc_fromflag',
+      source: 'flag',
+    });
   });
 
   it('accepts an empty config file', () => {

@@ -56,7 +56,42 @@ export async function serve(config?: ServerConfig): Promise<void> {
   const database = describeDatabase(server.db.target);
   const adminKey = describeAdminKey(server.adminKey);
   log.info({ url: server.url, database, adminKey }, `listening on ${server.url} (${database}; ${adminKey})`);
-  process.stdout.write(adminKeyNotice(server) + `\n  API:  ${server.url}   docs: ${server.url}/docs   health: ${server.url}/healthz\n\n`);
+  process.stdout.write(
+    `${adminKeyNotice(server)}\n  API:  ${server.url}   docs: ${server.url}/docs   health: ${server.url}/healthz\n\n${clientSetup(server)}\n`,
+  );
+}
+
+/**
+ * What the CLI in another terminal needs, as lines to paste: this server's URL
+ * (the CLI's default is port 8000 on 127.0.0.1) and where the admin key is
+ * (its real path: `data/admin.key` holds only from the repository root with
+ * the default AITBC_DATA_DIR).
+ */
+export function clientSetup(server: Pick<RunningServer, 'url' | 'adminKey'>): string {
+  const a = server.adminKey;
+  const key =
+    a.kind === 'created' || (a.kind === 'existing' && a.file)
+      ? `export AITBC_API_KEY=$(cat ${shellWord(a.file!)})   # the admin key: it issues keys`
+      : a.kind === 'configured'
+        ? 'export AITBC_API_KEY=…   # one of AITBC_ADMIN_API_KEYS'
+        : undefined;
+  return [
+    '  In another terminal:',
+    `    export AITBC_URL=${reachableUrl(server.url)}`,
+    ...(key ? [`    ${key}`] : []),
+    '    pnpm aitbc keys create --owner alice -q   # a key for a user',
+    '',
+  ].join('\n');
+}
+
+/** A server bound to every address (0.0.0.0, ::) is reached on loopback from this machine. */
+function reachableUrl(url: string): string {
+  return url.replace(/^http:\/\/(0\.0\.0\.0|\[::\])(?=:)/, 'http://127.0.0.1');
+}
+
+/** A path as one shell word: quoted when it has anything a shell would split or expand. */
+function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
 }
 
 /** `sqlite /path/aitbc.db` or `postgresql://user@host:5432/db` (no password, no parameters). */
@@ -96,8 +131,6 @@ function adminKeyNotice(server: RunningServer): string {
         `    ${a.key}`,
         '',
         `  It is also saved (mode 0600) in ${a.file}`,
-        '  Use it:  export AITBC_API_KEY=$(cat ' + a.file + ')',
-        '           pnpm aitbc keys create --owner alice     # a key for a user',
         line,
       ].join('\n');
     }

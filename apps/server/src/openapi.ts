@@ -11,6 +11,32 @@ const SCOPE_WORDS: Record<ProcedureScope, string> = {
   admin: '`admin`',
 };
 
+/**
+ * The operations' tags (each router's `tags`), in the order Swagger UI lists
+ * them, with what each group is. An operation whose tag is missing here fails
+ * the document's lint (apps/server/test/openapi-lint.test.ts).
+ */
+const TAGS = [
+  { name: 'keys', description: 'API keys: issue, list, rotate and revoke them, and ask whom the presented key acts for (SECURITY.md).' },
+  { name: 'audit', description: 'Who issued, rotated or revoked keys, or removed, archived, cancelled or left something.' },
+  { name: 'agents', description: 'Your agents: register, list, get, update and deregister them.' },
+  {
+    name: 'agent networks',
+    description:
+      'Networks of your agents: create and tune them, execute tasks on them (split into subtasks for their workers), follow executions, and read their metrics and recommendations.',
+  },
+  {
+    name: 'workers',
+    description:
+      'The work protocol for an agent’s worker: claim subtasks under a lease (long-polling when none waits), extend the lease, post results or failures, one at a time or batched.',
+  },
+  {
+    name: 'swarms',
+    description:
+      'Swarms: members join and leave, heartbeat and claim work; coordinate a task across selected members (map-reduce, broadcast, pipeline and the legacy strategies), follow it, and decide the consensus of its votes.',
+  },
+];
+
 /** tRPC path (e.g. "agent.register") → the status its REST call answers on success. */
 export function successStatuses(router: AnyRouter): Map<string, number> {
   const statuses = new Map<string, number>();
@@ -31,6 +57,8 @@ export function openApiDocument(router: AnyRouter, statuses: ReadonlyMap<string,
     baseUrl: '/',
     securitySchemes: { ApiKey: { type: 'apiKey', in: 'header', name: 'X-Api-Key' } },
   });
+  doc.info.contact = { name: 'aitbc-swarm maintainers' };
+  doc.tags = TAGS;
   declareErrors(doc);
   const byOperation = new Map<string, number>();
   for (const [path, status] of statuses) byOperation.set(path.replace(/\./g, '-'), status);

@@ -14,6 +14,14 @@
  * Input, as trpc-to-openapi builds it: the JSON body (POST, PATCH, PUT) or
  * the query string (GET, DELETE; a repeated parameter is a list, numbers and
  * booleans of the input schema are coerced), with the path parameters on top.
+ * Unlike trpc-to-openapi, a JSON body is not coerced: "60" is not a number
+ * (and "false" would have been true).
+ *
+ * test/rest-adapter.test.ts calls every REST procedure through this and
+ * through trpc-to-openapi's own Fastify adapter and compares the answers;
+ * @trpc/server (whose unstable-core-do-not-import this uses) and
+ * trpc-to-openapi are pinned to the versions it ran against. After raising
+ * them, that test says whether this still answers as the adapter does.
  */
 import type { AnyRouter } from '@trpc/server';
 import { getErrorShape } from '@trpc/server/unstable-core-do-not-import';

@@ -2,7 +2,8 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { FastifyBaseLogger } from 'fastify';
 import { actsFor, isLimitIssue, type Principal, type ProcedureScope, scopeAllows } from '@aitbc/core';
-import { HOW_TO_SET_A_KEY, type ApiKeyAuthenticator } from './auth/api-keys.ts';
+import type { ApiKeyAuthenticator } from './auth/api-keys.ts';
+import { adminKeyHint, howToSetAKey } from './auth/bootstrap.ts';
 import type { AgentPresence } from './agents/presence.ts';
 import type { Actor } from './audit/log.ts';
 import type { RequestTrace } from './tracing.ts';
@@ -119,11 +120,11 @@ export const createCallerFactory = t.createCallerFactory;
 
 const publicProcedure = t.procedure.use(mapDomainErrors);
 
-const NEEDS: Record<Exclude<ProcedureScope, 'any'>, string> = {
-  worker: 'a worker, owner or admin key',
-  read: 'a read, owner or admin key',
-  owner: 'an owner or admin key',
-  admin: 'an admin API key (AITBC_ADMIN_API_KEYS, or ./data/admin.key on the embedded default)',
+const NEEDS: Record<Exclude<ProcedureScope, 'any'>, (ctx: Context) => string> = {
+  worker: () => 'a worker, owner or admin key',
+  read: () => 'a read, owner or admin key',
+  owner: () => 'an owner or admin key',
+  admin: (ctx) => `an admin API key (${adminKeyHint(ctx.db)})`,
 };
 
 /**
@@ -136,9 +137,12 @@ const NEEDS: Record<Exclude<ProcedureScope, 'any'>, string> = {
 function scoped(scope: ProcedureScope) {
   return publicProcedure.meta({ scope }).use(async ({ ctx, next }) => {
     const { principal, refused } = await ctx.auth.authenticate(ctx.apiKey);
-    if (!principal) throw new TRPCError({ code: 'UNAUTHORIZED', message: `${refused}. ${HOW_TO_SET_A_KEY}` });
+    if (!principal) throw new TRPCError({ code: 'UNAUTHORIZED', message: `${refused}. ${howToSetAKey(ctx.db)}` });
     if (scope !== 'any' && !scopeAllows(principal.scope, scope)) {
-      throw new TRPCError({ code: 'FORBIDDEN', message: `This needs ${NEEDS[scope]}; the key presented is a ${principal.scope} key` });
+      throw new TRPCError({
+        code: 'FORBIDDEN',
+        message: `This needs ${NEEDS[scope](ctx)}; the key presented is ${/^[aeiou]/.test(principal.scope) ? 'an' : 'a'} ${principal.scope} key`,
+      });
     }
     const authed = { ...ctx, principal: principal as Principal };
     return ctx.trace ? ctx.trace.run(() => next({ ctx: authed })) : next({ ctx: authed });

@@ -103,6 +103,7 @@ try {
   });
   await bundle.write({ file: join(dist, 'index.d.ts'), format: 'es' });
   await bundle.close();
+  inlineZodTypes(join(dist, 'index.d.ts'));
 } finally {
   rmSync(declDir, { recursive: true, force: true });
 }
@@ -138,6 +139,52 @@ try {
 
 const kb = (file) => `${(statSync(join(dist, file)).size / 1024).toFixed(0)} kB`;
 console.log(`@aitbc/client: dist/index.js ${kb('index.js')}, dist/index.d.ts ${kb('index.d.ts')}`);
+
+/**
+ * The declarations without zod: a type that core declares as `z.infer<typeof
+ * Schema>` is written out as the object type it is, and the schema constant
+ * it came from dropped. A consumer then type-checks the client without
+ * loading zod's declarations, which under TypeScript's defaults (no
+ * esModuleInterop, library checks on: `tsc main.ts` in an `npm init` project)
+ * give some 60 TS1259 errors from zod/v4/locales that bury the consumer's own.
+ */
+function inlineZodTypes(file) {
+  const program = ts.createProgram([file], {
+    strict: true,
+    noEmit: true,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    types: [],
+  });
+  const checker = program.getTypeChecker();
+  const source = program.getSourceFile(file);
+  const printer = ts.createPrinter({ removeComments: true });
+  const usesZod = (node) => /\bz\./.test(node.getText(source));
+  const edits = [];
+  for (const statement of source.statements) {
+    if (ts.isImportDeclaration(statement) && statement.moduleSpecifier.text === 'zod') {
+      edits.push({ start: statement.getFullStart(), end: statement.getEnd(), text: '' });
+    } else if (ts.isTypeAliasDeclaration(statement) && usesZod(statement.type)) {
+      const flags = ts.NodeBuilderFlags.NoTruncation | ts.NodeBuilderFlags.MultilineObjectLiterals | ts.NodeBuilderFlags.InTypeAlias;
+      const node = checker.typeToTypeNode(checker.getTypeFromTypeNode(statement.type), undefined, flags);
+      if (!node) fail(`cannot write out the type ${statement.name.text}`);
+      edits.push({
+        start: statement.type.getStart(source),
+        end: statement.type.getEnd(),
+        text: printer.printNode(ts.EmitHint.Unspecified, node, source),
+      });
+    } else if (ts.isVariableStatement(statement) && usesZod(statement)) {
+      // The schema itself: a value the published client neither exports nor uses.
+      if (statement.modifiers?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword)) fail('dist/index.d.ts exports a zod schema');
+      edits.push({ start: statement.getFullStart(), end: statement.getEnd(), text: '' });
+    }
+  }
+  let text = source.getFullText();
+  for (const edit of edits.sort((a, b) => b.start - a.start)) text = text.slice(0, edit.start) + edit.text + text.slice(edit.end);
+  if (/\bz\.|from 'zod/.test(text)) fail('dist/index.d.ts still refers to zod');
+  writeFileSync(file, text);
+}
 
 /**
  * The server's trpc.d.ts as the client's types see it: `Context` and `Meta`

@@ -15,14 +15,16 @@ import type { AppRouter } from '@aitbc/server';
 export type { AppRouter };
 export type AitbcClient = TRPCClient<AppRouter>;
 
+// `| undefined` on each optional option: `apiKey: process.env.AITBC_API_KEY` type-checks under exactOptionalPropertyTypes
+// too (which `tsc --init` turns on).
 export interface ClientOptions {
   /** Server base URL, e.g. http://127.0.0.1:8000 */
   url: string;
   /** Sent as X-Api-Key on every call. */
-  apiKey?: string;
+  apiKey?: string | undefined;
   /** Per-request timeout in milliseconds (default 30 000). */
-  timeoutMs?: number;
-  fetch?: typeof globalThis.fetch;
+  timeoutMs?: number | undefined;
+  fetch?: typeof globalThis.fetch | undefined;
 }
 
 /**

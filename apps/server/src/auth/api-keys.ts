@@ -174,8 +174,3 @@ export class ApiKeyAuthenticator {
     await this.flushUsage().catch(() => {});
   }
 }
-
-export const HOW_TO_SET_A_KEY =
-  'Send your API key in the X-Api-Key header. With the aitbc CLI: --api-key KEY, the AITBC_API_KEY environment variable, ' +
-  'or api_key in ~/.aitbc/config.yaml. An admin issues keys with `aitbc keys create --owner NAME`; ' +
-  'on the embedded default the first admin key is in ./data/admin.key.';

@@ -17,6 +17,7 @@ const LOOKBACK_MS = 60 * 60 * 1000;
  * No REST path: the dashboard speaks tRPC.
  */
 export const historyRouter = router({
+  /** Throughput per minute and p95 task time of one of your networks or swarms, over the last `minutes`, from its recorded attempts. */
   throughput: readProcedure
     .input(HistoryQuery)
     .output(HistoryView)

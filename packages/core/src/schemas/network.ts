@@ -134,7 +134,7 @@ const Requires = z
  * (one subtask whose payload is the whole task). `requires` on the task
  * applies to every subtask that has none of its own.
  */
-export const NetworkTask = z
+const AnyTask = z
   .looseObject({
     subtasks: z.array(z.unknown()).min(1).max(MAX_SUBTASKS_PER_TASK).optional(),
     items: z.array(z.unknown()).min(1).max(MAX_ITEMS_PER_TASK).optional(),
@@ -156,6 +156,49 @@ export const NetworkTask = z
         ctx.addIssue({ code: 'custom', message: issue.message, path: ['subtasks', i, 'requires', ...issue.path] });
     });
   });
+/**
+ * The three task shapes as a typed client writes them. The server accepts any JSON
+ * object (the legacy CLI sends a task file as it is, and extra keys are kept),
+ * but a program that names `chunkSize` for `chunk_size` meant an items task and
+ * gets one chunk per agent instead: the types say so at compile time.
+ */
+export type NetworkTaskInput = ItemsTask | SubtasksTask | CustomTask;
+
+/** `items`, split into chunks of `chunk_size`; each chunk goes to a worker as `{items, offset, params}`. */
+export interface ItemsTask {
+  items: unknown[];
+  /** Items per chunk; by default one chunk per agent of the network. */
+  chunk_size?: number;
+  /** Passed to every chunk as `params`. */
+  params?: unknown;
+  /** How the chunks' results combine into `results.reduced`. */
+  reduce?: Reducer;
+  /** Capabilities every chunk's agent must have. */
+  requires?: string[];
+  /** An items task has none (subtasks would win, and the items be passed over). */
+  subtasks?: never;
+}
+
+/** `subtasks`: each element goes to a worker as it is; an object element may name its own `requires`. */
+export interface SubtasksTask {
+  subtasks: unknown[];
+  reduce?: Reducer;
+  /** Capabilities of the subtasks that name none of their own. */
+  requires?: string[];
+  items?: never;
+}
+
+/** Any other object: one subtask, whose payload is the whole task less `reduce` and `requires`. */
+export interface CustomTask {
+  [key: string]: unknown;
+  items?: never;
+  subtasks?: never;
+  reduce?: Reducer;
+  requires?: string[];
+}
+
+// The run-time schema is AnyTask's (whatever was accepted stays accepted); only the type a client writes is narrower.
+export const NetworkTask = AnyTask as unknown as z.ZodType<z.output<typeof AnyTask>, NetworkTaskInput>;
 export type NetworkTask = z.infer<typeof NetworkTask>;
 
 export const ExecuteRequest = NetworkIdParam.extend({

@@ -22,6 +22,7 @@ function installHelp(name: string): string {
 Install it once; it completes commands, flags and their listed values (not ids from the server):
   bash  add to ~/.bashrc:  source <(${name} completion bash)
         or:  ${name} completion bash > ~/.local/share/bash-completion/completions/${name}
+             (read only with the bash-completion package: apt install bash-completion, brew install bash-completion@2)
   zsh   ${name} completion zsh > "\${fpath[1]}/_${name}"   then run compinit (or open a new shell)
   fish  ${name} completion fish > ~/.config/fish/completions/${name}.fish
 Regenerate it after upgrading ${name}.`;
