@@ -21,6 +21,12 @@ import { createLogger, flushLog } from './http/logger.ts';
 import { mountProcedures } from './http/procedures.ts';
 import { logRequests } from './http/request-log.ts';
 
+/**
+ * How Fastify's router matches paths: a trailing slash is the same path, and a path parameter may be as long as
+ * the longest id it carries (a task_id: 200 characters; Fastify's default of 100 answered 414 for a valid one).
+ */
+export const ROUTER_OPTIONS = { ignoreTrailingSlash: true, maxParamLength: 200 };
+
 export interface AppOptions {
   config: Pick<
     ServerConfig,
@@ -60,7 +66,7 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
     bodyLimit: config.bodyLimit,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    routerOptions: { ignoreTrailingSlash: true },
+    routerOptions: ROUTER_OPTIONS,
     // The spec mounts the swarm API under /v1 as well: /v1/swarm/* is /swarm/*.
     rewriteUrl: (req) => (req.url?.startsWith('/v1/swarm/') ? req.url.slice(3) : (req.url ?? '/')),
     // Requests Node's HTTP parser refuses (a URL or headers over 16 KiB, garbage) answer JSON like the rest.

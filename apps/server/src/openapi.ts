@@ -31,6 +31,11 @@ const TAGS = [
       'The work protocol for an agent’s worker: claim subtasks under a lease (long-polling when none waits), extend the lease, post results or failures, one at a time or batched.',
   },
   {
+    name: 'dead letters',
+    description:
+      'What failed for good: a subtask’s attempts and their errors, the subtasks that failed their execution (dead letters), and the redrive that runs those executions again.',
+  },
+  {
     name: 'swarms',
     description:
       'Swarms: members join and leave, heartbeat and claim work; coordinate a task across selected members (map-reduce, broadcast, pipeline and the legacy strategies), follow it, and decide the consensus of its votes.',
