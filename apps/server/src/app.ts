@@ -18,6 +18,8 @@ import { ApiKeyAuthenticator } from './auth/api-keys.ts';
 import rateLimit from './rate-limit.ts';
 import securityHeaders, { redactUrl } from './security-headers.ts';
 import { checkHealth } from './health.ts';
+import { unavailableBody, unavailablePlugin } from './unavailable.ts';
+import type { Clock } from './clock.ts';
 import { openApiDocument, successStatuses } from './openapi.ts';
 import { metricsPlugin } from './metrics.ts';
 import { requestTrace, tracingPlugin } from './tracing.ts';
@@ -83,6 +85,7 @@ export interface AppOptions {
     | 'keyUsageFlushMs'
   >;
   db: Database;
+  clock: Clock;
   events: EventBus;
   heartbeats: HeartbeatBuffer;
   work: WorkEngine;
@@ -95,7 +98,7 @@ export interface AppOptions {
  * OpenAPI paths, the document at /openapi.json, docs at /docs, and /healthz.
  * Every error, ours or Fastify's, answers as JSON `{ code, message }`.
  */
-export async function buildApp({ config, db, events, heartbeats, work, taskWaiters, agents }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, db, clock, events, heartbeats, work, taskWaiters, agents }: AppOptions): Promise<FastifyInstance> {
   // Log lines are written asynchronously: a synchronous write to a full pipe or a slow terminal would block the
   // event loop (measured: pino's atomic-sleep was 40% of a 404's CPU with two lines a request at info).
   const destination = pino.destination({ dest: 1, sync: false });
@@ -148,6 +151,11 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
     else if (e.kind === 'swarm.changed') {
       heartbeats.thresholdsChanged(e.swarm_id);
       joins.forgetSwarm(e.swarm_id);
+    } else if (e.kind === 'bus.reconnected') {
+      // Events were missed while the bus was not listening: forget everything they would have invalidated.
+      auth.forgetAll();
+      heartbeats.forgetAll();
+      joins.forgetAll();
     }
   });
   app.addHook('onClose', async () => {
@@ -171,6 +179,7 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
   });
   // Security headers (and CORS when AITBC_CORS_ORIGINS is set), then rate limits: before every route.
   await app.register(securityHeaders, { corsOrigins: config.corsOrigins ?? [] });
+  await app.register(unavailablePlugin, { availability: db.availability });
   if (config.rateLimit)
     await app.register(rateLimit, {
       ...config.rateLimit,
@@ -188,6 +197,7 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
     const header = req.headers['x-api-key'];
     return {
       db,
+      clock,
       work,
       taskWaiters,
       agents,
@@ -212,6 +222,9 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
   });
 
   app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
+    // The database down or read-only (a rate limit's key lookup, say): 503 with Retry-After, not 500.
+    const unavailable = unavailableBody(err);
+    if (unavailable) return reply.code(503).send(unavailable);
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ err, method: req.method, url: redactUrl(req.url) }, 'request failed');
     const message =

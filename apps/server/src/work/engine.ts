@@ -22,6 +22,7 @@ import {
   type ReportedOutcome,
   resultProblem,
 } from '@aitbc/core';
+import type { Clock } from '../clock.ts';
 import type { Database, Tx } from '../db/database.ts';
 import type { Sql } from '../db/sql.ts';
 import { conflict, DomainError, notFound } from '../errors.ts';
@@ -136,6 +137,8 @@ export function refusalError(r: Refused): DomainError {
 }
 
 export interface WorkEngineDeps {
+  /** The time leases are stamped and checked by: the database's on PostgreSQL (clock.ts). */
+  clock: Clock;
   db: Database;
   sql: WorkSql;
   presence: Presence;
@@ -201,7 +204,7 @@ export class WorkEngine {
         if (claimed.length > 0 || !watch) return claimed;
         const until = recheckAt === null ? deadline : Math.min(deadline, Math.max(recheckAt, Date.now() + RECHECK_MIN_MS));
         const woken = await watch.next(until, options.signal);
-        if (!woken && (until >= deadline || options.signal?.aborted || this.closed)) return claimed;
+        if (!woken && (until >= deadline || options.signal?.aborted || this.closed || watch.interrupted)) return claimed;
         backupsOnly = !woken;
       }
     } finally {

@@ -2,8 +2,18 @@
  * The periodic pass over everything that moves on by time alone. Each pass
  * is a function handed in at start-up (server.ts: heartbeat flush, member
  * failures, expired leases and unclaimed assignments, task deadlines, and
- * executions whose last result's follow-up was lost), run in order.
+ * executions whose last result's follow-up was lost), run in order, all
+ * with one `now` from the server's clock (the database's on PostgreSQL, so
+ * every instance judges leases and deadlines by the same time).
+ *
+ * While the database is down or read-only, sweeps wait for it instead of
+ * failing every interval: the outage is logged once (db/availability.ts),
+ * not once per sweep, and the first sweep after it catches up on everything
+ * that ran out meanwhile.
  */
+import type { Clock } from '../clock.ts';
+import type { Availability } from '../db/availability.ts';
+import { databaseFault } from '../db/faults.ts';
 import type { EventBus } from '../events.ts';
 
 /** One kind of sweep: returns how many things it moved, by name. */
@@ -15,23 +25,32 @@ export async function sweep(passes: SweepPass[], now = new Date()): Promise<Reco
   return moved;
 }
 
+export interface SweeperDeps {
+  events: EventBus;
+  clock: Clock;
+  availability: Availability;
+  log: { error(obj: unknown, msg: string): void };
+}
+
 /** Runs a sweep every `intervalMs` until stopped; a pass still running skips the tick, a failing pass is logged. */
 export function startSweeper(
   passes: SweepPass[],
-  events: EventBus,
+  { events, clock, availability, log }: SweeperDeps,
   intervalMs: number,
-  log: { error(obj: unknown, msg: string): void },
 ): () => Promise<void> {
   let running: Promise<unknown> | null = null;
   let stopped = false;
   const timer = setInterval(() => {
-    if (stopped || running) return;
-    running = sweep(passes)
+    if (stopped || running || availability.state !== 'up') return;
+    running = sweep(passes, clock.now())
       .then((moved) => {
         // Someone's work moved: live views refresh (who, the sweep does not track).
         if (Object.values(moved).some((n) => n > 0)) events.publish({ kind: 'work.changed', owner_id: null });
       })
-      .catch((err) => log.error({ err }, 'sweep failed'))
+      .catch((err: unknown) => {
+        // The database's fault: the next tick tries again, once it is back.
+        if (!databaseFault(err)) log.error({ err }, 'sweep failed');
+      })
       .finally(() => {
         running = null;
       });
