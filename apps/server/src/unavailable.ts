@@ -29,7 +29,9 @@ export function unavailableBody(error: unknown): { code: 'SERVICE_UNAVAILABLE'; 
 
 const unavailable: FastifyPluginAsync<{ availability: Availability }> = async (app, { availability }) => {
   app.addHook('onSend', async (_req, reply, payload) => {
-    if (reply.statusCode === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(availability.retryAfterSeconds()));
+    // tRPC's adapter sends a fetch Response, whose status Fastify applies after this hook.
+    const status = payload instanceof Response ? payload.status : reply.statusCode;
+    if (status === 503 && !reply.hasHeader('retry-after')) reply.header('retry-after', String(availability.retryAfterSeconds()));
     return payload;
   });
 };
