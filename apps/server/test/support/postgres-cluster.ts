@@ -49,7 +49,10 @@ export interface PrivateCluster {
   pause(): Promise<void>;
   /** SIGCONT them. */
   resume(): Promise<void>;
-  /** pg_terminate_backend for every client backend of `database` (and, if given, only those with this application_name). */
+  /**
+   * pg_terminate_backend for every client backend of `database` (and, if given, only those with this
+   * application_name); the tests' own connections (application_name aitbc-test…) are spared.
+   */
   terminateBackends(database: string, applicationName?: string): Promise<number>;
   /** The cluster's log so far. */
   log(): string;
@@ -79,7 +82,13 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
   const url = (database = 'postgres') => `postgresql://postgres@127.0.0.1:${port}/${database}`;
 
   async function query<T>(text: string, values: unknown[] = []): Promise<T[]> {
-    const client = new pg.Client({ connectionString: url(), connectionTimeoutMillis: 10_000 });
+    // Writable even while the cluster's sessions default to read-only; never among the backends a test terminates.
+    const client = new pg.Client({
+      connectionString: url(),
+      connectionTimeoutMillis: 10_000,
+      application_name: 'aitbc-test-admin',
+      options: '-c default_transaction_read_only=off',
+    });
     client.on('error', () => {});
     await client.connect();
     try {
@@ -125,7 +134,7 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
       const rows = await query<{ ended: boolean }>(
         `SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
           WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-            AND ($2::text IS NULL OR application_name = $2)`,
+            AND application_name NOT LIKE 'aitbc-test%' AND ($2::text IS NULL OR application_name = $2)`,
         [database, applicationName ?? null],
       );
       return rows.filter((r) => r.ended).length;
