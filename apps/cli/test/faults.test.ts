@@ -47,10 +47,20 @@ process.stdout.write(JSON.stringify(payload.items.reduce((s, x) => s + 2 * x, 0)
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** A server process ended mid-scenario: no point waiting for it. */
+class ServerExited extends Error {
+  constructor(output: string) {
+    super(`a server process exited:\n${output.slice(-3000)}`);
+  }
+}
+
 async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 60_000, everyMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = await probe().catch(() => undefined);
+    const value = await probe().catch((error: unknown) => {
+      if (error instanceof ServerExited) throw error;
+      return undefined;
+    });
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(everyMs);
@@ -280,6 +290,19 @@ describe.skipIf(skipped !== null)('PostgreSQL faults, on a private cluster', () 
   /** A live instance's URL (not one the scenario killed). */
   const live = (s: Stage) => s.instances.find((i) => !i.killed)!.server.url;
 
+  /** `until`, failing at once with its output if a server the scenario did not kill has exited. */
+  const whileUp = <T>(s: Stage, what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs: number) =>
+    until(
+      what,
+      async () => {
+        const dead = s.instances.find((i) => !i.killed && !alive(i.server.pid));
+        if (dead) throw new ServerExited(dead.server.output());
+        return probe();
+      },
+      timeoutMs,
+      100,
+    );
+
   /**
    * Runs a scenario: the stage, both tasks in flight, `fault`, then the
    * checks. `fault` returns when the fault is over (performance.now() then),
@@ -314,23 +337,23 @@ describe.skipIf(skipped !== null)('PostgreSQL faults, on a private cluster', () 
 
       // Everything finishes, through an instance still up.
       const api = restClient(live(s), s.ownerKey);
-      const finished = await until(
+      const finished = await whileUp(
+        s,
         'the execution to complete',
         async () => {
           const e = (await api('GET', `/api/v1/agents/networks/${s.network}/executions/${execution}`)).body;
           return e.status === 'completed' ? e : undefined;
         },
         120_000,
-        100,
       );
-      const decided = await until(
+      const decided = await whileUp(
+        s,
         'the vote to complete',
         async () => {
           const t = (await api('GET', `/swarm/tasks/${task}/status`)).body;
           return t.status === 'completed' ? t : undefined;
         },
         60_000,
-        100,
       );
       expect(finished.results).toMatchObject({ reduced: REDUCED, subtask_results: ITEMS.map((x) => 2 * x) });
       expect(decided.consensus).toMatchObject({ consensus_reached: true, result: { final_answer: { answer: 42 } } });
