@@ -107,6 +107,14 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
       .map((l) => Number(l.trim()))
       .filter((n) => n > 0);
   let paused: number[] = [];
+  /** A signal to a process that may have ended meanwhile (a backend exiting as it is listed). */
+  const signal = (pid: number, name: NodeJS.Signals) => {
+    try {
+      process.kill(pid, name);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  };
 
   return {
     port,
@@ -122,12 +130,12 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
     async pause() {
       // The postmaster first, so it forks no child after the list is read.
       const parent = postmaster();
-      process.kill(parent, 'SIGSTOP');
+      signal(parent, 'SIGSTOP');
       paused = [parent, ...children(parent)];
-      for (const pid of paused.slice(1)) process.kill(pid, 'SIGSTOP');
+      for (const pid of paused.slice(1)) signal(pid, 'SIGSTOP');
     },
     async resume() {
-      for (const pid of paused) process.kill(pid, 'SIGCONT');
+      for (const pid of paused) signal(pid, 'SIGCONT');
       paused = [];
     },
     async terminateBackends(database, applicationName) {
@@ -141,7 +149,7 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
     },
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
     async destroy() {
-      if (paused.length) for (const pid of paused) process.kill(pid, 'SIGCONT');
+      for (const pid of paused) signal(pid, 'SIGCONT');
       await pgCtl('-m', 'immediate', 'stop').catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },
