@@ -22,9 +22,11 @@
  *
  * SQLite has one instance: the local clock.
  *
- * Tests simulate an instance whose clock is off with
- * AITBC_TEST_CLOCK_OFFSET_MS, read only under a test runner (NODE_ENV=test
- * or vitest): the local clock reads that much ahead (or behind).
+ * Tests simulate a machine whose clock is off with
+ * AITBC_TEST_CLOCK_OFFSET_MS, honoured only under a test runner (NODE_ENV=test
+ * or vitest): `skewForTests` (main.ts, at start) makes every `Date` of the
+ * process read that much ahead (or behind), as a misconfigured machine's
+ * would, and the database clock must correct it.
  */
 import type { Database } from './db/database.ts';
 import { sql } from './db/sql.ts';
@@ -40,21 +42,39 @@ export interface Clock {
   close(): void;
 }
 
-/** This machine's clock, ms since the epoch, with the tests' injected skew. */
-export function localMs(env: NodeJS.ProcessEnv = process.env): number {
-  return Date.now() + injectedSkewMs(env);
+/** This machine's clock: ms since the epoch. */
+export type LocalTime = () => number;
+
+/** The local clock (SQLite). */
+export function localClock(local: LocalTime = () => Date.now()): Clock {
+  return { now: () => new Date(local()), offsetMs: 0, errorBoundMs: 0, close() {} };
 }
 
-/** AITBC_TEST_CLOCK_OFFSET_MS, only under a test runner; 0 otherwise. */
-export function injectedSkewMs(env: NodeJS.ProcessEnv = process.env): number {
+/**
+ * Under a test runner only: AITBC_TEST_CLOCK_OFFSET_MS shifts this process's
+ * `Date` (`new Date()`, `Date.now()`) by that many ms, as on a machine whose
+ * clock is wrong. Returns the shift (0: none).
+ */
+export function skewForTests(env: NodeJS.ProcessEnv = process.env): number {
   if (env.NODE_ENV !== 'test' && !env.VITEST) return 0;
   const skew = Number(env.AITBC_TEST_CLOCK_OFFSET_MS ?? 0);
-  return Number.isFinite(skew) ? skew : 0;
-}
-
-/** The local clock (SQLite; a PostgreSQL clock before its first measurement). */
-export function localClock(): Clock {
-  return { now: () => new Date(localMs()), offsetMs: 0, errorBoundMs: 0, close() {} };
+  if (!Number.isFinite(skew) || skew === 0) return 0;
+  const RealDate = Date;
+  class SkewedDate extends RealDate {
+    constructor(...args: unknown[]) {
+      if (args.length === 0) super(RealDate.now() + skew);
+      else super(...(args as [string | number]));
+    }
+    static override now(): number {
+      return RealDate.now() + skew;
+    }
+    // Dates made before the shift, or by code that kept the original, are Dates still.
+    static override [Symbol.hasInstance](value: unknown): boolean {
+      return value instanceof RealDate;
+    }
+  }
+  globalThis.Date = SkewedDate as DateConstructor;
+  return skew;
 }
 
 /** One measurement: the database's time (ms since the epoch) as it answered. */
@@ -66,12 +86,17 @@ class DatabaseClock implements Clock {
   offsetMs = 0;
   errorBoundMs = 0;
   /** The local time and the monotonic time of the last measurement's midpoint. */
-  private anchorLocal = localMs();
+  private anchorLocal: number;
   private anchorMono = performance.now();
   private last = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly read: ReadDatabaseTime) {}
+  constructor(
+    private readonly read: ReadDatabaseTime,
+    private readonly local: LocalTime,
+  ) {
+    this.anchorLocal = local();
+  }
 
   now(): Date {
     const ms = this.anchorLocal + this.offsetMs + (performance.now() - this.anchorMono);
@@ -84,7 +109,7 @@ class DatabaseClock implements Clock {
     let best: { offset: number; bound: number; local: number; mono: number } | null = null;
     for (let i = 0; i < SAMPLES; i++) {
       const mono0 = performance.now();
-      const local0 = localMs();
+      const local0 = this.local();
       const at = await this.read();
       const mono1 = performance.now();
       const half = (mono1 - mono0) / 2;
@@ -108,9 +133,9 @@ class DatabaseClock implements Clock {
   }
 }
 
-/** A clock on the database's time, measured now and every `everyMs`. */
-export async function databaseClock(read: ReadDatabaseTime, everyMs = 30_000): Promise<Clock> {
-  const clock = new DatabaseClock(read);
+/** A clock on the database's time, measured now and every `everyMs` (against `local`, this machine's clock). */
+export async function databaseClock(read: ReadDatabaseTime, everyMs = 30_000, local: LocalTime = () => Date.now()): Promise<Clock> {
+  const clock = new DatabaseClock(read, local);
   await clock.measure();
   clock.every(everyMs);
   return clock;

@@ -1,5 +1,6 @@
 import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
+import { skewForTests } from './clock.ts';
 import { loadConfig, type ServerConfig } from './config.ts';
 import { databaseFault, uncaughtFaults } from './db/faults.ts';
 import { startServer, type RunningServer } from './server.ts';
@@ -34,6 +35,8 @@ function guardDatabaseFaults(log: () => { error(obj: unknown, msg: string): void
 
 /** `pnpm start` and `aitbc server start`: the server in the foreground until SIGINT/SIGTERM. */
 export async function serve(config?: ServerConfig): Promise<void> {
+  // Tests only (AITBC_TEST_CLOCK_OFFSET_MS under a test runner): this process plays a machine whose clock is off.
+  skewForTests();
   let started: RunningServer | null = null;
   guardDatabaseFaults(() => started?.app.log ?? null);
   let server: RunningServer;

@@ -1,15 +1,14 @@
 // PostgreSQL faults, in one process, on the shared test cluster (each on a
 // scratch database of its own, or behind a TCP proxy, so the cluster itself
 // is never stopped): terminated backends, an unreachable or silent database,
-// a read-only one, the event bus losing its LISTEN connection, and the
-// clock. apps/cli/test/faults.test.ts does the same to real processes on a
+// a read-only one, and the event bus losing its LISTEN connection.
+// apps/cli/test/faults.test.ts does the same to real processes on a
 // private cluster that it restarts, crashes and pauses.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { databaseClock, localClock, readPostgresTime } from '../src/clock.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OutageLog } from '../src/db/availability.ts';
 import { Database } from '../src/db/database.ts';
 import { migrateDatabase } from '../src/db/migrate.ts';
@@ -380,81 +379,5 @@ describe.skipIf(!postgres)('the event bus losing its LISTEN connection', () => {
     expect((await onB('GET', '/api/v1/whoami')).status).toBe(200);
     b.events.publish({ kind: 'bus.reconnected' });
     expect((await onB('GET', '/api/v1/whoami')).status).toBe(401);
-  });
-});
-
-describe.skipIf(!postgres)('one clock for fencing', () => {
-  let tdb: TestDatabase;
-  let db: Database;
-  const skew = process.env.AITBC_TEST_CLOCK_OFFSET_MS;
-
-  beforeAll(async () => {
-    tdb = await createTestDatabase('postgresql');
-    await migrateDatabase(tdb.target);
-    db = await Database.connect(tdb.target);
-  });
-  afterEach(() => {
-    if (skew === undefined) delete process.env.AITBC_TEST_CLOCK_OFFSET_MS;
-    else process.env.AITBC_TEST_CLOCK_OFFSET_MS = skew;
-  });
-  afterAll(async () => {
-    await db?.close();
-    await tdb?.drop();
-  });
-
-  /** The database's clock now, and how uncertain that reading is (half its round trip). */
-  async function databaseNow(): Promise<{ at: number; within: number }> {
-    const t0 = performance.now();
-    const at = await readPostgresTime(db)();
-    const half = (performance.now() - t0) / 2;
-    return { at, within: half };
-  }
-
-  it('corrects a machine clock 5 s off by the offset it measures against PostgreSQL, within half a round trip', async () => {
-    process.env.AITBC_TEST_CLOCK_OFFSET_MS = '5000';
-    const local = localClock();
-    expect(local.now().getTime() - Date.now()).toBeGreaterThanOrEqual(4990);
-    const clock = await databaseClock(readPostgresTime(db), 60_000);
-    try {
-      expect(clock.offsetMs).toBeGreaterThan(-5100);
-      expect(clock.offsetMs).toBeLessThan(-4900);
-      expect(clock.errorBoundMs).toBeGreaterThanOrEqual(0);
-      for (let i = 0; i < 5; i++) {
-        const before = clock.now().getTime();
-        const database = await databaseNow();
-        const after = clock.now().getTime();
-        // The database's reading falls between ours, give or take both readings' bounds (and a little scheduling).
-        expect(database.at).toBeGreaterThanOrEqual(before - clock.errorBoundMs - database.within - 25);
-        expect(database.at).toBeLessThanOrEqual(after + clock.errorBoundMs + database.within + 25);
-      }
-    } finally {
-      clock.close();
-    }
-  });
-
-  it('heartbeats, joins and the sweeper take the database’s time, not a skewed machine’s', async () => {
-    process.env.AITBC_TEST_CLOCK_OFFSET_MS = '5000';
-    const srv = await startTestServer('postgresql', { sweepIntervalMs: 100 });
-    try {
-      const call = restClient(srv.url, await srv.keyFor('tess'));
-      const member = (
-        await call('POST', '/swarm/join', { role: 'monitor', capability: 'clock', suspect_after_seconds: 2, fail_after_seconds: 4 })
-      ).body;
-      const beat = await call('POST', `/swarm/members/${member.member_id}/heartbeat`, {});
-      const database = await admin<{ ms: number }>(
-        srv.database.target.url,
-        `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS "ms"`,
-      );
-      expect(Math.abs(Date.parse(beat.body.last_heartbeat_at) - database[0]!.ms)).toBeLessThan(1000);
-      expect(Math.abs(Date.parse(member.joined_at) - database[0]!.ms)).toBeLessThan(2000);
-      expect(Math.abs(srv.server.clock.offsetMs + 5000)).toBeLessThan(100);
-      // A sweeper on the skewed clock would find this member 5 s past its 2 s threshold at once.
-      await sleep(1000);
-      const status = async () => (await call('GET', `/swarm/${member.swarm_id}/members`)).body.members[0].status as string;
-      expect(await status()).toBe('active');
-      await eventually(async () => (await status()) === 'suspect', 10_000);
-    } finally {
-      await srv.close();
-    }
   });
 });
