@@ -25,7 +25,7 @@ export async function checkHealth(db: Database, timeoutMs = 2000): Promise<Healt
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          db.availability.stalled(`the health check had no answer within ${timeoutMs} ms`);
+          db.availability.stalled(`the health check had no answer within ${timeoutMs} ms`, timeoutMs);
           reject(new Error(`no answer within ${timeoutMs} ms`));
         }, timeoutMs);
       });

@@ -88,15 +88,17 @@ export class Availability {
     return fault;
   }
 
-  /** Something had no answer for too long (a unit of work, a health check): look. */
-  stalled(what: string): void {
-    this.check(new Error(what));
+  /**
+   * Something had no answer for too long (a unit of work, a health check): look. `waitingMs`: how long it has
+   * waited, so an outage it reveals is dated from when the database stopped answering, not from when it was noticed.
+   */
+  stalled(what: string, waitingMs = 0): void {
+    this.check(new Error(what), Date.now() - waitingMs);
   }
 
-  private check(reason: unknown): void {
+  private check(reason: unknown, since = Date.now()): void {
     if (!this.probe || this.probing || this.closed) return;
     this.probing = true;
-    const since = Date.now();
     void this.probeUntilUp(since, firstLine(reason)).finally(() => {
       this.probing = false;
     });
@@ -113,7 +115,10 @@ export class Availability {
         // Too many connections: it answers, it is only full (the pool's connections still work).
         const full = (error as { code?: string }).code === '53300';
         seen = full ? 'up' : databaseFault(error) === 'read-only' ? 'read-only' : 'unreachable';
-        why = firstLine(error);
+        // node-postgres says only "timeout expired" when the server accepts and never answers.
+        why = /^timeout expired$|^no answer within/.test(firstLine(error))
+          ? `no answer within ${PROBE_TIMEOUT_MS / 1000} s`
+          : firstLine(error);
       }
       if (this.closed) return;
       if (seen === 'up') {

@@ -122,8 +122,8 @@ export class Database {
     if (db.connection.pool) {
       db.watchdog = setInterval(() => {
         const oldest = db.inflight.values().next().value;
-        if (oldest !== undefined && performance.now() - oldest > STALL_MS)
-          db.availability.stalled(`a unit of work has had no answer for ${Math.round((performance.now() - oldest) / 1000)} s`);
+        const waiting = oldest === undefined ? 0 : performance.now() - oldest;
+        if (waiting > STALL_MS) db.availability.stalled(`a unit of work has had no answer for ${Math.round(waiting / 1000)} s`, waiting);
       }, 1000);
       db.watchdog.unref();
     }
