@@ -128,6 +128,9 @@ interface Stage {
 }
 
 const skipped = privateClusterUnavailable();
+// As with PostgreSQL itself (test/support/global-setup.ts): skipped with one line, except under CI=true.
+if (skipped && process.env.CI === 'true')
+  throw new Error(`the fault suite needs a private PostgreSQL cluster: ${skipped}; CI=true requires it`);
 if (skipped) console.log(`[faults] SKIPPED: no private PostgreSQL cluster can be made here (${skipped})`);
 
 describe.skipIf(skipped !== null)('PostgreSQL faults, on a private cluster', () => {
