@@ -97,6 +97,14 @@ export interface FaultRow {
 }
 const rows: FaultRow[] = [];
 
+/** A fault, once over: when it ended (performance.now()), how long it lasted, notes, and checks of its own (see scenario). */
+interface Fault {
+  endedAt: number;
+  seconds: number;
+  notes?: string;
+  afterwards?: () => Promise<string | undefined>;
+}
+
 /** One server process, and whether the test killed it on purpose. */
 interface Instance {
   server: ListeningServer & { pid: number };
@@ -320,12 +328,14 @@ describe.skipIf(skipped !== null)('PostgreSQL faults, on a private cluster', () 
   /**
    * Runs a scenario: the stage, both tasks in flight, `fault`, then the
    * checks. `fault` returns when the fault is over (performance.now() then),
-   * how long it lasted, and notes for the table.
+   * how long it lasted, notes for the table, and `afterwards`: checks of its own,
+   * run while recovery is measured (not before, so they do not count in it),
+   * which may add to the notes.
    */
   async function scenario(
     name: string,
     options: { instances: 1 | 2; target_s: number | null /** Outages the fault may declare on each instance. */; outages?: number },
-    fault: (s: Stage, tasks: { execution: string; task: string }) => Promise<{ endedAt: number; seconds: number; notes?: string }>,
+    fault: (s: Stage, tasks: { execution: string; task: string }) => Promise<Fault>,
   ): Promise<void> {
     const s = await stage(options.instances);
     try {
@@ -346,8 +356,10 @@ describe.skipIf(skipped !== null)('PostgreSQL faults, on a private cluster', () 
         return p.done >= 4 && p.leased > 0 && p.votes_leased > 0;
       });
 
-      const { endedAt, seconds, notes = '' } = await fault(s, { execution, task });
-      const recovered = await recovery(s, endedAt);
+      const injected = await fault(s, { execution, task });
+      const { endedAt, seconds } = injected;
+      const [recovered, more] = await Promise.all([recovery(s, endedAt), injected.afterwards?.()]);
+      const notes = [injected.notes, more].filter(Boolean).join('; ');
 
       // Everything finishes, through an instance still up.
       const api = restClient(live(s), s.ownerKey);
@@ -524,24 +536,25 @@ describe.skipIf(skipped !== null)('PostgreSQL faults, on a private cluster', () 
       const t0 = performance.now();
       s.cli.kill('SIGKILL');
       const endedAt = performance.now();
-      // Its leases run out and go to the other agent.
-      await until(
-        "the killed worker's subtasks to be completed by another",
-        async () =>
-          (
-            await monitor<{ n: number }>(
-              s.url,
-              `SELECT count(*)::int AS "n" FROM "subtasks" WHERE "id" = ANY($1) AND "status" = 'completed'`,
-              [held],
-            )
-          )[0]!.n === held.length,
-        60_000,
-      );
-      const handedOn = (performance.now() - t0) / 1000;
       return {
         endedAt,
         seconds: 0,
-        notes: `its ${held.length} leased subtask(s) completed by the other agent ${handedOn.toFixed(1)} s after the kill`,
+        // Its leases run out and go to the other agent.
+        afterwards: async () => {
+          await until(
+            "the killed worker's subtasks to be completed by another",
+            async () =>
+              (
+                await monitor<{ n: number }>(
+                  s.url,
+                  `SELECT count(*)::int AS "n" FROM "subtasks" WHERE "id" = ANY($1) AND "status" = 'completed'`,
+                  [held],
+                )
+              )[0]!.n === held.length,
+            60_000,
+          );
+          return `its ${held.length} leased subtask(s) completed by the other agent ${((performance.now() - t0) / 1000).toFixed(1)} s after the kill`;
+        },
       };
     });
   });
@@ -554,24 +567,26 @@ describe.skipIf(skipped !== null)('PostgreSQL faults, on a private cluster', () 
       await sleep(LEASE * 1000 + 2500);
       s.cli.kill('SIGCONT');
       const endedAt = performance.now();
-      // Resumed, it learns the lease is gone: its heartbeat or its result is refused, never counted.
-      const said = await until(
-        'the resumed worker to hear its lease is gone',
-        async () => /lease lost|did not take the outcome|lease ended|LEASE_EXPIRED|LEASE_LOST/.exec(s.cliLog())?.[0],
-        20_000,
-      );
-      const expired = (
-        await monitor<{ n: number }>(
-          s.url,
-          `SELECT count(*)::int AS "n" FROM "subtask_attempts" WHERE "subtask_id" = ANY($1) AND "assignee_id" = $2 AND "outcome" = 'expired'`,
-          [held, s.agents.cli],
-        )
-      )[0]!.n;
-      expect(expired).toBeGreaterThan(0);
       return {
         endedAt,
         seconds: (endedAt - t0) / 1000,
-        notes: `${expired} of its ${held.length} lease(s) expired while it was stopped; resumed, it was told "${said}"`,
+        afterwards: async () => {
+          // Resumed, it learns the lease is gone: its heartbeat or its result is refused, never counted.
+          const said = await until(
+            'the resumed worker to hear its lease is gone',
+            async () => /lease lost|did not take the outcome|lease ended|LEASE_EXPIRED|LEASE_LOST/.exec(s.cliLog())?.[0],
+            20_000,
+          );
+          const expired = (
+            await monitor<{ n: number }>(
+              s.url,
+              `SELECT count(*)::int AS "n" FROM "subtask_attempts" WHERE "subtask_id" = ANY($1) AND "assignee_id" = $2 AND "outcome" = 'expired'`,
+              [held, s.agents.cli],
+            )
+          )[0]!.n;
+          expect(expired).toBeGreaterThan(0);
+          return `${expired} of its ${held.length} lease(s) expired while it was stopped; resumed, it was told "${said}"`;
+        },
       };
     });
   });
@@ -616,14 +631,16 @@ describe.skipIf(skipped !== null)('PostgreSQL faults, on a private cluster', () 
       const ended = await cluster.terminateBackends(s.database, 'aitbc-events');
       const endedAt = performance.now();
       expect(ended).toBe(2);
-      await until('both instances to listen again', async () => listening().every((n, i) => n > heardBefore[i]!), 10_000, 10);
-      const reconnected = (performance.now() - t0) / 1000;
-      const after = await wakeUp();
-      expect(after).toBeLessThan(1000);
       return {
         endedAt,
         seconds: 0,
-        notes: `both listening again ${reconnected.toFixed(2)} s after; a cross-instance wake-up took ${Math.round(before)} ms before and ${Math.round(after)} ms right after`,
+        afterwards: async () => {
+          await until('both instances to listen again', async () => listening().every((n, i) => n > heardBefore[i]!), 10_000, 10);
+          const reconnected = (performance.now() - t0) / 1000;
+          const after = await wakeUp();
+          expect(after).toBeLessThan(1000);
+          return `both listening again ${reconnected.toFixed(2)} s after; a cross-instance wake-up took ${Math.round(before)} ms before and ${Math.round(after)} ms right after`;
+        },
       };
     });
   });
@@ -660,25 +677,27 @@ describe.skipIf(skipped !== null)('PostgreSQL faults, on a private cluster', () 
         await cluster.query('SELECT pg_reload_conf()');
       }
       const endedAt = performance.now();
-      const stored = await until(
-        'the acknowledged heartbeat to be stored',
-        async () => {
-          const [m] = await monitor<{ at: string }>(
-            s.url,
-            `SELECT to_char("last_heartbeat_at", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "at" FROM "swarm_members" WHERE "member_id" = $1`,
-            [s.members[0]],
-          );
-          return m && Date.parse(m.at) >= Date.parse(beat.last_heartbeat_at) ? m.at : undefined;
-        },
-        20_000,
-      );
-      expect(Date.parse(stored)).toBeGreaterThanOrEqual(Date.parse(beat.last_heartbeat_at));
-      const written = await monitor(s.url, `SELECT 1 FROM "agents" WHERE "name" = 'written-while-read-only'`);
-      expect(written).toEqual([]);
       return {
         endedAt,
         seconds: (endedAt - t0) / 1000,
-        notes: 'a heartbeat acknowledged while read-only was stored after',
+        afterwards: async () => {
+          const stored = await until(
+            'the acknowledged heartbeat to be stored',
+            async () => {
+              const [m] = await monitor<{ at: string }>(
+                s.url,
+                `SELECT to_char("last_heartbeat_at", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "at" FROM "swarm_members" WHERE "member_id" = $1`,
+                [s.members[0]],
+              );
+              return m && Date.parse(m.at) >= Date.parse(beat.last_heartbeat_at) ? m.at : undefined;
+            },
+            20_000,
+          );
+          expect(Date.parse(stored)).toBeGreaterThanOrEqual(Date.parse(beat.last_heartbeat_at));
+          const written = await monitor(s.url, `SELECT 1 FROM "agents" WHERE "name" = 'written-while-read-only'`);
+          expect(written).toEqual([]);
+          return 'a heartbeat acknowledged while read-only was stored after';
+        },
       };
     });
   });
