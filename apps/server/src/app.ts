@@ -11,6 +11,8 @@ import rateLimit from './rate-limit.ts';
 import securityHeaders from './security-headers.ts';
 import { openApiDocument, successStatuses } from './openapi.ts';
 import { metricsPlugin } from './metrics.ts';
+import { unavailablePlugin } from './unavailable.ts';
+import type { Clock } from './clock.ts';
 import { tracingPlugin } from './tracing.ts';
 import { webPlugin } from './web.ts';
 import type { ServerConfig } from './config.ts';
@@ -42,6 +44,7 @@ export interface AppOptions {
     | 'keyUsageFlushMs'
   >;
   db: Database;
+  clock: Clock;
   events: EventBus;
   heartbeats: HeartbeatBuffer;
   work: WorkEngine;
@@ -57,7 +60,7 @@ export interface AppOptions {
  * The parts (http/) are added to this one instance in this order, not as
  * encapsulated plugins: every hook and handler applies to every route.
  */
-export async function buildApp({ config, db, events, heartbeats, work, taskWaiters, agents }: AppOptions): Promise<FastifyInstance> {
+export async function buildApp({ config, db, clock, events, heartbeats, work, taskWaiters, agents }: AppOptions): Promise<FastifyInstance> {
   const { logger, destination } = createLogger(config);
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -72,7 +75,7 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
     // Requests Node's HTTP parser refuses (a URL or headers over 16 KiB, garbage) answer JSON like the rest.
     clientErrorHandler: answerClientError,
   });
-  const { auth, unsubscribe, createContext } = procedureContexts({ db, events, heartbeats, work, taskWaiters, agents }, config);
+  const { auth, unsubscribe, createContext } = procedureContexts({ db, clock, events, heartbeats, work, taskWaiters, agents }, config);
   app.addHook('onClose', async () => {
     unsubscribe();
     await auth.close();
@@ -81,6 +84,8 @@ export async function buildApp({ config, db, events, heartbeats, work, taskWaite
   logRequests(app, logger, config.slowRequestMs);
   // Security headers (and CORS when AITBC_CORS_ORIGINS is set), then rate limits: before every route.
   await app.register(securityHeaders, { corsOrigins: config.corsOrigins ?? [] });
+  // While the database is down or read-only: 503 with Retry-After (unavailable.ts).
+  await app.register(unavailablePlugin, { availability: db.availability });
   if (config.rateLimit)
     await app.register(rateLimit, {
       ...config.rateLimit,

@@ -1,5 +1,8 @@
 import { pathToFileURL } from 'node:url';
+import { inspect } from 'node:util';
+import { skewForTests } from './clock.ts';
 import { loadConfig, type ServerConfig } from './config.ts';
+import { databaseFault, uncaughtFaults } from './db/faults.ts';
 import { startServer, type RunningServer } from './server.ts';
 import type { AdminKeyBootstrap } from './auth/bootstrap.ts';
 import type { DatabaseTarget } from './db/target.ts';
@@ -7,8 +10,35 @@ import type { DatabaseTarget } from './db/target.ts';
 /** Longest a shutdown may take (close waits at most 2 s for open connections; the rest is quick). */
 const SHUTDOWN_LIMIT_MS = 15_000;
 
+/**
+ * The last resort: a database error that reached no listener (a connection
+ * path without one, a promise nobody awaited) is logged loudly and counted
+ * (/metrics: aitbc_database_uncaught_errors_total) instead of ending the
+ * process; the connection it came from is already gone, and the pool makes
+ * another. Every such line is a bug to fix where the error arose. Any other
+ * uncaught error ends the process as Node would.
+ */
+function guardDatabaseFaults(log: () => { error(obj: unknown, msg: string): void } | null): void {
+  process.on('uncaughtException', (error, origin) => {
+    if (databaseFault(error)) {
+      uncaughtFaults.total++;
+      const line = `a database error reached no listener (${origin}); the process goes on, but this is a bug: ${error.message}`;
+      const logger = log();
+      if (logger) logger.error({ err: error }, line);
+      else process.stderr.write(`aitbc-server: ${line}\n`);
+      return;
+    }
+    process.stderr.write(`${origin === 'unhandledRejection' ? 'Unhandled rejection' : 'Uncaught exception'}: ${inspect(error)}\n`);
+    process.exit(1);
+  });
+}
+
 /** `pnpm start` and `aitbc server start`: the server in the foreground until SIGINT/SIGTERM. */
 export async function serve(config?: ServerConfig): Promise<void> {
+  // Tests only (AITBC_TEST_CLOCK_OFFSET_MS under a test runner): this process plays a machine whose clock is off.
+  skewForTests();
+  let started: RunningServer | null = null;
+  guardDatabaseFaults(() => started?.app.log ?? null);
   let server: RunningServer;
   try {
     server = await startServer(config ?? loadConfig());
@@ -16,6 +46,7 @@ export async function serve(config?: ServerConfig): Promise<void> {
     process.stderr.write(`aitbc-server: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);
   }
+  started = server;
   const log = server.app.log;
   // Handlers first, banner last: whoever waits for "API:" may signal us at once.
   let stopping = false;

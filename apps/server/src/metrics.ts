@@ -6,6 +6,7 @@ import { MEMBER_STATUSES } from '@aitbc/core';
 import type { ApiKeyAuthenticator } from './auth/api-keys.ts';
 import type { Database } from './db/database.ts';
 import { raw, sql, statementCounter } from './db/sql.ts';
+import { databaseFault, uncaughtFaults } from './db/faults.ts';
 import type { Outcomes } from './work/outcomes.ts';
 import { openWorkTotal } from './work/open-work.ts';
 import { appRouter } from './routers/index.ts';
@@ -47,7 +48,7 @@ function routeLabeller(): (req: FastifyRequest) => string {
   };
 }
 
-function metricsOf(registry: Registry, outcomes: Outcomes) {
+function metricsOf(registry: Registry, outcomes: Outcomes, db: Database) {
   const labelNames = ['method', 'route', 'status'] as const;
   return {
     requests: new Counter({
@@ -200,6 +201,42 @@ function metricsOf(registry: Registry, outcomes: Outcomes) {
       help: 'Scrapes whose database figures could not be read',
       registers: [registry],
     }),
+    databaseState: new Gauge({
+      name: 'aitbc_database_state',
+      help: 'The database as this instance last found it: 1 for the state it is in (up, unreachable, read-only), 0 for the others',
+      labelNames: ['state'],
+      registers: [registry],
+      collect() {
+        for (const state of ['up', 'unreachable', 'read-only'] as const) this.set({ state }, db.availability.state === state ? 1 : 0);
+      },
+    }),
+    databaseOutages: new Counter({
+      name: 'aitbc_database_outages_total',
+      help: 'Times the database stopped answering or taking writes, as this instance found (a cut connection it answered through is not one)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(db.availability.outages);
+      },
+    }),
+    databaseOutageSeconds: new Counter({
+      name: 'aitbc_database_outage_seconds_total',
+      help: 'Seconds of those outages that ended (the current one is in /healthz as outage_s)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(db.availability.outageSeconds);
+      },
+    }),
+    databaseUncaught: new Counter({
+      name: 'aitbc_database_uncaught_errors_total',
+      help: 'Database errors that reached no listener and were caught by the last-resort guard (each one a bug; the process went on)',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(uncaughtFaults.total);
+      },
+    }),
   };
 }
 
@@ -242,7 +279,7 @@ const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { db, auth, enab
   if (!enabled) return;
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const m = metricsOf(registry, outcomes);
+  const m = metricsOf(registry, outcomes, db);
   const label = routeLabeller();
 
   const stopObserving = db.observe((kind, seconds, ok) => m.dbUnits.observe({ kind, ok: String(ok) }, seconds));
@@ -304,8 +341,9 @@ const metrics: FastifyPluginAsync<MetricsOptions> = async (app, { db, auth, enab
     try {
       await refresh();
     } catch (err) {
-      // The process figures are still worth having; the record-based series keep their last values.
-      req.log.error({ err }, 'metrics: reading the records failed');
+      // The process figures are still worth having; the record-based series keep their last values. An outage is
+      // logged once by db/availability.ts, not at every scrape.
+      if (!databaseFault(err)) req.log.error({ err }, 'metrics: reading the records failed');
       m.scrapeErrors.inc();
     }
     return reply

@@ -8,6 +8,9 @@ import type { AgentPresence } from './agents/presence.ts';
 import type { Actor } from './audit/log.ts';
 import type { RequestTrace } from './tracing.ts';
 import { isMissingRecord, isUniqueViolation } from './db/client.ts';
+import { databaseFault } from './db/faults.ts';
+import type { Clock } from './clock.ts';
+import { unavailableMessage } from './unavailable.ts';
 import type { Database } from './db/database.ts';
 import type { WorkEngine } from './work/engine.ts';
 import type { Waiters } from './work/waiters.ts';
@@ -19,6 +22,8 @@ import type { JoinBatcher } from './swarms/joins.ts';
 
 export interface Context {
   db: Database;
+  /** The time of heartbeats, joins and deadlines: the database's on PostgreSQL (clock.ts). */
+  clock: Clock;
   work: WorkEngine;
   /** Task status long polls (work/waiters.ts). */
   taskWaiters: Waiters;
@@ -97,7 +102,10 @@ const DOMAIN_CODES: Record<DomainErrorKind, 'NOT_FOUND' | 'CONFLICT' | 'BAD_REQU
   unprocessable: 'UNPROCESSABLE_CONTENT',
 };
 
-/** Domain errors and database errors that mean "the caller asked for something impossible", not "the server broke". */
+/**
+ * Domain errors and database errors that mean "the caller asked for something impossible", not "the server
+ * broke"; and database faults, which mean "not now".
+ */
 const mapDomainErrors = t.middleware(async ({ next }) => {
   const result = await next();
   // Input that breaks only a size limit (docs/limits.md) is well-formed but too much: 422, issues kept.
@@ -111,6 +119,9 @@ const mapDomainErrors = t.middleware(async ({ next }) => {
     if (isUniqueViolation(cause))
       throw new TRPCError({ code: 'CONFLICT', message: 'A record with these unique fields already exists', cause: result.error });
     if (isMissingRecord(cause)) throw new TRPCError({ code: 'NOT_FOUND', message: 'Not found', cause: result.error });
+    // The database down or read-only: 503 with Retry-After (unavailable.ts), nothing was done.
+    const fault = databaseFault(cause);
+    if (fault) throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: unavailableMessage(fault), cause });
   }
   return result;
 });

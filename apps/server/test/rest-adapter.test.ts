@@ -320,6 +320,7 @@ describe('rest.ts answers as trpc-to-openapi’s adapter does', () => {
       const header = req.headers['x-api-key'];
       return {
         db: s.db,
+        clock: s.clock,
         work: s.work,
         taskWaiters: waiters,
         agents,

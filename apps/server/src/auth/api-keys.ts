@@ -108,6 +108,12 @@ export class ApiKeyAuthenticator {
     for (const [hash, entry] of this.cache) if (entry.row?.id === keyId) this.cache.delete(hash);
   }
 
+  /** Drop every cached key: revocations may have been missed (the event bus listened again). */
+  forgetAll(): void {
+    this.generation++;
+    this.cache.clear();
+  }
+
   async authenticate(presented: string | undefined): Promise<Authentication> {
     const key = presented?.trim();
     if (!key) return { refused: presented === undefined ? 'Missing API key' : 'Empty API key' };

@@ -10,6 +10,7 @@ import { JsonNull } from '@prisma/client/runtime/client';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import type { PrismaClient as SqliteClient } from './generated/sqlite/client.ts';
+import { PROBE_TIMEOUT_MS, type Probe } from './availability.ts';
 import { BACKSTOP_PAGES, startCheckpointer } from './checkpointer.ts';
 import { PostgresSql, SqliteSql, statementCounter } from './sql.ts';
 import type { DatabaseTarget } from './target.ts';
@@ -38,8 +39,80 @@ export interface Connection {
   /** PostgreSQL: the shared pool. */
   pool: pg.Pool | null;
   /** Prisma's own queryable, run on a connection of ours (a PostgreSQL transaction's client). */
-  queryableOn(client: pg.PoolClient | null): SqlQueryable;
+  queryableOn(client: SerialClient | null): SqlQueryable;
+  /** PostgreSQL: what the database is now, on a connection of its own (db/availability.ts); null on SQLite. */
+  probe: Probe | null;
   close(): Promise<void>;
+}
+
+/**
+ * The last error each PostgreSQL connection reported. Every connection of a
+ * pool gets an 'error' listener the moment it is made, for its whole life:
+ * pg-pool listens only while a connection is idle and stops when it hands it
+ * out, and an 'error' event nobody hears (PostgreSQL ending the connection
+ * mid-transaction: a restart, a failover, pg_terminate_backend) would end
+ * the process. The transaction that holds a connection reads its error here
+ * and gives it back broken (release(error)), so the pool drops it.
+ */
+const connectionErrors = new WeakMap<pg.ClientBase, Error>();
+
+/** The error `client` reported, if it did: it must not be reused. */
+export const connectionError = (client: pg.ClientBase): Error | undefined => connectionErrors.get(client);
+
+/** Listens on every connection `pool` makes (see connectionErrors); an idle one that fails goes to `onIdleError`. */
+export function guardConnections(pool: pg.Pool, onIdleError: (error: Error) => void): void {
+  pool.on('connect', (client) => {
+    client.on('error', (error) => connectionErrors.set(client, error));
+  });
+  // pg-pool drops an idle connection that fails and opens another when next needed; unheard, this too would be fatal.
+  pool.on('error', onIdleError);
+}
+
+/**
+ * One connection's statements, one after another. A transaction's raw
+ * statements and the Prisma calls joined to it share its connection, and a
+ * unit of work may start several at once (Promise.all over `tx.sql`):
+ * node-postgres queues a query sent while another runs, but that use is
+ * deprecated (removed in pg 9). Here each waits for the one before.
+ */
+export class SerialClient {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly client: pg.PoolClient) {}
+
+  query(config: pg.QueryConfig): Promise<pg.QueryResult> {
+    const run = this.tail.then(() => this.client.query(config));
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/** Pool connections: how long to wait for one, and TCP keepalive so a server gone silent is noticed. */
+export const POOL_OPTIONS = {
+  /** A connection not made (or not free) by then fails the unit of work: 503, not a request held indefinitely. */
+  connectionTimeoutMillis: 5000,
+  keepAlive: true,
+  keepAliveInitialDelayMillis: 10_000,
+} satisfies pg.PoolConfig;
+
+/** The probe of db/availability.ts: a fresh connection, its own timeouts, and whether transactions are read-only. */
+export function postgresProbe(url: string): Probe {
+  return async () => {
+    const client = new pg.Client({
+      connectionString: url,
+      connectionTimeoutMillis: PROBE_TIMEOUT_MS,
+      query_timeout: PROBE_TIMEOUT_MS,
+      application_name: 'aitbc-probe',
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      const { rows } = await client.query<{ ro: string }>(`SELECT current_setting('transaction_read_only') AS "ro"`);
+      return rows[0]?.ro === 'on' ? 'read-only' : 'up';
+    } finally {
+      void client.end().catch(() => undefined);
+    }
+  };
 }
 
 const statement = (text: string): SqlQuery => ({ sql: text, args: [], argTypes: [] });
@@ -109,7 +182,11 @@ function factory(inner: SqlDriverAdapter, joinable: () => SqlQueryable | undefin
   return { provider: inner.provider, adapterName: inner.adapterName, connect: async () => joining(inner, joinable) };
 }
 
-export async function connect(target: DatabaseTarget, joinable: () => SqlQueryable | undefined): Promise<Connection> {
+export async function connect(
+  target: DatabaseTarget,
+  joinable: () => SqlQueryable | undefined,
+  onIdleError: (error: Error) => void = () => undefined,
+): Promise<Connection> {
   if (target.provider === 'sqlite') {
     const [{ PrismaClient }, { PrismaBetterSqlite3 }] = await Promise.all([
       import('./generated/sqlite/client.ts'),
@@ -136,6 +213,7 @@ export async function connect(target: DatabaseTarget, joinable: () => SqlQueryab
       sqlite: new SqliteSql(connection),
       pool: null,
       queryableOn: () => adapter,
+      probe: null,
       async close() {
         await checkpointer.close();
         await client.$disconnect();
@@ -143,10 +221,8 @@ export async function connect(target: DatabaseTarget, joinable: () => SqlQueryab
     };
   }
   const [{ PrismaClient }, { PrismaPg }] = await Promise.all([import('./generated/postgresql/client.ts'), import('@prisma/adapter-pg')]);
-  const pool = new pg.Pool({ connectionString: target.url, max: 10 });
-  // An idle connection that PostgreSQL ends (a restart, a terminated backend) is an 'error' on the pool; the pool
-  // drops it and opens another when next needed. Unheard, that event would take the whole process down.
-  pool.on('error', (error) => console.error(`aitbc-server: database: an idle connection ended (${error.message}); it will be replaced`));
+  const pool = new pg.Pool({ connectionString: target.url, max: 10, application_name: 'aitbc-server', ...POOL_OPTIONS });
+  guardConnections(pool, onIdleError);
   const adapter = await new PrismaPg(pool).connect();
   const client = new PrismaClient({ adapter: factory(adapter, joinable) });
   await client.$connect();
@@ -154,8 +230,9 @@ export async function connect(target: DatabaseTarget, joinable: () => SqlQueryab
     prisma: client as unknown as Prisma,
     sqlite: null,
     pool,
-    // adapter-pg's queries run on `this.client`: the same methods, on our transaction's client.
+    // adapter-pg's queries run on `this.client.query`: the same methods, on our transaction's connection (in turn).
     queryableOn: (on) => (on ? (Object.create(adapter, { client: { value: on } }) as SqlQueryable) : adapter),
+    probe: postgresProbe(target.url),
     async close() {
       await client.$disconnect();
       await pool.end();

@@ -1,7 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { SqlQueryable } from '@prisma/driver-adapter-utils';
 import type pg from 'pg';
-import { type Connection, connect, type PrismaTx } from './client.ts';
+import { Availability } from './availability.ts';
+import { type Connection, connect, connectionError, type PrismaTx, SerialClient } from './client.ts';
+import { DatabaseUnavailable, databaseFault } from './faults.ts';
 import { PostgresSql, type Sql } from './sql.ts';
 import type { DatabaseTarget } from './target.ts';
 
@@ -27,8 +29,22 @@ import type { DatabaseTarget } from './target.ts';
  * transaction. better-sqlite3 executes synchronously anyway, so the gate
  * costs ordering, not parallelism. PostgreSQL has a pool and real isolation,
  * so there the gate is absent.
+ *
+ * Faults (PostgreSQL). A transaction whose connection was cut before its
+ * COMMIT was sent (a terminated backend, a restart) was rolled back by the
+ * database, so it runs again on another connection, like a deadlock's
+ * loser; one cut during COMMIT is not run again (it may have committed) and
+ * fails. Every failure is shown to `availability` (db/availability.ts),
+ * which finds out whether the database is down; while it is unreachable,
+ * units of work fail at once with DatabaseUnavailable. The edge answers all
+ * of these 503 (db/faults.ts).
  */
 const TRANSACTION_ATTEMPTS = 5;
+/** A unit of work with no answer for this long makes `availability` look (a paused or partitioned server says nothing). */
+const STALL_MS = 2000;
+
+/** Errors of transactions cut before their COMMIT was sent: safe to run again. */
+const cutBeforeCommit = new WeakSet<object>();
 
 /** A deadlock or serialization failure: PostgreSQL aborted the transaction so another could go on. */
 function isRetryable(error: unknown): boolean {
@@ -79,6 +95,12 @@ export class Database {
   private readonly observers: UnitObserver[] = [];
   private readonly gateObservers: GateObserver[] = [];
   private connection!: Connection;
+  /** Whether the database answers (always up on SQLite). */
+  availability!: Availability;
+  /** Units of work under way on PostgreSQL, by number: when each began (ms), oldest first. */
+  private readonly inflight = new Map<number, number>();
+  private unitsStarted = 0;
+  private watchdog: NodeJS.Timeout | null = null;
 
   private constructor(
     readonly target: DatabaseTarget,
@@ -90,7 +112,21 @@ export class Database {
     onError: (error: unknown) => void = (e) => console.error('aitbc-server:', e),
   ): Promise<Database> {
     const db = new Database(target, onError);
-    db.connection = await connect(target, () => db.units.getStore()?.joinable);
+    // An idle connection that fails (a restart, a terminated backend) is dropped by the pool; the database may be down.
+    db.connection = await connect(
+      target,
+      () => db.units.getStore()?.joinable,
+      (error) => db.availability?.failed(error),
+    );
+    db.availability = new Availability(db.connection.probe);
+    if (db.connection.pool) {
+      db.watchdog = setInterval(() => {
+        const oldest = db.inflight.values().next().value;
+        const waiting = oldest === undefined ? 0 : performance.now() - oldest;
+        if (waiting > STALL_MS) db.availability.stalled(`a unit of work has had no answer for ${Math.round(waiting / 1000)} s`, waiting);
+      }, 1000);
+      db.watchdog.unref();
+    }
     return db;
   }
 
@@ -115,8 +151,29 @@ export class Database {
     const { prisma, sqlite, pool } = this.connection;
     return this.timed(
       'run',
-      this.unit({}, () => fn(prisma, sqlite ?? new PostgresSql(pool!))),
+      this.watched(() => this.unit({}, () => fn(prisma, sqlite ?? new PostgresSql(pool!)))),
     );
+  }
+
+  /**
+   * PostgreSQL: fails at once while the database is unreachable; otherwise
+   * runs `work`, counted in flight (for the stall watchdog), and shows its
+   * failure to `availability`.
+   */
+  private watched<T>(work: () => Promise<T>): Promise<T> {
+    if (!this.connection.pool) return work();
+    if (this.availability.state === 'unreachable') return Promise.reject(new DatabaseUnavailable('unreachable'));
+    const id = ++this.unitsStarted;
+    this.inflight.set(id, performance.now());
+    const running = work();
+    running.then(
+      () => this.inflight.delete(id),
+      (error: unknown) => {
+        this.inflight.delete(id);
+        this.availability.failed(error);
+      },
+    );
+    return running;
   }
 
   /**
@@ -128,7 +185,7 @@ export class Database {
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     return this.timed(
       'transaction',
-      (async () => {
+      this.watched(async () => {
         for (let attempt = 1; ; attempt++) {
           const hooks: (() => unknown)[] = [];
           try {
@@ -136,11 +193,13 @@ export class Database {
             for (const hook of hooks) await Promise.resolve().then(hook).catch(this.onError);
             return result;
           } catch (error) {
-            if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(error)) throw error;
+            const again =
+              isRetryable(error) || (isObject(error) && cutBeforeCommit.has(error) && this.availability.state !== 'unreachable');
+            if (attempt >= TRANSACTION_ATTEMPTS || !again) throw error;
             await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
           }
         }
-      })(),
+      }),
     );
   }
 
@@ -201,25 +260,40 @@ export class Database {
   }
 
   private async postgresTransaction<T>(fn: (tx: Tx) => Promise<T>, hooks: (() => unknown)[]): Promise<T> {
-    const client: pg.PoolClient = await this.connection.pool!.connect();
-    let broken: Error | undefined;
+    let client: pg.PoolClient;
     try {
-      await client.query('BEGIN');
-      return await this.unit({ joinable: this.connection.queryableOn(client) }, async () => {
+      client = await this.connection.pool!.connect();
+    } catch (error) {
+      // No connection: nothing was sent.
+      if (isObject(error) && databaseFault(error) === 'unreachable') cutBeforeCommit.add(error);
+      throw error;
+    }
+    // Our statements and the joined Prisma's share this connection, one at a time (SerialClient).
+    const serial = new SerialClient(client);
+    let broken: Error | undefined;
+    let committing = false;
+    try {
+      await serial.query({ text: 'BEGIN' });
+      return await this.unit({ joinable: this.connection.queryableOn(serial) }, async () => {
         const prisma = this.joinedPrisma();
         try {
-          const result = await fn(txOf(prisma.tx, new PostgresSql(client), hooks));
+          const result = await fn(txOf(prisma.tx, new PostgresSql(serial), hooks));
           await prisma.end(true);
-          await client.query('COMMIT');
+          committing = true;
+          await serial.query({ text: 'COMMIT' });
           return result;
         } catch (error) {
           await prisma.end(false).catch(() => undefined);
-          await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+          await serial.query({ text: 'ROLLBACK' }).catch((e: Error) => (broken = e));
           throw error;
         }
       });
+    } catch (error) {
+      if (!committing && isObject(error) && databaseFault(error) === 'unreachable') cutBeforeCommit.add(error);
+      throw error;
     } finally {
-      client.release(broken);
+      // A connection that reported an error (it may have ended) is dropped, never handed out again.
+      client.release(broken ?? connectionError(client));
     }
   }
 
@@ -279,6 +353,8 @@ export class Database {
   }
 
   async close(): Promise<void> {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.availability.close();
     await this.tail.catch(() => undefined);
     await this.connection.close();
   }
@@ -298,6 +374,8 @@ export class Database {
     return run;
   }
 }
+
+const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null;
 
 function txOf(prisma: PrismaTx, sql: Sql, hooks: (() => unknown)[]): Tx {
   const extras: TxExtras = { sql, afterCommit: (fn) => void hooks.push(fn) };

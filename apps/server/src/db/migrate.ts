@@ -107,6 +107,8 @@ async function appliedMigrations(target: DatabaseTarget): Promise<Map<string, st
     }
   } else {
     const client = new pg.Client({ connectionString: target.url, connectionTimeoutMillis: 10_000 });
+    // The connection may end under it (a restart at start-up): the query fails, and start-up with it, cleanly.
+    client.on('error', () => undefined);
     await client.connect();
     try {
       const table = await client.query("SELECT to_regclass('_prisma_migrations') IS NOT NULL AS present");

@@ -15,6 +15,7 @@ import type { SchemaEngine } from '@prisma/schema-engine-wasm';
 import pg from 'pg';
 import { createScratchDatabase } from './scratch-database.ts';
 import type { DatabaseTarget } from './target.ts';
+import { guardConnections } from './client.ts';
 
 export type { SchemaEngine };
 
@@ -70,6 +71,8 @@ export function loadSchemaEngine(): Promise<WasmBindings> {
  */
 function charAsTextPool(config: pg.PoolConfig): pg.Pool {
   const pool = new pg.Pool(config);
+  // Every connection listened to for its whole life (db/client.ts): a migration cut short fails, the process does not.
+  guardConnections(pool, () => undefined);
   pool.on('connect', (client) => {
     (client as pg.Client).connection.prependListener('rowDescription', (msg: { fields: { dataTypeID: number }[] }) => {
       for (const field of msg.fields) if (field.dataTypeID === 18) field.dataTypeID = 25;

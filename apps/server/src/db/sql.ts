@@ -234,12 +234,17 @@ function statementName(text: string): string {
   return name;
 }
 
+/** What statements are sent through: the pool (autocommit), or a transaction's connection (db/client.ts, SerialClient). */
+export interface PgQueryable {
+  query(config: pg.QueryConfig): Promise<pg.QueryResult>;
+}
+
 /** node-postgres, on one client (a transaction's) or the pool (autocommit). */
 export class PostgresSql implements Sql {
   readonly dialect = 'postgresql' as const;
   statements = 0;
 
-  constructor(readonly client: pg.Pool | pg.PoolClient) {}
+  constructor(readonly client: PgQueryable) {}
 
   private async exec(query: Query): Promise<pg.QueryResult> {
     const { text, params } = render(query, 'postgresql');

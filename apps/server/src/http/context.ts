@@ -7,6 +7,7 @@
 import type { AgentPresence } from '../agents/presence.ts';
 import { ApiKeyAuthenticator } from '../auth/api-keys.ts';
 import type { ServerConfig } from '../config.ts';
+import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import type { EventBus } from '../events.ts';
 import type { HeartbeatBuffer } from '../swarms/heartbeats.ts';
@@ -18,6 +19,7 @@ import type { Waiters } from '../work/waiters.ts';
 
 export interface ContextDeps {
   db: Database;
+  clock: Clock;
   events: EventBus;
   heartbeats: HeartbeatBuffer;
   work: WorkEngine;
@@ -34,7 +36,7 @@ export interface ContextRequest {
 }
 
 export function procedureContexts(
-  { db, events, heartbeats, work, taskWaiters, agents }: ContextDeps,
+  { db, clock, events, heartbeats, work, taskWaiters, agents }: ContextDeps,
   config: Pick<ServerConfig, 'adminApiKeys' | 'keyUsageFlushMs'>,
 ): { auth: ApiKeyAuthenticator; unsubscribe: () => void; createContext: (opts: { req: ContextRequest }) => Context } {
   const auth = new ApiKeyAuthenticator(db, config.adminApiKeys, undefined, config.keyUsageFlushMs);
@@ -46,12 +48,18 @@ export function procedureContexts(
     else if (e.kind === 'swarm.changed') {
       heartbeats.thresholdsChanged(e.swarm_id);
       joins.forgetSwarm(e.swarm_id);
+    } else if (e.kind === 'bus.reconnected') {
+      // Events were missed while the bus was not listening: forget everything they would have invalidated.
+      auth.forgetAll();
+      heartbeats.forgetAll();
+      joins.forgetAll();
     }
   });
   const createContext = ({ req }: { req: ContextRequest }): Context => {
     const header = req.headers['x-api-key'];
     return {
       db,
+      clock,
       work,
       taskWaiters,
       agents,

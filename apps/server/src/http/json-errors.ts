@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { redactUrl } from '../security-headers.ts';
+import { unavailableBody } from '../unavailable.ts';
 
 const HTTP_CODES: Record<number, string> = {
   400: 'BAD_REQUEST',
@@ -37,6 +38,9 @@ export const answerClientError = (err: Error & { code?: string }, socket: Socket
 /** The error and not-found handlers: JSON, and a 5xx logged with its request (the answer names only the request id). */
 export function answerErrorsAsJson(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
+    // The database down or read-only (a rate limit's key lookup, say): 503 with Retry-After, not 500.
+    const unavailable = unavailableBody(err);
+    if (unavailable) return reply.code(503).send(unavailable);
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ err, method: req.method, url: redactUrl(req.url) }, 'request failed');
     const message =

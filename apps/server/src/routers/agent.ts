@@ -54,7 +54,7 @@ export const agentRouter = router({
               description: input.description ?? null,
               capabilities: input.capabilities,
               status: input.status,
-              lastSeen: input.status === 'offline' ? null : new Date(),
+              lastSeen: input.status === 'offline' ? null : ctx.clock.now(),
             },
           }),
         )
@@ -95,7 +95,7 @@ export const agentRouter = router({
     .input(AgentUpdate)
     .output(AgentView)
     .mutation(async ({ ctx, input }) => {
-      const now = new Date();
+      const now = ctx.clock.now();
       const agent = await ctx.db
         .transaction(async (db) => {
           const updated = await db.agent.update({

@@ -40,7 +40,7 @@ export const executionRouter = router({
       // The execution's trace: its claims and results are spans under this one.
       const execution = await ctx.work.tracing.span('execute', { 'aitbc.network_id': input.network_id }, async (annotate) => {
         const created = await submitOnce(ctx.db, submitOf(ctx, 'execution.execute', input), (db) =>
-          submitExecution(db, ctx.work, ctx.principal.owner_id, input, new Date()),
+          submitExecution(db, ctx.work, ctx.principal.owner_id, input, ctx.clock.now()),
         );
         annotate({ 'aitbc.execution_id': created.id });
         return created;
@@ -106,7 +106,14 @@ export const executionRouter = router({
     .output(ExecutionView)
     .mutation(async ({ ctx, input }) => {
       const execution = await ctx.db.transaction(async (db) => {
-        const cancelled = await cancelExecution(db, ctx.work, ctx.principal.owner_id, input.network_id, input.execution_id, new Date());
+        const cancelled = await cancelExecution(
+          db,
+          ctx.work,
+          ctx.principal.owner_id,
+          input.network_id,
+          input.execution_id,
+          ctx.clock.now(),
+        );
         await audit(db, actorOf(ctx), {
           action: 'execution.cancel',
           owner_id: ctx.principal.owner_id,

@@ -46,6 +46,7 @@ export const liveRouter = router({
     const { owner_id: ownerId, role, key_id: keyId } = ctx.principal;
     const pending: WorkChanged[] = [];
     let revoked = false;
+    let resync = false;
     let wake: (() => void) | null = null;
     const notify = () => {
       const w = wake;
@@ -55,6 +56,10 @@ export const liveRouter = router({
     const unsubscribe = ctx.events.subscribe((e) => {
       if (e.kind === 'key.revoked' && keyId !== null && e.key_id === keyId) {
         revoked = true;
+        notify();
+      } else if (e.kind === 'bus.reconnected') {
+        // Changes made on other instances meanwhile were missed: the view re-reads everything, as on a new stream.
+        resync = true;
         notify();
       } else if (e.kind === 'work.changed' && (role === 'admin' || e.owner_id === ownerId)) {
         pending.push(e);
@@ -67,11 +72,15 @@ export const liveRouter = router({
     try {
       yield merge([], 'ready');
       while (!signal?.aborted) {
-        if (pending.length === 0 && !revoked) await new Promise<void>((resolve) => (wake = resolve));
+        if (pending.length === 0 && !revoked && !resync) await new Promise<void>((resolve) => (wake = resolve));
         if (revoked) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'This API key was revoked' });
         if (signal?.aborted) break;
         await sleep(COALESCE_MS);
-        yield merge(pending.splice(0), 'changed');
+        if (resync) {
+          resync = false;
+          pending.length = 0;
+          yield merge([], 'ready');
+        } else yield merge(pending.splice(0), 'changed');
       }
     } finally {
       unsubscribe();

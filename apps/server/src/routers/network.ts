@@ -32,7 +32,7 @@ const base = '/api/v1/agents/networks';
 async function optimize(ctx: AuthedContext, networkId: string, objective: Objective): Promise<NetworkOptimizationView> {
   return ctx.db.run(async (_, db) => {
     const network = await findNetwork(db, ctx.principal.owner_id, networkId);
-    const now = new Date();
+    const now = ctx.clock.now();
     const metrics = await measureNetwork(db, network, 3600, now);
     const recommendations = recommend(
       metrics,
@@ -156,7 +156,7 @@ export const networkRouter = router({
         }
         if (input.agents) {
           // Work assigned to agents that left the network moves on at the next sweep.
-          await ctx.work.handOn(db, { networkId: network.id, keeping: input.agents }, new Date());
+          await ctx.work.handOn(db, { networkId: network.id, keeping: input.agents }, ctx.clock.now());
         }
         return toNetworkView(updated);
       }),
@@ -206,7 +206,7 @@ export const networkRouter = router({
       ctx.db.run(async (_, db) => {
         const network = await findNetwork(db, ctx.principal.owner_id, input.network_id);
         const counts = await executionCounts(db, network);
-        const metrics = await measureNetwork(db, network, input.window_seconds, new Date());
+        const metrics = await measureNetwork(db, network, input.window_seconds, ctx.clock.now());
         return {
           network_id: network.id,
           name: network.name,

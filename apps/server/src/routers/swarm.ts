@@ -52,7 +52,7 @@ function changed(ctx: AuthedContext, swarmId: string, taskId: string | null = nu
 /** Leave, then tell the heartbeat caches here and on other instances. */
 async function leave(ctx: AuthedContext, input: { swarm_id: string; member_id?: string | undefined }): Promise<LeaveView> {
   const left = await ctx.db.transaction(async (db) => {
-    const gone = await leaveSwarm(db, ctx.work, ctx.principal.owner_id, input, new Date());
+    const gone = await leaveSwarm(db, ctx.work, ctx.principal.owner_id, input, ctx.clock.now());
     for (const memberId of gone.members)
       await audit(db, actorOf(ctx), {
         action: 'swarm.leave',
@@ -94,7 +94,7 @@ export const swarmRouter = router({
     .output(JoinView)
     // Not one transaction: creating the open swarm may lose a race to another join, which it then joins.
     .mutation(async ({ ctx, input }) => {
-      const joined = await ctx.joins.join(ctx.principal.owner_id, input, new Date());
+      const joined = await ctx.joins.join(ctx.principal.owner_id, input, ctx.clock.now());
       ctx.heartbeats.remember(joined.member_id, { ownerId: ctx.principal.owner_id, swarmId: joined.swarm_id, left: false });
       if (input.suspect_after_seconds !== undefined || input.fail_after_seconds !== undefined) {
         ctx.heartbeats.thresholdsChanged(joined.swarm_id);
@@ -146,7 +146,7 @@ export const swarmRouter = router({
     .input(MemberHeartbeatRequest)
     .output(MemberHeartbeatView)
     .mutation(({ ctx, input }) =>
-      ctx.heartbeats.beat(ctx.principal.owner_id, actAs(ctx, { kind: 'member', id: input.member_id }).id, new Date()),
+      ctx.heartbeats.beat(ctx.principal.owner_id, actAs(ctx, { kind: 'member', id: input.member_id }).id, ctx.clock.now()),
     ),
 
   heartbeats: workerProcedure
@@ -165,7 +165,9 @@ export const swarmRouter = router({
       // A worker key answers members it does not name as another owner's: not found.
       const mine = (id: string) => actsFor(ctx.principal, { kind: 'member', id });
       const named = input.member_ids.filter(mine);
-      const beaten = named.length ? await ctx.heartbeats.beatMany(ctx.principal.owner_id, named, new Date()) : { accepted: 0, refused: [] };
+      const beaten = named.length
+        ? await ctx.heartbeats.beatMany(ctx.principal.owner_id, named, ctx.clock.now())
+        : { accepted: 0, refused: [] };
       const outside = input.member_ids
         .filter((id) => !mine(id))
         .map((member_id) => ({ member_id, code: 'NOT_FOUND' as const, message: `Member ${member_id} is not one this key works for` }));
@@ -231,7 +233,7 @@ export const swarmRouter = router({
           ({ where, ...rest }) => db.swarm.findMany({ where: { AND: [scope!, where] }, ...rest }),
           () => db.swarm.count({ where: scope }),
         );
-        return { swarms: await toSwarmViews(db, items, new Date(), input.members_limit, (m) => ctx.heartbeats.overlay(m)), ...page };
+        return { swarms: await toSwarmViews(db, items, ctx.clock.now(), input.members_limit, (m) => ctx.heartbeats.overlay(m)), ...page };
       }),
     ),
 
@@ -257,7 +259,7 @@ export const swarmRouter = router({
       ctx.db.run(async (db) => {
         const swarm = await db.swarm.findFirst({ where: { id: input.swarm_id, ownerId: ctx.principal.owner_id } });
         if (!swarm) throw swarmNotFound(input.swarm_id);
-        const now = new Date();
+        const now = ctx.clock.now();
         const members = await db.swarmMember.findMany({
           where: { swarmId: swarm.id },
           orderBy: [{ createdAt: 'asc' }, { memberId: 'asc' }],
@@ -312,7 +314,7 @@ export const swarmRouter = router({
       // The task's trace: its claims, results and decision are spans under this one.
       const task = await ctx.work.tracing.span('coordinate', { 'aitbc.strategy': input.strategy }, async (annotate) => {
         const created = await submitOnce(ctx.db, submitOf(ctx, 'swarm.coordinate', input), (db) =>
-          coordinate(db, ctx.work, ctx.principal.owner_id, input, new Date()),
+          coordinate(db, ctx.work, ctx.principal.owner_id, input, ctx.clock.now()),
         );
         annotate({ 'aitbc.task_id': created.task_id, 'aitbc.swarm_id': created.swarm_id });
         return created;
@@ -359,7 +361,7 @@ export const swarmRouter = router({
     .mutation(({ ctx, input }) =>
       ctx.db
         .transaction(async (db) => {
-          const now = new Date();
+          const now = ctx.clock.now();
           const c = await cancelTask(db, ctx.work, ctx.principal.owner_id, input.task_id, now);
           await audit(db, actorOf(ctx), { action: 'task.cancel', owner_id: ctx.principal.owner_id, target_id: input.task_id });
           return taskStatus(db.sql, c);
@@ -383,7 +385,7 @@ export const swarmRouter = router({
     .input(ConsensusRequest)
     .output(ConsensusView)
     .mutation(async ({ ctx, input }) => {
-      const view = await ctx.db.transaction((db) => requestConsensus(db, ctx.work, ctx.principal.owner_id, input, new Date()));
+      const view = await ctx.db.transaction((db) => requestConsensus(db, ctx.work, ctx.principal.owner_id, input, ctx.clock.now()));
       changed(ctx, view.swarm_id, view.task_id);
       return view;
     }),

@@ -5,7 +5,8 @@ import { membersMoved } from '../stats.ts';
 import { lockSwarm } from './lock.ts';
 import { memberNotFound } from './membership.ts';
 import { conflict, DomainError } from '../errors.ts';
-import { later } from '../clock.ts';
+import { type Clock, later } from '../clock.ts';
+import { databaseFault } from '../db/faults.ts';
 
 /** What a heartbeat needs to know of a member; it does not change while the member stays. */
 export interface KnownMember {
@@ -56,6 +57,12 @@ const BY_MEMBER_ID = dialectal('INDEXED BY "swarm_members_member_id_key"', '');
  * At 10,000 members beating at 1 Hz this writes a fifth of the rows (a
  * heartbeat write is ~9 µs of a single-threaded SQLite's time per member).
  * Views on this instance show the latest beat (`overlay`).
+ *
+ * A heartbeat acknowledged is written, outage or not: a flush that fails
+ * keeps its beats (behind newer ones) for the next. While the database is
+ * down or read-only, flushes wait for it (the database's availability says
+ * when it is back) instead of failing every `flushMs`, and say nothing:
+ * the outage is logged once, by db/availability.ts.
  */
 export class HeartbeatBuffer {
   /** Latest beat of each member since the last flush, by member id. */
@@ -69,10 +76,17 @@ export class HeartbeatBuffer {
 
   constructor(
     private readonly db: Database,
+    private readonly clock: Clock,
     flushMs: number,
     private readonly onError: (error: unknown) => void,
   ) {
-    this.timer = setInterval(() => void this.flush().catch(this.onError), flushMs);
+    this.timer = setInterval(() => {
+      if (this.db.availability.state !== 'up') return;
+      void this.flush().catch((error: unknown) => {
+        // The database's fault: kept for the next flush, and the outage is db/availability.ts's to report.
+        if (!databaseFault(error)) this.onError(error);
+      });
+    }, flushMs);
     this.timer.unref();
   }
 
@@ -80,6 +94,16 @@ export class HeartbeatBuffer {
   remember(memberId: string, member: KnownMember): void {
     if (this.members.size >= KNOWN_MEMBERS) this.members.clear();
     this.members.set(memberId, member);
+  }
+
+  /**
+   * Events were missed (the event bus listened again): what other instances
+   * may have changed is read again, the members (did they leave?) and the
+   * swarms' thresholds.
+   */
+  forgetAll(): void {
+    this.members.clear();
+    this.thresholds.clear();
   }
 
   /** The member left (here or, told by an event, elsewhere). */
@@ -177,7 +201,7 @@ export class HeartbeatBuffer {
 
   private async writePending(all: boolean): Promise<void> {
     if (this.pending.size === 0) return;
-    const now = Date.now();
+    const now = this.clock.now().getTime();
     const thresholds = new Map<string, Thresholds>();
     for (const { swarmId } of this.pending.values()) {
       if (!thresholds.has(swarmId)) thresholds.set(swarmId, await this.thresholdsOf(swarmId, now));

@@ -85,6 +85,11 @@ export class JoinBatcher {
     for (const [key, entry] of this.swarms) if (entry.swarm.id === swarmId) this.swarms.delete(key);
   }
 
+  /** Changes may have been missed (the event bus listened again): read every swarm again. */
+  forgetAll(): void {
+    this.swarms.clear();
+  }
+
   private async drain(): Promise<void> {
     this.writing = true;
     // Let the joins of this tick gather first.

@@ -30,7 +30,7 @@ const RECHECK_MIN_MS = 50;
  * until work is assigned to it, the wait ends, or the server closes.
  */
 export async function claim(w: EngineState, ownerId: string, who: Assignee, options: ClaimOptions): Promise<ClaimedSubtask[]> {
-  await w.deps.presence.seen(ownerId, who, new Date());
+  await w.deps.presence.seen(ownerId, who, w.deps.clock.now());
   const wait = options.waitSeconds ?? 0;
   // Watch first: an assignment between an empty claim and the wait must still wake it.
   const watch = wait > 0 ? w.deps.waiters.watch(who.id) : null;
@@ -44,7 +44,7 @@ export async function claim(w: EngineState, ownerId: string, who: Assignee, opti
       if (claimed.length > 0 || !watch) return claimed;
       const until = recheckAt === null ? deadline : Math.min(deadline, Math.max(recheckAt, Date.now() + RECHECK_MIN_MS));
       const woken = await watch.next(until, options.signal);
-      if (!woken && (until >= deadline || options.signal?.aborted || w.closed)) return claimed;
+      if (!woken && (until >= deadline || options.signal?.aborted || w.closed || watch.interrupted)) return claimed;
       backupsOnly = !woken;
     }
   } finally {
@@ -60,7 +60,7 @@ async function claimNow(
   leaseSeconds: number | undefined,
   backupsOnly = false,
 ): Promise<{ claimed: ClaimedSubtask[]; recheckAt: number | null }> {
-  const now = new Date();
+  const now = w.deps.clock.now();
   const own = backupsOnly
     ? []
     : await w.deps.db.transaction((tx) => w.deps.sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, max, leaseSeconds, now }));

@@ -164,7 +164,7 @@ export class WorkEngine {
   // ------------------------------------------------------------------ the sweep
 
   /** What moves on by time alone (work/sweep.ts): leases and backup copies that ran out, assignments left unclaimed, retries due. */
-  sweep(now = new Date()): Promise<{ expired: number; reassigned: number; retried: number }> {
+  sweep(now = this.state.deps.clock.now()): Promise<{ expired: number; reassigned: number; retried: number }> {
     return sweep(this.state, now);
   }
 

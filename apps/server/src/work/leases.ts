@@ -32,7 +32,7 @@ export async function extend(
   leases: { subtask_id: string; lease_id: string }[],
   leaseSeconds: number | undefined,
 ): Promise<LeaseState[]> {
-  const now = new Date();
+  const now = w.deps.clock.now();
   const unique = [...new Map(leases.map((l) => [`${l.subtask_id}\n${l.lease_id}`, l])).values()];
   const extended = await w.deps.db.run((_, sql) => w.deps.sql.extendLeases(sql, ownerId, unique, leaseSeconds, now));
   // By subtask and lease: a subtask's first copy and its backup are two leases.

@@ -36,7 +36,7 @@ export function resultKey(result: unknown): string {
  * lease), or refused with the reason. One bad item never refuses the others.
  */
 export async function record(w: EngineState, ownerId: string, items: ReportedOutcome[]): Promise<OutcomeState[]> {
-  const now = new Date();
+  const now = w.deps.clock.now();
   const invalid = new Map<number, string>();
   items.forEach((item, i) => {
     const problem = 'result' in item ? resultProblem(item.result) : null;

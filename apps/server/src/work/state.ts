@@ -3,8 +3,10 @@
  * parents registered by kind, this instance's caches, and the outcome
  * counters. The WorkEngine (work/engine.ts) holds one and hands it to each
  * module (claims, stealing, leases, results, release, sweep); this module
- * imports none of them, so they import it without a cycle.
+ * import type { Clock } from '../clock.ts';
+imports none of them, so they import it without a cycle.
  */
+import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
 import type { EventBus } from '../events.ts';
 import { TRACING_OFF, type Tracing } from '../tracing.ts';
@@ -26,6 +28,8 @@ export interface Presence {
 }
 
 export interface WorkEngineDeps {
+  /** The time leases are stamped and checked by: the database's on PostgreSQL (clock.ts), so instances agree. */
+  clock: Clock;
   db: Database;
   sql: WorkSql;
   presence: Presence;

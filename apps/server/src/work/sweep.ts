@@ -22,7 +22,7 @@ const SWEEP_BATCH = 100;
  * own transaction with conditional updates, so concurrent sweepers
  * (several server instances) act on each subtask at most once.
  */
-export async function sweep(w: EngineState, now = new Date()): Promise<{ expired: number; reassigned: number; retried: number }> {
+export async function sweep(w: EngineState, now = w.deps.clock.now()): Promise<{ expired: number; reassigned: number; retried: number }> {
   const { db, sql } = w.deps;
   const [expiring, unclaimed, backups] = await db.run((_, q) =>
     Promise.all([

@@ -8,6 +8,13 @@
  *     (`claimWaiters`: `work.assigned` events, keyed by assignee);
  *   - task status waits for its task to end (`taskWaiters`: `work.changed`
  *     events, keyed by task id; a sweep that names no one wakes them all).
+ *
+ * When the event bus listens again after losing its connection
+ * (`bus.reconnected`), every waiter wakes once: an event meant for it may
+ * have been missed. When the database goes down (`interrupt`), every wait
+ * ends at once with what it has (an empty claim, the status as last read):
+ * nobody is held for the length of an outage, and the next request hears
+ * 503 until the database is back.
  */
 import type { EventBus, ServerEvent } from '../events.ts';
 
@@ -21,9 +28,11 @@ export interface Watch {
    * Waits for work assigned since the watch began or since the last call,
    * until `deadline` (ms since the epoch) or `signal`. True when woken by
    * an assignment; false when the wait ended otherwise (timeout, abort, the
-   * server closing).
+   * server closing, the database going down).
    */
   next(deadline: number, signal?: AbortSignal): Promise<boolean>;
+  /** The wait was cut short (the database went down, the server is closing): answer now with what there is. */
+  readonly interrupted: boolean;
   dispose(): void;
 }
 
@@ -35,10 +44,15 @@ export class Waiters {
 
   constructor(events: EventBus, keysOf: (event: ServerEvent) => Keys) {
     this.unsubscribe = events.subscribe((e) => {
-      const keys = keysOf(e);
+      const keys = e.kind === 'bus.reconnected' ? EVERYONE : keysOf(e);
       if (keys === EVERYONE) for (const key of this.watching.keys()) this.wake(key);
       else for (const key of keys) this.wake(key);
     });
+  }
+
+  /** The database went down: every wait under way ends now, unwoken (an empty answer); later ones wait as usual. */
+  interrupt(): void {
+    for (const stop of this.closing) stop();
   }
 
   /** Requests waiting now (for /metrics). */
@@ -55,24 +69,32 @@ export class Waiters {
   /** Start watching before the read that may find nothing, so an event between the two is not missed. */
   watch(key: string): Watch {
     let woken = false;
+    let interrupted = false;
     let resolve: ((woken: boolean) => void) | null = null;
     const onWake = () => {
       woken = true;
       resolve?.(true);
     };
-    const onClose = () => resolve?.(false);
+    const onClose = () => {
+      interrupted = true;
+      resolve?.(false);
+    };
     const set = this.watching.get(key) ?? new Set<() => void>();
     this.watching.set(key, set);
     set.add(onWake);
     this.closing.add(onClose);
     return {
+      get interrupted() {
+        return interrupted;
+      },
       next: (deadline, signal) => {
         if (woken) {
           woken = false;
           return Promise.resolve(true);
         }
         const ms = deadline - Date.now();
-        if (this.closed || ms <= 0 || signal?.aborted) return Promise.resolve(false);
+        if (this.closed) interrupted = true;
+        if (interrupted || ms <= 0 || signal?.aborted) return Promise.resolve(false);
         return new Promise<boolean>((done) => {
           const timer = setTimeout(() => finish(false), ms);
           const onAbort = () => finish(false);
