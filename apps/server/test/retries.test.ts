@@ -7,7 +7,7 @@ import { restClient } from './support/http.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 
 type Call = ReturnType<typeof restClient>;
-const after = (seconds: number) => new Date(Date.now() + seconds * 1000);
+const inSeconds = (seconds: number) => new Date(Date.now() + seconds * 1000);
 
 describe.each(databaseKinds)('retries and dead letters on %s', (kind) => {
   let srv: TestServer;
@@ -50,7 +50,7 @@ describe.each(databaseKinds)('retries and dead letters on %s', (kind) => {
     expect(h.history).toMatchObject([{ assignee_id: holder, outcome: 'failed', error: 'CUDA error: out of memory' }]);
     // Nobody may claim it while it waits, not even by stealing.
     expect(await claim(other)).toBeNull();
-    await srv.server.work.sweep(after(2.5));
+    await srv.server.work.sweep(inSeconds(2.5));
     h = await history(first.subtask_id);
     expect([h.status, h.assignee_id]).toEqual(['assigned', other]);
     // The second failure waits twice as long.
@@ -87,7 +87,7 @@ describe.each(databaseKinds)('retries and dead letters on %s', (kind) => {
     // A heartbeat asking for 30 s more is held to the limit.
     const beat = await ok(alice('POST', `/api/v1/subtasks/${s.subtask_id}/heartbeat`, { lease_id: s.lease_id, lease_seconds: 30 }));
     expect(Date.parse(beat.lease_expires_at)).toBe(deadline);
-    await srv.server.work.sweep(after(3));
+    await srv.server.work.sweep(inSeconds(3));
     const h = await history(s.subtask_id);
     expect(h.status).toBe('assigned');
     expect(h.assignee_id).not.toBe(holder);
