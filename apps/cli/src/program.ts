@@ -10,6 +10,9 @@ import { addAgentUpdate } from './cmd/agent/update.ts';
 import { addAgentWork } from './cmd/agent/work.ts';
 import { addAuditList } from './cmd/audit/list.ts';
 import { addCompletion } from './cmd/completion/completion.ts';
+import { addDeadLettersList } from './cmd/dead-letters/list.ts';
+import { addDeadLettersRedrive } from './cmd/dead-letters/redrive.ts';
+import { addSubtaskGet } from './cmd/subtask/get.ts';
 import { addNetworkCancel } from './cmd/network/cancel.ts';
 import { addNetworkCreate } from './cmd/network/create.ts';
 import { addNetworkDelete } from './cmd/network/delete.ts';
@@ -150,6 +153,15 @@ export function buildProgram(deps: CliDeps): Command {
   ]) {
     add(swarm, deps);
   }
+
+  const deadLetters = program
+    .command('dead-letters')
+    .description('subtasks that failed for good, failing their execution: list them, and redrive them once the cause is fixed');
+  addDeadLettersList(deadLetters, deps);
+  addDeadLettersRedrive(deadLetters, deps);
+
+  const subtask = program.command('subtask').description('one subtask and its attempts');
+  addSubtaskGet(subtask, deps);
 
   const config = program.command('config').description('the CLI settings in use');
   addConfigShow(config, deps);

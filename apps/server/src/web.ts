@@ -15,7 +15,7 @@ export interface WebOptions {
 export const DEFAULT_WEB_DIR = join(checkoutRoot, 'apps', 'web', 'dist');
 
 /** The dashboard's client-side routes: each answers with index.html. */
-export const DASHBOARD_ROUTES = ['/', '/swarms', '/tasks', '/networks', '/owners', '/audit'];
+export const DASHBOARD_ROUTES = ['/', '/swarms', '/tasks', '/networks', '/dead-letters', '/owners', '/audit'];
 
 /** Paths the API owns: no dashboard file is ever served under them. */
 const RESERVED = ['/trpc', '/api', '/swarm', '/v1', '/docs', '/openapi.json', '/healthz', '/metrics'];

@@ -278,6 +278,40 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     await context.close();
   });
 
+  it('lists the dead letters with their last error, and redrives one from the table', async () => {
+    const agent = await rest<{ id: string }>('POST', '/agents', aliceKey, { name: `dl-${kind}` });
+    const network = await rest<{ id: string }>('POST', '/agents/networks', aliceKey, {
+      name: `dl-${kind}`,
+      agents: [agent.id],
+      max_attempts: 1,
+      speculation: false,
+    });
+    const execution = await rest<{ id: string }>('POST', `/agents/networks/${network.id}/execute`, aliceKey, { task: { subtasks: ['x'] } });
+    const { subtask } = await rest<{ subtask: { subtask_id: string; lease_id: string } }>(
+      'POST',
+      `/agents/${agent.id}/claim`,
+      aliceKey,
+      {},
+    );
+    await rest('POST', `/subtasks/${subtask.subtask_id}/fail`, aliceKey, { lease_id: subtask.lease_id, error: 'CUDA out of memory' });
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(context, aliceKey);
+    await view(page, 'Dead letters');
+    const row = page.locator(`[data-testid="dead-letter"][data-subtask-id="${subtask.subtask_id}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    expect(await row.textContent()).toContain('CUDA out of memory (attempt 1 of 1)');
+    await screenshots(page, 'dead-letters');
+    await row.getByRole('button', { name: 'Redrive' }).click();
+    await expect
+      .poll(() => page.getByTestId('redrive-outcome').textContent(), { timeout: 15_000 })
+      .toMatch(/^1 execution running again, 1 subtask queued/);
+    await expect.poll(() => row.count(), { timeout: 15_000 }).toBe(0);
+    const running = await rest<{ status: string }>('GET', `/agents/networks/${network.id}/executions/${execution.id}`, aliceKey);
+    expect(running.status).toBe('running');
+    await context.close();
+  });
+
   it('shows a second owner none of the first owner’s swarm', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await signIn(context, bobKey);
@@ -322,7 +356,7 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await signIn(context, srv.adminKey);
     expect(await page.getByTestId('scope').textContent()).toBe('admin');
-    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Audit', 'Owners']);
+    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Dead letters', 'Audit', 'Owners']);
     await view(page, 'Audit');
     const rows = page.getByTestId('audit-entry');
     await rows.first().waitFor();
@@ -376,7 +410,7 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await signIn(context, aliceKey);
     expect(await page.getByTestId('scope').textContent()).toBe('owner');
-    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Audit']);
+    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Dead letters', 'Audit']);
     await view(page, 'Audit');
     await page.locator('[data-testid="audit-entry"][data-action="key.create"]').first().waitFor();
     const owners = await page.getByTestId('audit-entry').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-owner-id')));
@@ -394,7 +428,7 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     const page = await signIn(context, reader.key);
     expect(await page.getByTestId('whoami').textContent()).toBe('alice');
     expect(await page.getByTestId('scope').textContent()).toBe('read');
-    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks']);
+    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Dead letters']);
     await page.getByTestId('view-swarms').waitFor();
     await view(page, 'Tasks');
     await page.getByTestId('view-tasks').waitFor();

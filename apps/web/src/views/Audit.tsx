@@ -19,6 +19,7 @@ const ACTIONS: Record<AuditAction, string> = {
   'agent.remove': 'warn',
   'network.archive': 'warn',
   'execution.cancel': 'warn',
+  'execution.redrive': 'info',
   'swarm.leave': 'warn',
   'task.cancel': 'warn',
 };
