@@ -136,13 +136,34 @@ describe('bash', () => {
   });
 
   it('completes the nouns, then their verbs, aliases included', () => {
-    expect(complete('aitbc ')).toEqual(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'config', 'completion', 'help']);
+    expect(complete('aitbc ')).toEqual([
+      'server',
+      'keys',
+      'audit',
+      'agent',
+      'swarm',
+      'dead-letters',
+      'subtask',
+      'config',
+      'completion',
+      'help',
+    ]);
     expect(complete('aitbc sw')).toEqual(['swarm']);
     expect(complete('aitbc swarm j')).toEqual(['join']);
     expect(complete('aitbc swarm ')).toEqual(expect.arrayContaining(['join', 'leave', 'list', 'coordinate', 'consensus', 'work', 'help']));
     expect(complete('aitbc agent network o')).toEqual(['optimize']);
     expect(complete('aitbc agent de')).toEqual(['deregister']);
-    expect(complete('aitbc help ')).toEqual(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'config', 'completion']);
+    expect(complete('aitbc help ')).toEqual([
+      'server',
+      'keys',
+      'audit',
+      'agent',
+      'swarm',
+      'dead-letters',
+      'subtask',
+      'config',
+      'completion',
+    ]);
     expect(complete('aitbc swarm help j')).toEqual(['join']);
   });
 
@@ -182,7 +203,18 @@ describe('bash', () => {
     expect(complete('aitbc agent get a1 ')).toEqual(expect.arrayContaining(['--output', '--help']));
     // A flag's free-form value is not guessed; the word after it is not a subcommand.
     expect(complete('aitbc swarm join --capability ')).toEqual([]);
-    expect(complete('aitbc --url swarm ')).toEqual(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'config', 'completion', 'help']);
+    expect(complete('aitbc --url swarm ')).toEqual([
+      'server',
+      'keys',
+      'audit',
+      'agent',
+      'swarm',
+      'dead-letters',
+      'subtask',
+      'config',
+      'completion',
+      'help',
+    ]);
   });
 
   it('never offers a hidden flag or command', () => {
@@ -268,7 +300,18 @@ describe.skipIf(!hasZsh)('zsh', () => {
       return { kind, prefix, items: items.map((item) => item.replace(/(?<!\\):.*/, '')) };
     };
     expect(candidates('aitbc', '').kind).toBe('commands');
-    expect(candidates('aitbc', '').items).toEqual(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'config', 'completion', 'help']);
+    expect(candidates('aitbc', '').items).toEqual([
+      'server',
+      'keys',
+      'audit',
+      'agent',
+      'swarm',
+      'dead-letters',
+      'subtask',
+      'config',
+      'completion',
+      'help',
+    ]);
     expect(candidates('aitbc', 'swarm', 'join', '--role', '')).toEqual({ kind: 'values', prefix: '-', items: [...SWARM_ROLES] });
     expect(candidates('aitbc', 'swarm', 'join', '--output=j')).toEqual({ kind: 'values', prefix: '--output=', items: [...OUTPUT_FORMATS] });
     expect(candidates('aitbc', 'keys', 'create', '--')).toMatchObject({ kind: 'flags' });
@@ -338,7 +381,9 @@ describe.skipIf(!hasFish)('fish', () => {
   });
 
   it('completes nouns, verbs, listed values and flags', () => {
-    expect(complete('aitbc ')).toEqual(sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'config', 'completion', 'help']));
+    expect(complete('aitbc ')).toEqual(
+      sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'config', 'completion', 'help']),
+    );
     expect(complete('aitbc swarm j')).toEqual(['join']);
     expect(complete('aitbc swarm join --role ')).toEqual(sorted(SWARM_ROLES));
     expect(complete('aitbc keys create --scope ')).toEqual(sorted(KEY_SCOPES));
@@ -348,7 +393,9 @@ describe.skipIf(!hasFish)('fish', () => {
     expect(complete('aitbc agent work --')).toEqual(expect.arrayContaining(['--agent', '--exec', '--output']));
     expect(complete('aitbc completion ')).toEqual(sorted(['bash', 'zsh', 'fish']));
     expect(complete('aitbc keys create --r')).toEqual([]);
-    expect(complete('aitbc --url swarm ')).toEqual(sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'config', 'completion', 'help']));
+    expect(complete('aitbc --url swarm ')).toEqual(
+      sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'config', 'completion', 'help']),
+    );
   });
 
   it('follows a command added later', () => {
