@@ -35,8 +35,11 @@ export function createClient(options: ClientOptions): AitbcClient {
       propagation.inject(context.active(), headers);
       return headers;
     },
-    fetch: (input: Parameters<typeof fetch>[0], init?: RequestInit) =>
-      baseFetch(input, { ...(init as RequestInit), signal: init?.signal ?? AbortSignal.timeout(timeout) }),
+    // tRPC always passes a signal of its own (aborted when the caller's is): the timeout joins it, never replaces it.
+    fetch: (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+      const timedOut = AbortSignal.timeout(timeout);
+      return baseFetch(input, { ...(init as RequestInit), signal: init?.signal ? AbortSignal.any([init.signal, timedOut]) : timedOut });
+    },
   });
   return createTRPCClient<AppRouter>({
     links: [
@@ -46,7 +49,13 @@ export function createClient(options: ClientOptions): AitbcClient {
         condition: (op) =>
           CLAIMS.has(op.path) || (op.path === 'swarm.task' && (op.input as { wait_seconds?: number }).wait_seconds !== undefined),
         true: httpLink(link(timeoutMs + MAX_WAIT_MS)),
-        false: httpBatchLink(link(timeoutMs)),
+        // A worker's heartbeats and outcomes are batches already: each goes alone, so a slow outcome batch never holds
+        // up the heartbeat that keeps its leases.
+        false: splitLink({
+          condition: (op) => WORKER_BATCHES.has(op.path),
+          true: httpLink(link(timeoutMs)),
+          false: httpBatchLink(link(timeoutMs)),
+        }),
       }),
     ],
   });
@@ -55,6 +64,7 @@ export function createClient(options: ClientOptions): AitbcClient {
 /** Calls that may wait for work (with `wait_seconds`). */
 const CLAIMS = new Set(['work.claim', 'work.claims', 'swarm.claim', 'swarm.claims']);
 const MAX_WAIT_MS = MAX_WAIT_SECONDS * 1000;
+const WORKER_BATCHES = new Set(['work.heartbeats', 'work.results']);
 
 export interface ApiErrorInfo {
   /**
