@@ -5,7 +5,7 @@
  * worker uses it for every call; `aitbc agent work` and `swarm work` for what
  * they look up before starting one, so they say the same lines.
  */
-import { describeError } from './client.ts';
+import { describeError, TRPCClientError } from './client.ts';
 
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 8000;
@@ -19,6 +19,13 @@ export function backoffMs(failures: number): number {
 export function isRefusal(error: unknown): boolean {
   const { httpStatus } = describeError(error);
   return httpStatus !== null && httpStatus !== 429 && httpStatus !== 503;
+}
+
+/** Not now rather than no: the server could not be reached, or asked to wait (429, 503). Anything else is not retried. */
+function worthRetrying(error: unknown): boolean {
+  if (!(error instanceof TRPCClientError)) return false;
+  const { httpStatus } = describeError(error);
+  return httpStatus === null || httpStatus === 429 || httpStatus === 503;
 }
 
 export function reason(error: unknown): string {
@@ -56,7 +63,8 @@ export interface ReachOptions {
  * `call`'s answer once the server gives one: while it cannot be reached (or
  * answers 429 or 503) the call is retried with backoff, said once when it
  * starts and once when the server answers again. A refusal (any other
- * status) is thrown as it came; `until` aborting throws GaveUp.
+ * status), or an error that is not the server's, is thrown as it came;
+ * `until` aborting throws GaveUp.
  */
 export async function untilReachable<T>(
   what: string,
@@ -72,7 +80,7 @@ export async function untilReachable<T>(
       return value;
     } catch (error) {
       if (until?.aborted) throw new GaveUp(reason(error));
-      if (isRefusal(error)) throw error;
+      if (!worthRetrying(error)) throw error;
       if (failures === 0)
         log(
           `${what}: ${describeError(error).httpStatus === null ? 'cannot reach the server' : 'the server asks to wait'} (${reason(error)}); retrying`,

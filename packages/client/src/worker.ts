@@ -98,8 +98,10 @@ export function createWorker(options: WorkerOptions): Worker {
 
   const stopping = new AbortController();
   const abandoning = new AbortController();
-  options.signal?.addEventListener('abort', () => stopping.abort(), { once: true });
-  options.abandonSignal?.addEventListener('abort', () => abandoning.abort(), { once: true });
+  if (options.signal?.aborted) stopping.abort();
+  else options.signal?.addEventListener('abort', () => stopping.abort(), { once: true });
+  if (options.abandonSignal?.aborted) abandoning.abort();
+  else options.abandonSignal?.addEventListener('abort', () => abandoning.abort(), { once: true });
 
   /** Wakes the claim loop waiting for a slot: a handler ended, or a lease was let go. */
   let slotFreed: (() => void) | null = null;
