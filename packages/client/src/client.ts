@@ -92,9 +92,9 @@ export function describeError(error: unknown): ApiErrorInfo {
     let code: string | undefined;
     let message = error.message;
     for (let e: unknown = error.cause, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-      code =
-        (e as Error & { code?: string }).code ??
-        (e.name === 'TimeoutError' ? 'TIMEOUT' : e.message === 'fetch failed' ? 'NETWORK_ERROR' : code);
+      // A system error's code is a string (ECONNREFUSED); a DOMException's is a number (a timeout's is 23): named instead.
+      const own = (e as Error & { code?: unknown }).code;
+      code = typeof own === 'string' ? own : e.name === 'TimeoutError' ? 'TIMEOUT' : e.message === 'fetch failed' ? 'NETWORK_ERROR' : code;
       message = e.message || message;
     }
     return { code: code ?? 'CLIENT_ERROR', httpStatus: null, message };
