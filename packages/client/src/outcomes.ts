@@ -1,7 +1,8 @@
 /**
  * A worker's outcomes on their way to the server: batched (flushed a few
  * milliseconds after the first is ready, or at MAX_RESULT_BATCH), one
- * request at a time, each answered item by item. An outcome is worth posting
+ * request at a time, each carrying what waited for it (up to a full batch),
+ * each answered item by item. An outcome is worth posting
  * while its lease may hold: it is retried while the server cannot be reached
  * and given up, a request in flight included, once every lease of its batch
  * has run out (the server then hands the subtask out again). Its lease is
@@ -45,7 +46,8 @@ function whenLeasesEnd(leases: Held[]): { signal: AbortSignal; dispose(): void }
 export class Outcomes {
   private readonly pending: Pending[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
+  /** The request on its way (one at a time): what waits meanwhile goes in the next one, up to a full batch. */
+  private sending: Promise<void> | null = null;
 
   constructor(
     private readonly deps: {
@@ -61,23 +63,34 @@ export class Outcomes {
   post(held: Held, outcome: Outcome, seconds: string): void {
     held.posting = true;
     this.pending.push({ held, outcome, seconds });
-    if (this.pending.length >= MAX_RESULT_BATCH) this.flushNow();
-    else this.timer ??= setTimeout(() => this.flushNow(), this.deps.flushMs);
+    if (this.sending) return; // it goes with the next request, when this one is answered
+    if (this.pending.length >= MAX_RESULT_BATCH) this.sendNext();
+    else this.timer ??= setTimeout(() => this.sendNext(), this.deps.flushMs);
   }
 
   /** Resolves once every outcome posted so far has been answered for or given up. */
   async drained(): Promise<void> {
-    while (this.pending.length > 0) this.flushNow();
-    await this.flushing;
+    while (this.sending || this.pending.length > 0) {
+      if (!this.sending) this.sendNext();
+      await this.sending;
+    }
   }
 
-  private flushNow(): void {
+  /**
+   * Sends what waits, up to a full batch, unless a request is on its way. The
+   * batch is made when it goes, not when its first outcome was ready, so that
+   * while the server is slow each request carries all that piled up.
+   */
+  private sendNext(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.sending || this.pending.length === 0) return;
     const batch = this.pending.splice(0, MAX_RESULT_BATCH);
-    if (this.pending.length > 0) this.timer = setTimeout(() => this.flushNow(), this.deps.flushMs);
-    if (batch.length === 0) return;
-    this.flushing = this.flushing.then(() => this.send(batch));
+    this.sending = this.send(batch).finally(() => {
+      this.sending = null;
+      // What waited through that request has waited long enough: it goes now.
+      this.sendNext();
+    });
   }
 
   private async send(batch: Pending[]): Promise<void> {
