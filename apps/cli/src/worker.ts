@@ -1,13 +1,15 @@
 // What `aitbc agent work` and `aitbc swarm work` run for each subtask: the
 // user's command, with the subtask's payload as JSON on stdin and its ids in
 // the environment; its stdout (JSON) is the result, a non-zero exit a failure
-// with the tail of its stderr. The claiming, lease heartbeats and batched
-// outcomes are the client's worker (createWorker in @aitbc/client).
+// with the tail of its stderr. The claiming, lease heartbeats, backpressure
+// and batched outcomes are the client's worker (createWorker in
+// @aitbc/client); this adds what each Ctrl-C does to the subtasks it holds.
 import { spawn } from 'node:child_process';
-import type { WorkerHandler } from '@aitbc/client';
+import { createWorker, type WorkerHandler, type WorkerSummary } from '@aitbc/client';
 import type { Command } from 'commander';
 import { integerFrom } from './flags.ts';
 import { parseSeconds } from './progress.ts';
+import type { Session } from './session.ts';
 
 /** The tail of stderr a failure carries (the server keeps 8,000 characters). */
 const STDERR_TAIL = 4000;
@@ -128,4 +130,62 @@ export function addWorkOptions(command: Command): Command {
     )
     .option('--lease-seconds <n>', "lease length to ask for (default: the network's or task's)", integerFrom(1, 3600))
     .option('--max-subtasks <n>', 'stop after this many subtasks', integerFrom(1, 1_000_000));
+}
+
+/** The flags' values every kind of worker takes. */
+export interface WorkOptions {
+  exec: string;
+  concurrency?: number;
+  /** Longest a claim waits for work before asking again, in seconds (default 30). */
+  pollInterval?: number;
+  /** Ask for leases of this length instead of the network's or task's. */
+  leaseSeconds?: number;
+  maxSubtasks?: number;
+}
+
+export interface WorkDeps extends Pick<Session, 'client'> {
+  log(line: string): void;
+  /** The first Ctrl-C: running subtasks finish. */
+  stop: AbortSignal;
+  /** The second: their commands are killed and their failures posted while their leases hold. */
+  abandon: AbortSignal;
+  /** The third (the process exits at once): what is still held is named. */
+  force?: AbortSignal;
+  cwd?: string;
+}
+
+const running = (n: number) => `${n} running subtask${n === 1 ? '' : 's'}`;
+
+/**
+ * Runs `exec` on the subtasks of an agent or a member until stopped, saying
+ * at each signal what becomes of the subtasks it holds.
+ */
+export function runWorker(whose: { agent: string } | { member: string }, options: WorkOptions, deps: WorkDeps): Promise<WorkerSummary> {
+  const worker = createWorker({
+    client: deps.client,
+    ...whose,
+    handler: commandHandler(options.exec, deps.cwd ? { cwd: deps.cwd } : {}),
+    concurrency: options.concurrency,
+    leaseSeconds: options.leaseSeconds,
+    waitSeconds: options.pollInterval,
+    maxSubtasks: options.maxSubtasks,
+    log: deps.log,
+    signal: deps.stop,
+    abandonSignal: deps.abandon,
+  });
+  const on = (signal: AbortSignal | undefined, say: () => void) => signal?.addEventListener('abort', say, { once: true });
+  on(deps.stop, () => {
+    const n = worker.running;
+    deps.log(n === 0 ? 'stopping: no subtask is running' : `finishing ${running(n)}; Ctrl-C again to abandon ${n === 1 ? 'it' : 'them'}`);
+  });
+  on(deps.abandon, () =>
+    deps.log(
+      `abandoning ${running(worker.running)}: their commands are killed, and their failures posted while their leases hold; Ctrl-C again to exit now`,
+    ),
+  );
+  on(deps.force, () => {
+    for (const label of worker.holding()) deps.log(`${label}: abandoned; the server hands it out again when its lease ends`);
+    deps.log('exiting now');
+  });
+  return worker.run();
 }

@@ -169,4 +169,32 @@ describe.each(databaseKinds)('concurrency on %s', (kind) => {
     expect(await checkInvariants(srv.server.db)).toEqual([]);
     figures.push(`leave-while-claiming: ${held} orphaned leases, ${duplicates(recorded)} results recorded twice`);
   });
+  it('tasks coordinated while their members leave: no work is left assigned to a member that left', { timeout: 120_000 }, async () => {
+    // Each round: three members, then a coordinate naming their swarm and the swarm's leave at the same moment. Either the
+    // leave comes first (the coordinate finds too few members: 409) or the coordinate does (the leave hands its work on).
+    const join = { role: 'monitor', suspect_after_seconds: 3600, fail_after_seconds: 3600 };
+    let orders = { coordinatedFirst: 0, leftFirst: 0 };
+    for (let round = 0; round < 30; round++) {
+      const capability = `leaving-${round}`;
+      const first = (await call('POST', '/swarm/join', { ...join, capability })).body;
+      for (let i = 0; i < 2; i++) await call('POST', '/swarm/join', { ...join, capability, swarm_id: first.swarm_id });
+      const [coordinated, left] = await Promise.all([
+        call('POST', '/swarm/coordinate', {
+          swarm_id: first.swarm_id,
+          strategy: 'broadcast',
+          collaborators: 3,
+          parameters: { capability, payload: { round } },
+        }),
+        call('POST', `/swarm/${first.swarm_id}/leave`),
+      ]);
+      expect(left.status, JSON.stringify(left.body)).toBe(200);
+      expect([202, 409], JSON.stringify(coordinated.body)).toContain(coordinated.status);
+      orders =
+        coordinated.status === 202
+          ? { ...orders, coordinatedFirst: orders.coordinatedFirst + 1 }
+          : { ...orders, leftFirst: orders.leftFirst + 1 };
+    }
+    expect(await checkInvariants(srv.server.db)).toEqual([]);
+    figures.push(`coordinate-while-leaving: ${orders.coordinatedFirst} coordinated first, ${orders.leftFirst} left first`);
+  });
 });

@@ -195,6 +195,7 @@ function matrix(a: World, b: World): Record<string, Case> {
     'agent.list': { noObjectId: { why: 'lists the caller’s agents', input: {}, check: none([a.agent]) } },
     'agent.get': { attacks: [{ input: { agent_id: a.agent } }] },
     'agent.update': { attacks: [{ input: { agent_id: a.agent, status: 'offline' } }] },
+    'agent.presence': { attacks: [{ input: { agent_id: a.agent, status: 'offline' } }] },
     'agent.remove': { attacks: [{ input: { agent_id: a.agent } }] },
     'live.changes': { noObjectId: { why: 'a stream of the caller’s own changes: tested on its own below', input: {}, check: () => {} } },
     'live.tasks': {
@@ -225,7 +226,7 @@ const BOB_SCOPES = ['owner', 'read', 'worker', 'worker-named'] as const;
 type BobScope = (typeof BOB_SCOPES)[number];
 
 /** Work calls that name an agent or member outright: a worker key that names others refuses them before any lookup. */
-const NAMES_WHO = new Set(['work.claim', 'work.claims', 'swarm.claim', 'swarm.claims', 'swarm.heartbeat']);
+const NAMES_WHO = new Set(['work.claim', 'work.claims', 'swarm.claim', 'swarm.claims', 'swarm.heartbeat', 'agent.presence']);
 
 /** What B's key of `scope` gets for an attack whose owner-key answer is `expected`. */
 function expectedFor(scope: BobScope, proc: ProcedureInfo, expected: Expectation): Expectation {

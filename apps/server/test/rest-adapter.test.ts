@@ -37,6 +37,8 @@ interface World {
   agent: string;
   agent2: string;
   spareAgent: string;
+  /** An agent only agent.presence touches (its last_seen then shows nowhere else). */
+  presenceAgent: string;
   network: string;
   spareNetwork: string;
   execution: string;
@@ -126,6 +128,7 @@ const VALID: Record<string, (w: World) => Input | Promise<Input>> = {
   'agent.get': (w) => ({ agent_id: w.agent }),
   'agent.update': (w) => ({ agent_id: w.agent, description: 'updated', capabilities: ['gpu'] }),
   'agent.remove': (w) => ({ agent_id: w.spareAgent }),
+  'agent.presence': (w) => ({ agent_id: w.presenceAgent, status: 'online' }),
 };
 
 /** Path parameters of a REST path (`{agent_id}` …). */
@@ -252,6 +255,7 @@ describe('rest.ts answers as trpc-to-openapi’s adapter does', () => {
     const agent = await ok('POST', '/api/v1/agents', { name: 'agent-1', capabilities: ['gpu'] });
     const agent2 = await ok('POST', '/api/v1/agents', { name: 'agent-2', capabilities: ['gpu'] });
     const spareAgent = await ok('POST', '/api/v1/agents', { name: 'spare' });
+    const presenceAgent = await ok('POST', '/api/v1/agents', { name: 'present' });
     // Long leases and timeouts, no stealing or backups: nothing moves by itself while the test runs.
     const settings = { lease_seconds: 3600, claim_timeout_seconds: 86_400, work_stealing: false, speculation: false };
     const network = await ok('POST', '/api/v1/agents/networks', { name: 'main', agents: [agent.id, agent2.id], ...settings });
@@ -279,6 +283,7 @@ describe('rest.ts answers as trpc-to-openapi’s adapter does', () => {
       agent: agent.id,
       agent2: agent2.id,
       spareAgent: spareAgent.id,
+      presenceAgent: presenceAgent.id,
       network: network.id,
       spareNetwork: spareNetwork.id,
       execution: execution.id,

@@ -190,6 +190,29 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
     expect(own.body.message).toMatch(/cancelled/);
   });
 
+  it('a worker key marks its own agent offline and online, and changes nothing else: no other field, no other agent', async () => {
+    const [a, b] = agents as [{ id: string; name: string }, { id: string; name: string }];
+    const worker = restClient(srv.url, await srv.keyFor('alice', { scope: 'worker', agents: [a.id] }));
+    const row = (id: string) => srv.server.db.run((db) => db.agent.findUniqueOrThrow({ where: { id } }));
+
+    const offline = await ok(worker('POST', `/api/v1/agents/${a.id}/presence`, { status: 'offline' }));
+    expect(offline).toMatchObject({ agent_id: a.id, status: 'offline' });
+    expect((await row(a.id)).status).toBe('offline');
+    expect(await ok(worker('POST', `/api/v1/agents/${a.id}/presence`, { status: 'online' }))).toMatchObject({ status: 'online' });
+    expect((await row(a.id)).status).toBe('online');
+
+    const before = await snapshot(srv.server.db);
+    const other = await worker('POST', `/api/v1/agents/${b.id}/presence`, { status: 'offline' });
+    expect([other.status, other.body.message]).toEqual([403, `This worker key works only for agents ${a.id}; not for agent ${b.id}`]);
+    for (const body of [{ status: 'offline', name: 'renamed' }, { status: 'offline', capabilities: ['x'] }, { status: 'busy' }, {}]) {
+      const r = await worker('POST', `/api/v1/agents/${a.id}/presence`, body);
+      expect([r.status, errorCode(r)], JSON.stringify(body)).toEqual([400, 'BAD_REQUEST']);
+    }
+    // The owner's update stays the owner's.
+    expect((await worker('PATCH', `/api/v1/agents/${a.id}`, { status: 'offline' })).status).toBe(403);
+    expect(diffSnapshots(before, await snapshot(srv.server.db))).toEqual([]);
+  });
+
   it('a worker key for one member heartbeats and claims for it only', async () => {
     const [m1, m2] = members as [string, string];
     const worker = restClient(srv.url, await srv.keyFor('alice', { scope: 'worker', members: [m1] }));

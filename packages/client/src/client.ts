@@ -46,8 +46,11 @@ export function createClient(options: ClientOptions): AitbcClient {
       propagation.inject(context.active(), headers);
       return headers;
     },
-    fetch: (input: Parameters<typeof fetch>[0], init?: RequestInit) =>
-      baseFetch(input, { ...(init as RequestInit), signal: init?.signal ?? AbortSignal.timeout(timeout) }),
+    // tRPC always passes a signal of its own (aborted when the caller's is): the timeout joins it, never replaces it.
+    fetch: (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+      const timedOut = AbortSignal.timeout(timeout);
+      return baseFetch(input, { ...(init as RequestInit), signal: init?.signal ? AbortSignal.any([init.signal, timedOut]) : timedOut });
+    },
   });
   return createTRPCClient<AppRouter>({
     links: [
@@ -64,7 +67,13 @@ export function createClient(options: ClientOptions): AitbcClient {
         condition: (op) =>
           CLAIMS.has(op.path) || (op.path === 'swarm.task' && (op.input as { wait_seconds?: number }).wait_seconds !== undefined),
         true: httpLink(link(timeoutMs + MAX_WAIT_MS)),
-        false: httpBatchLink(link(timeoutMs)),
+        // A worker's heartbeats and outcomes are batches already: each goes alone, so a slow outcome batch never holds
+        // up the heartbeat that keeps its leases.
+        false: splitLink({
+          condition: (op) => WORKER_BATCHES.has(op.path),
+          true: httpLink(link(timeoutMs)),
+          false: httpBatchLink(link(timeoutMs)),
+        }),
       }),
     ],
   });
@@ -93,6 +102,7 @@ function isTransient(error: unknown): boolean {
 /** Calls that may wait for work (with `wait_seconds`). */
 const CLAIMS = new Set(['work.claim', 'work.claims', 'swarm.claim', 'swarm.claims']);
 const MAX_WAIT_MS = MAX_WAIT_SECONDS * 1000;
+const WORKER_BATCHES = new Set(['work.heartbeats', 'work.results']);
 
 export interface ApiErrorInfo {
   /**
@@ -120,9 +130,9 @@ export function describeError(error: unknown): ApiErrorInfo {
     let code: string | undefined;
     let message = error.message;
     for (let e: unknown = error.cause, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-      code =
-        (e as Error & { code?: string }).code ??
-        (e.name === 'TimeoutError' ? 'TIMEOUT' : e.message === 'fetch failed' ? 'NETWORK_ERROR' : code);
+      // A system error's code is a string (ECONNREFUSED); a DOMException's is a number (a timeout's is 23): named instead.
+      const own = (e as Error & { code?: unknown }).code;
+      code = typeof own === 'string' ? own : e.name === 'TimeoutError' ? 'TIMEOUT' : e.message === 'fetch failed' ? 'NETWORK_ERROR' : code;
       message = e.message || message;
     }
     return { code: code ?? 'CLIENT_ERROR', httpStatus: null, message };

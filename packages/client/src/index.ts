@@ -18,3 +18,4 @@ export {
   type WorkerOptions,
   type WorkerSummary,
 } from './worker.ts';
+export { GaveUp, type ReachOptions, untilReachable } from './reachability.ts';

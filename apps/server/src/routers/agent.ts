@@ -1,6 +1,16 @@
 import { TRPCError } from '@trpc/server';
-import { AgentIdParam, AgentList, AgentListQuery, AgentRegister, AgentUpdate, AgentView, type AgentStatus } from '@aitbc/core';
-import { actorOf, ownerProcedure, readProcedure, router } from '../trpc.ts';
+import {
+  AgentIdParam,
+  AgentList,
+  AgentListQuery,
+  AgentPresence,
+  AgentPresenceView,
+  AgentRegister,
+  AgentUpdate,
+  AgentView,
+  type AgentStatus,
+} from '@aitbc/core';
+import { actAs, actorOf, type AuthedContext, ownerProcedure, readProcedure, router, workerProcedure } from '../trpc.ts';
 import { audit } from '../audit/log.ts';
 import { listPage } from '../pagination.ts';
 import { isMissingRecord, isUniqueViolation, type PrismaTx } from '../db/client.ts';
@@ -38,6 +48,31 @@ function explain(error: unknown, agentId: string | undefined, name: string | und
 }
 
 const tags = ['agents'];
+
+/**
+ * Changes an agent (the caller's) in one transaction; a status is a sign of
+ * life, and an agent going offline hands its unclaimed work on at the next
+ * sweep. The next sign of life after a status change is written at once.
+ */
+async function changeAgent(
+  ctx: AuthedContext,
+  agentId: string,
+  data: { name?: string; description?: string | null; capabilities?: string[]; status?: AgentStatus },
+): Promise<AgentRow> {
+  const now = ctx.clock.now();
+  const agent = await ctx.db
+    .transaction(async (db) => {
+      const updated = await db.agent.update({
+        where: { id: agentId, ownerId: ctx.principal.owner_id },
+        data: { ...data, ...(data.status !== undefined ? { lastSeen: now } : {}) },
+      });
+      if (data.status === 'offline') await ctx.work.handOn(db, { assigneeId: updated.id }, now);
+      return updated;
+    })
+    .catch((e) => explain(e, agentId, data.name));
+  if (data.status !== undefined) ctx.agents.forget(agent.id);
+  return agent;
+}
 
 export const agentRouter = router({
   register: ownerProcedure
@@ -95,26 +130,28 @@ export const agentRouter = router({
     .input(AgentUpdate)
     .output(AgentView)
     .mutation(async ({ ctx, input }) => {
-      const now = ctx.clock.now();
-      const agent = await ctx.db
-        .transaction(async (db) => {
-          const updated = await db.agent.update({
-            where: { id: input.agent_id, ownerId: ctx.principal.owner_id },
-            data: {
-              ...(input.name !== undefined ? { name: input.name } : {}),
-              ...(input.description !== undefined ? { description: input.description } : {}),
-              ...(input.capabilities !== undefined ? { capabilities: input.capabilities } : {}),
-              // A status report is a sign of life.
-              ...(input.status !== undefined ? { status: input.status, lastSeen: now } : {}),
-            },
-          });
-          // An agent going offline hands its unclaimed work on at the next sweep.
-          if (input.status === 'offline') await ctx.work.handOn(db, { assigneeId: updated.id }, now);
-          return updated;
-        })
-        .catch((e) => explain(e, input.agent_id, input.name));
-      if (input.status !== undefined) ctx.agents.forget(agent.id);
-      return toAgentView(agent);
+      const { agent_id, ...change } = input;
+      return toAgentView(await changeAgent(ctx, agent_id, change));
+    }),
+
+  // A worker key's one change to its agents (actAs: 403 for agents it does not name), so that a worker that stops can
+  // hand its agent's waiting work on; owner and admin keys may use it as well.
+  presence: workerProcedure
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/api/v1/agents/{agent_id}/presence',
+        tags,
+        summary: 'Mark an agent online or offline (offline: its waiting work moves to other agents now)',
+        protect: true,
+      },
+    })
+    .input(AgentPresence)
+    .output(AgentPresenceView)
+    .mutation(async ({ ctx, input }) => {
+      const { id } = actAs(ctx, { kind: 'agent', id: input.agent_id });
+      const agent = await changeAgent(ctx, id, { status: input.status });
+      return { agent_id: agent.id, status: agent.status as AgentStatus, last_seen: agent.lastSeen?.toISOString() ?? null };
     }),
 
   remove: ownerProcedure

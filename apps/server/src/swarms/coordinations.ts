@@ -148,8 +148,16 @@ export async function coordinate(tx: Tx, work: WorkEngine, ownerId: string, inpu
   const criteria = criteriaOf(parameters, collaborators);
   if (input.swarm_id && !(await tx.sql.one(sql`SELECT 1 FROM "swarms" WHERE "id" = ${input.swarm_id} AND "owner_id" = ${ownerId}`)))
     throw swarmNotFound(input.swarm_id);
-  const candidates = await memberCandidates(tx.sql, ownerId, input.swarm_id, criteria, candidateWindow(collaborators));
+  const window = candidateWindow(collaborators);
+  // The members are read under their swarm's lock, as leaving and failing take it: a member that leaves meanwhile is
+  // either gone when they are read, or still there when the task's work is stored, and its leave hands that work on.
+  if (input.swarm_id) await lockSwarm(tx, input.swarm_id);
+  let candidates = await memberCandidates(tx.sql, ownerId, input.swarm_id, criteria, window);
   const swarmId = input.swarm_id ?? chooseSwarm(candidates, criteria);
+  if (swarmId && !input.swarm_id) {
+    await lockSwarm(tx, swarmId);
+    candidates = await memberCandidates(tx.sql, ownerId, swarmId, criteria, window);
+  }
   const selection = selectMembers(
     candidates.filter((m) => m.swarmId === swarmId),
     criteria,

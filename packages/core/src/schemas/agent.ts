@@ -45,6 +45,25 @@ export const AgentUpdate = AgentIdParam.extend({
 });
 export type AgentUpdate = z.input<typeof AgentUpdate>;
 
+/**
+ * An agent's presence, the one thing a worker key may change about the
+ * agents it works for: a worker that stops marks its agent offline, so the
+ * agent's waiting work moves to other agents at once.
+ */
+export const AgentPresence = AgentIdParam.extend({
+  status: z
+    .enum(['online', 'offline'])
+    .describe('offline: its assigned, unclaimed subtasks move to other agents now; online: it takes work again'),
+}).strict();
+export type AgentPresence = z.input<typeof AgentPresence>;
+
+export const AgentPresenceView = z.object({
+  agent_id: z.string(),
+  status: AgentStatus,
+  last_seen: IsoDateTime.nullable(),
+});
+export type AgentPresenceView = z.infer<typeof AgentPresenceView>;
+
 export const AgentView = z.object({
   id: z.string(),
   name: z.string(),
