@@ -6,6 +6,9 @@ import { type DatabaseFault, databaseFault } from './faults.ts';
  * A database error (db/faults.ts) or a unit of work that hangs makes it
  * look: one probe on a connection of its own. A probe that answers means
  * the error was one connection's (a terminated backend): nothing is said.
+ * A busy database is not a down one: while other units of work still get
+ * answers, a slow unit or a probe that times out declares nothing (a
+ * thousand requests queued for ten connections wait, and that is all).
  * One that does not declares an outage (one log line), and probes go on,
  * with jittered backoff up to a second, until the database answers again
  * (one log line, with how long the outage lasted). Meanwhile:
@@ -53,6 +56,8 @@ export class Availability {
   private closed = false;
   private readonly listeners = new Set<(state: DatabaseState, previous: DatabaseState) => void>();
   private timer: NodeJS.Timeout | null = null;
+  /** When a unit of work last got its answer (performance.now()): progress, which a slow moment does not stop. */
+  private lastAnswer = performance.now();
   private wake: (() => void) | null = null;
   /** Outages declared since start, and their seconds in all (for /metrics). */
   outages = 0;
@@ -79,6 +84,16 @@ export class Availability {
   onChange(listener: (state: DatabaseState, previous: DatabaseState) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** A unit of work got its answer: the database answers. */
+  answered(): void {
+    this.lastAnswer = performance.now();
+  }
+
+  /** Milliseconds since any unit of work got an answer. */
+  get silentForMs(): number {
+    return performance.now() - this.lastAnswer;
   }
 
   /** A unit of work failed: the fault its error shows (null: not the database's), and a look at the database if it is one. */
@@ -109,12 +124,15 @@ export class Availability {
     for (;;) {
       let seen: DatabaseState;
       let why = reason;
+      const asked = performance.now();
       try {
         seen = await withTimeout(this.probe!(), PROBE_TIMEOUT_MS);
       } catch (error) {
-        // Too many connections: it answers, it is only full (the pool's connections still work).
+        // Too many connections: it answers, it is only full (the pool's connections still work). No answer in time while
+        // other units got theirs meanwhile: busy (or this process too busy to read it), not down.
         const full = (error as { code?: string }).code === '53300';
-        seen = full ? 'up' : databaseFault(error) === 'read-only' ? 'read-only' : 'unreachable';
+        const busy = !databaseFault(error) && this.lastAnswer > asked;
+        seen = full || busy ? 'up' : databaseFault(error) === 'read-only' ? 'read-only' : 'unreachable';
         // node-postgres says only "timeout expired" when the server accepts and never answers.
         why = /^timeout expired$|^no answer within/.test(firstLine(error))
           ? `no answer within ${PROBE_TIMEOUT_MS / 1000} s`

@@ -123,7 +123,9 @@ export class Database {
       db.watchdog = setInterval(() => {
         const oldest = db.inflight.values().next().value;
         const waiting = oldest === undefined ? 0 : performance.now() - oldest;
-        if (waiting > STALL_MS) db.availability.stalled(`a unit of work has had no answer for ${Math.round(waiting / 1000)} s`, waiting);
+        // Stalled only while nothing answers: units that queue for a connection behind others that do are just waiting.
+        if (waiting > STALL_MS && db.availability.silentForMs > STALL_MS)
+          db.availability.stalled(`a unit of work has had no answer for ${Math.round(waiting / 1000)} s`, waiting);
       }, 1000);
       db.watchdog.unref();
     }
@@ -167,7 +169,10 @@ export class Database {
     this.inflight.set(id, performance.now());
     const running = work();
     running.then(
-      () => this.inflight.delete(id),
+      () => {
+        this.inflight.delete(id);
+        this.availability.answered();
+      },
       (error: unknown) => {
         this.inflight.delete(id);
         this.availability.failed(error);
