@@ -8,6 +8,7 @@ import type { AgentPresence } from './agents/presence.ts';
 import type { Actor } from './audit/log.ts';
 import type { RequestTrace } from './tracing.ts';
 import { isMissingRecord, isUniqueViolation } from './db/client.ts';
+import { withOwner } from './db/admission.ts';
 import { databaseFault } from './db/faults.ts';
 import type { Clock } from './clock.ts';
 import { unavailableMessage } from './unavailable.ts';
@@ -156,7 +157,8 @@ function scoped(scope: ProcedureScope) {
       });
     }
     const authed = { ...ctx, principal: principal as Principal };
-    return ctx.trace ? ctx.trace.run(() => next({ ctx: authed })) : next({ ctx: authed });
+    // Its units of work wait in its owner's queue for the database (db/admission.ts).
+    return withOwner(principal.owner_id, () => (ctx.trace ? ctx.trace.run(() => next({ ctx: authed })) : next({ ctx: authed })));
   });
 }
 

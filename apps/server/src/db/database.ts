@@ -3,6 +3,7 @@ import type { SqlQueryable } from '@prisma/driver-adapter-utils';
 import type pg from 'pg';
 import { Availability } from './availability.ts';
 import { type Connection, connect, connectionError, type PrismaTx, SerialClient } from './client.ts';
+import { admissionKey, FairQueue } from './admission.ts';
 import { DatabaseUnavailable, databaseFault } from './faults.ts';
 import { PostgresSql, type Sql } from './sql.ts';
 import type { DatabaseTarget } from './target.ts';
@@ -25,10 +26,14 @@ import type { DatabaseTarget } from './target.ts';
  * SQLite has one connection, shared by Prisma and the raw statements, and a
  * statement issued while another request's transaction is open would run
  * *inside* that transaction (and vanish if it rolled back). So on SQLite every
- * unit of work passes through one FIFO gate: nothing interleaves with an open
+ * unit of work passes through one gate: nothing interleaves with an open
  * transaction. better-sqlite3 executes synchronously anyway, so the gate
- * costs ordering, not parallelism. PostgreSQL has a pool and real isolation,
- * so there the gate is absent.
+ * costs ordering, not parallelism. PostgreSQL has a pool and real isolation:
+ * there, at most as many units as the pool has connections run at once.
+ *
+ * Both wait in turn by owner (db/admission.ts): one owner's flood of units
+ * takes every other turn while another owner has one waiting, not all of
+ * them.
  *
  * Faults (PostgreSQL). A transaction whose connection was cut before its
  * COMMIT was sent (a terminated backend, a restart) was rolled back by the
@@ -89,8 +94,21 @@ interface Grouped {
   reject(error: unknown): void;
 }
 
+/** What waits at the SQLite gate: a unit run alone, or a transaction that commits with a group. */
+type GateEntry = { asked: number } & ({ kind: 'run'; start(): void } | { kind: 'transaction'; grouped: Grouped });
+
+/** PostgreSQL: units of work at once, at most (the pool's connections; db/client.ts). */
+const POOL_UNITS = 10;
+
 export class Database {
-  private tail: Promise<unknown> = Promise.resolve();
+  /** SQLite: units waiting for the gate, in turn by owner, and whether one runs now. */
+  private readonly gate = new FairQueue<GateEntry>();
+  private gateBusy = false;
+  private gateKick: NodeJS.Immediate | null = null;
+  private gateDrained: (() => void) | null = null;
+  /** PostgreSQL: units waiting for a turn, in turn by owner, and how many run now. */
+  private readonly admission = new FairQueue<() => void>();
+  private admitted = 0;
   private readonly units = new AsyncLocalStorage<Unit>();
   private readonly observers: UnitObserver[] = [];
   private readonly gateObservers: GateObserver[] = [];
@@ -153,7 +171,7 @@ export class Database {
     const { prisma, sqlite, pool } = this.connection;
     return this.timed(
       'run',
-      this.watched(() => this.unit({}, () => fn(prisma, sqlite ?? new PostgresSql(pool!)))),
+      this.watched(() => this.inTurn(() => this.unit({}, () => fn(prisma, sqlite ?? new PostgresSql(pool!))))),
     );
   }
 
@@ -194,7 +212,10 @@ export class Database {
         for (let attempt = 1; ; attempt++) {
           const hooks: (() => unknown)[] = [];
           try {
-            const result = await (this.provider === 'sqlite' ? this.sqliteTransaction(fn, hooks) : this.postgresTransaction(fn, hooks));
+            // After-commit hooks run outside the turn: they may open units of their own.
+            const result = await (this.provider === 'sqlite'
+              ? this.sqliteTransaction(fn, hooks)
+              : this.inTurn(() => this.postgresTransaction(fn, hooks)));
             for (const hook of hooks) await Promise.resolve().then(hook).catch(this.onError);
             return result;
           } catch (error) {
@@ -208,32 +229,87 @@ export class Database {
     );
   }
 
+  /** PostgreSQL: `work` runs in its owner's turn (at once while fewer than POOL_UNITS run); SQLite's gate does this itself. */
+  private inTurn<T>(work: () => Promise<T>): Promise<T> {
+    if (!this.connection.pool) return work();
+    return this.admitted < POOL_UNITS ? this.admit(work) : this.waitTurn(work);
+  }
+
+  /** PostgreSQL: runs `work` now, holding one of the POOL_UNITS turns until it ends. */
+  private admit<T>(work: () => Promise<T>): Promise<T> {
+    this.admitted++;
+    const running = work();
+    running.then(
+      () => this.nextTurn(),
+      () => this.nextTurn(),
+    );
+    return running;
+  }
+
+  /** PostgreSQL: `work` waits in its owner's queue for a turn. */
+  private waitTurn<T>(work: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.admission.push(admissionKey(), () => this.admit(work).then(resolve, reject)));
+  }
+
+  private nextTurn(): void {
+    this.admitted--;
+    this.admission.shift()?.();
+  }
+
   /**
-   * Group commit: transactions that queue behind the gate while it is busy
-   * run together, each in a savepoint of one SQLite transaction, and are
-   * acknowledged after its one COMMIT. A commit writes every page its
-   * transaction dirtied to the WAL, so a few transactions touching the same
-   * pages (a subtask's indexes, its counters) cost little more than one. A
-   * unit that fails rolls back to its savepoint alone.
+   * Group commit: transactions that wait at the gate run together, each in a
+   * savepoint of one SQLite transaction, and are acknowledged after its one
+   * COMMIT. A commit writes every page its transaction dirtied to the WAL,
+   * so a few transactions touching the same pages (a subtask's indexes, its
+   * counters) cost little more than one. A unit that fails rolls back to its
+   * savepoint alone.
    */
   private sqliteTransaction<T>(fn: (tx: Tx) => Promise<T>, hooks: (() => unknown)[]): Promise<T> {
     if (this.units.getStore()) return Promise.reject(new Error('nested database unit of work: use the transaction you were given'));
     return new Promise<T>((resolve, reject) => {
-      if (!this.group || this.group.length >= GROUP_LIMIT) {
-        const group: Grouped[] = [];
-        this.group = group;
-        // Requests read in this turn of the event loop ask for theirs first; then the group joins the gate's queue,
-        // and starts when the gate reaches it. Transactions asked for until then join it.
-        setImmediate(() => this.unit({}, () => this.commitGroup(group)).catch(() => undefined));
-      }
-      this.group.push({ fn: fn as (tx: Tx) => Promise<unknown>, hooks, resolve: resolve as (value: unknown) => void, reject });
+      const grouped = { fn: fn as (tx: Tx) => Promise<unknown>, hooks, resolve: resolve as (value: unknown) => void, reject };
+      this.gate.push(admissionKey(), { kind: 'transaction', grouped, asked: performance.now() });
+      // Requests read in this turn of the event loop ask for theirs first, so an idle gate waits one turn to take them together.
+      this.gateKick ??= setImmediate(() => {
+        this.gateKick = null;
+        this.pumpGate();
+      });
     });
   }
 
-  private group: Grouped[] | null = null;
+  /**
+   * The SQLite gate, when free: the next owner's unit in turn. A unit runs
+   * alone; a transaction takes with it the transactions waiting at the head
+   * of the other owners' queues, in turn, up to GROUP_LIMIT, and they commit
+   * together.
+   */
+  private pumpGate(): void {
+    if (this.gateBusy) return;
+    const first = this.gate.shift();
+    if (!first) return this.gateDrained?.();
+    this.gateBusy = true;
+    const entries = [first];
+    if (first.kind === 'transaction')
+      while (entries.length < GROUP_LIMIT) {
+        const more = this.gate.shift((e) => e.kind === 'transaction');
+        if (!more) break;
+        entries.push(more);
+      }
+    if (this.gateObservers.length > 0)
+      for (const e of entries) for (const observe of this.gateObservers) observe((performance.now() - e.asked) / 1000);
+    const done = () => {
+      this.gateBusy = false;
+      this.pumpGate();
+    };
+    if (first.kind === 'run') {
+      first.start();
+      return;
+    }
+    const group = entries.map((e) => (e as Extract<GateEntry, { kind: 'transaction' }>).grouped);
+    void this.commitGroup(group).finally(done);
+  }
 
   private async commitGroup(group: Grouped[]): Promise<void> {
-    if (this.group === group) this.group = null;
     const sqlite = this.connection.sqlite!;
     const joinable = this.connection.queryableOn(null);
     const settled: (() => void)[] = [];
@@ -360,7 +436,7 @@ export class Database {
   async close(): Promise<void> {
     if (this.watchdog) clearInterval(this.watchdog);
     this.availability.close();
-    await this.tail.catch(() => undefined);
+    if (this.gateBusy || this.gate.size > 0) await new Promise<void>((resolve) => (this.gateDrained = resolve));
     await this.connection.close();
   }
 
@@ -370,13 +446,17 @@ export class Database {
       return Promise.reject(new Error('nested database unit of work: use the transaction you were given'));
     }
     if (this.provider !== 'sqlite') return this.units.run(context, work);
-    const asked = this.gateObservers.length > 0 ? performance.now() : 0;
-    const run = this.tail.then(() => {
-      if (asked) for (const observe of this.gateObservers) observe((performance.now() - asked) / 1000);
-      return this.units.run(context, work);
+    return new Promise<T>((resolve, reject) => {
+      const start = () => {
+        const running = this.units.run(context, work);
+        running.then(resolve, reject).finally(() => {
+          this.gateBusy = false;
+          this.pumpGate();
+        });
+      };
+      this.gate.push(admissionKey(), { kind: 'run', start, asked: performance.now() });
+      this.pumpGate();
     });
-    this.tail = run.catch(() => undefined);
-    return run;
   }
 }
 
