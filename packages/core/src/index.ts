@@ -12,3 +12,5 @@ export * from './swarm/index.ts';
 export * from './schemas/dashboard.ts';
 export * from './schemas/stragglers.ts';
 export * from './work/stragglers.ts';
+export * from './schemas/verification.ts';
+export * from './verification/index.ts';

@@ -1,0 +1,3 @@
+export * from './compare.ts';
+export * from './decide.ts';
+export * from './record.ts';
