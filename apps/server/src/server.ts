@@ -63,9 +63,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
           void (who.kind === 'agent' ? await agents.seen(ownerId, who.id, now) : await heartbeats.beat(ownerId, who.id, now)),
       },
     });
-    const executions = new ExecutionParent(work);
+    const executions = new ExecutionParent(work, db);
     work.register('execution', executions);
-    work.register('coordination', new CoordinationParent(work));
+    work.register('coordination', new CoordinationParent(work, db));
     const tasks = taskWaiters(bus);
     const app = await buildApp({ config, db, events: bus, heartbeats, work, taskWaiters: tasks, agents });
     await app.listen({ host: config.host, port: config.port });

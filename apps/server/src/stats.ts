@@ -83,3 +83,17 @@ export async function membersMoved(
   const outOf = from ? sql`, ${raw(`"${MEMBER_COLUMN[from]}" = "${MEMBER_COLUMN[from]}" - `)}${count}` : sql``;
   await tx.sql.run(sql`UPDATE "swarms" SET ${into}${count}${outOf} WHERE "id" = ${swarmId}`);
 }
+
+/** Verified work decided (README "Verification"), on a network's or swarm's row: negative to take back a reopened subtask. */
+export async function verifiedDecided(
+  tx: Db,
+  table: 'agent_networks' | 'swarms',
+  id: string,
+  n: { validated: number; inconclusive: number; results: number; replicas: number; invalid: number },
+): Promise<void> {
+  await tx.sql.run(sql`
+    UPDATE ${raw(`"${table}"`)} SET "verify_validated" = "verify_validated" + ${n.validated},
+      "verify_inconclusive" = "verify_inconclusive" + ${n.inconclusive}, "verify_results" = "verify_results" + ${n.results},
+      "verify_replicas" = "verify_replicas" + ${n.replicas}, "verify_invalid" = "verify_invalid" + ${n.invalid}, "updated_at" = ${new Date()}
+    WHERE "id" = ${id}`);
+}

@@ -121,7 +121,7 @@ describe('decideCopies: replicate', () => {
   });
 
   it('a failed copy gives no answer but counts toward max_copies; all failed, the subtask fails', () => {
-    expect(decideCopies([done(0, 1), failed(1)], { ...k3, copies: 2 }, free)).toEqual({ state: 'add_copies', count: 1 });
+    expect(decideCopies([done(0, 1), failed(1)], k3, free)).toEqual({ state: 'add_copies', count: 1 });
     expect(decideCopies([done(0, 1), failed(1), failed(2), failed(3)], k3, free)).toMatchObject({ state: 'inconclusive' });
     expect(decideCopies([failed(0), failed(1)], k3, free)).toEqual({ state: 'failed', reason: 'every copy failed' });
   });

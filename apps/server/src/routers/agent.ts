@@ -14,6 +14,7 @@ export function toAgentView(a: AgentRow): AgentView {
     description: a.description,
     capabilities: a.capabilities as string[],
     status: a.status as AgentStatus,
+    host: a.host,
     last_seen: a.lastSeen?.toISOString() ?? null,
     owner_id: a.ownerId,
     created_at: a.createdAt.toISOString(),
@@ -54,6 +55,7 @@ export const agentRouter = router({
               description: input.description ?? null,
               capabilities: input.capabilities,
               status: input.status,
+              host: input.host ?? null,
               lastSeen: input.status === 'offline' ? null : new Date(),
             },
           }),
@@ -104,6 +106,7 @@ export const agentRouter = router({
               ...(input.name !== undefined ? { name: input.name } : {}),
               ...(input.description !== undefined ? { description: input.description } : {}),
               ...(input.capabilities !== undefined ? { capabilities: input.capabilities } : {}),
+              ...(input.host !== undefined ? { host: input.host } : {}),
               // A status report is a sign of life.
               ...(input.status !== undefined ? { status: input.status, lastSeen: now } : {}),
             },

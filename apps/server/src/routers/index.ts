@@ -2,6 +2,7 @@ import { router } from '../trpc.ts';
 import { agentRouter } from './agent.ts';
 import { executionRouter } from './execution.ts';
 import { historyRouter } from './history.ts';
+import { hostRouter } from './host.ts';
 import { auditRouter } from './audit.ts';
 import { keyRouter } from './key.ts';
 import { liveRouter } from './live.ts';
@@ -21,6 +22,7 @@ export const appRouter = router({
   execution: executionRouter,
   work: workRouter,
   swarm: swarmRouter,
+  host: hostRouter,
   agent: agentRouter,
   live: liveRouter,
   history: historyRouter,

@@ -12,7 +12,8 @@ import {
   LIVE_TASK_STATUSES,
   votePreview,
 } from '@aitbc/core';
-import type { Tx } from '../db/database.ts';
+import type { Database, Tx } from '../db/database.ts';
+import { taskPolicy, votesChecked } from './verified.ts';
 import { fromJson, inList, join, type Sql, sql } from '../db/sql.ts';
 import { resultsAccepted } from '../stats.ts';
 import { lockSwarm } from './lock.ts';
@@ -70,8 +71,17 @@ const settingsOf = (c: CoordinationRow): ConsensusSettings => ({
  * or the deadline passed), store the decision, and move reputations: members
  * who agreed gain, dissenters lose. Done under the task's lock, once.
  */
-export async function decideVotes(tx: Tx, work: WorkEngine, c: CoordinationRow, now: Date, deadlinePassed: boolean): Promise<void> {
+export async function decideVotes(
+  tx: Tx,
+  deps: { db: Database; work: WorkEngine },
+  c: CoordinationRow,
+  now: Date,
+  deadlinePassed: boolean,
+): Promise<void> {
+  const { work } = deps;
   const votes = await votesOf(tx.sql, c.id);
+  // Under a verification policy the decision checks the voters (README "Verification").
+  const policy = taskPolicy(c);
   const settings = settingsOf(c);
   const decision = decideConsensus(votes, { ...settings, expectedVoters: c.collaborators, final: true });
   tx.afterCommit(() => work.outcomes.consensus[decision.state === 'reached' ? 'reached' : 'failed']++);
@@ -88,8 +98,10 @@ export async function decideVotes(tx: Tx, work: WorkEngine, c: CoordinationRow, 
       UPDATE "subtasks" SET "accepted" = ${true}, "updated_at" = ${now}
       WHERE "coordination_id" = ${c.id} AND "status" = 'completed' AND "assignee_id" ${inList(decision.agreeing)}`);
     await resultsAccepted(tx, c.swarmId, agreed);
+    if (policy) await votesChecked(tx, deps, c, policy, decision, now);
     return finish(tx, work, c, 'completed', { results: winningResult(votes, decision.winner), decision }, now);
   }
+  if (policy) await votesChecked(tx, deps, c, policy, null, now);
   const reason = decision.state === 'failed' ? decision.reason : 'votes are still outstanding';
   return finish(
     tx,
@@ -195,7 +207,7 @@ export async function thresholdView(db: Sql, ownerId: string, taskId: string, th
  */
 export async function requestConsensus(
   tx: Tx,
-  work: WorkEngine,
+  { db, work }: { db: Database; work: WorkEngine },
   ownerId: string,
   input: {
     task_id: string;
@@ -228,7 +240,7 @@ export async function requestConsensus(
       c = coordinationFrom((await tx.sql.one(sql`UPDATE "swarm_coordination" SET ${join(set)} WHERE "id" = ${locked.id} RETURNING *`))!);
       const deadlinePassed = c.deadlineAt !== null && c.deadlineAt <= now;
       if ((await openSubtasks(tx.sql, c.id)) === 0 || deadlinePassed) {
-        await decideVotes(tx, work, c, now, deadlinePassed);
+        await decideVotes(tx, { db, work }, c, now, deadlinePassed);
         c = (await readTask(tx.sql, c.id))!;
       }
     }

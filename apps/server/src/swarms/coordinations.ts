@@ -42,14 +42,25 @@ import { candidateWindow, memberCandidates, swarmNotFound } from './membership.t
 import { type CoordinationRow, coordinationFrom, iso } from './views.ts';
 import { conflict } from '../errors.ts';
 import { later } from '../clock.ts';
-
+import { quarantinedAmong } from '../verification/records.ts';
 import { decideVotes, voteKey } from './consensus.ts';
+import {
+  decideVerifiedTask,
+  reopenTrusted,
+  replicateCopies,
+  type TaskHooks,
+  takenOnTrust,
+  taskPolicy,
+  verifiedTaskResults,
+  voteHash,
+} from './verified.ts';
 import {
   criteriaOf,
   findTask,
   finish,
   isVoting,
   lockTask,
+  memberHosts,
   membersOf,
   openSubtasks,
   paramsOf,
@@ -129,6 +140,11 @@ export async function coordinate(tx: Tx, work: WorkEngine, ownerId: string, inpu
   }
   const taskId = input.task_id ?? `task_${randomUUID()}`;
   const plan = planCoordination(strategy, selection.members, parameters, input.task);
+  // Under `replicate`, each subtask starts with k copies on distinct members and hosts (README "Verification"); a
+  // voting task's members already each answer.
+  const policy = VOTING_STRATEGIES.includes(strategy) ? null : parameters.verification;
+  const copies = policy?.policy === 'replicate' ? (policy.copies ?? 2) : 1;
+  if (copies > 1) plan.work.push(...replicateCopies(plan.work, selection.members, copies));
   const timeout = input.timeout_seconds ?? parameters.timeout_seconds ?? DEFAULT_TIMEOUT_SECONDS;
   const voting = VOTING_STRATEGIES.includes(strategy);
   const coordination: CoordinationRow = {
@@ -178,12 +194,19 @@ export async function coordinate(tx: Tx, work: WorkEngine, ownerId: string, inpu
   return toCoordinateView(coordination);
 }
 
+type Deps = { db: Database; work: WorkEngine };
+
 /** After a replica of a task's subtask completed or failed for good. Call with the task locked. */
-async function settle(tx: Tx, work: WorkEngine, c: CoordinationRow, s: SubtaskRow, now: Date): Promise<void> {
+async function settle(tx: Tx, deps: Deps, c: CoordinationRow, s: SubtaskRow, hooks: TaskHooks, now: Date): Promise<void> {
+  const { work } = deps;
   const parameters = paramsOf(c);
+  const policy = taskPolicy(c);
   if (isVoting(c)) {
     if (s.status === 'completed' && s.assigneeId) {
-      const { hash, preview } = voteKey(comparedValue(s.result, parameters.compare));
+      const compared = comparedValue(s.result, parameters.compare);
+      const { preview } = voteKey(compared);
+      // Under a policy, votes agree by its comparator.
+      const hash = await voteHash(tx.sql, c, compared, policy);
       // The member's reputation and priority as it votes (weighted voting reads them).
       await tx.sql.run(sql`
         INSERT INTO "swarm_votes" ("id", "coordination_id", "member_id", "subtask_id", "result", "result_hash", "preview",
@@ -193,29 +216,49 @@ async function settle(tx: Tx, work: WorkEngine, c: CoordinationRow, s: SubtaskRo
         FROM (SELECT 1) AS one LEFT JOIN "swarm_members" m ON m."member_id" = ${s.assigneeId}
         ON CONFLICT ("coordination_id", "member_id") DO NOTHING`);
     }
-    if ((await openSubtasks(tx.sql, c.id)) === 0) await decideVotes(tx, work, c, now, false);
+    if ((await openSubtasks(tx.sql, c.id)) === 0) await decideVotes(tx, deps, c, now, false);
     return;
   }
+  if (policy) return decideVerifiedTask(tx, deps, c, s.seq, policy, hooks, now);
   if (s.status === 'failed')
     return finish(tx, work, c, 'failed', { error: `subtask ${s.seq} failed: ${s.error ?? 'no reason given'}` }, now);
 
   await tx.sql.run(sql`UPDATE "subtasks" SET "accepted" = ${true}, "updated_at" = ${now} WHERE "id" = ${s.id}`);
   await resultsAccepted(tx, c.swarmId, 1);
+  return decided(tx, work, c, s, s.seq, now);
+}
+
+/**
+ * A subtask of a task is decided: `s` carries its result (null: inconclusive, under a policy). The pipeline's next
+ * stage starts from it; once every subtask is decided, the task completes.
+ */
+async function decided(tx: Tx, work: WorkEngine, c: CoordinationRow, s: SubtaskRow | null, seq: number, now: Date): Promise<void> {
+  const parameters = paramsOf(c);
+  const policy = taskPolicy(c);
+  if (!s && (strategyOf(c) === 'pipeline' || strategyOf(c) === 'leader-election'))
+    return finish(tx, work, c, 'failed', { error: `subtask ${seq} is inconclusive: no quorum of its copies agreed` }, now);
   const updated = coordinationFrom(
     (await tx.sql.one(sql`
       UPDATE "swarm_coordination" SET "decided_count" = "decided_count" + 1, "updated_at" = ${now} WHERE "id" = ${c.id} RETURNING *`))!,
   );
-  if (strategyOf(c) === 'pipeline' && updated.decidedCount < updated.subtaskCount) {
-    const stage = s.seq + 1;
+  if (strategyOf(c) === 'pipeline' && s && updated.decidedCount < updated.subtaskCount) {
+    const stage = seq + 1;
     const members = membersOf(c);
     const preferred = stageMember(members, stage);
-    const available = await replacements(tx.sql, c, { ...s, seq: stage, id: '' });
+    const available = await replacements(tx.sql, c, { seq: stage, id: '' });
     const memberId = available.includes(preferred) ? preferred : (available[0] ?? null);
     if (!memberId) return finish(tx, work, c, 'failed', { error: `no eligible member is left for stage ${stage}` }, now);
-    await work.enqueue(tx, [subtaskRow(c, stage, 0, memberId, stagePayload(parameters, stage, s.result), now)], now);
+    const first = subtaskRow(c, stage, 0, memberId, stagePayload(parameters, stage, s.result), now);
+    // Under `replicate`, the stage starts with k copies too, on other members and hosts.
+    const copies = policy?.policy === 'replicate' ? policy.copies : 1;
+    const hosts = copies > 1 ? await memberHosts(tx.sql, available) : new Map<string, string>();
+    const ranked = [memberId, ...available.filter((id) => id !== memberId)].map((id) => ({ memberId: id, host: hosts.get(id) ?? null }));
+    const more = copies > 1 ? replicateCopies([{ seq: stage, replica: 0, memberId, payload: first.payload }], ranked, copies) : [];
+    await work.enqueue(tx, [first, ...more.map((w) => subtaskRow(c, w.seq, w.replica, w.memberId, w.payload, now))], now);
     return;
   }
   if (updated.decidedCount < updated.subtaskCount) return;
+  if (policy) return finish(tx, work, c, 'completed', { results: await verifiedTaskResults(tx.sql, c) }, now);
   const accepted = await tx.sql.all<{ result: unknown }>(sql`
     SELECT "result" FROM "subtasks" WHERE "coordination_id" = ${c.id} AND "accepted" = ${true} ORDER BY "seq"`);
   const results = accepted.map((x) => fromJson(x.result));
@@ -227,7 +270,39 @@ export class CoordinationParent implements WorkParent {
   /** Task ids and swarms by coordination: fixed for a task's life. */
   private readonly known = new Map<string, { taskId: string; swarmId: string }>();
 
-  constructor(private readonly work: WorkEngine) {}
+  constructor(
+    private readonly work: WorkEngine,
+    private readonly db: Database,
+  ) {}
+
+  /** What settling a task's subtask may lead to, besides deciding it (see swarms/verified.ts). */
+  private hooks(tx: Tx, c: CoordinationRow, now: Date): TaskHooks {
+    return {
+      decided: (winner, seq) => decided(tx, this.work, c, winner, seq, now),
+      fail: (error) => finish(tx, this.work, c, 'failed', { error }, now),
+      caught: (members) => tx.afterCommit(() => this.recheck(members, now)),
+    };
+  }
+
+  /**
+   * Trusted members a quorum caught with an invalid result: their results in live tasks taken on their trust
+   * alone are checked again, one task at a time under its locks.
+   */
+  async recheck(members: string[], now: Date): Promise<void> {
+    const deps = { db: this.db, work: this.work };
+    for (const memberId of members) {
+      for (const [id, seqs] of await takenOnTrust(this.db, memberId)) {
+        await this.db.transaction(async (tx) => {
+          await this.lock(tx, [id], true, now);
+          const c = await readTask(tx.sql, id);
+          const policy = c && LIVE_TASK_STATUSES.includes(c.status) ? taskPolicy(c) : null;
+          if (!c || !policy) return;
+          const hooks = this.hooks(tx, c, now);
+          await reopenTrusted(tx, c, memberId, seqs, (seq) => decideVerifiedTask(tx, deps, c, seq, policy, hooks, now), now);
+        });
+      }
+    }
+  }
 
   private async meta(
     db: Sql,
@@ -283,7 +358,7 @@ export class CoordinationParent implements WorkParent {
     for (const s of replicas) {
       const c = await readTask(tx.sql, id);
       if (!c || !LIVE_TASK_STATUSES.includes(c.status)) return;
-      await settle(tx, this.work, c, s, now);
+      await settle(tx, { db: this.db, work: this.work }, c, s, this.hooks(tx, c, now), now);
     }
   }
 
@@ -307,7 +382,9 @@ export class CoordinationParent implements WorkParent {
    * A leader-election task's work is its leader's, so it is never stolen;
    * a vote is a member's own work, so voting tasks never get backups.
    */
-  async openTo(db: Sql, ownerId: string, memberId: string): Promise<OpenParent[]> {
+  async openTo(db: Sql, ownerId: string, memberId: string, now: Date): Promise<OpenParent[]> {
+    // A quarantined member takes no one's work (README "Verification").
+    if ((await quarantinedAmong(db, [memberId], now)).size > 0) return [];
     const rows = await db.all<Record<string, unknown>>(sql`
       SELECT c.* FROM "swarm_coordination" c
       WHERE c."swarm_id" = (SELECT "swarm_id" FROM "swarm_members" WHERE "member_id" = ${memberId})
@@ -361,7 +438,7 @@ export async function expireCoordinations(db: Database, work: WorkEngine, now: D
       await lockSwarm(tx, swarmId);
       const c = await lockTask(tx, id, now);
       if (!c) return false;
-      if (isVoting(c)) await decideVotes(tx, work, c, now, true);
+      if (isVoting(c)) await decideVotes(tx, { db, work }, c, now, true);
       else await finish(tx, work, c, 'timed_out', { error: `timed out after ${c.timeoutSeconds} s` }, now);
       return true;
     });

@@ -122,16 +122,22 @@ export async function finish(
   );
 }
 
-/** The eligible members that could take a replica now, best first; holders of its sibling replicas excluded. */
-export async function replacements(db: Sql, c: CoordinationRow, s: SubtaskRow): Promise<string[]> {
-  const siblings = await db.all<{ assignee_id: string | null }>(sql`
-    SELECT "assignee_id" FROM "subtasks" WHERE "coordination_id" = ${c.id} AND "seq" = ${s.seq} AND "id" <> ${s.id} AND "status" <> 'cancelled'`);
+/**
+ * The eligible members that could take a replica now, best first: holders of its sibling replicas excluded, and
+ * members on their hosts (README "Verification").
+ */
+export async function replacements(db: Sql, c: CoordinationRow, s: Pick<SubtaskRow, 'id' | 'seq'>): Promise<string[]> {
+  const siblings = await db.all<{ assignee_id: string | null; host: string | null }>(sql`
+    SELECT s."assignee_id", m."host" FROM "subtasks" s LEFT JOIN "swarm_members" m ON m."member_id" = s."assignee_id"
+    WHERE s."coordination_id" = ${c.id} AND s."seq" = ${s.seq} AND s."id" <> ${s.id} AND s."status" <> 'cancelled'`);
   const taken = new Set(siblings.map((x) => x.assignee_id));
+  const hosts = new Set(siblings.flatMap((x) => (x.host ? [x.host] : [])));
   const criteria = criteriaOf(paramsOf(c), 1);
   const eligible = (await memberCandidates(db, c.ownerId, c.swarmId, criteria, candidateWindow(taken.size + 1))).filter(
     (m) =>
       m.status === 'active' &&
       !taken.has(m.memberId) &&
+      !(m.host && hosts.has(m.host)) &&
       (!criteria.capability || m.capability === criteria.capability) &&
       (!criteria.region || m.region === criteria.region) &&
       (!criteria.role || m.role === criteria.role),
@@ -168,4 +174,13 @@ export async function reassignMember(tx: Tx, c: CoordinationRow, s: SubtaskRow, 
   ];
   await tx.sql.run(sql`UPDATE "swarm_coordination" SET ${join(set)} WHERE "id" = ${c.id}`);
   return next;
+}
+
+/** The host labels of these members (those that have one). */
+export async function memberHosts(db: Sql, ids: string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.all<{ member_id: string; host: string }>(
+    sql`SELECT "member_id", "host" FROM "swarm_members" WHERE "member_id" ${inList(ids)} AND "host" IS NOT NULL`,
+  );
+  return new Map(rows.map((r) => [r.member_id, r.host]));
 }

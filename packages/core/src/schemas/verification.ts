@@ -134,8 +134,8 @@ export type ValidatedBy = z.infer<typeof ValidatedBy>;
 /** Work under a policy: what verification cost and caught (an execution's, a task's, or a network's or swarm's in all). */
 export const VerificationView = z
   .object({
-    policy: VerificationPolicy,
-    comparator: Comparator,
+    policy: VerificationPolicy.nullable().describe('null for a swarm’s totals: each of its tasks has its own'),
+    comparator: Comparator.nullable(),
     subtasks_validated: z.number().int().describe('subtasks whose result was validated (by a quorum or by trust)'),
     subtasks_inconclusive: z.number().int().describe('subtasks no quorum agreed on within max_copies (every answer kept, none counted)'),
     subtasks_pending: z.number().int().nullable().describe('subtasks waiting for validation (executions and tasks only)'),
@@ -189,3 +189,33 @@ export const HostList = z.object({ hosts: z.array(HostView), total_count: z.numb
 export type HostList = z.infer<typeof HostList>;
 
 export const HostIdParam = z.object({ host_id: Id.describe('an agent or member id') });
+
+/** What verified work is counted by (subtasks decided, the results run for them, extra copies, invalid results). */
+export interface VerificationCounts {
+  validated: number;
+  inconclusive: number;
+  /** Executions and tasks only; null for a network's or swarm's totals. */
+  pending: number | null;
+  results: number;
+  replicas: number;
+  invalid: number;
+}
+
+/** The view of verified work: compute overhead = the results run ÷ one result per decided subtask. */
+export function verificationView(
+  settings: Pick<VerificationSettings, 'policy' | 'comparator'> | null,
+  counts: VerificationCounts,
+): VerificationView {
+  const decided = counts.validated + counts.inconclusive;
+  return {
+    policy: settings?.policy ?? null,
+    comparator: settings?.comparator ?? null,
+    subtasks_validated: counts.validated,
+    subtasks_inconclusive: counts.inconclusive,
+    subtasks_pending: counts.pending,
+    results_run: counts.results,
+    replicas_launched: counts.replicas,
+    invalid_results: counts.invalid,
+    compute_overhead: decided > 0 ? Math.round((counts.results / decided) * 1000) / 1000 : null,
+  };
+}
