@@ -85,7 +85,7 @@ describe('the completion tree', () => {
 
   it('holds every command, with aliases, the choices of flags and arguments, and no hidden flag', () => {
     expect(tree.subcommands.map((s) => s.names[0])).toEqual(
-      expect.arrayContaining(['server', 'keys', 'audit', 'agent', 'swarm', 'config', 'completion', 'help']),
+      expect.arrayContaining(['server', 'keys', 'audit', 'agent', 'swarm', 'hosts', 'config', 'completion', 'help']),
     );
     expect(at('agent', 'remove').names).toEqual(['remove', 'deregister']);
     expect(at('swarm', 'join').options.find((o) => o.flags.includes('--role'))?.choices).toEqual([...SWARM_ROLES]);
@@ -136,13 +136,13 @@ describe('bash', () => {
   });
 
   it('completes the nouns, then their verbs, aliases included', () => {
-    expect(complete('aitbc ')).toEqual(['server', 'keys', 'audit', 'agent', 'swarm', 'config', 'completion', 'help']);
+    expect(complete('aitbc ')).toEqual(['server', 'keys', 'audit', 'agent', 'swarm', 'hosts', 'config', 'completion', 'help']);
     expect(complete('aitbc sw')).toEqual(['swarm']);
     expect(complete('aitbc swarm j')).toEqual(['join']);
     expect(complete('aitbc swarm ')).toEqual(expect.arrayContaining(['join', 'leave', 'list', 'coordinate', 'consensus', 'work', 'help']));
     expect(complete('aitbc agent network o')).toEqual(['optimize']);
     expect(complete('aitbc agent de')).toEqual(['deregister']);
-    expect(complete('aitbc help ')).toEqual(['server', 'keys', 'audit', 'agent', 'swarm', 'config', 'completion']);
+    expect(complete('aitbc help ')).toEqual(['server', 'keys', 'audit', 'agent', 'swarm', 'hosts', 'config', 'completion']);
     expect(complete('aitbc swarm help j')).toEqual(['join']);
   });
 
@@ -182,7 +182,7 @@ describe('bash', () => {
     expect(complete('aitbc agent get a1 ')).toEqual(expect.arrayContaining(['--output', '--help']));
     // A flag's free-form value is not guessed; the word after it is not a subcommand.
     expect(complete('aitbc swarm join --capability ')).toEqual([]);
-    expect(complete('aitbc --url swarm ')).toEqual(['server', 'keys', 'audit', 'agent', 'swarm', 'config', 'completion', 'help']);
+    expect(complete('aitbc --url swarm ')).toEqual(['server', 'keys', 'audit', 'agent', 'swarm', 'hosts', 'config', 'completion', 'help']);
   });
 
   it('never offers a hidden flag or command', () => {
@@ -268,7 +268,7 @@ describe.skipIf(!hasZsh)('zsh', () => {
       return { kind, prefix, items: items.map((item) => item.replace(/(?<!\\):.*/, '')) };
     };
     expect(candidates('aitbc', '').kind).toBe('commands');
-    expect(candidates('aitbc', '').items).toEqual(['server', 'keys', 'audit', 'agent', 'swarm', 'config', 'completion', 'help']);
+    expect(candidates('aitbc', '').items).toEqual(['server', 'keys', 'audit', 'agent', 'swarm', 'hosts', 'config', 'completion', 'help']);
     expect(candidates('aitbc', 'swarm', 'join', '--role', '')).toEqual({ kind: 'values', prefix: '-', items: [...SWARM_ROLES] });
     expect(candidates('aitbc', 'swarm', 'join', '--output=j')).toEqual({ kind: 'values', prefix: '--output=', items: [...OUTPUT_FORMATS] });
     expect(candidates('aitbc', 'keys', 'create', '--')).toMatchObject({ kind: 'flags' });
@@ -338,7 +338,7 @@ describe.skipIf(!hasFish)('fish', () => {
   });
 
   it('completes nouns, verbs, listed values and flags', () => {
-    expect(complete('aitbc ')).toEqual(sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'config', 'completion', 'help']));
+    expect(complete('aitbc ')).toEqual(sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'hosts', 'config', 'completion', 'help']));
     expect(complete('aitbc swarm j')).toEqual(['join']);
     expect(complete('aitbc swarm join --role ')).toEqual(sorted(SWARM_ROLES));
     expect(complete('aitbc keys create --scope ')).toEqual(sorted(KEY_SCOPES));
@@ -348,7 +348,7 @@ describe.skipIf(!hasFish)('fish', () => {
     expect(complete('aitbc agent work --')).toEqual(expect.arrayContaining(['--agent', '--exec', '--output']));
     expect(complete('aitbc completion ')).toEqual(sorted(['bash', 'zsh', 'fish']));
     expect(complete('aitbc keys create --r')).toEqual([]);
-    expect(complete('aitbc --url swarm ')).toEqual(sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'config', 'completion', 'help']));
+    expect(complete('aitbc --url swarm ')).toEqual(sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'hosts', 'config', 'completion', 'help']));
   });
 
   it('follows a command added later', () => {

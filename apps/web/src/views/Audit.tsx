@@ -21,6 +21,8 @@ const ACTIONS: Record<AuditAction, string> = {
   'execution.cancel': 'warn',
   'swarm.leave': 'warn',
   'task.cancel': 'warn',
+  'host.quarantine': 'bad',
+  'host.lift': 'info',
 };
 const ACTION_NAMES = Object.keys(ACTIONS) as AuditAction[];
 

@@ -4,10 +4,11 @@ import { resolveAgentRefs } from '../../refs.ts';
 import { UsageError } from '../../failure.ts';
 import { commaList, integerFrom, numberFrom } from '../../flags.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
+import { addVerificationOptions, type VerificationFlags, verificationFrom } from '../../verification.ts';
 import { renderNetwork } from './get.ts';
 
 /** The network settings as flags (create and update). */
-export interface NetworkSettingFlags {
+export interface NetworkSettingFlags extends VerificationFlags {
   leaseSeconds?: number;
   claimTimeout?: number;
   maxAttempts?: number;
@@ -64,7 +65,7 @@ export function addStrategyOptions(command: Command, what: string): Command {
 }
 
 export function addSettingOptions(command: Command): Command {
-  return command
+  command
     .option('--lease-seconds <n>', 'how long a claim holds a subtask without a heartbeat (default 30)', integerFrom(1, 3600))
     .option('--claim-timeout <n>', 'seconds an assigned subtask may wait unclaimed before it moves on (default 30)', integerFrom(1, 86_400))
     .option('--max-attempts <n>', 'claims a subtask gets before it fails for good (default 3)', integerFrom(1, 100))
@@ -76,6 +77,7 @@ export function addSettingOptions(command: Command): Command {
     .option('--no-speculation', 'no backup copies (the default)')
     .option('--speculation-multiplier <x>', 'a straggler has run this many times its siblings’ median (default 1.5)', numberFrom(1, 100))
     .option('--speculation-quantile <share>', 'the share of subtasks done before any backup starts (default 0.75)', numberFrom(0, 1));
+  return addVerificationOptions(command);
 }
 
 /** Resolves the agents (ids or names) first: an unknown or ambiguous one creates nothing. */
@@ -89,7 +91,14 @@ export async function runNetworkCreate(options: NetworkCreateOptions, session: P
     ...(options.description !== undefined ? { description: options.description } : {}),
     ...(strategy !== undefined ? { coordination_strategy: strategy } : {}),
     ...settingsFrom(options),
+    ...verificationOf(options),
   });
+}
+
+/** `{verification}` when a verification flag is given, else nothing. */
+export function verificationOf(flags: VerificationFlags) {
+  const verification = verificationFrom(flags);
+  return verification ? { verification } : {};
 }
 
 export function addNetworkCreate(network: Command, deps: CliDeps): void {
