@@ -34,7 +34,7 @@ export function addVerificationOptions(command: Command): Command {
     .addOption(new Option('--comparator <how>', 'how results are compared (default exact)').choices(COMPARATORS))
     .option('--tolerance <relative>', 'numeric: relative tolerance on every number (default 1e-6)', numberFrom(0, 1))
     .option('--absolute-tolerance <x>', 'numeric: absolute tolerance (default 1e-9)', numberFrom(0, 1e12))
-    .option('--quarantine-after <n>', 'invalid results among a host’s last 10 checked that quarantine it (default 3)', integerFrom(1, 10))
+    .option('--quarantine-after <n>', 'invalid results among a host’s last 10 checked that quarantine it (default 2)', integerFrom(1, 10))
     .option('--quarantine <duration>', 'how long a quarantine lasts unless lifted, e.g. 1h or 30m (default 1h)', duration(1, 30 * 86_400));
 }
 

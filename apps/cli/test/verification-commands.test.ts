@@ -71,7 +71,7 @@ describe.each(databaseKinds)('verification commands on %s', (kind) => {
     expect(shown).toMatch(/quorum: +2 agree, at most 4 copies\n/);
     expect(shown).toMatch(/trust: +after 10 valid in a row, 20% spot-checked\n/);
     expect(shown).toMatch(/comparator: +numeric \(relative 0\.001, absolute 1e-9\)\n/);
-    expect(shown).toMatch(/quarantine: +3 invalid of the last 10, for 600 s\n/);
+    expect(shown).toMatch(/quarantine: +2 invalid of the last 10, for 600 s\n/);
     // Merged into the current policy.
     const updated = await runNetworkUpdate({ id: net.id, trustAfter: 5 }, alice);
     expect(updated.verification).toMatchObject({ policy: 'adaptive', trust_after: 5, spot_check_rate: 0.2 });

@@ -191,6 +191,7 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     expect(done.verification).toMatchObject({ subtasks_validated: 1, subtasks_inconclusive: 1, invalid_results: 0 });
     // Nobody's record moved for the inconclusive subtask: only the agreeing first one counts.
     expect((await hostOf(a1)).recent).toBe('v');
+    expect(await checkInvariants(srv.server.db)).toEqual([]);
   });
 
   it('numeric and set comparators: results within tolerance, or equal as sets, agree', async () => {
@@ -288,7 +289,10 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     view = await execution(n.id, live.id);
     expect(view.status).toBe('completed');
     expect(view.results.subtask_results).toEqual([[20], [40], [60]]);
-    expect(await checkInvariants(srv.server.db)).toEqual([]);
+    // Once what follows the last commit (a quarantine's release, a recheck) has run, every invariant holds.
+    await eventually(async () => (await checkInvariants(srv.server.db)).length === 0 || null).catch(async () =>
+      expect(await checkInvariants(srv.server.db)).toEqual([]),
+    );
   });
 
   it('quarantines a host whose results keep failing: no more work, an audit entry, a metric; lifted by its owner or the cool-down', async () => {
@@ -320,11 +324,12 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     expect(audit.entries).toHaveLength(1);
     expect(audit.entries[0]).toMatchObject({ actor_owner_id: 'server', detail: { kind: 'agent', execution_id: e.id } });
     const metrics = await (await fetch(`${srv.url}/metrics`)).text();
-    expect(metrics).toMatch(/aitbc_hosts\{state="quarantined"\} 1/);
+    expect(metrics).toMatch(/aitbc_hosts\{state="quarantined"\} [1-9]/);
     expect(metrics).toMatch(/aitbc_hosts_quarantined_total [1-9]/);
     expect(metrics).toMatch(/aitbc_invalid_results_total [1-9]/);
     expect(metrics).toMatch(/aitbc_verification_compute_overhead \d/);
-    expect((await alice('GET', '/api/v1/hosts?quarantined=true')).body.hosts.map((h: any) => h.host_id)).toEqual([liar]);
+    const quarantined = (await alice('GET', '/api/v1/hosts?quarantined=true&limit=500')).body.hosts.map((h: any) => h.host_id);
+    expect(quarantined.filter((id: string) => [h1, h2, liar].includes(id))).toEqual([liar]);
     // New work never goes to it.
     const e2 = await execute(n.id, { items: [4, 5], chunk_size: 1 });
     expect(e2.subtasks.some((s) => s.assignee_id === liar)).toBe(false);
@@ -507,5 +512,8 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     expect((await hostOf(members[2]!)).invalid).toBe(1);
     const swarm = (await alice('GET', `/swarm/status?swarm_id=${decided.swarm_id}`)).body;
     expect(swarm[0].verification).toMatchObject({ policy: null, subtasks_validated: 1, results_run: 3, invalid_results: 1 });
+    await eventually(async () => (await checkInvariants(srv.server.db)).length === 0 || null).catch(async () =>
+      expect(await checkInvariants(srv.server.db)).toEqual([]),
+    );
   });
 });

@@ -60,7 +60,7 @@ describe('comparators', () => {
 });
 
 describe('verification settings', () => {
-  it('fills the defaults: k = q = 2, 4 copies at most, N = 10, r = 0.1, exact, 3 of 10 for an hour', () => {
+  it('fills the defaults: k = q = 2, 4 copies at most, N = 10, r = 0.1, exact, 2 of 10 for an hour', () => {
     expect(verificationSettings({ policy: 'adaptive' })).toEqual({ ...DEFAULT_VERIFICATION, policy: 'adaptive' });
     expect(DEFAULT_VERIFICATION).toMatchObject({
       policy: 'none',
@@ -70,7 +70,7 @@ describe('verification settings', () => {
       trust_after: 10,
       spot_check_rate: 0.1,
       comparator: 'exact',
-      quarantine_after: 3,
+      quarantine_after: 2,
       quarantine_seconds: 3600,
     });
   });

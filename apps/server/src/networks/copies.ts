@@ -13,6 +13,7 @@ import type { NewSubtask } from '../work/sql/insert.ts';
 import type { SubtaskRow } from '../work/subtasks.ts';
 import { agentHosts, loadCandidates } from './candidates.ts';
 import type { NetworkRow } from './views.ts';
+import { doubtedAmong } from '../verification/records.ts';
 
 /** `n` more subtasks of the execution are decided (on this connection's shard); negative when one is reopened. */
 export async function countDecided(db: Sql, executionId: string, n: number): Promise<void> {
@@ -54,8 +55,9 @@ export function executionSubtask(
 
 /**
  * Up to `count` more copies of a subtask (`copies`: every row of it so far), each on an agent holding none of it
- * and on another host than any copy's, chosen by the network's strategy. They keep the subtask's place in the
- * queue. Returns how many were placed (0 when nobody can take one).
+ * and on another host than any copy's, chosen by the network's strategy; an agent with an invalid result among its
+ * last checked ones only when nobody else can (README "Verification"). They keep the subtask's place in the queue.
+ * Returns how many were placed (0 when nobody can take one).
  */
 export async function addCopies(
   tx: Tx,
@@ -70,6 +72,10 @@ export async function addCopies(
   const holders = copies.flatMap((r) => (r.assigneeId ? [r.assigneeId] : []));
   const candidates = await loadCandidates(tx.sql, network, now);
   const hosts = await agentHosts(tx.sql, holders);
+  const doubted = await doubtedAmong(
+    tx.sql,
+    candidates.map((c) => c.id),
+  );
   let cursor = network.rrCursor;
   let replica = Math.max(...copies.map((r) => r.replica));
   const rows: NewSubtask[] = [];
@@ -77,7 +83,7 @@ export async function addCopies(
     const choice = chooseAgent(network.coordinationStrategy as CoordinationStrategy, requires, candidates, {
       cursor,
       exclude: holders,
-      avoid: [],
+      avoid: doubted,
       excludeHosts: hosts,
     });
     if (!choice.agentId) break;

@@ -40,7 +40,15 @@ import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import { agentHosts, loadCandidates, meanTaskSeconds } from './candidates.ts';
 import { addCopies, countDecided, executionSubtask } from './copies.ts';
 import { findNetwork } from './records.ts';
-import { decideVerified, executionPolicy, reopenTrusted, takenOnTrust, verifiedResults, type VerifyHooks } from './verified.ts';
+import {
+  decideVerified,
+  executionPolicy,
+  type NetworkOf,
+  reopenTrusted,
+  takenOnTrust,
+  verifiedResults,
+  type VerifyHooks,
+} from './verified.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, networkVerification, priorityRank, toExecutionView } from './views.ts';
 import { quarantinedAmong } from '../verification/records.ts';
 import { later } from '../clock.ts';
@@ -296,7 +304,7 @@ export class ExecutionParent implements WorkParent {
     const rules = (await this.strategies(tx, [executionId])).get(executionId);
     if (!rules) return;
     const { strategy, verification } = rules;
-    if (verification) return this.settleVerified(tx, executionId, replicas, verification, now);
+    if (verification) return this.settleVerified(tx, executionId, replicas, rules, now);
     if (!isReplicated(strategy)) {
       // One replica per subtask: a result decides it; a failure fails the execution.
       const completed = replicas.filter((s) => s.status === 'completed');
@@ -369,29 +377,42 @@ export class ExecutionParent implements WorkParent {
   }
 
   /** Results of a verified execution (README "Verification"): each subtask they belong to is decided by its copies. */
-  private async settleVerified(
-    tx: Tx,
-    executionId: string,
-    replicas: SubtaskRow[],
-    verification: VerificationSettings,
-    now: Date,
-  ): Promise<void> {
-    const network = await this.network(tx, executionId);
+  private async settleVerified(tx: Tx, executionId: string, replicas: SubtaskRow[], rules: ExecutionRules, now: Date): Promise<void> {
     const execution = await lockExecution(tx, executionId, now);
-    if (!execution || !network) return;
-    const hooks = this.hooks(tx, execution, now);
+    if (!execution) return;
+    const hooks = this.hooks(tx, execution, rules.strategy, now);
     for (const seq of new Set(replicas.map((s) => s.seq))) {
-      if (isFinished((await tx.agentNetworkExecution.findUniqueOrThrow({ where: { id: executionId }, select: { status: true } })).status))
-        return;
-      await decideVerified(tx, { db: this.db, work: this.work }, execution, network, seq, verification, hooks, now);
+      // A subtask that failed for good failed the execution: nothing more is decided.
+      if (hooks.failed) return;
+      await decideVerified(tx, this.deps, execution, this.networkOnce(tx, executionId), seq, rules.verification!, hooks, now);
     }
   }
 
-  private hooks(tx: Tx, execution: ExecutionRow, now: Date): VerifyHooks {
-    return {
-      fail: (reason) => this.fail(tx, execution, reason, now),
-      caught: (hosts) => tx.afterCommit(() => this.recheck(hosts, now)),
+  /** The execution's network, read at most once (and only if a decision places copies). */
+  private networkOnce(tx: Tx, executionId: string): NetworkOf {
+    let read: Promise<NetworkRow> | null = null;
+    return () =>
+      (read ??= this.network(tx, executionId).then((n) => {
+        if (!n) throw new Error(`execution ${executionId} has no network`);
+        return n;
+      }));
+  }
+
+  private get deps() {
+    return { db: this.db, work: this.work };
+  }
+
+  private hooks(tx: Tx, execution: ExecutionRow, strategy: CoordinationStrategy, now: Date): VerifyHooks & { failed: boolean } {
+    const hooks = {
+      strategy,
+      failed: false,
+      fail: async (reason: string) => {
+        hooks.failed = true;
+        await this.fail(tx, execution, reason, now);
+      },
+      caught: (hosts: string[]) => tx.afterCommit(() => this.recheck(hosts, now)),
     };
+    return hooks;
   }
 
   /**
@@ -400,15 +421,16 @@ export class ExecutionParent implements WorkParent {
    * execution that completed before this ran keeps what it had (the residual the README states).
    */
   async recheck(hosts: string[], now: Date): Promise<void> {
-    const deps = { db: this.db, work: this.work };
+    const deps = this.deps;
     for (const host of hosts) {
       for (const [executionId, seqs] of await takenOnTrust(this.db, host)) {
         await this.db.transaction(async (tx) => {
-          const network = await this.network(tx, executionId);
           const execution = await lockExecution(tx, executionId, now);
           const verification = execution ? executionPolicy(execution.verification) : null;
-          if (!execution || !network || !verification) return;
-          await reopenTrusted(tx, deps, execution, network, host, seqs, verification, this.hooks(tx, execution, now), now);
+          const rules = (await this.strategies(tx, [executionId])).get(executionId);
+          if (!execution || !verification || !rules) return;
+          const hooks = this.hooks(tx, execution, rules.strategy, now);
+          await reopenTrusted(tx, deps, execution, this.networkOnce(tx, executionId), host, seqs, verification, hooks, now);
         });
       }
     }

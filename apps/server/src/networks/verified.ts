@@ -5,7 +5,9 @@
  * ExecutionParent (executions.ts) with the execution locked.
  */
 import {
+  type CoordinationStrategy,
   type DecidedSubtask,
+  isReplicated,
   type ExecutionResults,
   type Reducer,
   type VerificationInput,
@@ -18,7 +20,7 @@ import { flag, fromJson, inList, sql } from '../db/sql.ts';
 import { replicasDecided, verifiedDecided } from '../stats.ts';
 import { TRUSTED, verifySubtask } from '../verification/decision.ts';
 import type { WorkEngine } from '../work/engine.ts';
-import type { SubtaskRow } from '../work/subtasks.ts';
+import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../work/subtasks.ts';
 import { addCopies, countDecided } from './copies.ts';
 import type { ExecutionRow, NetworkRow } from './views.ts';
 
@@ -31,6 +33,8 @@ export function executionPolicy(stored: unknown): VerificationSettings | null {
 }
 
 export interface VerifyHooks {
+  /** The network's strategy (a replicated one also counts its disagreements). */
+  strategy: CoordinationStrategy;
   /** The subtask failed for good: the execution fails. */
   fail(reason: string): Promise<void>;
   /** Trusted hosts a quorum caught with an invalid result: their results taken on trust are checked again (after commit). */
@@ -38,16 +42,21 @@ export interface VerifyHooks {
 }
 
 /** The rows of one subtask, in replica order, with their results and payloads. */
-function copiesOf(tx: Tx, executionId: string, seq: number): Promise<SubtaskRow[]> {
-  return tx.subtask.findMany({ where: { executionId, seq }, orderBy: { replica: 'asc' } });
+async function copiesOf(tx: Tx, executionId: string, seq: number): Promise<SubtaskRow[]> {
+  const rows = await tx.sql.all(sql`
+    SELECT ${subtaskColumns()} FROM "subtasks" WHERE "execution_id" = ${executionId} AND "seq" = ${seq} ORDER BY "replica"`);
+  return rows.map(subtaskFrom);
 }
+
+/** The network an execution's decisions read, once per transaction: only placing copies needs its row. */
+export type NetworkOf = () => Promise<NetworkRow>;
 
 /** Decide subtask `seq` of a verified execution. Call with the execution locked. */
 export async function decideVerified(
   tx: Tx,
   deps: { db: Database; work: WorkEngine },
   execution: ExecutionRow,
-  network: NetworkRow,
+  network: NetworkOf,
   seq: number,
   settings: VerificationSettings,
   hooks: VerifyHooks,
@@ -60,7 +69,7 @@ export async function decideVerified(
     { kind: 'agent', ownerId: execution.ownerId, parent: { executionId: execution.id }, source: { execution_id: execution.id } },
     rows,
     settings,
-    (count) => addCopies(tx, deps.work, network, rows, count, now),
+    async (count) => addCopies(tx, deps.work, await network(), rows, count, now),
     now,
   );
   if (verified.state === 'decided' || verified.state === 'waiting') return;
@@ -71,10 +80,10 @@ export async function decideVerified(
   }
   const validated = verified.state === 'validated' ? 1 : 0;
   await countDecided(tx.sql, execution.id, 1);
-  await verifiedDecided(tx, 'agent_networks', network.id, { validated, inconclusive: 1 - validated, ...verified.counts });
+  await verifiedDecided(tx, 'agent_networks', execution.networkId, { validated, inconclusive: 1 - validated, ...verified.counts });
   // A replicated strategy's disagreement rate counts its subtasks as before: copies that did not all agree.
-  if (rows.length > 1 && ['decentralized', 'hybrid'].includes(network.coordinationStrategy))
-    await replicasDecided(tx, network.id, verified.state === 'inconclusive' || verified.counts.invalid > 0);
+  if (rows.length > 1 && isReplicated(hooks.strategy))
+    await replicasDecided(tx, execution.networkId, verified.state === 'inconclusive' || verified.counts.invalid > 0);
   if (verified.state === 'validated' && verified.checked.caught.length > 0) hooks.caught(verified.checked.caught);
 }
 
@@ -99,7 +108,7 @@ export async function reopenTrusted(
   tx: Tx,
   deps: { db: Database; work: WorkEngine },
   execution: ExecutionRow,
-  network: NetworkRow,
+  network: NetworkOf,
   hostId: string,
   seqs: number[],
   settings: VerificationSettings,
@@ -113,7 +122,7 @@ export async function reopenTrusted(
     RETURNING "seq"`);
   if (reopened.length === 0) return 0;
   await countDecided(tx.sql, execution.id, -reopened.length);
-  await verifiedDecided(tx, 'agent_networks', network.id, {
+  await verifiedDecided(tx, 'agent_networks', execution.networkId, {
     validated: -reopened.length,
     inconclusive: 0,
     results: -reopened.length,

@@ -23,7 +23,7 @@ import type { Database, Tx } from '../db/database.ts';
 import { flag, fromJson, inList, json, type Sql, sql } from '../db/sql.ts';
 import { resultsAccepted, verifiedDecided } from '../stats.ts';
 import { TRUSTED, verifySubtask } from '../verification/decision.ts';
-import { type CheckSource, recordChecks } from '../verification/records.ts';
+import { type CheckSource, doubtedAmong, recordChecks } from '../verification/records.ts';
 import { resultKey, type WorkEngine } from '../work/engine.ts';
 import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../work/subtasks.ts';
 import { memberHosts, membersOf, paramsOf, replacements, strategyOf, subtaskRow } from './tasks.ts';
@@ -83,7 +83,10 @@ async function copiesOf(db: Sql, coordinationId: string, seq: number): Promise<S
 /** Up to `count` more copies of a subtask, on the best eligible members holding none (and on other hosts). */
 async function addCopies(tx: Tx, work: WorkEngine, c: CoordinationRow, rows: SubtaskRow[], count: number, now: Date): Promise<number> {
   const first = rows[0]!;
-  const ranked = await replacements(tx.sql, c, { id: '', seq: first.seq });
+  const eligible = await replacements(tx.sql, c, { id: '', seq: first.seq });
+  // A member with an invalid result among its last checked ones only when nobody else can take the copy.
+  const doubted = new Set(await doubtedAmong(tx.sql, eligible));
+  const ranked = [...eligible.filter((id) => !doubted.has(id)), ...eligible.filter((id) => doubted.has(id))];
   const hosts = await memberHosts(tx.sql, ranked);
   const chosen: string[] = [];
   for (const id of ranked) {

@@ -68,6 +68,17 @@ export async function trustedAmong(db: Sql, ids: string[], trustAfter: number, n
   return new Set([...records.values()].filter((r) => isTrusted(r, trustAfter, now)).map((r) => r.id));
 }
 
+/**
+ * Of these hosts, those with an invalid result among their last checked ones: a copy meant to check another
+ * host's result goes to them only when nobody else can take it (they would likely need a tie-breaker).
+ */
+export async function doubtedAmong(db: Sql, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.all<{ id: string }>(sql`
+    SELECT "id" FROM "validation_records" WHERE "id" ${inList([...new Set(ids)])} AND "recent" LIKE '%x%'`);
+  return rows.map((r) => r.id);
+}
+
 /** What a batch of checks did: hosts it quarantined, and trusted hosts it caught with an invalid result. */
 export interface CheckedHosts {
   quarantined: string[];

@@ -52,7 +52,7 @@ const VerificationFields = z.object({
     .int()
     .min(1)
     .max(RECENT_WINDOW)
-    .describe(`invalid results among a host’s last ${RECENT_WINDOW} checked that quarantine it (default 3)`),
+    .describe(`invalid results among a host’s last ${RECENT_WINDOW} checked that quarantine it (default 2)`),
   quarantine_seconds: z
     .number()
     .int()
@@ -75,8 +75,10 @@ export type VerificationSettings = z.infer<typeof VerificationSettings>;
  *   0.7^10 ≈ 3%, while an honest host pays for ten checked results once.
  * - r = 0.1: a trusted host that turns bad is caught after 1/r = 10 bad results on average, within 50 with
  *   probability 1 − 0.9^50 ≈ 99.5%, for 10% more work on trusted hosts.
- * - quarantine 3 invalid of the last 10 checked, for an hour: an always-wrong host is out after 3 results; an
- *   honest host is never invalid (it would take two faulty hosts agreeing on one wrong answer).
+ * - quarantine after 2 invalid of the last 10 checked, for an hour: a host failing 2 of its last 10 checks is
+ *   wrong at least 20% of the time it is checked, and every one of its results costs a tie-breaking copy; an
+ *   always-wrong host is out after its 2nd checked result. An honest host is never invalid: that would take two
+ *   other hosts agreeing on one wrong answer.
  */
 export const DEFAULT_VERIFICATION: VerificationSettings = {
   policy: 'none',
@@ -88,7 +90,7 @@ export const DEFAULT_VERIFICATION: VerificationSettings = {
   comparator: 'exact',
   relative_tolerance: 1e-6,
   absolute_tolerance: 1e-9,
-  quarantine_after: 3,
+  quarantine_after: 2,
   quarantine_seconds: 3600,
 };
 
