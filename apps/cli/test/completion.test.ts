@@ -348,7 +348,9 @@ describe.skipIf(!hasFish)('fish', () => {
     expect(complete('aitbc agent work --')).toEqual(expect.arrayContaining(['--agent', '--exec', '--output']));
     expect(complete('aitbc completion ')).toEqual(sorted(['bash', 'zsh', 'fish']));
     expect(complete('aitbc keys create --r')).toEqual([]);
-    expect(complete('aitbc --url swarm ')).toEqual(sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'hosts', 'config', 'completion', 'help']));
+    expect(complete('aitbc --url swarm ')).toEqual(
+      sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'hosts', 'config', 'completion', 'help']),
+    );
   });
 
   it('follows a command added later', () => {
