@@ -4,6 +4,7 @@ import { type Api, createApi, describe, type ErrorInfo, session } from './api.ts
 import { LiveProvider, useLive } from './live.tsx';
 import { Badge, ErrorNote } from './ui.tsx';
 import { Audit } from './views/Audit.tsx';
+import { Hosts } from './views/Hosts.tsx';
 import { Networks } from './views/Networks.tsx';
 import { Owners } from './views/Owners.tsx';
 import { Swarms } from './views/Swarms.tsx';
@@ -26,6 +27,7 @@ const VIEWS = [
   { path: '/swarms', label: 'Swarms', needs: 'read' },
   { path: '/tasks', label: 'Tasks', needs: 'read' },
   { path: '/networks', label: 'Networks', needs: 'read' },
+  { path: '/hosts', label: 'Hosts', needs: 'read' },
   { path: '/audit', label: 'Audit', needs: 'owner' },
   { path: '/owners', label: 'Owners', needs: 'admin' },
 ] as const satisfies readonly { path: string; label: string; needs: KeyScope }[];
@@ -180,6 +182,7 @@ function Shell({ principal, onSignOut }: { principal: WhoAmI; onSignOut: () => v
         {view === '/swarms' ? <Swarms /> : null}
         {view === '/tasks' ? <Tasks /> : null}
         {view === '/networks' ? <Networks /> : null}
+        {view === '/hosts' ? <Hosts canLift={SCOPES[scope].rank >= SCOPES.owner.rank} /> : null}
         {view === '/audit' ? <Audit admin={scope === 'admin'} /> : null}
         {view === '/owners' ? <Owners /> : null}
       </main>
