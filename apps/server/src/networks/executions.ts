@@ -533,13 +533,13 @@ export class ExecutionParent implements WorkParent {
 
   /** The live executions of the agent's networks that let it take others' work (README "Stragglers"). */
   async openTo(db: Sql, ownerId: string, agentId: string, now: Date): Promise<OpenParent[]> {
-    // A quarantined agent takes no one's work (README "Verification").
-    if ((await quarantinedAmong(db, [agentId], now)).size > 0) return [];
     const networks = await db.all<Record<string, unknown>>(sql`
       SELECT "id", "agents", "coordination_strategy", "work_stealing", "speculation", "speculation_multiplier", "speculation_quantile"
       FROM "agent_networks" WHERE "owner_id" = ${ownerId} AND ("work_stealing" OR "speculation")`);
     const mine = new Map(networks.filter((n) => fromJson<string[]>(n.agents).includes(agentId)).map((n) => [n.id as string, n]));
     if (mine.size === 0) return [];
+    // A quarantined agent takes no one's work (README "Verification"); asked only when there is work it could take.
+    if ((await quarantinedAmong(db, [agentId], now)).size > 0) return [];
     const live = await db.all<{ id: string; network_id: string; subtask_count: unknown; decided: unknown }>(sql`
       SELECT e."id", e."network_id", e."subtask_count",
         (SELECT COALESCE(SUM(p."decided"), 0) FROM "execution_progress" p WHERE p."execution_id" = e."id") AS "decided"

@@ -383,12 +383,12 @@ export class CoordinationParent implements WorkParent {
    * a vote is a member's own work, so voting tasks never get backups.
    */
   async openTo(db: Sql, ownerId: string, memberId: string, now: Date): Promise<OpenParent[]> {
-    // A quarantined member takes no one's work (README "Verification").
-    if ((await quarantinedAmong(db, [memberId], now)).size > 0) return [];
     const rows = await db.all<Record<string, unknown>>(sql`
       SELECT c.* FROM "swarm_coordination" c
       WHERE c."swarm_id" = (SELECT "swarm_id" FROM "swarm_members" WHERE "member_id" = ${memberId})
         AND c."owner_id" = ${ownerId} AND c."status" IN ('queued', 'running')`);
+    // A quarantined member takes no one's work (README "Verification"); asked only when there is work it could take.
+    if (rows.length > 0 && (await quarantinedAmong(db, [memberId], now)).size > 0) return [];
     return rows.map(coordinationFrom).flatMap((c) => {
       if (!membersOf(c).includes(memberId)) return [];
       const p = { ...DEFAULT_STRAGGLER_SETTINGS, ...stragglerSettingsOf(paramsOf(c)) };
