@@ -95,6 +95,12 @@ interface HostView {
 
 const round = (n: number) => Math.round(n * 100) / 100;
 
+/** SQL statements the server has sent so far (its /metrics counter, from loopback without a key). */
+async function statementsSent(base: string): Promise<number> {
+  const m = /^aitbc_db_statements_total (\d+)/m.exec(await (await fetch(`${base}/metrics`)).text());
+  return m ? Number(m[1]) : Number.NaN;
+}
+
 export async function verification({ base, key, quick, call, peakRss }: VerificationOptions): Promise<{ rows: Row[]; notes: string[] }> {
   const n = SUBTASKS;
   // Run times: the same seeded lognormal for every policy; --quick keeps the 1,000 subtasks but shortens them.
@@ -149,6 +155,7 @@ export async function verification({ base, key, quick, call, peakRss }: Verifica
     );
     await sleep(200);
 
+    const statementsBefore = await statementsSent(base);
     const e = await call<{ id: string }>(base, key, 'POST', `/api/v1/agents/networks/${network.id}/execute`, {
       task: { items: inputs, chunk_size: 1 },
     });
@@ -182,6 +189,7 @@ export async function verification({ base, key, quick, call, peakRss }: Verifica
       status = list.executions.find((x) => x.id === e.id)?.status ?? status;
     }
     const ms = performance.now() - t0;
+    const statements = (await statementsSent(base)) - statementsBefore;
     watching = false;
     await watcher;
     if (status === 'queued' || status === 'running')
@@ -247,6 +255,7 @@ export async function verification({ base, key, quick, call, peakRss }: Verifica
         `overhead ${round(overhead)}× (${computed} results computed; the server's figure ${view.verification?.compute_overhead ?? 'n/a'}), ` +
         `${view.verification?.replicas_launched ?? 0} extra copies, ${view.verification?.invalid_results ?? 0} invalid results caught; ` +
         `${hosts.filter((h) => agents.some((a) => a.id === h.host_id) && h.trusted).length} hosts trusted at the end; ` +
+        `${round(statements / n)} SQL statements a subtask (the polls of its status included); ` +
         faulty.map(describe).join('; ') +
         (workerErrors.length ? `; workers refused: ${workerErrors.slice(0, 2).join('; ')}` : ''),
     );
