@@ -40,15 +40,7 @@ import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import { agentHosts, loadCandidates, meanTaskSeconds } from './candidates.ts';
 import { addCopies, countDecided, executionSubtask } from './copies.ts';
 import { findNetwork } from './records.ts';
-import {
-  decideVerified,
-  executionPolicy,
-  type NetworkOf,
-  reopenTrusted,
-  takenOnTrust,
-  verifiedResults,
-  type VerifyHooks,
-} from './verified.ts';
+import { executionPolicy, VerifiedExecutions, verifiedResults } from './verified.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, networkVerification, priorityRank, toExecutionView } from './views.ts';
 import { quarantinedAmong } from '../verification/records.ts';
 import { later } from '../clock.ts';
@@ -199,10 +191,21 @@ export class ExecutionParent implements WorkParent {
   /** Execution → network: fixed for an execution's life. */
   private readonly networkOf = new Map<string, string>();
 
+  /** Its verified executions' decisions (README "Verification"). */
+  private readonly verified: VerifiedExecutions;
+
   constructor(
     private readonly work: WorkEngine,
-    private readonly db: Database,
-  ) {}
+    db: Database,
+  ) {
+    this.verified = new VerifiedExecutions({
+      db,
+      work,
+      network: (tx, id) => this.network(tx, id),
+      lock: lockExecution,
+      fail: (tx, execution, reason, now) => this.fail(tx, execution, reason, now),
+    });
+  }
 
   private async network(tx: Tx, executionId: string): Promise<NetworkRow | null> {
     const networkId =
@@ -304,7 +307,7 @@ export class ExecutionParent implements WorkParent {
     const rules = (await this.strategies(tx, [executionId])).get(executionId);
     if (!rules) return;
     const { strategy, verification } = rules;
-    if (verification) return this.settleVerified(tx, executionId, replicas, rules, now);
+    if (verification) return this.verified.settle(tx, executionId, replicas, strategy, verification, now);
     if (!isReplicated(strategy)) {
       // One replica per subtask: a result decides it; a failure fails the execution.
       const completed = replicas.filter((s) => s.status === 'completed');
@@ -374,66 +377,6 @@ export class ExecutionParent implements WorkParent {
   /** One more replica of a disputed subtask, on an agent (and host) that holds none of it yet. False when nobody can take it. */
   private async addReplica(tx: Tx, network: NetworkRow, replicas: SubtaskRow[], now: Date): Promise<boolean> {
     return (await addCopies(tx, this.work, network, replicas, 1, now)) > 0;
-  }
-
-  /** Results of a verified execution (README "Verification"): each subtask they belong to is decided by its copies. */
-  private async settleVerified(tx: Tx, executionId: string, replicas: SubtaskRow[], rules: ExecutionRules, now: Date): Promise<void> {
-    const execution = await lockExecution(tx, executionId, now);
-    if (!execution) return;
-    const hooks = this.hooks(tx, execution, rules.strategy, now);
-    for (const seq of new Set(replicas.map((s) => s.seq))) {
-      // A subtask that failed for good failed the execution: nothing more is decided.
-      if (hooks.failed) return;
-      await decideVerified(tx, this.deps, execution, this.networkOnce(tx, executionId), seq, rules.verification!, hooks, now);
-    }
-  }
-
-  /** The execution's network, read at most once (and only if a decision places copies). */
-  private networkOnce(tx: Tx, executionId: string): NetworkOf {
-    let read: Promise<NetworkRow> | null = null;
-    return () =>
-      (read ??= this.network(tx, executionId).then((n) => {
-        if (!n) throw new Error(`execution ${executionId} has no network`);
-        return n;
-      }));
-  }
-
-  private get deps() {
-    return { db: this.db, work: this.work };
-  }
-
-  private hooks(tx: Tx, execution: ExecutionRow, strategy: CoordinationStrategy, now: Date): VerifyHooks & { failed: boolean } {
-    const hooks = {
-      strategy,
-      failed: false,
-      fail: async (reason: string) => {
-        hooks.failed = true;
-        await this.fail(tx, execution, reason, now);
-      },
-      caught: (hosts: string[]) => tx.afterCommit(() => this.recheck(hosts, now)),
-    };
-    return hooks;
-  }
-
-  /**
-   * Trusted hosts a quorum caught with an invalid result: each of their results in live executions that was
-   * taken on their trust alone is checked again (another copy), one execution at a time under its lock. An
-   * execution that completed before this ran keeps what it had (the residual the README states).
-   */
-  async recheck(hosts: string[], now: Date): Promise<void> {
-    const deps = this.deps;
-    for (const host of hosts) {
-      for (const [executionId, seqs] of await takenOnTrust(this.db, host)) {
-        await this.db.transaction(async (tx) => {
-          const execution = await lockExecution(tx, executionId, now);
-          const verification = execution ? executionPolicy(execution.verification) : null;
-          const rules = (await this.strategies(tx, [executionId])).get(executionId);
-          if (!execution || !verification || !rules) return;
-          const hooks = this.hooks(tx, execution, rules.strategy, now);
-          await reopenTrusted(tx, deps, execution, this.networkOnce(tx, executionId), host, seqs, verification, hooks, now);
-        });
-      }
-    }
   }
 
   /** A subtask failed for good: the execution fails and its remaining work is withdrawn. Call with the execution locked. */

@@ -146,3 +146,84 @@ export async function verifiedResults(tx: Tx, executionId: string, reduce: Reduc
   }
   return verifiedExecutionResults([...bySeq.values()], reduce);
 }
+
+/** What the verified executions need of their parent (executions.ts): its reads, its lock, and failing one. */
+export interface ExecutionAccess {
+  db: Database;
+  work: WorkEngine;
+  network(tx: Tx, executionId: string): Promise<NetworkRow | null>;
+  lock(tx: Tx, executionId: string, now: Date): Promise<ExecutionRow | null>;
+  fail(tx: Tx, execution: ExecutionRow, reason: string, now: Date): Promise<void>;
+}
+
+/** The ExecutionParent's settling of verified executions, and the rechecks a caught host starts. */
+export class VerifiedExecutions {
+  constructor(private readonly parent: ExecutionAccess) {}
+
+  private get deps() {
+    return { db: this.parent.db, work: this.parent.work };
+  }
+
+  /** Results of a verified execution: each subtask they belong to is decided by its copies. */
+  async settle(
+    tx: Tx,
+    executionId: string,
+    replicas: SubtaskRow[],
+    strategy: CoordinationStrategy,
+    verification: VerificationSettings,
+    now: Date,
+  ): Promise<void> {
+    const execution = await this.parent.lock(tx, executionId, now);
+    if (!execution) return;
+    const hooks = this.hooks(tx, execution, strategy, now);
+    const network = this.networkOnce(tx, executionId);
+    for (const seq of new Set(replicas.map((s) => s.seq))) {
+      // A subtask that failed for good failed the execution: nothing more is decided.
+      if (hooks.failed) return;
+      await decideVerified(tx, this.deps, execution, network, seq, verification, hooks, now);
+    }
+  }
+
+  /**
+   * Trusted hosts a quorum caught with an invalid result: each of their results in live executions that was
+   * taken on their trust alone is checked again (another copy), one execution at a time under its lock. An
+   * execution that completed before this ran keeps what it had (the residual the README states).
+   */
+  async recheck(hosts: string[], now: Date): Promise<void> {
+    for (const host of hosts) {
+      for (const [executionId, seqs] of await takenOnTrust(this.parent.db, host)) {
+        await this.parent.db.transaction(async (tx) => {
+          const execution = await this.parent.lock(tx, executionId, now);
+          const verification = execution ? executionPolicy(execution.verification) : null;
+          if (!execution || !verification) return;
+          const network = this.networkOnce(tx, executionId);
+          const hooks = this.hooks(tx, execution, (await network()).coordinationStrategy as CoordinationStrategy, now);
+          await reopenTrusted(tx, this.deps, execution, network, host, seqs, verification, hooks, now);
+        });
+      }
+    }
+  }
+
+  /** The execution's network, read at most once (and only if a decision places copies). */
+  private networkOnce(tx: Tx, executionId: string): NetworkOf {
+    let read: Promise<NetworkRow> | null = null;
+    return () =>
+      (read ??= this.parent.network(tx, executionId).then((n) => {
+        if (!n) throw new Error(`execution ${executionId} has no network`);
+        return n;
+      }));
+  }
+
+  private hooks(tx: Tx, execution: ExecutionRow, strategy: CoordinationStrategy, now: Date): VerifyHooks & { failed: boolean } {
+    const hooks = {
+      strategy,
+      failed: false,
+      fail: async (reason: string) => {
+        hooks.failed = true;
+        await this.parent.fail(tx, execution, reason, now);
+      },
+      caught: (hosts: string[]) => tx.afterCommit(() => this.recheck(hosts, now)),
+    };
+    return hooks;
+  }
+}
