@@ -20,6 +20,7 @@ import { createScratchDatabase } from '../apps/server/src/db/scratch-database.ts
 import { compiledServer, spawnServer } from '../apps/server/test/support/server-process.ts';
 import { createWorker } from '../packages/client/src/index.ts';
 import { makespan } from './makespan.ts';
+import { verification } from './verification.ts';
 import type { Row } from './row.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -964,6 +965,13 @@ async function main() {
     if (want('makespan')) {
       // Makespan against the ideal with stragglers and a stalled agent, work stealing and speculation off then on (bench/makespan.ts).
       const result = await makespan({ base, key, quick, call, peakRss: () => peakRss(servers) });
+      rows.push(...result.rows);
+      notes.push(...result.notes);
+    }
+
+    if (want('verification')) {
+      // Verified results from faulty agents under none, replicate and adaptive (bench/verification.ts).
+      const result = await verification({ base, key, quick, call, peakRss: () => peakRss(servers) });
       rows.push(...result.rows);
       notes.push(...result.notes);
     }

@@ -25,6 +25,8 @@ import { addNetworkOptimize } from './cmd/network/optimize.ts';
 import { addNetworkStatus } from './cmd/network/status.ts';
 import { addNetworkUpdate } from './cmd/network/update.ts';
 import { addConfigShow } from './cmd/config/show.ts';
+import { addHostLift } from './cmd/host/lift.ts';
+import { addHostList } from './cmd/host/list.ts';
 import { addKeysCreate } from './cmd/keys/create.ts';
 import { addKeysList } from './cmd/keys/list.ts';
 import { addKeysRevoke } from './cmd/keys/revoke.ts';
@@ -162,6 +164,10 @@ export function buildProgram(deps: CliDeps): Command {
 
   const subtask = program.command('subtask').description('one subtask and its attempts');
   addSubtaskGet(subtask, deps);
+
+  const hosts = program.command('hosts').description('hosts’ checked results: trust and quarantine (README "Verification")');
+  addHostList(hosts, deps);
+  addHostLift(hosts, deps);
 
   const config = program.command('config').description('the CLI settings in use');
   addConfigShow(config, deps);

@@ -85,7 +85,19 @@ describe('the completion tree', () => {
 
   it('holds every command, with aliases, the choices of flags and arguments, and no hidden flag', () => {
     expect(tree.subcommands.map((s) => s.names[0])).toEqual(
-      expect.arrayContaining(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'config', 'completion', 'help']),
+      expect.arrayContaining([
+        'server',
+        'keys',
+        'audit',
+        'agent',
+        'swarm',
+        'dead-letters',
+        'subtask',
+        'hosts',
+        'config',
+        'completion',
+        'help',
+      ]),
     );
     expect(at('agent', 'remove').names).toEqual(['remove', 'deregister']);
     expect(at('swarm', 'join').options.find((o) => o.flags.includes('--role'))?.choices).toEqual([...SWARM_ROLES]);
@@ -144,6 +156,7 @@ describe('bash', () => {
       'swarm',
       'dead-letters',
       'subtask',
+      'hosts',
       'config',
       'completion',
       'help',
@@ -161,6 +174,7 @@ describe('bash', () => {
       'swarm',
       'dead-letters',
       'subtask',
+      'hosts',
       'config',
       'completion',
     ]);
@@ -211,6 +225,7 @@ describe('bash', () => {
       'swarm',
       'dead-letters',
       'subtask',
+      'hosts',
       'config',
       'completion',
       'help',
@@ -308,6 +323,7 @@ describe.skipIf(!hasZsh)('zsh', () => {
       'swarm',
       'dead-letters',
       'subtask',
+      'hosts',
       'config',
       'completion',
       'help',
@@ -382,7 +398,7 @@ describe.skipIf(!hasFish)('fish', () => {
 
   it('completes nouns, verbs, listed values and flags', () => {
     expect(complete('aitbc ')).toEqual(
-      sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'config', 'completion', 'help']),
+      sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'hosts', 'config', 'completion', 'help']),
     );
     expect(complete('aitbc swarm j')).toEqual(['join']);
     expect(complete('aitbc swarm join --role ')).toEqual(sorted(SWARM_ROLES));
@@ -394,7 +410,7 @@ describe.skipIf(!hasFish)('fish', () => {
     expect(complete('aitbc completion ')).toEqual(sorted(['bash', 'zsh', 'fish']));
     expect(complete('aitbc keys create --r')).toEqual([]);
     expect(complete('aitbc --url swarm ')).toEqual(
-      sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'config', 'completion', 'help']),
+      sorted(['server', 'keys', 'audit', 'agent', 'swarm', 'dead-letters', 'subtask', 'hosts', 'config', 'completion', 'help']),
     );
   });
 

@@ -18,6 +18,7 @@ function agent(i: number, over: Partial<AgentList['agents'][number]> = {}): Agen
     description: null,
     capabilities: ['gpu', 'llm'],
     status: 'online',
+    host: null,
     last_seen: '2026-11-25T06:51:33.123Z',
     owner_id: 'alice',
     created_at: '2026-11-25T06:50:00.000Z',
@@ -92,7 +93,7 @@ describe('table output', () => {
   it('prints one object as aligned key: value lines within 80 columns', () => {
     const text = renderFields(agent(7, { description: longText }));
     const lines = text.trimEnd().split('\n');
-    expect(lines).toHaveLength(9);
+    expect(lines).toHaveLength(10);
     const valueColumns = lines.map((l) => /^\w+: +/.exec(l)?.[0].length);
     expect(new Set(valueColumns)).toEqual(new Set([14])); // "capabilities: " is the longest key
     expect(lines).toContain('capabilities: gpu,llm');

@@ -161,6 +161,54 @@ function metricsOf(registry: Registry, outcomes: Outcomes, db: Database) {
         this.inc(outcomes.backups.secondsSaved);
       },
     }),
+    verificationReplicas: new Counter({
+      name: 'aitbc_verification_replicas_total',
+      help: 'Copies of subtasks this instance launched to verify results, beyond each subtask’s planned copies (README "Verification")',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(outcomes.verification.replicas);
+      },
+    }),
+    verificationDecisions: new Counter({
+      name: 'aitbc_verification_decisions_total',
+      help: 'Verified subtasks this instance decided, by outcome: quorum (copies agreed), trust (a trusted host, not spot-checked) or inconclusive',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const outcome of ['quorum', 'trust', 'inconclusive'] as const) this.inc({ outcome }, outcomes.verification[outcome]);
+      },
+    }),
+    invalidResults: new Counter({
+      name: 'aitbc_invalid_results_total',
+      help: 'Results this instance found invalid: they disagreed with the result a quorum of copies validated',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(outcomes.verification.invalid);
+      },
+    }),
+    quarantines: new Counter({
+      name: 'aitbc_hosts_quarantined_total',
+      help: 'Hosts (agents or members) this instance quarantined because their results kept failing validation',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(outcomes.verification.quarantined);
+      },
+    }),
+    hosts: new Gauge({
+      name: 'aitbc_hosts',
+      help: 'Hosts with a validation record, by state: quarantined now, or trusted (every owner)',
+      labelNames: ['state'],
+      registers: [registry],
+    }),
+    overhead: new Gauge({
+      name: 'aitbc_verification_compute_overhead',
+      help: 'Results run for verified subtasks ÷ verified subtasks decided (the work run ÷ the work needed; NaN before any), every owner',
+      registers: [registry],
+    }),
     dbUnits: new Histogram({
       name: 'aitbc_db_unit_duration_seconds',
       help: 'Database units of work (a transaction, or a run outside one) in seconds, including the wait for the SQLite gate or a pool connection',
@@ -248,13 +296,27 @@ type Metrics = ReturnType<typeof metricsOf>;
  */
 async function readRecords(db: Database, m: Metrics): Promise<void> {
   const sums = raw(MEMBER_STATUSES.map((s) => `SUM("${s}_members") AS "${s}"`).join(', '));
-  const [members, network, swarm] = await db.run((_, q) =>
+  const now = new Date();
+  const verified = (table: string) =>
+    sql`SELECT SUM("verify_results") AS "results", SUM("verify_validated" + "verify_inconclusive") AS "decided" FROM ${raw(`"${table}"`)}`;
+  const [members, network, swarm, hosts, networks, swarms] = await db.run((_, q) =>
     Promise.all([
       q.one<Record<string, unknown>>(sql`SELECT ${sums} FROM "swarms"`),
       openWorkTotal(q, 'network'),
       openWorkTotal(q, 'swarm'),
+      q.one<{ quarantined: unknown; trusted: unknown }>(sql`
+        SELECT SUM(CASE WHEN "quarantined_until" > ${now} THEN 1 ELSE 0 END) AS "quarantined",
+          SUM(CASE WHEN "trusted" AND NOT ("quarantined_until" IS NOT NULL AND "quarantined_until" > ${now}) THEN 1 ELSE 0 END) AS "trusted"
+        FROM "validation_records"`),
+      q.one<{ results: unknown; decided: unknown }>(verified('agent_networks')),
+      q.one<{ results: unknown; decided: unknown }>(verified('swarms')),
     ]),
   );
+  m.hosts.set({ state: 'quarantined' }, Number(hosts?.quarantined ?? 0));
+  m.hosts.set({ state: 'trusted' }, Number(hosts?.trusted ?? 0));
+  const run = Number(networks?.results ?? 0) + Number(swarms?.results ?? 0);
+  const needed = Number(networks?.decided ?? 0) + Number(swarms?.decided ?? 0);
+  m.overhead.set(needed > 0 ? run / needed : Number.NaN);
   for (const state of MEMBER_STATUSES) m.members.set({ state }, Number(members?.[state] ?? 0));
   for (const [source, open] of [
     ['network', network],

@@ -147,7 +147,7 @@ const ROUTE_ERRORS: Record<string, Record<number, string>> = {
   [`PATCH ${NETWORK}/{network_id}`]: { 404: 'An agent named in `agents` is not found, or not yours', 409: 'The network is archived' },
   [`DELETE ${NETWORK}/{network_id}`]: { 409: 'The network is already archived' },
   [`POST ${NETWORK}/{network_id}/execute`]: {
-    409: 'The network is paused or archived, or none of its agents exist any more',
+    409: 'The network is paused or archived, or none of its agents exist any more (or every one is quarantined)',
     422: `No agent of the network has the capabilities a subtask requires, or the task is over a size limit; or: ${IDEMPOTENCY_MISMATCH}`,
   },
   [`POST ${NETWORK}/{network_id}/executions/{execution_id}/cancel`]: { 409: 'The execution has already ended' },
@@ -158,6 +158,7 @@ const ROUTE_ERRORS: Record<string, Record<number, string>> = {
   'POST /swarm/members/{member_id}/claims': { 409: 'The member left its swarm; join again for a new member id' },
   'POST /swarm/members/{member_id}/heartbeat': { 409: 'The member left its swarm; join again for a new member id' },
   'POST /swarm/join': { 404: 'The swarm_id given is not found, or not yours' },
+  'POST /api/v1/hosts/{host_id}/lift': { 409: 'The host is not quarantined' },
   'POST /swarm/leave': { 404: 'The swarm or member is not found, or not yours', 409: 'The member (or every member) already left' },
   'POST /swarm/{swarm_id}/leave': { 409: 'Every one of your members in the swarm already left' },
   'POST /swarm/coordinate': {

@@ -87,9 +87,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
           void (who.kind === 'agent' ? await agents.seen(ownerId, who.id, now) : await heartbeats.beat(ownerId, who.id, now)),
       },
     });
-    const executions = new ExecutionParent(work);
+    const executions = new ExecutionParent(work, db);
     work.register('execution', executions);
-    work.register('coordination', new CoordinationParent(work));
+    work.register('coordination', new CoordinationParent(work, db));
     const tasks = taskWaiters(bus);
     // The database went down or read-only: long polls answer now (empty), not at the end of their wait.
     const stopInterrupting = db.availability.onChange((state) => {

@@ -91,3 +91,17 @@ export async function executionReopened(tx: Db, networkId: string, now: Date): P
       "last_activity_at" = ${now}, "updated_at" = ${now}
     WHERE "id" = ${networkId}`);
 }
+
+/** Verified work decided (README "Verification"), on a network's or swarm's row: negative to take back a reopened subtask. */
+export async function verifiedDecided(
+  tx: Db,
+  table: 'agent_networks' | 'swarms',
+  id: string,
+  n: { validated: number; inconclusive: number; results: number; replicas: number; invalid: number },
+): Promise<void> {
+  await tx.sql.run(sql`
+    UPDATE ${raw(`"${table}"`)} SET "verify_validated" = "verify_validated" + ${n.validated},
+      "verify_inconclusive" = "verify_inconclusive" + ${n.inconclusive}, "verify_results" = "verify_results" + ${n.results},
+      "verify_replicas" = "verify_replicas" + ${n.replicas}, "verify_invalid" = "verify_invalid" + ${n.invalid}, "updated_at" = ${new Date()}
+    WHERE "id" = ${id}`);
+}

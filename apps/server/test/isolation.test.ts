@@ -197,6 +197,10 @@ function matrix(a: World, b: World): Record<string, Case> {
     'agent.update': { attacks: [{ input: { agent_id: a.agent, status: 'offline' } }] },
     'agent.presence': { attacks: [{ input: { agent_id: a.agent, status: 'offline' } }] },
     'agent.remove': { attacks: [{ input: { agent_id: a.agent } }] },
+    'host.list': {
+      noObjectId: { why: 'lists the caller’s hosts', input: { limit: 500 }, check: (d) => expect(d).toMatchObject({ hosts: [] }) },
+    },
+    'host.lift': { attacks: [{ input: { host_id: a.agent } }, { input: { host_id: a.member } }] },
     'live.changes': { noObjectId: { why: 'a stream of the caller’s own changes: tested on its own below', input: {}, check: () => {} } },
     'live.tasks': {
       attacks: [{ input: { swarm_id: a.swarm } }],

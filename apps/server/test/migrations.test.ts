@@ -33,6 +33,7 @@ const tables = [
   'swarm_members',
   'swarm_votes',
   'swarms',
+  'validation_records',
 ];
 
 interface MigrationRow {

@@ -5,6 +5,7 @@ import { LiveProvider, useLive } from './live.tsx';
 import { Badge, ErrorNote } from './ui.tsx';
 import { Audit } from './views/Audit.tsx';
 import { DeadLetters } from './views/DeadLetters.tsx';
+import { Hosts } from './views/Hosts.tsx';
 import { Networks } from './views/Networks.tsx';
 import { Owners } from './views/Owners.tsx';
 import { Swarms } from './views/Swarms.tsx';
@@ -28,6 +29,7 @@ const VIEWS = [
   { path: '/tasks', label: 'Tasks', needs: 'read' },
   { path: '/networks', label: 'Networks', needs: 'read' },
   { path: '/dead-letters', label: 'Dead letters', needs: 'read' },
+  { path: '/hosts', label: 'Hosts', needs: 'read' },
   { path: '/audit', label: 'Audit', needs: 'owner' },
   { path: '/owners', label: 'Owners', needs: 'admin' },
 ] as const satisfies readonly { path: string; label: string; needs: KeyScope }[];
@@ -183,6 +185,7 @@ function Shell({ principal, onSignOut }: { principal: WhoAmI; onSignOut: () => v
         {view === '/tasks' ? <Tasks /> : null}
         {view === '/networks' ? <Networks /> : null}
         {view === '/dead-letters' ? <DeadLetters canRedrive={SCOPES[scope].rank >= SCOPES.owner.rank} /> : null}
+        {view === '/hosts' ? <Hosts canLift={SCOPES[scope].rank >= SCOPES.owner.rank} /> : null}
         {view === '/audit' ? <Audit admin={scope === 'admin'} /> : null}
         {view === '/owners' ? <Owners /> : null}
       </main>

@@ -312,6 +312,44 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     await context.close();
   });
 
+  it('shows verification: a network’s validated and invalid results, a quarantined host, and lifting it', async () => {
+    const agents: string[] = [];
+    for (const name of ['v1', 'v2', 'v3']) agents.push((await rest<{ id: string }>('POST', '/agents', aliceKey, { name })).id);
+    const network = await rest<{ id: string }>('POST', '/agents/networks', aliceKey, {
+      name: 'verified',
+      agents,
+      work_stealing: false,
+      verification: { policy: 'replicate', copies: 3, max_copies: 3, quarantine_after: 1 },
+    });
+    await rest('POST', `/agents/networks/${network.id}/execute`, aliceKey, { task: { subtasks: [{ x: 1 }] } });
+    const liar = agents[2]!;
+    // The liar answers first: two copies that agree later withdraw the third.
+    for (const agent of [liar, agents[0]!, agents[1]!]) {
+      const { subtask } = await rest<{ subtask: { subtask_id: string; lease_id: string } }>('POST', `/agents/${agent}/claim`, aliceKey, {});
+      await rest('POST', `/subtasks/${subtask.subtask_id}/result`, aliceKey, {
+        lease_id: subtask.lease_id,
+        result: agent === liar ? 'lie' : 'ok',
+      });
+    }
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await signIn(context, aliceKey);
+    await view(page, 'Networks');
+    await page.getByLabel('network').selectOption(network.id);
+    const card = page.getByTestId('verification');
+    await expect.poll(() => card.getByTestId('validated').textContent(), { timeout: 15_000 }).toBe('1');
+    expect(await card.getByTestId('invalid').textContent()).toBe('1');
+    expect(await card.getByTestId('overhead').textContent()).toBe('3×');
+    await view(page, 'Hosts');
+    const row = page.locator(`[data-testid="host"][data-host-id="${liar}"]`);
+    await expect.poll(() => row.getAttribute('data-state'), { timeout: 15_000 }).toBe('quarantined');
+    expect(await page.locator('[data-testid="host"][data-state="quarantined"]').count()).toBe(1);
+    await screenshots(page, 'hosts');
+    await row.getByRole('button', { name: 'Lift' }).click();
+    await expect.poll(() => row.getAttribute('data-state'), { timeout: 15_000 }).toBe('untrusted');
+    expect(await page.getByRole('alert').count()).toBe(0);
+    await context.close();
+  });
+
   it('shows a second owner none of the first owner’s swarm', async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await signIn(context, bobKey);
@@ -356,7 +394,7 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await signIn(context, srv.adminKey);
     expect(await page.getByTestId('scope').textContent()).toBe('admin');
-    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Dead letters', 'Audit', 'Owners']);
+    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Dead letters', 'Hosts', 'Audit', 'Owners']);
     await view(page, 'Audit');
     const rows = page.getByTestId('audit-entry');
     await rows.first().waitFor();
@@ -410,7 +448,7 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await signIn(context, aliceKey);
     expect(await page.getByTestId('scope').textContent()).toBe('owner');
-    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Dead letters', 'Audit']);
+    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Dead letters', 'Hosts', 'Audit']);
     await view(page, 'Audit');
     await page.locator('[data-testid="audit-entry"][data-action="key.create"]').first().waitFor();
     const owners = await page.getByTestId('audit-entry').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-owner-id')));
@@ -428,7 +466,7 @@ describe.skipIf(!haveChromium).each(databaseKinds)('the dashboard on %s, in Chro
     const page = await signIn(context, reader.key);
     expect(await page.getByTestId('whoami').textContent()).toBe('alice');
     expect(await page.getByTestId('scope').textContent()).toBe('read');
-    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Dead letters']);
+    expect(await navLinks(page)).toEqual(['Swarms', 'Tasks', 'Networks', 'Dead letters', 'Hosts']);
     await page.getByTestId('view-swarms').waitFor();
     await view(page, 'Tasks');
     await page.getByTestId('view-tasks').waitFor();

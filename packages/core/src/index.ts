@@ -14,3 +14,5 @@ export * from './schemas/stragglers.ts';
 export * from './schemas/retries.ts';
 export * from './schemas/dead-letters.ts';
 export * from './work/stragglers.ts';
+export * from './schemas/verification.ts';
+export * from './verification/index.ts';

@@ -5,9 +5,12 @@ import type { PrismaTx } from '../db/client.ts';
 export interface Actor {
   owner_id: string;
   key_id: string | null;
-  ip: string;
-  request_id: string;
+  ip: string | null;
+  request_id: string | null;
 }
+
+/** The server itself (a quarantine verification imposed): no key, address or request. */
+export const SERVER_ACTOR: Actor = { owner_id: 'server', key_id: null, ip: null, request_id: null };
 
 export interface AuditRecord {
   action: AuditAction;

@@ -286,7 +286,10 @@ export class Database {
   private pumpGate(): void {
     if (this.gateBusy) return;
     const first = this.gate.shift();
-    if (!first) return this.gateDrained?.();
+    if (!first) {
+      this.gateDrained?.();
+      return;
+    }
     this.gateBusy = true;
     const entries = [first];
     if (first.kind === 'transaction')

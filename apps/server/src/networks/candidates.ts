@@ -36,12 +36,18 @@ export async function meanTaskSeconds(db: Sql, agentIds: string[]): Promise<Map<
   return new Map(rows.flatMap((r) => (r.mean === null || r.mean === undefined ? [] : [[r.id, Number(r.mean)] as const])));
 }
 
-/** The network's agents as the strategies see them, in network order; deleted agents drop out. */
+/**
+ * The network's agents as the strategies see them, in network order, with
+ * their host labels; deleted agents drop out, and so do quarantined ones
+ * (README "Verification"): a quarantined agent gets no work.
+ */
 export async function loadCandidates(db: Sql, network: NetworkRow, now: Date): Promise<Candidate[]> {
   const ids = network.agents as string[];
   const [agents, load, speeds] = await Promise.all([
-    db.all<{ id: string; capabilities: unknown; status: string; last_seen: unknown }>(sql`
-      SELECT "id", "capabilities", "status", "last_seen" FROM "agents" WHERE "owner_id" = ${network.ownerId} AND "id" ${inList(ids)}`),
+    db.all<{ id: string; capabilities: unknown; status: string; last_seen: unknown; host: string | null }>(sql`
+      SELECT a."id", a."capabilities", a."status", a."last_seen", a."host" FROM "agents" a
+      WHERE a."owner_id" = ${network.ownerId} AND a."id" ${inList(ids)}
+        AND NOT EXISTS (SELECT 1 FROM "validation_records" v WHERE v."id" = a."id" AND v."quarantined_until" > ${now})`),
     openLoad(db, ids),
     network.coordinationStrategy === 'centralized' ? meanTaskSeconds(db, ids) : new Map<string, number>(),
   ]);
@@ -56,7 +62,15 @@ export async function loadCandidates(db: Sql, network: NetworkRow, now: Date): P
         open: load.get(id) ?? 0,
         live: isLive({ status: agent.status, lastSeen: time(agent.last_seen) }, network.claimTimeoutSeconds, now),
         avgTaskSeconds: speeds.get(id) ?? null,
+        host: agent.host ?? null,
       },
     ];
   });
+}
+
+/** The host labels of these agents (those that have one). */
+export async function agentHosts(db: Sql, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.all<{ host: string }>(sql`SELECT DISTINCT "host" FROM "agents" WHERE "id" ${inList(ids)} AND "host" IS NOT NULL`);
+  return rows.map((r) => r.host);
 }

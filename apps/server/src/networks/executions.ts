@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   chooseAgent,
+  type VerificationSettings,
   type CoordinationStrategy,
   decideReplicas,
   decomposeTask,
@@ -35,15 +36,23 @@ import {
   type WorkParent,
 } from '../work/parent.ts';
 import { openLoad } from '../work/open-work.ts';
-import type { NewSubtask } from '../work/sql/insert.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
-import { loadCandidates, meanTaskSeconds } from './candidates.ts';
+import { agentHosts, loadCandidates, meanTaskSeconds } from './candidates.ts';
+import { addCopies, countDecided, executionSubtask } from './copies.ts';
 import { recordDeadLetter } from './dead-letters.ts';
 import { findNetwork } from './records.ts';
-import { type ExecutionRow, type NetworkRow, networkSettings, priorityRank, toExecutionView } from './views.ts';
+import { executionPolicy, VerifiedExecutions, verifiedResults } from './verified.ts';
+import { type ExecutionRow, type NetworkRow, networkSettings, networkVerification, priorityRank, toExecutionView } from './views.ts';
+import { quarantinedAmong } from '../verification/records.ts';
 import { later } from '../clock.ts';
 
 const FINISHED_EXECUTION = ['completed', 'failed', 'cancelled'];
+
+/** What decides an execution's subtasks: its network's strategy and the policy it was submitted under. */
+interface ExecutionRules {
+  strategy: CoordinationStrategy;
+  verification: VerificationSettings | null;
+}
 
 export function executionNotFound(id: string): DomainError {
   return notFound(`Execution ${id} not found`);
@@ -60,13 +69,6 @@ export async function decidedCounts(tx: Pick<PrismaTx, 'executionProgress'>, exe
     _sum: { decided: true },
   });
   return new Map(rows.map((r) => [r.executionId, r._sum.decided ?? 0]));
-}
-
-/** `n` more subtasks of the execution are decided (on this connection's shard). */
-async function countDecided(db: Sql, executionId: string, n: number): Promise<void> {
-  await db.run(sql`
-    INSERT INTO "execution_progress" ("execution_id", "shard", "decided") VALUES (${executionId}, ${shard}, ${n})
-    ON CONFLICT ("execution_id", "shard") DO UPDATE SET "decided" = "execution_progress"."decided" + ${n}`);
 }
 
 /**
@@ -87,14 +89,24 @@ export async function submitExecution(
     throw conflict(`Agent network ${network.id} is ${network.status} and accepts no executions${how}`);
   }
   const candidates = await loadCandidates(tx.sql, network, now);
-  if (candidates.length === 0) throw conflict(`None of agent network ${network.id}'s agents exist any more; update its agents first`);
+  if (candidates.length === 0) {
+    const quarantined = await quarantinedAmong(tx.sql, network.agents as string[], now);
+    throw conflict(
+      quarantined.size > 0
+        ? `Every agent of network ${network.id} that exists is quarantined (README "Verification"); lift one with POST /api/v1/hosts/{host_id}/lift`
+        : `None of agent network ${network.id}'s agents exist any more; update its agents first`,
+    );
+  }
   const planned = decomposeTask(input.task, candidates.length);
+  const verification = networkVerification(network);
   let plan: ReturnType<typeof planAssignments>;
   try {
     plan = planAssignments(planned, candidates, {
       strategy: strategyOf(network),
       cursor: network.rrCursor,
       replication: network.replication,
+      // Under a policy, a subtask starts with k copies (replicate) or one (adaptive) on distinct hosts.
+      copies: verification.policy === 'replicate' ? verification.copies : verification.policy === 'adaptive' ? 1 : undefined,
     });
   } catch (error) {
     if (error instanceof NoCapableAgentError) throw unprocessable(error.message);
@@ -110,6 +122,8 @@ export async function submitExecution(
       priority: input.priority,
       status: 'queued',
       subtaskCount: planned.length,
+      // The policy it runs under, whatever the network's becomes.
+      ...(verification.policy === 'none' ? {} : { verification: verification as object }),
       createdAt: now,
       // Its subtasks' spans join the trace of the request that submitted it (tracing on only).
       traceParent: work.tracing.current(),
@@ -147,6 +161,7 @@ export async function submitExecution(
         result: null,
         resultKey: null,
         accepted: false,
+        validation: null,
         error: null,
         startedAt: null,
         completedAt: null,
@@ -179,7 +194,21 @@ export class ExecutionParent implements WorkParent {
   /** Execution → network: fixed for an execution's life. */
   private readonly networkOf = new Map<string, string>();
 
-  constructor(private readonly work: WorkEngine) {}
+  /** Its verified executions' decisions (README "Verification"). */
+  private readonly verified: VerifiedExecutions;
+
+  constructor(
+    private readonly work: WorkEngine,
+    db: Database,
+  ) {
+    this.verified = new VerifiedExecutions({
+      db,
+      work,
+      network: (tx, id) => this.network(tx, id),
+      lock: lockExecution,
+      fail: (tx, execution, reason, now, dead) => this.fail(tx, execution, reason, now, dead),
+    });
+  }
 
   private async network(tx: Tx, executionId: string): Promise<NetworkRow | null> {
     const networkId =
@@ -195,27 +224,32 @@ export class ExecutionParent implements WorkParent {
     this.networkOf.set(executionId, networkId);
   }
 
-  /** Strategies read in a transaction (by lock), for its settle to reuse. */
-  private readonly seen = new WeakMap<object, Map<string, CoordinationStrategy>>();
+  /** Strategies and policies read in a transaction (by lock), for its settle to reuse. */
+  private readonly seen = new WeakMap<object, Map<string, ExecutionRules>>();
 
-  /** Strategies per execution, read raw (once per transaction): results on a single-replica strategy need no lock at all. */
-  private async strategies(tx: Tx, ids: string[]): Promise<Map<string, CoordinationStrategy>> {
+  /**
+   * Strategies and verification policies per execution, read raw (once per transaction): results on a
+   * single-replica strategy without a policy need no lock at all.
+   */
+  private async strategies(tx: Tx, ids: string[]): Promise<Map<string, ExecutionRules>> {
     const known = this.seen.get(tx);
     if (known && ids.every((id) => known.has(id))) return known;
-    const rows = await tx.sql.all<{ id: string; network_id: string; coordination_strategy: string }>(sql`
-      SELECT e."id", e."network_id", n."coordination_strategy" FROM "agent_network_executions" e
+    const rows = await tx.sql.all<{ id: string; network_id: string; coordination_strategy: string; verification: unknown }>(sql`
+      SELECT e."id", e."network_id", n."coordination_strategy", e."verification" FROM "agent_network_executions" e
       JOIN "agent_networks" n ON n."id" = e."network_id" WHERE e."id" ${inList(ids)}`);
     for (const r of rows) this.remember(r.id, r.network_id);
-    const found = new Map(rows.map((r) => [r.id, r.coordination_strategy as CoordinationStrategy]));
+    const found = new Map(
+      rows.map((r) => [r.id, { strategy: r.coordination_strategy as CoordinationStrategy, verification: executionPolicy(r.verification) }]),
+    );
     this.seen.set(tx, new Map([...(known ?? []), ...found]));
     return found;
   }
 
   async lock(tx: Tx, ids: string[], moving: boolean, now: Date): Promise<void> {
-    const replicated = moving ? null : await this.strategies(tx, ids);
+    const rules = moving ? null : await this.strategies(tx, ids);
     for (const id of ids) {
-      const strategy = replicated?.get(id);
-      if (moving || (strategy && isReplicated(strategy))) await lockExecution(tx, id, now);
+      const r = rules?.get(id);
+      if (moving || (r && (isReplicated(r.strategy) || r.verification))) await lockExecution(tx, id, now);
     }
   }
 
@@ -259,11 +293,14 @@ export class ExecutionParent implements WorkParent {
       where: { executionId: s.executionId, seq: s.seq, id: { not: s.id } },
       select: { assigneeId: true },
     });
+    const holders = siblings.flatMap((x) => (x.assigneeId ? [x.assigneeId] : []));
     const candidates = await loadCandidates(tx.sql, network, now);
     const choice = chooseAgent(strategyOf(network), (s.requires as string[] | null) ?? [], candidates, {
       cursor: network.rrCursor,
-      exclude: siblings.flatMap((x) => (x.assigneeId ? [x.assigneeId] : [])),
+      exclude: holders,
       avoid,
+      // Copies of one subtask never share a host (README "Verification").
+      excludeHosts: await agentHosts(tx.sql, holders),
     });
     if (choice.cursor !== network.rrCursor) await tx.agentNetwork.update({ where: { id: network.id }, data: { rrCursor: choice.cursor } });
     return {
@@ -274,8 +311,10 @@ export class ExecutionParent implements WorkParent {
   }
 
   async settle(tx: Tx, executionId: string, replicas: SubtaskRow[], now: Date): Promise<void> {
-    const strategy = (await this.strategies(tx, [executionId])).get(executionId);
-    if (!strategy) return;
+    const rules = (await this.strategies(tx, [executionId])).get(executionId);
+    if (!rules) return;
+    const { strategy, verification } = rules;
+    if (verification) return this.verified.settle(tx, executionId, replicas, strategy, verification, now);
     if (!isReplicated(strategy)) {
       // One replica per subtask: a result decides it; a failure fails the execution.
       const completed = replicas.filter((s) => s.status === 'completed');
@@ -343,34 +382,9 @@ export class ExecutionParent implements WorkParent {
     await countDecided(tx.sql, execution.id, 1);
   }
 
-  /** One more replica of a disputed subtask, on an agent that holds none of it yet. False when nobody can take it. */
+  /** One more replica of a disputed subtask, on an agent (and host) that holds none of it yet. False when nobody can take it. */
   private async addReplica(tx: Tx, network: NetworkRow, replicas: SubtaskRow[], now: Date): Promise<boolean> {
-    const first = replicas[0]!;
-    const requires = (first.requires as string[] | null) ?? [];
-    const choice = chooseAgent(strategyOf(network), requires, await loadCandidates(tx.sql, network, now), {
-      cursor: network.rrCursor,
-      exclude: replicas.flatMap((r) => (r.assigneeId ? [r.assigneeId] : [])),
-      avoid: [],
-    });
-    if (!choice.agentId) return false;
-    const replica = executionSubtask(
-      network,
-      first.executionId!,
-      {
-        seq: first.seq,
-        replica: Math.max(...replicas.map((r) => r.replica)) + 1,
-        agentId: choice.agentId,
-        payload: first.payload,
-        requires,
-        priorityRank: first.priorityRank,
-        maxAttempts: first.maxAttempts,
-        // Its place in the queue is the subtask's original one.
-        createdAt: first.createdAt,
-      },
-      now,
-    );
-    await this.work.enqueue(tx, [replica], now);
-    return true;
+    return (await addCopies(tx, this.work, network, replicas, 1, now)) > 0;
   }
 
   /** A subtask failed for good: the execution fails and its remaining work is withdrawn. Call with the execution locked. */
@@ -447,11 +461,21 @@ export class ExecutionParent implements WorkParent {
     await db.transaction(async (tx) => {
       const execution = await lockExecution(tx, executionId, now);
       if (!execution) return;
-      const accepted = await tx.sql.all<{ result: unknown }>(
-        sql`SELECT "result" FROM "subtasks" WHERE "execution_id" = ${executionId} AND "accepted" = ${true} ORDER BY "seq"`,
-      );
-      const subtaskResults = accepted.map((s) => fromJson(s.result));
-      const results = executionResults(subtaskResults, (execution.task as NetworkTask).reduce ?? null);
+      const reduce = (execution.task as NetworkTask).reduce ?? null;
+      let results: ReturnType<typeof executionResults>;
+      if (executionPolicy(execution.verification)) {
+        // A subtask reopened (its host caught) since the count above is not decided: read the count again under the lock.
+        if ((await decidedCounts(tx, [executionId])).get(executionId)! < execution.subtaskCount) return;
+        results = await verifiedResults(tx, executionId, reduce);
+      } else {
+        const accepted = await tx.sql.all<{ result: unknown }>(
+          sql`SELECT "result" FROM "subtasks" WHERE "execution_id" = ${executionId} AND "accepted" = ${true} ORDER BY "seq"`,
+        );
+        results = executionResults(
+          accepted.map((s) => fromJson(s.result)),
+          reduce,
+        );
+      }
       await tx.agentNetworkExecution.update({
         where: { id: executionId },
         data: { status: 'completed', completedAt: now, results: results as object },
@@ -464,12 +488,14 @@ export class ExecutionParent implements WorkParent {
   }
 
   /** The live executions of the agent's networks that let it take others' work (README "Stragglers"). */
-  async openTo(db: Sql, ownerId: string, agentId: string): Promise<OpenParent[]> {
+  async openTo(db: Sql, ownerId: string, agentId: string, now: Date): Promise<OpenParent[]> {
     const networks = await db.all<Record<string, unknown>>(sql`
       SELECT "id", "agents", "coordination_strategy", "work_stealing", "speculation", "speculation_multiplier", "speculation_quantile"
       FROM "agent_networks" WHERE "owner_id" = ${ownerId} AND ("work_stealing" OR "speculation")`);
     const mine = new Map(networks.filter((n) => fromJson<string[]>(n.agents).includes(agentId)).map((n) => [n.id as string, n]));
     if (mine.size === 0) return [];
+    // A quarantined agent takes no one's work (README "Verification"); asked only when there is work it could take.
+    if ((await quarantinedAmong(db, [agentId], now)).size > 0) return [];
     const live = await db.all<{ id: string; network_id: string; subtask_count: unknown; decided: unknown }>(sql`
       SELECT e."id", e."network_id", e."subtask_count",
         (SELECT COALESCE(SUM(p."decided"), 0) FROM "execution_progress" p WHERE p."execution_id" = e."id") AS "decided"
@@ -515,38 +541,6 @@ export class ExecutionParent implements WorkParent {
   backups(tx: Tx, executionId: string, by: BackupCounts): Promise<void> {
     return countBackups(tx.sql, 'agent_network_executions', executionId, by);
   }
-}
-
-/** A new subtask of an execution, assigned to `agentId` now: its claim window, attempts and lease from the network's settings. */
-function executionSubtask(
-  network: NetworkRow,
-  executionId: string,
-  s: Pick<NewSubtask, 'seq' | 'replica' | 'payload' | 'requires' | 'priorityRank' | 'createdAt'> & {
-    agentId: string;
-    /** A replica keeps its subtask's, which the network may have changed since. */
-    maxAttempts?: number;
-  },
-  now: Date,
-): NewSubtask {
-  return {
-    id: randomUUID(),
-    ownerId: network.ownerId,
-    networkId: network.id,
-    executionId,
-    coordinationId: null,
-    swarmId: null,
-    seq: s.seq,
-    replica: s.replica,
-    payload: s.payload,
-    requires: s.requires,
-    priorityRank: s.priorityRank,
-    assigneeId: s.agentId,
-    claimBy: later(now, network.claimTimeoutSeconds),
-    maxAttempts: s.maxAttempts ?? network.maxAttempts,
-    leaseSeconds: network.leaseSeconds,
-    maxAttemptSeconds: network.maxAttemptSeconds,
-    createdAt: s.createdAt,
-  };
 }
 
 /** Cancel a live execution: its open work is withdrawn. */

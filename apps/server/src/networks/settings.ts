@@ -1,6 +1,12 @@
 // A network's settings and the checks its create and update make: the caller's
 // own agents, replication bounds, and the metrics a status asks for.
-import { NETWORK_METRIC_NAMES, type NetworkMetrics } from '@aitbc/core';
+import {
+  NETWORK_METRIC_NAMES,
+  type NetworkMetrics,
+  type VerificationInput,
+  type VerificationSettings,
+  verificationSettings,
+} from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import { invalid, notFound } from '../errors.ts';
 
@@ -61,4 +67,21 @@ export function selectMetrics(metrics: NetworkMetrics, wanted: string | undefine
     throw invalid(`Unknown metric ${unknown.join(', ')}; choose from ${NETWORK_METRIC_NAMES.join(', ')} (or all)`);
   }
   return Object.fromEntries(names.map((n) => [n, metrics[n as keyof NetworkMetrics]]));
+}
+
+/**
+ * The verification column a create or update writes (README "Verification"): the policy named, merged into the
+ * current one (an update) or the defaults, stored in full; nothing when none is named. The merged policy is
+ * checked again: a quorum or copies above max_copies is a 400.
+ */
+export function verificationColumn(
+  current: VerificationSettings | undefined,
+  input: VerificationInput | undefined,
+): { verification?: VerificationSettings } {
+  if (input === undefined) return {};
+  const merged = verificationSettings({ ...current, ...input });
+  for (const field of ['quorum', 'copies'] as const)
+    if (merged[field] > merged.max_copies)
+      throw invalid(`verification.${field} (${merged[field]}) must be at most verification.max_copies (${merged.max_copies})`);
+  return { verification: merged };
 }

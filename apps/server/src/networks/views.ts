@@ -12,10 +12,18 @@ import type {
   SubtaskStatus,
   SubtaskView,
 } from '@aitbc/core';
-import { speculationView } from '@aitbc/core';
+import {
+  type VerificationInput,
+  type VerificationSettings,
+  type VerificationView,
+  speculationView,
+  verificationSettings,
+  verificationView,
+} from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import { flag, fromJson, time } from '../db/sql.ts';
 import type { SubtaskRow } from '../work/subtasks.ts';
+import { subtasksVerification, validationOf } from '../verification/views.ts';
 
 export type NetworkRow = NonNullable<Awaited<ReturnType<PrismaTx['agentNetwork']['findFirst']>>>;
 export type ExecutionRow = NonNullable<Awaited<ReturnType<PrismaTx['agentNetworkExecution']['findFirst']>>>;
@@ -53,6 +61,12 @@ export function networkFrom(r: Record<string, unknown>): NetworkRow {
     executionSeconds: num(r.execution_seconds),
     replicatedDecided: num(r.replicated_decided),
     disagreements: num(r.disagreements),
+    verification: fromJson(r.verification),
+    verifyValidated: num(r.verify_validated),
+    verifyInconclusive: num(r.verify_inconclusive),
+    verifyResults: num(r.verify_results),
+    verifyReplicas: num(r.verify_replicas),
+    verifyInvalid: num(r.verify_invalid),
     lastActivityAt: time(r.last_activity_at),
     createdAt: time(r.created_at),
     updatedAt: time(r.updated_at),
@@ -76,6 +90,23 @@ export function networkSettings(n: NetworkRow) {
   };
 }
 
+/** The network's verification policy in full (none without one). */
+export function networkVerification(n: NetworkRow): VerificationSettings {
+  return verificationSettings(n.verification as VerificationInput | null);
+}
+
+/** The network's verified work in all (its counters). */
+export function networkVerificationView(n: NetworkRow): VerificationView {
+  return verificationView(networkVerification(n), {
+    validated: n.verifyValidated,
+    inconclusive: n.verifyInconclusive,
+    pending: null,
+    results: n.verifyResults,
+    replicas: n.verifyReplicas,
+    invalid: n.verifyInvalid,
+  });
+}
+
 export function toNetworkView(n: NetworkRow): NetworkView {
   return {
     id: n.id,
@@ -84,6 +115,7 @@ export function toNetworkView(n: NetworkRow): NetworkView {
     agents: n.agents as string[],
     coordination_strategy: n.coordinationStrategy as CoordinationStrategy,
     status: n.status as NetworkStatus,
+    verification: networkVerification(n),
     owner_id: n.ownerId,
     created_at: n.createdAt.toISOString(),
     updated_at: n.updatedAt.toISOString(),
@@ -121,6 +153,7 @@ export function toSubtaskView(s: SubtaskRow): SubtaskView {
     assignee_id: s.assigneeId,
     attempts: s.attempts,
     accepted: s.accepted,
+    ...validationOf(s),
     ...(s.status === 'completed' ? { result: s.result } : {}),
     error: s.error,
     started_at: iso(s.startedAt),
@@ -132,6 +165,7 @@ export function toExecutionView(e: ExecutionRow, subtasks: SubtaskRow[], decided
   return {
     ...toExecutionSummary(e, decided),
     task: e.task as Record<string, unknown>,
+    verification: e.verification ? subtasksVerification(verificationSettings(e.verification as VerificationInput), subtasks) : null,
     results: (e.results as ExecutionResults | null) ?? null,
     subtasks: subtasks.map(toSubtaskView),
   };

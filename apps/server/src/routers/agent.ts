@@ -24,6 +24,7 @@ export function toAgentView(a: AgentRow): AgentView {
     description: a.description,
     capabilities: a.capabilities as string[],
     status: a.status as AgentStatus,
+    host: a.host,
     last_seen: a.lastSeen?.toISOString() ?? null,
     owner_id: a.ownerId,
     created_at: a.createdAt.toISOString(),
@@ -57,7 +58,7 @@ const tags = ['agents'];
 async function changeAgent(
   ctx: AuthedContext,
   agentId: string,
-  data: { name?: string; description?: string | null; capabilities?: string[]; status?: AgentStatus },
+  data: { name?: string; description?: string | null; capabilities?: string[]; status?: AgentStatus; host?: string | null },
 ): Promise<AgentRow> {
   const now = ctx.clock.now();
   const agent = await ctx.db
@@ -89,6 +90,7 @@ export const agentRouter = router({
               description: input.description ?? null,
               capabilities: input.capabilities,
               status: input.status,
+              host: input.host ?? null,
               lastSeen: input.status === 'offline' ? null : ctx.clock.now(),
             },
           }),

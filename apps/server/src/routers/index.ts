@@ -2,6 +2,7 @@ import { router } from '../trpc.ts';
 import { agentRouter } from './agent.ts';
 import { executionRouter } from './execution.ts';
 import { historyRouter } from './history.ts';
+import { hostRouter } from './host.ts';
 import { auditRouter } from './audit.ts';
 import { deadLetterRouter } from './dead-letter.ts';
 import { keyRouter } from './key.ts';
@@ -23,6 +24,7 @@ export const appRouter = router({
   work: workRouter,
   deadLetter: deadLetterRouter,
   swarm: swarmRouter,
+  host: hostRouter,
   agent: agentRouter,
   live: liveRouter,
   history: historyRouter,

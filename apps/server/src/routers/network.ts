@@ -19,8 +19,8 @@ import {
   recommend,
 } from '@aitbc/core';
 import { executionCounts, findNetwork, measureNetwork } from '../networks/records.ts';
-import { checkReplication, requireOwnAgents, selectMetrics, settingColumns } from '../networks/settings.ts';
-import { networkSettings, toNetworkView } from '../networks/views.ts';
+import { checkReplication, requireOwnAgents, selectMetrics, settingColumns, verificationColumn } from '../networks/settings.ts';
+import { networkSettings, networkVerification, networkVerificationView, toNetworkView } from '../networks/views.ts';
 import { listPage } from '../pagination.ts';
 import { type AuthedContext, actorOf, ownerProcedure, readProcedure, router, submitOf } from '../trpc.ts';
 import { submitOnce } from '../idempotency.ts';
@@ -83,6 +83,7 @@ export const networkRouter = router({
             coordinationStrategy: input.coordination_strategy,
             status: 'active',
             ...settingColumns(input),
+            ...verificationColumn(undefined, input.verification),
             replication,
             maxReplication,
           },
@@ -145,6 +146,7 @@ export const networkRouter = router({
             ...(input.coordination_strategy !== undefined ? { coordinationStrategy: input.coordination_strategy } : {}),
             ...(input.status !== undefined ? { status: input.status } : {}),
             ...settingColumns(input),
+            ...verificationColumn(networkVerification(network), input.verification),
           },
         });
         if (input.lease_seconds !== undefined) {
@@ -215,6 +217,7 @@ export const networkRouter = router({
           active_tasks: counts.active,
           total_executions: counts.total,
           performance_metrics: selectMetrics(metrics, input.metrics),
+          verification: networkVerificationView(network),
           last_activity: (counts.lastActivity ?? network.updatedAt).toISOString(),
         };
       }),

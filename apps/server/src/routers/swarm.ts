@@ -385,7 +385,9 @@ export const swarmRouter = router({
     .input(ConsensusRequest)
     .output(ConsensusView)
     .mutation(async ({ ctx, input }) => {
-      const view = await ctx.db.transaction((db) => requestConsensus(db, ctx.work, ctx.principal.owner_id, input, ctx.clock.now()));
+      const view = await ctx.db.transaction((db) =>
+        requestConsensus(db, { db: ctx.db, work: ctx.work }, ctx.principal.owner_id, input, ctx.clock.now()),
+      );
       changed(ctx, view.swarm_id, view.task_id);
       return view;
     }),

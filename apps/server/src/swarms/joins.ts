@@ -27,6 +27,7 @@ const MEMBER_COLUMNS = {
   status: 'status',
   ownerId: 'owner_id',
   reputation: 'reputation',
+  host: 'host',
   createdAt: 'created_at',
   updatedAt: 'updated_at',
   leftAt: 'left_at',

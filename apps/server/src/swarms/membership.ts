@@ -68,6 +68,7 @@ export function memberRow(swarm: SwarmRow, ownerId: string, input: JoinRequest, 
     capability: input.capability,
     region: input.region ?? null,
     priority: input.priority ?? 'normal',
+    host: input.host ?? null,
     status: 'active',
     ownerId,
     reputation: 0.5,
@@ -218,7 +219,8 @@ export interface CandidateFilter {
  * active ones (selection ranks them further by priority and load), plus up
  * to `window` suspect or failed ones, which only count toward the reason
  * when too few qualify. Bounded, so a coordinate costs the same in a swarm
- * of ten members or ten thousand.
+ * of ten members or ten thousand. A quarantined member (README
+ * "Verification") is not a candidate.
  */
 export async function memberCandidates(
   db: Sql,
@@ -226,6 +228,7 @@ export async function memberCandidates(
   swarmId: string | undefined,
   filter: CandidateFilter,
   window: number,
+  now: Date = new Date(),
 ): Promise<MemberCandidate[]> {
   const where = join(
     [
@@ -239,7 +242,9 @@ export async function memberCandidates(
   );
   const [active, down] = await Promise.all([
     db.all(
-      sql`SELECT * FROM "swarm_members" WHERE ${where} AND "status" = 'active' ORDER BY "reputation" DESC, "member_id" LIMIT ${raw(String(window))}`,
+      sql`SELECT * FROM "swarm_members" m WHERE ${where} AND "status" = 'active'
+        AND NOT EXISTS (SELECT 1 FROM "validation_records" v WHERE v."id" = m."member_id" AND v."quarantined_until" > ${now})
+        ORDER BY "reputation" DESC, "member_id" LIMIT ${raw(String(window))}`,
     ),
     db.all(sql`SELECT * FROM "swarm_members" WHERE ${where} AND "status" IN ('suspect', 'failed') LIMIT ${raw(String(window))}`),
   ]);

@@ -3,6 +3,7 @@
 import {
   speculationView,
   swarmMetricsFromTotals,
+  verificationView,
   type MemberStatus,
   type SwarmMetrics,
   type SwarmStatusView,
@@ -10,6 +11,8 @@ import {
   type SwarmView,
   type TaskStatus,
   type TaskStatusView,
+  type TaskVerificationView,
+  type VerificationSettings,
   LIVE_TASK_STATUSES,
   memberWorkState,
   reportedTaskStatus,
@@ -17,8 +20,10 @@ import {
   VOTING_STRATEGIES,
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
-import { inList, type Sql, sql } from '../db/sql.ts';
+import { flag, inList, type Sql, sql } from '../db/sql.ts';
 import { consensusView } from './coordinations.ts';
+import { subtasksVerification, validationOf } from '../verification/views.ts';
+import { taskPolicy } from './verified.ts';
 import { type CoordinationRow, iso, type MemberCounts, type MemberRow, type SwarmRow, swarmStatusOf, toMemberView } from './views.ts';
 
 /** Members by state: the swarm's own counters. */
@@ -78,6 +83,14 @@ export function swarmStatus(swarms: SwarmRow[]): SwarmStatusView[] {
       active_tasks: s.liveTasks,
       coordination_status: coordinationStatus(s.liveTasks),
       performance_metrics: measureSwarm(s),
+      verification: verificationView(null, {
+        validated: s.verifyValidated,
+        inconclusive: s.verifyInconclusive,
+        pending: null,
+        results: s.verifyResults,
+        replicas: s.verifyReplicas,
+        invalid: s.verifyInvalid,
+      }),
     };
   });
 }
@@ -86,9 +99,18 @@ export function swarmStatus(swarms: SwarmRow[]): SwarmStatusView[] {
 export async function taskStatus(db: Sql, c: CoordinationRow): Promise<TaskStatusView> {
   const strategy = c.strategy as SwarmStrategy;
   const assigned = (c.assignedMembers as string[] | null) ?? [];
+  const policy = taskPolicy(c);
   const [subtasks, members] = await Promise.all([
-    db.all<{ assignee_id: string | null; status: string }>(sql`
-      SELECT "assignee_id", "status" FROM "subtasks" WHERE "coordination_id" = ${c.id} ORDER BY "seq", "replica"`),
+    db.all<{
+      assignee_id: string | null;
+      status: string;
+      seq: unknown;
+      replica: unknown;
+      accepted: unknown;
+      validation: string | null;
+    }>(sql`
+      SELECT "assignee_id", "status", "seq", "replica", "accepted", "validation" FROM "subtasks"
+      WHERE "coordination_id" = ${c.id} ORDER BY "seq", "replica"`),
     db.all<{ member_id: string; status: string }>(
       sql`SELECT "member_id", "status" FROM "swarm_members" WHERE "member_id" ${inList(assigned)}`,
     ),
@@ -129,9 +151,29 @@ export async function taskStatus(db: Sql, c: CoordinationRow): Promise<TaskStatu
     consensus: voting ? await consensusView(db, c) : null,
     error: c.error,
     speculation: speculationView(c),
+    verification: policy ? taskVerification(policy, subtasks) : null,
     created_at: c.createdAt.toISOString(),
     started_at: iso(c.startedAt),
     completed_at: iso(c.completedAt),
     deadline_at: iso(c.deadlineAt),
+  };
+}
+
+/** A verified task's verification: what it cost and caught, and every copy's validation. */
+function taskVerification(
+  policy: VerificationSettings,
+  subtasks: { assignee_id: string | null; status: string; seq: unknown; replica: unknown; accepted: unknown; validation: string | null }[],
+): TaskVerificationView {
+  const copies = subtasks.map((s) => ({
+    seq: Number(s.seq),
+    replica: Number(s.replica),
+    member_id: s.assignee_id,
+    status: s.status,
+    accepted: flag(s.accepted),
+    validation: s.validation,
+  }));
+  return {
+    ...subtasksVerification(policy, copies),
+    copies: copies.map((s) => ({ seq: s.seq, replica: s.replica, member_id: s.member_id, status: s.status, ...validationOf(s) })),
   };
 }

@@ -20,6 +20,7 @@ export function toMemberView(m: MemberRow, now: Date): MemberView {
     capability: m.capability,
     region: m.region,
     priority: m.priority as MemberPriority,
+    host: m.host,
     status: m.status as MemberStatus,
     reputation: m.reputation,
     joined_at: m.createdAt.toISOString(),
@@ -62,6 +63,7 @@ export function toCandidate(m: MemberRow, load: number): MemberCandidate {
     status: m.status as MemberStatus,
     reputation: m.reputation,
     load,
+    host: m.host,
   };
 }
 
@@ -89,6 +91,11 @@ export function swarmFrom(r: Record<string, unknown>): SwarmRow {
     attemptsExpired: n(r.attempts_expired),
     taskSeconds: n(r.task_seconds),
     acceptedResults: n(r.accepted_results),
+    verifyValidated: n(r.verify_validated),
+    verifyInconclusive: n(r.verify_inconclusive),
+    verifyResults: n(r.verify_results),
+    verifyReplicas: n(r.verify_replicas),
+    verifyInvalid: n(r.verify_invalid),
     createdAt: time(r.created_at),
     updatedAt: time(r.updated_at),
   } satisfies Record<keyof SwarmRow, unknown> as SwarmRow;
@@ -107,6 +114,7 @@ export function memberFrom(r: Record<string, unknown>): MemberRow {
     status: r.status as string,
     ownerId: r.owner_id as string,
     reputation: num(r.reputation),
+    host: (r.host as string | null) ?? null,
     lastHeartbeatAt: time(r.last_heartbeat_at),
     suspectAt: time(r.suspect_at),
     failAt: time(r.fail_at),

@@ -23,4 +23,9 @@ export class Outcomes {
   stolen = 0;
   /** Backup copies started, those whose result came first, and the time they saved (an estimate; README "Stragglers"). */
   readonly backups = { launched: 0, won: 0, secondsSaved: 0 };
+  /**
+   * Verified results (README "Verification"): copies run beyond each subtask's first, subtasks decided (validated
+   * by a quorum, by trust, or inconclusive), results checked and found invalid, and hosts quarantined.
+   */
+  readonly verification = { replicas: 0, quorum: 0, trust: 0, inconclusive: 0, checked: 0, invalid: 0, quarantined: 0 };
 }

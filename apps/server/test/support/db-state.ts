@@ -156,11 +156,14 @@ async function invariants(tx: PrismaTx): Promise<string[]> {
     const rows = byExecution.get(e.id) ?? [];
     const stored = decidedCount.get(e.id) ?? 0;
     const seqs = new Set(rows.map((s) => s.seq));
-    const decided = new Set(rows.filter((s) => s.accepted).map((s) => s.seq));
+    // A subtask is decided by an accepted copy, or (under a verification policy) as inconclusive.
+    const decided = new Set(rows.filter((s) => s.accepted || s.validation === 'inconclusive').map((s) => s.seq));
     const acceptedRows = rows.filter((s) => s.accepted).length;
+    const inconclusive = new Set(rows.filter((s) => s.validation === 'inconclusive').map((s) => s.seq)).size;
     if (seqs.size !== e.subtaskCount) problems.push(`execution ${e.id}: subtask_count ${e.subtaskCount}, ${seqs.size} subtasks`);
     if (decided.size !== stored) problems.push(`execution ${e.id}: execution_progress says ${stored} decided, ${decided.size} are`);
-    if (acceptedRows !== decided.size) problems.push(`execution ${e.id}: ${acceptedRows} accepted replicas for ${decided.size} subtasks`);
+    if (acceptedRows + inconclusive !== decided.size)
+      problems.push(`execution ${e.id}: ${acceptedRows} accepted replicas for ${decided.size - inconclusive} subtasks`);
     if (e.status === 'completed') {
       if (stored !== e.subtaskCount) problems.push(`execution ${e.id}: completed with ${stored}/${e.subtaskCount} decided`);
       const results = (e.results as { subtask_results?: unknown[] } | null)?.subtask_results;
@@ -185,7 +188,7 @@ async function invariants(tx: PrismaTx): Promise<string[]> {
       if (c.consensusReachedAt && c.decidedCount !== 1)
         problems.push(`task ${c.taskId}: consensus reached but decided_count ${c.decidedCount}`);
     } else {
-      const accepted = rows.filter((s) => s.accepted).length;
+      const accepted = new Set(rows.filter((s) => s.accepted || s.validation === 'inconclusive').map((s) => s.seq)).size;
       if (accepted !== c.decidedCount) problems.push(`task ${c.taskId}: decided_count ${c.decidedCount}, ${accepted} accepted`);
       if (c.status === 'completed' && c.decidedCount !== c.subtaskCount)
         problems.push(`task ${c.taskId}: completed with ${c.decidedCount}/${c.subtaskCount}`);

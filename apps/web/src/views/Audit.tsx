@@ -22,6 +22,8 @@ const ACTIONS: Record<AuditAction, string> = {
   'execution.redrive': 'info',
   'swarm.leave': 'warn',
   'task.cancel': 'warn',
+  'host.quarantine': 'bad',
+  'host.lift': 'info',
 };
 const ACTION_NAMES = Object.keys(ACTIONS) as AuditAction[];
 

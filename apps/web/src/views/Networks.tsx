@@ -60,6 +60,57 @@ function Metrics({ network }: { network: NetworkView }) {
   );
 }
 
+/** A network under a verification policy (README "Verification"): what it validated, cost and caught. */
+function Verification({ network }: { network: NetworkView }) {
+  const { data, error } = useLiveQuery(
+    (api) => api.network.status.query({ network_id: network.id, metrics: 'queue_depth' }),
+    [network.id],
+    1000,
+  );
+  const policy = network.verification;
+  if (policy.policy === 'none') return null;
+  const v = data?.verification;
+  const rule =
+    policy.policy === 'replicate'
+      ? `${policy.copies} copies, quorum ${policy.quorum}`
+      : `quorum ${policy.quorum}, trusted after ${policy.trust_after}, spot checks ${formatRate(policy.spot_check_rate)}`;
+  return (
+    <section className="card" data-testid="verification">
+      <header className="card-head">
+        <h3>Verification</h3>
+        <span className="muted small">
+          {policy.policy}: {rule}, at most {policy.max_copies} copies · {policy.comparator}
+        </span>
+      </header>
+      <ErrorNote error={error} />
+      {v ? (
+        <dl className="evidence">
+          <div>
+            <dt>validated</dt>
+            <dd data-testid="validated">{v.subtasks_validated}</dd>
+          </div>
+          <div>
+            <dt>inconclusive</dt>
+            <dd>{v.subtasks_inconclusive}</dd>
+          </div>
+          <div>
+            <dt>compute overhead</dt>
+            <dd data-testid="overhead">{v.compute_overhead === null ? '–' : `${formatNumber(v.compute_overhead, 2)}×`}</dd>
+          </div>
+          <div>
+            <dt>replicas launched</dt>
+            <dd>{v.replicas_launched}</dd>
+          </div>
+          <div>
+            <dt>invalid results caught</dt>
+            <dd data-testid="invalid">{v.invalid_results}</dd>
+          </div>
+        </dl>
+      ) : null}
+    </section>
+  );
+}
+
 function Executions({ network }: { network: NetworkView }) {
   const { data, error } = useLiveQuery((api) => api.execution.list.query({ network_id: network.id, limit: 10 }), [network.id]);
   return (
@@ -218,6 +269,7 @@ export function Networks() {
             <Chart scope="network" id={network.id} />
           </section>
           <Metrics network={network} />
+          <Verification network={network} />
           <Executions network={network} />
           <Recommendations network={network} />
         </div>

@@ -80,6 +80,13 @@ function Task({ task }: { task: TaskStatusView }) {
               <Backups value={task.speculation} />
             </>
           ) : null}
+          {task.verification ? (
+            <span data-testid="task-verification">
+              {' · '}
+              {task.verification.policy}: {task.verification.subtasks_validated} validated, {task.verification.invalid_results} invalid
+              {task.verification.subtasks_inconclusive ? `, ${task.verification.subtasks_inconclusive} inconclusive` : ''}
+            </span>
+          ) : null}
         </span>
         <span className="spacer" />
         <span className="muted small">swarm</span> <Id value={task.swarm_id} />

@@ -23,6 +23,8 @@ export interface Candidate {
   live: boolean;
   /** Measured mean seconds per completed attempt, null without history (centralized uses it). */
   avgTaskSeconds: number | null;
+  /** The machine it runs on, as its owner labelled it: copies of one subtask never share one. Null: a machine of its own. */
+  host?: string | null | undefined;
 }
 
 /** A subtask replica given to one agent. Replica 0 always exists; replicated strategies add 1, 2, … */
@@ -44,6 +46,12 @@ export interface AssignmentOptions {
   cursor: number;
   /** hybrid: replicas per subtask. */
   replication: number;
+  /**
+   * Copies each subtask starts with under a verification policy (replicate: k; adaptive: 1), on distinct hosts:
+   * the first by the strategy, the others the least loaded. Absent: the strategy's own (decentralized always
+   * runs every host).
+   */
+  copies?: number | undefined;
 }
 
 /** Raised when no agent in the network has every tag a subtask requires. */
@@ -61,6 +69,8 @@ export interface ChooseOptions {
   cursor: number;
   /** Hard: never choose these (agents already holding another replica of the subtask). */
   exclude: readonly string[];
+  /** Hard: never choose an agent with one of these host labels (the machines other replicas run on). */
+  excludeHosts?: readonly string[] | undefined;
   /** Soft: choose these only if nobody else is eligible (the agent whose lease expired). */
   avoid: readonly string[];
 }

@@ -34,6 +34,13 @@
  * - `hybrid`: each subtask runs on `replication` distinct agents (fewer
  *   when fewer are eligible), the least-loaded ones, and is accepted once
  *   that many agree (see `replicas.ts`).
+ *
+ * Replicas of one subtask never share a host: never one agent, and never two
+ * agents whose owner gave them the same `host` label (agents on one machine).
+ * Decentralized runs each subtask on the first eligible agent of each host.
+ * Under a verification policy, `copies` sets how many copies a subtask
+ * starts with (README "Verification"): the first by the strategy, the rest
+ * the least loaded on other hosts.
  */
 import type { CoordinationStrategy } from '../schemas/network.ts';
 import {
@@ -102,7 +109,11 @@ export function chooseAgent(
   agents: Candidate[],
   options: ChooseOptions,
 ): { agentId: string | null; cursor: number } {
-  const allowed = capableOf(agents, requires).filter((index) => !options.exclude.includes(agents[index]!.id));
+  const hosts = options.excludeHosts ?? [];
+  const allowed = capableOf(agents, requires).filter((index) => {
+    const host = hostOf(agents[index]!);
+    return !options.exclude.includes(agents[index]!.id) && !(host !== null && hosts.includes(host));
+  });
   const unavoided = allowed.filter((index) => !options.avoid.includes(agents[index]!.id));
   const eligible = preferLive(agents, unavoided.length > 0 ? unavoided : allowed);
   if (eligible.length === 0) return { agentId: null, cursor: options.cursor };
@@ -125,6 +136,23 @@ function preferLive(agents: readonly Candidate[], indices: readonly number[]): n
   return live.length > 0 ? live : [...indices];
 }
 
+/** An agent's host label; null when it has none (a machine of its own). */
+function hostOf(agent: Candidate): string | null {
+  return agent.host ?? null;
+}
+
+/** Whether two agents run on one machine: the same agent, or the same host label. */
+function sameHost(a: Candidate, b: Candidate): boolean {
+  return a.id === b.id || (hostOf(a) !== null && hostOf(a) === hostOf(b));
+}
+
+/** The first of each host among `indices`, in their order. */
+function onePerHost(agents: readonly Candidate[], indices: readonly number[]): number[] {
+  const chosen: number[] = [];
+  for (const index of indices) if (!chosen.some((c) => sameHost(agents[c]!, agents[index]!))) chosen.push(index);
+  return chosen;
+}
+
 /** The agents (indices, in replica order) that run one subtask, and the cursor after. */
 function placeReplicas(
   options: AssignmentOptions,
@@ -134,14 +162,16 @@ function placeReplicas(
   cursor: number,
   speeds: readonly number[],
 ): { agents: number[]; cursor: number } {
+  const copies = options.copies === undefined ? undefined : Math.max(1, Math.floor(options.copies));
   switch (options.strategy) {
     case 'decentralized':
-      return { agents: [...eligible], cursor };
+      return { agents: onePerHost(agents, eligible), cursor };
     case 'hybrid':
-      return { agents: leastLoadedFew(agents, eligible, Math.max(1, Math.floor(options.replication))), cursor };
+      return { agents: leastLoadedFew(agents, eligible, copies ?? Math.max(1, Math.floor(options.replication)), []), cursor };
     default: {
       const pick = pickOne(options.strategy, agents, eligible, requires, cursor, speeds);
-      return { agents: [pick.index], cursor: pick.cursor };
+      const more = copies && copies > 1 ? leastLoadedFew(agents, eligible, copies - 1, [pick.index]) : [];
+      return { agents: [pick.index, ...more], cursor: pick.cursor };
     }
   }
 }
@@ -186,14 +216,14 @@ function leastLoaded(agents: readonly Candidate[], eligible: readonly number[]):
   return firstMinimum(eligible, (index) => [agents[index]!.open]);
 }
 
-/** Hybrid: `count` distinct agents, the least-loaded first. */
-function leastLoadedFew(agents: readonly Candidate[], eligible: readonly number[], count: number): number[] {
-  const remaining = [...eligible];
+/** `count` agents on distinct hosts (none on the host of one `taken`), the least-loaded first. */
+function leastLoadedFew(agents: readonly Candidate[], eligible: readonly number[], count: number, taken: readonly number[]): number[] {
   const chosen: number[] = [];
+  let remaining = eligible.filter((index) => !taken.some((t) => sameHost(agents[t]!, agents[index]!)));
   while (chosen.length < count && remaining.length > 0) {
     const index = leastLoaded(agents, remaining);
     chosen.push(index);
-    remaining.splice(remaining.indexOf(index), 1);
+    remaining = remaining.filter((other) => !sameHost(agents[other]!, agents[index]!));
   }
   return chosen;
 }

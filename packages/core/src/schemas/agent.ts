@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Id, IsoDateTime, NextCursor, PageQuery } from './common.ts';
+import { HostLabel } from './verification.ts';
 
 export const AGENT_STATUSES = ['online', 'offline', 'busy'] as const;
 export const AgentStatus = z.enum(AGENT_STATUSES);
@@ -32,6 +33,7 @@ export const AgentRegister = z.object({
   description: z.string().max(2000).nullish(),
   capabilities: Capabilities.default([]),
   status: AgentStatus.default('offline'),
+  host: HostLabel.nullish(),
 });
 export type AgentRegister = z.input<typeof AgentRegister>;
 
@@ -42,6 +44,7 @@ export const AgentUpdate = AgentIdParam.extend({
   description: z.string().max(2000).nullish(),
   capabilities: Capabilities.optional(),
   status: AgentStatus.optional(),
+  host: HostLabel.nullish().describe('the machine it runs on (null: a machine of its own)'),
 });
 export type AgentUpdate = z.input<typeof AgentUpdate>;
 
@@ -70,6 +73,7 @@ export const AgentView = z.object({
   description: z.string().nullable(),
   capabilities: z.array(z.string()),
   status: AgentStatus,
+  host: z.string().nullable().describe('the machine it runs on: copies of one subtask never go to two agents of one host'),
   last_seen: IsoDateTime.nullable(),
   owner_id: z.string(),
   created_at: IsoDateTime,

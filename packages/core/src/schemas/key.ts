@@ -180,6 +180,8 @@ export const AUDIT_ACTIONS = [
   'execution.redrive',
   'swarm.leave',
   'task.cancel',
+  'host.quarantine',
+  'host.lift',
 ] as const;
 export const AuditAction = z.enum(AUDIT_ACTIONS);
 export type AuditAction = z.infer<typeof AuditAction>;
@@ -190,7 +192,7 @@ export const AuditEntry = z.object({
   action: AuditAction,
   owner_id: z.string().describe('whose record it changed'),
   target_id: z.string().describe('the key, agent, network, execution, member or task it changed'),
-  actor_owner_id: z.string().describe('who did it'),
+  actor_owner_id: z.string().describe('who did it (`server`: the server itself, e.g. a quarantine)'),
   actor_key_id: z.string().nullable().describe('with which key (null: a key from AITBC_ADMIN_API_KEYS)'),
   ip: z.string().nullable(),
   request_id: z.string().nullable(),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { IsoDateTime } from './common.ts';
 import { NetworkIdParam, NetworkStatus } from './network.ts';
+import { VerificationView } from './verification.ts';
 
 const Seconds = z.number().nonnegative().nullable();
 const Rate = z.number().min(0).max(1).nullable();
@@ -65,6 +66,7 @@ export const NetworkStatusView = z.object({
   active_tasks: z.number().int().describe('executions queued or running'),
   total_executions: z.number().int(),
   performance_metrics: NetworkMetrics.partial(),
+  verification: VerificationView.describe('the network’s verified work in all, under its current policy and earlier ones'),
   last_activity: IsoDateTime.nullable().describe('latest execution or attempt event; the network’s own update time without any'),
 });
 export type NetworkStatusView = z.infer<typeof NetworkStatusView>;

@@ -4,6 +4,7 @@ import { Id, Idempotent, IsoDateTime, NextCursor, PageQuery } from './common.ts'
 import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limits.ts';
 import { DEFAULT_RETRY_SETTINGS, RetrySettings } from './retries.ts';
 import { DEFAULT_STRAGGLER_SETTINGS, SpeculationView, StragglerSettings } from './stragglers.ts';
+import { ValidatedBy, ValidationState, VerificationInput, VerificationSettings, VerificationView } from './verification.ts';
 
 /**
  * How a network hands subtasks to its agents. The meanings live in
@@ -74,6 +75,7 @@ export const NetworkCreate = z
       .max(MAX_AGENTS_PER_NETWORK)
       .transform((ids) => [...new Set(ids)]),
     coordination_strategy: CoordinationStrategy.default('round-robin'),
+    verification: VerificationInput.optional(),
     ...Idempotent,
   })
   .extend(NetworkSettings.partial().shape);
@@ -87,6 +89,7 @@ export const NetworkUpdate = NetworkIdParam.extend({
   agents: NetworkCreate.shape.agents.optional(),
   coordination_strategy: CoordinationStrategy.optional(),
   status: z.enum(['active', 'paused']).optional().describe('paused networks accept no new executions; delete archives'),
+  verification: VerificationInput.optional().describe('merged into the current policy; executions already submitted keep theirs'),
 }).extend(NetworkSettings.partial().shape);
 export type NetworkUpdate = z.input<typeof NetworkUpdate>;
 
@@ -98,6 +101,7 @@ export const NetworkView = z
     agents: z.array(z.string()),
     coordination_strategy: CoordinationStrategy,
     status: NetworkStatus,
+    verification: VerificationSettings,
     owner_id: z.string(),
     created_at: IsoDateTime,
     updated_at: IsoDateTime,
@@ -225,6 +229,8 @@ export const SubtaskView = z.object({
   assignee_id: z.string().nullable(),
   attempts: z.number().int(),
   accepted: z.boolean().describe('this replica carries the subtask’s decided result'),
+  validation: ValidationState.nullable().describe('under a verification policy, once it has a result; null otherwise'),
+  validated_by: ValidatedBy.nullable().describe('a validated copy: by a quorum that agreed, or by its host’s trust alone'),
   result: z.unknown().optional(),
   error: z.string().nullable(),
   started_at: IsoDateTime.nullable(),
@@ -237,6 +243,10 @@ export const ExecutionResults = z.object({
   reduce: Reducer.nullable(),
   reduced: z.unknown().optional().describe('the reduction of subtask_results when the task names `reduce`'),
   reduce_error: z.string().nullable(),
+  inconclusive: z
+    .array(z.number().int())
+    .optional()
+    .describe('subtasks (seq) no quorum agreed on: null in subtask_results, left out of the reduce'),
 });
 export type ExecutionResults = z.infer<typeof ExecutionResults>;
 
@@ -265,6 +275,7 @@ export type ExecutionSummary = z.infer<typeof ExecutionSummary>;
 
 export const ExecutionView = ExecutionBase.extend({
   task: z.record(z.string(), z.unknown()),
+  verification: VerificationView.nullable().describe('null without a verification policy'),
   results: ExecutionResults.nullable(),
   subtasks: z.array(SubtaskView),
 });

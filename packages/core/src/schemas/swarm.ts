@@ -5,6 +5,7 @@ import { checkChunks, checkJson, MAX_COPIED_BYTES, MAX_TASK_BYTES } from './limi
 import { RetrySettings } from './retries.ts';
 import { SpeculationView, StragglerSettings } from './stragglers.ts';
 import { ClaimBatchRequest, ClaimRequest, LeaseSeconds, MAX_WAIT_SECONDS } from './work.ts';
+import { HostLabel, ValidatedBy, ValidationState, VerificationInput, VerificationView } from './verification.ts';
 
 export const SWARM_ROLES = ['load-balancer', 'resource-optimizer', 'task-coordinator', 'monitor'] as const;
 export const SwarmRole = z.enum(SWARM_ROLES, { error: () => `Invalid role. Must be one of: ${SWARM_ROLES.join(', ')}` });
@@ -58,6 +59,7 @@ export const JoinRequest = z.object({
   capability: Tag,
   region: Region.nullish(),
   priority: MemberPriority.default('normal'),
+  host: HostLabel.nullish(),
   swarm_id: SwarmId.optional().describe(
     'join this swarm; without it, your swarm for this capability (created when there is none). One swarm holds every region: region is the member’s, and selection filters on it',
   ),
@@ -85,6 +87,7 @@ export const MemberView = z.object({
   capability: z.string(),
   region: z.string().nullable(),
   priority: MemberPriority,
+  host: z.string().nullable().describe('the machine it runs on: copies of one subtask never go to two members of one host'),
   status: MemberStatus,
   reputation: z.number().describe('agreement with decided consensus, a bounded moving average in [0, 1]; 0.5 when new'),
   joined_at: IsoDateTime,
@@ -192,6 +195,7 @@ export const SwarmStatusView = z.object({
   active_tasks: z.number().int().describe('coordination tasks queued or running'),
   coordination_status: z.string(),
   performance_metrics: SwarmMetricsView,
+  verification: VerificationView.describe('the swarm’s verified work in all'),
 });
 export type SwarmStatusView = z.infer<typeof SwarmStatusView>;
 
@@ -228,6 +232,7 @@ export const CoordinationParameters = z
       .optional(),
     lease_seconds: z.number().int().min(1).max(3600).optional(),
     max_attempts: z.number().int().min(1).max(100).optional(),
+    verification: VerificationInput.optional(),
   })
   // The straggler settings, as for networks; a voting task (consensus, broadcast) never speculates: a vote is a member's own work.
   .extend(StragglerSettings.partial().shape)
@@ -377,6 +382,21 @@ export const TaskMemberView = z.object({
   completed: z.number().int(),
 });
 
+/** A task's copy of a subtask and its validation. */
+export const TaskCopyView = z.object({
+  seq: z.number().int(),
+  replica: z.number().int(),
+  member_id: z.string().nullable(),
+  status: z.string(),
+  validation: ValidationState.nullable(),
+  validated_by: ValidatedBy.nullable(),
+});
+
+export const TaskVerificationView = VerificationView.extend({
+  copies: z.array(TaskCopyView).describe('every copy of every subtask, by seq and replica'),
+});
+export type TaskVerificationView = z.infer<typeof TaskVerificationView>;
+
 export const TaskStatusView = z.object({
   task_id: z.string(),
   swarm_id: z.string(),
@@ -392,6 +412,7 @@ export const TaskStatusView = z.object({
   consensus: ConsensusView.nullable(),
   error: z.string().nullable(),
   speculation: SpeculationView,
+  verification: TaskVerificationView.nullable().describe('null without a verification policy'),
   created_at: IsoDateTime,
   started_at: IsoDateTime.nullable(),
   completed_at: IsoDateTime.nullable(),
@@ -430,6 +451,7 @@ const CONTROL_KEYS = new Set([
   'speculation',
   'speculation_multiplier',
   'speculation_quantile',
+  'verification',
 ]);
 
 /** The work a coordination hands its members: `parameters.payload`, else the legacy `task`, else the parameters that are not controls. */

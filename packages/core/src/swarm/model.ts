@@ -29,6 +29,8 @@ export interface MemberCandidate {
   reputation: number;
   /** Subtasks assigned or leased to it now. */
   load: number;
+  /** The machine it runs on, as its owner labelled it (README "Verification"); null: a machine of its own. */
+  host?: string | null | undefined;
 }
 
 /** What a coordination asks of its members. Absent fields do not filter. */

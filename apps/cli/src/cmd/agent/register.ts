@@ -9,6 +9,8 @@ export interface AgentRegisterOptions {
   capabilities?: string[];
   description?: string;
   status?: AgentStatus;
+  /** The machine it runs on (copies of one subtask never go to two agents of one host). */
+  host?: string;
 }
 
 export function runAgentRegister(options: AgentRegisterOptions, { client }: Pick<Session, 'client'>): Promise<AgentView> {
@@ -17,6 +19,7 @@ export function runAgentRegister(options: AgentRegisterOptions, { client }: Pick
     capabilities: options.capabilities ?? [],
     ...(options.description !== undefined ? { description: options.description } : {}),
     ...(options.status ? { status: options.status } : {}),
+    ...(options.host !== undefined ? { host: options.host } : {}),
   });
 }
 
@@ -27,6 +30,7 @@ export function addAgentRegister(agent: Command, deps: CliDeps): void {
     .requiredOption('--name <name>', 'a name unique among your agents (no spaces or commas)')
     .option('--capabilities <list>', 'comma-separated capability tags, e.g. gpu,llm', commaList)
     .option('--description <text>', 'what the agent is for')
+    .option('--host <label>', 'the machine it runs on: copies of one subtask never go to two agents of one host')
     .addOption(new Option('--status <status>', 'initial status (default offline)').choices(AGENT_STATUSES))
     .action(
       withSession(deps, async (session, command) => {

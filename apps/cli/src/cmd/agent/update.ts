@@ -14,13 +14,15 @@ export interface AgentUpdateOptions {
   /** "" clears it. */
   description?: string;
   status?: AgentStatus;
+  /** The machine it runs on; "" clears it. */
+  host?: string;
 }
 
 /** Changes only what was given; giving nothing is a usage error, not a silent no-op. */
 export async function runAgentUpdate(options: AgentUpdateOptions, session: Pick<Session, 'client'>): Promise<AgentView> {
-  const { id, name, capabilities, description, status } = options;
-  if (name === undefined && capabilities === undefined && description === undefined && status === undefined) {
-    throw new UsageError('nothing to update: give --name, --capabilities, --description or --status');
+  const { id, name, capabilities, description, status, host } = options;
+  if (name === undefined && capabilities === undefined && description === undefined && status === undefined && host === undefined) {
+    throw new UsageError('nothing to update: give --name, --capabilities, --description, --status or --host');
   }
   return session.client.agent.update.mutate({
     agent_id: await agentIdOf(id, session),
@@ -28,6 +30,7 @@ export async function runAgentUpdate(options: AgentUpdateOptions, session: Pick<
     ...(capabilities !== undefined ? { capabilities } : {}),
     ...(description !== undefined ? { description: description === '' ? null : description } : {}),
     ...(status !== undefined ? { status } : {}),
+    ...(host !== undefined ? { host: host === '' ? null : host } : {}),
   });
 }
 
@@ -40,6 +43,7 @@ export function addAgentUpdate(agent: Command, deps: CliDeps): void {
     .option('--capabilities <list>', 'the new comma-separated capability tags ("" clears them)', commaList)
     .option('--description <text>', 'a new description ("" clears it)')
     .addOption(new Option('--status <status>', 'report a status (also sets last_seen)').choices(AGENT_STATUSES))
+    .option('--host <label>', 'the machine it runs on: copies of one subtask never go to two agents of one host ("" clears it)')
     .action(
       withSession(deps, async (session, command) => {
         const [id] = command.processedArgs as [string];

@@ -10,10 +10,11 @@ import { resolveAgentRefs } from '../../refs.ts';
 import { UsageError } from '../../failure.ts';
 import { commaList, integerFrom, numberFrom } from '../../flags.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
+import { addVerificationOptions, type VerificationFlags, verificationFrom } from '../../verification.ts';
 import { renderNetwork } from './get.ts';
 
 /** The network settings as flags (create and update). */
-export interface NetworkSettingFlags {
+export interface NetworkSettingFlags extends VerificationFlags {
   leaseSeconds?: number;
   claimTimeout?: number;
   maxAttempts?: number;
@@ -77,7 +78,7 @@ export function addStrategyOptions(command: Command, what: string): Command {
 
 export function addSettingOptions(command: Command): Command {
   const d = DEFAULT_NETWORK_SETTINGS;
-  return command
+  command
     .option('--lease-seconds <n>', 'how long a claim holds a subtask without a heartbeat (default 30)', integerFrom(1, 3600))
     .option('--claim-timeout <n>', 'seconds an assigned subtask may wait unclaimed before it moves on (default 30)', integerFrom(1, 86_400))
     .option('--max-attempts <n>', 'claims a subtask gets before it fails for good (default 3)', integerFrom(1, 100))
@@ -108,6 +109,7 @@ export function addSettingOptions(command: Command): Command {
       `the longest one attempt may run, whatever its heartbeats say (default ${d.max_attempt_seconds})`,
       integerFrom(1, 7 * 86_400),
     );
+  return addVerificationOptions(command);
 }
 
 /** Resolves the agents (ids or names) first: an unknown or ambiguous one creates nothing. */
@@ -121,7 +123,14 @@ export async function runNetworkCreate(options: NetworkCreateOptions, session: P
     ...(options.description !== undefined ? { description: options.description } : {}),
     ...(strategy !== undefined ? { coordination_strategy: strategy } : {}),
     ...settingsFrom(options),
+    ...verificationOf(options),
   });
+}
+
+/** `{verification}` when a verification flag is given, else nothing. */
+export function verificationOf(flags: VerificationFlags) {
+  const verification = verificationFrom(flags);
+  return verification ? { verification } : {};
 }
 
 export function addNetworkCreate(network: Command, deps: CliDeps): void {

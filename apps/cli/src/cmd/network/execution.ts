@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { backupsText, type Column, formatValue, renderFields, renderTable } from '../../output.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { networkIdOf } from '../../refs.ts';
+import { validationText, verificationFields } from '../../verification.ts';
 
 export interface ExecutionRef {
   /** The network id. */
@@ -62,6 +63,7 @@ const resultColumns: Column<SubtaskView>[] = [
   { header: 'RESULT', value: outcome, flex: true },
 ];
 const acceptedColumn: Column<SubtaskView> = { header: 'ACCEPTED', value: (s) => (s.accepted ? 'yes' : '') };
+const validationColumn: Column<SubtaskView> = { header: 'VALIDATION', value: validationText };
 
 /** An execution with its results: status and progress, the reduction, then each subtask's result or error. */
 export function renderExecution(e: ExecutionView): string {
@@ -74,8 +76,16 @@ export function renderExecution(e: ExecutionView): string {
       })
     : {};
   const replicated = e.subtasks.some((s) => s.replica > 0);
-  const columns = replicated ? [...resultColumns.slice(0, 4), acceptedColumn, resultColumns[4]!] : resultColumns;
-  return renderFields({ ...executionFields(e), ...reduction }) + (e.subtasks.length ? '\n' + renderTable(e.subtasks, columns) : '');
+  // Under a verification policy, each copy's validation (README "Verification").
+  const checked = e.verification ? [validationColumn] : [];
+  const columns =
+    replicated || checked.length ? [...resultColumns.slice(0, 4), acceptedColumn, ...checked, resultColumns[4]!] : resultColumns;
+  const inconclusive = results?.inconclusive?.length ? { inconclusive: results.inconclusive.join(', ') } : {};
+  const verification = verificationFields(e.verification);
+  return (
+    renderFields({ ...executionFields(e), ...verification, ...reduction, ...inconclusive }) +
+    (e.subtasks.length ? '\n' + renderTable(e.subtasks, columns) : '')
+  );
 }
 
 export function addNetworkExecution(network: Command, deps: CliDeps): void {

@@ -6,6 +6,7 @@ import { isTerminal, parseSeconds, screen, sleep } from '../../progress.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { untilSignalled } from '../../signals.ts';
 import { networkIdOf } from '../../refs.ts';
+import { verificationFields } from '../../verification.ts';
 
 export interface NetworkStatusOptions {
   id: string;
@@ -66,9 +67,9 @@ export function renderMetrics(m: Partial<NetworkMetrics>): string {
 }
 
 export function renderNetworkStatus(s: NetworkStatusView): string {
-  const { performance_metrics: metrics, ...spec } = s;
+  const { performance_metrics: metrics, verification, ...spec } = s;
   const shown = renderMetrics(metrics);
-  return renderFields(spec) + (shown ? `\nperformance metrics:\n${shown}` : '');
+  return renderFields({ ...spec, ...verificationFields(verification) }) + (shown ? `\nperformance metrics:\n${shown}` : '');
 }
 
 export interface WatchDeps extends Pick<Session, 'client'> {

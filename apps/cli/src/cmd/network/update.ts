@@ -11,6 +11,7 @@ import {
   type StrategyFlags,
   settingsFrom,
   strategyFrom,
+  verificationOf,
 } from './create.ts';
 import { renderNetwork } from './get.ts';
 
@@ -28,7 +29,7 @@ export interface NetworkUpdateOptions extends NetworkSettingFlags, StrategyFlags
 export async function runNetworkUpdate(options: NetworkUpdateOptions, session: Pick<Session, 'client'>): Promise<NetworkView> {
   const { id, name, description, agents, status } = options;
   const strategy = strategyFrom(options);
-  const settings = settingsFrom(options);
+  const settings = { ...settingsFrom(options), ...verificationOf(options) };
   if (
     name === undefined &&
     description === undefined &&
@@ -38,7 +39,7 @@ export async function runNetworkUpdate(options: NetworkUpdateOptions, session: P
     !Object.keys(settings).length
   ) {
     throw new UsageError(
-      'nothing to update: give --name, --description, --agents, --strategy, --status, --lease-seconds, --claim-timeout, --max-attempts, --replication, --max-replication, --[no-]work-stealing, --[no-]speculation, --speculation-multiplier or --speculation-quantile',
+      'nothing to update: give --name, --description, --agents, --strategy, --status, --lease-seconds, --claim-timeout, --max-attempts, --replication, --max-replication, --[no-]work-stealing, --[no-]speculation, --speculation-multiplier, --speculation-quantile or a verification flag (--verification, --copies, --quorum, …)',
     );
   }
   if (agents !== undefined && agents.length === 0) throw new UsageError('--agents needs at least one agent id or name');

@@ -9,6 +9,8 @@ export interface SwarmJoinOptions {
   capability: string;
   region?: string;
   priority?: MemberPriority;
+  /** The machine it runs on (copies of one subtask never go to two members of one host). */
+  host?: string;
   /** Join this swarm; without it, your swarm for the capability and region (made when there is none). */
   swarmId?: string;
   /** Seconds of silence before a member is suspect (sets the swarm's). */
@@ -24,6 +26,7 @@ export function runSwarmJoin(options: SwarmJoinOptions, { client }: Pick<Session
     capability: options.capability,
     ...(options.region !== undefined ? { region: options.region } : {}),
     ...(options.priority !== undefined ? { priority: options.priority } : {}),
+    ...(options.host !== undefined ? { host: options.host } : {}),
     ...(options.swarmId !== undefined ? { swarm_id: options.swarmId } : {}),
     ...(options.suspectAfter !== undefined ? { suspect_after_seconds: options.suspectAfter } : {}),
     ...(options.failAfter !== undefined ? { fail_after_seconds: options.failAfter } : {}),
@@ -38,6 +41,7 @@ export function addSwarmJoin(swarm: Command, deps: CliDeps): void {
     .requiredOption('--capability <tag>', 'what the member can do, e.g. gpu')
     .option('--region <region>', 'where the member runs')
     .addOption(new Option('--priority <priority>', 'ranking and vote weight (default normal)').choices(MEMBER_PRIORITIES))
+    .option('--host <label>', 'the machine it runs on: copies of one subtask never go to two members of one host')
     .option('--swarm-id <id>', 'join this swarm')
     .option('--suspect-after <seconds>', "the swarm's: silent this long, a member is suspect (default 15)", integerFrom(1, 86_400))
     .option(

@@ -5,6 +5,7 @@ import { backupsText, type Column, count, formatOutput, formatValue, renderField
 import { isTerminal, parseSeconds, progressLine, screen, sleep } from '../../progress.ts';
 import { type CliDeps, type Session, withSession } from '../../session.ts';
 import { untilSignalled } from '../../signals.ts';
+import { verificationFields } from '../../verification.ts';
 import { renderVotes } from './consensus.ts';
 import { percent, present, round, type SwarmTaskView, seconds } from './render.ts';
 
@@ -61,6 +62,7 @@ export function renderTaskStatus(t: SwarmTaskView): string {
     progress: `${round(t.progress)}%`,
     collaborators: `${t.active_collaborators}/${t.total_collaborators} active`,
     backups: backupsText(t.speculation),
+    ...verificationFields(t.verification),
     leader: t.leader,
     error: t.error,
     created_at: t.created_at,

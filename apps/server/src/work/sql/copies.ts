@@ -7,8 +7,13 @@
  * backup.ts) apply it again under the lock, since what was read may be
  * stale: a thief with two claims in flight, or a backup chosen from a
  * parent's runs read a moment ago.
+ *
+ * Nor does an assignee take a copy of a subtask another copy of which runs
+ * on its host: agents (or members) whose owner gave them the same `host`
+ * label run on one machine, and their results are no more independent than
+ * one assignee's (README "Verification").
  */
-import { inList, raw, type Query, type Sql, sql } from '../../db/sql.ts';
+import { inList, join, raw, type Query, type Sql, sql } from '../../db/sql.ts';
 import type { ParentKind } from '../parent.ts';
 
 /**
@@ -21,9 +26,26 @@ export function holdsNoCopy(s: string, who: string, kind?: ParentKind): Query {
   const sameParent = kind
     ? raw(`o."${kind}_id" = ${s}."${kind}_id"`)
     : sql`(o."execution_id" = ${col('execution_id')} OR o."coordination_id" = ${col('coordination_id')})`;
+  const hosts =
+    kind === 'execution'
+      ? [sameHost('agents', 'id', who)]
+      : kind
+        ? [sameHost('swarm_members', 'member_id', who)]
+        : [sameHost('agents', 'id', who), sameHost('swarm_members', 'member_id', who)];
   return sql`NOT EXISTS (
     SELECT 1 FROM "subtasks" o WHERE ${sameParent} AND o."seq" = ${col('seq')} AND o."id" <> ${col('id')} AND o."status" <> 'cancelled'
-      AND (o."assignee_id" = ${who} OR o."backup_assignee_id" = ${who}))`;
+      AND (o."assignee_id" = ${who} OR o."backup_assignee_id" = ${who}${join(
+        hosts.map((h) => sql` OR ${h}`),
+        '',
+      )}))`;
+}
+
+/** Copy `o`'s holder (or backup holder) shares `who`'s host label (of the same owner), in the agents or members table. */
+function sameHost(table: 'agents' | 'swarm_members', id: 'id' | 'member_id', who: string): Query {
+  const [t, key] = [raw(`"${table}"`), raw(`"${id}"`)];
+  return sql`EXISTS (
+    SELECT 1 FROM ${t} me JOIN ${t} h ON h."owner_id" = me."owner_id" AND h."host" = me."host"
+    WHERE me.${key} = ${who} AND h.${key} IN (o."assignee_id", o."backup_assignee_id"))`;
 }
 
 /**

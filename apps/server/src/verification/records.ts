@@ -1,0 +1,180 @@
+/**
+ * Hosts' validation records (README "Verification"): reading trust and
+ * quarantine, and writing what checked results say about their hosts, in the
+ * transaction that decided them. A host is an agent or a swarm member; its
+ * record's id is the agent's or member's id. The rules are core's
+ * (verification/record.ts); this is their storage.
+ */
+import {
+  type HostKind,
+  isTrusted,
+  NEW_VALIDATION_RECORD,
+  recordChecked,
+  type ValidationRecord,
+  type VerificationSettings,
+} from '@aitbc/core';
+import { audit, SERVER_ACTOR } from '../audit/log.ts';
+import type { Database, Tx } from '../db/database.ts';
+import { inList, type Sql, sql, time } from '../db/sql.ts';
+import type { WorkEngine } from '../work/engine.ts';
+
+/** A validation_records row. */
+export interface RecordRow extends ValidationRecord {
+  id: string;
+  ownerId: string;
+  kind: HostKind;
+  trusted: boolean;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export function recordFrom(r: Record<string, unknown>): RecordRow {
+  return {
+    id: r.id as string,
+    ownerId: r.owner_id as string,
+    kind: r.kind as HostKind,
+    validStreak: Number(r.valid_streak),
+    valid: Number(r.valid),
+    invalid: Number(r.invalid),
+    recent: String(r.recent ?? ''),
+    reputation: Number(r.reputation),
+    trusted: r.trusted === true || r.trusted === 1 || r.trusted === 1n,
+    quarantinedAt: time(r.quarantined_at),
+    quarantinedUntil: time(r.quarantined_until),
+    quarantines: Number(r.quarantines),
+    createdAt: time(r.created_at),
+    updatedAt: time(r.updated_at),
+  };
+}
+
+/** The records of these hosts (those that have one). */
+export async function readRecords(db: Sql, ids: string[]): Promise<Map<string, RecordRow>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.all(sql`SELECT * FROM "validation_records" WHERE "id" ${inList([...new Set(ids)])}`);
+  return new Map(rows.map((r) => [r.id as string, recordFrom(r)]));
+}
+
+/** Of these hosts, those quarantined now. */
+export async function quarantinedAmong(db: Sql, ids: string[], now: Date): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db.all<{ id: string }>(sql`
+    SELECT "id" FROM "validation_records" WHERE "id" ${inList([...new Set(ids)])} AND "quarantined_until" > ${now}`);
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Of these hosts, those trusted now under `trustAfter` (adaptive's shortcut). */
+export async function trustedAmong(db: Sql, ids: string[], trustAfter: number, now: Date): Promise<Set<string>> {
+  const records = await readRecords(db, ids);
+  return new Set([...records.values()].filter((r) => isTrusted(r, trustAfter, now)).map((r) => r.id));
+}
+
+/**
+ * Of these hosts, those with an invalid result among their last checked ones: a copy meant to check another
+ * host's result goes to them only when nobody else can take it (they would likely need a tie-breaker).
+ */
+export async function doubtedAmong(db: Sql, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await db.all<{ id: string }>(sql`
+    SELECT "id" FROM "validation_records" WHERE "id" ${inList([...new Set(ids)])} AND "recent" LIKE '%x%'`);
+  return rows.map((r) => r.id);
+}
+
+/** What a batch of checks did: hosts it quarantined, and trusted hosts it caught with an invalid result. */
+export interface CheckedHosts {
+  quarantined: string[];
+  caught: string[];
+  valid: number;
+  invalid: number;
+}
+
+/** Where the checks were made, for the audit entry of a quarantine. */
+export interface CheckSource {
+  execution_id?: string;
+  task_id?: string;
+}
+
+/**
+ * Checked results, each host's in the order they were decided (true: valid),
+ * written in host id order (two transactions checking the same hosts take
+ * their rows in the same order). A member's reputation is its swarm
+ * reputation; an agent's is on its record. A host this quarantines gets an
+ * audit entry, and once this commits its open work moves to other hosts.
+ */
+export async function recordChecks(
+  tx: Tx,
+  { db, work }: { db: Database; work: WorkEngine },
+  kind: HostKind,
+  ownerId: string,
+  checks: Map<string, boolean[]>,
+  settings: Pick<VerificationSettings, 'trust_after' | 'quarantine_after' | 'quarantine_seconds'>,
+  source: CheckSource,
+  now: Date,
+  /** false: the results' consensus already moved the members' reputations. */
+  options: { reputation: boolean } = { reputation: true },
+): Promise<CheckedHosts> {
+  const out: CheckedHosts = { quarantined: [], caught: [], valid: 0, invalid: 0 };
+  const ids = [...checks.keys()].sort();
+  if (ids.length === 0) return out;
+  const records = await readRecords(tx.sql, ids);
+  const reputations =
+    kind === 'member'
+      ? new Map(
+          (
+            await tx.sql.all<{ member_id: string; reputation: unknown }>(
+              sql`SELECT "member_id", "reputation" FROM "swarm_members" WHERE "member_id" ${inList(ids)}`,
+            )
+          ).map((m) => [m.member_id, Number(m.reputation)]),
+        )
+      : new Map<string, number>();
+  for (const id of ids) {
+    const stored = records.get(id);
+    let record: ValidationRecord = { ...NEW_VALIDATION_RECORD, ...(stored ?? {}) };
+    if (kind === 'member') record.reputation = reputations.get(id) ?? record.reputation;
+    for (const valid of checks.get(id)!) {
+      const checked = recordChecked(record, valid, settings, now);
+      record = checked.record;
+      if (valid) out.valid++;
+      else out.invalid++;
+      if (checked.caught && !out.caught.includes(id)) out.caught.push(id);
+      if (checked.quarantined) out.quarantined.push(id);
+    }
+    const trusted = isTrusted(record, settings.trust_after, now);
+    await tx.sql.run(sql`
+      INSERT INTO "validation_records" ("id", "owner_id", "kind", "valid_streak", "valid", "invalid", "recent", "reputation", "trusted",
+        "quarantined_at", "quarantined_until", "quarantines", "created_at", "updated_at")
+      VALUES (${id}, ${ownerId}, ${kind}, ${record.validStreak}, ${record.valid}, ${record.invalid}, ${record.recent}, ${record.reputation},
+        ${trusted}, ${record.quarantinedAt}, ${record.quarantinedUntil}, ${record.quarantines}, ${now}, ${now})
+      ON CONFLICT ("id") DO UPDATE SET "valid_streak" = excluded."valid_streak", "valid" = excluded."valid", "invalid" = excluded."invalid",
+        "recent" = excluded."recent", "reputation" = excluded."reputation", "trusted" = excluded."trusted",
+        "quarantined_at" = excluded."quarantined_at", "quarantined_until" = excluded."quarantined_until",
+        "quarantines" = excluded."quarantines", "updated_at" = excluded."updated_at"`);
+    if (kind === 'member' && options.reputation)
+      await tx.sql.run(
+        sql`UPDATE "swarm_members" SET "reputation" = ${record.reputation}, "updated_at" = ${now} WHERE "member_id" = ${id}`,
+      );
+    if (out.quarantined.includes(id))
+      await audit(tx, SERVER_ACTOR, {
+        action: 'host.quarantine',
+        owner_id: ownerId,
+        target_id: id,
+        detail: {
+          kind,
+          reason: `${settings.quarantine_after} of its last checked results were invalid`,
+          until: record.quarantinedUntil?.toISOString() ?? null,
+          ...source,
+        },
+      });
+  }
+  const { quarantined, valid, invalid } = out;
+  tx.afterCommit(async () => {
+    work.outcomes.verification.invalid += invalid;
+    work.outcomes.verification.checked += valid + invalid;
+    work.outcomes.verification.quarantined += quarantined.length;
+    // No more work for a quarantined host: what it holds moves to other hosts (its leases are cancelled).
+    for (const id of quarantined)
+      await db.transaction((t) =>
+        work.releaseAllOf(t, id, 'cancelled', `host ${id} was quarantined: its results kept failing validation`, now),
+      );
+  });
+  return out;
+}
