@@ -36,6 +36,11 @@ const TAGS = [
       'What failed for good: a subtask’s attempts and their errors, the subtasks that failed their execution (dead letters), and the redrive that runs those executions again.',
   },
   {
+    name: 'hosts',
+    description:
+      'Your hosts (agents and members) as verification sees them: checked results, trust and quarantine, and lifting a quarantine (README “Verification”).',
+  },
+  {
     name: 'swarms',
     description:
       'Swarms: members join and leave, heartbeat and claim work; coordinate a task across selected members (map-reduce, broadcast, pipeline and the legacy strategies), follow it, and decide the consensus of its votes.',

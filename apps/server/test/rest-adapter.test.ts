@@ -26,6 +26,7 @@ import { JoinBatcher } from '../src/swarms/joins.ts';
 import { type Context, summariseIssues } from '../src/trpc.ts';
 import { taskWaiters } from '../src/work/waiters.ts';
 import { ROUTER_OPTIONS } from '../src/app.ts';
+import { sql } from '../src/db/sql.ts';
 import { type Reply, restClient } from './support/http.ts';
 import { listProcedures, type ProcedureInfo, restRequest } from './support/procedures.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
@@ -39,6 +40,8 @@ interface World {
   spareAgent: string;
   /** An agent only agent.presence touches (its last_seen then shows nowhere else). */
   presenceAgent: string;
+  /** An agent in quarantine (verification), for host.lift. */
+  quarantinedAgent: string;
   network: string;
   spareNetwork: string;
   execution: string;
@@ -129,6 +132,8 @@ const VALID: Record<string, (w: World) => Input | Promise<Input>> = {
   'agent.update': (w) => ({ agent_id: w.agent, description: 'updated', capabilities: ['gpu'] }),
   'agent.remove': (w) => ({ agent_id: w.spareAgent }),
   'agent.presence': (w) => ({ agent_id: w.presenceAgent, status: 'online' }),
+  'host.list': () => ({ limit: 20 }),
+  'host.lift': (w) => ({ host_id: w.quarantinedAgent }),
 };
 
 /** Path parameters of a REST path (`{agent_id}` …). */
@@ -256,6 +261,14 @@ describe('rest.ts answers as trpc-to-openapi’s adapter does', () => {
     const agent2 = await ok('POST', '/api/v1/agents', { name: 'agent-2', capabilities: ['gpu'] });
     const spareAgent = await ok('POST', '/api/v1/agents', { name: 'spare' });
     const presenceAgent = await ok('POST', '/api/v1/agents', { name: 'present' });
+    const quarantinedAgent = await ok('POST', '/api/v1/agents', { name: 'quarantined' });
+    // The record verification keeps of a host it quarantined (verification/records.ts), as its quarantine writes it.
+    const at = new Date();
+    await srv.server.db.run((_, q) =>
+      q.run(sql`
+        INSERT INTO "validation_records" ("id", "owner_id", "kind", "invalid", "recent", "quarantined_at", "quarantined_until", "quarantines", "created_at", "updated_at")
+        VALUES (${quarantinedAgent.id}, ${owner}, 'agent', 2, 'xx', ${at}, ${new Date(at.getTime() + 3_600_000)}, 1, ${at}, ${at})`),
+    );
     // Long leases and timeouts, no stealing or backups: nothing moves by itself while the test runs.
     const settings = { lease_seconds: 3600, claim_timeout_seconds: 86_400, work_stealing: false, speculation: false };
     const network = await ok('POST', '/api/v1/agents/networks', { name: 'main', agents: [agent.id, agent2.id], ...settings });
@@ -284,6 +297,7 @@ describe('rest.ts answers as trpc-to-openapi’s adapter does', () => {
       agent2: agent2.id,
       spareAgent: spareAgent.id,
       presenceAgent: presenceAgent.id,
+      quarantinedAgent: quarantinedAgent.id,
       network: network.id,
       spareNetwork: spareNetwork.id,
       execution: execution.id,
