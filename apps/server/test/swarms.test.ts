@@ -434,8 +434,9 @@ describe.each(databaseKinds)('swarms on %s', (kind) => {
       const t = await coordinate({
         strategy: 'pipeline',
         collaborators: 2,
-        // Stealing off: one stage per round here (with it on, whoever is idle takes the next stage at once).
-        parameters: { capability: 'compute', payload: 1, stages: ['add', 'double', 'add'], work_stealing: false },
+        // Stealing and backups off: one stage per round here (with them on, whoever is idle takes the next stage at once,
+        // or a backup copy of one running slowly on a loaded machine).
+        parameters: { capability: 'compute', payload: 1, stages: ['add', 'double', 'add'], work_stealing: false, speculation: false },
       });
       const run = (p: any) => (p.params === 'add' ? p.input + 1 : p.input * 2);
       for (let stage = 0; stage < 3; stage++) {

@@ -77,8 +77,8 @@ export const liveRouter = router({
         if (signal?.aborted) break;
         await sleep(COALESCE_MS);
         if (resync) {
+          // What came before it is covered by the re-read; what came after is said next.
           resync = false;
-          pending.length = 0;
           yield merge([], 'ready');
         } else yield merge(pending.splice(0), 'changed');
       }
