@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 /** Peak resident set size of the processes so far (VmHWM), in MiB: the largest of them. */
 export function peakRss(processes: { pid: number }[]): number {
   return Math.max(
+    0,
     ...processes.map((s) => {
       const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${s.pid}/status`, 'utf8'));
       return m ? Math.round(Number(m[1]) / 1024) : 0;

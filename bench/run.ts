@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [--db sqlite|postgres] [--quick] [--instances N] [--only name,name] [--cpu-prof]`
+ * `pnpm bench [--db sqlite|postgres] [--quick] [--instances N] [--only name,name] [--cpu-prof] [--pg-private]`
  *
  * Starts real server processes on a fresh database and drives them over
  * loopback HTTP (autocannon for single requests, a keep-alive HTTP driver for
@@ -8,7 +8,9 @@
  * bench/results/latest.json with the machine and the commit. `--quick` is the
  * short version CI runs: small sizes, one second per scenario, and it fails
  * on any error. The scenarios are bench/scenarios/ (the list: index.ts); see
- * bench/README.md for what each means.
+ * bench/README.md for what each means. `--pg-private` runs PostgreSQL in a
+ * cluster of its own with pg_stat_statements and prints where its time goes
+ * around the work path (bench/statement-profile.ts).
  */
 import { execSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,19 +18,30 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { createScratchDatabase } from '../apps/server/src/db/scratch-database.ts';
 import { call } from './api.ts';
+import { type ProfiledCluster, startProfiledCluster } from './private-postgres.ts';
 import { type Row, table } from './row.ts';
 import type { BenchContext } from './scenario.ts';
 import { scenarios } from './scenarios/index.ts';
 import { root, startServers } from './servers.ts';
 import { benchSettings } from './settings.ts';
+import { type StatementProfile, statementTable } from './statement-profile.ts';
 
 const settings = benchSettings(process.argv.slice(2));
 
 async function main() {
   const unknown = settings.only?.filter((name) => !scenarios.some((s) => s.name === name)) ?? [];
   if (unknown.length) throw new Error(`--only: no scenario ${unknown.join(', ')} (there are ${scenarios.map((s) => s.name).join(', ')})`);
+  const privateCluster: ProfiledCluster | null = settings.pgPrivate ? await startProfiledCluster() : null;
+  try {
+    await bench(privateCluster);
+  } finally {
+    await privateCluster?.stop();
+  }
+}
+
+async function bench(privateCluster: ProfiledCluster | null) {
   const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-bench-'));
-  const clusterUrl = process.env.TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/test';
+  const clusterUrl = privateCluster?.cluster.url() ?? (process.env.TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/test');
   const pgdb = settings.db === 'postgres' ? await createScratchDatabase(clusterUrl, 'aitbc_bench') : null;
   const adminKey = `bench-admin-${process.pid}`;
   const env = {
@@ -43,6 +56,7 @@ async function main() {
   const base = servers[0]!.url;
   const rows: Row[] = [];
   const notes: string[] = [];
+  const statementProfiles: StatementProfile[] = [];
   try {
     const key = (await call<{ key: string }>(base, adminKey, 'POST', '/api/v1/keys', { owner_id: 'bench' })).key;
     const ctx: BenchContext = {
@@ -51,9 +65,18 @@ async function main() {
       base,
       key,
       dataDir,
-      postgres: pgdb ? { url: pgdb.url, clusterUrl } : null,
+      postgres: pgdb
+        ? {
+            url: pgdb.url,
+            clusterUrl,
+            probeUrl: privateCluster?.probeUrl(new URL(pgdb.url).pathname.slice(1)) ?? pgdb.url,
+            profiler: privateCluster?.profiler ?? null,
+          }
+        : null,
       rows,
       notes,
+      ceilings: [],
+      statementProfiles,
     };
     for (const scenario of scenarios) if (!settings.only || settings.only.includes(scenario.name)) await scenario.run(ctx);
 
@@ -75,11 +98,17 @@ async function main() {
       machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? null, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version },
       scenarios: rows,
       notes,
+      ceilings: ctx.ceilings,
+      statement_profiles: statementProfiles,
     };
     writeFileSync(join(root, `bench/results/${settings.quick ? 'quick' : 'latest'}.json`), JSON.stringify(report, null, 2) + '\n');
     process.stdout.write(
-      `\naitbc-swarm bench: ${settings.db}, ${settings.instances} instance(s), ${settings.connections} connections, ${settings.seconds}s per scenario, commit ${commit ?? 'unknown'}\n\n${table(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`,
+      `\naitbc-swarm bench: ${settings.db}${privateCluster ? ' (private cluster)' : ''}, ${settings.instances} instance(s), ${settings.connections} connections, ${settings.seconds}s per scenario, commit ${commit ?? 'unknown'}\n\n${table(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`,
     );
+    for (const p of statementProfiles)
+      process.stdout.write(
+        `\nPostgreSQL's top statements by time, ${p.scenario} (pg_stat_statements; ↳ ran inside another):\n${statementTable(p)}\n`,
+      );
     const errors = rows.reduce((s, r) => s + r.errors, 0);
     if (errors > 0) {
       const logged = servers

@@ -4,10 +4,12 @@
  */
 import { createWorker } from '../../packages/client/src/index.ts';
 import { call } from '../api.ts';
+import { ratioNote } from '../ceilings.ts';
 import { lockWaits } from '../lock-waits.ts';
 import { backupsLaunched, statementsSent } from '../metrics.ts';
 import { cpuSeconds, peakRss } from '../processes.ts';
 import type { Scenario } from '../scenario.ts';
+import { cpuPerThousand, profiled } from '../work-path.ts';
 
 export const batched: Scenario = {
   name: 'batched',
@@ -63,16 +65,29 @@ export const batched: Scenario = {
       const cpu0 = { bench: process.cpuUsage(), servers: on.map((sv) => cpuSeconds(sv.pid)) };
       const t0 = performance.now();
       const running = workers.map((w) => w.run());
-      const { summary: waits } = await lockWaits(ctx.postgres?.url, async () => {
-        while (workers.reduce((sum, w) => sum + w.summary.completed, 0) < BATCHED_SUBTASKS && performance.now() - t0 < 600_000) {
-          await new Promise((r) => setTimeout(r, 5));
-        }
-      });
+      const done = () => workers.reduce((sum, w) => sum + w.summary.completed, 0);
+      const { waits, seconds, benchCpu, serverCpu } = await profiled(
+        ctx,
+        `batched (${n} instance${n > 1 ? 's' : ''})`,
+        ctx.postgres?.url,
+        async () => {
+          const { summary } = await lockWaits(ctx.postgres?.probeUrl, async () => {
+            while (done() < BATCHED_SUBTASKS && performance.now() - t0 < 600_000) {
+              await new Promise((r) => setTimeout(r, 5));
+            }
+          });
+          const seconds = (performance.now() - t0) / 1000;
+          return {
+            waits: summary,
+            seconds,
+            benchCpu: (process.cpuUsage(cpu0.bench).user + process.cpuUsage(cpu0.bench).system) / 1e6 / seconds,
+            serverCpu: on.map((sv, i) => cpuSeconds(sv.pid) - cpu0.servers[i]!),
+          };
+        },
+        done,
+      );
       if (waits) notes.push(`batched (${n} instance(s)) ${waits}`);
       if (trouble.length) notes.push(`batched (${n} instance(s)) workers said: ${trouble.join(' | ')}`);
-      const seconds = (performance.now() - t0) / 1000;
-      const benchCpu = (process.cpuUsage(cpu0.bench).user + process.cpuUsage(cpu0.bench).system) / 1e6 / seconds;
-      const serverCpu = on.map((sv, i) => (cpuSeconds(sv.pid) - cpu0.servers[i]!) / seconds);
       for (const w of workers) w.stop();
       const summaries = await Promise.all(running);
       const statements = n === 1 ? ((await statementsSent(on[0]!.url)) - before) / BATCHED_SUBTASKS : null;
@@ -89,11 +104,12 @@ export const batched: Scenario = {
         `/api/v1/agents/networks/${network.id}/executions?status=completed&limit=1`,
       );
       const unfinished = executions.length - listed.total_count;
+      const rate = Math.round(completed / seconds);
       rows.push({
         scenario: `batched claim + result via createWorker (${WORKERS} workers × ${CONCURRENCY}, ${n} instance${n > 1 ? 's' : ''})`,
         unit: 'subtasks/s',
         count: completed,
-        rate: Math.round(completed / seconds),
+        rate,
         p50: 0,
         p95: 0,
         p99: 0,
@@ -103,9 +119,16 @@ export const batched: Scenario = {
       notes.push(
         `batched (${n} instance(s)): ${completed} of ${BATCHED_SUBTASKS} subtasks completed in ${seconds.toFixed(2)} s, ${twice} handled twice, ${lost} lost, ` +
           `${backups} backup copies launched (${((backups / BATCHED_SUBTASKS) * 100).toFixed(1)}%), ` +
-          `${unfinished} executions unfinished; CPU: server(s) ${serverCpu.map((c) => `${Math.round(c * 100)}%`).join(', ')}, workers' process ${Math.round(benchCpu * 100)}%` +
-          (statements === null ? '' : `; ${statements.toFixed(2)} SQL statements per subtask (claim + result, amortized)`),
+          `${unfinished} executions unfinished; CPU: server(s) ${serverCpu.map((c) => `${Math.round((c / seconds) * 100)}%`).join(', ')}, workers' process ${Math.round(benchCpu * 100)}%` +
+          (statements === null ? '' : `; ${statements.toFixed(2)} SQL statements per subtask (claim + result, amortized)`) +
+          `; ${cpuPerThousand(
+            serverCpu.reduce((sum, c) => sum + c, 0),
+            completed,
+            seconds,
+          )}`,
       );
+      const ratio = ratioNote(ctx.ceilings, ctx.settings.db, `batched (${n} instance(s))`, rate, { batch: 'many' });
+      if (ratio) notes.push(ratio);
     }
   },
 };

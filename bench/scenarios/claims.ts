@@ -1,10 +1,14 @@
 /** Unbatched claims and results: 64 workers, one request each, on one network; no subtask may be claimed twice. */
 import { call } from '../api.ts';
+import { ratioNote } from '../ceilings.ts';
 import { loops } from '../drivers.ts';
 import { lockWaits } from '../lock-waits.ts';
 import { statementsPer } from '../metrics.ts';
+import { cpuSeconds } from '../processes.ts';
 import { row } from '../row.ts';
 import type { Scenario } from '../scenario.ts';
+import { percentile, round } from '../stats.ts';
+import { cpuPerThousand, profiled } from '../work-path.ts';
 
 export const claims: Scenario = {
   name: 'claims',
@@ -34,8 +38,11 @@ export const claims: Scenario = {
       // Statements per claim + result pair, sequentially on one agent with nothing else running.
       // (Round-robin gives each agent total/64 subtasks; --quick has 31 each.)
       const pairs = Math.min(50, Math.floor(total / 64) - 1);
+      // Timed as well: one agent alone, a pair at a time (the raw loop at 1 loop is its ceiling).
+      const alone: number[] = [];
       const perPair = await statementsPer(base, pairs, async () => {
         for (let i = 0; i < pairs; i++) {
+          const t = performance.now();
           const claim = await call<{ subtask: { subtask_id: string; lease_id: string } }>(
             base,
             key,
@@ -47,28 +54,53 @@ export const claims: Scenario = {
             lease_id: claim.subtask.lease_id,
             result: 1,
           });
+          alone.push(performance.now() - t);
         }
       });
       notes.push(`claim + result: ${perPair} SQL statements per pair (sequential, one agent; BEGIN/COMMIT not counted)`);
+      if (n === 1) {
+        const ms = alone.reduce((sum, x) => sum + x, 0);
+        const p50 = round(
+          percentile(
+            [...alone].sort((a, b) => a - b),
+            50,
+          ),
+        );
+        const label = `claim + result, one agent alone (${pairs} pairs in turn, p50 ${p50} ms)`;
+        const ratio = ratioNote(ctx.ceilings, ctx.settings.db, label, (pairs / ms) * 1000, { batch: 1, loops: 1 });
+        if (ratio) notes.push(ratio);
+      }
       const seen = new Map<string, number>();
-      const { value: run, summary: waits } = await lockWaits(ctx.postgres?.url, () =>
-        loops(SECONDS, 64, async (i) => {
-          const target = on[i % on.length]!.url;
-          const agent = agents[i]!.id;
-          const claim = await call<{ subtask: { subtask_id: string; lease_id: string } | null }>(
-            target,
-            key,
-            'POST',
-            `/api/v1/agents/${agent}/claim`,
-            {},
+      let serverCpu = 0;
+      const { value: run, summary: waits } = await profiled(
+        ctx,
+        `claims (${n} instance${n > 1 ? 's' : ''})`,
+        ctx.postgres?.url,
+        async () => {
+          const cpu0 = on.map((sv) => cpuSeconds(sv.pid));
+          const sampled = await lockWaits(ctx.postgres?.probeUrl, () =>
+            loops(SECONDS, 64, async (i) => {
+              const target = on[i % on.length]!.url;
+              const agent = agents[i]!.id;
+              const claim = await call<{ subtask: { subtask_id: string; lease_id: string } | null }>(
+                target,
+                key,
+                'POST',
+                `/api/v1/agents/${agent}/claim`,
+                {},
+              );
+              if (!claim.subtask) return;
+              seen.set(claim.subtask.subtask_id, (seen.get(claim.subtask.subtask_id) ?? 0) + 1);
+              await call(target, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, {
+                lease_id: claim.subtask.lease_id,
+                result: 1,
+              });
+            }),
           );
-          if (!claim.subtask) return;
-          seen.set(claim.subtask.subtask_id, (seen.get(claim.subtask.subtask_id) ?? 0) + 1);
-          await call(target, key, 'POST', `/api/v1/subtasks/${claim.subtask.subtask_id}/result`, {
-            lease_id: claim.subtask.lease_id,
-            result: 1,
-          });
-        }),
+          serverCpu = on.reduce((sum, sv, i) => sum + cpuSeconds(sv.pid) - cpu0[i]!, 0);
+          return sampled;
+        },
+        () => seen.size,
       );
       if (waits) notes.push(`claim + result (${n} instance(s)) ${waits}`);
       const doubles = [...seen.values()].filter((c) => c > 1).length;
@@ -76,8 +108,24 @@ export const claims: Scenario = {
       // transaction a subtask, while the next scenarios run.
       for (const id of executions)
         await call(base, key, 'POST', `/api/v1/agents/networks/${network.id}/executions/${id}/cancel`, undefined, [200, 409]);
-      rows.push(row(`claim + result (${n} instance${n > 1 ? 's' : ''})`, 'pairs/s', run.latencies, SECONDS, run.errors + doubles, on));
-      notes.push(`claims on ${n} instance(s): ${seen.size} subtasks claimed and completed, ${doubles} claimed twice`);
+      const claimRow = row(
+        `claim + result (${n} instance${n > 1 ? 's' : ''})`,
+        'pairs/s',
+        run.latencies,
+        SECONDS,
+        run.errors + doubles,
+        on,
+      );
+      rows.push(claimRow);
+      notes.push(
+        `claims on ${n} instance(s): ${seen.size} subtasks claimed and completed, ${doubles} claimed twice; ` +
+          cpuPerThousand(serverCpu, seen.size, SECONDS),
+      );
+      const ratio = ratioNote(ctx.ceilings, ctx.settings.db, `claim + result (${n} instance(s), 64 workers)`, claimRow.rate, {
+        batch: 1,
+        loops: 64,
+      });
+      if (ratio) notes.push(`${ratio}; p99 ${claimRow.p99} ms`);
     }
   },
 };

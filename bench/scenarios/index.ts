@@ -4,6 +4,7 @@
  */
 import type { Scenario } from '../scenario.ts';
 import { batched } from './batched.ts';
+import { ceiling } from './ceiling.ts';
 import { claims } from './claims.ts';
 import { consensus } from './consensus.ts';
 import { core } from './core.ts';
@@ -21,6 +22,7 @@ export const scenarios: Scenario[] = [
   membership,
   status,
   consensus,
+  ceiling,
   claims,
   batched,
   dispatch,
