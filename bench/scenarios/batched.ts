@@ -66,7 +66,7 @@ export const batched: Scenario = {
       const t0 = performance.now();
       const running = workers.map((w) => w.run());
       const done = () => workers.reduce((sum, w) => sum + w.summary.completed, 0);
-      const { waits, seconds, benchCpu, serverCpu } = await profiled(
+      const { waits, seconds, benchCpu, serverCpu, summaries, statementsAfter } = await profiled(
         ctx,
         `batched (${n} instance${n > 1 ? 's' : ''})`,
         ctx.postgres?.url,
@@ -77,20 +77,19 @@ export const batched: Scenario = {
             }
           });
           const seconds = (performance.now() - t0) / 1000;
-          return {
-            waits: summary,
-            seconds,
-            benchCpu: (process.cpuUsage(cpu0.bench).user + process.cpuUsage(cpu0.bench).system) / 1e6 / seconds,
-            serverCpu: on.map((sv, i) => cpuSeconds(sv.pid) - cpu0.servers[i]!),
-          };
+          const benchCpu = (process.cpuUsage(cpu0.bench).user + process.cpuUsage(cpu0.bench).system) / 1e6 / seconds;
+          const serverCpu = on.map((sv, i) => cpuSeconds(sv.pid) - cpu0.servers[i]!);
+          // Stopped inside the profile: idle workers' long polls are not the work measured.
+          for (const w of workers) w.stop();
+          const summaries = await Promise.all(running);
+          const statementsAfter = n === 1 ? await statementsSent(on[0]!.url) : null;
+          return { waits: summary, seconds, benchCpu, serverCpu, summaries, statementsAfter };
         },
         done,
       );
       if (waits) notes.push(`batched (${n} instance(s)) ${waits}`);
       if (trouble.length) notes.push(`batched (${n} instance(s)) workers said: ${trouble.join(' | ')}`);
-      for (const w of workers) w.stop();
-      const summaries = await Promise.all(running);
-      const statements = n === 1 ? ((await statementsSent(on[0]!.url)) - before) / BATCHED_SUBTASKS : null;
+      const statements = statementsAfter === null ? null : (statementsAfter - before) / BATCHED_SUBTASKS;
       const completed = summaries.reduce((sum, x) => sum + x.completed, 0);
       const lost = summaries.reduce((sum, x) => sum + x.lost, 0);
       const twice = [...handled.values()].filter((c) => c > 1).length;

@@ -26,6 +26,10 @@ export const claims: Scenario = {
         name: `claims-${n}`,
         agents: agents.map((a) => a.id),
         coordination_strategy: 'round-robin',
+        // What the run leaves unclaimed is cancelled after it (below). Until then the sweeper must not hand it to
+        // other agents (30 s after the execute by default, one transaction a subtask): on a slow machine the 20
+        // executes and the timed run, with --pg-private's wait for the statistics, take longer than that.
+        claim_timeout_seconds: 3600,
       });
       const total = claimSubtasks;
       const executions: string[] = [];
