@@ -12,6 +12,7 @@ export interface ProfiledCluster {
   /** A URL for `database` as the probe role, whose statements the profile leaves out. */
   probeUrl(database: string): string;
   profiler: StatementProfiler;
+  /** Stops and removes the cluster; safe to call twice. */
   stop(): Promise<void>;
 }
 
@@ -34,14 +35,16 @@ export async function startProfiledCluster(): Promise<ProfiledCluster> {
     const probeUrl = (database: string) => `postgresql://${PROBE_ROLE}@127.0.0.1:${cluster.port}/${database}`;
     const profiler = new StatementProfiler(probeUrl('postgres'));
     await profiler.open();
+    let stopped: Promise<void> | undefined;
     return {
       cluster,
       probeUrl,
       profiler,
-      async stop() {
-        await profiler.close().catch(() => undefined);
-        await cluster.destroy();
-      },
+      stop: () =>
+        (stopped ??= (async () => {
+          await profiler.close().catch(() => undefined);
+          await cluster.destroy();
+        })()),
     };
   } catch (error) {
     await cluster.destroy();

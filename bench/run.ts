@@ -28,21 +28,39 @@ import { type StatementProfile, statementTable } from './statement-profile.ts';
 
 const settings = benchSettings(process.argv.slice(2));
 
+/**
+ * What a run must not leave behind (its servers, its scratch database, the private cluster), last first. A crash
+ * (an error event nobody listens for) or Ctrl-C skips the run's `finally`: these handlers do the same.
+ */
+const leftovers: (() => Promise<unknown>)[] = [];
+async function cleanUp(): Promise<void> {
+  while (leftovers.length) await leftovers.pop()!().catch(() => undefined);
+}
+const abandon = (code: number) => () => void cleanUp().finally(() => process.exit(code));
+process.once('uncaughtException', (error) => {
+  console.error(error);
+  abandon(1)();
+});
+process.once('SIGINT', abandon(130));
+
 async function main() {
   const unknown = settings.only?.filter((name) => !scenarios.some((s) => s.name === name)) ?? [];
   if (unknown.length) throw new Error(`--only: no scenario ${unknown.join(', ')} (there are ${scenarios.map((s) => s.name).join(', ')})`);
   const privateCluster: ProfiledCluster | null = settings.pgPrivate ? await startProfiledCluster() : null;
+  if (privateCluster) leftovers.push(() => privateCluster.stop());
   try {
     await bench(privateCluster);
   } finally {
-    await privateCluster?.stop();
+    await cleanUp();
   }
 }
 
 async function bench(privateCluster: ProfiledCluster | null) {
   const dataDir = mkdtempSync(join(tmpdir(), 'aitbc-bench-'));
+  leftovers.push(async () => rmSync(dataDir, { recursive: true, force: true }));
   const clusterUrl = privateCluster?.cluster.url() ?? (process.env.TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/test');
   const pgdb = settings.db === 'postgres' ? await createScratchDatabase(clusterUrl, 'aitbc_bench') : null;
+  if (pgdb) leftovers.push(() => pgdb.drop());
   const adminKey = `bench-admin-${process.pid}`;
   const env = {
     HOST: '127.0.0.1',
@@ -53,6 +71,7 @@ async function bench(privateCluster: ProfiledCluster | null) {
     AITBC_RATE_LIMIT: 'off',
   };
   const servers = await startServers(env, settings.instances, settings.cpuProf);
+  leftovers.push(() => Promise.all(servers.map((s) => s.stop())));
   const base = servers[0]!.url;
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -125,9 +144,8 @@ async function bench(privateCluster: ProfiledCluster | null) {
       process.exitCode = 1;
     }
   } finally {
-    await Promise.all(servers.map((s) => s.stop()));
-    await pgdb?.drop();
-    rmSync(dataDir, { recursive: true, force: true });
+    // The servers stopped, the scratch database dropped, the data directory removed (and the private cluster after).
+    await cleanUp();
   }
 }
 
