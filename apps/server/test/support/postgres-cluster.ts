@@ -60,8 +60,18 @@ export interface PrivateCluster {
   destroy(): Promise<void>;
 }
 
-/** initdb, then start on a free port; fsync off (the tests crash it on purpose, durability is not what they measure). */
-export async function startPrivateCluster(): Promise<PrivateCluster> {
+export interface ClusterSettings {
+  /** fsync, synchronous_commit and full_page_writes left on, as PostgreSQL ships them (the bench measures durable commits). */
+  durable?: boolean;
+  /** More server settings, each passed as `-c name=value` (values without spaces), e.g. shared_preload_libraries. */
+  settings?: Record<string, string>;
+}
+
+/**
+ * initdb, then start on a free port; fsync off unless `durable` (the tests crash it on purpose, durability is
+ * not what they measure).
+ */
+export async function startPrivateCluster({ durable = false, settings = {} }: ClusterSettings = {}): Promise<PrivateCluster> {
   const asRoot = process.getuid?.() === 0;
   const dir = mkdtempSync(join(tmpdir(), 'aitbc-pg-'));
   chmodSync(dir, 0o755);
@@ -76,7 +86,11 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
     asRoot ? run('runuser', ['-u', 'postgres', '--', join(BIN, bin), ...args]) : run(join(BIN, bin), args);
   await as('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
   const port = await freePort();
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`;
+  const durability = durable ? '' : ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off';
+  const extra = Object.entries(settings)
+    .map(([name, value]) => ` -c ${name}=${value}`)
+    .join('');
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1${durability} -c max_connections=200${extra}`;
   const pgCtl = (...args: string[]) => as('pg_ctl', ['-D', data, '-l', logFile, '-w', '-t', '60', ...args]);
   await pgCtl('-o', options, 'start');
   const url = (database = 'postgres') => `postgresql://postgres@127.0.0.1:${port}/${database}`;

@@ -12,9 +12,11 @@
  * timed from its execute to its handler starting (the target: ≤ 50 ms).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createWorker, type Worker } from '../packages/client/src/index.ts';
-import type { Call } from './makespan.ts';
-import type { Row } from './row.ts';
+import { createWorker, type Worker } from '../../packages/client/src/index.ts';
+import { type Call, call } from '../api.ts';
+import { peakRss } from '../processes.ts';
+import type { Row } from '../row.ts';
+import type { Scenario } from '../scenario.ts';
 
 export interface NeighboursOptions {
   base: string;
@@ -203,3 +205,18 @@ export async function neighbours({ base, adminKey, quick, call, peakRss }: Neigh
   );
   return { rows, notes };
 }
+
+export const neighboursScenario: Scenario = {
+  name: 'neighbours',
+  async run(ctx) {
+    const result = await neighbours({
+      base: ctx.base,
+      adminKey: ctx.adminKey,
+      quick: ctx.settings.quick,
+      call,
+      peakRss: () => peakRss(ctx.servers),
+    });
+    ctx.rows.push(...result.rows);
+    ctx.notes.push(...result.notes);
+  },
+};

@@ -12,10 +12,12 @@
  * baseline (the stalled subtask never ends), so it is not an error.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createWorker, type WorkerSummary } from '../packages/client/src/index.ts';
-import type { Row } from './row.ts';
-
-export type Call = <T>(base: string, key: string, method: string, path: string, body?: unknown, expect?: number[]) => Promise<T>;
+import { createWorker, type WorkerSummary } from '../../packages/client/src/index.ts';
+import { type Call, call } from '../api.ts';
+import { peakRss } from '../processes.ts';
+import type { Row } from '../row.ts';
+import type { Scenario } from '../scenario.ts';
+import { round } from '../stats.ts';
 
 export interface MakespanOptions {
   base: string;
@@ -77,8 +79,6 @@ interface ExecutionView {
   subtasks: { seq: number; replica: number; status: string }[];
   speculation?: Speculation | null;
 }
-
-const round = (n: number) => Math.round(n * 100) / 100;
 
 export async function makespan({ base, key, quick, call, peakRss }: MakespanOptions): Promise<{ rows: Row[]; notes: string[] }> {
   const n = quick ? 200 : 1000;
@@ -239,3 +239,13 @@ export async function makespan({ base, key, quick, call, peakRss }: MakespanOpti
     );
   return { rows, notes };
 }
+
+export const makespanScenario: Scenario = {
+  name: 'makespan',
+  async run(ctx) {
+    // Makespan against the ideal with stragglers and a stalled agent, work stealing and speculation off then on.
+    const result = await makespan({ base: ctx.base, key: ctx.key, quick: ctx.settings.quick, call, peakRss: () => peakRss(ctx.servers) });
+    ctx.rows.push(...result.rows);
+    ctx.notes.push(...result.notes);
+  },
+};

@@ -18,10 +18,13 @@
  * and was never spot-checked is the adaptive policy's stated residual (README), reported, not an error.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createWorker } from '../packages/client/src/index.ts';
+import { createWorker } from '../../packages/client/src/index.ts';
+import type { Call } from '../api.ts';
+import { call } from '../api.ts';
+import { peakRss } from '../processes.ts';
+import type { Row } from '../row.ts';
+import type { Scenario } from '../scenario.ts';
 import { durations } from './makespan.ts';
-import type { Call } from './makespan.ts';
-import type { Row } from './row.ts';
 
 export interface VerificationOptions {
   base: string;
@@ -272,3 +275,19 @@ export async function verification({ base, key, quick, call, peakRss }: Verifica
   }
   return { rows, notes };
 }
+
+export const verificationScenario: Scenario = {
+  name: 'verification',
+  async run(ctx) {
+    // Verified results from faulty agents under none, replicate and adaptive.
+    const result = await verification({
+      base: ctx.base,
+      key: ctx.key,
+      quick: ctx.settings.quick,
+      call,
+      peakRss: () => peakRss(ctx.servers),
+    });
+    ctx.rows.push(...result.rows);
+    ctx.notes.push(...result.notes);
+  },
+};
