@@ -35,9 +35,11 @@ import {
   readTraceParents,
   type WorkParent,
 } from '../work/parent.ts';
+import type { DecidingAlone } from '../work/sql/decide.ts';
 import { openLoad } from '../work/open-work.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import { agentHosts, loadCandidates, meanTaskSeconds } from './candidates.ts';
+import { executionsDecidingAlone } from './deciding-alone.ts';
 import { addCopies, countDecided, executionSubtask } from './copies.ts';
 import { recordDeadLetter } from './dead-letters.ts';
 import { findNetwork } from './records.ts';
@@ -540,6 +542,10 @@ export class ExecutionParent implements WorkParent {
 
   backups(tx: Tx, executionId: string, by: BackupCounts): Promise<void> {
     return countBackups(tx.sql, 'agent_network_executions', executionId, by);
+  }
+
+  decidingAlone(now: Date): DecidingAlone {
+    return executionsDecidingAlone(now);
   }
 }
 

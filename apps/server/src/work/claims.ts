@@ -61,9 +61,14 @@ async function claimNow(
   backupsOnly = false,
 ): Promise<{ claimed: ClaimedSubtask[]; recheckAt: number | null }> {
   const now = w.deps.clock.now();
+  const input = { ownerId, assigneeId: who.id, max, leaseSeconds, now };
+  // PostgreSQL claims the assignee's own in one statement, committed on its own (no BEGIN or COMMIT to wait for);
+  // SQLite's is two, under its gate.
   const own = backupsOnly
     ? []
-    : await w.deps.db.transaction((tx) => w.deps.sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, max, leaseSeconds, now }));
+    : w.deps.db.provider === 'postgresql'
+      ? await w.deps.db.run((_, q) => w.deps.sql.claimSubtasks(q, input))
+      : await w.deps.db.transaction((tx) => w.deps.sql.claimSubtasks(tx.sql, input));
   // Nothing of its own waiting: take others' unclaimed work, else back up a straggler.
   const taken =
     own.length > 0

@@ -2,6 +2,7 @@ import type { Database, Tx } from '../db/database.ts';
 import { inList, raw, type Sql, sql } from '../db/sql.ts';
 import type { StragglerRule } from '@aitbc/core';
 import type { SubtaskRow } from './subtasks.ts';
+import type { DecidingAlone } from './sql/decide.ts';
 
 /** The two kinds of work a subtask can belong to. */
 export type ParentKind = 'execution' | 'coordination';
@@ -81,6 +82,8 @@ export interface WorkParent {
   mayTake(db: Sql, who: string, candidates: Takeable[], open: OpenParent[], now: Date): Promise<Takeable[]>;
   /** Backup copies started or decided (see countBackups). */
   backups(tx: Tx, id: string, by: BackupCounts): Promise<void>;
+  /** Which of its subtasks a result decides alone, and the counters that then move (PostgreSQL: sql/decide.ts). */
+  decidingAlone?(now: Date): DecidingAlone;
 }
 
 export type WorkParents = Record<ParentKind, WorkParent>;

@@ -7,12 +7,14 @@ import { createHash } from 'node:crypto';
 import { canonicalJson, type Refusal, type ReportedOutcome, resultProblem } from '@aitbc/core';
 import type { Tx } from '../db/database.ts';
 import { attemptsEnded, dropBackup } from './attempts.ts';
+import { finishIfDone } from './finishing.ts';
 import { type Refused, refusals, sawAssignees } from './leases.ts';
 import type { BackupCounts, ParentKind } from './parent.ts';
 import { parentOf } from './parent.ts';
 import { release } from './release.ts';
 import { traceWork } from './spans.ts';
 import type { EndedAttemptRow } from './sql/attempts.ts';
+import type { Completion } from './sql/complete.ts';
 import { backupRunning, type EngineState, seconds } from './state.ts';
 import type { SubtaskRow } from './subtasks.ts';
 import { changed, idsByKind } from './views.ts';
@@ -30,20 +32,57 @@ export function resultKey(result: unknown): string {
   return createHash('sha256').update(canonicalJson(result)).digest('hex');
 }
 
-/**
- * Results and failures, in one transaction, each answered on its own:
- * recorded, already recorded (the same result posted again under the same
- * lease), or refused with the reason. One bad item never refuses the others.
- */
-export async function record(w: EngineState, ownerId: string, items: ReportedOutcome[]): Promise<OutcomeState[]> {
-  const now = w.deps.clock.now();
+/** Why each item (by index) is refused before anything is read: a result that breaks a limit. */
+function problems(items: ReportedOutcome[]): Map<number, string> {
   const invalid = new Map<number, string>();
   items.forEach((item, i) => {
     const problem = 'result' in item ? resultProblem(item.result) : null;
     if (problem) invalid.set(i, `Invalid input: result: ${problem}`);
   });
-  const answers = await w.deps.db.transaction((tx) => recordIn(w, tx, ownerId, items, invalid, now));
-  return answers;
+  return invalid;
+}
+
+/**
+ * Results and failures, in one transaction, each answered on its own:
+ * recorded, already recorded (the same result posted again under the same
+ * lease), or refused with the reason. One bad item never refuses the others.
+ * On PostgreSQL, results that decide their subtask alone are recorded first,
+ * in one statement (decideAlone); the transaction takes the rest.
+ */
+export async function record(w: EngineState, ownerId: string, items: ReportedOutcome[]): Promise<OutcomeState[]> {
+  const now = w.deps.clock.now();
+  const decided = await decideAlone(w, ownerId, items, now);
+  const rest = items.filter((_, i) => !decided.has(i));
+  const answers = rest.length ? await w.deps.db.transaction((tx) => recordIn(w, tx, ownerId, rest, problems(rest), now)) : [];
+  let next = 0;
+  return items.map((item, i) =>
+    decided.has(i)
+      ? { subtask_id: item.subtask_id, lease_id: item.lease_id, status: 'recorded', refusal: null, message: null }
+      : answers[next++]!,
+  );
+}
+
+/**
+ * PostgreSQL: the results that decide their subtask alone (sql/decide.ts: a single-replica execution without a
+ * verification policy, no backup copy running), recorded in one statement with nothing read first, then followed
+ * up as a transaction's results are. The indexes of the items it recorded; the others are left as they were.
+ */
+async function decideAlone(w: EngineState, ownerId: string, items: ReportedOutcome[], now: Date): Promise<Set<number>> {
+  const parent = w.deps.db.provider === 'postgresql' ? w.parent('execution').decidingAlone?.(now) : undefined;
+  if (!parent) return new Set();
+  const invalid = problems(items);
+  // The first result of each subtask, as the transaction takes them: a second is answered there.
+  const first = new Map<string, { index: number; completion: Completion }>();
+  items.forEach((item, index) => {
+    if (!('result' in item) || invalid.has(index) || first.has(item.subtask_id)) return;
+    const completion = { subtaskId: item.subtask_id, leaseId: item.lease_id, result: item.result, resultKey: resultKey(item.result) };
+    first.set(item.subtask_id, { index, completion });
+  });
+  if (first.size === 0) return new Set();
+  const completions = [...first.values()].map((f) => f.completion);
+  const rows = await w.deps.db.run((_, q) => w.deps.sql.decideSubtasks(q, ownerId, completions, now, parent));
+  if (rows.length > 0) await outcomesCommitted(w, ownerId, rows, [], now);
+  return new Set(rows.map((s) => first.get(s.id)!.index));
 }
 
 async function recordIn(
@@ -102,10 +141,6 @@ async function recordIn(
   );
   await attemptsEnded(w, tx, completed, ended, 'completed', now);
   await backupsDecided(w, tx, completed, ended, now);
-  tx.afterCommit(() => {
-    traceWork(w, 'result', completed, now);
-    traceWork(w, 'failure', [...failed.values()], now);
-  });
   for (const [kind, ids] of idsByKind(completed)) {
     for (const id of ids)
       await w.parent(kind).settle(
@@ -115,11 +150,7 @@ async function recordIn(
         now,
       );
   }
-  afterOutcomes(w, tx, [...completed, ...failed.values()], now);
-  const workers = [...completed, ...failed.values()].map(
-    (s) => ({ assigneeId: s.assigneeId, kind: s.coordinationId ? 'member' : 'agent' }) as const,
-  );
-  tx.afterCommit(() => sawAssignees(w, ownerId, workers, now));
+  tx.afterCommit(() => outcomesCommitted(w, ownerId, completed, [...failed.values()], now));
 
   // Everything else: answered from what the rows say now.
   const done = new Set([...recorded, ...failedLeases]);
@@ -201,19 +232,26 @@ async function backupsDecided(w: EngineState, tx: Tx, completed: SubtaskRow[], e
   });
 }
 
-/** Once committed: parents whose work moved may be done, and live views refresh. */
-function afterOutcomes(w: EngineState, tx: Tx, rows: SubtaskRow[], now: Date): void {
+/**
+ * Once outcomes committed: traced, parents whose work moved may be done (one check at a time per parent:
+ * finishing.ts), live views refresh, and their workers were seen.
+ */
+async function outcomesCommitted(w: EngineState, ownerId: string, completed: SubtaskRow[], failed: SubtaskRow[], now: Date): Promise<void> {
+  traceWork(w, 'result', completed, now);
+  traceWork(w, 'failure', failed, now);
+  const rows = [...completed, ...failed];
   const touched = new Map<string, { kind: ParentKind; row: SubtaskRow }>();
   for (const s of rows) {
     const of = parentOf(s);
     if (of) touched.set(of.id, { kind: of.kind, row: s });
   }
-  if (touched.size === 0) return;
-  tx.afterCommit(async () => {
-    for (const [id, { kind }] of touched) await w.parent(kind).finishIfDone(w.deps.db, id, now);
+  if (touched.size > 0) {
+    for (const [id, { kind }] of touched) await finishIfDone(w, kind, id);
     await changed(
       w,
       [...touched.values()].map((t) => t.row),
     );
-  });
+  }
+  const workers = rows.map((s) => ({ assigneeId: s.assigneeId, kind: s.coordinationId ? 'member' : 'agent' }) as const);
+  await sawAssignees(w, ownerId, workers, now);
 }

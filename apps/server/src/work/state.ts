@@ -58,6 +58,8 @@ export class EngineState {
   readonly openParents = new Map<string, { at: number; open: OpenParent[] }>();
   /** Parents' subtask runs as speculation last read them (see runsOf in stealing.ts). */
   readonly runs = new Map<string, { at: number; runs: SubtaskRun[] }>();
+  /** Parents being checked for being done, and whether another check was asked for meanwhile (see finishing.ts). */
+  readonly finishing = new Map<string, { again: boolean; done: Promise<void> }>();
 
   readonly tracing: Tracing;
 

@@ -9,6 +9,7 @@ import { dropBackup, expiredBackups, promoteBackup, startBackups } from './backu
 import { cancelOpen } from './cancel.ts';
 import { claimSubtasks } from './claim.ts';
 import { completeSubtasks } from './complete.ts';
+import { decideSubtasks } from './decide.ts';
 import { extendLeases } from './extend.ts';
 import { insertSubtasks } from './insert.ts';
 import { handOnAt, moveSubtask, renewClaimWindow } from './move.ts';
@@ -21,6 +22,7 @@ export const workSql = {
   claimSubtasks,
   extendLeases,
   completeSubtasks,
+  decideSubtasks,
   endAttempts,
   attemptOutcomes,
   attemptHolders,
