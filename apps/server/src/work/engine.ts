@@ -42,6 +42,7 @@ export type { ClaimOptions } from './claims.ts';
 export { type LeaseState, type Refused, refusalError } from './leases.ts';
 export { type OutcomeState, resultKey } from './results.ts';
 export type { Assignee, Presence, WorkEngineDeps } from './state.ts';
+export type { SubtaskRow } from './subtasks.ts';
 
 export class WorkEngine {
   private readonly state: EngineState;
@@ -103,8 +104,9 @@ export class WorkEngine {
   }
 
   /** A subtask's lease as it stands now (the single-item calls answer with it). */
-  leaseView(ownerId: string, subtaskId: string): Promise<LeaseView> {
-    return leaseView(this.state, ownerId, subtaskId);
+  /** `known`: the subtask's row as a result just left it (record's `completed`), not read again. */
+  leaseView(ownerId: string, subtaskId: string, known?: SubtaskRow): Promise<LeaseView> {
+    return leaseView(this.state, ownerId, subtaskId, known);
   }
 
   // ------------------------------------------------------------------ outcomes
@@ -114,8 +116,8 @@ export class WorkEngine {
    * recorded, already recorded (the same result posted again under the same
    * lease), or refused with the reason. One bad item never refuses the others.
    */
-  record(ownerId: string, items: ReportedOutcome[]): Promise<OutcomeState[]> {
-    return record(this.state, ownerId, items);
+  record(ownerId: string, items: ReportedOutcome[], completed?: Map<string, SubtaskRow>): Promise<OutcomeState[]> {
+    return record(this.state, ownerId, items, completed);
   }
 
   /** Tell live views that work moved (after the change committed). */

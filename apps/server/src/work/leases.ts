@@ -9,6 +9,7 @@ import { conflict, DomainError, notFound } from '../errors.ts';
 import { parentOf } from './parent.ts';
 import type { Assignee, EngineState } from './state.ts';
 import { describe } from './views.ts';
+import type { SubtaskRow } from './subtasks.ts';
 
 /** A refused lease or outcome, as the batch answers say it and the single calls throw it. */
 export interface Refused {
@@ -141,9 +142,9 @@ export async function refusals(
 }
 
 /** A subtask's lease as it stands now (the single-item calls answer with it). */
-export async function leaseView(w: EngineState, ownerId: string, subtaskId: string): Promise<LeaseView> {
+export async function leaseView(w: EngineState, ownerId: string, subtaskId: string, known?: SubtaskRow): Promise<LeaseView> {
   return w.deps.db.run(async (_, sql) => {
-    const [s] = await w.deps.sql.readSubtasks(sql, ownerId, [subtaskId]);
+    const [s] = known ? [known] : await w.deps.sql.readSubtasks(sql, ownerId, [subtaskId]);
     if (!s) throw notFound(`Subtask ${subtaskId} not found`);
     const about = (await describe(w, sql, [s], true)).get(parentOf(s)?.id ?? '');
     return {

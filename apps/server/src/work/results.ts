@@ -49,9 +49,14 @@ function problems(items: ReportedOutcome[]): Map<number, string> {
  * On PostgreSQL, results that decide their subtask alone are recorded first,
  * in one statement (decideAlone); the transaction takes the rest.
  */
-export async function record(w: EngineState, ownerId: string, items: ReportedOutcome[]): Promise<OutcomeState[]> {
+export async function record(
+  w: EngineState,
+  ownerId: string,
+  items: ReportedOutcome[],
+  completed?: Map<string, SubtaskRow>,
+): Promise<OutcomeState[]> {
   const now = w.deps.clock.now();
-  const decided = await decideAlone(w, ownerId, items, now);
+  const decided = await decideAlone(w, ownerId, items, now, completed);
   const rest = items.filter((_, i) => !decided.has(i));
   const answers = rest.length ? await w.deps.db.transaction((tx) => recordIn(w, tx, ownerId, rest, problems(rest), now)) : [];
   let next = 0;
@@ -65,9 +70,16 @@ export async function record(w: EngineState, ownerId: string, items: ReportedOut
 /**
  * PostgreSQL: the results that decide their subtask alone (sql/decide.ts: a single-replica execution without a
  * verification policy, no backup copy running), recorded in one statement with nothing read first, then followed
- * up as a transaction's results are. The indexes of the items it recorded; the others are left as they were.
+ * up as a transaction's results are. The indexes of the items it recorded (their rows, as they are now, into
+ * `completed`); the others are left as they were.
  */
-async function decideAlone(w: EngineState, ownerId: string, items: ReportedOutcome[], now: Date): Promise<Set<number>> {
+async function decideAlone(
+  w: EngineState,
+  ownerId: string,
+  items: ReportedOutcome[],
+  now: Date,
+  completed?: Map<string, SubtaskRow>,
+): Promise<Set<number>> {
   const parent = w.deps.db.provider === 'postgresql' ? w.parent('execution').decidingAlone?.(now) : undefined;
   if (!parent) return new Set();
   const invalid = problems(items);
@@ -82,6 +94,7 @@ async function decideAlone(w: EngineState, ownerId: string, items: ReportedOutco
   const completions = [...first.values()].map((f) => f.completion);
   const rows = await w.deps.db.run((_, q) => w.deps.sql.decideSubtasks(q, ownerId, completions, now, parent));
   if (rows.length > 0) await outcomesCommitted(w, ownerId, rows, [], now);
+  for (const s of rows) completed?.set(s.id, s);
   return new Set(rows.map((s) => first.get(s.id)!.index));
 }
 
