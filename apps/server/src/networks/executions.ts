@@ -512,6 +512,7 @@ export class ExecutionParent implements WorkParent {
           : null,
         strategy: n.coordination_strategy as string,
         decidedShare: Number(e.decided) / Math.max(1, Number(e.subtask_count)),
+        assignees: fromJson<string[]>(n.agents),
       };
     });
   }

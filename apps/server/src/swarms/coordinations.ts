@@ -409,7 +409,8 @@ export class CoordinationParent implements WorkParent {
       const stealing = p.work_stealing && strategyOf(c) !== 'leader-election';
       const speculation = p.speculation && !isVoting(c) ? { multiplier: p.speculation_multiplier, quantile: p.speculation_quantile } : null;
       const decidedShare = c.decidedCount / Math.max(1, c.subtaskCount);
-      return stealing || speculation ? [{ id: c.id, stealing, speculation, strategy: c.strategy, decidedShare }] : [];
+      const assignees = membersOf(c);
+      return stealing || speculation ? [{ id: c.id, stealing, speculation, strategy: c.strategy, decidedShare, assignees }] : [];
     });
   }
 

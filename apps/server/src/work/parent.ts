@@ -108,6 +108,8 @@ export interface OpenParent {
   strategy: string;
   /** Share of its subtasks decided, from its counters: below the quantile, no subtask of it is read for speculation. */
   decidedShare: number;
+  /** Who its work is assigned among (the network's agents, the task's members): whom a thief reads the queues of. */
+  assignees: string[];
 }
 
 /** Backup copies of a parent's subtasks started, and won (with the time they saved). */

@@ -57,7 +57,7 @@ export class EngineState {
   /** The parents each assignee may take others' work from, as last read (see openTo in stealing.ts). */
   readonly openParents = new Map<string, { at: number; open: OpenParent[] }>();
   /** Parents' subtask runs as speculation last read them (see runsOf in stealing.ts). */
-  readonly runs = new Map<string, { at: number; runs: SubtaskRun[] }>();
+  readonly runs = new Map<string, { until: number; runs: SubtaskRun[] }>();
   /** Parents being checked for being done, and whether another check was asked for meanwhile (see finishing.ts). */
   readonly finishing = new Map<string, { again: boolean; done: Promise<void> }>();
 

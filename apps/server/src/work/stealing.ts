@@ -18,8 +18,12 @@ import type { SubtaskRow } from './subtasks.ts';
  */
 const BUSY_RECHECK_MS = 1000;
 const WATCH_MS = 1000;
-/** How long a parent's runs, read for speculation, are reused. */
+/**
+ * How long a parent's runs, read for speculation, are reused: at least this long, and at least RUNS_REUSE times
+ * as long as the read took, so that reading a large parent's runs takes at most a tenth of the time.
+ */
 const RUNS_FRESH_MS = 100;
+const RUNS_REUSE = 10;
 /** How long the parents an assignee may take work from are reused. */
 const OPEN_FRESH_MS = 250;
 
@@ -74,10 +78,18 @@ export async function takeFromOthers(
   if (open.length === 0) return none;
 
   const stealing = steal ? open.filter((p) => p.stealing).map((p) => p.id) : [];
+  const victims = [...new Set(open.filter((p) => p.stealing).flatMap((p) => p.assignees))].filter((id) => id !== who.id);
   // Thieves that read the same candidates race for them: a thief that lost every race reads again.
   for (let round = 0; stealing.length > 0 && round < STEAL_ROUNDS; round++) {
     const found = await db.run(async (_, q) => {
-      const candidates = await sql.stealCandidates(q, { ownerId, thiefId: who.id, kind, parentIds: stealing, limit: max * STEAL_POOL });
+      const candidates = await sql.stealCandidates(q, {
+        ownerId,
+        thiefId: who.id,
+        victims,
+        kind,
+        parentIds: stealing,
+        limit: max * STEAL_POOL,
+      });
       return candidates.length ? parent.mayTake(q, who.id, candidates, open, now) : [];
     });
     // A random pick among them, so that thieves arriving together mostly take different ones.
@@ -163,15 +175,18 @@ async function openTo(w: EngineState, parent: WorkParent, ownerId: string, who: 
 }
 
 /**
- * Parents' subtask runs for speculation, read at most once per RUNS_FRESH_MS per parent on this instance: idle
- * claimants arriving together share one read (what they then start is conditional, so a stale read is safe).
+ * Parents' subtask runs for speculation, read at most once per RUNS_FRESH_MS (or RUNS_REUSE times the read's
+ * duration) per parent on this instance: idle claimants arriving together share one read (what they then start is
+ * conditional, so a stale read is safe).
  */
 async function runsOf(w: EngineState, kind: ParentKind, ids: string[], now: Date): Promise<SubtaskRun[]> {
-  const stale = ids.filter((id) => (w.runs.get(id)?.at ?? 0) + RUNS_FRESH_MS <= now.getTime());
+  const stale = ids.filter((id) => (w.runs.get(id)?.until ?? 0) <= now.getTime());
   if (stale.length > 0) {
+    const started = performance.now();
     const read = await w.deps.db.run((_, q) => w.deps.sql.parentRuns(q, kind, stale));
+    const until = now.getTime() + Math.max(RUNS_FRESH_MS, RUNS_REUSE * (performance.now() - started));
     if (w.runs.size >= STARTED_MEMORY) w.runs.clear();
-    for (const id of stale) w.runs.set(id, { at: now.getTime(), runs: read.filter((r) => r.parentId === id) });
+    for (const id of stale) w.runs.set(id, { until, runs: read.filter((r) => r.parentId === id) });
   }
   return ids.flatMap((id) => w.runs.get(id)?.runs ?? []);
 }

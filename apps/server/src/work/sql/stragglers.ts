@@ -9,21 +9,25 @@ import { holdsNoCopy } from './copies.ts';
 const column = (kind: ParentKind) => raw(kind === 'execution' ? '"execution_id"' : '"coordination_id"');
 
 /**
- * Up to `limit` subtasks of these parents assigned to someone else and not
- * yet claimed, that `thiefId` holds no copy of (no second replica of a
- * subtask it has): highest priority and oldest parent first, and from the
- * far end of each parent's queue, where its own assignee will come last.
+ * Up to `limit` subtasks of these parents assigned to one of `victims` (not
+ * the thief) and not yet claimed, that `thiefId` holds no copy of (no
+ * second replica of a subtask it has): highest priority and oldest parent
+ * first, and from the far end of each parent's queue, where its own
+ * assignee will come last. Read from the victims' queues (the claim index:
+ * assignee, status), so that the parents' finished subtasks are never
+ * visited.
  */
 export async function stealCandidates(
   db: Sql,
-  input: { ownerId: string; thiefId: string; kind: ParentKind; parentIds: string[]; limit: number },
+  input: { ownerId: string; thiefId: string; victims: string[]; kind: ParentKind; parentIds: string[]; limit: number },
 ): Promise<Takeable[]> {
-  if (input.parentIds.length === 0) return [];
+  const victims = input.victims.filter((id) => id !== input.thiefId);
+  if (input.parentIds.length === 0 || victims.length === 0) return [];
   const of = column(input.kind);
   const rows = await db.all<{ id: string; parent_id: string; seq: unknown; assignee_id: string; requires: unknown }>(sql`
     SELECT s."id", s.${of} AS "parent_id", s."seq", s."assignee_id", s."requires" FROM "subtasks" s
-    WHERE s.${of} ${inList(input.parentIds)} AND s."status" = 'assigned' AND s."owner_id" = ${input.ownerId}
-      AND s."assignee_id" <> ${input.thiefId} AND ${holdsNoCopy('s', input.thiefId, input.kind)}
+    WHERE s."assignee_id" ${inList(victims)} AND s."status" = 'assigned' AND s.${of} ${inList(input.parentIds)}
+      AND s."owner_id" = ${input.ownerId} AND ${holdsNoCopy('s', input.thiefId, input.kind)}
     ORDER BY s."priority_rank", s."created_at", s."seq" DESC, s."replica" DESC LIMIT ${raw(String(Math.max(1, Math.floor(input.limit))))}`);
   return rows.map((r) => ({
     id: r.id,
