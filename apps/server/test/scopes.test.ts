@@ -23,6 +23,11 @@ function answer(reply: Reply): [number, string | undefined] {
 
 describe.each(databaseKinds)('key scopes on %s', (kind) => {
   let srv: TestServer;
+  /** The database at rest: buffered member heartbeats are written first, so none lands between two snapshots. */
+  const settled = async () => {
+    await srv.server.heartbeats.flush({ all: true });
+    return snapshot(srv.server.db);
+  };
   let ownerKey: string;
   let alice: ReturnType<typeof restClient>;
   let agents: { id: string; name: string }[];
@@ -80,8 +85,7 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
           where: `${scope} ${proc.path} (needs ${proc.scope}) → ${reply.status} ${JSON.stringify(reply.body)}`,
         }));
       };
-      await srv.server.heartbeats.flush({ all: true });
-      const before = await snapshot(srv.server.db);
+      const before = await settled();
       let refused = 0;
       for (const proc of procedures.filter((p) => !scopeAllows(scope, p.scope))) {
         for (const { reply, where } of await call(proc)) {
@@ -113,7 +117,7 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
     expect(mine.execution_id).toBe(execution.id);
     const theirs = (await ok(alice('POST', `/api/v1/agents/${b.id}/claim`, {}))).subtask;
 
-    const before = await snapshot(srv.server.db);
+    const before = await settled();
     const beat = await worker('POST', `/api/v1/subtasks/${theirs.subtask_id}/heartbeat`, { lease_id: theirs.lease_id });
     expect([beat.status, errorCode(beat)]).toEqual([404, 'NOT_FOUND']);
     const posted = await worker('POST', `/api/v1/subtasks/${theirs.subtask_id}/result`, { lease_id: theirs.lease_id, result: 'forged' });
@@ -201,7 +205,7 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
     expect(await ok(worker('POST', `/api/v1/agents/${a.id}/presence`, { status: 'online' }))).toMatchObject({ status: 'online' });
     expect((await row(a.id)).status).toBe('online');
 
-    const before = await snapshot(srv.server.db);
+    const before = await settled();
     const other = await worker('POST', `/api/v1/agents/${b.id}/presence`, { status: 'offline' });
     expect([other.status, other.body.message]).toEqual([403, `This worker key works only for agents ${a.id}; not for agent ${b.id}`]);
     for (const body of [{ status: 'offline', name: 'renamed' }, { status: 'offline', capabilities: ['x'] }, { status: 'busy' }, {}]) {
@@ -286,7 +290,7 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
       (s: { task_id: string }) => s.task_id === task.task_id,
     );
     expect(claim).toBeDefined();
-    const before = await snapshot(srv.server.db);
+    const before = await settled();
     const forged = await worker('POST', '/api/v1/subtasks/results', {
       results: [{ subtask_id: claim.subtask_id, lease_id: claim.lease_id, result: 'forged' }],
     });
@@ -324,7 +328,7 @@ describe.each(databaseKinds)('key scopes on %s', (kind) => {
     expect(new Date(created.expires_at).getTime() - new Date(created.created_at).getTime()).toBe(1000);
     expect((await restClient(srv.url, created.key)('GET', '/api/v1/whoami')).status).toBe(200);
     await sleep(1100);
-    const before = await snapshot(srv.server.db);
+    const before = await settled();
     for (const proc of procedures) {
       const replies = [await callTrpc(srv.url, created.key, proc, {})];
       if (proc.rest) replies.push(await callRest(srv.url, created.key, proc, {}));
