@@ -42,6 +42,7 @@ export interface AppOptions {
     | 'webDir'
     | 'slowRequestMs'
     | 'keyUsageFlushMs'
+    | 'requestsRunning'
   >;
   db: Database;
   clock: Clock;

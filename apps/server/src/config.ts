@@ -1,3 +1,4 @@
+import { DEFAULT_REQUESTS_RUNNING } from './db/admission.ts';
 import { resolve } from 'node:path';
 import { sqliteFileOf } from './db/target.ts';
 import { type LogFormat, logFormatFrom } from './log-format.ts';
@@ -46,6 +47,8 @@ export interface ServerConfig {
   keyUsageFlushMs?: number;
   /** The built dashboard served at / (AITBC_WEB_DIR); default apps/web/dist. */
   webDir?: string | undefined;
+  /** Requests running at once, in turn by owner (AITBC_REQUESTS_RUNNING, default 64; db/admission.ts RequestTurns). */
+  requestsRunning?: number;
 }
 
 export interface RateLimitConfig {
@@ -123,5 +126,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = env.INIT_
     traceExportDelayMs: integer('OTEL_BSP_SCHEDULE_DELAY', env.OTEL_BSP_SCHEDULE_DELAY, 1000, 1, 60_000),
     keyUsageFlushMs: integer('AITBC_KEY_USAGE_FLUSH_MS', env.AITBC_KEY_USAGE_FLUSH_MS, 60_000, 10, 3_600_000),
     webDir: env.AITBC_WEB_DIR?.trim() ? resolve(cwd, env.AITBC_WEB_DIR.trim()) : undefined,
+    requestsRunning: integer('AITBC_REQUESTS_RUNNING', env.AITBC_REQUESTS_RUNNING, DEFAULT_REQUESTS_RUNNING, 1, 100_000),
   };
 }

@@ -8,7 +8,7 @@ import type { AgentPresence } from './agents/presence.ts';
 import type { Actor } from './audit/log.ts';
 import type { RequestTrace } from './tracing.ts';
 import { isMissingRecord, isUniqueViolation } from './db/client.ts';
-import { withOwner } from './db/admission.ts';
+import type { RequestTurns } from './db/admission.ts';
 import { databaseFault } from './db/faults.ts';
 import type { Clock } from './clock.ts';
 import { unavailableMessage } from './unavailable.ts';
@@ -33,6 +33,8 @@ export interface Context {
   events: EventBus;
   heartbeats: HeartbeatBuffer;
   joins: JoinBatcher;
+  /** Requests running at once, in turn by owner (db/admission.ts). */
+  turns: RequestTurns;
   /** The X-Api-Key header as sent (possibly empty). */
   apiKey: string | undefined;
   /** The Idempotency-Key header as sent (REST's way to give a submit's idempotency key). */
@@ -157,8 +159,8 @@ function scoped(scope: ProcedureScope) {
       });
     }
     const authed = { ...ctx, principal: principal as Principal };
-    // Its units of work wait in its owner's queue for the database (db/admission.ts).
-    return withOwner(principal.owner_id, () => (ctx.trace ? ctx.trace.run(() => next({ ctx: authed })) : next({ ctx: authed })));
+    // It runs in its owner's turn, and its units of work wait in its owner's queue for the database (db/admission.ts).
+    return ctx.turns.run(principal.owner_id, () => (ctx.trace ? ctx.trace.run(() => next({ ctx: authed })) : next({ ctx: authed })));
   });
 }
 

@@ -19,6 +19,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentPresence } from '../src/agents/presence.ts';
 import { ApiKeyAuthenticator } from '../src/auth/api-keys.ts';
+import { DEFAULT_REQUESTS_RUNNING, RequestTurns } from '../src/db/admission.ts';
 import { successStatuses } from '../src/openapi.ts';
 import { restPlugin } from '../src/rest.ts';
 import { appRouter } from '../src/routers/index.ts';
@@ -335,6 +336,7 @@ describe('rest.ts answers as trpc-to-openapi’s adapter does', () => {
     const joins = new JoinBatcher(s.db);
     const agents = new AgentPresence(s.db);
     const waiters = taskWaiters(s.events);
+    const turns = new RequestTurns(DEFAULT_REQUESTS_RUNNING);
     const createContext = (req: FastifyRequest): Context => {
       const header = req.headers['x-api-key'];
       return {
@@ -347,6 +349,7 @@ describe('rest.ts answers as trpc-to-openapi’s adapter does', () => {
         events: s.events,
         heartbeats: s.heartbeats,
         joins,
+        turns,
         apiKey: Array.isArray(header) ? header[0] : header,
         idempotencyKey: [req.headers['idempotency-key']].flat()[0],
         requestId: req.id,

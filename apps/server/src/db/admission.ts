@@ -10,18 +10,92 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-const owners = new AsyncLocalStorage<string>();
+/** A request's owner, and the turn it holds (RequestTurns) while it runs. */
+interface OnBehalf {
+  owner: string;
+  turns: RequestTurns | null;
+  holding: boolean;
+}
+
+const owners = new AsyncLocalStorage<OnBehalf>();
 
 /** The server's own units of work (the sweep, buffered writes): a key no owner id can be (owner ids have no space). */
 export const SERVER_KEY = 'the server';
 
 /** Runs `fn` on behalf of `ownerId`: the units of work it opens wait in that owner's queue. */
 export function withOwner<T>(ownerId: string, fn: () => T): T {
-  return owners.run(ownerId, fn);
+  return owners.run({ owner: ownerId, turns: null, holding: false }, fn);
 }
 
 /** Whose unit of work this is. */
-export const admissionKey = (): string => owners.getStore() ?? SERVER_KEY;
+export const admissionKey = (): string => owners.getStore()?.owner ?? SERVER_KEY;
+
+/** Requests running at once by default: enough to keep the pool and the event loop busy, few enough to take turns. */
+export const DEFAULT_REQUESTS_RUNNING = 64;
+
+/**
+ * Requests running at once, served in turn by owner like the database's
+ * units: past `limit`, a request waits (parked, costing no CPU) in its
+ * owner's queue before its procedure starts. The database's turns alone do
+ * not keep a neighbour's latency: every step of a request also waits for
+ * the event loop, and an owner with hundreds of requests in flight fills
+ * it; here it holds at most `limit` of them, and another owner's request
+ * starts at the next turn. A long poll gives its turn back while it waits
+ * (`idle`).
+ */
+export class RequestTurns {
+  private running = 0;
+  private readonly waiting = new FairQueue<() => void>();
+
+  constructor(readonly limit: number) {}
+
+  /** Runs `fn` on behalf of `ownerId` once it has a turn. */
+  async run<T>(ownerId: string, fn: () => Promise<T>): Promise<T> {
+    await this.take(ownerId);
+    const turn: OnBehalf = { owner: ownerId, turns: this, holding: true };
+    try {
+      return await owners.run(turn, fn);
+    } finally {
+      // What runs on after the procedure (a subscription's stream) holds no turn.
+      if (turn.holding) this.give();
+      turn.holding = false;
+    }
+  }
+
+  /** Requests holding a turn, and waiting for one. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.running, waiting: this.waiting.size };
+  }
+
+  private take(ownerId: string): Promise<void> {
+    if (this.running < this.limit && this.waiting.size === 0) {
+      this.running++;
+      return Promise.resolve();
+    }
+    // The turn passes straight from the request that gives it back (`give`): `running` stays.
+    return new Promise<void>((resolve) => this.waiting.push(ownerId, resolve));
+  }
+
+  private give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.running--;
+  }
+
+  /** The running request (if it holds a turn) gives it back while `fn` waits, and takes one again after. */
+  static async idle<T>(fn: () => Promise<T>): Promise<T> {
+    const turn = owners.getStore();
+    if (!turn?.turns || !turn.holding) return fn();
+    turn.holding = false;
+    turn.turns.give();
+    try {
+      return await fn();
+    } finally {
+      await turn.turns.take(turn.owner);
+      turn.holding = true;
+    }
+  }
+}
 
 /** A queue per key, served in turn: `shift` takes the head of the next key's queue. */
 export class FairQueue<T> {

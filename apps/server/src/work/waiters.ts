@@ -16,6 +16,7 @@
  * nobody is held for the length of an outage, and the next request hears
  * 503 until the database is back.
  */
+import { RequestTurns } from '../db/admission.ts';
 import type { EventBus, ServerEvent } from '../events.ts';
 
 /** An event's keys: the ids whose waiters wake, or EVERYONE. */
@@ -95,19 +96,23 @@ export class Waiters {
         const ms = deadline - Date.now();
         if (this.closed) interrupted = true;
         if (interrupted || ms <= 0 || signal?.aborted) return Promise.resolve(false);
-        return new Promise<boolean>((done) => {
-          const timer = setTimeout(() => finish(false), ms);
-          const onAbort = () => finish(false);
-          signal?.addEventListener('abort', onAbort, { once: true });
-          function finish(value: boolean) {
-            clearTimeout(timer);
-            signal?.removeEventListener('abort', onAbort);
-            resolve = null;
-            woken = false;
-            done(value);
-          }
-          resolve = finish;
-        });
+        // A waiting request gives its turn to others meanwhile (db/admission.ts).
+        return RequestTurns.idle(
+          () =>
+            new Promise<boolean>((done) => {
+              const timer = setTimeout(() => finish(false), ms);
+              const onAbort = () => finish(false);
+              signal?.addEventListener('abort', onAbort, { once: true });
+              function finish(value: boolean) {
+                clearTimeout(timer);
+                signal?.removeEventListener('abort', onAbort);
+                resolve = null;
+                woken = false;
+                done(value);
+              }
+              resolve = finish;
+            }),
+        );
       },
       dispose: () => {
         set.delete(onWake);
