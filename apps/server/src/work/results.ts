@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson, type Refusal, type ReportedOutcome, resultProblem } from '@aitbc/core';
 import type { Tx } from '../db/database.ts';
 import { attemptsEnded, dropBackup } from './attempts.ts';
+import { decideGrouped } from './deciding.ts';
 import { finishIfDone } from './finishing.ts';
 import { type Refused, refusals, sawAssignees } from './leases.ts';
 import type { BackupCounts, ParentKind } from './parent.ts';
@@ -91,8 +92,12 @@ async function decideAlone(
     first.set(item.subtask_id, { index, completion });
   });
   if (first.size === 0) return new Set();
-  const completions = [...first.values()].map((f) => f.completion);
-  const rows = await w.deps.db.run((_, q) => w.deps.sql.decideSubtasks(q, ownerId, completions, now, parent));
+  // Grouped with other requests' results of this owner (group commit: deciding.ts).
+  const rows = await decideGrouped(
+    w,
+    ownerId,
+    [...first.values()].map((f) => f.completion),
+  );
   if (rows.length > 0) await outcomesCommitted(w, ownerId, rows, [], now);
   for (const s of rows) completed?.set(s.id, s);
   return new Set(rows.map((s) => first.get(s.id)!.index));

@@ -3,8 +3,7 @@
  * parents registered by kind, this instance's caches, and the outcome
  * counters. The WorkEngine (work/engine.ts) holds one and hands it to each
  * module (claims, stealing, leases, results, release, sweep); this module
- * import type { Clock } from '../clock.ts';
-imports none of them, so they import it without a cycle.
+ * imports none of them, so they import it without a cycle.
  */
 import type { Clock } from '../clock.ts';
 import type { Database } from '../db/database.ts';
