@@ -43,6 +43,7 @@ export interface AppOptions {
     | 'slowRequestMs'
     | 'keyUsageFlushMs'
     | 'requestsRunning'
+    | 'requestsRunningPerOwner'
   >;
   db: Database;
   clock: Clock;

@@ -1,4 +1,4 @@
-import { DEFAULT_REQUESTS_RUNNING } from './db/admission.ts';
+import { DEFAULT_REQUESTS_RUNNING, DEFAULT_REQUESTS_RUNNING_PER_OWNER } from './db/admission.ts';
 import { resolve } from 'node:path';
 import { sqliteFileOf } from './db/target.ts';
 import { type LogFormat, logFormatFrom } from './log-format.ts';
@@ -47,8 +47,12 @@ export interface ServerConfig {
   keyUsageFlushMs?: number;
   /** The built dashboard served at / (AITBC_WEB_DIR); default apps/web/dist. */
   webDir?: string | undefined;
-  /** Requests running at once, in turn by owner (AITBC_REQUESTS_RUNNING, default 64; db/admission.ts RequestTurns). */
+  /**
+   * Requests running at once, in turn by owner (db/admission.ts RequestTurns): in all (AITBC_REQUESTS_RUNNING, default
+   * 64) and of one owner (AITBC_REQUESTS_RUNNING_PER_OWNER, default 8).
+   */
   requestsRunning?: number;
+  requestsRunningPerOwner?: number;
 }
 
 export interface RateLimitConfig {
@@ -127,5 +131,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = env.INIT_
     keyUsageFlushMs: integer('AITBC_KEY_USAGE_FLUSH_MS', env.AITBC_KEY_USAGE_FLUSH_MS, 60_000, 10, 3_600_000),
     webDir: env.AITBC_WEB_DIR?.trim() ? resolve(cwd, env.AITBC_WEB_DIR.trim()) : undefined,
     requestsRunning: integer('AITBC_REQUESTS_RUNNING', env.AITBC_REQUESTS_RUNNING, DEFAULT_REQUESTS_RUNNING, 1, 100_000),
+    requestsRunningPerOwner: integer(
+      'AITBC_REQUESTS_RUNNING_PER_OWNER',
+      env.AITBC_REQUESTS_RUNNING_PER_OWNER,
+      DEFAULT_REQUESTS_RUNNING_PER_OWNER,
+      1,
+      100_000,
+    ),
   };
 }

@@ -19,7 +19,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentPresence } from '../src/agents/presence.ts';
 import { ApiKeyAuthenticator } from '../src/auth/api-keys.ts';
-import { DEFAULT_REQUESTS_RUNNING, RequestTurns } from '../src/db/admission.ts';
+import { DEFAULT_REQUESTS_RUNNING, DEFAULT_REQUESTS_RUNNING_PER_OWNER, RequestTurns } from '../src/db/admission.ts';
 import { successStatuses } from '../src/openapi.ts';
 import { restPlugin } from '../src/rest.ts';
 import { appRouter } from '../src/routers/index.ts';
@@ -336,7 +336,7 @@ describe('rest.ts answers as trpc-to-openapi’s adapter does', () => {
     const joins = new JoinBatcher(s.db);
     const agents = new AgentPresence(s.db);
     const waiters = taskWaiters(s.events);
-    const turns = new RequestTurns(DEFAULT_REQUESTS_RUNNING);
+    const turns = new RequestTurns(DEFAULT_REQUESTS_RUNNING, DEFAULT_REQUESTS_RUNNING_PER_OWNER);
     const createContext = (req: FastifyRequest): Context => {
       const header = req.headers['x-api-key'];
       return {

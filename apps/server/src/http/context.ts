@@ -8,7 +8,7 @@ import type { AgentPresence } from '../agents/presence.ts';
 import { ApiKeyAuthenticator } from '../auth/api-keys.ts';
 import type { ServerConfig } from '../config.ts';
 import type { Clock } from '../clock.ts';
-import { DEFAULT_REQUESTS_RUNNING, RequestTurns } from '../db/admission.ts';
+import { DEFAULT_REQUESTS_RUNNING, DEFAULT_REQUESTS_RUNNING_PER_OWNER, RequestTurns } from '../db/admission.ts';
 import type { Database } from '../db/database.ts';
 import type { EventBus } from '../events.ts';
 import type { HeartbeatBuffer } from '../swarms/heartbeats.ts';
@@ -38,11 +38,14 @@ export interface ContextRequest {
 
 export function procedureContexts(
   { db, clock, events, heartbeats, work, taskWaiters, agents }: ContextDeps,
-  config: Pick<ServerConfig, 'adminApiKeys' | 'keyUsageFlushMs' | 'requestsRunning'>,
+  config: Pick<ServerConfig, 'adminApiKeys' | 'keyUsageFlushMs' | 'requestsRunning' | 'requestsRunningPerOwner'>,
 ): { auth: ApiKeyAuthenticator; unsubscribe: () => void; createContext: (opts: { req: ContextRequest }) => Context } {
   const auth = new ApiKeyAuthenticator(db, config.adminApiKeys, undefined, config.keyUsageFlushMs);
   const joins = new JoinBatcher(db);
-  const turns = new RequestTurns(config.requestsRunning ?? DEFAULT_REQUESTS_RUNNING);
+  const turns = new RequestTurns(
+    config.requestsRunning ?? DEFAULT_REQUESTS_RUNNING,
+    config.requestsRunningPerOwner ?? DEFAULT_REQUESTS_RUNNING_PER_OWNER,
+  );
   // What other instances did that this one caches: revoked keys, members that left, changed thresholds.
   const unsubscribe = events.subscribe((e) => {
     if (e.kind === 'key.revoked' || e.kind === 'key.changed') auth.forget(e.key_id);
