@@ -1,0 +1,128 @@
+/**
+ * Requests take turns by owner (db/admission.ts RequestTurns): an owner
+ * alone may take every turn; with another owner running or waiting, each
+ * takes `perOwner` at most, and the waiting are served in turn by owner; a
+ * long poll gives its turn back while it waits.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RequestTurns } from '../src/db/admission.ts';
+import { databaseKinds } from './support/databases.ts';
+import { restClient } from './support/http.ts';
+import { startTestServer, type TestServer } from './support/server.ts';
+
+/** A request that runs until `release` is called, and notes when it started. */
+function hold(turns: RequestTurns, owner: string, log: string[], name: string) {
+  let release!: () => void;
+  const released = new Promise<void>((r) => {
+    release = r;
+  });
+  const done = turns.run(owner, async () => {
+    log.push(name);
+    await released;
+  });
+  return { release, done };
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+
+describe('request turns', () => {
+  it('lets an owner alone take every turn, and no more', async () => {
+    const turns = new RequestTurns(4, 2);
+    const log: string[] = [];
+    const held = [1, 2, 3, 4, 5].map((i) => hold(turns, 'a', log, `a${i}`));
+    await tick();
+    expect(log).toEqual(['a1', 'a2', 'a3', 'a4']);
+    expect(turns.load).toEqual({ running: 4, waiting: 1 });
+    held[0]!.release();
+    await tick();
+    expect(log).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
+    for (const h of held) h.release();
+    await Promise.all(held.map((h) => h.done));
+    expect(turns.load).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it('gives another owner the next turn, and holds the flooding owner to its share while the other runs', async () => {
+    const turns = new RequestTurns(4, 2);
+    const log: string[] = [];
+    const a = [1, 2, 3, 4, 5, 6].map((i) => hold(turns, 'a', log, `a${i}`));
+    await tick();
+    const b = [1, 2].map((i) => hold(turns, 'b', log, `b${i}`));
+    await tick();
+    expect(log).toEqual(['a1', 'a2', 'a3', 'a4']);
+    // The first turn given back goes to b, not to a's waiting requests.
+    a[0]!.release();
+    await tick();
+    expect(log.slice(4)).toEqual(['b1']);
+    // a runs 3 and b 1 now: a is over its share of 2 while b runs, so the next turn goes to b's second.
+    a[1]!.release();
+    await tick();
+    expect(log.slice(4)).toEqual(['b1', 'b2']);
+    // a at 2 running: a turn given back by b does not go to a (a is at its share) ...
+    b[0]!.release();
+    await tick();
+    expect(log.slice(4)).toEqual(['b1', 'b2']);
+    // ... until b has nothing running or waiting: then a alone takes every turn again.
+    b[1]!.release();
+    await tick();
+    expect(log.slice(4)).toEqual(['b1', 'b2', 'a5', 'a6']);
+    for (const h of [...a, ...b]) h.release();
+    await Promise.all([...a, ...b].map((h) => h.done));
+    expect(turns.load).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it('a waiting request gives its turn back meanwhile, and takes one again after', async () => {
+    const turns = new RequestTurns(1, 1);
+    const log: string[] = [];
+    let wake!: () => void;
+    const waiting = turns.run('a', () =>
+      RequestTurns.idle(
+        () =>
+          new Promise<void>((r) => {
+            wake = r;
+          }),
+      ).then(() => log.push('a woke')),
+    );
+    await tick();
+    expect(turns.load).toEqual({ running: 0, waiting: 0 });
+    const other = hold(turns, 'b', log, 'b');
+    await tick();
+    expect(log).toEqual(['b']);
+    wake();
+    await tick();
+    // The woken request waits for its turn: b still holds the only one.
+    expect(log).toEqual(['b']);
+    other.release();
+    await Promise.all([waiting, other.done]);
+    expect(log).toEqual(['b', 'a woke']);
+    expect(turns.load).toEqual({ running: 0, waiting: 0 });
+  });
+});
+
+describe.each(databaseKinds)('request turns on a server, on %s', (kind) => {
+  let srv: TestServer;
+  beforeAll(async () => {
+    srv = await startTestServer(kind, { config: { requestsRunning: 4, requestsRunningPerOwner: 2 } });
+  });
+  afterAll(async () => {
+    await srv?.close();
+  });
+
+  it('long polls of one owner hold no turns: another owner is answered at once, and the polls end with their wait', async () => {
+    const alice = restClient(srv.url, await srv.keyFor('alice'));
+    const bob = restClient(srv.url, await srv.keyFor('bob'));
+    const agent = (await alice('POST', '/api/v1/agents', { name: 'idle' })).body;
+    // Ten long polls, more than every turn: none has work, so all wait their 2 s.
+    const t0 = performance.now();
+    const polls = Array.from({ length: 10 }, () => alice('POST', `/api/v1/agents/${agent.id}/claim`, { wait_seconds: 2 }));
+    await new Promise((r) => setTimeout(r, 300));
+    const asked = performance.now();
+    const other = await bob('GET', '/api/v1/agents');
+    expect(other.status).toBe(200);
+    expect(performance.now() - asked).toBeLessThan(1000);
+    // Alice's own requests are not held behind her polls either.
+    const own = await alice('GET', `/api/v1/agents/${agent.id}`);
+    expect(own.status).toBe(200);
+    for (const reply of await Promise.all(polls)) expect([reply.status, reply.body.subtask]).toEqual([200, null]);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(1900);
+  });
+});
