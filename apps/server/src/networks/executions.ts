@@ -453,21 +453,21 @@ export class ExecutionParent implements WorkParent {
   }
 
   /** Every subtask decided: aggregate the results in task order, reduce when the task asks, and complete. */
-  async finishIfDone(db: Database, executionId: string, now: Date): Promise<void> {
+  async finishIfDone(db: Database, executionId: string, now: Date): Promise<string | undefined> {
     const state = await db.run((_, q) =>
       q.one<{ status: string; subtask_count: number; decided: number }>(sql`
         SELECT "status", "subtask_count", (SELECT COALESCE(SUM("decided"), 0) FROM "execution_progress" WHERE "execution_id" = ${executionId}) AS "decided"
         FROM "agent_network_executions" WHERE "id" = ${executionId}`),
     );
-    if (!state || isFinished(state.status) || Number(state.decided) < Number(state.subtask_count)) return;
-    await db.transaction(async (tx) => {
+    if (!state || isFinished(state.status) || Number(state.decided) < Number(state.subtask_count)) return state?.status;
+    return db.transaction(async (tx): Promise<string | undefined> => {
       const execution = await lockExecution(tx, executionId, now);
-      if (!execution) return;
+      if (!execution) return undefined;
       const reduce = (execution.task as NetworkTask).reduce ?? null;
       let results: ReturnType<typeof executionResults>;
       if (executionPolicy(execution.verification)) {
         // A subtask reopened (its host caught) since the count above is not decided: read the count again under the lock.
-        if ((await decidedCounts(tx, [executionId])).get(executionId)! < execution.subtaskCount) return;
+        if ((await decidedCounts(tx, [executionId])).get(executionId)! < execution.subtaskCount) return execution.status;
         results = await verifiedResults(tx, executionId, reduce);
       } else {
         const accepted = await tx.sql.all<{ result: unknown }>(
@@ -486,6 +486,7 @@ export class ExecutionParent implements WorkParent {
       tx.afterCommit(() =>
         this.work.announce({ owner_id: execution.ownerId, network_id: execution.networkId, execution_id: execution.id }),
       );
+      return 'completed';
     });
   }
 

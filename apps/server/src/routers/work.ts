@@ -14,7 +14,7 @@ import {
   actsFor,
   type ReportedOutcome,
 } from '@aitbc/core';
-import { type LeaseState, type OutcomeState, refusalError, type SubtaskRow } from '../work/engine.ts';
+import { type Known, type LeaseState, type OutcomeState, refusalError } from '../work/engine.ts';
 import { type AuthedContext, actAs, router, workerProcedure } from '../trpc.ts';
 
 const tags = ['workers'];
@@ -51,12 +51,12 @@ async function withinKey<T extends Lease, A>(
 }
 
 /** Record outcomes the key may report; the rest are refused as not found. */
-function record(ctx: AuthedContext, outcomes: ReportedOutcome[], completed?: Map<string, SubtaskRow>): Promise<OutcomeState[]> {
+function record(ctx: AuthedContext, outcomes: ReportedOutcome[], known?: Known): Promise<OutcomeState[]> {
   return withinKey(
     ctx,
     outcomes,
     (o, message): OutcomeState => ({ subtask_id: o.subtask_id, lease_id: o.lease_id, status: 'refused', refusal: 'NOT_FOUND', message }),
-    (allowed) => ctx.work.record(ctx.principal.owner_id, allowed, completed),
+    (allowed) => ctx.work.record(ctx.principal.owner_id, allowed, known),
   );
 }
 
@@ -72,11 +72,11 @@ function extend(ctx: AuthedContext, leases: Lease[], leaseSeconds: number | unde
 
 /** One outcome through the batch path; a refusal is the single call's error (404 or 409). */
 async function recordOne(ctx: AuthedContext, outcome: ReportedOutcome): Promise<LeaseView> {
-  // A result decided alone leaves its row known: the answer reads only its parent's status.
-  const completed = new Map<string, SubtaskRow>();
-  const [answer] = await record(ctx, [outcome], completed);
+  // A result decided alone leaves its row known, and its done check its parent's status: neither is read again.
+  const known: Known = { rows: new Map(), parents: new Map() };
+  const [answer] = await record(ctx, [outcome], known);
   if (answer?.status === 'refused') throw refusalError({ refusal: answer.refusal!, message: answer.message! });
-  return ctx.work.leaseView(ctx.principal.owner_id, outcome.subtask_id, completed.get(outcome.subtask_id));
+  return ctx.work.leaseView(ctx.principal.owner_id, outcome.subtask_id, known);
 }
 
 /**

@@ -388,7 +388,9 @@ export class CoordinationParent implements WorkParent {
   }
 
   /** A task is decided in the transaction that settles its last work (under its lock): nothing is left for later. */
-  async finishIfDone(_db: Database, _id: string, _now: Date): Promise<void> {}
+  async finishIfDone(_db: Database, _id: string, _now: Date): Promise<string | undefined> {
+    return undefined;
+  }
 
   /**
    * The member's live tasks that let it take another selected member's work

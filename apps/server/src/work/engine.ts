@@ -29,7 +29,7 @@ import type { Outcomes } from './outcomes.ts';
 import type { ParentKind, WorkParent } from './parent.ts';
 import { cancelOpen, enqueue, handOn, releaseAllOf, requeueEnded } from './release.ts';
 import { subtaskHistory } from './history.ts';
-import { type OutcomeState, record } from './results.ts';
+import { type Known, type OutcomeState, record } from './results.ts';
 import { traceTasks, traceWork } from './spans.ts';
 import type { ParentRef } from './sql/cancel.ts';
 import type { NewSubtask } from './sql/insert.ts';
@@ -40,9 +40,8 @@ import { announce } from './views.ts';
 
 export type { ClaimOptions } from './claims.ts';
 export { type LeaseState, type Refused, refusalError } from './leases.ts';
-export { type OutcomeState, resultKey } from './results.ts';
+export { type Known, type OutcomeState, resultKey } from './results.ts';
 export type { Assignee, Presence, WorkEngineDeps } from './state.ts';
-export type { SubtaskRow } from './subtasks.ts';
 
 export class WorkEngine {
   private readonly state: EngineState;
@@ -104,8 +103,8 @@ export class WorkEngine {
   }
 
   /** A subtask's lease as it stands now (the single-item calls answer with it). */
-  /** `known`: the subtask's row as a result just left it (record's `completed`), not read again. */
-  leaseView(ownerId: string, subtaskId: string, known?: SubtaskRow): Promise<LeaseView> {
+  /** `known`: what recording the subtask's result learned (its row, its parent's status), not read again. */
+  leaseView(ownerId: string, subtaskId: string, known?: Known): Promise<LeaseView> {
     return leaseView(this.state, ownerId, subtaskId, known);
   }
 
@@ -116,8 +115,8 @@ export class WorkEngine {
    * recorded, already recorded (the same result posted again under the same
    * lease), or refused with the reason. One bad item never refuses the others.
    */
-  record(ownerId: string, items: ReportedOutcome[], completed?: Map<string, SubtaskRow>): Promise<OutcomeState[]> {
-    return record(this.state, ownerId, items, completed);
+  record(ownerId: string, items: ReportedOutcome[], known?: Known): Promise<OutcomeState[]> {
+    return record(this.state, ownerId, items, known);
   }
 
   /** Tell live views that work moved (after the change committed). */

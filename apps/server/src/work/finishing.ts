@@ -8,19 +8,22 @@
 import type { ParentKind } from './parent.ts';
 import type { EngineState } from './state.ts';
 
-export function finishIfDone(w: EngineState, kind: ParentKind, id: string): Promise<void> {
+/** The parent's status as the last check left it (undefined: not known). */
+export function finishIfDone(w: EngineState, kind: ParentKind, id: string): Promise<string | undefined> {
   const running = w.finishing.get(id);
   if (running) {
     running.again = true;
     return running.done;
   }
-  const entry = { again: false, done: Promise.resolve() };
+  const entry: { again: boolean; done: Promise<string | undefined> } = { again: false, done: Promise.resolve(undefined) };
   entry.done = (async () => {
     try {
+      let status: string | undefined;
       do {
         entry.again = false;
-        await w.parent(kind).finishIfDone(w.deps.db, id, w.deps.clock.now());
+        status = await w.parent(kind).finishIfDone(w.deps.db, id, w.deps.clock.now());
       } while (entry.again);
+      return status;
     } finally {
       w.finishing.delete(id);
     }

@@ -9,7 +9,7 @@ import { conflict, DomainError, notFound } from '../errors.ts';
 import { parentOf } from './parent.ts';
 import type { Assignee, EngineState } from './state.ts';
 import { describe } from './views.ts';
-import type { SubtaskRow } from './subtasks.ts';
+import type { Known } from './results.ts';
 
 /** A refused lease or outcome, as the batch answers say it and the single calls throw it. */
 export interface Refused {
@@ -142,11 +142,16 @@ export async function refusals(
 }
 
 /** A subtask's lease as it stands now (the single-item calls answer with it). */
-export async function leaseView(w: EngineState, ownerId: string, subtaskId: string, known?: SubtaskRow): Promise<LeaseView> {
+export async function leaseView(w: EngineState, ownerId: string, subtaskId: string, known?: Known): Promise<LeaseView> {
   return w.deps.db.run(async (_, sql) => {
-    const [s] = known ? [known] : await w.deps.sql.readSubtasks(sql, ownerId, [subtaskId]);
+    const row = known?.rows.get(subtaskId);
+    const [s] = row ? [row] : await w.deps.sql.readSubtasks(sql, ownerId, [subtaskId]);
     if (!s) throw notFound(`Subtask ${subtaskId} not found`);
-    const about = (await describe(w, sql, [s], true)).get(parentOf(s)?.id ?? '');
+    const parentId = parentOf(s)?.id ?? '';
+    // The parent's status as the result's done check left it, when it ran one: not read again.
+    const checked = known?.parents.get(parentId);
+    const described = (await describe(w, sql, [s], checked === undefined)).get(parentId);
+    const about = described && checked !== undefined ? { ...described, status: checked } : described;
     return {
       subtask_id: s.id,
       status: s.status as LeaseView['status'],

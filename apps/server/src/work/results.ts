@@ -33,6 +33,15 @@ export function resultKey(result: unknown): string {
   return createHash('sha256').update(canonicalJson(result)).digest('hex');
 }
 
+/**
+ * What recording learned that a single result's answer would otherwise read again: the rows of results decided
+ * alone, and the parents' statuses their done checks left.
+ */
+export interface Known {
+  rows: Map<string, SubtaskRow>;
+  parents: Map<string, string>;
+}
+
 /** Why each item (by index) is refused before anything is read: a result that breaks a limit. */
 function problems(items: ReportedOutcome[]): Map<number, string> {
   const invalid = new Map<number, string>();
@@ -50,16 +59,11 @@ function problems(items: ReportedOutcome[]): Map<number, string> {
  * On PostgreSQL, results that decide their subtask alone are recorded first,
  * in one statement (decideAlone); the transaction takes the rest.
  */
-export async function record(
-  w: EngineState,
-  ownerId: string,
-  items: ReportedOutcome[],
-  completed?: Map<string, SubtaskRow>,
-): Promise<OutcomeState[]> {
+export async function record(w: EngineState, ownerId: string, items: ReportedOutcome[], known?: Known): Promise<OutcomeState[]> {
   const now = w.deps.clock.now();
-  const decided = await decideAlone(w, ownerId, items, now, completed);
+  const decided = await decideAlone(w, ownerId, items, now, known);
   const rest = items.filter((_, i) => !decided.has(i));
-  const answers = rest.length ? await w.deps.db.transaction((tx) => recordIn(w, tx, ownerId, rest, problems(rest), now)) : [];
+  const answers = rest.length ? await w.deps.db.transaction((tx) => recordIn(w, tx, ownerId, rest, problems(rest), now, known)) : [];
   let next = 0;
   return items.map((item, i) =>
     decided.has(i)
@@ -72,15 +76,9 @@ export async function record(
  * PostgreSQL: the results that decide their subtask alone (sql/decide.ts: a single-replica execution without a
  * verification policy, no backup copy running), recorded in one statement with nothing read first, then followed
  * up as a transaction's results are. The indexes of the items it recorded (their rows, as they are now, into
- * `completed`); the others are left as they were.
+ * `known`); the others are left as they were.
  */
-async function decideAlone(
-  w: EngineState,
-  ownerId: string,
-  items: ReportedOutcome[],
-  now: Date,
-  completed?: Map<string, SubtaskRow>,
-): Promise<Set<number>> {
+async function decideAlone(w: EngineState, ownerId: string, items: ReportedOutcome[], now: Date, known?: Known): Promise<Set<number>> {
   const parent = w.deps.db.provider === 'postgresql' ? w.parent('execution').decidingAlone?.(now) : undefined;
   if (!parent) return new Set();
   const invalid = problems(items);
@@ -98,8 +96,8 @@ async function decideAlone(
     ownerId,
     [...first.values()].map((f) => f.completion),
   );
-  if (rows.length > 0) await outcomesCommitted(w, ownerId, rows, [], now);
-  for (const s of rows) completed?.set(s.id, s);
+  if (rows.length > 0) await outcomesCommitted(w, ownerId, rows, [], now, known);
+  for (const s of rows) known?.rows.set(s.id, s);
   return new Set(rows.map((s) => first.get(s.id)!.index));
 }
 
@@ -110,6 +108,7 @@ async function recordIn(
   items: ReportedOutcome[],
   invalid: Map<number, string>,
   now: Date,
+  known?: Known,
 ): Promise<OutcomeState[]> {
   const { sql } = w.deps;
   const valid = items.filter((_, i) => !invalid.has(i));
@@ -168,7 +167,7 @@ async function recordIn(
         now,
       );
   }
-  tx.afterCommit(() => outcomesCommitted(w, ownerId, completed, [...failed.values()], now));
+  tx.afterCommit(() => outcomesCommitted(w, ownerId, completed, [...failed.values()], now, known));
 
   // Everything else: answered from what the rows say now.
   const done = new Set([...recorded, ...failedLeases]);
@@ -254,7 +253,14 @@ async function backupsDecided(w: EngineState, tx: Tx, completed: SubtaskRow[], e
  * Once outcomes committed: traced, parents whose work moved may be done (one check at a time per parent:
  * finishing.ts), live views refresh, and their workers were seen.
  */
-async function outcomesCommitted(w: EngineState, ownerId: string, completed: SubtaskRow[], failed: SubtaskRow[], now: Date): Promise<void> {
+async function outcomesCommitted(
+  w: EngineState,
+  ownerId: string,
+  completed: SubtaskRow[],
+  failed: SubtaskRow[],
+  now: Date,
+  known?: Known,
+): Promise<void> {
   traceWork(w, 'result', completed, now);
   traceWork(w, 'failure', failed, now);
   const rows = [...completed, ...failed];
@@ -264,7 +270,10 @@ async function outcomesCommitted(w: EngineState, ownerId: string, completed: Sub
     if (of) touched.set(of.id, { kind: of.kind, row: s });
   }
   if (touched.size > 0) {
-    for (const [id, { kind }] of touched) await finishIfDone(w, kind, id);
+    for (const [id, { kind }] of touched) {
+      const status = await finishIfDone(w, kind, id);
+      if (status !== undefined) known?.parents.set(id, status);
+    }
     await changed(
       w,
       [...touched.values()].map((t) => t.row),

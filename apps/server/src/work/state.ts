@@ -58,7 +58,7 @@ export class EngineState {
   /** Parents' subtask runs as speculation last read them (see runsOf in stealing.ts). */
   readonly runs = new Map<string, { until: number; runs: SubtaskRun[] }>();
   /** Parents being checked for being done, and whether another check was asked for meanwhile (see finishing.ts). */
-  readonly finishing = new Map<string, { again: boolean; done: Promise<void> }>();
+  readonly finishing = new Map<string, { again: boolean; done: Promise<string | undefined> }>();
 
   readonly tracing: Tracing;
 
