@@ -176,6 +176,21 @@ export class Database {
   }
 
   /**
+   * One statement that commits on its own (on PostgreSQL no BEGIN or COMMIT), retried as a transaction is on a
+   * deadlock or a serialization failure: the statement rolled back whole, so nothing of it was kept.
+   */
+  async statement<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.run((_, sql) => fn(sql));
+      } catch (error) {
+        if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(error)) throw error;
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
+      }
+    }
+  }
+
+  /**
    * PostgreSQL: fails at once while the database is unreachable; otherwise
    * runs `work`, counted in flight (for the stall watchdog), and shows its
    * failure to `availability`.

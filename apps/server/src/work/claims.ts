@@ -67,7 +67,7 @@ async function claimNow(
   const own = backupsOnly
     ? []
     : w.deps.db.provider === 'postgresql'
-      ? await w.deps.db.run((_, q) => w.deps.sql.claimSubtasks(q, input))
+      ? await w.deps.db.statement((q) => w.deps.sql.claimSubtasks(q, input))
       : await w.deps.db.transaction((tx) => w.deps.sql.claimSubtasks(tx.sql, input));
   // Nothing of its own waiting: take others' unclaimed work, else back up a straggler.
   const taken =

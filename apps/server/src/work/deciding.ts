@@ -67,7 +67,7 @@ class DecideGroups {
       const { w } = this;
       const now = w.deps.clock.now();
       const parent = w.parent('execution').decidingAlone!(now);
-      const rows = await w.deps.db.run((_, q) => w.deps.sql.decideSubtasks(q, ownerId, completions, now, parent));
+      const rows = await w.deps.db.statement((q) => w.deps.sql.decideSubtasks(q, ownerId, completions, now, parent));
       const mine = new Map<Waiting, SubtaskRow[]>(group.map((caller) => [caller, []]));
       for (const s of rows) mine.get(whose.get(s.id)!)!.push(s);
       for (const [caller, decided] of mine) caller.resolve(decided);
