@@ -113,6 +113,36 @@ describe.each(databaseKinds)('database units of work on %s', (kind) => {
     expect(rawRow?.capabilities).toEqual([]);
   });
 
+  // SQLite runs one statement at a time: it cannot deadlock.
+  it.skipIf(kind !== 'postgresql')('retries a statement committed on its own that lost a deadlock, and keeps it once', async () => {
+    const { default: pg } = await import('pg');
+    await db.run((_, q) => q.run(sql`CREATE TABLE IF NOT EXISTS "deadlock_probe" ("id" INT PRIMARY KEY, "v" INT NOT NULL)`));
+    await db.run((_, q) => q.run(sql`INSERT INTO "deadlock_probe" VALUES (1, 0), (2, 0) ON CONFLICT ("id") DO UPDATE SET "v" = 0`));
+    // Another session holds row 1, and will ask for row 2 once the statement holds it and waits for row 1: a cycle.
+    const other = new pg.Client({ connectionString: tdb.target.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('UPDATE "deadlock_probe" SET "v" = "v" WHERE "id" = 1');
+      let attempts = 0;
+      const statement = db.statement(async (q) => {
+        attempts++;
+        return q.run(sql`
+          WITH "held" AS (SELECT "id" FROM "deadlock_probe" WHERE "id" IN (1, 2) ORDER BY "id" DESC FOR UPDATE)
+          UPDATE "deadlock_probe" SET "v" = "v" + 1 WHERE "id" IN (SELECT "id" FROM "held")`);
+      });
+      await sleep(200);
+      const closing = other.query('UPDATE "deadlock_probe" SET "v" = "v" WHERE "id" = 2').then(() => other.query('COMMIT'));
+      expect(await statement).toBe(2);
+      await closing;
+      expect(attempts).toBe(2);
+      const rows = await db.run((_, q) => q.all<{ id: number; v: number }>(sql`SELECT "id", "v" FROM "deadlock_probe" ORDER BY "id"`));
+      expect(rows.map((r) => Number(r.v))).toEqual([1, 1]);
+    } finally {
+      await other.end();
+    }
+  });
+
   it('refuses a nested unit of work instead of deadlocking', async () => {
     await expect(db.transaction(() => db.run((q) => q.agent.count()))).rejects.toThrow(/nested database unit of work/);
     // and the gate is still open afterwards
