@@ -83,6 +83,9 @@ const groups = new WeakMap<EngineState, DecideGroups>();
 /** These results, in the next decide statement of their owner: the rows of those that decided their subtask. */
 export function decideGrouped(w: EngineState, ownerId: string, completions: Completion[]): Promise<SubtaskRow[]> {
   let g = groups.get(w);
-  if (!g) groups.set(w, (g = new DecideGroups(w)));
+  if (!g) {
+    g = new DecideGroups(w);
+    groups.set(w, g);
+  }
   return g.decide(ownerId, completions);
 }

@@ -24,12 +24,12 @@ import type { Tx } from '../db/database.ts';
 import type { ServerEvent } from '../events.ts';
 import type { Tracing } from '../tracing.ts';
 import { type ClaimOptions, claim } from './claims.ts';
-import { extend, type LeaseState, leaseHolders, leaseView } from './leases.ts';
+import { extend, type Known, type LeaseState, leaseHolders, leaseView } from './leases.ts';
 import type { Outcomes } from './outcomes.ts';
 import type { ParentKind, WorkParent } from './parent.ts';
 import { cancelOpen, enqueue, handOn, releaseAllOf, requeueEnded } from './release.ts';
 import { subtaskHistory } from './history.ts';
-import { type Known, type OutcomeState, record } from './results.ts';
+import { type OutcomeState, record } from './results.ts';
 import { traceTasks, traceWork } from './spans.ts';
 import type { ParentRef } from './sql/cancel.ts';
 import type { NewSubtask } from './sql/insert.ts';
@@ -39,8 +39,8 @@ import { sweep } from './sweep.ts';
 import { announce } from './views.ts';
 
 export type { ClaimOptions } from './claims.ts';
-export { type LeaseState, type Refused, refusalError } from './leases.ts';
-export { type Known, type OutcomeState, resultKey } from './results.ts';
+export { type Known, type LeaseState, type Refused, refusalError } from './leases.ts';
+export { type OutcomeState, resultKey } from './results.ts';
 export type { Assignee, Presence, WorkEngineDeps } from './state.ts';
 
 export class WorkEngine {

@@ -9,7 +9,7 @@ import { conflict, DomainError, notFound } from '../errors.ts';
 import { parentOf } from './parent.ts';
 import type { Assignee, EngineState } from './state.ts';
 import { describe } from './views.ts';
-import type { Known } from './results.ts';
+import type { SubtaskRow } from './subtasks.ts';
 
 /** A refused lease or outcome, as the batch answers say it and the single calls throw it. */
 export interface Refused {
@@ -139,6 +139,15 @@ export async function refusals(
     );
   }
   return why;
+}
+
+/**
+ * What recording learned that a single result's answer would otherwise read again: the rows of results decided
+ * alone, and the parents' statuses their done checks left.
+ */
+export interface Known {
+  rows: Map<string, SubtaskRow>;
+  parents: Map<string, string>;
 }
 
 /** A subtask's lease as it stands now (the single-item calls answer with it). */

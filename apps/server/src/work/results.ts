@@ -9,7 +9,7 @@ import type { Tx } from '../db/database.ts';
 import { attemptsEnded, dropBackup } from './attempts.ts';
 import { decideGrouped } from './deciding.ts';
 import { finishIfDone } from './finishing.ts';
-import { type Refused, refusals, sawAssignees } from './leases.ts';
+import { type Known, type Refused, refusals, sawAssignees } from './leases.ts';
 import type { BackupCounts, ParentKind } from './parent.ts';
 import { parentOf } from './parent.ts';
 import { release } from './release.ts';
@@ -31,15 +31,6 @@ export interface OutcomeState {
 /** The key replicas and repeated posts are compared by: equal results have equal keys. */
 export function resultKey(result: unknown): string {
   return createHash('sha256').update(canonicalJson(result)).digest('hex');
-}
-
-/**
- * What recording learned that a single result's answer would otherwise read again: the rows of results decided
- * alone, and the parents' statuses their done checks left.
- */
-export interface Known {
-  rows: Map<string, SubtaskRow>;
-  parents: Map<string, string>;
 }
 
 /** Why each item (by index) is refused before anything is read: a result that breaks a limit. */
