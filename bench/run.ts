@@ -71,7 +71,19 @@ async function bench(privateCluster: ProfiledCluster | null) {
     AITBC_RATE_LIMIT: 'off',
   };
   const servers = await startServers(env, settings.instances, settings.cpuProf);
-  leftovers.push(() => Promise.all(servers.map((s) => s.stop())));
+  leftovers.push(() =>
+    Promise.all(
+      servers.map((s) => {
+        // A server's errors (a 500's cause, logged at error level) are printed as it stops: the table only counts them.
+        const errors = s
+          .output()
+          .split('\n')
+          .filter((line) => /"level":(50|60)/.test(line));
+        for (const line of errors.slice(0, 5)) console.error(`server ${s.pid}: ${line.slice(0, 2000)}`);
+        return s.stop();
+      }),
+    ),
+  );
   const base = servers[0]!.url;
   const rows: Row[] = [];
   const notes: string[] = [];
