@@ -176,8 +176,9 @@ export class Database {
   }
 
   /**
-   * One statement that commits on its own (on PostgreSQL no BEGIN or COMMIT), retried as a transaction is on a
-   * deadlock or a serialization failure: the statement rolled back whole, so nothing of it was kept.
+   * A statement that commits on its own (on PostgreSQL no BEGIN or COMMIT), retried as a transaction is on a
+   * deadlock or a serialization failure: the statement rolled back whole, so nothing of it was kept. `fn` may run
+   * several, each committing on its own, when running the committed ones again changes nothing.
    */
   async statement<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {

@@ -81,9 +81,11 @@ async function claimNow(
 /** Claimed rows as the claimant gets them (`backups`: the ids it holds a backup copy of). */
 async function handOut(w: EngineState, rows: SubtaskRow[], backups: Set<string>, now: Date): Promise<ClaimedSubtask[]> {
   if (rows.length === 0) return [];
-  // Marked started after the claim committed: a claim locks only subtasks, never their parents.
+  // Marked started after the claim committed: a claim locks only subtasks, never their parents. Each parent's
+  // update commits on its own and may lose a deadlock to a transaction moving those parents (a vote, a settle):
+  // retried, as it changes only what is still queued.
   const fresh = rows.filter((s) => !w.startedParents.has(parentOf(s)!.id));
-  if (fresh.length > 0) await w.deps.db.run((_, sql) => markStarted(w, sql, fresh, now));
+  if (fresh.length > 0) await w.deps.db.statement((sql) => markStarted(w, sql, fresh, now));
   const about = await w.deps.db.run((_, sql) => describe(w, sql, rows));
   return rows.map((s) => {
     const parent = about.get(parentOf(s)!.id);
