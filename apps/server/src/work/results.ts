@@ -70,8 +70,8 @@ export async function record(w: EngineState, ownerId: string, items: ReportedOut
  * `known`); the others are left as they were.
  */
 async function decideAlone(w: EngineState, ownerId: string, items: ReportedOutcome[], now: Date, known?: Known): Promise<Set<number>> {
-  const parent = w.deps.db.provider === 'postgresql' ? w.parent('execution').decidingAlone?.(now) : undefined;
-  if (!parent) return new Set();
+  // Only where the parent says which results decide alone (sql/decide.ts builds its part per statement).
+  if (w.deps.db.provider !== 'postgresql' || !w.parent('execution').decidingAlone) return new Set();
   const invalid = problems(items);
   // The first result of each subtask, as the transaction takes them: a second is answered there.
   const first = new Map<string, { index: number; completion: Completion }>();
