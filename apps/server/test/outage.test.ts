@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OutageLog } from '../src/db/availability.ts';
+import { Availability, type OutageLog } from '../src/db/availability.ts';
 import { Database } from '../src/db/database.ts';
 import { migrateDatabase } from '../src/db/migrate.ts';
 import { sql } from '../src/db/sql.ts';
@@ -118,6 +118,42 @@ describe.skipIf(!postgres)('connections PostgreSQL ends', () => {
     // Cut before COMMIT, each ran again.
     expect(await Promise.all(slow)).toEqual([0, 1, 2, 3, 4, 5]);
     for (let i = 0; i < 20; i++) expect(await db.run((_, q) => q.one(sql`SELECT 1 AS "one"`))).toEqual({ one: 1 });
+  });
+
+  it('a probe whose own backend is terminated is no outage while other units get answers, and one when none do', async () => {
+    // The probe's connection is ended mid-query, as pg_terminate_backend on every backend does to a probe in flight.
+    const cutProbe = (meanwhile: () => Promise<void>) => async () => {
+      const client = new pg.Client({ connectionString: tdb.target.url, application_name: 'aitbc-probe-cut' });
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        await meanwhile();
+        await client.query('SELECT pg_terminate_backend(pg_backend_pid())');
+        return 'up' as const;
+      } finally {
+        void client.end().catch(() => undefined);
+      }
+    };
+    const answering = new Availability(
+      cutProbe(async () => {
+        await db.run((_, q) => q.one(sql`SELECT 1 AS "one"`));
+        answering.answered();
+      }),
+    );
+    const silent = new Availability(cutProbe(async () => undefined));
+    for (const a of [answering, silent]) {
+      a.log = capture();
+      a.stalled('a unit of work had no answer');
+    }
+    try {
+      await eventually(() => silent.state === 'unreachable', 5_000);
+      await sleep(300);
+      expect([answering.state, answering.outages, (answering.log as ReturnType<typeof capture>).lines]).toEqual(['up', 0, []]);
+      expect((silent.log as ReturnType<typeof capture>).lines[0]?.message).toMatch(/unreachable \(terminating connection/);
+    } finally {
+      answering.close();
+      silent.close();
+    }
   });
 
   it('statements a unit of work starts at once on its transaction run one after another (no concurrent client.query)', async () => {

@@ -128,11 +128,13 @@ export class Availability {
       try {
         seen = await withTimeout(this.probe!(), PROBE_TIMEOUT_MS);
       } catch (error) {
-        // Too many connections: it answers, it is only full (the pool's connections still work). No answer in time while
-        // other units got theirs meanwhile: busy (or this process too busy to read it), not down.
+        // Too many connections: it answers, it is only full (the pool's connections still work). No answer in time, or
+        // the probe's own connection cut (pg_terminate_backend ending every backend at once), while other units got
+        // their answers meanwhile: busy, or one connection's fault, not an outage; the state stays what it was.
         const full = (error as { code?: string }).code === '53300';
-        const busy = !databaseFault(error) && this.lastAnswer > asked;
-        seen = full || busy ? 'up' : databaseFault(error) === 'read-only' ? 'read-only' : 'unreachable';
+        const fault = databaseFault(error);
+        const answeredMeanwhile = fault !== 'read-only' && this.lastAnswer > asked;
+        seen = full ? 'up' : answeredMeanwhile ? this.current : fault === 'read-only' ? 'read-only' : 'unreachable';
         // node-postgres says only "timeout expired" when the server accepts and never answers.
         why = /^timeout expired$|^no answer within/.test(firstLine(error))
           ? `no answer within ${PROBE_TIMEOUT_MS / 1000} s`
