@@ -8,7 +8,7 @@ import { startTestServer, type TestServer } from '../../server/test/support/serv
 import { runAgentRegister } from '../src/cmd/agent/register.ts';
 import { runAgentUpdate } from '../src/cmd/agent/update.ts';
 import { renderHost, runHostLift } from '../src/cmd/host/lift.ts';
-import { renderHostList, runHostList } from '../src/cmd/host/list.ts';
+import { hostState, renderHostList, runHostList } from '../src/cmd/host/list.ts';
 import { runNetworkCreate } from '../src/cmd/network/create.ts';
 import { renderExecution, runNetworkExecution } from '../src/cmd/network/execution.ts';
 import { renderNetwork } from '../src/cmd/network/get.ts';
@@ -141,7 +141,16 @@ describe.each(databaseKinds)('verification commands on %s', (kind) => {
     const quarantined = await runHostList({ quarantined: true }, alice);
     expect(quarantined.hosts.map((h) => h.host_id)).toEqual([liar]);
     expect(renderHostList(quarantined)).toMatch(/hv-3 +quarantined, 60 min left +0 +1 *\n/);
-    expect(renderHostList(quarantined)).toMatch(/1 of 1 host with checked results/);
+    expect(renderHostList(quarantined)).toMatch(/1 of 1 host with a validation record/);
+    // A host on probation (adaptive: never validated, a result awaiting its check) says so until its check or its time.
+    const probation = {
+      ...quarantined.hosts[0]!,
+      quarantined: false,
+      quarantined_until: null,
+      probation_until: new Date(Date.now() + 30_000).toISOString(),
+    };
+    expect(hostState(probation)).toBe('on probation');
+    expect(hostState(probation, Date.now() + 31_000)).toBe('untrusted');
     const lifted = await runHostLift({ id: liar }, alice);
     expect(lifted).toMatchObject({ quarantined: false, invalid: 1 });
     expect(renderHost(lifted)).toMatch(/state: +untrusted/);

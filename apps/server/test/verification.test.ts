@@ -238,6 +238,67 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     expect((await hostOf(a1)).valid_streak).toBe(2);
   });
 
+  it('adaptive probation: a new host’s next own subtask waits for its first result’s check; checking copies it still takes; a valid check ends it for good and wakes its long poll', async () => {
+    const [fresh, checker] = [await agent('p1'), await agent('p2')];
+    const n = await network([fresh, checker], { verification: { policy: 'adaptive', trust_after: 10, spot_check_rate: 0 } });
+    // Round-robin: seqs 0 and 2 are the new host's own, 1 and 3 the checker's.
+    const e = await execute(n.id, { items: [1, 2, 3, 4], chunk_size: 1 });
+    const first = (await claim(fresh))!;
+    expect([first.seq, first.replica]).toEqual([0, 0]);
+    await post(first, doubled(first.payload));
+    const onProbation = await hostOf(fresh);
+    expect(onProbation).toMatchObject({ valid: 0, invalid: 0, trusted: false });
+    expect(new Date(onProbation.probation_until).getTime()).toBeGreaterThan(Date.now());
+    // Its own seq 2 waits: nothing new while its result awaits its check.
+    expect(await claim(fresh)).toBeNull();
+    // The copy checking seq 0 keeps the subtask's place: ahead of the checker's own.
+    const check = (await claim(checker))!;
+    expect([check.seq, check.replica]).toEqual([0, 1]);
+    // The new host waits in a long poll meanwhile; the check ending its probation wakes it with seq 2 at once.
+    const started = performance.now();
+    const woken = alice('POST', `/api/v1/agents/${fresh}/claim`, { wait_seconds: 20 });
+    await sleep(300);
+    await post(check, doubled(check.payload));
+    const next = (await woken).body.subtask as Claimed;
+    expect([next.seq, next.replica]).toEqual([2, 0]);
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(await hostOf(fresh)).toMatchObject({ valid: 1, probation_until: null });
+    // Validated once, never on probation again: a result of its awaiting a check no longer holds its claims.
+    await post(next, doubled(next.payload));
+    expect((await hostOf(fresh)).probation_until).toBeNull();
+    for (let round = 0; round < 3; round++) for (const a of [fresh, checker]) await drain(a, doubled);
+    const done = await execution(n.id, e.id);
+    expect(done.status).toBe('completed');
+    expect(done.results.subtask_results).toEqual([[2], [4], [6], [8]]);
+  });
+
+  it('adaptive probation: a host only ever wrong hands in one unchecked result at a time, and is quarantined after its 2nd', async () => {
+    const [liar, h1, h2] = [await agent('pl'), await agent('ph1'), await agent('ph2')];
+    const n = await network([liar, h1, h2], { verification: { policy: 'adaptive', spot_check_rate: 0 } });
+    const e = await execute(n.id, { items: Array.from({ length: 12 }, (_, i) => i + 1), chunk_size: 1 });
+    // The liar answers as fast as it can claim; the honest hosts check in between.
+    let lies = 0;
+    for (let round = 0; round < 12 && !(await hostOf(liar))?.quarantined; round++) {
+      const s = await claim(liar);
+      if (s) {
+        await post(s, ['lie']);
+        lies++;
+        expect(await claim(liar), 'nothing more while its result awaits its check').toBeNull();
+      }
+      for (const a of [h1, h2]) {
+        const s = await claim(a);
+        if (s) await post(s, doubled(s.payload));
+      }
+    }
+    expect(await hostOf(liar)).toMatchObject({ quarantined: true, invalid: 2, valid: 0 });
+    expect(lies).toBe(2);
+    await eventually(async () => {
+      for (const a of [h1, h2]) await drain(a, doubled);
+      return (await execution(n.id, e.id)).status === 'completed';
+    });
+    expect((await execution(n.id, e.id)).results.subtask_results).toEqual(Array.from({ length: 12 }, (_, i) => [2 * (i + 1)]));
+  });
+
   it('a spot check catches a trusted host that went bad; its results taken on trust in live work are checked again', async () => {
     const [good1, good2, bad] = [await agent('s1'), await agent('s2'), await agent('s3')];
     const n = await network([good1, good2, bad], {

@@ -14,7 +14,7 @@ import { inList, sql } from '../db/sql.ts';
 import type { WorkEngine } from '../work/engine.ts';
 import type { ParentRef } from '../work/sql/cancel.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
-import { type CheckedHosts, type CheckSource, recordChecks, trustedAmong } from './records.ts';
+import { type CheckedHosts, type CheckSource, endProbation, recordChecks, startProbation, trustedAmong } from './records.ts';
 
 /** The stored validation of a copy validated by its host's trust alone (shown as validated, by trust). */
 export const TRUSTED = 'trusted';
@@ -79,11 +79,23 @@ export async function verifySubtask(
     if (ids.length > 0)
       await tx.sql.run(sql`UPDATE "subtasks" SET "validation" = ${state}, "updated_at" = ${now} WHERE "id" ${inList(ids)}`);
   };
-  const pending = () =>
-    validationOf(
-      completed.filter((s) => s.validation === null).map((s) => s.id),
+  // Results now awaiting their check; under adaptive, their hosts never yet validated go on probation (core's record.ts).
+  const pending = async () => {
+    const fresh = completed.filter((s) => s.validation === null);
+    await validationOf(
+      fresh.map((s) => s.id),
       'pending',
     );
+    if (settings.policy === 'adaptive')
+      await startProbation(
+        tx,
+        of.kind,
+        of.ownerId,
+        fresh.flatMap((s) => (s.assigneeId ? [s.assigneeId] : [])),
+        Math.max(...rows.map((r) => r.leaseSeconds)),
+        now,
+      );
+  };
 
   if (decision.state === 'add_copies') {
     const added = await place(decision.count);
@@ -110,6 +122,12 @@ export async function verifySubtask(
     await validationOf(
       completed.map((s) => s.id),
       'inconclusive',
+    );
+    await endProbation(
+      tx,
+      deps.work,
+      completed.flatMap((s) => (s.assigneeId ? [s.assigneeId] : [])),
+      now,
     );
     tx.afterCommit(() => {
       deps.work.outcomes.verification.inconclusive++;

@@ -53,6 +53,7 @@ export function toHostView(r: RecordModel | RecordRow, details: Awaited<ReturnTy
     quarantined_at: quarantined ? (r.quarantinedAt?.toISOString() ?? null) : null,
     quarantined_until: quarantined ? (r.quarantinedUntil?.toISOString() ?? null) : null,
     quarantines: r.quarantines,
+    probation_until: r.probationUntil && r.probationUntil > now ? r.probationUntil.toISOString() : null,
     updated_at: r.updatedAt.toISOString(),
   };
 }

@@ -10,6 +10,7 @@ import {
   isTrusted,
   NEW_VALIDATION_RECORD,
   recordChecked,
+  takesProbation,
   type ValidationRecord,
   type VerificationSettings,
 } from '@aitbc/core';
@@ -24,6 +25,8 @@ export interface RecordRow extends ValidationRecord {
   ownerId: string;
   kind: HostKind;
   trusted: boolean;
+  /** On probation until then (core's takesProbation), unless a check of its result ends it first. */
+  probationUntil: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -42,6 +45,7 @@ export function recordFrom(r: Record<string, unknown>): RecordRow {
     quarantinedAt: time(r.quarantined_at),
     quarantinedUntil: time(r.quarantined_until),
     quarantines: Number(r.quarantines),
+    probationUntil: time(r.probation_until),
     createdAt: time(r.created_at),
     updatedAt: time(r.updated_at),
   };
@@ -77,6 +81,37 @@ export async function doubtedAmong(db: Sql, ids: string[]): Promise<string[]> {
   const rows = await db.all<{ id: string }>(sql`
     SELECT "id" FROM "validation_records" WHERE "id" ${inList([...new Set(ids)])} AND "recent" LIKE '%x%'`);
   return rows.map((r) => r.id);
+}
+
+/**
+ * Those of `hosts` that take probation (core's takesProbation: never yet validated) go on it: no new work of their
+ * own until one of their results is checked, or `seconds` pass. Written in host id order, as recordChecks writes.
+ */
+export async function startProbation(tx: Tx, kind: HostKind, ownerId: string, hosts: string[], seconds: number, now: Date): Promise<void> {
+  const ids = [...new Set(hosts)].sort();
+  if (ids.length === 0) return;
+  const records = await readRecords(tx.sql, ids);
+  const until = new Date(now.getTime() + seconds * 1000);
+  for (const id of ids.filter((h) => takesProbation(records.get(h)))) {
+    await tx.sql.run(sql`
+      INSERT INTO "validation_records" ("id", "owner_id", "kind", "valid_streak", "valid", "invalid", "recent", "reputation", "trusted",
+        "quarantines", "probation_until", "created_at", "updated_at")
+      VALUES (${id}, ${ownerId}, ${kind}, 0, 0, 0, '', ${NEW_VALIDATION_RECORD.reputation}, ${false}, 0, ${until}, ${now}, ${now})
+      ON CONFLICT ("id") DO UPDATE SET "probation_until" = excluded."probation_until", "updated_at" = excluded."updated_at"`);
+  }
+}
+
+/** Probation ends for these hosts (their result was decided without a check: inconclusive); each is woken to claim. */
+export async function endProbation(tx: Tx, work: WorkEngine, hosts: string[], now: Date): Promise<void> {
+  const ids = [...new Set(hosts)].sort();
+  if (ids.length === 0) return;
+  const ended = await tx.sql.all<{ id: string }>(sql`
+    UPDATE "validation_records" SET "probation_until" = NULL, "updated_at" = ${now}
+    WHERE "id" ${inList(ids)} AND "probation_until" IS NOT NULL RETURNING "id"`);
+  work.wake(
+    tx,
+    ended.map((r) => r.id),
+  );
 }
 
 /** What a batch of checks did: hosts it quarantined, and trusted hosts it caught with an invalid result. */
@@ -116,6 +151,7 @@ export async function recordChecks(
   const ids = [...checks.keys()].sort();
   if (ids.length === 0) return out;
   const records = await readRecords(tx.sql, ids);
+  const onProbation: string[] = [];
   const reputations =
     kind === 'member'
       ? new Map(
@@ -139,15 +175,17 @@ export async function recordChecks(
       if (checked.quarantined) out.quarantined.push(id);
     }
     const trusted = isTrusted(record, settings.trust_after, now);
+    // A checked result ends probation (a host on it is woken to claim once this commits).
+    if (stored?.probationUntil) onProbation.push(id);
     await tx.sql.run(sql`
       INSERT INTO "validation_records" ("id", "owner_id", "kind", "valid_streak", "valid", "invalid", "recent", "reputation", "trusted",
-        "quarantined_at", "quarantined_until", "quarantines", "created_at", "updated_at")
+        "quarantined_at", "quarantined_until", "quarantines", "probation_until", "created_at", "updated_at")
       VALUES (${id}, ${ownerId}, ${kind}, ${record.validStreak}, ${record.valid}, ${record.invalid}, ${record.recent}, ${record.reputation},
-        ${trusted}, ${record.quarantinedAt}, ${record.quarantinedUntil}, ${record.quarantines}, ${now}, ${now})
+        ${trusted}, ${record.quarantinedAt}, ${record.quarantinedUntil}, ${record.quarantines}, NULL, ${now}, ${now})
       ON CONFLICT ("id") DO UPDATE SET "valid_streak" = excluded."valid_streak", "valid" = excluded."valid", "invalid" = excluded."invalid",
         "recent" = excluded."recent", "reputation" = excluded."reputation", "trusted" = excluded."trusted",
         "quarantined_at" = excluded."quarantined_at", "quarantined_until" = excluded."quarantined_until",
-        "quarantines" = excluded."quarantines", "updated_at" = excluded."updated_at"`);
+        "quarantines" = excluded."quarantines", "probation_until" = NULL, "updated_at" = excluded."updated_at"`);
     if (kind === 'member' && options.reputation)
       await tx.sql.run(
         sql`UPDATE "swarm_members" SET "reputation" = ${record.reputation}, "updated_at" = ${now} WHERE "member_id" = ${id}`,
@@ -165,6 +203,10 @@ export async function recordChecks(
         },
       });
   }
+  work.wake(
+    tx,
+    onProbation.filter((id) => !out.quarantined.includes(id)),
+  );
   const { quarantined, valid, invalid } = out;
   tx.afterCommit(async () => {
     work.outcomes.verification.invalid += invalid;

@@ -27,7 +27,7 @@ import { type ClaimOptions, claim } from './claims.ts';
 import { extend, type Known, type LeaseState, leaseHolders, leaseView } from './leases.ts';
 import type { Outcomes } from './outcomes.ts';
 import type { ParentKind, WorkParent } from './parent.ts';
-import { cancelOpen, enqueue, handOn, releaseAllOf, requeueEnded } from './release.ts';
+import { cancelOpen, enqueue, handOn, releaseAllOf, requeueEnded, wake } from './release.ts';
 import { subtaskHistory } from './history.ts';
 import { type OutcomeState, record } from './results.ts';
 import { traceTasks, traceWork } from './spans.ts';
@@ -143,6 +143,11 @@ export class WorkEngine {
   }
 
   /** Withdraw a parent's open work (or one subtask's replicas): cancelled, and their open attempts too. */
+  /** These assignees' long-poll claims look again once `tx` commits (something they could not take, they now can). */
+  wake(tx: Tx, assignees: string[]): void {
+    if (assignees.length > 0) wake(this.state, tx, assignees);
+  }
+
   cancelOpen(tx: Tx, parent: ParentRef, seq: number | null, now: Date): Promise<number> {
     return cancelOpen(this.state, tx, parent, seq, now);
   }

@@ -12,11 +12,19 @@ function HostState({ host }: { host: HostView }) {
         quarantined
       </Badge>
     );
+  if (onProbation(host))
+    return (
+      <Badge tone="muted" title={`a result awaits its check: no new work of its own until then, at most until ${host.probation_until}`}>
+        on probation
+      </Badge>
+    );
   return host.trusted ? <Badge tone="ok">trusted</Badge> : <Badge tone="muted">untrusted</Badge>;
 }
 
+const onProbation = (h: HostView) => h.probation_until !== null && new Date(h.probation_until).getTime() > Date.now();
+
 /**
- * Hosts (README "Verification"): each agent's or member's checked results, its trust and its quarantine, with
+ * Hosts (README "Verification"): each agent's or member's checked results, its trust, probation and quarantine, with
  * the time a quarantine ends and, for an owner key, a button that lifts it now.
  */
 export function Hosts({ canLift }: { canLift: boolean }) {
@@ -48,7 +56,7 @@ export function Hosts({ canLift }: { canLift: boolean }) {
         <h2>Hosts</h2>
         {data ? (
           <span className="muted" data-testid="host-totals">
-            {data.total_count} with checked results · {trusted} trusted · {quarantined} quarantined
+            {data.total_count} with a validation record · {trusted} trusted · {quarantined} quarantined
           </span>
         ) : null}
       </div>
@@ -81,7 +89,7 @@ export function Hosts({ canLift }: { canLift: boolean }) {
                 key={h.host_id}
                 data-testid="host"
                 data-host-id={h.host_id}
-                data-state={h.quarantined ? 'quarantined' : h.trusted ? 'trusted' : 'untrusted'}
+                data-state={h.quarantined ? 'quarantined' : onProbation(h) ? 'probation' : h.trusted ? 'trusted' : 'untrusted'}
               >
                 <td>
                   {h.name ?? h.kind} {h.host ? <span className="muted small">on {h.host}</span> : null} <Id value={h.host_id} />

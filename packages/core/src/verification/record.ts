@@ -13,6 +13,13 @@
  * - Quarantine: when quarantine_after of its last RECENT_WINDOW checked
  *   results are invalid, the host gets no work for quarantine_seconds, or
  *   until its owner lifts it. It comes back untrusted with a clean window.
+ * - Probation (adaptive): a host with no valid checked result yet (a new
+ *   host, or one only ever found wrong) whose result awaits its check takes
+ *   no new work of its own until that check is decided, or one lease has
+ *   passed: an always-wrong host hands in one unchecked result at a time,
+ *   and is quarantined after its 2nd checked one, however fast it answers.
+ *   Copies that check others' results it still takes, so a check never
+ *   waits on a host on probation. One valid result ends it for good.
  * - Reputation (an agent's here; a member's is its swarm reputation): the
  *   same moving average consensus uses, r ← r + 0.2 × (1 − r) when valid,
  *   r ← r − 0.2 × r when invalid.
@@ -49,6 +56,11 @@ export function isQuarantined(record: Pick<ValidationRecord, 'quarantinedUntil'>
 
 export function isTrusted(record: Pick<ValidationRecord, 'validStreak' | 'quarantinedUntil'>, trustAfter: number, now: Date): boolean {
   return record.validStreak >= trustAfter && !isQuarantined(record, now);
+}
+
+/** Whether a host with this record (none: never checked) goes on probation while a result of its awaits its check. */
+export function takesProbation(record: Pick<ValidationRecord, 'valid'> | undefined): boolean {
+  return !record || record.valid === 0;
 }
 
 export interface CheckedOutcome {

@@ -19,12 +19,13 @@ export function runHostList(options: HostListOptions, { client }: Pick<Session, 
   });
 }
 
-/** `quarantined, 59 min left`, `trusted`, or `untrusted` (`now`: for the time left). */
+/** `quarantined, 59 min left`, `on probation`, `trusted`, or `untrusted` (`now`: for the time left). */
 export function hostState(h: HostView, now = Date.now()): string {
   if (h.quarantined && h.quarantined_until) {
     const minutes = Math.max(1, Math.ceil((new Date(h.quarantined_until).getTime() - now) / 60_000));
     return `quarantined, ${minutes} min left`;
   }
+  if (h.probation_until && new Date(h.probation_until).getTime() > now) return 'on probation';
   return h.trusted ? 'trusted' : 'untrusted';
 }
 
@@ -41,13 +42,13 @@ export function renderHostList(list: HostList): string {
   const n = list.hosts.length;
   const table = n ? `${renderTable(list.hosts, columns)}\n` : '';
   const more = list.next_cursor ? `\nnext page: the same command with --cursor ${list.next_cursor}` : '';
-  return `${table}${n} of ${list.total_count} ${list.total_count === 1 ? 'host' : 'hosts'} with checked results${more}\n`;
+  return `${table}${n} of ${list.total_count} ${list.total_count === 1 ? 'host' : 'hosts'} with a validation record${more}\n`;
 }
 
 export function addHostList(hosts: Command, deps: CliDeps): void {
   hosts
     .command('list')
-    .description('your hosts (agents and members) with checked results: trust, quarantine, validation record')
+    .description('your hosts (agents and members) with a validation record: trust, probation, quarantine, checked results')
     .option('--quarantined', 'only the hosts quarantined now')
     .option('--limit <n>', 'page size (default 50)', integerFrom(1, 500))
     .option('--cursor <cursor>', 'next_cursor from the previous page')

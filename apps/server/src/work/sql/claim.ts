@@ -8,7 +8,9 @@
  * PostgreSQL: one statement. The candidates are locked with FOR UPDATE SKIP
  * LOCKED, so concurrent claims for one assignee take different subtasks and
  * never wait on each other. SQLite: one UPDATE … RETURNING and one INSERT,
- * under the database gate (nothing else runs meanwhile).
+ * under the database gate (nothing else runs meanwhile). A host on
+ * probation (a never-validated host whose result awaits its check) gets
+ * only copies checking others' results: one look at its record per claim.
  */
 import { earliest, inList, join, newUuid, plusSeconds, raw, type Sql, sql } from '../../db/sql.ts';
 import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../subtasks.ts';
@@ -37,12 +39,15 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, le
   // A literal, not a parameter: SQLite plans `IN (… LIMIT ?)` as a scan of every waiting row (~3× the cost here).
   if (!Number.isInteger(max) || max < 1) throw new Error(`claim: max must be a positive integer (got ${max})`);
   const limit = raw(String(max));
+  // A host on probation (README "Verification") takes copies that check others' results (replica > 0), nothing new.
+  const probation = sql`(s."replica" > 0 OR NOT EXISTS (
+    SELECT 1 FROM "validation_records" v WHERE v."id" = ${assigneeId} AND v."probation_until" > ${now}))`;
   if (db.dialect === 'postgresql') {
     if (ids) await lockCopies(db, ids);
     const rows = await db.all(sql`
       WITH picked AS (
         SELECT s."id" FROM "subtasks" s
-        WHERE ${whose} AND s."status" = 'assigned' AND s."owner_id" = ${ownerId}
+        WHERE ${whose} AND s."status" = 'assigned' AND s."owner_id" = ${ownerId} AND ${probation}
         ORDER BY ${ORDER} LIMIT ${limit}
         FOR UPDATE SKIP LOCKED
       ), leased AS (
@@ -62,7 +67,7 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, le
       UPDATE "subtasks" SET "status" = 'leased', "assignee_id" = ${assigneeId}, "lease_id" = ${newUuid}, "lease_expires_at" = ${plusSeconds(now, lease)},
         "attempt_deadline_at" = ${deadline}, "claim_by" = NULL, "attempts" = "attempts" + 1, "started_at" = COALESCE("started_at", ${now}), "updated_at" = ${now}
       WHERE "id" IN (
-        SELECT s."id" FROM "subtasks" s WHERE ${whose} AND s."status" = 'assigned' AND s."owner_id" = ${ownerId}
+        SELECT s."id" FROM "subtasks" s WHERE ${whose} AND s."status" = 'assigned' AND s."owner_id" = ${ownerId} AND ${probation}
         ORDER BY ${ORDER} LIMIT ${limit})
       RETURNING ${subtaskColumns()}`)
   ).map(subtaskFrom);

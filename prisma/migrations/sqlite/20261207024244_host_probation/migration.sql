@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "validation_records" ADD COLUMN "probation_until" DATETIME;
