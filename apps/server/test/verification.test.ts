@@ -299,6 +299,31 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     expect((await execution(n.id, e.id)).results.subtask_results).toEqual(Array.from({ length: 12 }, (_, i) => [2 * (i + 1)]));
   });
 
+  it('checking copies go to validated hosts: one never validated gets one only when nobody else can', async () => {
+    const [v1, v2, fresh] = [await agent('c1'), await agent('c2'), await agent('c3')];
+    // v1 and v2 check each other once: both validated.
+    const warm = await network([v1, v2], { verification: { policy: 'adaptive', spot_check_rate: 0 } });
+    const w = await execute(warm.id, { items: [1, 2], chunk_size: 1 });
+    for (let round = 0; round < 3; round++) for (const a of [v1, v2]) await drain(a, doubled);
+    expect((await execution(warm.id, w.id)).status).toBe('completed');
+    const n = await network([v1, v2, fresh], { verification: { policy: 'adaptive', spot_check_rate: 0 } });
+    const e = await execute(n.id, { items: [1, 2, 3, 4, 5, 6], chunk_size: 1 });
+    const own = (a: string) => e.subtasks.filter((s) => s.assignee_id === a).map((s) => s.seq);
+    expect(own(fresh)).toHaveLength(2);
+    // The validated hosts answer their own and each other's checks: every check of theirs went to the other
+    // validated host, though round-robin's next choice was often the new one.
+    for (let round = 0; round < 3; round++) for (const a of [v1, v2]) await drain(a, doubled);
+    const copies = (await execution(n.id, e.id)).subtasks.filter((s: any) => s.replica > 0);
+    expect(copies).toHaveLength(4);
+    for (const c of copies) expect(c.assignee_id).toBe(own(v1).includes(c.seq) ? v2 : v1);
+    // The new host's own results are checked by validated hosts (its only choice is theirs, as ever).
+    await drain(fresh, doubled);
+    for (let round = 0; round < 4; round++) for (const a of [v1, v2, fresh]) await drain(a, doubled);
+    const done = await execution(n.id, e.id);
+    expect(done.status).toBe('completed');
+    expect(done.subtasks.filter((s: any) => s.replica > 0 && s.assignee_id === fresh)).toEqual([]);
+  });
+
   it('a spot check catches a trusted host that went bad; its results taken on trust in live work are checked again', async () => {
     const [good1, good2, bad] = [await agent('s1'), await agent('s2'), await agent('s3')];
     const n = await network([good1, good2, bad], {

@@ -56,8 +56,9 @@ export function executionSubtask(
 
 /**
  * Up to `count` more copies of a subtask (`copies`: every row of it so far), each on an agent holding none of it
- * and on another host than any copy's, chosen by the network's strategy; an agent with an invalid result among its
- * last checked ones only when nobody else can (README "Verification"). They keep the subtask's place in the queue.
+ * and on another host than any copy's, chosen by the network's strategy; a doubted agent (never validated, or an
+ * invalid result among its last checked ones) only when nobody else can (README "Verification"). They keep the
+ * subtask's place in the queue.
  * Returns how many were placed (0 when nobody can take one).
  */
 export async function addCopies(

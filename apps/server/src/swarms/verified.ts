@@ -84,7 +84,7 @@ async function copiesOf(db: Sql, coordinationId: string, seq: number): Promise<S
 async function addCopies(tx: Tx, work: WorkEngine, c: CoordinationRow, rows: SubtaskRow[], count: number, now: Date): Promise<number> {
   const first = rows[0]!;
   const eligible = await replacements(tx.sql, c, { id: '', seq: first.seq });
-  // A member with an invalid result among its last checked ones only when nobody else can take the copy.
+  // A doubted member (never validated, or an invalid result among its last checked) only when nobody else can.
   const doubted = new Set(await doubtedAmong(tx.sql, eligible));
   const ranked = [...eligible.filter((id) => !doubted.has(id)), ...eligible.filter((id) => doubted.has(id))];
   const hosts = await memberHosts(tx.sql, ranked);

@@ -73,14 +73,18 @@ export async function trustedAmong(db: Sql, ids: string[], trustAfter: number, n
 }
 
 /**
- * Of these hosts, those with an invalid result among their last checked ones: a copy meant to check another
- * host's result goes to them only when nobody else can take it (they would likely need a tie-breaker).
+ * Of these hosts, the doubted: never validated (no valid checked result: new, or only ever wrong), or with an
+ * invalid result among their last checked ones. A copy meant to check another host's result goes to them only
+ * when nobody else can take it: their answer would likely need a tie-breaker, and a host never validated could
+ * otherwise hand in result after result as checks while its own work is on probation.
  */
 export async function doubtedAmong(db: Sql, ids: string[]): Promise<string[]> {
   if (ids.length === 0) return [];
-  const rows = await db.all<{ id: string }>(sql`
-    SELECT "id" FROM "validation_records" WHERE "id" ${inList([...new Set(ids)])} AND "recent" LIKE '%x%'`);
-  return rows.map((r) => r.id);
+  const unique = [...new Set(ids)];
+  const proven = await db.all<{ id: string }>(sql`
+    SELECT "id" FROM "validation_records" WHERE "id" ${inList(unique)} AND "valid" > 0 AND "recent" NOT LIKE '%x%'`);
+  const ok = new Set(proven.map((r) => r.id));
+  return unique.filter((id) => !ok.has(id));
 }
 
 /**
