@@ -329,7 +329,8 @@ function started(child: ChildProcess) {
   child.stderr!.on('data', (chunk: Buffer) => {
     err += chunk.toString();
   });
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'close', not 'exit': a process's last lines can still be in its pipe when 'exit' fires (a voter's summary was).
+  const exit = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
   return {
     process: child,
     exit,
