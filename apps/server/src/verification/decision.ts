@@ -47,6 +47,9 @@ function outcomeOf(s: SubtaskRow, trusted: boolean): CopyOutcome {
   return { replica: s.replica, state: 'open' };
 }
 
+/** The hosts (assignees) of these copies. */
+const hostsOf = (rows: SubtaskRow[]) => rows.flatMap((s) => (s.assigneeId ? [s.assigneeId] : []));
+
 /** Whether a draw with probability `rate` comes up (a spot check), from the server's own randomness. */
 export function drawn(rate: number): boolean {
   return rate > 0 && randomInt(1_000_000) < rate * 1_000_000;
@@ -87,14 +90,7 @@ export async function verifySubtask(
       'pending',
     );
     if (settings.policy === 'adaptive')
-      await startProbation(
-        tx,
-        of.kind,
-        of.ownerId,
-        fresh.flatMap((s) => (s.assigneeId ? [s.assigneeId] : [])),
-        Math.max(...rows.map((r) => r.leaseSeconds)),
-        now,
-      );
+      await startProbation(tx, of.kind, of.ownerId, hostsOf(fresh), Math.max(...rows.map((r) => r.leaseSeconds)), now);
   };
 
   if (decision.state === 'add_copies') {
@@ -123,12 +119,7 @@ export async function verifySubtask(
       completed.map((s) => s.id),
       'inconclusive',
     );
-    await endProbation(
-      tx,
-      deps.work,
-      completed.flatMap((s) => (s.assigneeId ? [s.assigneeId] : [])),
-      now,
-    );
+    if (settings.policy === 'adaptive') await endProbation(tx, deps.work, hostsOf(completed), now);
     tx.afterCommit(() => {
       deps.work.outcomes.verification.inconclusive++;
     });
