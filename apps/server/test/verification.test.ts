@@ -299,6 +299,63 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     expect((await execution(n.id, e.id)).results.subtask_results).toEqual(Array.from({ length: 12 }, (_, i) => [2 * (i + 1)]));
   });
 
+  it('adaptive probation: checking copies one at a time, and an invalid check does not end it while another result awaits its own', async () => {
+    const [liar, h1, h2] = [await agent('po'), await agent('ph'), await agent('pk')];
+    const n = await network([liar, h1, h2], { verification: { policy: 'adaptive', spot_check_rate: 0 } });
+    // Round-robin: seqs 0 and 3 are the liar's, 1 and 4 h1's, 2 and 5 h2's.
+    const e = await execute(n.id, { items: [1, 2, 3, 4, 5, 6], chunk_size: 1 });
+    for (const [host, seq] of [
+      [h1, 1],
+      [h2, 2],
+    ] as const) {
+      const own = (await claim(host))!;
+      expect([own.seq, own.replica]).toEqual([seq, 0]);
+      await post(own, doubled(own.payload));
+    }
+    const first = (await claim(liar))!;
+    expect([first.seq, first.replica]).toEqual([0, 0]);
+    await post(first, ['lie']);
+    expect((await hostOf(liar)).probation_until).not.toBeNull();
+    // Wherever the checks were placed: seq 1's is the liar's, seq 0's and seq 2's are h1's (each holds no other copy).
+    const place = async (seqs: number[], assigneeId: string) => {
+      const moved = await srv.server.db.run((db) =>
+        db.subtask.updateMany({
+          where: { executionId: e.id, seq: { in: seqs }, replica: { gt: 0 }, status: 'assigned' },
+          data: { assigneeId },
+        }),
+      );
+      expect(moved.count).toBe(seqs.length);
+    };
+    await place([1], liar);
+    await place([0, 2], h1);
+    const check = (await claim(liar))!;
+    expect([check.seq, check.replica]).toEqual([1, 1]);
+    await post(check, ['lie']);
+    // Its check disagreed and awaits a tie-breaker: another check queued for it waits too.
+    await place([2], liar);
+    expect(await claim(liar), 'one checking copy at a time on probation').toBeNull();
+    await place([2], h1);
+    // h2 breaks the tie (the only host holding no copy of seq 1): the liar's check was invalid. Its own seq 0 still
+    // awaits its check (h1's), so it stays on probation: its own seq 3 waits.
+    const tie = (await claim(h2))!;
+    expect([tie.seq, tie.replica]).toEqual([1, 2]);
+    await post(tie, doubled(tie.payload));
+    expect(await hostOf(liar)).toMatchObject({ invalid: 1, valid: 0, quarantined: false });
+    expect((await hostOf(liar)).probation_until).not.toBeNull();
+    expect(await claim(liar), 'still on probation while its own result awaits its check').toBeNull();
+    // The honest hosts decide the rest: the liar's own result is its 2nd invalid, and it is quarantined.
+    await eventually(async () => {
+      for (const a of [h1, h2]) await drain(a, doubled);
+      return (await hostOf(liar)).quarantined || null;
+    });
+    expect(await hostOf(liar)).toMatchObject({ quarantined: true, invalid: 2, valid: 0 });
+    await eventually(async () => {
+      for (const a of [h1, h2]) await drain(a, doubled);
+      return (await execution(n.id, e.id)).status === 'completed' || null;
+    });
+    expect((await execution(n.id, e.id)).results.subtask_results).toEqual([[2], [4], [6], [8], [10], [12]]);
+  });
+
   it('checking copies go to validated hosts: one never validated gets one only when nobody else can', async () => {
     const [v1, v2, fresh] = [await agent('c1'), await agent('c2'), await agent('c3')];
     // v1 and v2 check each other once: both validated.

@@ -89,7 +89,8 @@ export async function doubtedAmong(db: Sql, ids: string[]): Promise<string[]> {
 
 /**
  * Those of `hosts` that take probation (core's takesProbation: never yet validated) go on it: no new work of their
- * own until one of their results is checked, or `seconds` pass. Written in host id order, as recordChecks writes.
+ * own until a result of theirs is validated or none awaits its check, or `seconds` pass. Written in host id order,
+ * as recordChecks writes.
  */
 export async function startProbation(tx: Tx, kind: HostKind, ownerId: string, hosts: string[], seconds: number, now: Date): Promise<void> {
   const ids = [...new Set(hosts)].sort();
@@ -105,9 +106,22 @@ export async function startProbation(tx: Tx, kind: HostKind, ownerId: string, ho
   }
 }
 
-/** Probation ends for these hosts (their result was decided without a check: inconclusive); each is woken to claim. */
+/** Those of these hosts with a result still awaiting its check (read after this decision's own validation writes). */
+async function awaitingChecks(db: Sql, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db.all<{ assignee_id: string }>(sql`
+    SELECT DISTINCT "assignee_id" FROM "subtasks"
+    WHERE "assignee_id" ${inList(ids)} AND "status" = 'completed' AND "validation" = 'pending'`);
+  return new Set(rows.map((r) => r.assignee_id));
+}
+
+/**
+ * Probation ends for these hosts (their result was decided without a check: inconclusive) unless another result of
+ * theirs still awaits its check; each it ends for is woken to claim.
+ */
 export async function endProbation(tx: Tx, work: WorkEngine, hosts: string[], now: Date): Promise<void> {
-  const ids = [...new Set(hosts)].sort();
+  const waiting = await awaitingChecks(tx.sql, [...new Set(hosts)]);
+  const ids = [...new Set(hosts)].filter((id) => !waiting.has(id)).sort();
   if (ids.length === 0) return;
   const ended = await tx.sql.all<{ id: string }>(sql`
     UPDATE "validation_records" SET "probation_until" = NULL, "updated_at" = ${now}
@@ -166,6 +180,12 @@ export async function recordChecks(
           ).map((m) => [m.member_id, Number(m.reputation)]),
         )
       : new Map<string, number>();
+  // A host never validated stays on probation while another result of its awaits its check: an invalid one alone
+  // does not end it (a host only ever wrong would otherwise hand in its next result at once).
+  const waiting = await awaitingChecks(
+    tx.sql,
+    ids.filter((id) => records.get(id)?.probationUntil && !checks.get(id)!.includes(true)),
+  );
   for (const id of ids) {
     const stored = records.get(id);
     let record: ValidationRecord = { ...NEW_VALIDATION_RECORD, ...(stored ?? {}) };
@@ -179,17 +199,18 @@ export async function recordChecks(
       if (checked.quarantined) out.quarantined.push(id);
     }
     const trusted = isTrusted(record, settings.trust_after, now);
-    // A checked result ends probation (a host on it is woken to claim once this commits).
+    // A checked result ends probation, or lets it take its next checking copy (woken to claim once this commits).
     if (stored?.probationUntil) onProbation.push(id);
+    const probationUntil = waiting.has(id) ? stored!.probationUntil : null;
     await tx.sql.run(sql`
       INSERT INTO "validation_records" ("id", "owner_id", "kind", "valid_streak", "valid", "invalid", "recent", "reputation", "trusted",
         "quarantined_at", "quarantined_until", "quarantines", "probation_until", "created_at", "updated_at")
       VALUES (${id}, ${ownerId}, ${kind}, ${record.validStreak}, ${record.valid}, ${record.invalid}, ${record.recent}, ${record.reputation},
-        ${trusted}, ${record.quarantinedAt}, ${record.quarantinedUntil}, ${record.quarantines}, NULL, ${now}, ${now})
+        ${trusted}, ${record.quarantinedAt}, ${record.quarantinedUntil}, ${record.quarantines}, ${probationUntil}, ${now}, ${now})
       ON CONFLICT ("id") DO UPDATE SET "valid_streak" = excluded."valid_streak", "valid" = excluded."valid", "invalid" = excluded."invalid",
         "recent" = excluded."recent", "reputation" = excluded."reputation", "trusted" = excluded."trusted",
         "quarantined_at" = excluded."quarantined_at", "quarantined_until" = excluded."quarantined_until",
-        "quarantines" = excluded."quarantines", "probation_until" = NULL, "updated_at" = excluded."updated_at"`);
+        "quarantines" = excluded."quarantines", "probation_until" = excluded."probation_until", "updated_at" = excluded."updated_at"`);
     if (kind === 'member' && options.reputation)
       await tx.sql.run(
         sql`UPDATE "swarm_members" SET "reputation" = ${record.reputation}, "updated_at" = ${now} WHERE "member_id" = ${id}`,

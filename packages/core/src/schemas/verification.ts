@@ -179,7 +179,7 @@ export const HostView = z.object({
   quarantined_until: IsoDateTime.nullable().describe('no work until then, unless its owner lifts it first'),
   quarantines: z.number().int().describe('times it was quarantined'),
   probation_until: IsoDateTime.nullable().describe(
-    'on probation: never yet validated, with a result awaiting its check, it takes no new work of its own (copies checking others it still takes) until that check, or until then',
+    'on probation: never yet validated, with a result awaiting its check, it takes no new work of its own (copies checking others it still takes, one at a time) until none awaits its check, or until then',
   ),
   updated_at: IsoDateTime,
 });

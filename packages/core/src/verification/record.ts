@@ -15,11 +15,12 @@
  *   until its owner lifts it. It comes back untrusted with a clean window.
  * - Probation (adaptive): a host with no valid checked result yet (a new
  *   host, or one only ever found wrong) whose result awaits its check takes
- *   no new work of its own until that check is decided, or one lease has
- *   passed: an always-wrong host hands in one unchecked result at a time,
- *   and is quarantined after its 2nd checked one, however fast it answers.
- *   Copies that check others' results it still takes, so a check never
- *   waits on a host on probation. One valid result ends it for good.
+ *   no new work of its own until no result of its awaits one, or one lease
+ *   has passed: an always-wrong host holds at most two unchecked results
+ *   (its own and one check), and is quarantined after its 2nd checked one,
+ *   however fast it answers. Copies that check others' results it still takes, one at a
+ *   time (none while a check it handed in awaits a tie-breaker), so a check
+ *   never waits on a host on probation. One valid result ends it for good.
  * - Reputation (an agent's here; a member's is its swarm reputation): the
  *   same moving average consensus uses, r ← r + 0.2 × (1 − r) when valid,
  *   r ← r − 0.2 × r when invalid.

@@ -10,7 +10,8 @@
  * never wait on each other. SQLite: one UPDATE … RETURNING and one INSERT,
  * under the database gate (nothing else runs meanwhile). A host on
  * probation (a never-validated host whose result awaits its check) gets
- * only copies checking others' results: one look at its record per claim.
+ * only copies checking others' results, one at a time: one look at its
+ * record per claim, and at its pending checks only while on probation.
  */
 import { earliest, inList, join, newUuid, plusSeconds, raw, type Sql, sql } from '../../db/sql.ts';
 import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../subtasks.ts';
@@ -39,9 +40,14 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, le
   // A literal, not a parameter: SQLite plans `IN (… LIMIT ?)` as a scan of every waiting row (~3× the cost here).
   if (!Number.isInteger(max) || max < 1) throw new Error(`claim: max must be a positive integer (got ${max})`);
   const limit = raw(String(max));
-  // A host on probation (README "Verification") takes copies that check others' results (replica > 0), nothing new.
-  const probation = sql`(s."replica" > 0 OR NOT EXISTS (
-    SELECT 1 FROM "validation_records" v WHERE v."id" = ${assigneeId} AND v."probation_until" > ${now}))`;
+  // A host on probation (README "Verification") takes copies that check others' results (replica > 0), nothing new,
+  // and those one at a time: none while a check it handed in awaits its own (it disagreed; a tie-breaker decides).
+  // Both lookups name the claimant only: each is read once per statement, the second only for a host on probation.
+  const probation = sql`(NOT EXISTS (
+      SELECT 1 FROM "validation_records" v WHERE v."id" = ${assigneeId} AND v."probation_until" > ${now})
+    OR (s."replica" > 0 AND NOT EXISTS (
+      SELECT 1 FROM "subtasks" p WHERE p."assignee_id" = ${assigneeId} AND p."status" = 'completed'
+        AND p."validation" = 'pending' AND p."replica" > 0)))`;
   if (db.dialect === 'postgresql') {
     if (ids) await lockCopies(db, ids);
     const rows = await db.all(sql`
