@@ -330,10 +330,11 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     await place([0, 2], h1);
     const check = (await claim(liar))!;
     expect([check.seq, check.replica]).toEqual([1, 1]);
-    await post(check, ['lie']);
-    // Its check disagreed and awaits a tie-breaker: another check queued for it waits too.
+    // Another check queued for it waits while it holds this one, and while this one awaits a tie-breaker (it disagreed).
     await place([2], liar);
-    expect(await claim(liar), 'one checking copy at a time on probation').toBeNull();
+    expect(await claim(liar), 'one checking copy at a time on probation: held').toBeNull();
+    await post(check, ['lie']);
+    expect(await claim(liar), 'one checking copy at a time on probation: awaiting its check').toBeNull();
     await place([2], h1);
     // h2 breaks the tie (the only host holding no copy of seq 1): the liar's check was invalid. Its own seq 0 still
     // awaits its check (h1's), so it stays on probation: its own seq 3 waits.

@@ -16,11 +16,12 @@
  * - Probation (adaptive): a host with no valid checked result yet (a new
  *   host, or one only ever found wrong) whose result awaits its check takes
  *   no new work of its own until no result of its awaits one, or one lease
- *   has passed: an always-wrong host holds at most two unchecked results
- *   (its own and one check), and is quarantined after its 2nd checked one,
- *   however fast it answers. Copies that check others' results it still takes, one at a
- *   time (none while a check it handed in awaits a tie-breaker), so a check
- *   never waits on a host on probation. One valid result ends it for good.
+ *   has passed. Copies that check others' results it still takes, one at a
+ *   time (none while it holds one or one awaits a tie-breaker), so a check
+ *   never waits on a host on probation. An always-wrong host thus holds one
+ *   own result and one check unchecked at a time, and is quarantined after
+ *   2 or 3 results, however fast it answers. One valid result ends it for
+ *   good.
  * - Reputation (an agent's here; a member's is its swarm reputation): the
  *   same moving average consensus uses, r ← r + 0.2 × (1 − r) when valid,
  *   r ← r − 0.2 × r when invalid.

@@ -41,13 +41,14 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, le
   if (!Number.isInteger(max) || max < 1) throw new Error(`claim: max must be a positive integer (got ${max})`);
   const limit = raw(String(max));
   // A host on probation (README "Verification") takes copies that check others' results (replica > 0), nothing new,
-  // and those one at a time: none while a check it handed in awaits its own (it disagreed; a tie-breaker decides).
-  // Both lookups name the claimant only: each is read once per statement, the second only for a host on probation.
+  // and those one at a time: none while it holds one, or one it handed in awaits its own check (it disagreed; a
+  // tie-breaker decides). Both lookups name the claimant only: each is read once per statement, the second only for
+  // a host on probation.
   const probation = sql`(NOT EXISTS (
       SELECT 1 FROM "validation_records" v WHERE v."id" = ${assigneeId} AND v."probation_until" > ${now})
     OR (s."replica" > 0 AND NOT EXISTS (
-      SELECT 1 FROM "subtasks" p WHERE p."assignee_id" = ${assigneeId} AND p."status" = 'completed'
-        AND p."validation" = 'pending' AND p."replica" > 0)))`;
+      SELECT 1 FROM "subtasks" p WHERE p."assignee_id" = ${assigneeId} AND p."replica" > 0
+        AND (p."status" = 'leased' OR (p."status" = 'completed' AND p."validation" = 'pending')))))`;
   if (db.dialect === 'postgresql') {
     if (ids) await lockCopies(db, ids);
     const rows = await db.all(sql`
