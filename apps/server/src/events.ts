@@ -31,6 +31,8 @@ export type ServerEvent =
     }
   /** Subtasks were assigned to these agents or members: their waiting claims wake (work/waiters.ts). */
   | { kind: 'work.assigned'; assignees: string[] }
+  /** A parent's work is urgent: whichever of its assignees claims next takes it first (work/urgent.ts). */
+  | { kind: 'work.urgent'; owner_id: string; parent_kind: 'execution' | 'coordination'; parent_id: string; subtasks: number }
   /**
    * This instance listens again after its LISTEN connection was lost: what
    * other instances sent meanwhile was missed. Never sent to others. Whoever

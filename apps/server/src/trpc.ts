@@ -159,8 +159,10 @@ function scoped(scope: ProcedureScope) {
       });
     }
     const authed = { ...ctx, principal: principal as Principal };
-    // It runs in its owner's turn, and its units of work wait in its owner's queue for the database (db/admission.ts).
-    return ctx.turns.run(principal.owner_id, () => (ctx.trace ? ctx.trace.run(() => next({ ctx: authed })) : next({ ctx: authed })));
+    // It runs in its owner's turn, and its units of work wait in its owner's queue for the database (db/admission.ts);
+    // what an owner submits or changes goes ahead of its workers' claims and results there.
+    const ahead = scope === 'owner' || scope === 'admin';
+    return ctx.turns.run(principal.owner_id, () => (ctx.trace ? ctx.trace.run(() => next({ ctx: authed })) : next({ ctx: authed })), ahead);
   });
 }
 

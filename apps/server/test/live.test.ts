@@ -213,6 +213,11 @@ describe.each(databaseKinds)('the dashboard’s procedures on %s', (kind) => {
         await body(ann('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { items: [1] } }));
         await body(ann('POST', `/api/v1/agents/${agent.id}/claim`, { lease_seconds: 1 }));
       },
+      'work.urgent': async () => {
+        const agent = await body(ann('POST', '/api/v1/agents', { name: 'ann-2' }));
+        const network = await body(ann('POST', '/api/v1/agents/networks', { name: 'ann-high', agents: [agent.id] }));
+        await body(ann('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { items: [1] }, priority: 'high' }));
+      },
       'work.changed': async () => {
         // The sweep's moves: a lease that ran out (from the claim above), a silent member, a task past its deadline.
         const m = await joinAnn();

@@ -94,6 +94,37 @@ describe.each(databaseKinds)('stragglers on %s', (kind) => {
       expect((await execution(off.id, e2.id)).status).toBe('completed');
     });
 
+    it('a high execution behind a flood is taken by whichever agent claims next, before its own; off, by its own agent only', async () => {
+      const [a1, a2] = [await agent('u1'), await agent('u2')];
+      for (const stealing of [true, false]) {
+        const n = await network([a1, a2], { work_stealing: stealing });
+        // A flood of normal work on both, then one high subtask planned for one of them.
+        const flood = await execute(n.id, { items: Array.from({ length: 10 }, (_, i) => i), chunk_size: 1 });
+        const r = await alice('POST', `/api/v1/agents/networks/${n.id}/execute`, { task: { items: [700] }, priority: 'high' });
+        expect(r.status, JSON.stringify(r.body)).toBe(202);
+        const planned = r.body.subtasks[0].assignee_id as string;
+        const other = planned === a1 ? a2 : a1;
+        const first = (await claim(other))!;
+        if (stealing) expect(first.payload.items, 'the other agent takes the high subtask first').toEqual([700]);
+        else expect(first.payload.items).not.toEqual([700]);
+        await post(
+          first,
+          first.payload.items.map((x: number) => 2 * x),
+        );
+        // Taken once: its planned agent's next claim is its own normal work (off: the high subtask, waiting for it).
+        const next = (await claim(planned))!;
+        expect(next.payload.items[0] === 700).toBe(!stealing);
+        await post(
+          next,
+          next.payload.items.map((x: number) => 2 * x),
+        );
+        for (const a of [a1, a2]) await drain(a);
+        expect((await execution(n.id, r.body.id)).status).toBe('completed');
+        expect((await execution(n.id, flood.id)).status).toBe('completed');
+        if (stealing) expect((await execution(n.id, r.body.id)).subtasks[0].assignee_id).toBe(other);
+      }
+    });
+
     it('never takes a subtask whose capabilities the thief lacks, nor a second replica of one it holds', async () => {
       const [gpu, llm] = [await agent('gpu-only', ['gpu']), await agent('gpu-llm', ['gpu', 'llm'])];
       const n = await network([gpu, llm], { coordination_strategy: 'capability-match' });

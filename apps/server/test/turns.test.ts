@@ -11,15 +11,19 @@ import { restClient } from './support/http.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 
 /** A request that runs until `release` is called, and notes when it started. */
-function hold(turns: RequestTurns, owner: string, log: string[], name: string) {
+function hold(turns: RequestTurns, owner: string, log: string[], name: string, ahead = false) {
   let release!: () => void;
   const released = new Promise<void>((r) => {
     release = r;
   });
-  const done = turns.run(owner, async () => {
-    log.push(name);
-    await released;
-  });
+  const done = turns.run(
+    owner,
+    async () => {
+      log.push(name);
+      await released;
+    },
+    ahead,
+  );
   return { release, done };
 }
 
@@ -38,6 +42,34 @@ describe('request turns', () => {
     expect(log).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
     for (const h of held) h.release();
     await Promise.all(held.map((h) => h.done));
+    expect(turns.load).toEqual({ running: 0, waiting: 0 });
+  });
+
+  it('puts an owner’s submission ahead of its own waiting work requests, never ahead of another owner', async () => {
+    const turns = new RequestTurns(2, 1);
+    const log: string[] = [];
+    const a = [1, 2, 3, 4].map((i) => hold(turns, 'a', log, `a${i}`));
+    await tick();
+    expect(log).toEqual(['a1', 'a2']);
+    // a's submission arrives behind a3 and a4: it takes the next turn a gets.
+    const submit = hold(turns, 'a', log, 'a-submit', true);
+    await tick();
+    a[0]!.release();
+    await tick();
+    expect(log.slice(2)).toEqual(['a-submit']);
+    // b waits now: a's next submission goes ahead of a's own, but b's turn comes first.
+    const b = hold(turns, 'b', log, 'b1');
+    const again = hold(turns, 'a', log, 'a-submit2', true);
+    await tick();
+    a[1]!.release();
+    await tick();
+    expect(log.slice(3)).toEqual(['b1']);
+    submit.release();
+    await tick();
+    expect(log.slice(4)).toEqual(['a-submit2']);
+    for (const h of [...a, submit, b, again]) h.release();
+    await Promise.all([...a, submit, b, again].map((h) => h.done));
+    expect(log.slice(5)).toEqual(['a3', 'a4']);
     expect(turns.load).toEqual({ running: 0, waiting: 0 });
   });
 

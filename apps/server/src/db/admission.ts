@@ -4,15 +4,17 @@
  * queue per owner, and the queues are served in turn, one unit each: an
  * owner whose 256 workers keep the queue full takes every other turn, not
  * every turn, when another owner has a unit waiting. Within an owner, first
- * come, first served. The owner is the request's (the tRPC procedures set
+ * come, first served, except that what an owner submits or changes goes
+ * ahead of its workers' claims and results (`ahead`). The owner is the request's (the tRPC procedures set
  * it from the caller's key: withOwner); the server's own work (the sweep,
  * flushes) has a key of its own.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-/** A request's owner, and the turn it holds (RequestTurns) while it runs. */
+/** A request's owner, whether it goes ahead of the owner's other requests, and the turn it holds (RequestTurns). */
 interface OnBehalf {
   owner: string;
+  ahead: boolean;
   turns: RequestTurns | null;
   holding: boolean;
 }
@@ -24,11 +26,14 @@ export const SERVER_KEY = 'the server';
 
 /** Runs `fn` on behalf of `ownerId`: the units of work it opens wait in that owner's queue. */
 export function withOwner<T>(ownerId: string, fn: () => T): T {
-  return owners.run({ owner: ownerId, turns: null, holding: false }, fn);
+  return owners.run({ owner: ownerId, ahead: false, turns: null, holding: false }, fn);
 }
 
 /** Whose unit of work this is. */
 export const admissionKey = (): string => owners.getStore()?.owner ?? SERVER_KEY;
+
+/** Whether this unit of work goes ahead of its owner's others (RequestTurns.run's `ahead`). */
+export const admissionAhead = (): boolean => owners.getStore()?.ahead ?? false;
 
 /** Requests running at once by default (all owners), and of one owner: see RequestTurns. */
 export const DEFAULT_REQUESTS_RUNNING = 64;
@@ -44,7 +49,10 @@ export const DEFAULT_REQUESTS_RUNNING_PER_OWNER = 8;
  * (measured: another owner's request p99 13-19x its idle figure). With at
  * most `perOwner` of the flooding owner's requests running, another owner's
  * step waits behind a few of its steps, not hundreds. A long poll gives its
- * turn back while it waits (`idle`).
+ * turn back while it waits (`idle`). A request `ahead` (an owner's
+ * submission or change) waits at the head of its owner's queue, behind no
+ * claim or result of its own workers: a high-priority execution submitted
+ * behind a flood is not queued behind the flood's own requests.
  */
 export class RequestTurns {
   private running = 0;
@@ -56,10 +64,10 @@ export class RequestTurns {
     readonly perOwner: number,
   ) {}
 
-  /** Runs `fn` on behalf of `ownerId` once it has a turn. */
-  async run<T>(ownerId: string, fn: () => Promise<T>): Promise<T> {
-    await this.take(ownerId);
-    const turn: OnBehalf = { owner: ownerId, turns: this, holding: true };
+  /** Runs `fn` on behalf of `ownerId` once it has a turn (`ahead`: before the owner's other waiting requests). */
+  async run<T>(ownerId: string, fn: () => Promise<T>, ahead = false): Promise<T> {
+    await this.take(ownerId, ahead);
+    const turn: OnBehalf = { owner: ownerId, ahead, turns: this, holding: true };
     try {
       return await owners.run(turn, fn);
     } finally {
@@ -74,13 +82,13 @@ export class RequestTurns {
     return { running: this.running, waiting: this.waiting.size };
   }
 
-  private take(owner: string): Promise<void> {
-    // First come, first served within an owner: behind its own waiting requests.
-    if (this.running < this.limit && (this.byOwner.get(owner) ?? 0) < this.capOf(owner) && !this.waiting.has(owner)) {
+  private take(owner: string, ahead: boolean): Promise<void> {
+    // First come, first served within an owner: behind its own waiting requests, unless it goes ahead of them.
+    if (this.running < this.limit && (this.byOwner.get(owner) ?? 0) < this.capOf(owner) && (ahead || !this.waiting.has(owner))) {
       this.start(owner);
       return Promise.resolve();
     }
-    return new Promise<void>((go) => this.waiting.push(owner, { owner, go }));
+    return new Promise<void>((go) => this.waiting.push(owner, { owner, go }, ahead));
   }
 
   /** Alone, an owner may take every turn; while another owner runs or waits, each takes `perOwner` at most. */
@@ -117,7 +125,7 @@ export class RequestTurns {
     try {
       return await fn();
     } finally {
-      await turn.turns.take(turn.owner);
+      await turn.turns.take(turn.owner, turn.ahead);
       turn.holding = true;
     }
   }
@@ -140,10 +148,13 @@ export class FairQueue<T> {
     return this.queues.has(key);
   }
 
-  push(key: string, item: T): void {
+  /** `item` waits behind `key`'s others, or (`ahead`) before them; either way `key` keeps its place in the turn. */
+  push(key: string, item: T, ahead = false): void {
     const queue = this.queues.get(key);
-    if (queue) queue.push(item);
-    else {
+    if (queue) {
+      if (ahead) queue.unshift(item);
+      else queue.push(item);
+    } else {
       this.queues.set(key, [item]);
       this.turn.push(key);
     }

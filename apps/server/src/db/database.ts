@@ -3,7 +3,7 @@ import type { SqlQueryable } from '@prisma/driver-adapter-utils';
 import type pg from 'pg';
 import { Availability } from './availability.ts';
 import { type Connection, connect, connectionError, type PrismaTx, SerialClient } from './client.ts';
-import { admissionKey, FairQueue } from './admission.ts';
+import { admissionAhead, admissionKey, FairQueue } from './admission.ts';
 import { DatabaseUnavailable, databaseFault } from './faults.ts';
 import { PostgresSql, type Sql } from './sql.ts';
 import type { DatabaseTarget } from './target.ts';
@@ -264,7 +264,9 @@ export class Database {
 
   /** PostgreSQL: `work` waits in its owner's queue for a turn. */
   private waitTurn<T>(work: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => this.admission.push(admissionKey(), () => this.admit(work).then(resolve, reject)));
+    return new Promise<T>((resolve, reject) =>
+      this.admission.push(admissionKey(), () => this.admit(work).then(resolve, reject), admissionAhead()),
+    );
   }
 
   private nextTurn(): void {
@@ -284,7 +286,7 @@ export class Database {
     if (this.units.getStore()) return Promise.reject(new Error('nested database unit of work: use the transaction you were given'));
     return new Promise<T>((resolve, reject) => {
       const grouped = { fn: fn as (tx: Tx) => Promise<unknown>, hooks, resolve: resolve as (value: unknown) => void, reject };
-      this.gate.push(admissionKey(), { kind: 'transaction', grouped, asked: performance.now() });
+      this.gate.push(admissionKey(), { kind: 'transaction', grouped, asked: performance.now() }, admissionAhead());
       // Requests read in this turn of the event loop ask for theirs first, so an idle gate waits one turn to take them together.
       this.gateKick ??= setImmediate(() => {
         this.gateKick = null;
@@ -473,7 +475,7 @@ export class Database {
           this.pumpGate();
         });
       };
-      this.gate.push(admissionKey(), { kind: 'run', start, asked: performance.now() });
+      this.gate.push(admissionKey(), { kind: 'run', start, asked: performance.now() }, admissionAhead());
       this.pumpGate();
     });
   }

@@ -141,8 +141,9 @@ export async function submitExecution(
       now,
     );
   });
-  // With stealing on, every agent of the network may take part of it: wake them all, not only the assignees.
-  await work.enqueue(tx, rows, now, network.workStealing ? candidates.map((c) => c.id) : []);
+  // With stealing on, every agent of the network may take part of it: wake them all, not only the assignees; a high
+  // execution's work any of them takes first (work/urgent.ts).
+  await work.enqueue(tx, rows, now, network.workStealing ? candidates.map((c) => c.id) : [], input.priority === 'high');
   await tx.agentNetwork.update({ where: { id: network.id }, data: { rrCursor: plan.cursor } });
   await executionStarted(tx, network.id, now);
   const written = rows

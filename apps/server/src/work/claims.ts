@@ -9,6 +9,7 @@ import { parentOf } from './parent.ts';
 import { traceWork } from './spans.ts';
 import { type Assignee, type EngineState, STARTED_MEMORY } from './state.ts';
 import { takeFromOthers } from './stealing.ts';
+import { claimedUrgent, takeUrgent } from './urgent.ts';
 import type { SubtaskRow } from './subtasks.ts';
 import { describe, idsByKind } from './views.ts';
 
@@ -64,16 +65,20 @@ async function claimNow(
   const input = { ownerId, assigneeId: who.id, max, leaseSeconds, now };
   // PostgreSQL claims the assignee's own in one statement, committed on its own (no BEGIN or COMMIT to wait for);
   // SQLite's is two, under its gate.
-  const own = backupsOnly
-    ? []
-    : w.deps.db.provider === 'postgresql'
-      ? await w.deps.db.statement((q) => w.deps.sql.claimSubtasks(q, input))
-      : await w.deps.db.transaction((tx) => w.deps.sql.claimSubtasks(tx.sql, input));
+  // Urgent work planned for others first (urgent.ts), then its own.
+  const urgent = backupsOnly ? [] : await takeUrgent(w, ownerId, who, max, leaseSeconds, now);
+  const own =
+    backupsOnly || urgent.length > 0
+      ? urgent
+      : w.deps.db.provider === 'postgresql'
+        ? await w.deps.db.statement((q) => w.deps.sql.claimSubtasks(q, input))
+        : await w.deps.db.transaction((tx) => w.deps.sql.claimSubtasks(tx.sql, input));
   // Nothing of its own waiting: take others' unclaimed work, else back up a straggler.
   const taken =
     own.length > 0
       ? { rows: own, backups: new Set<string>(), recheckAt: null }
       : await takeFromOthers(w, ownerId, who, max, leaseSeconds, now, !backupsOnly);
+  claimedUrgent(w, taken.rows);
   traceWork(w, taken.backups.size ? 'claim backup' : 'claim', taken.rows, now);
   return { claimed: await handOut(w, taken.rows, taken.backups, now), recheckAt: taken.recheckAt };
 }

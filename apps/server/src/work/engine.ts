@@ -36,6 +36,7 @@ import type { NewSubtask } from './sql/insert.ts';
 import { type Assignee, EngineState, type WorkEngineDeps } from './state.ts';
 import type { SubtaskRow } from './subtasks.ts';
 import { sweep } from './sweep.ts';
+import { noteUrgent } from './urgent.ts';
 import { announce } from './views.ts';
 
 export type { ClaimOptions } from './claims.ts';
@@ -50,10 +51,16 @@ export class WorkEngine {
 
   readonly tracing: Tracing;
 
+  private readonly unsubscribe: () => void;
+
   constructor(deps: WorkEngineDeps) {
     this.state = new EngineState(deps);
     this.outcomes = this.state.outcomes;
     this.tracing = this.state.tracing;
+    // Urgent parents, noted on every instance (urgent.ts).
+    this.unsubscribe = deps.events.subscribe((e) => {
+      if (e.kind === 'work.urgent') noteUrgent(this.state, e, Date.now());
+    });
   }
 
   /** A kind of parent plugs in (server.ts registers executions and coordinations). */
@@ -136,10 +143,10 @@ export class WorkEngine {
 
   /**
    * New subtasks (an execution's, a task's, a next stage or replica): stored, and their assignees' waiting claims woken once
-   * committed (with `alsoWake`: those who may steal them).
+   * committed (with `alsoWake`: those who may steal them). `urgent`: any of those takes them first (urgent.ts).
    */
-  enqueue(tx: Tx, rows: NewSubtask[], now: Date, alsoWake: string[] = []): Promise<void> {
-    return enqueue(this.state, tx, rows, now, alsoWake);
+  enqueue(tx: Tx, rows: NewSubtask[], now: Date, alsoWake: string[] = [], urgent = false): Promise<void> {
+    return enqueue(this.state, tx, rows, now, alsoWake, urgent);
   }
 
   /** Withdraw a parent's open work (or one subtask's replicas): cancelled, and their open attempts too. */
@@ -176,6 +183,7 @@ export class WorkEngine {
 
   /** Shutdown: waiting claims answer now. */
   close(): void {
+    this.unsubscribe();
     this.state.closed = true;
     this.state.deps.waiters.close();
   }

@@ -9,6 +9,7 @@ import { attemptsEnded } from './attempts.ts';
 import type { ParentRef } from './sql/cancel.ts';
 import type { NewSubtask } from './sql/insert.ts';
 import type { MovedFrom } from './sql/move.ts';
+import { parentOf } from './parent.ts';
 import { backupRunning, type EngineState } from './state.ts';
 import type { SubtaskRow } from './subtasks.ts';
 import { changed, idsByKind } from './views.ts';
@@ -168,15 +169,28 @@ export async function releaseAllOf(
 
 /**
  * New subtasks (an execution's, a task's, a next stage or replica): stored, and their assignees' waiting claims woken once
- * committed (with `alsoWake`: those who may steal them).
+ * committed (with `alsoWake`: those who may steal them). `urgent`: any of those takes them first (urgent.ts), on every
+ * instance.
  */
-export async function enqueue(w: EngineState, tx: Tx, rows: NewSubtask[], now: Date, alsoWake: string[] = []): Promise<void> {
+export async function enqueue(
+  w: EngineState,
+  tx: Tx,
+  rows: NewSubtask[],
+  now: Date,
+  alsoWake: string[] = [],
+  urgent = false,
+): Promise<void> {
   if (rows.length === 0) return;
   await w.deps.sql.insertSubtasks(tx.sql, rows, now);
   const woken = [...rows.map((r) => r.assigneeId), ...alsoWake];
   // A new parent: those it wakes read their open parents again.
   tx.afterCommit(() => {
     for (const id of woken) w.openParents.delete(id);
+    if (!urgent || alsoWake.length === 0) return;
+    for (const of of new Map(rows.map((r) => [parentOf(r)!.id, parentOf(r)!])).values()) {
+      const subtasks = rows.filter((r) => parentOf(r)!.id === of.id).length;
+      w.deps.events.publish({ kind: 'work.urgent', owner_id: rows[0]!.ownerId, parent_kind: of.kind, parent_id: of.id, subtasks });
+    }
   });
   wake(w, tx, woken);
 }

@@ -38,6 +38,15 @@ export interface WorkEngineDeps {
   tracing?: Tracing;
 }
 
+/** A parent whose work any of its assignees takes first (urgent.ts): whose, its kind, until when, and how much is left. */
+export interface UrgentParent {
+  ownerId: string;
+  kind: ParentKind;
+  until: number;
+  /** Its subtasks not yet seen claimed on this instance. */
+  left: number;
+}
+
 /** Parents known to be started (claims skip marking them again); bounded. */
 export const STARTED_MEMORY = 10_000;
 
@@ -57,6 +66,8 @@ export class EngineState {
   readonly openParents = new Map<string, { at: number; open: OpenParent[] }>();
   /** Parents' subtask runs as speculation last read them (see runsOf in stealing.ts). */
   readonly runs = new Map<string, { until: number; runs: SubtaskRun[] }>();
+  /** Parents whose work any of their assignees takes first, and until when (see urgent.ts). */
+  readonly urgent = new Map<string, UrgentParent>();
   /** Parents being checked for being done, and whether another check was asked for meanwhile (see finishing.ts). */
   readonly finishing = new Map<string, { again: boolean; done: Promise<string | undefined> }>();
 

@@ -77,29 +77,17 @@ export async function takeFromOthers(
   const open = await openTo(w, parent, ownerId, who.id, now);
   if (open.length === 0) return none;
 
-  const stealing = steal ? open.filter((p) => p.stealing).map((p) => p.id) : [];
-  const victims = [...new Set(open.filter((p) => p.stealing).flatMap((p) => p.assignees))].filter((id) => id !== who.id);
-  // Thieves that read the same candidates race for them: a thief that lost every race reads again.
-  for (let round = 0; stealing.length > 0 && round < STEAL_ROUNDS; round++) {
-    const found = await db.run(async (_, q) => {
-      const candidates = await sql.stealCandidates(q, {
-        ownerId,
-        thiefId: who.id,
-        victims,
-        kind,
-        parentIds: stealing,
-        limit: max * STEAL_POOL,
-      });
-      return candidates.length ? parent.mayTake(q, who.id, candidates, open, now) : [];
-    });
-    // A random pick among them, so that thieves arriving together mostly take different ones.
-    const ids = onePerSubtask(shuffled(found)).slice(0, max);
-    if (ids.length === 0) break;
-    const stolen = await db.transaction((tx) => sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, ids, max, leaseSeconds, now }));
-    if (stolen.length > 0) {
-      w.outcomes.stolen += stolen.length;
-      return { ...none, rows: stolen };
-    }
+  if (steal) {
+    const stolen = await stealFrom(
+      w,
+      ownerId,
+      who,
+      open.filter((p) => p.stealing),
+      max,
+      leaseSeconds,
+      now,
+    );
+    if (stolen.rows.length > 0) return { ...none, rows: stolen.rows };
   }
 
   // Only parents past their quantile by their counters: the others' subtasks are not read.
@@ -158,12 +146,51 @@ export async function takeFromOthers(
 }
 
 /**
+ * Steals up to `max` unclaimed subtasks of `from` (open parents that allow stealing) from their other assignees,
+ * which the parents' rules let `who` take, claimed as its own. `unclaimed`: whether any were left unclaimed by
+ * others when it last read (false: nothing to take there, for anyone).
+ */
+export async function stealFrom(
+  w: EngineState,
+  ownerId: string,
+  who: Assignee,
+  from: OpenParent[],
+  max: number,
+  leaseSeconds: number | undefined,
+  now: Date,
+): Promise<{ rows: SubtaskRow[]; unclaimed: boolean }> {
+  const { db, sql } = w.deps;
+  const kind: ParentKind = who.kind === 'agent' ? 'execution' : 'coordination';
+  const parent = w.parent(kind);
+  const parentIds = from.map((p) => p.id);
+  const victims = [...new Set(from.flatMap((p) => p.assignees))].filter((id) => id !== who.id);
+  let unclaimed = false;
+  // Thieves that read the same candidates race for them: a thief that lost every race reads again.
+  for (let round = 0; parentIds.length > 0 && round < STEAL_ROUNDS; round++) {
+    const found = await db.run(async (_, q) => {
+      const candidates = await sql.stealCandidates(q, { ownerId, thiefId: who.id, victims, kind, parentIds, limit: max * STEAL_POOL });
+      unclaimed = candidates.length > 0;
+      return candidates.length ? parent.mayTake(q, who.id, candidates, from, now) : [];
+    });
+    // A random pick among them, so that thieves arriving together mostly take different ones.
+    const ids = onePerSubtask(shuffled(found)).slice(0, max);
+    if (ids.length === 0) break;
+    const stolen = await db.transaction((tx) => sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, ids, max, leaseSeconds, now }));
+    if (stolen.length > 0) {
+      w.outcomes.stolen += stolen.length;
+      return { rows: stolen, unclaimed: true };
+    }
+  }
+  return { rows: [], unclaimed };
+}
+
+/**
  * The parents an assignee may take others' work from, read at most once per OPEN_FRESH_MS per assignee on this
  * instance (an idle worker's claims come in bursts, one per freed slot). New work clears the entries of those it
  * wakes here (another instance's expire), and a parent read stale only costs a statement: what is taken is taken
  * conditionally.
  */
-async function openTo(w: EngineState, parent: WorkParent, ownerId: string, who: string, now: Date): Promise<OpenParent[]> {
+export async function openTo(w: EngineState, parent: WorkParent, ownerId: string, who: string, now: Date): Promise<OpenParent[]> {
   const known = w.openParents.get(who);
   if (known && known.at + OPEN_FRESH_MS > now.getTime()) return known.open;
   const open = await w.deps.db.run((_, q) => parent.openTo(q, ownerId, who, now));
