@@ -492,7 +492,7 @@ export class ExecutionParent implements WorkParent {
   }
 
   /** The live executions of the agent's networks that let it take others' work (README "Stragglers"). */
-  async openTo(db: Sql, ownerId: string, agentId: string, now: Date): Promise<OpenParent[]> {
+  async openTo(db: Sql, ownerId: string, agentId: string, now: Date, only?: string[]): Promise<OpenParent[]> {
     const networks = await db.all<Record<string, unknown>>(sql`
       SELECT "id", "agents", "coordination_strategy", "work_stealing", "speculation", "speculation_multiplier", "speculation_quantile"
       FROM "agent_networks" WHERE "owner_id" = ${ownerId} AND ("work_stealing" OR "speculation")`);
@@ -503,7 +503,8 @@ export class ExecutionParent implements WorkParent {
     const live = await db.all<{ id: string; network_id: string; subtask_count: unknown; decided: unknown }>(sql`
       SELECT e."id", e."network_id", e."subtask_count",
         (SELECT COALESCE(SUM(p."decided"), 0) FROM "execution_progress" p WHERE p."execution_id" = e."id") AS "decided"
-      FROM "agent_network_executions" e WHERE e."network_id" ${inList([...mine.keys()])} AND e."status" IN ('queued', 'running')`);
+      FROM "agent_network_executions" e WHERE e."network_id" ${inList([...mine.keys()])} AND e."status" IN ('queued', 'running')
+        ${only ? sql`AND e."id" ${inList(only)}` : sql``}`);
     return live.map((e) => {
       const n = mine.get(e.network_id)!;
       return {

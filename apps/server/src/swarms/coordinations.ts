@@ -398,11 +398,11 @@ export class CoordinationParent implements WorkParent {
    * A leader-election task's work is its leader's, so it is never stolen;
    * a vote is a member's own work, so voting tasks never get backups.
    */
-  async openTo(db: Sql, ownerId: string, memberId: string, now: Date): Promise<OpenParent[]> {
+  async openTo(db: Sql, ownerId: string, memberId: string, now: Date, only?: string[]): Promise<OpenParent[]> {
     const rows = await db.all<Record<string, unknown>>(sql`
       SELECT c.* FROM "swarm_coordination" c
       WHERE c."swarm_id" = (SELECT "swarm_id" FROM "swarm_members" WHERE "member_id" = ${memberId})
-        AND c."owner_id" = ${ownerId} AND c."status" IN ('queued', 'running')`);
+        AND c."owner_id" = ${ownerId} AND c."status" IN ('queued', 'running') ${only ? sql`AND c."id" ${inList(only)}` : sql``}`);
     // A quarantined member takes no one's work (README "Verification"); asked only when there is work it could take.
     if (rows.length > 0 && (await quarantinedAmong(db, [memberId], now)).size > 0) return [];
     return rows.map(coordinationFrom).flatMap((c) => {

@@ -77,8 +77,8 @@ export interface WorkParent {
    * Returns the parent's status as the check left it (undefined: not known).
    */
   finishIfDone(db: Database, id: string, now: Date): Promise<string | undefined>;
-  /** The live parents whose work `who` (an agent or a member) may take from other assignees. */
-  openTo(db: Sql, ownerId: string, who: string, now: Date): Promise<OpenParent[]>;
+  /** The live parents whose work `who` (an agent or a member) may take from other assignees (`only`: of these). */
+  openTo(db: Sql, ownerId: string, who: string, now: Date, only?: string[]): Promise<OpenParent[]>;
   /** Of these subtasks of `open` parents, those `who` may take: capabilities, and (centralized) whether it would finish sooner. */
   mayTake(db: Sql, who: string, candidates: Takeable[], open: OpenParent[], now: Date): Promise<Takeable[]>;
   /** Backup copies started or decided (see countBackups). */

@@ -190,7 +190,7 @@ export async function stealFrom(
  * wakes here (another instance's expire), and a parent read stale only costs a statement: what is taken is taken
  * conditionally.
  */
-export async function openTo(w: EngineState, parent: WorkParent, ownerId: string, who: string, now: Date): Promise<OpenParent[]> {
+async function openTo(w: EngineState, parent: WorkParent, ownerId: string, who: string, now: Date): Promise<OpenParent[]> {
   const known = w.openParents.get(who);
   if (known && known.at + OPEN_FRESH_MS > now.getTime()) return known.open;
   const open = await w.deps.db.run((_, q) => parent.openTo(q, ownerId, who, now));

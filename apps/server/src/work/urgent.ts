@@ -13,7 +13,7 @@
 import type { ServerEvent } from '../events.ts';
 import type { ParentKind } from './parent.ts';
 import type { Assignee, EngineState } from './state.ts';
-import { openTo, stealFrom } from './stealing.ts';
+import { stealFrom } from './stealing.ts';
 import type { SubtaskRow } from './subtasks.ts';
 
 /** How long a parent stays noted as urgent at most: past it, its work waits for its own assignees as any other. */
@@ -54,7 +54,9 @@ export async function takeUrgent(
     else if (u.ownerId === ownerId && u.kind === kind) noted.add(id);
   }
   if (noted.size === 0) return [];
-  const open = (await openTo(w, w.parent(kind), ownerId, who.id, now)).filter((p) => p.stealing && noted.has(p.id));
+  // Read for these parents alone, and not kept: the open-parents cache stays what stealing read (stealing.ts).
+  const parent = w.parent(kind);
+  const open = (await w.deps.db.run((_, q) => parent.openTo(q, ownerId, who.id, now, [...noted]))).filter((p) => p.stealing);
   if (open.length === 0) return [];
   const { rows, unclaimed } = await stealFrom(w, ownerId, who, open, max, leaseSeconds, now);
   // Nothing of theirs is left unclaimed by others: they are not urgent any more.
