@@ -272,6 +272,23 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     expect(done.results.subtask_results).toEqual([[2], [4], [6], [8]]);
   });
 
+  it('adaptive: a host never validated holds one subtask of its own at a time, even before its result arrives', async () => {
+    const [fresh, other] = [await agent('e1'), await agent('e2')];
+    const n = await network([fresh, other], { verification: { policy: 'adaptive', spot_check_rate: 0 } });
+    // Round-robin: seqs 0 and 2 are the new host's.
+    const e = await execute(n.id, { items: [1, 2, 3, 4], chunk_size: 1 });
+    expect(await hostOf(fresh)).toMatchObject({ valid: 0, invalid: 0, trusted: false, probation_until: null });
+    const first = (await claim(fresh))!;
+    expect([first.seq, first.replica]).toEqual([0, 0]);
+    // Its result may be on its way (a worker posts it while claiming its next): seq 2 waits until it is checked.
+    expect(await claim(fresh), 'one of its own at a time').toBeNull();
+    await post(first, doubled(first.payload));
+    expect(await claim(fresh)).toBeNull();
+    for (let round = 0; round < 3; round++) for (const a of [other, fresh]) await drain(a, doubled);
+    expect((await hostOf(fresh)).valid).toBeGreaterThan(0);
+    expect((await execution(n.id, e.id)).status).toBe('completed');
+  });
+
   it('adaptive probation: a host only ever wrong hands in one unchecked result at a time, and is quarantined after its 2nd', async () => {
     const [liar, h1, h2] = [await agent('pl'), await agent('ph1'), await agent('ph2')];
     const n = await network([liar, h1, h2], { verification: { policy: 'adaptive', spot_check_rate: 0 } });

@@ -45,7 +45,7 @@ import { recordDeadLetter } from './dead-letters.ts';
 import { findNetwork } from './records.ts';
 import { executionPolicy, VerifiedExecutions, verifiedResults } from './verified.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, networkVerification, priorityRank, toExecutionView } from './views.ts';
-import { quarantinedAmong } from '../verification/records.ts';
+import { enrollHosts, quarantinedAmong } from '../verification/records.ts';
 import { later } from '../clock.ts';
 
 const FINISHED_EXECUTION = ['completed', 'failed', 'cancelled'];
@@ -141,6 +141,15 @@ export async function submitExecution(
       now,
     );
   });
+  // Under adaptive, its agents never validated are held to one unchecked subtask of their own (README "Verification").
+  if (verification.policy === 'adaptive')
+    await enrollHosts(
+      tx,
+      'agent',
+      ownerId,
+      candidates.map((c) => c.id),
+      now,
+    );
   // With stealing on, every agent of the network may take part of it: wake them all, not only the assignees; a high
   // execution's work any of them takes first (work/urgent.ts).
   await work.enqueue(tx, rows, now, network.workStealing ? candidates.map((c) => c.id) : [], input.priority === 'high');

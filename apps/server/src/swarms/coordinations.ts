@@ -43,7 +43,7 @@ import { candidateWindow, memberCandidates, swarmNotFound } from './membership.t
 import { type CoordinationRow, coordinationFrom, iso } from './views.ts';
 import { conflict } from '../errors.ts';
 import { later } from '../clock.ts';
-import { quarantinedAmong } from '../verification/records.ts';
+import { enrollHosts, quarantinedAmong } from '../verification/records.ts';
 import { decideVotes, voteKey } from './consensus.ts';
 import {
   decideVerifiedTask,
@@ -194,6 +194,15 @@ export async function coordinate(tx: Tx, work: WorkEngine, ownerId: string, inpu
   if (!(await insertTask(tx.sql, { ...coordination, task: input.task === undefined ? undefined : coordination.task } as CoordinationRow))) {
     throw conflict(`Task ${taskId} already exists; use another task_id`);
   }
+  // Under adaptive, its members never validated are held to one unchecked subtask of their own (README "Verification").
+  if (policy?.policy === 'adaptive')
+    await enrollHosts(
+      tx,
+      'member',
+      ownerId,
+      selection.members.map((m) => m.memberId),
+      now,
+    );
   await work.enqueue(
     tx,
     plan.work.map((w) => subtaskRow(coordination, w.seq, w.replica, w.memberId, w.payload, now)),

@@ -16,7 +16,7 @@ import {
 } from '@aitbc/core';
 import { audit, SERVER_ACTOR } from '../audit/log.ts';
 import type { Database, Tx } from '../db/database.ts';
-import { flag, inList, type Sql, sql, time } from '../db/sql.ts';
+import { flag, inList, join, type Sql, sql, time } from '../db/sql.ts';
 import type { WorkEngine } from '../work/engine.ts';
 
 /** A validation_records row. */
@@ -104,6 +104,21 @@ export async function startProbation(tx: Tx, kind: HostKind, ownerId: string, ho
       VALUES (${id}, ${ownerId}, ${kind}, 0, 0, 0, '', ${NEW_VALIDATION_RECORD.reputation}, ${false}, 0, ${until}, ${now}, ${now})
       ON CONFLICT ("id") DO UPDATE SET "probation_until" = excluded."probation_until", "updated_at" = excluded."updated_at"`);
   }
+}
+
+/**
+ * Hosts that may run work under `adaptive` get a record (never validated) before their first claim, if they have
+ * none: from then on the claim statement holds a never-validated host to one unchecked subtask of its own at a time,
+ * even before its first result arrives (a worker posts a result while it claims its next).
+ */
+export async function enrollHosts(tx: Tx, kind: HostKind, ownerId: string, hosts: string[], now: Date): Promise<void> {
+  const ids = [...new Set(hosts)].sort();
+  if (ids.length === 0) return;
+  await tx.sql.run(sql`
+    INSERT INTO "validation_records" ("id", "owner_id", "kind", "valid_streak", "valid", "invalid", "recent", "reputation", "trusted",
+      "quarantines", "created_at", "updated_at")
+    VALUES ${join(ids.map((id) => sql`(${id}, ${ownerId}, ${kind}, 0, 0, 0, '', ${NEW_VALIDATION_RECORD.reputation}, ${false}, 0, ${now}, ${now})`))}
+    ON CONFLICT ("id") DO NOTHING`);
 }
 
 /** Those of these hosts with a result still awaiting its check (read after this decision's own validation writes). */

@@ -14,14 +14,14 @@
  *   results are invalid, the host gets no work for quarantine_seconds, or
  *   until its owner lifts it. It comes back untrusted with a clean window.
  * - Probation (adaptive): a host with no valid checked result yet (a new
- *   host, or one only ever found wrong) whose result awaits its check takes
- *   no new work of its own until no result of its awaits one, or one lease
- *   has passed. Copies that check others' results it still takes, one at a
- *   time (none while it holds one or one awaits a tie-breaker), so a check
- *   never waits on a host on probation. An always-wrong host thus holds one
- *   own result and one check unchecked at a time, and is quarantined after
- *   2 or 3 results, however fast it answers. One valid result ends it for
- *   good.
+ *   host, or one only ever found wrong) holds one subtask of its own at a
+ *   time: none other while it holds one, or while a result of its awaits
+ *   its check (at most one lease). Copies that check others' results it
+ *   still takes, one at a time (none while it holds one or one awaits a
+ *   tie-breaker), so a check never waits on a host on probation. An
+ *   always-wrong host thus hands in one own result and one check at a time,
+ *   and is quarantined after 2 or 3 results, however fast it answers. One
+ *   valid result ends it for good.
  * - Reputation (an agent's here; a member's is its swarm reputation): the
  *   same moving average consensus uses, r ← r + 0.2 × (1 − r) when valid,
  *   r ← r − 0.2 × r when invalid.

@@ -42,10 +42,13 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, le
   const limit = raw(String(max));
   // A host on probation (README "Verification") takes copies that check others' results (replica > 0), nothing new,
   // and those one at a time: none while it holds one, or one it handed in awaits its own check (it disagreed; a
-  // tie-breaker decides). Both lookups name the claimant only: each is read once per statement, the second only for
-  // a host on probation.
+  // tie-breaker decides). A never-validated host (enrolled by an adaptive parent) holding a subtask of its own takes
+  // no other of its own either: its result may be on its way. Every lookup names the claimant only: each is read
+  // once per statement, the leased ones only for a host with a record never validated.
   const probation = sql`(NOT EXISTS (
-      SELECT 1 FROM "validation_records" v WHERE v."id" = ${assigneeId} AND v."probation_until" > ${now})
+      SELECT 1 FROM "validation_records" v WHERE v."id" = ${assigneeId} AND (v."probation_until" > ${now}
+        OR (v."valid" = 0 AND EXISTS (
+          SELECT 1 FROM "subtasks" o WHERE o."assignee_id" = ${assigneeId} AND o."status" = 'leased' AND o."replica" = 0))))
     OR (s."replica" > 0 AND NOT EXISTS (
       SELECT 1 FROM "subtasks" p WHERE p."assignee_id" = ${assigneeId} AND p."replica" > 0
         AND (p."status" = 'leased' OR (p."status" = 'completed' AND p."validation" = 'pending')))))`;
