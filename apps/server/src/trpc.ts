@@ -148,7 +148,7 @@ const NEEDS: Record<Exclude<ProcedureScope, 'any'>, (ctx: Context) => string> = 
  * procedure's meta, where the OpenAPI document and the tests read it. Every
  * procedure is made with one of the builders below.
  */
-function scoped(scope: ProcedureScope) {
+function scoped(scope: ProcedureScope, claims = false) {
   return publicProcedure.meta({ scope }).use(async ({ ctx, next }) => {
     const { principal, refused } = await ctx.auth.authenticate(ctx.apiKey);
     if (!principal) throw new TRPCError({ code: 'UNAUTHORIZED', message: `${refused}. ${howToSetAKey(ctx.db)}` });
@@ -160,8 +160,9 @@ function scoped(scope: ProcedureScope) {
     }
     const authed = { ...ctx, principal: principal as Principal };
     // It runs in its owner's turn, and its units of work wait in its owner's queue for the database (db/admission.ts);
-    // what an owner submits or changes goes ahead of its workers' claims and results there.
-    const ahead = scope === 'owner' || scope === 'admin';
+    // what an owner submits or changes goes ahead of its workers' claims and results there, and so do its claims
+    // while it has urgent work (work/urgent.ts): the next claim takes it.
+    const ahead = scope === 'owner' || scope === 'admin' || (claims && ctx.work.hasUrgent(principal.owner_id));
     return ctx.turns.run(principal.owner_id, () => (ctx.trace ? ctx.trace.run(() => next({ ctx: authed })) : next({ ctx: authed })), ahead);
   });
 }
@@ -170,6 +171,8 @@ function scoped(scope: ProcedureScope) {
 export const anyKeyProcedure = scoped('any');
 /** The work protocol and member heartbeats: worker keys (for the agents and members they name), owner and admin keys. */
 export const workerProcedure = scoped('worker');
+/** Claims: as workerProcedure, and ahead of the owner's other requests while it has urgent work (work/urgent.ts). */
+export const claimProcedure = scoped('worker', true);
 /** Reads of the caller's records: read, owner and admin keys. */
 export const readProcedure = scoped('read');
 /** Changes to the caller's records: owner and admin keys. */

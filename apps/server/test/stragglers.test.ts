@@ -104,9 +104,12 @@ describe.each(databaseKinds)('stragglers on %s', (kind) => {
         expect(r.status, JSON.stringify(r.body)).toBe(202);
         const planned = r.body.subtasks[0].assignee_id as string;
         const other = planned === a1 ? a2 : a1;
+        // Noted as urgent (its owner's claims go ahead of its other requests) while unclaimed; off, never.
+        expect(srv.server.work.hasUrgent('alice')).toBe(stealing);
         const first = (await claim(other))!;
         if (stealing) expect(first.payload.items, 'the other agent takes the high subtask first').toEqual([700]);
         else expect(first.payload.items).not.toEqual([700]);
+        expect(srv.server.work.hasUrgent('alice')).toBe(false);
         await post(
           first,
           first.payload.items.map((x: number) => 2 * x),

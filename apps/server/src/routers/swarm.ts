@@ -38,7 +38,17 @@ import { countsOf, swarmStatus, taskStatus, toSwarmViews } from '../swarms/recor
 import { type SwarmWhere, swarmFrom, swarmStatusWhere, toMemberView } from '../swarms/views.ts';
 import { sql } from '../db/sql.ts';
 import { longPoll } from '../work/waiters.ts';
-import { type AuthedContext, actAs, actorOf, ownerProcedure, readProcedure, router, submitOf, workerProcedure } from '../trpc.ts';
+import {
+  type AuthedContext,
+  actAs,
+  actorOf,
+  claimProcedure,
+  ownerProcedure,
+  readProcedure,
+  router,
+  submitOf,
+  workerProcedure,
+} from '../trpc.ts';
 import { submitOnce } from '../idempotency.ts';
 import { audit } from '../audit/log.ts';
 
@@ -174,7 +184,7 @@ export const swarmRouter = router({
       return { accepted: beaten.accepted, refused: [...beaten.refused, ...outside] };
     }),
 
-  claim: workerProcedure
+  claim: claimProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -196,7 +206,7 @@ export const swarmRouter = router({
       return { subtask: subtask ?? null };
     }),
 
-  claims: workerProcedure
+  claims: claimProcedure
     .meta({
       openapi: {
         method: 'POST',

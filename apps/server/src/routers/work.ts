@@ -15,7 +15,7 @@ import {
   type ReportedOutcome,
 } from '@aitbc/core';
 import { type Known, type LeaseState, type OutcomeState, refusalError } from '../work/engine.ts';
-import { type AuthedContext, actAs, router, workerProcedure } from '../trpc.ts';
+import { type AuthedContext, actAs, claimProcedure, router, workerProcedure } from '../trpc.ts';
 
 const tags = ['workers'];
 
@@ -87,7 +87,7 @@ async function recordOne(ctx: AuthedContext, outcome: ReportedOutcome): Promise<
  * createWorker speak it.
  */
 export const workRouter = router({
-  claim: workerProcedure
+  claim: claimProcedure
     .meta({
       openapi: {
         method: 'POST',
@@ -109,7 +109,7 @@ export const workRouter = router({
       return { subtask: subtask ?? null };
     }),
 
-  claims: workerProcedure
+  claims: claimProcedure
     .meta({
       openapi: {
         method: 'POST',

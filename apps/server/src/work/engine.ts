@@ -36,7 +36,7 @@ import type { NewSubtask } from './sql/insert.ts';
 import { type Assignee, EngineState, type WorkEngineDeps } from './state.ts';
 import type { SubtaskRow } from './subtasks.ts';
 import { sweep } from './sweep.ts';
-import { noteUrgent } from './urgent.ts';
+import { hasUrgent, noteUrgent } from './urgent.ts';
 import { announce } from './views.ts';
 
 export type { ClaimOptions } from './claims.ts';
@@ -179,6 +179,11 @@ export class WorkEngine {
   /** What moves on by time alone (work/sweep.ts): leases and backup copies that ran out, assignments left unclaimed, retries due. */
   sweep(now = this.state.deps.clock.now()): Promise<{ expired: number; reassigned: number; retried: number }> {
     return sweep(this.state, now);
+  }
+
+  /** Whether the owner has urgent work noted on this instance (urgent.ts): its claims go ahead of its other requests. */
+  hasUrgent(ownerId: string): boolean {
+    return hasUrgent(this.state, ownerId, Date.now());
   }
 
   /** Shutdown: waiting claims answer now. */

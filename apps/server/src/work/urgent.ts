@@ -24,6 +24,12 @@ export function noteUrgent(w: EngineState, e: Extract<ServerEvent, { kind: 'work
   w.urgent.set(e.parent_id, { ownerId: e.owner_id, kind: e.parent_kind, until: now + URGENT_MS, left: e.subtasks });
 }
 
+/** Whether the owner has urgent work noted here, not yet past its time. */
+export function hasUrgent(w: EngineState, ownerId: string, now: number): boolean {
+  for (const u of w.urgent.values()) if (u.ownerId === ownerId && u.until > now) return true;
+  return false;
+}
+
 /** Claimed here, by whatever path: a parent whose subtasks were all seen claimed is urgent no more. */
 export function claimedUrgent(w: EngineState, rows: SubtaskRow[]): void {
   if (w.urgent.size === 0) return;
