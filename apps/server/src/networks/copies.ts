@@ -13,7 +13,7 @@ import type { NewSubtask } from '../work/sql/insert.ts';
 import type { SubtaskRow } from '../work/subtasks.ts';
 import { agentHosts, loadCandidates } from './candidates.ts';
 import type { NetworkRow } from './views.ts';
-import { checkersAmong } from '../verification/records.ts';
+import { doubtedAmong } from '../verification/records.ts';
 
 /** `n` more subtasks of the execution are decided (on this connection's shard); negative when one is reopened. */
 export async function countDecided(db: Sql, executionId: string, n: number): Promise<void> {
@@ -74,7 +74,7 @@ export async function addCopies(
   const holders = copies.flatMap((r) => (r.assigneeId ? [r.assigneeId] : []));
   const candidates = await loadCandidates(tx.sql, network, now);
   const hosts = await agentHosts(tx.sql, holders);
-  const { doubted, trusted } = await checkersAmong(
+  const doubted = await doubtedAmong(
     tx.sql,
     candidates.map((c) => c.id),
   );
@@ -82,16 +82,12 @@ export async function addCopies(
   let replica = Math.max(...copies.map((r) => r.replica));
   const rows: NewSubtask[] = [];
   for (let i = 0; i < count; i++) {
-    // The proven but untrusted first, then the trusted, the doubted last (checkersAmong).
-    const choose = (avoid: string[]) =>
-      chooseAgent(network.coordinationStrategy as CoordinationStrategy, requires, candidates, {
-        cursor,
-        exclude: holders,
-        avoid,
-        excludeHosts: hosts,
-      });
-    let choice = choose([...doubted, ...trusted]);
-    if (choice.agentId && trusted.concat(doubted).includes(choice.agentId)) choice = choose(doubted);
+    const choice = chooseAgent(network.coordinationStrategy as CoordinationStrategy, requires, candidates, {
+      cursor,
+      exclude: holders,
+      avoid: doubted,
+      excludeHosts: hosts,
+    });
     if (!choice.agentId) break;
     cursor = choice.cursor;
     holders.push(choice.agentId);

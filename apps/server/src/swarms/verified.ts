@@ -23,7 +23,7 @@ import type { Database, Tx } from '../db/database.ts';
 import { flag, fromJson, inList, json, type Sql, sql } from '../db/sql.ts';
 import { resultsAccepted, verifiedDecided } from '../stats.ts';
 import { TRUSTED, verifySubtask } from '../verification/decision.ts';
-import { type CheckSource, checkersAmong, recordChecks } from '../verification/records.ts';
+import { type CheckSource, doubtedAmong, recordChecks } from '../verification/records.ts';
 import { resultKey, type WorkEngine } from '../work/engine.ts';
 import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../work/subtasks.ts';
 import { memberHosts, membersOf, paramsOf, replacements, strategyOf, subtaskRow } from './tasks.ts';
@@ -84,12 +84,9 @@ async function copiesOf(db: Sql, coordinationId: string, seq: number): Promise<S
 async function addCopies(tx: Tx, work: WorkEngine, c: CoordinationRow, rows: SubtaskRow[], count: number, now: Date): Promise<number> {
   const first = rows[0]!;
   const eligible = await replacements(tx.sql, c, { id: '', seq: first.seq });
-  // The proven but untrusted first, then the trusted; a doubted member (never validated, or an invalid result among
-  // its last checked) only when nobody else can (checkersAmong).
-  const of = await checkersAmong(tx.sql, eligible);
-  const [doubted, trusted] = [new Set(of.doubted), new Set(of.trusted)];
-  const rank = (id: string) => (doubted.has(id) ? 2 : trusted.has(id) ? 1 : 0);
-  const ranked = [...eligible].sort((a, b) => rank(a) - rank(b));
+  // A doubted member (never validated, or an invalid result among its last checked) only when nobody else can.
+  const doubted = new Set(await doubtedAmong(tx.sql, eligible));
+  const ranked = [...eligible.filter((id) => !doubted.has(id)), ...eligible.filter((id) => doubted.has(id))];
   const hosts = await memberHosts(tx.sql, ranked);
   const chosen: string[] = [];
   for (const id of ranked) {

@@ -16,7 +16,7 @@ import {
 } from '@aitbc/core';
 import { audit, SERVER_ACTOR } from '../audit/log.ts';
 import type { Database, Tx } from '../db/database.ts';
-import { flag, inList, join, type Sql, sql, time } from '../db/sql.ts';
+import { inList, join, type Sql, sql, time } from '../db/sql.ts';
 import type { WorkEngine } from '../work/engine.ts';
 
 /** A validation_records row. */
@@ -73,18 +73,18 @@ export async function trustedAmong(db: Sql, ids: string[], trustAfter: number, n
 }
 
 /**
- * Of these hosts, as a copy meant to check another host's result ranks them. The doubted (never validated: new,
- * or only ever wrong; or an invalid result among their last checked ones) get it only when nobody else can take
- * it: their answer would likely need a tie-breaker. The trusted get it before them, but after the proven hosts not
- * yet trusted: for those a check counts toward their own trust too, so trust is earned with fewer copies.
+ * Of these hosts, the doubted: never validated (no valid checked result: new, or only ever wrong), or with an
+ * invalid result among their last checked ones. A copy meant to check another host's result goes to them only
+ * when nobody else can take it: their answer would likely need a tie-breaker, and a host never validated could
+ * otherwise hand in result after result as checks while its own work is on probation.
  */
-export async function checkersAmong(db: Sql, ids: string[]): Promise<{ doubted: string[]; trusted: string[] }> {
-  if (ids.length === 0) return { doubted: [], trusted: [] };
+export async function doubtedAmong(db: Sql, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
   const unique = [...new Set(ids)];
-  const proven = await db.all<{ id: string; trusted: unknown }>(sql`
-    SELECT "id", "trusted" FROM "validation_records" WHERE "id" ${inList(unique)} AND "valid" > 0 AND "recent" NOT LIKE '%x%'`);
+  const proven = await db.all<{ id: string }>(sql`
+    SELECT "id" FROM "validation_records" WHERE "id" ${inList(unique)} AND "valid" > 0 AND "recent" NOT LIKE '%x%'`);
   const ok = new Set(proven.map((r) => r.id));
-  return { doubted: unique.filter((id) => !ok.has(id)), trusted: proven.filter((r) => flag(r.trusted)).map((r) => r.id) };
+  return unique.filter((id) => !ok.has(id));
 }
 
 /**
