@@ -133,10 +133,13 @@ export async function neighbours({ base, adminKey, quick, call, peakRss }: Neigh
 
   // Within A: a high-priority execution behind the normal flood, a few times.
   const highs: number[] = [];
+  // Where the time goes: the execute's own answer, and from it to the handler (a claim's turn and the claim).
+  const answers: number[] = [];
   for (let i = 0; i < (quick ? 3 : 10); i++) {
     highAt = null;
     const sent = performance.now();
     await call(base, aKey, 'POST', `/api/v1/agents/networks/${aNetwork.id}/execute`, { task: { high: true, i }, priority: 'high' });
+    answers.push(performance.now() - sent);
     const deadline = performance.now() + 10_000;
     while (highAt === null && performance.now() < deadline) await sleep(1);
     highs.push(highAt === null ? Number.NaN : (highAt as number) - sent);
@@ -202,6 +205,10 @@ export async function neighbours({ base, adminKey, quick, call, peakRss }: Neigh
     `neighbours: B's dispatch p99 ${p(busy.dispatch, 99)} ms with A busy, ${p(idle.dispatch, 99)} ms with A idle (${(p(busy.dispatch, 99) / Math.max(0.01, p(idle.dispatch, 99))).toFixed(2)}×); ` +
       `B's request p99 ${p(busy.request, 99)} ms against ${p(idle.request, 99)} ms (${(p(busy.request, 99) / Math.max(0.01, p(idle.request, 99))).toFixed(2)}×); ` +
       `A completed ${aDone} subtasks meanwhile (${A_AGENTS} workers × ${A_CONCURRENCY})`,
+  );
+  notes.push(
+    `priority: the high execute answered in ${p(answers, 50)} ms p50 (max ${p(answers, 100)}); ` +
+      `its handler started ${p(high, 50)} ms p50 after it was sent`,
   );
   return { rows, notes };
 }
