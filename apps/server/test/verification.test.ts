@@ -399,6 +399,39 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     expect(done.subtasks.filter((s: any) => s.replica > 0 && s.assignee_id === fresh)).toEqual([]);
   });
 
+  it('a host made trusted: its results awaiting a check no copy has started are decided on its trust, the copies withdrawn', async () => {
+    const [h, c] = [await agent('tp1'), await agent('tp2')];
+    // h is validated once (valid 1, streak 1): no longer on probation, not yet trusted at N 2.
+    const warm = await network([h, c], { verification: { policy: 'adaptive', spot_check_rate: 0, trust_after: 2 } });
+    const w = await execute(warm.id, { items: [1], chunk_size: 1 });
+    for (let round = 0; round < 3; round++) for (const a of [h, c]) await drain(a, doubled);
+    expect((await execution(warm.id, w.id)).status).toBe('completed');
+    expect(await hostOf(h)).toMatchObject({ valid_streak: 1, trusted: false });
+    // Round-robin: seqs 0 and 2 are h's. It answers both; each waits for a check on c.
+    const n = await network([h, c], { verification: { policy: 'adaptive', spot_check_rate: 0, trust_after: 2 } });
+    const e = await execute(n.id, { items: [1, 2, 3, 4], chunk_size: 1 });
+    for (const seq of [0, 2]) {
+      const own = (await claim(h))!;
+      expect([own.seq, own.replica]).toEqual([seq, 0]);
+      await post(own, doubled(own.payload));
+    }
+    // c checks seq 0: h's streak reaches 2, it is trusted, and seq 2's unstarted check is withdrawn: decided on trust.
+    const check = (await claim(c))!;
+    expect([check.seq, check.replica]).toEqual([0, 1]);
+    await post(check, doubled(check.payload));
+    expect(await hostOf(h)).toMatchObject({ trusted: true });
+    const seq2 = await eventually(async () => {
+      const rows = (await execution(n.id, e.id)).subtasks.filter((s: any) => s.seq === 2);
+      return rows.some((s: any) => s.validated_by === 'trust') ? rows : null;
+    });
+    expect(seq2.find((s: any) => s.replica === 0)).toMatchObject({ assignee_id: h, validation: 'validated', validated_by: 'trust' });
+    expect(seq2.find((s: any) => s.replica === 1)).toMatchObject({ assignee_id: c, status: 'cancelled' });
+    for (let round = 0; round < 3; round++) for (const a of [c, h]) await drain(a, doubled);
+    const done = await execution(n.id, e.id);
+    expect(done.status).toBe('completed');
+    expect(done.results.subtask_results).toEqual([[2], [4], [6], [8]]);
+  });
+
   it('a spot check catches a trusted host that went bad; its results taken on trust in live work are checked again', async () => {
     const [good1, good2, bad] = [await agent('s1'), await agent('s2'), await agent('s3')];
     const n = await network([good1, good2, bad], {

@@ -39,6 +39,8 @@ export interface VerifyHooks {
   fail(reason: string, dead?: SubtaskRow): Promise<void>;
   /** Trusted hosts a quorum caught with an invalid result: their results taken on trust are checked again (after commit). */
   caught(hosts: string[]): void;
+  /** Hosts a quorum made trusted: their results awaiting a check no copy has started are decided on trust (after commit). */
+  trusted(hosts: string[]): void;
 }
 
 /** The rows of one subtask, in replica order, with their results and payloads. */
@@ -87,6 +89,54 @@ export async function decideVerified(
   if (rows.length > 1 && isReplicated(hooks.strategy))
     await replicasDecided(tx, execution.networkId, verified.state === 'inconclusive' || verified.counts.invalid > 0);
   if (verified.state === 'validated' && verified.checked.caught.length > 0) hooks.caught(verified.checked.caught);
+  if (verified.state === 'validated' && verified.checked.trusted.length > 0) hooks.trusted(verified.checked.trusted);
+}
+
+/**
+ * A host's results in live executions that await a check no copy has started (every other copy unclaimed), by
+ * execution: once it is trusted, they may be decided on its trust as its next results would be.
+ */
+export async function awaitingUnstarted(db: Database, hostId: string): Promise<Map<string, number[]>> {
+  const rows = await db.run((_, q) =>
+    q.all<{ execution_id: string; seq: unknown }>(sql`
+      SELECT s."execution_id", s."seq" FROM "subtasks" s JOIN "agent_network_executions" e ON e."id" = s."execution_id"
+      WHERE s."assignee_id" = ${hostId} AND s."status" = 'completed' AND s."validation" = 'pending'
+        AND e."status" IN ('queued', 'running')
+        AND NOT EXISTS (SELECT 1 FROM "subtasks" o WHERE o."execution_id" = s."execution_id" AND o."seq" = s."seq"
+          AND o."id" <> s."id" AND o."status" NOT IN ('assigned', 'cancelled'))`),
+  );
+  const by = new Map<string, number[]>();
+  for (const r of rows) by.set(r.execution_id, [...(by.get(r.execution_id) ?? []), Number(r.seq)]);
+  return by;
+}
+
+/**
+ * Decide on trust these subtasks of a locked, live execution whose one result is the newly trusted host's and whose
+ * checking copies nobody has started: the copies are withdrawn and the result decided as a trusted host's is (the
+ * spot-check draw included: a drawn one gets its copy back). Checked again here, under the lock.
+ */
+export async function decideOnTrust(
+  tx: Tx,
+  deps: { db: Database; work: WorkEngine },
+  execution: ExecutionRow,
+  network: NetworkOf,
+  hostId: string,
+  seqs: number[],
+  settings: VerificationSettings,
+  hooks: VerifyHooks,
+  now: Date,
+): Promise<number> {
+  let decided = 0;
+  for (const seq of seqs) {
+    const rows = await copiesOf(tx, execution.id, seq);
+    const mine = rows.filter((r) => r.assigneeId === hostId && r.status === 'completed' && r.validation === 'pending');
+    const others = rows.filter((r) => !mine.includes(r) && r.status !== 'cancelled');
+    if (mine.length !== 1 || others.some((r) => r.status !== 'assigned')) continue;
+    await deps.work.cancelOpen(tx, { executionId: execution.id }, seq, now);
+    await decideVerified(tx, deps, execution, network, seq, settings, hooks, now);
+    decided++;
+  }
+  return decided;
 }
 
 /** A caught host's results in live executions that were taken on its trust alone, by execution. */
@@ -206,6 +256,25 @@ export class VerifiedExecutions {
     }
   }
 
+  /**
+   * Hosts a quorum made trusted: each of their results in live executions that awaits a check no copy has started
+   * is decided on their trust, one execution at a time under its lock (adaptive only: the one policy with trust).
+   */
+  async trustPending(hosts: string[], now: Date): Promise<void> {
+    for (const host of hosts) {
+      for (const [executionId, seqs] of await awaitingUnstarted(this.parent.db, host)) {
+        await this.parent.db.transaction(async (tx) => {
+          const execution = await this.parent.lock(tx, executionId, now);
+          const verification = execution ? executionPolicy(execution.verification) : null;
+          if (!execution || verification?.policy !== 'adaptive') return;
+          const network = this.networkOnce(tx, executionId);
+          const hooks = this.hooks(tx, execution, (await network()).coordinationStrategy as CoordinationStrategy, now);
+          await decideOnTrust(tx, this.deps, execution, network, host, seqs, verification, hooks, now);
+        });
+      }
+    }
+  }
+
   /** The execution's network, read at most once (and only if a decision places copies). */
   private networkOnce(tx: Tx, executionId: string): NetworkOf {
     let read: Promise<NetworkRow> | null = null;
@@ -225,6 +294,7 @@ export class VerifiedExecutions {
         await this.parent.fail(tx, execution, reason, now, dead);
       },
       caught: (hosts: string[]) => tx.afterCommit(() => this.recheck(hosts, now)),
+      trusted: (hosts: string[]) => tx.afterCommit(() => this.trustPending(hosts, now)),
     };
     return hooks;
   }

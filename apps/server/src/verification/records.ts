@@ -147,10 +147,11 @@ export async function endProbation(tx: Tx, work: WorkEngine, hosts: string[], no
   );
 }
 
-/** What a batch of checks did: hosts it quarantined, and trusted hosts it caught with an invalid result. */
+/** What a batch of checks did: hosts it quarantined, trusted hosts it caught with an invalid result, and hosts it made trusted. */
 export interface CheckedHosts {
   quarantined: string[];
   caught: string[];
+  trusted: string[];
   valid: number;
   invalid: number;
 }
@@ -180,7 +181,7 @@ export async function recordChecks(
   /** false: the results' consensus already moved the members' reputations. */
   options: { reputation: boolean } = { reputation: true },
 ): Promise<CheckedHosts> {
-  const out: CheckedHosts = { quarantined: [], caught: [], valid: 0, invalid: 0 };
+  const out: CheckedHosts = { quarantined: [], caught: [], trusted: [], valid: 0, invalid: 0 };
   const ids = [...checks.keys()].sort();
   if (ids.length === 0) return out;
   const records = await readRecords(tx.sql, ids);
@@ -214,6 +215,7 @@ export async function recordChecks(
       if (checked.quarantined) out.quarantined.push(id);
     }
     const trusted = isTrusted(record, settings.trust_after, now);
+    if (trusted && !(stored && isTrusted(stored, settings.trust_after, now))) out.trusted.push(id);
     // A checked result ends probation, or lets it take its next checking copy (woken to claim once this commits).
     if (stored?.probationUntil) onProbation.push(id);
     const probationUntil = waiting.has(id) ? stored!.probationUntil : null;
