@@ -105,9 +105,7 @@ export async function awaitingUnstarted(db: Database, hostId: string): Promise<M
         AND NOT EXISTS (SELECT 1 FROM "subtasks" o WHERE o."execution_id" = s."execution_id" AND o."seq" = s."seq"
           AND o."id" <> s."id" AND o."status" NOT IN ('assigned', 'cancelled'))`),
   );
-  const by = new Map<string, number[]>();
-  for (const r of rows) by.set(r.execution_id, [...(by.get(r.execution_id) ?? []), Number(r.seq)]);
-  return by;
+  return byExecution(rows);
 }
 
 /**
@@ -139,6 +137,13 @@ export async function decideOnTrust(
   return decided;
 }
 
+/** Subtask seqs by their execution. */
+function byExecution(rows: { execution_id: string; seq: unknown }[]): Map<string, number[]> {
+  const by = new Map<string, number[]>();
+  for (const r of rows) by.set(r.execution_id, [...(by.get(r.execution_id) ?? []), Number(r.seq)]);
+  return by;
+}
+
 /** A caught host's results in live executions that were taken on its trust alone, by execution. */
 export async function takenOnTrust(db: Database, hostId: string): Promise<Map<string, number[]>> {
   const rows = await db.run((_, q) =>
@@ -147,9 +152,7 @@ export async function takenOnTrust(db: Database, hostId: string): Promise<Map<st
       WHERE s."assignee_id" = ${hostId} AND s."status" = 'completed' AND s."validation" = ${TRUSTED} AND s."accepted" = ${true}
         AND e."status" IN ('queued', 'running')`),
   );
-  const by = new Map<string, number[]>();
-  for (const r of rows) by.set(r.execution_id, [...(by.get(r.execution_id) ?? []), Number(r.seq)]);
-  return by;
+  return byExecution(rows);
 }
 
 /**
@@ -241,35 +244,48 @@ export class VerifiedExecutions {
    * taken on their trust alone is checked again (another copy), one execution at a time under its lock. An
    * execution that completed before this ran keeps what it had (the residual the README states).
    */
-  async recheck(hosts: string[], now: Date): Promise<void> {
-    for (const host of hosts) {
-      for (const [executionId, seqs] of await takenOnTrust(this.parent.db, host)) {
-        await this.parent.db.transaction(async (tx) => {
-          const execution = await this.parent.lock(tx, executionId, now);
-          const verification = execution ? executionPolicy(execution.verification) : null;
-          if (!execution || !verification) return;
-          const network = this.networkOnce(tx, executionId);
-          const hooks = this.hooks(tx, execution, (await network()).coordinationStrategy as CoordinationStrategy, now);
-          await reopenTrusted(tx, this.deps, execution, network, host, seqs, verification, hooks, now);
-        });
-      }
-    }
+  recheck(hosts: string[], now: Date): Promise<void> {
+    return this.eachExecution(hosts, takenOnTrust, now, (tx, execution, network, host, seqs, verification, hooks) =>
+      reopenTrusted(tx, this.deps, execution, network, host, seqs, verification, hooks, now),
+    );
   }
 
   /**
    * Hosts a quorum made trusted: each of their results in live executions that awaits a check no copy has started
    * is decided on their trust, one execution at a time under its lock (adaptive only: the one policy with trust).
    */
-  async trustPending(hosts: string[], now: Date): Promise<void> {
+  trustPending(hosts: string[], now: Date): Promise<void> {
+    return this.eachExecution(hosts, awaitingUnstarted, now, (tx, execution, network, host, seqs, verification, hooks) =>
+      verification.policy === 'adaptive'
+        ? decideOnTrust(tx, this.deps, execution, network, host, seqs, verification, hooks, now)
+        : Promise.resolve(0),
+    );
+  }
+
+  /** For each host, each live verified execution `find` names with its subtasks: `act` in a transaction, under its lock. */
+  private async eachExecution(
+    hosts: string[],
+    find: (db: Database, host: string) => Promise<Map<string, number[]>>,
+    now: Date,
+    act: (
+      tx: Tx,
+      execution: ExecutionRow,
+      network: NetworkOf,
+      host: string,
+      seqs: number[],
+      verification: VerificationSettings,
+      hooks: VerifyHooks,
+    ) => Promise<number>,
+  ): Promise<void> {
     for (const host of hosts) {
-      for (const [executionId, seqs] of await awaitingUnstarted(this.parent.db, host)) {
+      for (const [executionId, seqs] of await find(this.parent.db, host)) {
         await this.parent.db.transaction(async (tx) => {
           const execution = await this.parent.lock(tx, executionId, now);
           const verification = execution ? executionPolicy(execution.verification) : null;
-          if (!execution || verification?.policy !== 'adaptive') return;
+          if (!execution || !verification) return;
           const network = this.networkOnce(tx, executionId);
           const hooks = this.hooks(tx, execution, (await network()).coordinationStrategy as CoordinationStrategy, now);
-          await decideOnTrust(tx, this.deps, execution, network, host, seqs, verification, hooks, now);
+          await act(tx, execution, network, host, seqs, verification, hooks);
         });
       }
     }
