@@ -135,8 +135,9 @@ async function awaitingChecks(db: Sql, ids: string[]): Promise<Set<string>> {
  * theirs still awaits its check; each it ends for is woken to claim.
  */
 export async function endProbation(tx: Tx, work: WorkEngine, hosts: string[], now: Date): Promise<void> {
-  const waiting = await awaitingChecks(tx.sql, [...new Set(hosts)]);
-  const ids = [...new Set(hosts)].filter((id) => !waiting.has(id)).sort();
+  const unique = [...new Set(hosts)];
+  const waiting = await awaitingChecks(tx.sql, unique);
+  const ids = unique.filter((id) => !waiting.has(id)).sort();
   if (ids.length === 0) return;
   const ended = await tx.sql.all<{ id: string }>(sql`
     UPDATE "validation_records" SET "probation_until" = NULL, "updated_at" = ${now}

@@ -63,20 +63,21 @@ async function claimNow(
 ): Promise<{ claimed: ClaimedSubtask[]; recheckAt: number | null }> {
   const now = w.deps.clock.now();
   const input = { ownerId, assigneeId: who.id, max, leaseSeconds, now };
-  // PostgreSQL claims the assignee's own in one statement, committed on its own (no BEGIN or COMMIT to wait for);
-  // SQLite's is two, under its gate.
-  // Urgent work planned for others first (urgent.ts), then its own.
+  // Urgent work planned for others first (urgent.ts).
   const urgent = backupsOnly ? [] : await takeUrgent(w, ownerId, who, max, leaseSeconds, now);
+  // Then its own: PostgreSQL claims them in one statement, committed on its own (no BEGIN or COMMIT to wait for);
+  // SQLite's is two, under its gate.
   const own =
     backupsOnly || urgent.length > 0
-      ? urgent
+      ? []
       : w.deps.db.provider === 'postgresql'
         ? await w.deps.db.statement((q) => w.deps.sql.claimSubtasks(q, input))
         : await w.deps.db.transaction((tx) => w.deps.sql.claimSubtasks(tx.sql, input));
+  const found = urgent.length > 0 ? urgent : own;
   // Nothing of its own waiting: take others' unclaimed work, else back up a straggler.
   const taken =
-    own.length > 0
-      ? { rows: own, backups: new Set<string>(), recheckAt: null }
+    found.length > 0
+      ? { rows: found, backups: new Set<string>(), recheckAt: null }
       : await takeFromOthers(w, ownerId, who, max, leaseSeconds, now, !backupsOnly);
   claimedUrgent(w, taken.rows);
   traceWork(w, taken.backups.size ? 'claim backup' : 'claim', taken.rows, now);

@@ -9,7 +9,7 @@ import { attemptsEnded } from './attempts.ts';
 import type { ParentRef } from './sql/cancel.ts';
 import type { NewSubtask } from './sql/insert.ts';
 import type { MovedFrom } from './sql/move.ts';
-import { parentOf } from './parent.ts';
+import { type ParentKind, parentOf } from './parent.ts';
 import { backupRunning, type EngineState } from './state.ts';
 import type { SubtaskRow } from './subtasks.ts';
 import { changed, idsByKind } from './views.ts';
@@ -187,10 +187,13 @@ export async function enqueue(
   tx.afterCommit(() => {
     for (const id of woken) w.openParents.delete(id);
     if (!urgent || alsoWake.length === 0) return;
-    for (const of of new Map(rows.map((r) => [parentOf(r)!.id, parentOf(r)!])).values()) {
-      const subtasks = rows.filter((r) => parentOf(r)!.id === of.id).length;
-      w.deps.events.publish({ kind: 'work.urgent', owner_id: rows[0]!.ownerId, parent_kind: of.kind, parent_id: of.id, subtasks });
+    const parents = new Map<string, { kind: ParentKind; subtasks: number }>();
+    for (const r of rows) {
+      const of = parentOf(r)!;
+      parents.set(of.id, { kind: of.kind, subtasks: (parents.get(of.id)?.subtasks ?? 0) + 1 });
     }
+    for (const [id, p] of parents)
+      w.deps.events.publish({ kind: 'work.urgent', owner_id: rows[0]!.ownerId, parent_kind: p.kind, parent_id: id, subtasks: p.subtasks });
   });
   wake(w, tx, woken);
 }

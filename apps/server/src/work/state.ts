@@ -20,6 +20,9 @@ import type { Waiters } from './waiters.ts';
 /** Who claims: an agent (network work) or a swarm member (swarm work). */
 export type Assignee = { kind: 'agent' | 'member'; id: string };
 
+/** The kind of parent an assignee's work belongs to: an agent's executions, a member's tasks. */
+export const parentKindOf = (who: Assignee): ParentKind => (who.kind === 'agent' ? 'execution' : 'coordination');
+
 /** Signs of life: a claim, a lease heartbeat or a result says its agent or member is alive. */
 export interface Presence {
   /** Throws not_found when it is not the caller's, conflict when it can take no work (a member that left). */

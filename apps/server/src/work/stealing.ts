@@ -9,7 +9,7 @@ import { openLoad } from './open-work.ts';
 import type { OpenParent, ParentKind, Takeable, WorkParent } from './parent.ts';
 import { parentOf } from './parent.ts';
 import type { SubtaskRun } from './sql/stragglers.ts';
-import { type Assignee, type EngineState, STARTED_MEMORY, seconds } from './state.ts';
+import { type Assignee, type EngineState, parentKindOf, STARTED_MEMORY, seconds } from './state.ts';
 import type { SubtaskRow } from './subtasks.ts';
 
 /**
@@ -72,7 +72,7 @@ export async function takeFromOthers(
 ): Promise<{ rows: SubtaskRow[]; backups: Set<string>; recheckAt: number | null }> {
   const { db, sql } = w.deps;
   const none = { rows: [], backups: new Set<string>(), recheckAt: null };
-  const kind: ParentKind = who.kind === 'agent' ? 'execution' : 'coordination';
+  const kind = parentKindOf(who);
   const parent = w.parent(kind);
   const open = await openTo(w, parent, ownerId, who.id, now);
   if (open.length === 0) return none;
@@ -160,7 +160,7 @@ export async function stealFrom(
   now: Date,
 ): Promise<{ rows: SubtaskRow[]; unclaimed: boolean }> {
   const { db, sql } = w.deps;
-  const kind: ParentKind = who.kind === 'agent' ? 'execution' : 'coordination';
+  const kind = parentKindOf(who);
   const parent = w.parent(kind);
   const parentIds = from.map((p) => p.id);
   const victims = [...new Set(from.flatMap((p) => p.assignees))].filter((id) => id !== who.id);

@@ -1,5 +1,5 @@
 /**
- * Urgent work (README "Priorities"): a parent submitted at the highest
+ * Urgent work (README "Tasks" and "Fairness between owners"): a parent submitted at the highest
  * priority, in a network or task that allows stealing, is taken first by
  * whichever of its assignees claims next, not only by the one it was planned
  * for. Behind a flood that one may be a slot among hundreds, whose next claim
@@ -11,8 +11,7 @@
  * noted, a claim pays one map lookup.
  */
 import type { ServerEvent } from '../events.ts';
-import type { ParentKind } from './parent.ts';
-import type { Assignee, EngineState } from './state.ts';
+import { type Assignee, type EngineState, parentKindOf } from './state.ts';
 import { stealFrom } from './stealing.ts';
 import type { SubtaskRow } from './subtasks.ts';
 
@@ -53,7 +52,7 @@ export async function takeUrgent(
   now: Date,
 ): Promise<SubtaskRow[]> {
   if (w.urgent.size === 0) return [];
-  const kind: ParentKind = who.kind === 'agent' ? 'execution' : 'coordination';
+  const kind = parentKindOf(who);
   const noted = new Set<string>();
   for (const [id, u] of w.urgent) {
     if (u.until <= now.getTime()) w.urgent.delete(id);
