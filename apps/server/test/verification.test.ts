@@ -374,6 +374,51 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     expect((await execution(n.id, e.id)).results.subtask_results).toEqual([[2], [4], [6], [8], [10], [12]]);
   });
 
+  it('adaptive probation: a doubted host (an invalid result in its window) hands in one unchecked result of its own at a time', async () => {
+    const [slip, h1, h2] = [await agent('ds'), await agent('dh'), await agent('dk')];
+    const settings = { verification: { policy: 'adaptive', spot_check_rate: 0 } };
+    // A first execution: the slipping host answers its first own subtask right, its second wrong.
+    const warm = await network([slip, h1, h2], settings);
+    const w = await execute(warm.id, { items: [1, 2, 3, 4, 5, 6], chunk_size: 1 });
+    let own = 0;
+    await eventually(async () => {
+      for (const a of [h1, h2]) await drain(a, doubled);
+      const s = await claim(slip);
+      if (s) await post(s, s.replica === 0 && own++ === 1 ? ['wrong'] : doubled(s.payload));
+      return (await execution(warm.id, w.id)).status === 'completed' || null;
+    });
+    expect(await hostOf(slip)).toMatchObject({ invalid: 1, quarantined: false, probation_until: null });
+    expect((await hostOf(slip)).valid).toBeGreaterThan(0);
+    // Now doubted: once a result of its own awaits its check, no other of its own until that check.
+    const n = await network([slip, h1, h2], settings);
+    const e = await execute(n.id, { items: [1, 2, 3, 4, 5, 6], chunk_size: 1 });
+    let first = (await claim(slip))!;
+    while (first.replica > 0) {
+      await post(first, doubled(first.payload));
+      first = (await claim(slip))!;
+    }
+    await post(first, doubled(first.payload));
+    expect((await hostOf(slip)).probation_until).not.toBeNull();
+    const meanwhile = await claim(slip);
+    expect(meanwhile?.replica ?? 1, 'nothing new of its own while its result awaits its check').toBeGreaterThan(0);
+    if (meanwhile) await post(meanwhile, doubled(meanwhile.payload));
+    // Its check by the others ends this probation (the next result of its own starts the next one).
+    await eventually(async () => {
+      for (const a of [h1, h2]) await drain(a, doubled);
+      const decided = (await execution(n.id, e.id)).subtasks.find((s: any) => s.id === first.subtask_id);
+      return decided.validation === 'validated' || null;
+    });
+    expect(await hostOf(slip)).toMatchObject({ invalid: 1, probation_until: null });
+    const next = (await claim(slip))!;
+    expect(next.replica).toBe(0);
+    await post(next, doubled(next.payload));
+    await eventually(async () => {
+      for (const a of [h1, h2, slip]) await drain(a, doubled);
+      return (await execution(n.id, e.id)).status === 'completed' || null;
+    });
+    expect((await execution(n.id, e.id)).results.subtask_results).toEqual([[2], [4], [6], [8], [10], [12]]);
+  });
+
   it('checking copies go to validated hosts: one never validated gets one only when nobody else can', async () => {
     const [v1, v2, fresh] = [await agent('c1'), await agent('c2'), await agent('c3')];
     // v1 and v2 check each other once: both validated.

@@ -11,6 +11,7 @@ import {
   chooseAgent,
   recordChecked,
   resultsAgree,
+  takesProbation,
   type ValidationRecord,
   VerificationInput,
   verificationSettings,
@@ -199,6 +200,16 @@ describe('validation records', () => {
     expect(apply(NEW_VALIDATION_RECORD, 'xxx').events.map((e) => e.quarantined)).toEqual([false, false, true]);
     // Invalid results that slid out of the window do not count.
     expect(apply(NEW_VALIDATION_RECORD, 'xxvvvvvvvvvx').events.some((e) => e.quarantined)).toBe(false);
+  });
+
+  it('probation: a host never validated, or with an invalid result in its window, until that one leaves it', () => {
+    expect(takesProbation(undefined)).toBe(true);
+    expect(takesProbation(NEW_VALIDATION_RECORD)).toBe(true);
+    expect(takesProbation(apply(NEW_VALIDATION_RECORD, 'x').record)).toBe(true);
+    expect(takesProbation(apply(NEW_VALIDATION_RECORD, 'v').record)).toBe(false);
+    expect(takesProbation(apply(NEW_VALIDATION_RECORD, 'vx').record)).toBe(true);
+    expect(takesProbation(apply(NEW_VALIDATION_RECORD, 'vxvvvvvvvv').record)).toBe(true);
+    expect(takesProbation(apply(NEW_VALIDATION_RECORD, 'vxvvvvvvvvvv').record)).toBe(false);
   });
 });
 

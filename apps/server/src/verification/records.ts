@@ -197,12 +197,8 @@ export async function recordChecks(
           ).map((m) => [m.member_id, Number(m.reputation)]),
         )
       : new Map<string, number>();
-  // A host never validated stays on probation while another result of its awaits its check: an invalid one alone
-  // does not end it (a host only ever wrong would otherwise hand in its next result at once).
-  const waiting = await awaitingChecks(
-    tx.sql,
-    ids.filter((id) => records.get(id)?.probationUntil && !checks.get(id)!.includes(true)),
-  );
+  // Each host's record after these checks, in the order they were decided.
+  const next = new Map<string, ValidationRecord>();
   for (const id of ids) {
     const stored = records.get(id);
     let record: ValidationRecord = { ...NEW_VALIDATION_RECORD, ...(stored ?? {}) };
@@ -215,6 +211,18 @@ export async function recordChecks(
       if (checked.caught && !out.caught.includes(id)) out.caught.push(id);
       if (checked.quarantined) out.quarantined.push(id);
     }
+    next.set(id, record);
+  }
+  // A host on probation that still takes it (never validated, or doubted) stays on it while another result of its
+  // awaits its check: an invalid one alone does not end it (a host only ever wrong would otherwise hand in its next
+  // result at once).
+  const waiting = await awaitingChecks(
+    tx.sql,
+    ids.filter((id) => records.get(id)?.probationUntil && takesProbation(next.get(id))),
+  );
+  for (const id of ids) {
+    const stored = records.get(id);
+    const record = next.get(id)!;
     const trusted = isTrusted(record, settings.trust_after, now);
     if (trusted && !(stored && isTrusted(stored, settings.trust_after, now))) out.trusted.push(id);
     // A checked result ends probation, or lets it take its next checking copy (woken to claim once this commits).

@@ -21,7 +21,11 @@
  *   tie-breaker), so a check never waits on a host on probation. An
  *   always-wrong host thus hands in one own result and one check at a time,
  *   and is quarantined after 2 or 3 results, however fast it answers. One
- *   valid result ends it for good.
+ *   valid result ends it for good. A doubted host (an invalid result among
+ *   its last RECENT_WINDOW checked) goes on probation too while a result of
+ *   its awaits its check, until the invalid one leaves its window: it hands
+ *   in one unchecked result at a time, and others take the rest of its
+ *   queue (each result of a doubted host costs a check, often a tie-breaker).
  * - Reputation (an agent's here; a member's is its swarm reputation): the
  *   same moving average consensus uses, r ← r + 0.2 × (1 − r) when valid,
  *   r ← r − 0.2 × r when invalid.
@@ -60,9 +64,12 @@ export function isTrusted(record: Pick<ValidationRecord, 'validStreak' | 'quaran
   return record.validStreak >= trustAfter && !isQuarantined(record, now);
 }
 
-/** Whether a host with this record (none: never checked) goes on probation while a result of its awaits its check. */
-export function takesProbation(record: Pick<ValidationRecord, 'valid'> | undefined): boolean {
-  return !record || record.valid === 0;
+/**
+ * Whether a host with this record (none: never checked) goes on probation while a result of its awaits its check:
+ * never validated, or an invalid result among its last checked ones (a doubted host: likely wrong again).
+ */
+export function takesProbation(record: Pick<ValidationRecord, 'valid' | 'recent'> | undefined): boolean {
+  return !record || record.valid === 0 || record.recent.includes('x');
 }
 
 export interface CheckedOutcome {

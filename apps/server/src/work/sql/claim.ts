@@ -9,7 +9,7 @@
  * LOCKED, so concurrent claims for one assignee take different subtasks and
  * never wait on each other. SQLite: one UPDATE … RETURNING and one INSERT,
  * under the database gate (nothing else runs meanwhile). A host on
- * probation (a never-validated host whose result awaits its check) gets
+ * probation (a host never validated, or doubted, whose result awaits its check) gets
  * only copies checking others' results, one at a time: one look at its
  * record per claim, and at its pending checks only while on probation.
  */
