@@ -477,6 +477,47 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     expect(done.results.subtask_results).toEqual([[2], [4], [6], [8]]);
   });
 
+  it('a check its host’s pending checks may make unneeded waits at the back of the queue, and is withdrawn once they do', async () => {
+    const [h, c] = [await agent('tb1'), await agent('tb2')];
+    const settings = { verification: { policy: 'adaptive', spot_check_rate: 0, trust_after: 2 } };
+    // h is validated once (streak 1): not on probation, not yet trusted at N 2.
+    const warm = await network([h, c], settings);
+    const w = await execute(warm.id, { items: [1], chunk_size: 1 });
+    for (let round = 0; round < 3; round++) for (const a of [h, c]) await drain(a, doubled);
+    expect((await execution(warm.id, w.id)).status).toBe('completed');
+    expect(await hostOf(h)).toMatchObject({ valid_streak: 1, trusted: false });
+    // Round-robin: seqs 0, 2 and 4 are h's, 1, 3 and 5 c's. h answers 0 (streak 1 + 0 pending: its check keeps
+    // the subtask's place), then 2 (1 + 1 pending reach N: its check goes to the back of c's queue).
+    const n = await network([h, c], settings);
+    const e = await execute(n.id, { items: [1, 2, 3, 4, 5, 6], chunk_size: 1 });
+    for (const seq of [0, 2]) {
+      const own = (await claim(h))!;
+      expect([own.seq, own.replica]).toEqual([seq, 0]);
+      await post(own, doubled(own.payload));
+    }
+    const taken: Claimed[] = [];
+    for (let i = 0; i < 3; i++) taken.push((await claim(c))!);
+    expect(taken.map((s) => [s.seq, s.replica])).toEqual([
+      [0, 1],
+      [1, 0],
+      [3, 0],
+    ]);
+    // seq 0's check makes h trusted: seq 2's check, still unclaimed at the back, is withdrawn and seq 2 decided on trust.
+    for (const s of taken) await post(s, doubled(s.payload));
+    expect(await hostOf(h)).toMatchObject({ trusted: true });
+    const seq2 = await eventually(async () => {
+      const rows = (await execution(n.id, e.id)).subtasks.filter((s: any) => s.seq === 2);
+      return rows.some((s: any) => s.validated_by === 'trust') ? rows : null;
+    });
+    expect(seq2.find((s: any) => s.replica === 1)).toMatchObject({ assignee_id: c, status: 'cancelled' });
+    for (let round = 0; round < 3; round++) for (const a of [c, h]) await drain(a, doubled);
+    const done = await execution(n.id, e.id);
+    expect(done.status).toBe('completed');
+    expect(done.results.subtask_results).toEqual([[2], [4], [6], [8], [10], [12]]);
+    // Every check c ran was needed: seq 2's never ran.
+    expect(done.subtasks.filter((s: any) => s.replica > 0 && s.status === 'completed').map((s: any) => s.seq)).not.toContain(2);
+  });
+
   it('a spot check catches a trusted host that went bad; its results taken on trust in live work are checked again', async () => {
     const [good1, good2, bad] = [await agent('s1'), await agent('s2'), await agent('s3')];
     const n = await network([good1, good2, bad], {

@@ -58,7 +58,8 @@ export function executionSubtask(
  * Up to `count` more copies of a subtask (`copies`: every row of it so far), each on an agent holding none of it
  * and on another host than any copy's, chosen by the network's strategy; a doubted agent (never validated, or an
  * invalid result among its last checked ones) only when nobody else can (README "Verification"). They keep the
- * subtask's place in the queue.
+ * subtask's place in the queue, or with `behind` go to the back of it (a check that its host's trust may make
+ * unneeded: README "A host made trusted").
  * Returns how many were placed (0 when nobody can take one).
  */
 export async function addCopies(
@@ -68,6 +69,7 @@ export async function addCopies(
   copies: SubtaskRow[],
   count: number,
   now: Date,
+  behind = false,
 ): Promise<number> {
   const first = copies[0]!;
   const requires = (first.requires as string[] | null) ?? [];
@@ -108,8 +110,8 @@ export async function addCopies(
           requires,
           priorityRank: first.priorityRank,
           maxAttempts: first.maxAttempts,
-          // Its place in the queue is the subtask's original one.
-          createdAt: first.createdAt,
+          // Its place in the queue is the subtask's original one, or the back.
+          createdAt: behind ? now : first.createdAt,
         },
         now,
       ),

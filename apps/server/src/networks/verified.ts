@@ -71,7 +71,7 @@ export async function decideVerified(
     { kind: 'agent', ownerId: execution.ownerId, parent: { executionId: execution.id }, source: { execution_id: execution.id } },
     rows,
     settings,
-    async (count) => addCopies(tx, deps.work, await network(), rows, count, now),
+    async (count, behind) => addCopies(tx, deps.work, await network(), rows, count, now, behind),
     now,
   );
   if (verified.state === 'decided' || verified.state === 'waiting') return;

@@ -14,7 +14,7 @@ import { inList, sql } from '../db/sql.ts';
 import type { WorkEngine } from '../work/engine.ts';
 import type { ParentRef } from '../work/sql/cancel.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
-import { type CheckedHosts, type CheckSource, endProbation, recordChecks, startProbation, trustedAmong } from './records.ts';
+import { type CheckedHosts, type CheckSource, endProbation, recordChecks, startProbation, trustedAmong, trustInSight } from './records.ts';
 
 /** The stored validation of a copy validated by its host's trust alone (shown as validated, by trust). */
 export const TRUSTED = 'trusted';
@@ -57,7 +57,8 @@ export function drawn(rate: number): boolean {
 
 /**
  * Decide one subtask from `rows` (every row of it, in replica order, read with their results and payloads).
- * `place(count)` adds up to `count` copies on hosts holding none and returns how many it placed.
+ * `place(count, behind)` adds up to `count` copies on hosts holding none and returns how many it placed; `behind`:
+ * at the back of their queues rather than in the subtask's place (a parent without trust decisions may ignore it).
  */
 export async function verifySubtask(
   tx: Tx,
@@ -65,7 +66,7 @@ export async function verifySubtask(
   of: CopiesOf,
   rows: SubtaskRow[],
   settings: VerificationSettings,
-  place: (count: number) => Promise<number>,
+  place: (count: number, behind: boolean) => Promise<number>,
   now: Date,
 ): Promise<Verified> {
   if (rows.some((r) => r.accepted || r.validation === 'inconclusive')) return { state: 'decided' };
@@ -94,7 +95,12 @@ export async function verifySubtask(
   };
 
   if (decision.state === 'add_copies') {
-    const added = await place(decision.count);
+    // A lone result of an untrusted host that its pending checks may make trusted: its copy waits at the back.
+    const behind =
+      lone?.assigneeId && settings.policy === 'adaptive' && !trusted
+        ? await trustInSight(tx.sql, lone.assigneeId, settings.trust_after)
+        : false;
+    const added = await place(decision.count, behind);
     if (added > 0) {
       await pending();
       tx.afterCommit(() => {

@@ -73,6 +73,19 @@ export async function trustedAmong(db: Sql, ids: string[], trustAfter: number, n
 }
 
 /**
+ * Whether an untrusted host's results now awaiting their checks would make it trusted by themselves: its streak
+ * and those results reach `trustAfter`. The check of its next result may then never run (a host made trusted has
+ * its results whose checks nobody started decided on its trust), so that copy waits at the back of the queue.
+ */
+export async function trustInSight(db: Sql, hostId: string, trustAfter: number): Promise<boolean> {
+  const row = await db.one<{ streak: unknown; pending: unknown }>(sql`
+    SELECT v."valid_streak" AS "streak", (SELECT COUNT(*) FROM "subtasks" s
+      WHERE s."assignee_id" = ${hostId} AND s."status" = 'completed' AND s."validation" = 'pending') AS "pending"
+    FROM "validation_records" v WHERE v."id" = ${hostId}`);
+  return !!row && Number(row.streak) + Number(row.pending) >= trustAfter;
+}
+
+/**
  * Of these hosts, the doubted: never validated (no valid checked result: new, or only ever wrong), or with an
  * invalid result among their last checked ones. A copy meant to check another host's result goes to them only
  * when nobody else can take it: their answer would likely need a tie-breaker, and a host never validated could
