@@ -518,6 +518,46 @@ describe.each(databaseKinds)('verification on %s', (kind) => {
     expect(done.subtasks.filter((s: any) => s.replica > 0 && s.status === 'completed').map((s: any) => s.seq)).not.toContain(2);
   });
 
+  it('a trusted host’s result is spot-checked whatever the draw once ⌈2 / r⌉ − 1 in a row were taken on its trust', async () => {
+    const [h, c] = [await agent('sg1'), await agent('sg2')];
+    // r = 0.001: a draw almost never comes up, and the bound is ⌈2 / r⌉ = 2,000 results.
+    const n = await network([h, c], { verification: { policy: 'adaptive', trust_after: 1, spot_check_rate: 0.001 } });
+    const warm = await execute(n.id, { items: [1, 2], chunk_size: 1 });
+    for (let round = 0; round < 3; round++) for (const a of [h, c]) await drain(a, doubled);
+    expect((await execution(n.id, warm.id)).status).toBe('completed');
+    for (const a of [h, c]) expect(await hostOf(a)).toMatchObject({ trusted: true });
+    const trustedRun = async (id: string) =>
+      (await srv.server.db.run((db) => db.validationRecord.findUniqueOrThrow({ where: { id } }))).trustedRun;
+    const setRun = (trustedRun: number) =>
+      srv.server.db.run((db) => db.validationRecord.updateMany({ where: { id: { in: [h, c] } }, data: { trustedRun } }));
+    /** A one-subtask execution whose host answers it: the host, the other, and the execution. */
+    const answered = async (item: number) => {
+      const e = await execute(n.id, { items: [item], chunk_size: 1 });
+      const host = e.subtasks[0]!.assignee_id;
+      const mine = (await claim(host))!;
+      await post(mine, doubled(mine.payload));
+      return { host, other: host === h ? c : h, e };
+    };
+    // A result taken on its host's trust alone (unless the draw came up) moves its run by one.
+    await setRun(0);
+    const first = await answered(3);
+    const decided = (await execution(n.id, first.e.id)).subtasks.find((s: any) => s.replica === 0);
+    expect(await trustedRun(first.host)).toBe(decided.validated_by === 'trust' ? 1 : 0);
+    for (let round = 0; round < 2; round++) for (const a of [c, h]) await drain(a, doubled);
+    // After 1,999 in a row taken on trust the next result is checked by another copy, and the run starts again.
+    await setRun(1999);
+    const { host, other, e } = await answered(4);
+    expect(await trustedRun(host)).toBe(0);
+    expect((await execution(n.id, e.id)).subtasks.map((s: any) => [s.replica, s.assignee_id])).toEqual([
+      [0, host],
+      [1, other],
+    ]);
+    await drain(other, doubled);
+    const done = await execution(n.id, e.id);
+    expect(done.status).toBe('completed');
+    expect(done.subtasks.find((s: any) => s.replica === 0)).toMatchObject({ validation: 'validated', validated_by: 'quorum' });
+  });
+
   it('a spot check catches a trusted host that went bad; its results taken on trust in live work are checked again', async () => {
     const [good1, good2, bad] = [await agent('s1'), await agent('s2'), await agent('s3')];
     const n = await network([good1, good2, bad], {

@@ -11,6 +11,7 @@ import {
   chooseAgent,
   recordChecked,
   resultsAgree,
+  spotCheckDue,
   takesProbation,
   type ValidationRecord,
   VerificationInput,
@@ -154,6 +155,18 @@ describe('decideCopies: adaptive', () => {
     expect(decideCopies([done(0, 6), done(1, 5), done(2, 5)], adaptive, free)).toMatchObject({ winner: 1, dissenting: [0] });
     // A trusted host's result checked by a second copy is no longer a lone one: the quorum decides.
     expect(decideCopies([done(0, 6, true), done(1, 5)], adaptive, free)).toEqual({ state: 'add_copies', count: 1 });
+  });
+});
+
+describe('spot checks', () => {
+  it('due whatever the draw once ⌈2 / r⌉ − 1 results in a row were taken on trust; never at r = 0', () => {
+    expect(spotCheckDue(18, 0.1)).toBe(false);
+    expect(spotCheckDue(19, 0.1)).toBe(true);
+    expect(spotCheckDue(6, 0.3)).toBe(true); // ⌈6.67⌉ = 7
+    expect(spotCheckDue(5, 0.3)).toBe(false);
+    expect(spotCheckDue(0, 1)).toBe(false);
+    expect(spotCheckDue(1, 1)).toBe(true);
+    expect(spotCheckDue(1_000_000, 0)).toBe(false);
   });
 });
 

@@ -8,13 +8,30 @@
  * next stage, the parent failed) is the parent's.
  */
 import { randomInt } from 'node:crypto';
-import { type CopyOutcome, decideCopies, type HostKind, type ValidatedBy, type VerificationSettings } from '@aitbc/core';
+import {
+  type CopyOutcome,
+  decideCopies,
+  type HostKind,
+  isTrusted,
+  spotCheckDue,
+  type ValidatedBy,
+  type VerificationSettings,
+} from '@aitbc/core';
 import type { Database, Tx } from '../db/database.ts';
 import { inList, sql } from '../db/sql.ts';
 import type { WorkEngine } from '../work/engine.ts';
 import type { ParentRef } from '../work/sql/cancel.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
-import { type CheckedHosts, type CheckSource, endProbation, recordChecks, startProbation, trustedAmong, trustInSight } from './records.ts';
+import {
+  type CheckedHosts,
+  type CheckSource,
+  countTrustedRun,
+  endProbation,
+  readRecords,
+  recordChecks,
+  startProbation,
+  trustInSight,
+} from './records.ts';
 
 /** The stored validation of a copy validated by its host's trust alone (shown as validated, by trust). */
 export const TRUSTED = 'trusted';
@@ -72,11 +89,13 @@ export async function verifySubtask(
   if (rows.some((r) => r.accepted || r.validation === 'inconclusive')) return { state: 'decided' };
   const live = rows.filter((r) => r.status !== 'cancelled');
   const lone = settings.policy === 'adaptive' && live.length === 1 && live[0]!.status === 'completed' ? live[0]! : null;
-  const trusted = lone?.assigneeId
-    ? (await trustedAmong(tx.sql, [lone.assigneeId], settings.trust_after, now)).has(lone.assigneeId)
-    : false;
+  const host = lone?.assigneeId ? (await readRecords(tx.sql, [lone.assigneeId])).get(lone.assigneeId) : undefined;
+  const trusted = host ? isTrusted(host, settings.trust_after, now) : false;
   const outcomes = live.map((s) => outcomeOf(s, trusted && s === lone));
-  const context = { canAdd: Number.MAX_SAFE_INTEGER, spotCheck: trusted && drawn(settings.spot_check_rate) };
+  // A trusted host's lone result: drawn for a spot check, or checked whatever the draw at the end of a long run.
+  const spotCheck = trusted && (drawn(settings.spot_check_rate) || spotCheckDue(host!.trustedRun, settings.spot_check_rate));
+  if (trusted) await countTrustedRun(tx.sql, host!.id, spotCheck, now);
+  const context = { canAdd: Number.MAX_SAFE_INTEGER, spotCheck };
   let decision = decideCopies(outcomes, settings, context);
   const completed = live.filter((s) => s.status === 'completed');
   const validationOf = async (ids: string[], state: string) => {
@@ -136,12 +155,13 @@ export async function verifySubtask(
   const winner = byReplica.get(decision.winner)!;
   const agreeing = decision.agreeing.map((r) => byReplica.get(r)!);
   const dissenting = decision.dissenting.map((r) => byReplica.get(r)!);
-  await tx.sql.run(sql`UPDATE "subtasks" SET "accepted" = ${true}, "updated_at" = ${now} WHERE "id" = ${winner.id}`);
   const by = decision.by;
-  await validationOf(
-    agreeing.map((s) => s.id),
-    by === 'trust' ? TRUSTED : 'validated',
-  );
+  // The agreeing copies validated and the winner (one of them) accepted, in one statement.
+  const agreed = [...new Set([winner.id, ...agreeing.map((s) => s.id)])];
+  await tx.sql.run(sql`
+    UPDATE "subtasks" SET "validation" = ${by === 'trust' ? TRUSTED : 'validated'},
+      "accepted" = CASE WHEN "id" = ${winner.id} THEN ${true} ELSE "accepted" END, "updated_at" = ${now}
+    WHERE "id" ${inList(agreed)}`);
   await validationOf(
     dissenting.map((s) => s.id),
     'invalid',

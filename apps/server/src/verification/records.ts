@@ -27,6 +27,8 @@ export interface RecordRow extends ValidationRecord {
   trusted: boolean;
   /** On probation until then (core's takesProbation), unless a check of its result ends it first. */
   probationUntil: Date | null;
+  /** Its results taken on trust alone since its last check or spot-check draw (core's spotCheckDue). */
+  trustedRun: number;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -46,6 +48,7 @@ export function recordFrom(r: Record<string, unknown>): RecordRow {
     quarantinedUntil: time(r.quarantined_until),
     quarantines: Number(r.quarantines),
     probationUntil: time(r.probation_until),
+    trustedRun: Number(r.trusted_run ?? 0),
     createdAt: time(r.created_at),
     updatedAt: time(r.updated_at),
   };
@@ -66,10 +69,14 @@ export async function quarantinedAmong(db: Sql, ids: string[], now: Date): Promi
   return new Set(rows.map((r) => r.id));
 }
 
-/** Of these hosts, those trusted now under `trustAfter` (adaptive's shortcut). */
-export async function trustedAmong(db: Sql, ids: string[], trustAfter: number, now: Date): Promise<Set<string>> {
-  const records = await readRecords(db, ids);
-  return new Set([...records.values()].filter((r) => isTrusted(r, trustAfter, now)).map((r) => r.id));
+/**
+ * A trusted host's lone result was taken on its trust (`spotChecked` false: one more in its run) or drawn for a
+ * spot check (its run starts again).
+ */
+export async function countTrustedRun(db: Sql, hostId: string, spotChecked: boolean, now: Date): Promise<void> {
+  await db.run(sql`
+    UPDATE "validation_records" SET "trusted_run" = ${spotChecked ? sql`0` : sql`"trusted_run" + 1`}, "updated_at" = ${now}
+    WHERE "id" = ${hostId}`);
 }
 
 /**
@@ -243,13 +250,14 @@ export async function recordChecks(
     const probationUntil = waiting.has(id) ? stored!.probationUntil : null;
     await tx.sql.run(sql`
       INSERT INTO "validation_records" ("id", "owner_id", "kind", "valid_streak", "valid", "invalid", "recent", "reputation", "trusted",
-        "quarantined_at", "quarantined_until", "quarantines", "probation_until", "created_at", "updated_at")
+        "quarantined_at", "quarantined_until", "quarantines", "probation_until", "trusted_run", "created_at", "updated_at")
       VALUES (${id}, ${ownerId}, ${kind}, ${record.validStreak}, ${record.valid}, ${record.invalid}, ${record.recent}, ${record.reputation},
-        ${trusted}, ${record.quarantinedAt}, ${record.quarantinedUntil}, ${record.quarantines}, ${probationUntil}, ${now}, ${now})
+        ${trusted}, ${record.quarantinedAt}, ${record.quarantinedUntil}, ${record.quarantines}, ${probationUntil}, 0, ${now}, ${now})
       ON CONFLICT ("id") DO UPDATE SET "valid_streak" = excluded."valid_streak", "valid" = excluded."valid", "invalid" = excluded."invalid",
         "recent" = excluded."recent", "reputation" = excluded."reputation", "trusted" = excluded."trusted",
         "quarantined_at" = excluded."quarantined_at", "quarantined_until" = excluded."quarantined_until",
-        "quarantines" = excluded."quarantines", "probation_until" = excluded."probation_until", "updated_at" = excluded."updated_at"`);
+        "quarantines" = excluded."quarantines", "probation_until" = excluded."probation_until", "trusted_run" = 0,
+        "updated_at" = excluded."updated_at"`);
     if (kind === 'member' && options.reputation)
       await tx.sql.run(
         sql`UPDATE "swarm_members" SET "reputation" = ${record.reputation}, "updated_at" = ${now} WHERE "member_id" = ${id}`,

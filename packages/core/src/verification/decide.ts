@@ -7,7 +7,8 @@
  * - `adaptive`, one copy, completed, its host trusted and this result not
  *   drawn for a spot check: validated by trust. (The caller draws the spot
  *   check, with probability spot_check_rate, once: when the first result of
- *   a trusted host comes in.)
+ *   a trusted host comes in; and checks it whatever the draw once the host's
+ *   last results taken on trust reach spotCheckDue's bound.)
  * - Until some copy has completed, nothing is added: under adaptive, whether
  *   a second copy is needed depends on whose result it is; and a copy out of
  *   attempts is a failure, not a disagreement (with no copy completed and
@@ -25,6 +26,15 @@
  */
 import type { ValidatedBy, VerificationSettings } from '../schemas/verification.ts';
 import { groupResults } from './compare.ts';
+
+/**
+ * Whether a trusted host's next result is spot-checked whatever the draw: `trustedRun` of its results in a row were
+ * taken on its trust alone, and the next would make ⌈2 / r⌉. The draws stay independent (a host cannot tell which
+ * result is checked), but no host that turns bad gets more than ⌈2 / r⌉ − 1 results in before one is checked.
+ */
+export function spotCheckDue(trustedRun: number, rate: number): boolean {
+  return rate > 0 && trustedRun + 1 >= Math.ceil(2 / rate);
+}
 
 export interface CopyOutcome {
   replica: number;
