@@ -11,10 +11,11 @@ const seconds = (from: Date, to: Date) => Math.max(0, (to.getTime() - from.getTi
 
 type Db = Pick<Tx, 'sql'>;
 
-export async function executionStarted(tx: Db, networkId: string, now: Date): Promise<void> {
+export async function executionStarted(tx: Db, networkId: string, rrCursor: number, now: Date): Promise<void> {
+  // The round-robin cursor its plan moved, in the same write.
   await tx.sql.run(sql`
     UPDATE "agent_networks" SET "live_executions" = "live_executions" + 1, "executions_total" = "executions_total" + 1,
-      "last_activity_at" = ${now}, "updated_at" = ${now}
+      "rr_cursor" = ${rrCursor}, "last_activity_at" = ${now}, "updated_at" = ${now}
     WHERE "id" = ${networkId}`);
 }
 

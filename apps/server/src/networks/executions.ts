@@ -19,7 +19,7 @@ import {
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import type { Database, Tx } from '../db/database.ts';
-import { flag, fromJson, inList, shard, type Sql, sql } from '../db/sql.ts';
+import { flag, fromJson, inList, json, shard, type Sql, sql } from '../db/sql.ts';
 import { conflict, type DomainError, notFound, unprocessable } from '../errors.ts';
 import { executionEnded, executionStarted, replicasDecided } from '../stats.ts';
 import type { WorkEngine } from '../work/engine.ts';
@@ -115,22 +115,38 @@ export async function submitExecution(
     throw error;
   }
 
-  const execution = await tx.agentNetworkExecution.create({
-    data: {
-      id: randomUUID(),
-      networkId: network.id,
-      ownerId,
-      task: input.task as object,
-      priority: input.priority,
-      status: 'queued',
-      subtaskCount: planned.length,
-      // The policy it runs under, whatever the network's becomes.
-      ...(verification.policy === 'none' ? {} : { verification: verification as object }),
-      createdAt: now,
-      // Its subtasks' spans join the trace of the request that submitted it (tracing on only).
-      traceParent: work.tracing.current(),
-    },
-  });
+  // Written raw (a Prisma write inside the raw transaction costs a savepoint pair besides itself); the row as stored.
+  const execution: ExecutionRow = {
+    id: randomUUID(),
+    networkId: network.id,
+    ownerId,
+    task: input.task as ExecutionRow['task'],
+    priority: input.priority,
+    // The policy it runs under, whatever the network's becomes.
+    verification: verification.policy === 'none' ? null : (verification as unknown as ExecutionRow['verification']),
+    status: 'queued',
+    results: null,
+    error: null,
+    subtaskCount: planned.length,
+    failedCount: 0,
+    replicatedDecided: 0,
+    disagreements: 0,
+    backupsLaunched: 0,
+    backupsWon: 0,
+    backupSecondsSaved: 0,
+    startedAt: null,
+    completedAt: null,
+    createdAt: now,
+    updatedAt: now,
+    // Its subtasks' spans join the trace of the request that submitted it (tracing on only).
+    traceParent: work.tracing.current() ?? null,
+  };
+  await tx.sql.run(sql`
+    INSERT INTO "agent_network_executions" ("id", "network_id", "owner_id", "task", "priority", "verification", "status",
+      "subtask_count", "created_at", "updated_at", "trace_parent")
+    VALUES (${execution.id}, ${execution.networkId}, ${ownerId}, ${json(input.task)}, ${execution.priority},
+      ${execution.verification === null ? null : json(verification)}, 'queued', ${execution.subtaskCount}, ${now}, ${now},
+      ${execution.traceParent})`);
   const bySeq = new Map(planned.map((p) => [p.seq, p]));
   const rows = plan.assignments.map((a) => {
     const subtask = bySeq.get(a.seq)!;
@@ -153,8 +169,7 @@ export async function submitExecution(
   // With stealing on, every agent of the network may take part of it: wake them all, not only the assignees; a high
   // execution's work any of them takes first (work/urgent.ts).
   await work.enqueue(tx, rows, now, network.workStealing ? candidates.map((c) => c.id) : [], input.priority === 'high');
-  await tx.agentNetwork.update({ where: { id: network.id }, data: { rrCursor: plan.cursor } });
-  await executionStarted(tx, network.id, now);
+  await executionStarted(tx, network.id, plan.cursor, now);
   const written = rows
     .map(
       (r): SubtaskRow => ({
