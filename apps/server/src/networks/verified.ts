@@ -92,6 +92,19 @@ export async function decideVerified(
   if (verified.state === 'validated' && verified.checked.trusted.length > 0) hooks.trusted(verified.checked.trusted);
 }
 
+/** What is done with one host's results in one locked, live execution (decideOnTrust, reopenTrusted): how many. */
+type HostResults = (
+  tx: Tx,
+  deps: { db: Database; work: WorkEngine },
+  execution: ExecutionRow,
+  network: NetworkOf,
+  hostId: string,
+  seqs: number[],
+  settings: VerificationSettings,
+  hooks: VerifyHooks,
+  now: Date,
+) => Promise<number>;
+
 /**
  * A host's results in live executions that await a check no copy has started (every other copy unclaimed), by
  * execution: once it is trusted, they may be decided on its trust as its next results would be.
@@ -113,17 +126,9 @@ export async function awaitingUnstarted(db: Database, hostId: string): Promise<M
  * checking copies nobody has started: the copies are withdrawn and the result decided as a trusted host's is (the
  * spot-check draw included: a drawn one gets its copy back). Checked again here, under the lock.
  */
-export async function decideOnTrust(
-  tx: Tx,
-  deps: { db: Database; work: WorkEngine },
-  execution: ExecutionRow,
-  network: NetworkOf,
-  hostId: string,
-  seqs: number[],
-  settings: VerificationSettings,
-  hooks: VerifyHooks,
-  now: Date,
-): Promise<number> {
+export const decideOnTrust: HostResults = async (tx, deps, execution, network, hostId, seqs, settings, hooks, now) => {
+  // Trust decides only under adaptive.
+  if (settings.policy !== 'adaptive') return 0;
   let decided = 0;
   for (const seq of seqs) {
     const rows = await copiesOf(tx, execution.id, seq);
@@ -135,7 +140,7 @@ export async function decideOnTrust(
     decided++;
   }
   return decided;
-}
+};
 
 /** Subtask seqs by their execution. */
 function byExecution(rows: { execution_id: string; seq: unknown }[]): Map<string, number[]> {
@@ -159,17 +164,7 @@ export async function takenOnTrust(db: Database, hostId: string): Promise<Map<st
  * Reopen these subtasks of a locked, live execution: a result its host's trust alone validated is pending again
  * (no longer counted, nor decided), and is decided again, now that the host is untrusted: another copy checks it.
  */
-export async function reopenTrusted(
-  tx: Tx,
-  deps: { db: Database; work: WorkEngine },
-  execution: ExecutionRow,
-  network: NetworkOf,
-  hostId: string,
-  seqs: number[],
-  settings: VerificationSettings,
-  hooks: VerifyHooks,
-  now: Date,
-): Promise<number> {
+export const reopenTrusted: HostResults = async (tx, deps, execution, network, hostId, seqs, settings, hooks, now) => {
   const reopened = await tx.sql.all<{ seq: unknown }>(sql`
     UPDATE "subtasks" SET "accepted" = ${false}, "validation" = 'pending', "updated_at" = ${now}
     WHERE "execution_id" = ${execution.id} AND "seq" ${inList(seqs)} AND "assignee_id" = ${hostId} AND "validation" = ${TRUSTED}
@@ -186,7 +181,7 @@ export async function reopenTrusted(
   });
   for (const r of reopened) await decideVerified(tx, deps, execution, network, Number(r.seq), settings, hooks, now);
   return reopened.length;
-}
+};
 
 /** A verified execution's results: only validated ones count; an inconclusive subtask is null in its place and left out of the reduce. */
 export async function verifiedResults(tx: Tx, executionId: string, reduce: Reducer | null): Promise<ExecutionResults> {
@@ -245,9 +240,7 @@ export class VerifiedExecutions {
    * execution that completed before this ran keeps what it had (the residual the README states).
    */
   recheck(hosts: string[], now: Date): Promise<void> {
-    return this.eachExecution(hosts, takenOnTrust, now, (tx, execution, network, host, seqs, verification, hooks) =>
-      reopenTrusted(tx, this.deps, execution, network, host, seqs, verification, hooks, now),
-    );
+    return this.eachExecution(hosts, takenOnTrust, reopenTrusted, now);
   }
 
   /**
@@ -255,27 +248,15 @@ export class VerifiedExecutions {
    * is decided on their trust, one execution at a time under its lock (adaptive only: the one policy with trust).
    */
   trustPending(hosts: string[], now: Date): Promise<void> {
-    return this.eachExecution(hosts, awaitingUnstarted, now, (tx, execution, network, host, seqs, verification, hooks) =>
-      verification.policy === 'adaptive'
-        ? decideOnTrust(tx, this.deps, execution, network, host, seqs, verification, hooks, now)
-        : Promise.resolve(0),
-    );
+    return this.eachExecution(hosts, awaitingUnstarted, decideOnTrust, now);
   }
 
   /** For each host, each live verified execution `find` names with its subtasks: `act` in a transaction, under its lock. */
   private async eachExecution(
     hosts: string[],
     find: (db: Database, host: string) => Promise<Map<string, number[]>>,
+    act: HostResults,
     now: Date,
-    act: (
-      tx: Tx,
-      execution: ExecutionRow,
-      network: NetworkOf,
-      host: string,
-      seqs: number[],
-      verification: VerificationSettings,
-      hooks: VerifyHooks,
-    ) => Promise<number>,
   ): Promise<void> {
     for (const host of hosts) {
       for (const [executionId, seqs] of await find(this.parent.db, host)) {
@@ -285,7 +266,7 @@ export class VerifiedExecutions {
           if (!execution || !verification) return;
           const network = this.networkOnce(tx, executionId);
           const hooks = this.hooks(tx, execution, (await network()).coordinationStrategy as CoordinationStrategy, now);
-          await act(tx, execution, network, host, seqs, verification, hooks);
+          await act(tx, this.deps, execution, network, host, seqs, verification, hooks, now);
         });
       }
     }

@@ -115,10 +115,7 @@ export async function verifySubtask(
 
   if (decision.state === 'add_copies') {
     // A lone result of an untrusted host that its pending checks may make trusted: its copy waits at the back.
-    const behind =
-      lone?.assigneeId && settings.policy === 'adaptive' && !trusted
-        ? await trustInSight(tx.sql, lone.assigneeId, settings.trust_after)
-        : false;
+    const behind = host && settings.policy === 'adaptive' && !trusted ? await trustInSight(tx.sql, host, settings.trust_after) : false;
     const added = await place(decision.count, behind);
     if (added > 0) {
       await pending();

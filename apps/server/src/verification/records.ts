@@ -81,15 +81,14 @@ export async function countTrustedRun(db: Sql, hostId: string, spotChecked: bool
 
 /**
  * Whether an untrusted host's results now awaiting their checks would make it trusted by themselves: its streak
- * and those results reach `trustAfter`. The check of its next result may then never run (a host made trusted has
- * its results whose checks nobody started decided on its trust), so that copy waits at the back of the queue.
+ * (from its record, read by the caller) and those results reach `trustAfter`. The check of its next result may then
+ * never run (a host made trusted has its results whose checks nobody started decided on its trust), so that copy
+ * waits at the back of the queue.
  */
-export async function trustInSight(db: Sql, hostId: string, trustAfter: number): Promise<boolean> {
-  const row = await db.one<{ streak: unknown; pending: unknown }>(sql`
-    SELECT v."valid_streak" AS "streak", (SELECT COUNT(*) FROM "subtasks" s
-      WHERE s."assignee_id" = ${hostId} AND s."status" = 'completed' AND s."validation" = 'pending') AS "pending"
-    FROM "validation_records" v WHERE v."id" = ${hostId}`);
-  return !!row && Number(row.streak) + Number(row.pending) >= trustAfter;
+export async function trustInSight(db: Sql, host: Pick<RecordRow, 'id' | 'validStreak'>, trustAfter: number): Promise<boolean> {
+  const row = await db.one<{ pending: unknown }>(sql`
+    SELECT COUNT(*) AS "pending" FROM "subtasks" WHERE "assignee_id" = ${host.id} AND "status" = 'completed' AND "validation" = 'pending'`);
+  return host.validStreak + Number(row?.pending ?? 0) >= trustAfter;
 }
 
 /**

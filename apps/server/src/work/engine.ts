@@ -59,7 +59,7 @@ export class WorkEngine {
     this.tracing = this.state.tracing;
     // Urgent parents, noted on every instance (urgent.ts).
     this.unsubscribe = deps.events.subscribe((e) => {
-      if (e.kind === 'work.urgent') noteUrgent(this.state, e, Date.now());
+      if (e.kind === 'work.urgent') noteUrgent(this.state, e, deps.clock.now().getTime());
     });
   }
 
@@ -183,7 +183,7 @@ export class WorkEngine {
 
   /** Whether the owner has urgent work noted on this instance (urgent.ts): its claims go ahead of its other requests. */
   hasUrgent(ownerId: string): boolean {
-    return hasUrgent(this.state, ownerId, Date.now());
+    return hasUrgent(this.state, ownerId, this.state.deps.clock.now().getTime());
   }
 
   /** Shutdown: waiting claims answer now. */
