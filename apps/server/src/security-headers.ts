@@ -117,22 +117,6 @@ export async function setSecurityHeaders(_req: FastifyRequest, reply: FastifyRep
 }
 
 async function securityHeaders(app: FastifyInstance, options: SecurityHeadersOptions): Promise<void> {
-  // Every request's logger shows the URL redacted (Fastify logs it with "incoming request", before any hook runs).
-  app.setChildLoggerFactory((logger, bindings, childOptions) =>
-    logger.child(bindings, {
-      ...childOptions,
-      serializers: {
-        ...childOptions.serializers,
-        req: (req: { method?: string; url?: string; host?: string; hostname?: string; ip?: string; socket?: { remotePort?: number } }) => ({
-          method: req.method,
-          url: redactUrl(req.url ?? ''),
-          host: req.host ?? req.hostname,
-          remoteAddress: req.ip,
-          remotePort: req.socket?.remotePort,
-        }),
-      },
-    }),
-  );
   // onRequest, so the headers are on the reply before anything can answer: errors, 404s and 429s included.
   app.addHook('onRequest', setSecurityHeaders);
   // Answers (keys among them) are not for caches to keep, unless a route says otherwise (static files do).

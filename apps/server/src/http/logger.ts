@@ -5,6 +5,7 @@
 import pino, { type Logger } from 'pino';
 import type { ServerConfig } from '../config.ts';
 import { chooseLogFormat, colorsFor, prettyStream } from '../log-format.ts';
+import { redactUrl } from '../security-headers.ts';
 
 export function createLogger(config: Pick<ServerConfig, 'logLevel' | 'logFormat'>): { logger: Logger; destination: { flushSync(): void } } {
   // Log lines are written asynchronously: a synchronous write to a full pipe or a slow terminal would block the
@@ -16,6 +17,18 @@ export function createLogger(config: Pick<ServerConfig, 'logLevel' | 'logFormat'
     {
       level: config.logLevel,
       redact: { paths: ['req.headers["x-api-key"]', 'req.headers.authorization'], censor: '[redacted]' },
+      // A request as logged (Fastify logs it with "incoming request", before any hook runs): its URL redacted. On the
+      // root logger, which Fastify's per-request children inherit as they are (a child with serializers of its own cost
+      // 0.2 ms a request, measured).
+      serializers: {
+        req: (req: { method?: string; url?: string; host?: string; hostname?: string; ip?: string; socket?: { remotePort?: number } }) => ({
+          method: req.method,
+          url: redactUrl(req.url ?? ''),
+          host: req.host ?? req.hostname,
+          remoteAddress: req.ip,
+          remotePort: req.socket?.remotePort,
+        }),
+      },
       hooks: {
         // Fastify's own "Server listening at …" goes to debug: main.ts says where, with the database and the admin key.
         logMethod(args, method, level) {
