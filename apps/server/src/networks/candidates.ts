@@ -1,6 +1,6 @@
 import type { Candidate } from '@aitbc/core';
 import { dialectal, fromJson, inList, join, raw, type Sql, sql, time } from '../db/sql.ts';
-import { openLoad } from '../work/open-work.ts';
+import { openLoadOf } from '../work/open-work.ts';
 import type { NetworkRow } from './views.ts';
 
 /** Completed attempts per agent that the centralized strategy's speed estimate reads. */
@@ -43,12 +43,12 @@ export async function meanTaskSeconds(db: Sql, agentIds: string[]): Promise<Map<
  */
 export async function loadCandidates(db: Sql, network: NetworkRow, now: Date): Promise<Candidate[]> {
   const ids = network.agents as string[];
-  const [agents, load, speeds] = await Promise.all([
-    db.all<{ id: string; capabilities: unknown; status: string; last_seen: unknown; host: string | null }>(sql`
-      SELECT a."id", a."capabilities", a."status", a."last_seen", a."host" FROM "agents" a
+  // Each agent's open load in the same read (one round trip).
+  const [agents, speeds] = await Promise.all([
+    db.all<{ id: string; capabilities: unknown; status: string; last_seen: unknown; host: string | null; open: unknown }>(sql`
+      SELECT a."id", a."capabilities", a."status", a."last_seen", a."host", ${openLoadOf(sql`a."id"`)} AS "open" FROM "agents" a
       WHERE a."owner_id" = ${network.ownerId} AND a."id" ${inList(ids)}
         AND NOT EXISTS (SELECT 1 FROM "validation_records" v WHERE v."id" = a."id" AND v."quarantined_until" > ${now})`),
-    openLoad(db, ids),
     network.coordinationStrategy === 'centralized' ? meanTaskSeconds(db, ids) : new Map<string, number>(),
   ]);
   const byId = new Map(agents.map((a) => [a.id, a]));
@@ -59,7 +59,7 @@ export async function loadCandidates(db: Sql, network: NetworkRow, now: Date): P
       {
         id,
         capabilities: fromJson<string[]>(agent.capabilities),
-        open: load.get(id) ?? 0,
+        open: Number(agent.open ?? 0),
         live: isLive({ status: agent.status, lastSeen: time(agent.last_seen) }, network.claimTimeoutSeconds, now),
         avgTaskSeconds: speeds.get(id) ?? null,
         host: agent.host ?? null,

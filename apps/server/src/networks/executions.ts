@@ -31,6 +31,7 @@ import {
   lockLiveParent,
   type OpenParent,
   type ParentDescription,
+  type SubtaskRef,
   type Takeable,
   readTraceParents,
   type WorkParent,
@@ -141,12 +142,19 @@ export async function submitExecution(
     // Its subtasks' spans join the trace of the request that submitted it (tracing on only).
     traceParent: work.tracing.current() ?? null,
   };
-  await tx.sql.run(sql`
+  // The execution's row, written with the network's counters (before its subtasks, which refer to it).
+  await executionStarted(
+    tx,
+    network.id,
+    plan.cursor,
+    now,
+    sql`
     INSERT INTO "agent_network_executions" ("id", "network_id", "owner_id", "task", "priority", "verification", "status",
       "subtask_count", "created_at", "updated_at", "trace_parent")
     VALUES (${execution.id}, ${execution.networkId}, ${ownerId}, ${json(input.task)}, ${execution.priority},
       ${execution.verification === null ? null : json(verification)}, 'queued', ${execution.subtaskCount}, ${now}, ${now},
-      ${execution.traceParent})`);
+      ${execution.traceParent})`,
+  );
   const bySeq = new Map(planned.map((p) => [p.seq, p]));
   const rows = plan.assignments.map((a) => {
     const subtask = bySeq.get(a.seq)!;
@@ -169,7 +177,6 @@ export async function submitExecution(
   // With stealing on, every agent of the network may take part of it: wake them all, not only the assignees; a high
   // execution's work any of them takes first (work/urgent.ts).
   await work.enqueue(tx, rows, now, network.workStealing ? candidates.map((c) => c.id) : [], input.priority === 'high');
-  await executionStarted(tx, network.id, plan.cursor, now);
   const written = rows
     .map(
       (r): SubtaskRow => ({
@@ -284,7 +291,14 @@ export class ExecutionParent implements WorkParent {
     return readTraceParents(db, 'agent_network_executions', ids);
   }
 
-  async describe(db: Sql, ids: string[], withStatus: boolean): Promise<Map<string, ParentDescription>> {
+  async describe(
+    db: Sql,
+    ids: string[],
+    withStatus: boolean,
+    subtasks: readonly SubtaskRef[] = [],
+  ): Promise<Map<string, ParentDescription>> {
+    // A subtask names its execution's network: a claim's rows need no read.
+    for (const r of subtasks) if (r.executionId && r.networkId) this.remember(r.executionId, r.networkId);
     const unknown = withStatus ? ids : ids.filter((id) => !this.networkOf.has(id));
     const rows = unknown.length
       ? await db.all<{ id: string; network_id: string; status: string }>(

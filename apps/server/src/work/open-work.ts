@@ -4,7 +4,7 @@
  * (see prisma/schema.prisma, model OpenWork). A read sums a key's shards: a
  * few rows whatever the size of the queue.
  */
-import { inList, type Sql, sql } from '../db/sql.ts';
+import { inList, type Query, type Sql, sql } from '../db/sql.ts';
 
 export type OpenScope = 'network' | 'swarm' | 'assignee';
 
@@ -45,6 +45,10 @@ export async function openLoad(db: Sql, assigneeIds: string[]): Promise<Map<stri
   const counts = await openWork(db, 'assignee', assigneeIds);
   return new Map([...counts].map(([id, c]) => [id, c.assigned + c.leased]));
 }
+
+/** An assignee's load as openLoad counts it, as a column of a read that names the assignee in `assignee`. */
+export const openLoadOf = (assignee: Query) =>
+  sql`(SELECT COALESCE(SUM(o."assigned" + o."leased"), 0) FROM "open_work" o WHERE o."scope" = 'assignee' AND o."key" = ${assignee})`;
 
 /** Open subtasks summed over every key of a scope (the /metrics gauges). */
 export async function openWorkTotal(db: Sql, scope: OpenScope): Promise<OpenCounts> {

@@ -8,7 +8,10 @@ import type { DecidingAlone } from './sql/decide.ts';
 export type ParentKind = 'execution' | 'coordination';
 
 /** A subtask's parent: an agent network's execution, or a swarm's coordination task. */
-export function parentOf(s: Pick<SubtaskRow, 'executionId' | 'coordinationId'>): { kind: ParentKind; id: string } | null {
+/** What a subtask row says of its parent. */
+export type SubtaskRef = Pick<SubtaskRow, 'executionId' | 'coordinationId'> & Partial<Pick<SubtaskRow, 'networkId'>>;
+
+export function parentOf(s: SubtaskRef): { kind: ParentKind; id: string } | null {
   if (s.executionId) return { kind: 'execution', id: s.executionId };
   if (s.coordinationId) return { kind: 'coordination', id: s.coordinationId };
   return null;
@@ -59,8 +62,11 @@ export interface WorkParent {
   lock(tx: Tx, ids: string[], moving: boolean, now: Date): Promise<void>;
   /** The trace each of these parents' spans continue (tracing on only): the traceparent stored when it was created. */
   traceParents(sql: Sql, ids: string[]): Promise<Map<string, string | null>>;
-  /** For claims, lease views and live views; `status` is read only when asked for (else ''). */
-  describe(sql: Sql, ids: string[], withStatus: boolean): Promise<Map<string, ParentDescription>>;
+  /**
+   * For claims, lease views and live views; `status` is read only when asked for (else ''). `rows`, when given, are
+   * subtasks of these parents: what they say of their parent (an execution's network) needs no read.
+   */
+  describe(sql: Sql, ids: string[], withStatus: boolean, rows?: readonly SubtaskRef[]): Promise<Map<string, ParentDescription>>;
   /** A claim started work on them: queued becomes running (after the claim committed). */
   started(sql: Sql, ids: string[], now: Date): Promise<void>;
   /** The next assignee for a replica taken from `avoid` (who is preferred not to get it back, but may). */

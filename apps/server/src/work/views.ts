@@ -5,12 +5,12 @@
  */
 import type { Sql } from '../db/sql.ts';
 import type { ServerEvent } from '../events.ts';
-import type { ParentDescription, ParentKind } from './parent.ts';
+import type { ParentDescription, ParentKind, SubtaskRef } from './parent.ts';
 import { parentOf } from './parent.ts';
 import type { EngineState } from './state.ts';
 import type { SubtaskRow } from './subtasks.ts';
 
-export function idsByKind(rows: Pick<SubtaskRow, 'executionId' | 'coordinationId'>[]): Map<ParentKind, string[]> {
+export function idsByKind(rows: readonly SubtaskRef[]): Map<ParentKind, string[]> {
   const ids = new Map<ParentKind, Set<string>>();
   for (const s of rows) {
     const of = parentOf(s);
@@ -25,11 +25,12 @@ export function idsByKind(rows: Pick<SubtaskRow, 'executionId' | 'coordinationId
 export async function describe(
   w: EngineState,
   sql: Sql,
-  rows: Pick<SubtaskRow, 'executionId' | 'coordinationId'>[],
+  rows: readonly SubtaskRef[],
   withStatus = false,
 ): Promise<Map<string, ParentDescription>> {
   const about = new Map<string, ParentDescription>();
-  for (const [kind, ids] of idsByKind(rows)) for (const [id, d] of await w.parent(kind).describe(sql, ids, withStatus)) about.set(id, d);
+  for (const [kind, ids] of idsByKind(rows))
+    for (const [id, d] of await w.parent(kind).describe(sql, ids, withStatus, rows)) about.set(id, d);
   return about;
 }
 
