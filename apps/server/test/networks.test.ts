@@ -235,6 +235,37 @@ describe.each(databaseKinds)('agent networks on %s', (kind) => {
       expect(after.subtasks[0]).toMatchObject({ status: 'leased', attempts: 1 });
     });
 
+    it('a claim marks its execution running, in the claim’s own statement on PostgreSQL; while another transaction holds the execution’s row, after it', async () => {
+      const solo = await agent(`starter-${kind}`);
+      const n = (await alice('POST', '/api/v1/agents/networks', { name: 'start', agents: [solo.id] })).body;
+      const first = await execute(n.id, { subtasks: [1, 2] });
+      expect(first.status).toBe('queued');
+      expect((await alice('POST', `/api/v1/agents/${solo.id}/claim`, {})).body.subtask.execution_id).toBe(first.id);
+      expect((await execution(n.id, first.id)).status).toBe('running');
+      if (kind !== 'postgresql') return;
+      const second = await execute(n.id, { only: 'one' }, 'high');
+      const pg = (await import('pg')).default;
+      const holder = new pg.Client({ connectionString: srv.database.target.url });
+      await holder.connect();
+      try {
+        await holder.query('BEGIN');
+        // As the server's own transactions hold it (lockLiveParent's UPDATE): a claim's FK checks still pass.
+        await holder.query('SELECT 1 FROM "agent_network_executions" WHERE "id" = $1 FOR NO KEY UPDATE', [second.id]);
+        const claim = alice('POST', `/api/v1/agents/${solo.id}/claim`, {});
+        // The claim's statement skipped the held row and took the subtask; its mark after waits for the row.
+        await eventually(
+          async () =>
+            (await holder.query(`SELECT 1 FROM "subtasks" WHERE "execution_id" = $1 AND "status" = 'leased'`, [second.id])).rowCount === 1,
+        );
+        expect((await execution(n.id, second.id)).status).toBe('queued');
+        await holder.query('COMMIT');
+        expect((await claim).body.subtask.execution_id).toBe(second.id);
+      } finally {
+        await holder.end();
+      }
+      expect((await execution(n.id, second.id)).status).toBe('running');
+    });
+
     it('cancels: open subtasks are withdrawn and a late result is refused', async () => {
       const n = await network({});
       const e = await execute(n.id, { subtasks: [1, 2, 3] });

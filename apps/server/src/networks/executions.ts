@@ -315,13 +315,6 @@ export class ExecutionParent implements WorkParent {
     );
   }
 
-  async started(db: Sql, ids: string[], now: Date): Promise<void> {
-    // Only a live execution has assigned work to claim: queued becomes running, running stays.
-    await db.run(sql`
-      UPDATE "agent_network_executions" SET "status" = 'running', "started_at" = ${now}, "updated_at" = ${now}
-      WHERE "id" ${inList(ids)} AND "status" = 'queued'`);
-  }
-
   /**
    * Give an open replica to another agent by the network's strategy,
    * avoiding `avoid` (the agent that just lost or dropped it) when anyone

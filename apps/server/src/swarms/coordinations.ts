@@ -359,13 +359,6 @@ export class CoordinationParent implements WorkParent {
     );
   }
 
-  async started(db: Sql, ids: string[], now: Date): Promise<void> {
-    // Only a live task has assigned work to claim: queued becomes running, running stays.
-    await db.run(sql`
-      UPDATE "swarm_coordination" SET "status" = 'running', "started_at" = ${now}, "updated_at" = ${now}
-      WHERE "id" ${inList(ids)} AND "status" = 'queued'`);
-  }
-
   async reassign(tx: Tx, s: SubtaskRow, avoid: string[], now: Date): Promise<Assignment> {
     const c = await readTask(tx.sql, s.coordinationId!);
     if (!c) return { assigneeId: null, claimBy: later(now, 30) };

@@ -5,11 +5,12 @@
  */
 import type { ClaimedSubtask } from '@aitbc/core';
 import type { Sql } from '../db/sql.ts';
-import { parentOf } from './parent.ts';
+import { markStarted, parentOf } from './parent.ts';
 import { traceWork } from './spans.ts';
 import { type Assignee, type EngineState, STARTED_MEMORY } from './state.ts';
 import { takeFromOthers } from './stealing.ts';
 import { claimedUrgent, takeUrgent } from './urgent.ts';
+import type { ClaimedRow } from './sql/claim.ts';
 import type { SubtaskRow } from './subtasks.ts';
 import { describe, idsByKind } from './views.ts';
 
@@ -85,13 +86,18 @@ async function claimNow(
 }
 
 /** Claimed rows as the claimant gets them (`backups`: the ids it holds a backup copy of). */
-async function handOut(w: EngineState, rows: SubtaskRow[], backups: Set<string>, now: Date): Promise<ClaimedSubtask[]> {
+async function handOut(w: EngineState, rows: ClaimedRow[], backups: Set<string>, now: Date): Promise<ClaimedSubtask[]> {
   if (rows.length === 0) return [];
-  // Marked started after the claim committed: a claim locks only subtasks, never their parents. Each parent's
-  // update commits on its own and may lose a deadlock to a transaction moving those parents (a vote, a settle):
-  // retried, as it changes only what is still queued.
+  // Parents the claim's statement left queued (SQLite; a parent another transaction held on PostgreSQL) are marked
+  // started after it committed: a claim never waits for a parent's lock. Each parent's update commits on its own and
+  // may lose a deadlock to a transaction moving those parents (a vote, a settle): retried, as it changes only what
+  // is still queued.
+  remember(
+    w,
+    rows.filter((s) => s.parentStarted),
+  );
   const fresh = rows.filter((s) => !w.startedParents.has(parentOf(s)!.id));
-  if (fresh.length > 0) await w.deps.db.statement((sql) => markStarted(w, sql, fresh, now));
+  if (fresh.length > 0) await w.deps.db.statement((sql) => startParents(w, sql, fresh, now));
   const about = await w.deps.db.run((_, sql) => describe(w, sql, rows));
   return rows.map((s) => {
     const parent = about.get(parentOf(s)!.id);
@@ -114,10 +120,15 @@ async function handOut(w: EngineState, rows: SubtaskRow[], backups: Set<string>,
   });
 }
 
-async function markStarted(w: EngineState, sql: Sql, rows: SubtaskRow[], now: Date): Promise<void> {
-  for (const [kind, ids] of idsByKind(rows)) {
-    await w.parent(kind).started(sql, ids, now);
+async function startParents(w: EngineState, sql: Sql, rows: SubtaskRow[], now: Date): Promise<void> {
+  for (const [kind, ids] of idsByKind(rows)) await markStarted(sql, kind, ids, now);
+  remember(w, rows);
+}
+
+/** Parents known to be running: later claims of their work skip marking them. */
+function remember(w: EngineState, rows: SubtaskRow[]): void {
+  for (const s of rows) {
     if (w.startedParents.size >= STARTED_MEMORY) w.startedParents.clear();
-    for (const id of ids) w.startedParents.add(id);
+    w.startedParents.add(parentOf(s)!.id);
   }
 }

@@ -67,8 +67,6 @@ export interface WorkParent {
    * subtasks of these parents: what they say of their parent (an execution's network) needs no read.
    */
   describe(sql: Sql, ids: string[], withStatus: boolean, rows?: readonly SubtaskRef[]): Promise<Map<string, ParentDescription>>;
-  /** A claim started work on them: queued becomes running (after the claim committed). */
-  started(sql: Sql, ids: string[], now: Date): Promise<void>;
   /** The next assignee for a replica taken from `avoid` (who is preferred not to get it back, but may). */
   reassign(tx: Tx, s: SubtaskRow, avoid: string[], now: Date): Promise<Assignment>;
   /** Replicas that completed, or failed for good: decide what follows (accept, vote, next stage, fail the parent). */
@@ -117,6 +115,22 @@ export interface OpenParent {
   decidedShare: number;
   /** Who its work is assigned among (the network's agents, the task's members): whom a thief reads the queues of. */
   assignees: string[];
+}
+
+/** Each kind of parent's table, and the subtasks' column that names a parent of that kind. */
+export const PARENT_TABLES = {
+  execution: { table: 'agent_network_executions', column: 'execution_id' },
+  coordination: { table: 'swarm_coordination', column: 'coordination_id' },
+} as const satisfies Record<ParentKind, { table: string; column: string }>;
+
+/**
+ * A claim started work on these parents: queued becomes running, running stays (only a live parent has assigned
+ * work to claim). On PostgreSQL the claim's own statement does it (sql/claim.ts); this is for the rest.
+ */
+export async function markStarted(db: Sql, kind: ParentKind, ids: string[], now: Date): Promise<void> {
+  await db.run(sql`
+    UPDATE ${raw(`"${PARENT_TABLES[kind].table}"`)} SET "status" = 'running', "started_at" = ${now}, "updated_at" = ${now}
+    WHERE "id" ${inList(ids)} AND "status" = 'queued'`);
 }
 
 /** Backup copies of a parent's subtasks started, and won (with the time they saved). */

@@ -13,7 +13,8 @@
  * only copies checking others' results, one at a time: one look at its
  * record per claim, and at its pending checks only while on probation.
  */
-import { earliest, inList, join, newUuid, plusSeconds, raw, type Sql, sql } from '../../db/sql.ts';
+import { earliest, inList, join, newUuid, plusSeconds, type Query, raw, type Sql, sql } from '../../db/sql.ts';
+import { PARENT_TABLES } from '../parent.ts';
 import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../subtasks.ts';
 import { holdsNoCopy, lockCopies } from './copies.ts';
 
@@ -30,7 +31,42 @@ export interface ClaimInput {
 
 const ORDER = sql`"priority_rank", "created_at", "seq", "replica"`;
 
-export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, leaseSeconds, now }: ClaimInput): Promise<SubtaskRow[]> {
+/** A claimed row; `parentStarted`: its parent is running now (marked by the claim's own statement, or before). */
+export type ClaimedRow = SubtaskRow & { parentStarted?: boolean };
+
+/**
+ * PostgreSQL: the claim's statement marks the claimed rows' queued parents running too, each parent locked with SKIP
+ * LOCKED, so the claim still waits for nothing (a parent another transaction holds is left to markStarted after).
+ * `parent_started` says, per row, that its parent needs no more: marked here, or not queued before the statement.
+ */
+function startedParents(now: Date): { ctes: Query; column: Query } {
+  const kinds = Object.entries(PARENT_TABLES).map(([kind, { table, column }]) => ({
+    cte: raw(`"started_${kind}"`),
+    table: raw(`"${table}"`),
+    column: raw(`"${column}"`),
+  }));
+  return {
+    ctes: join(
+      kinds.map(
+        (k) => sql`, ${k.cte} AS (
+        UPDATE ${k.table} SET "status" = 'running', "started_at" = ${now}::timestamp, "updated_at" = ${now}::timestamp
+        WHERE "id" IN (SELECT p."id" FROM ${k.table} p WHERE p."id" IN (SELECT ${k.column} FROM leased) AND p."status" = 'queued'
+          FOR NO KEY UPDATE SKIP LOCKED)
+        RETURNING "id")`,
+      ),
+      '',
+    ),
+    column: join(
+      kinds.map(
+        (k) => sql`NOT EXISTS (SELECT 1 FROM ${k.table} p WHERE p."id" = l.${k.column} AND p."status" = 'queued'
+          AND p."id" NOT IN (SELECT "id" FROM ${k.cte}))`,
+      ),
+      ' AND ',
+    ),
+  };
+}
+
+export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, leaseSeconds, now }: ClaimInput): Promise<ClaimedRow[]> {
   if (ids?.length === 0) return [];
   // A steal is checked again here: the thief must still hold no other copy of what it takes.
   const whose = ids ? sql`s."id" ${inList(ids)} AND ${holdsNoCopy('s', assigneeId)}` : sql`s."assignee_id" = ${assigneeId}`;
@@ -54,6 +90,7 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, le
         AND (p."status" = 'leased' OR (p."status" = 'completed' AND p."validation" = 'pending')))))`;
   if (db.dialect === 'postgresql') {
     if (ids) await lockCopies(db, ids);
+    const started = startedParents(now);
     const rows = await db.all(sql`
       WITH picked AS (
         SELECT s."id" FROM "subtasks" s
@@ -68,9 +105,9 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, le
       ), opened AS (
         INSERT INTO "subtask_attempts" ("id", "subtask_id", "owner_id", "network_id", "execution_id", "swarm_id", "assignee_id", "outcome", "started_at")
         SELECT "lease_id", "id", "owner_id", "network_id", "execution_id", "swarm_id", "assignee_id", 'open', ${now}::timestamp FROM leased
-      )
-      SELECT * FROM leased ORDER BY ${ORDER}`);
-    return rows.map(subtaskFrom);
+      )${started.ctes}
+      SELECT l.*, ${started.column} AS "parent_started" FROM leased l ORDER BY ${ORDER}`);
+    return rows.map((r) => Object.assign(subtaskFrom(r), { parentStarted: r.parent_started === true }));
   }
   const rows = (
     await db.all(sql`
