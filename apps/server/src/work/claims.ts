@@ -63,11 +63,11 @@ async function claimNow(
   backupsOnly = false,
 ): Promise<{ claimed: ClaimedSubtask[]; recheckAt: number | null }> {
   const now = w.deps.clock.now();
-  const input = { ownerId, assigneeId: who.id, max, leaseSeconds, now };
+  const input = { ownerId, assigneeId: who.id, max, leaseSeconds, now, running: w.startedParents };
   // Urgent work planned for others first (urgent.ts).
   const urgent = backupsOnly ? [] : await takeUrgent(w, ownerId, who, max, leaseSeconds, now);
   // Then its own: PostgreSQL claims them in one statement, committed on its own (no BEGIN or COMMIT to wait for);
-  // SQLite's is two, under its gate.
+  // SQLite in one transaction, under its gate. Either marks their parents running.
   const own =
     backupsOnly || urgent.length > 0
       ? []
@@ -88,8 +88,8 @@ async function claimNow(
 /** Claimed rows as the claimant gets them (`backups`: the ids it holds a backup copy of). */
 async function handOut(w: EngineState, rows: ClaimedRow[], backups: Set<string>, now: Date): Promise<ClaimedSubtask[]> {
   if (rows.length === 0) return [];
-  // Parents the claim's statement left queued (SQLite; a parent another transaction held on PostgreSQL) are marked
-  // started after it committed: a claim never waits for a parent's lock. Each parent's update commits on its own and
+  // Parents the claim left queued (on PostgreSQL, one another transaction held) are marked started after it committed:
+  // a claim never waits for a parent's lock. Each parent's update commits on its own and
   // may lose a deadlock to a transaction moving those parents (a vote, a settle): retried, as it changes only what
   // is still queued.
   remember(

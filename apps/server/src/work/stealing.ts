@@ -175,7 +175,9 @@ export async function stealFrom(
     // A random pick among them, so that thieves arriving together mostly take different ones.
     const ids = onePerSubtask(shuffled(found)).slice(0, max);
     if (ids.length === 0) break;
-    const stolen = await db.transaction((tx) => sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, ids, max, leaseSeconds, now }));
+    const stolen = await db.transaction((tx) =>
+      sql.claimSubtasks(tx.sql, { ownerId, assigneeId: who.id, ids, max, leaseSeconds, now, running: w.startedParents }),
+    );
     if (stolen.length > 0) {
       w.outcomes.stolen += stolen.length;
       return { rows: stolen, unclaimed: true };

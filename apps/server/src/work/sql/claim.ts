@@ -7,14 +7,16 @@
  *
  * PostgreSQL: one statement. The candidates are locked with FOR UPDATE SKIP
  * LOCKED, so concurrent claims for one assignee take different subtasks and
- * never wait on each other. SQLite: one UPDATE … RETURNING and one INSERT,
- * under the database gate (nothing else runs meanwhile). A host on
- * probation (a host never validated, or doubted, whose result awaits its check) gets
- * only copies checking others' results, one at a time: one look at its
- * record per claim, and at its pending checks only while on probation.
+ * never wait on each other; the claimed rows' queued parents are marked
+ * running in the same statement. SQLite: one UPDATE … RETURNING, one INSERT
+ * and the parents' mark where needed, under the database gate (nothing
+ * else runs meanwhile). A host on probation (a host never validated, or
+ * doubted, whose result awaits its check) gets only copies checking others'
+ * results, one at a time: one look at its record per claim, and at its
+ * pending checks only while on probation.
  */
 import { earliest, inList, join, newUuid, plusSeconds, type Query, raw, type Sql, sql } from '../../db/sql.ts';
-import { PARENT_TABLES } from '../parent.ts';
+import { markStarted, PARENT_TABLES, type ParentKind, parentOf } from '../parent.ts';
 import { type SubtaskRow, subtaskColumns, subtaskFrom } from '../subtasks.ts';
 import { holdsNoCopy, lockCopies } from './copies.ts';
 
@@ -27,6 +29,8 @@ export interface ClaimInput {
   /** The lease asked for; absent: each subtask's own lease_seconds. */
   leaseSeconds: number | undefined;
   now: Date;
+  /** Parents known to be running already: SQLite's claim marks the others in its transaction. */
+  running?: ReadonlySet<string> | undefined;
 }
 
 const ORDER = sql`"priority_rank", "created_at", "seq", "replica"`;
@@ -66,7 +70,10 @@ function startedParents(now: Date): { ctes: Query; column: Query } {
   };
 }
 
-export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, leaseSeconds, now }: ClaimInput): Promise<ClaimedRow[]> {
+export async function claimSubtasks(
+  db: Sql,
+  { ownerId, assigneeId, ids, max, leaseSeconds, now, running }: ClaimInput,
+): Promise<ClaimedRow[]> {
   if (ids?.length === 0) return [];
   // A steal is checked again here: the thief must still hold no other copy of what it takes.
   const whose = ids ? sql`s."id" ${inList(ids)} AND ${holdsNoCopy('s', assigneeId)}` : sql`s."assignee_id" = ${assigneeId}`;
@@ -125,6 +132,14 @@ export async function claimSubtasks(db: Sql, { ownerId, assigneeId, ids, max, le
   await db.run(sql`
     INSERT INTO "subtask_attempts" ("id", "subtask_id", "owner_id", "network_id", "execution_id", "swarm_id", "assignee_id", "outcome", "started_at")
     VALUES ${join(attempts)}`);
+  // Their parents not known to be running, marked in the same transaction (one gate turn, not two).
+  const fresh = new Map<ParentKind, Set<string>>();
+  for (const s of rows) {
+    const of = parentOf(s);
+    if (of && !running?.has(of.id)) fresh.set(of.kind, (fresh.get(of.kind) ?? new Set()).add(of.id));
+  }
+  for (const [kind, parents] of fresh) await markStarted(db, kind, [...parents].sort(), now);
+  for (const s of rows as ClaimedRow[]) s.parentStarted = true;
   return rows.sort(
     (a, b) => a.priorityRank - b.priorityRank || a.createdAt.getTime() - b.createdAt.getTime() || a.seq - b.seq || a.replica - b.replica,
   );
