@@ -10,15 +10,15 @@
  * counter rows in opposite orders.
  */
 import { REPLICATED_STRATEGIES } from '@aitbc/core';
-import { shard, sql } from '../db/sql.ts';
+import { inList, shard, sql } from '../db/sql.ts';
 import type { DecidingAlone } from '../work/sql/decide.ts';
 
-export function executionsDecidingAlone(now: Date): DecidingAlone {
+export function executionsDecidingAlone(now: Date): Omit<DecidingAlone, 'decided'> {
   const minute = Math.floor(now.getTime() / 60_000);
   return {
     alone: sql`EXISTS (
       SELECT 1 FROM "agent_network_executions" e JOIN "agent_networks" n ON n."id" = e."network_id"
-      WHERE e."id" = s."execution_id" AND e."verification" IS NULL AND n."coordination_strategy" <> ALL(${[...REPLICATED_STRATEGIES]}::text[]))`,
+      WHERE e."id" = s."execution_id" AND e."verification" IS NULL AND NOT (n."coordination_strategy" ${inList([...REPLICATED_STRATEGIES])}))`,
     counters: sql`,
     "stats" AS (
       INSERT INTO "network_agent_stats" ("network_id", "agent_id", "shard", "completed", "failed", "expired", "task_seconds")

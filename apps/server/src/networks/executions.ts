@@ -580,7 +580,14 @@ export class ExecutionParent implements WorkParent {
   }
 
   decidingAlone(now: Date): DecidingAlone {
-    return executionsDecidingAlone(now);
+    return {
+      ...executionsDecidingAlone(now),
+      decided: async (tx, rows) => {
+        const byExecution = new Map<string, number>();
+        for (const s of rows) if (s.executionId) byExecution.set(s.executionId, (byExecution.get(s.executionId) ?? 0) + 1);
+        for (const [id, n] of [...byExecution].sort(([a], [b]) => (a < b ? -1 : 1))) await countDecided(tx.sql, id, n);
+      },
+    };
   }
 }
 

@@ -47,8 +47,8 @@ function problems(items: ReportedOutcome[]): Map<number, string> {
  * Results and failures, in one transaction, each answered on its own:
  * recorded, already recorded (the same result posted again under the same
  * lease), or refused with the reason. One bad item never refuses the others.
- * On PostgreSQL, results that decide their subtask alone are recorded first,
- * in one statement (decideAlone); the transaction takes the rest.
+ * Results that decide their subtask alone are recorded first (decideAlone:
+ * on PostgreSQL in one statement); the transaction takes the rest.
  */
 export async function record(w: EngineState, ownerId: string, items: ReportedOutcome[], known?: Known): Promise<OutcomeState[]> {
   const now = w.deps.clock.now();
@@ -64,14 +64,15 @@ export async function record(w: EngineState, ownerId: string, items: ReportedOut
 }
 
 /**
- * PostgreSQL: the results that decide their subtask alone (sql/decide.ts: a single-replica execution without a
- * verification policy, no backup copy running), recorded in one statement with nothing read first, then followed
- * up as a transaction's results are. The indexes of the items it recorded (their rows, as they are now, into
- * `known`); the others are left as they were.
+ * The results that decide their subtask alone (sql/decide.ts: a single-replica execution without a verification
+ * policy, no backup copy running), recorded with nothing read first, then followed up as a transaction's results
+ * are: on PostgreSQL in one statement, grouped across requests (deciding.ts); on SQLite in one transaction of the
+ * subtasks' update, the attempts' end and the counters (its gate groups transactions across requests). The indexes
+ * of the items it recorded (their rows, as they are now, into `known`); the others are left as they were.
  */
 async function decideAlone(w: EngineState, ownerId: string, items: ReportedOutcome[], now: Date, known?: Known): Promise<Set<number>> {
   // Only where the parent says which results decide alone (sql/decide.ts builds its part per statement).
-  if (w.deps.db.provider !== 'postgresql' || !w.parent('execution').decidingAlone) return new Set();
+  if (!w.parent('execution').decidingAlone) return new Set();
   const invalid = problems(items);
   // The first result of each subtask, as the transaction takes them: a second is answered there.
   const first = new Map<string, { index: number; completion: Completion }>();
@@ -81,15 +82,31 @@ async function decideAlone(w: EngineState, ownerId: string, items: ReportedOutco
     first.set(item.subtask_id, { index, completion });
   });
   if (first.size === 0) return new Set();
-  // Grouped with other requests' results of this owner (group commit: deciding.ts).
-  const rows = await decideGrouped(
-    w,
-    ownerId,
-    [...first.values()].map((f) => f.completion),
-  );
+  const completions = [...first.values()].map((f) => f.completion);
+  const rows =
+    w.deps.db.provider === 'postgresql'
+      ? // Grouped with other requests' results of this owner (group commit: deciding.ts).
+        await decideGrouped(w, ownerId, completions)
+      : await w.deps.db.transaction((tx) => decideIn(w, tx, ownerId, completions, now));
   if (rows.length > 0) await outcomesCommitted(w, ownerId, rows, [], now, known);
   for (const s of rows) known?.rows.set(s.id, s);
   return new Set(rows.map((s) => first.get(s.id)!.index));
+}
+
+/** SQLite's decide-alone: the subtasks' update, then their attempts' end and every counter, in one transaction. */
+async function decideIn(w: EngineState, tx: Tx, ownerId: string, completions: Completion[], now: Date): Promise<SubtaskRow[]> {
+  const parent = w.parent('execution').decidingAlone!(now);
+  const rows = await w.deps.sql.decideSubtasks(tx.sql, ownerId, completions, now, parent);
+  if (rows.length === 0) return rows;
+  const ended = await w.deps.sql.endAttempts(
+    tx.sql,
+    rows.map((s) => s.leaseId!),
+    'completed',
+    now,
+  );
+  await attemptsEnded(w, tx, rows, ended, 'completed', now);
+  await parent.decided(tx, rows);
+  return rows;
 }
 
 async function recordIn(

@@ -10,10 +10,12 @@
  * answer; the rows this returns are the ones it decided.
  *
  * The rows are locked first, in id order, as complete.ts and extend.ts lock
- * them. SQLite has no data-modifying CTEs and no round trips to save: it
- * takes the general path.
+ * them. SQLite has no data-modifying CTEs: this is the subtasks' part alone
+ * (one UPDATE … FROM … RETURNING), and results.ts ends the attempts and
+ * moves the counters in the same transaction.
  */
-import { type Query, type Sql, sql } from '../../db/sql.ts';
+import { json, join, type Query, type Sql, sql } from '../../db/sql.ts';
+import type { Tx } from '../../db/database.ts';
 import { type SubtaskRow, settledColumns, subtaskFrom } from '../subtasks.ts';
 import type { Completion } from './complete.ts';
 
@@ -26,6 +28,8 @@ export interface DecidingAlone {
    * their columns) and `ended` (their attempts: `assignee_id`, `started_at`, `network_id`, `execution_id`).
    */
   counters: Query;
+  /** SQLite: the parent's own counters for these decided subtasks (the agents' moved with their attempts). */
+  decided(tx: Tx, rows: SubtaskRow[]): Promise<void>;
 }
 
 export async function decideSubtasks(
@@ -35,7 +39,19 @@ export async function decideSubtasks(
   now: Date,
   parent: DecidingAlone,
 ): Promise<SubtaskRow[]> {
-  if (completions.length === 0 || db.dialect !== 'postgresql') return [];
+  if (completions.length === 0) return [];
+  if (db.dialect === 'sqlite') {
+    const values = join(completions.map((c) => sql`(${c.subtaskId}, ${c.leaseId}, ${json(c.result)}, ${c.resultKey})`));
+    const rows = await db.all(sql`
+      WITH d("id", "lease_id", "result", "result_key") AS (VALUES ${values})
+      UPDATE "subtasks" AS s SET "status" = 'completed', "result" = d."result", "result_key" = d."result_key", "accepted" = ${true},
+        "completed_at" = ${now}, "lease_expires_at" = NULL, "error" = NULL, "updated_at" = ${now}
+      FROM d
+      WHERE s."id" = d."id" AND s."owner_id" = ${ownerId} AND s."status" = 'leased' AND s."lease_id" = d."lease_id"
+        AND s."lease_expires_at" > ${now} AND s."backup_lease_id" IS NULL AND ${parent.alone}
+      RETURNING ${settledColumns()}`);
+    return rows.map(subtaskFrom);
+  }
   const ids = completions.map((c) => c.subtaskId);
   const rows = await db.all(sql`
     WITH "locked" AS (SELECT "id" FROM "subtasks" WHERE "id" = ANY(${ids}::text[]) AND "owner_id" = ${ownerId} ORDER BY "id" FOR UPDATE),
