@@ -88,10 +88,9 @@ async function claimNow(
 /** Claimed rows as the claimant gets them (`backups`: the ids it holds a backup copy of). */
 async function handOut(w: EngineState, rows: ClaimedRow[], backups: Set<string>, now: Date): Promise<ClaimedSubtask[]> {
   if (rows.length === 0) return [];
-  // Parents the claim left queued (on PostgreSQL, one another transaction held) are marked started after it committed:
-  // a claim never waits for a parent's lock. Each parent's update commits on its own and
-  // may lose a deadlock to a transaction moving those parents (a vote, a settle): retried, as it changes only what
-  // is still queued.
+  // A parent the claim left queued (on PostgreSQL, one another transaction held) is marked started after it
+  // committed: a claim never waits for a parent's lock. Each parent's update commits on its own and may lose a
+  // deadlock to a transaction moving those parents (a vote, a settle): retried, as it changes only what is queued.
   remember(
     w,
     rows.filter((s) => s.parentStarted),
