@@ -7,10 +7,10 @@ import type { DecidingAlone } from './sql/decide.ts';
 /** The two kinds of work a subtask can belong to. */
 export type ParentKind = 'execution' | 'coordination';
 
-/** A subtask's parent: an agent network's execution, or a swarm's coordination task. */
 /** What a subtask row says of its parent. */
 export type SubtaskRef = Pick<SubtaskRow, 'executionId' | 'coordinationId'> & Partial<Pick<SubtaskRow, 'networkId'>>;
 
+/** A subtask's parent: an agent network's execution, or a swarm's coordination task. */
 export function parentOf(s: SubtaskRef): { kind: ParentKind; id: string } | null {
   if (s.executionId) return { kind: 'execution', id: s.executionId };
   if (s.coordinationId) return { kind: 'coordination', id: s.coordinationId };
@@ -63,10 +63,10 @@ export interface WorkParent {
   /** The trace each of these parents' spans continue (tracing on only): the traceparent stored when it was created. */
   traceParents(sql: Sql, ids: string[]): Promise<Map<string, string | null>>;
   /**
-   * For claims, lease views and live views; `status` is read only when asked for (else ''). `rows`, when given, are
-   * subtasks of these parents: what they say of their parent (an execution's network) needs no read.
+   * For claims, lease views and live views; `status` is read only when asked for (else ''). `subtasks`, when given,
+   * are subtasks of these parents: what they say of their parent (an execution's network) needs no read.
    */
-  describe(sql: Sql, ids: string[], withStatus: boolean, rows?: readonly SubtaskRef[]): Promise<Map<string, ParentDescription>>;
+  describe(sql: Sql, ids: string[], withStatus: boolean, subtasks?: readonly SubtaskRef[]): Promise<Map<string, ParentDescription>>;
   /** The next assignee for a replica taken from `avoid` (who is preferred not to get it back, but may). */
   reassign(tx: Tx, s: SubtaskRow, avoid: string[], now: Date): Promise<Assignment>;
   /** Replicas that completed, or failed for good: decide what follows (accept, vote, next stage, fail the parent). */
