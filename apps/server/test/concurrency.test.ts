@@ -8,7 +8,7 @@ import { databaseKinds } from './support/databases.ts';
 import { checkInvariants } from './support/db-state.ts';
 import { restClient } from './support/http.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
-import { sleep } from './support/waiting.ts';
+import { eventually, sleep } from './support/waiting.ts';
 
 type Call = ReturnType<typeof restClient>;
 const duplicates = (ids: string[]) => ids.length - new Set(ids).size;
@@ -156,7 +156,7 @@ describe.each(databaseKinds)('concurrency on %s', (kind) => {
       if ((await call('GET', `/swarm/tasks/${task.body.task_id}/status`)).body.status !== 'running') break;
     }
     const done = (await call('GET', `/swarm/tasks/${task.body.task_id}/status`)).body;
-    expect(done.status).toBe('completed');
+    expect(done.status, JSON.stringify(done).slice(0, 600)).toBe('completed');
     expect(done.result).toMatchObject({ reduced: items.reduce((s, x) => s + 2 * x, 0) });
     expect(done.result.subtask_results).toEqual(items.map((x) => 2 * x));
     expect(duplicates(recorded)).toBe(0);
@@ -169,6 +169,37 @@ describe.each(databaseKinds)('concurrency on %s', (kind) => {
     expect(await checkInvariants(srv.server.db)).toEqual([]);
     figures.push(`leave-while-claiming: ${held} orphaned leases, ${duplicates(recorded)} results recorded twice`);
   });
+  it('a lease handed back because its member left does not use up the subtask’s attempts', async () => {
+    const join = { role: 'monitor', capability: 'handback', suspect_after_seconds: 3600, fail_after_seconds: 3600 };
+    const [first, second] = [(await call('POST', '/swarm/join', join)).body, (await call('POST', '/swarm/join', join)).body];
+    const task = await call('POST', '/swarm/coordinate', {
+      swarm_id: first.swarm_id,
+      strategy: 'map-reduce',
+      collaborators: 2,
+      parameters: { capability: 'handback', items: [21], chunk_size: 1, reduce: 'sum', max_attempts: 1, lease_seconds: 120 },
+    });
+    expect(task.status, JSON.stringify(task.body)).toBe(202);
+    // Whoever holds the one subtask claims it (its only attempt) and leaves: the subtask moves on, it does not fail.
+    let holder = first;
+    let claim = await call('POST', `/swarm/members/${first.member_id}/claim`, {});
+    if (!claim.body.subtask) {
+      holder = second;
+      claim = await call('POST', `/swarm/members/${second.member_id}/claim`, {});
+    }
+    expect(claim.body.subtask?.attempt).toBe(1);
+    expect((await call('POST', '/swarm/leave', { swarm_id: first.swarm_id, member_id: holder.member_id })).status).toBe(200);
+    const other = holder === first ? second : first;
+    const next = (await call('POST', `/swarm/members/${other.member_id}/claim`, {})).body.subtask;
+    expect(next?.subtask_id).toBe(claim.body.subtask.subtask_id);
+    expect((await call('POST', `/api/v1/subtasks/${next.subtask_id}/result`, { lease_id: next.lease_id, result: 42 })).status).toBe(200);
+    const done = await eventually(async () => {
+      const status = (await call('GET', `/swarm/tasks/${task.body.task_id}/status`)).body;
+      return status.status === 'running' ? null : status;
+    });
+    expect(done.status, JSON.stringify(done).slice(0, 400)).toBe('completed');
+    expect(done.result).toMatchObject({ reduced: 42 });
+  });
+
   it('tasks coordinated while their members leave: no work is left assigned to a member that left', { timeout: 120_000 }, async () => {
     // Each round: three members, then a coordinate naming their swarm and the swarm's leave at the same moment. Either the
     // leave comes first (the coordinate finds too few members: 409) or the coordinate does (the leave hands its work on).

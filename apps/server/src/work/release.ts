@@ -20,7 +20,8 @@ const WAKE_CHUNK = 150;
 /**
  * Take a held or assigned replica away from its assignee: to another one
  * by the parent's rules, or to failed once it has had max_attempts claims
- * (or nobody can take it, or its worker said retrying cannot help). A
+ * that failed or expired (or nobody can take it, or its worker said
+ * retrying cannot help). A
  * failed attempt waits out the parent's retry backoff first (pending until
  * then; the sweep hands it on: handOnDue). `from` is the state the caller
  * saw; nothing happens unless it still holds. A held lease's attempt ends
@@ -45,7 +46,9 @@ export async function release(
     if (ended !== 'cancelled') await attemptsEnded(w, tx, [s], attempts, ended, now);
     return true;
   }
-  const exhausted = from.status === 'leased' && (s.attempts >= s.maxAttempts || !retryable);
+  // A lease given back (`cancelled`: its member left, its host was quarantined) is not the work's failure: it does not
+  // use up the subtask's attempts, so members leaving one after another cannot fail a task they never ran.
+  const exhausted = from.status === 'leased' && ended !== 'cancelled' && (s.attempts >= s.maxAttempts || !retryable);
   const next = exhausted ? null : await parent.reassign(tx, s, s.assigneeId ? [s.assigneeId] : [], now);
   const failure = exhausted
     ? `${error ?? 'failed'} (${retryable ? '' : 'not retryable; '}attempt ${s.attempts} of ${s.maxAttempts})`

@@ -119,7 +119,9 @@ async function invariants(tx: PrismaTx): Promise<string[]> {
       if (!backup?.backup || backup.outcome !== 'open' || backup.assigneeId !== s.backupAssigneeId)
         problems.push(`subtask ${s.id}: its backup lease ${s.backupLeaseId} has no open backup attempt of ${s.backupAssigneeId}`);
     }
-    if (s.attempts > s.maxAttempts) problems.push(`subtask ${s.id}: ${s.attempts} attempts of at most ${s.maxAttempts}`);
+    // Claims handed back (cancelled: their member left, their host was quarantined) do not use up attempts.
+    const used = s.attempts - claims.filter((a) => a.outcome === 'cancelled').length;
+    if (used > s.maxAttempts) problems.push(`subtask ${s.id}: ${used} attempts used of at most ${s.maxAttempts}`);
     if (s.status === 'leased') {
       if (!s.leaseId || !s.leaseExpiresAt || !s.assigneeId) problems.push(`subtask ${s.id}: leased without lease id, expiry or assignee`);
       else if (attemptById.get(s.leaseId)?.outcome !== 'open') problems.push(`subtask ${s.id}: its lease ${s.leaseId} has no open attempt`);
