@@ -204,6 +204,53 @@ describe.each(databaseKinds)('traces on %s', (kind) => {
     }
   });
 
+  // Concurrent requests' transactions may run together (SQLite commits them in one group, from whichever request's
+  // turn came first): each still runs in its own request's context, so each execution joins its own caller's trace
+  // and each result links to its own request.
+  it('keeps concurrent executions and results in their own callers’ traces', async () => {
+    const agent = (await alice('POST', '/api/v1/agents', { name: 'traced-concurrent' })).body;
+    const network = (await alice('POST', '/api/v1/agents/networks', { name: 'traced-concurrent', agents: [agent.id] })).body;
+    const callers = Array.from({ length: 8 }, (_, i) => ({
+      trace: `${(i + 1).toString(16).padStart(2, '0')}${'a'.repeat(30)}`,
+      span: 'b'.repeat(16),
+    }));
+    const traceparent = (c: (typeof callers)[number]) => ({ traceparent: `00-${c.trace}-${c.span}-01` });
+    const executions = await Promise.all(
+      callers.map(async (c, i) => {
+        const r = await alice('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { n: i } }, traceparent(c));
+        expect(r.status).toBe(202);
+        return r.body.id as string;
+      }),
+    );
+    const claimed: { subtask_id: string; lease_id: string; execution_id: string }[] = (
+      await alice('POST', `/api/v1/agents/${agent.id}/claims`, { max: 100 })
+    ).body.subtasks;
+    expect(new Set(claimed.map((c) => c.execution_id))).toEqual(new Set(executions));
+    // One result per caller, all at once, each sent under its caller's traceparent.
+    const posted = await Promise.all(
+      claimed.map((c) => {
+        const caller = callers[executions.indexOf(c.execution_id)]!;
+        return alice('POST', `/api/v1/subtasks/${c.subtask_id}/result`, { lease_id: c.lease_id, result: 1 }, traceparent(caller));
+      }),
+    );
+    for (const r of posted) expect(r.status).toBe(200);
+
+    for (const [i, id] of executions.entries()) {
+      const ofExecution = (s: Span) => s.attributes['aitbc.execution_id'] === id;
+      const [execute] = await spansWhere((s) => s.name === 'execute' && ofExecution(s));
+      const results = await spansWhere((s) => s.name === 'result' && ofExecution(s));
+      expect(execute?.traceId, `execution ${i}`).toBe(callers[i]!.trace);
+      expect(results.length, `execution ${i}'s results`).toBeGreaterThan(0);
+      for (const result of results) {
+        expect(result.traceId, `execution ${i}'s result`).toBe(callers[i]!.trace);
+        // The request it happened in is its own caller's.
+        expect(result.links, `execution ${i}'s result`).toHaveLength(1);
+        const [request] = await spansWhere((s) => s.spanId === result.links[0]!.spanId);
+        expect(request?.traceId, `execution ${i}'s result's request`).toBe(callers[i]!.trace);
+      }
+    }
+  });
+
   it('sends nothing, and loads no SDK, without an endpoint', async () => {
     const quiet = await startTestServer(kind);
     try {

@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import type { SqlQueryable } from '@prisma/driver-adapter-utils';
 import type pg from 'pg';
 import { Availability } from './availability.ts';
@@ -89,6 +89,8 @@ const GROUP_LIMIT = 256;
 /** A transaction waiting for its group's commit. */
 interface Grouped {
   fn: (tx: Tx) => Promise<unknown>;
+  /** Runs its argument in the asking request's async context (its trace, its owner), wherever the gate runs it from. */
+  within: <T>(run: () => T) => T;
   hooks: (() => unknown)[];
   resolve(value: unknown): void;
   reject(error: unknown): void;
@@ -265,7 +267,12 @@ export class Database {
   /** PostgreSQL: `work` waits in its owner's queue for a turn. */
   private waitTurn<T>(work: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) =>
-      this.admission.push(admissionKey(), () => this.admit(work).then(resolve, reject), admissionAhead()),
+      // Its turn comes from whichever unit ended last: it runs in its own request's async context (trace, owner).
+      this.admission.push(
+        admissionKey(),
+        AsyncResource.bind(() => this.admit(work).then(resolve, reject)),
+        admissionAhead(),
+      ),
     );
   }
 
@@ -285,7 +292,13 @@ export class Database {
   private sqliteTransaction<T>(fn: (tx: Tx) => Promise<T>, hooks: (() => unknown)[]): Promise<T> {
     if (this.units.getStore()) return Promise.reject(new Error('nested database unit of work: use the transaction you were given'));
     return new Promise<T>((resolve, reject) => {
-      const grouped = { fn: fn as (tx: Tx) => Promise<unknown>, hooks, resolve: resolve as (value: unknown) => void, reject };
+      const grouped = {
+        fn: fn as (tx: Tx) => Promise<unknown>,
+        within: AsyncResource.bind(<R>(run: () => R) => run()),
+        hooks,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      };
       this.gate.push(admissionKey(), { kind: 'transaction', grouped, asked: performance.now() }, admissionAhead());
       // Requests read in this turn of the event loop ask for theirs first, so an idle gate waits one turn to take them together.
       this.gateKick ??= setImmediate(() => {
@@ -340,7 +353,7 @@ export class Database {
         sqlite.statement('SAVEPOINT aitbc_unit').run();
         const prisma = this.joinedPrisma();
         try {
-          const result = await this.units.run({ joinable }, () => unit.fn(txOf(prisma.tx, sqlite, unit.hooks)));
+          const result = await unit.within(() => this.units.run({ joinable }, () => unit.fn(txOf(prisma.tx, sqlite, unit.hooks))));
           await prisma.end(true);
           sqlite.statement('RELEASE aitbc_unit').run();
           settled.push(() => unit.resolve(result));
@@ -468,13 +481,14 @@ export class Database {
     }
     if (this.provider !== 'sqlite') return this.units.run(context, work);
     return new Promise<T>((resolve, reject) => {
-      const start = () => {
+      // The gate starts it from whichever unit ended last: it runs in its own request's async context (trace, owner).
+      const start = AsyncResource.bind(() => {
         const running = this.units.run(context, work);
         running.then(resolve, reject).finally(() => {
           this.gateBusy = false;
           this.pumpGate();
         });
-      };
+      });
       this.gate.push(admissionKey(), { kind: 'run', start, asked: performance.now() }, admissionAhead());
       this.pumpGate();
     });
