@@ -1,27 +1,22 @@
-import { randomUUID } from 'node:crypto';
 import {
   chooseAgent,
   type VerificationSettings,
   type CoordinationStrategy,
   decideReplicas,
-  decomposeTask,
   executionResults,
   finishesSooner,
   type ExecutionView,
   isCapable,
   isReplicated,
   type NetworkTask,
-  NoCapableAgentError,
-  type Priority,
-  planAssignments,
   type ReplicaOutcome,
   replicaPolicy,
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import type { Database, Tx } from '../db/database.ts';
-import { flag, fromJson, inList, json, shard, type Sql, sql } from '../db/sql.ts';
-import { conflict, type DomainError, notFound, unprocessable } from '../errors.ts';
-import { executionEnded, executionStarted, replicasDecided } from '../stats.ts';
+import { flag, fromJson, inList, shard, type Sql, sql } from '../db/sql.ts';
+import { conflict, type DomainError, notFound } from '../errors.ts';
+import { executionEnded, replicasDecided } from '../stats.ts';
 import type { WorkEngine } from '../work/engine.ts';
 import {
   type Assignment,
@@ -41,12 +36,11 @@ import { openLoad } from '../work/open-work.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import { agentHosts, loadCandidates, meanTaskSeconds } from './candidates.ts';
 import { executionsDecidingAlone } from './deciding-alone.ts';
-import { addCopies, countDecided, executionSubtask } from './copies.ts';
+import { addCopies, countDecided } from './copies.ts';
 import { recordDeadLetter } from './dead-letters.ts';
-import { findNetwork } from './records.ts';
 import { executionPolicy, VerifiedExecutions, verifiedResults } from './verified.ts';
-import { type ExecutionRow, type NetworkRow, networkSettings, networkVerification, priorityRank, toExecutionView } from './views.ts';
-import { enrollHosts, quarantinedAmong } from '../verification/records.ts';
+import { type ExecutionRow, type NetworkRow, networkSettings, toExecutionView } from './views.ts';
+import { quarantinedAmong } from '../verification/records.ts';
 import { later } from '../clock.ts';
 
 const FINISHED_EXECUTION = ['completed', 'failed', 'cancelled'];
@@ -72,138 +66,6 @@ export async function decidedCounts(tx: Pick<PrismaTx, 'executionProgress'>, exe
     _sum: { decided: true },
   });
   return new Map(rows.map((r) => [r.executionId, r._sum.decided ?? 0]));
-}
-
-/**
- * Decompose the task, assign every subtask by the network's strategy, and
- * store the execution with its subtasks and their assignments at once. The
- * answer is built from the rows written, not read back.
- */
-export async function submitExecution(
-  tx: Tx,
-  work: WorkEngine,
-  ownerId: string,
-  input: { network_id: string; task: NetworkTask; priority: Priority },
-  now: Date,
-): Promise<ExecutionView> {
-  const network = await findNetwork(tx.sql, ownerId, input.network_id);
-  if (network.status !== 'active') {
-    const how = network.status === 'paused' ? `; resume it with PATCH /api/v1/agents/networks/${network.id} {"status":"active"}` : '';
-    throw conflict(`Agent network ${network.id} is ${network.status} and accepts no executions${how}`);
-  }
-  const candidates = await loadCandidates(tx.sql, network, now);
-  if (candidates.length === 0) {
-    const quarantined = await quarantinedAmong(tx.sql, network.agents as string[], now);
-    throw conflict(
-      quarantined.size > 0
-        ? `Every agent of network ${network.id} that exists is quarantined (README "Verification"); lift one with POST /api/v1/hosts/{host_id}/lift`
-        : `None of agent network ${network.id}'s agents exist any more; update its agents first`,
-    );
-  }
-  const planned = decomposeTask(input.task, candidates.length);
-  const verification = networkVerification(network);
-  let plan: ReturnType<typeof planAssignments>;
-  try {
-    plan = planAssignments(planned, candidates, {
-      strategy: strategyOf(network),
-      cursor: network.rrCursor,
-      replication: network.replication,
-      // Under a policy, a subtask starts with k copies (replicate) or one (adaptive) on distinct hosts.
-      copies: verification.policy === 'replicate' ? verification.copies : verification.policy === 'adaptive' ? 1 : undefined,
-    });
-  } catch (error) {
-    if (error instanceof NoCapableAgentError) throw unprocessable(error.message);
-    throw error;
-  }
-
-  // Written raw (a Prisma write inside the raw transaction costs a savepoint pair besides itself); the row as stored.
-  const execution: ExecutionRow = {
-    id: randomUUID(),
-    networkId: network.id,
-    ownerId,
-    task: input.task as ExecutionRow['task'],
-    priority: input.priority,
-    // The policy it runs under, whatever the network's becomes.
-    verification: verification.policy === 'none' ? null : (verification as unknown as ExecutionRow['verification']),
-    status: 'queued',
-    results: null,
-    error: null,
-    subtaskCount: planned.length,
-    failedCount: 0,
-    replicatedDecided: 0,
-    disagreements: 0,
-    backupsLaunched: 0,
-    backupsWon: 0,
-    backupSecondsSaved: 0,
-    startedAt: null,
-    completedAt: null,
-    createdAt: now,
-    updatedAt: now,
-    // Its subtasks' spans join the trace of the request that submitted it (tracing on only).
-    traceParent: work.tracing.current() ?? null,
-  };
-  // The execution's row, written with the network's counters (before its subtasks, which refer to it).
-  await executionStarted(
-    tx,
-    network.id,
-    plan.cursor,
-    now,
-    sql`
-    INSERT INTO "agent_network_executions" ("id", "network_id", "owner_id", "task", "priority", "verification", "status",
-      "subtask_count", "created_at", "updated_at", "trace_parent")
-    VALUES (${execution.id}, ${execution.networkId}, ${ownerId}, ${json(input.task)}, ${execution.priority},
-      ${execution.verification === null ? null : json(verification)}, 'queued', ${execution.subtaskCount}, ${now}, ${now},
-      ${execution.traceParent})`,
-  );
-  const bySeq = new Map(planned.map((p) => [p.seq, p]));
-  const rows = plan.assignments.map((a) => {
-    const subtask = bySeq.get(a.seq)!;
-    return executionSubtask(
-      network,
-      execution.id,
-      { ...a, payload: subtask.payload, requires: subtask.requires, priorityRank: priorityRank(input.priority), createdAt: now },
-      now,
-    );
-  });
-  // Under adaptive, its agents never validated are held to one unchecked subtask of their own (README "Verification").
-  if (verification.policy === 'adaptive')
-    await enrollHosts(
-      tx,
-      'agent',
-      ownerId,
-      candidates.map((c) => c.id),
-      now,
-    );
-  // With stealing on, every agent of the network may take part of it: wake them all, not only the assignees; a high
-  // execution's work any of them takes first (work/urgent.ts).
-  await work.enqueue(tx, rows, now, network.workStealing ? candidates.map((c) => c.id) : [], input.priority === 'high');
-  const written = rows
-    .map(
-      (r): SubtaskRow => ({
-        ...r,
-        payload: r.payload as SubtaskRow['payload'],
-        status: 'assigned',
-        assignedAt: now,
-        leaseExpiresAt: null,
-        attempts: 0,
-        leaseId: null,
-        attemptDeadlineAt: null,
-        backupDeadlineAt: null,
-        backupAssigneeId: null,
-        backupLeaseId: null,
-        backupLeaseExpiresAt: null,
-        result: null,
-        resultKey: null,
-        accepted: false,
-        validation: null,
-        error: null,
-        startedAt: null,
-        completedAt: null,
-        updatedAt: now,
-      }),
-    )
-    .sort((a, b) => a.seq - b.seq || a.replica - b.replica);
-  return toExecutionView(execution, written, 0);
 }
 
 /**

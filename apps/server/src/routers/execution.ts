@@ -1,6 +1,7 @@
 import { ExecuteRequest, ExecutionIdParam, ExecutionList, ExecutionListQuery, ExecutionView, IdempotentHeaders } from '@aitbc/core';
 import { submitOnce } from '../idempotency.ts';
-import { cancelExecution, decidedCounts, executionNotFound, submitExecution } from '../networks/executions.ts';
+import { cancelExecution, decidedCounts, executionNotFound } from '../networks/executions.ts';
+import { submitExecution } from '../networks/submit.ts';
 import { toExecutionSummary, toExecutionView } from '../networks/views.ts';
 import { listPage } from '../pagination.ts';
 import { type AuthedContext, actorOf, ownerProcedure, readProcedure, router, submitOf } from '../trpc.ts';
