@@ -5,7 +5,8 @@
  *     executions of one subtask each, RATE a second. Measured: the execute request's latency, and dispatch (the
  *     execute sent → B's handler started).
  *   - Owner A: FLOOD subtasks queued on 64 agents, each with a busy createWorker (concurrency 4, handlers that return
- *     at once), draining as fast as the server lets them.
+ *     at once), draining as fast as the server lets them. A's workers run in a process of their own (fleet.ts), as
+ *     on other hosts: B's worker and stream do not wait for A's 256 slots on one event loop.
  *
  * B's stream runs first with A idle, then with A busy, side by side in one run: the ratio of B's p99s is the
  * figure (the target: ≤ 2×). Then, within A, a `high` priority execution submitted behind A's `normal` flood,
@@ -13,11 +14,12 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createWorker, type Worker } from '../../packages/client/src/index.ts';
+import { createWorker } from '../../packages/client/src/index.ts';
 import { type Call, call } from '../api.ts';
-import { peakRss } from '../processes.ts';
+import { cpuSeconds, peakRss } from '../processes.ts';
 import type { Row } from '../row.ts';
 import type { Scenario } from '../scenario.ts';
+import { startFleet, wallMs } from './fleet.ts';
 
 export interface NeighboursOptions {
   base: string;
@@ -25,6 +27,8 @@ export interface NeighboursOptions {
   quick: boolean;
   call: Call;
   peakRss: () => number;
+  /** The server's process id (its CPU time is read from /proc). */
+  serverPid: number;
 }
 
 const A_AGENTS = 64;
@@ -44,7 +48,36 @@ interface Stream {
   errors: number;
 }
 
-export async function neighbours({ base, adminKey, quick, call, peakRss }: NeighboursOptions): Promise<{ rows: Row[]; notes: string[] }> {
+/** The server's event-loop delay and SQLite gate wait histograms (cumulative bucket counts by `le`), from /metrics. */
+async function serverHistograms(base: string, adminKey: string): Promise<Record<string, Map<string, number>>> {
+  const text = await (await fetch(`${base}/metrics`, { headers: { 'x-api-key': adminKey } })).text();
+  const out: Record<string, Map<string, number>> = {};
+  for (const name of ['aitbc_event_loop_delay_seconds', 'aitbc_db_gate_wait_seconds']) {
+    const buckets = new Map<string, number>();
+    for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))) buckets.set(m[1]!, Number(m[2]));
+    out[name] = buckets;
+  }
+  return out;
+}
+
+/** From two scrapes: the share of samples past each bound, e.g. "> 5 ms 40%, > 20 ms 10%". */
+function pastBounds(before: Map<string, number>, after: Map<string, number>): string {
+  const total = (after.get('+Inf') ?? 0) - (before.get('+Inf') ?? 0);
+  if (total <= 0) return 'no samples';
+  return [...after.keys()]
+    .filter((le) => le !== '+Inf')
+    .map((le) => `> ${Number(le) * 1000} ms ${Math.round((100 * (total - (after.get(le)! - (before.get(le) ?? 0)))) / total)}%`)
+    .join(', ');
+}
+
+export async function neighbours({
+  base,
+  adminKey,
+  quick,
+  call,
+  peakRss,
+  serverPid,
+}: NeighboursOptions): Promise<{ rows: Row[]; notes: string[] }> {
   const flood = quick ? 5_000 : 100_000;
   const seconds = quick ? 3 : 15;
   const keyFor = async (owner: string) => (await call<{ key: string }>(base, adminKey, 'POST', '/api/v1/keys', { owner_id: owner })).key;
@@ -114,48 +147,42 @@ export async function neighbours({ base, adminKey, quick, call, peakRss }: Neigh
     });
     floodExecutions.push(e.id);
   }
-  let highAt: number | null = null;
-  const aWorkers: Worker[] = aAgents.map((a) =>
-    createWorker({
-      url: base,
-      apiKey: aKey,
-      agent: a.id,
-      concurrency: A_CONCURRENCY,
-      waitSeconds: 1,
-      handler: (payload) => {
-        if ((payload as { high?: boolean }).high && highAt === null) highAt = performance.now();
-        return payload;
-      },
-    }),
-  );
-  const aRunning = aWorkers.map((w) => w.run());
+  const fleet = await startFleet({ base, key: aKey, agents: aAgents.map((a) => a.id), concurrency: A_CONCURRENCY });
+  const highAt = new Map<number, number>();
+  fleet.onHigh((i, at) => void (highAt.has(i) || highAt.set(i, at)));
   await sleep(1000);
+  const loop0 = await serverHistograms(base, adminKey);
+  const cpu0 = { server: cpuSeconds(serverPid), fleet: cpuSeconds(fleet.pid), at: performance.now() };
   const busy = await bStream(seconds);
+  const cpuShare = (pid: number, from: number) =>
+    `${Math.round((100 * (cpuSeconds(pid) - from)) / ((performance.now() - cpu0.at) / 1000))}%`;
+  const cpu = { server: cpuShare(serverPid, cpu0.server), fleet: cpuShare(fleet.pid, cpu0.fleet) };
+  const loop1 = await serverHistograms(base, adminKey);
 
   // Within A: a high-priority execution behind the normal flood, a few times.
   const highs: number[] = [];
   // Where the time goes: the execute's own answer, and from it to the handler (a claim's turn and the claim).
   const answers: number[] = [];
-  // The bench process runs A's 256 worker slots too: a handler starts only when its own event loop gets to it.
+  // The bench process's own event loop (B's side, and these timings).
   const lag = monitorEventLoopDelay({ resolution: 5 });
   lag.enable();
   for (let i = 0; i < (quick ? 3 : 10); i++) {
-    highAt = null;
-    const sent = performance.now();
+    const sent = wallMs();
     await call(base, aKey, 'POST', `/api/v1/agents/networks/${aNetwork.id}/execute`, { task: { high: true, i }, priority: 'high' });
-    answers.push(performance.now() - sent);
+    answers.push(wallMs() - sent);
     const deadline = performance.now() + 10_000;
-    while (highAt === null && performance.now() < deadline) await sleep(1);
-    highs.push(highAt === null ? Number.NaN : (highAt as number) - sent);
+    while (!highAt.has(i) && performance.now() < deadline) await sleep(1);
+    const at = highAt.get(i);
+    highs.push(at === undefined ? Number.NaN : at - sent);
     await sleep(200);
   }
   lag.disable();
-  const aDone = aWorkers.reduce((sum, w) => sum + w.summary.completed, 0);
-  for (const w of aWorkers) w.stop();
   bWorker.stop();
+  const aSide = await fleet.stop();
+  const aDone = aSide.completed;
   for (const id of floodExecutions)
     await call(base, aKey, 'POST', `/api/v1/agents/networks/${aNetwork.id}/executions/${id}/cancel`, undefined, [200, 409]);
-  await Promise.all([...aRunning, bRunning]);
+  await bRunning;
 
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -212,9 +239,14 @@ export async function neighbours({ base, adminKey, quick, call, peakRss }: Neigh
       `A completed ${aDone} subtasks meanwhile (${A_AGENTS} workers × ${A_CONCURRENCY})`,
   );
   notes.push(
+    `neighbours, A busy: CPU of one core, the server ${cpu.server}, A's fleet process ${cpu.fleet}; the server's event loop late (10 ms timer samples) ${pastBounds(loop0.aitbc_event_loop_delay_seconds!, loop1.aitbc_event_loop_delay_seconds!)}; ` +
+      `its units' wait for the SQLite gate ${pastBounds(loop0.aitbc_db_gate_wait_seconds!, loop1.aitbc_db_gate_wait_seconds!)}`,
+  );
+  notes.push(
     `priority: the high execute answered in ${p(answers, 50)} ms p50 (max ${p(answers, 100)}); ` +
-      `its handler started ${p(high, 50)} ms p50 after it was sent; the bench process's own event-loop delay meanwhile ` +
-      `p50 ${round(lag.percentile(50) / 1e6)} ms, p99 ${round(lag.percentile(99) / 1e6)} ms`,
+      `its handler started ${p(high, 50)} ms p50 after it was sent; event-loop delay meanwhile: the bench process's ` +
+      `p50 ${round(lag.percentile(50) / 1e6)} ms, p99 ${round(lag.percentile(99) / 1e6)} ms; A's fleet process's (all its run) ` +
+      `p50 ${round(aSide.lagP50)} ms, p99 ${round(aSide.lagP99)} ms`,
   );
   return { rows, notes };
 }
@@ -228,6 +260,7 @@ export const neighboursScenario: Scenario = {
       quick: ctx.settings.quick,
       call,
       peakRss: () => peakRss(ctx.servers),
+      serverPid: ctx.servers[0]!.pid,
     });
     ctx.rows.push(...result.rows);
     ctx.notes.push(...result.notes);
