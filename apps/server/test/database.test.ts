@@ -148,4 +148,24 @@ describe.each(databaseKinds)('database units of work on %s', (kind) => {
     // and the gate is still open afterwards
     expect(await db.run((q) => q.agent.count({ where: { ownerId: 'nobody' } }))).toBe(0);
   });
+
+  // On SQLite every unit is synchronous SQL and each one's end starts the next: a queue of them must still let the
+  // event loop turn (other requests' I/O, timers) every few milliseconds, not only once the queue is empty.
+  it('lets the event loop turn while units of work queue up', async () => {
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    const started = performance.now();
+    let timerLate = Number.NaN;
+    setTimeout(() => (timerLate = performance.now() - started), 0);
+    // 200 units of 1 ms each, queued at once: 200 ms of work, half of them transactions that may commit together.
+    await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        i % 2 ? db.run(async () => busy(1)) : db.transaction(async (tx) => (busy(1), tx.sql.all(sql`SELECT 1 AS "one"`))),
+      ),
+    );
+    expect(performance.now() - started).toBeGreaterThan(150);
+    expect(timerLate).toBeLessThan(50);
+  });
 });
