@@ -2,7 +2,7 @@
  * A fleet of busy workers in a process of its own (the `neighbours` scenario's owner A): as on separate hosts, its
  * hundreds of worker slots do not share an event loop with the agent the scenario measures.
  *
- * Started by `startFleet` with the fleet's settings in AITBC_FLEET (JSON). It runs a createWorker per agent, and
+ * Started by `startFleet` with the fleet's settings as its argument (JSON). It runs a createWorker per agent, and
  * reports over IPC when a handler first sees a payload marked `high` (as wall-clock milliseconds, comparable across
  * processes), and, when told to stop, how many subtasks it completed and its own event-loop delay.
  */
@@ -24,6 +24,8 @@ type FromFleet =
   | { type: 'high'; i: number; at: number }
   | { type: 'done'; completed: number; lagP50: number; lagP99: number };
 
+const FLEET_FLAG = '--aitbc-fleet';
+
 /** Wall-clock milliseconds with sub-millisecond precision: comparable between processes on one machine. */
 export const wallMs = () => performance.timeOrigin + performance.now();
 
@@ -36,9 +38,8 @@ export interface Fleet {
 }
 
 export async function startFleet(settings: FleetSettings): Promise<Fleet> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [FLEET_FLAG, JSON.stringify(settings)], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, AITBC_FLEET: JSON.stringify(settings) },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let high: (i: number, at: number) => void = () => {};
@@ -55,9 +56,13 @@ export async function startFleet(settings: FleetSettings): Promise<Fleet> {
   await ready;
   return {
     pid: child.pid!,
-    onHigh: (fn) => void (high = fn),
+    onHigh: (fn) => {
+      high = fn;
+    },
     async stop() {
-      const result = new Promise<{ completed: number; lagP50: number; lagP99: number }>((resolve) => (done = resolve));
+      const result = new Promise<{ completed: number; lagP50: number; lagP99: number }>((resolve) => {
+        done = resolve;
+      });
       child.send('stop');
       const d = await result;
       await exited;
@@ -96,4 +101,4 @@ async function runFleet(settings: FleetSettings): Promise<void> {
   process.disconnect();
 }
 
-if (process.env.AITBC_FLEET && process.send) await runFleet(JSON.parse(process.env.AITBC_FLEET) as FleetSettings);
+if (process.argv[2] === FLEET_FLAG && process.send) await runFleet(JSON.parse(process.argv[3]!) as FleetSettings);

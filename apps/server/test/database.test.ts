@@ -162,7 +162,12 @@ describe.each(databaseKinds)('database units of work on %s', (kind) => {
     // 200 units of 1 ms each, queued at once: 200 ms of work, half of them transactions that may commit together.
     await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
-        i % 2 ? db.run(async () => busy(1)) : db.transaction(async (tx) => (busy(1), tx.sql.all(sql`SELECT 1 AS "one"`))),
+        i % 2
+          ? db.run(async () => busy(1))
+          : db.transaction(async (tx) => {
+              busy(1);
+              return tx.sql.all(sql`SELECT 1 AS "one"`);
+            }),
       ),
     );
     expect(performance.now() - started).toBeGreaterThan(150);
