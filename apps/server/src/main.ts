@@ -1,3 +1,4 @@
+import './v8-flags.ts';
 import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
 import { skewForTests } from './clock.ts';
