@@ -90,6 +90,8 @@ async function runFleet(settings: FleetSettings): Promise<void> {
     }),
   );
   const running = workers.map((w) => w.run());
+  // The bench ended without stopping it (it failed, or was interrupted): no orphan keeps working.
+  process.once('disconnect', () => process.exit(0));
   process.once('message', () => {
     for (const w of workers) w.stop();
   });
@@ -98,6 +100,7 @@ async function runFleet(settings: FleetSettings): Promise<void> {
   lag.disable();
   const completed = workers.reduce((sum, w) => sum + w.summary.completed, 0);
   send({ type: 'done', completed, lagP50: lag.percentile(50) / 1e6, lagP99: lag.percentile(99) / 1e6 });
+  process.removeAllListeners('disconnect');
   process.disconnect();
 }
 
