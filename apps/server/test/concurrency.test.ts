@@ -200,6 +200,56 @@ describe.each(databaseKinds)('concurrency on %s', (kind) => {
     expect(done.result).toMatchObject({ reduced: 42 });
   });
 
+  it('a lease handed back earlier does not count when a later attempt fails', async () => {
+    const join = { role: 'monitor', capability: 'handback-then-fail', suspect_after_seconds: 3600, fail_after_seconds: 3600 };
+    const members = [(await call('POST', '/swarm/join', join)).body];
+    for (let i = 0; i < 2; i++) members.push((await call('POST', '/swarm/join', { ...join, swarm_id: members[0].swarm_id })).body);
+    const task = await call('POST', '/swarm/coordinate', {
+      swarm_id: members[0].swarm_id,
+      strategy: 'map-reduce',
+      collaborators: 3,
+      parameters: {
+        capability: 'handback-then-fail',
+        items: [21],
+        chunk_size: 1,
+        reduce: 'sum',
+        max_attempts: 2,
+        retry_base_seconds: 0,
+        lease_seconds: 120,
+      },
+    });
+    expect(task.status, JSON.stringify(task.body)).toBe(202);
+    /** The one subtask, claimed by whichever of `among` gets it. */
+    const claimAmong = async (among: typeof members) => {
+      for (const m of among) {
+        const s = (await call('POST', `/swarm/members/${m.member_id}/claim`, {})).body.subtask;
+        if (s) return { member: m, subtask: s };
+      }
+      return null;
+    };
+    // Attempt 1: its holder leaves (given back). Attempt 2: it fails. One attempt of two is used: it runs again.
+    const first = (await eventually(() => claimAmong(members)))!;
+    expect((await call('POST', '/swarm/leave', { swarm_id: members[0].swarm_id, member_id: first.member.member_id })).status).toBe(200);
+    const staying = members.filter((m) => m !== first.member);
+    const second = (await eventually(() => claimAmong(staying)))!;
+    expect(second.subtask.subtask_id).toBe(first.subtask.subtask_id);
+    const failed = await call('POST', `/api/v1/subtasks/${second.subtask.subtask_id}/fail`, {
+      lease_id: second.subtask.lease_id,
+      error: 'exit 1',
+    });
+    expect(failed.status, JSON.stringify(failed.body)).toBe(200);
+    const third = (await eventually(() => claimAmong(staying)))!;
+    expect(third.subtask.subtask_id).toBe(first.subtask.subtask_id);
+    expect(
+      (await call('POST', `/api/v1/subtasks/${third.subtask.subtask_id}/result`, { lease_id: third.subtask.lease_id, result: 42 })).status,
+    ).toBe(200);
+    const done = await eventually(async () => {
+      const status = (await call('GET', `/swarm/tasks/${task.body.task_id}/status`)).body;
+      return status.status === 'running' ? null : status;
+    });
+    expect(done.status, JSON.stringify(done).slice(0, 400)).toBe('completed');
+  });
+
   it('tasks coordinated while their members leave: no work is left assigned to a member that left', { timeout: 120_000 }, async () => {
     // Each round: three members, then a coordinate naming their swarm and the swarm's leave at the same moment. Either the
     // leave comes first (the coordinate finds too few members: 409) or the coordinate does (the leave hands its work on).

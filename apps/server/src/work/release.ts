@@ -27,6 +27,17 @@ const WAKE_CHUNK = 150;
  * saw; nothing happens unless it still holds. A held lease's attempt ends
  * as `ended`, with `error`. Call with the parent locked.
  */
+/**
+ * A subtask's claims that count toward max_attempts: all of them but those given back (`cancelled`). The attempts
+ * are read only when the claims alone would use every attempt up (rarely: a subtask failing for good, or one given
+ * back before).
+ */
+async function attemptsUsed(w: EngineState, tx: Tx, s: SubtaskRow): Promise<number> {
+  if (s.attempts < s.maxAttempts) return s.attempts;
+  const attempts = await w.deps.sql.attemptsOf(tx.sql, s.id);
+  return s.attempts - attempts.filter((a) => !a.backup && a.outcome === 'cancelled').length;
+}
+
 export async function release(
   w: EngineState,
   tx: Tx,
@@ -46,12 +57,13 @@ export async function release(
     if (ended !== 'cancelled') await attemptsEnded(w, tx, [s], attempts, ended, now);
     return true;
   }
-  // A lease given back (`cancelled`: its member left, its host was quarantined) is not the work's failure: it does not
-  // use up the subtask's attempts, so members leaving one after another cannot fail a task they never ran.
-  const exhausted = from.status === 'leased' && ended !== 'cancelled' && (s.attempts >= s.maxAttempts || !retryable);
+  // A lease given back (`cancelled`: its member left, its host was quarantined) is not the work's failure: neither it
+  // nor any given back before uses up the subtask's attempts, so members leaving cannot fail a task they never ran.
+  const used = from.status === 'leased' && ended !== 'cancelled' ? await attemptsUsed(w, tx, s) : 0;
+  const exhausted = from.status === 'leased' && ended !== 'cancelled' && (used >= s.maxAttempts || !retryable);
   const next = exhausted ? null : await parent.reassign(tx, s, s.assigneeId ? [s.assigneeId] : [], now);
   const failure = exhausted
-    ? `${error ?? 'failed'} (${retryable ? '' : 'not retryable; '}attempt ${s.attempts} of ${s.maxAttempts})`
+    ? `${error ?? 'failed'} (${retryable ? '' : 'not retryable; '}attempt ${used} of ${s.maxAttempts})`
     : (error ?? 'nobody is left who can run it');
   // A failure is retried after a backoff (an expired lease at once: its host is gone, not its input bad).
   const wait =
