@@ -12,17 +12,14 @@ const seconds = (from: Date, to: Date) => Math.max(0, (to.getTime() - from.getTi
 type Db = Pick<Tx, 'sql'>;
 
 /**
- * An execution was submitted: `created` writes its row. The round-robin cursor its plan moved, in the same write;
- * on PostgreSQL the row's insert too (one round trip less before its subtasks can be written).
+ * An execution was submitted: the network's counters, and the round-robin cursor its plan moved, in one UPDATE (its
+ * execution's row and subtasks are written with it: on PostgreSQL in the same statement, see submit.ts).
  */
-export async function executionStarted(tx: Db, networkId: string, rrCursor: number, now: Date, created: Query): Promise<void> {
-  const postgres = tx.sql.dialect === 'postgresql';
-  if (!postgres) await tx.sql.run(created);
-  await tx.sql.run(sql`
-    ${postgres ? sql`WITH "created" AS (${created})` : sql``}
+export function executionStarted(networkId: string, rrCursor: number, now: Date): Query {
+  return sql`
     UPDATE "agent_networks" SET "live_executions" = "live_executions" + 1, "executions_total" = "executions_total" + 1,
       "rr_cursor" = ${rrCursor}, "last_activity_at" = ${now}, "updated_at" = ${now}
-    WHERE "id" = ${networkId}`);
+    WHERE "id" = ${networkId}`;
 }
 
 /** An execution finished; `createdAt` gives its time from submission to completion. */

@@ -21,6 +21,7 @@
 import type { ClaimedSubtask, LeaseView, ReportedOutcome, SubtaskHistory } from '@aitbc/core';
 import type { Attributes } from '@opentelemetry/api';
 import type { Tx } from '../db/database.ts';
+import type { Query } from '../db/sql.ts';
 import type { ServerEvent } from '../events.ts';
 import type { Tracing } from '../tracing.ts';
 import { type ClaimOptions, claim } from './claims.ts';
@@ -144,9 +145,10 @@ export class WorkEngine {
   /**
    * New subtasks (an execution's, a task's, a next stage or replica): stored, and their assignees' waiting claims woken once
    * committed (with `alsoWake`: those who may steal them). `urgent`: any of those takes them first (urgent.ts).
+   * `leading` (PostgreSQL): data-modifying CTEs the first INSERT carries (insertSubtasks).
    */
-  enqueue(tx: Tx, rows: NewSubtask[], now: Date, alsoWake: string[] = [], urgent = false): Promise<void> {
-    return enqueue(this.state, tx, rows, now, alsoWake, urgent);
+  enqueue(tx: Tx, rows: NewSubtask[], now: Date, alsoWake: string[] = [], urgent = false, leading?: Query): Promise<void> {
+    return enqueue(this.state, tx, rows, now, alsoWake, urgent, leading);
   }
 
   /** Withdraw a parent's open work (or one subtask's replicas): cancelled, and their open attempts too. */

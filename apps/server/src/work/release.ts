@@ -4,6 +4,7 @@
  * open work withdrawn or handed on, and the claims they wake.
  */
 import type { Tx } from '../db/database.ts';
+import type { Query } from '../db/sql.ts';
 import { retryDelaySeconds } from '@aitbc/core';
 import { attemptsEnded } from './attempts.ts';
 import type { ParentRef } from './sql/cancel.ts';
@@ -194,9 +195,13 @@ export async function enqueue(
   now: Date,
   alsoWake: string[] = [],
   urgent = false,
+  leading?: Query,
 ): Promise<void> {
-  if (rows.length === 0) return;
-  await w.deps.sql.insertSubtasks(tx.sql, rows, now);
+  if (rows.length === 0) {
+    if (leading) await w.deps.sql.insertSubtasks(tx.sql, rows, now, leading);
+    return;
+  }
+  await w.deps.sql.insertSubtasks(tx.sql, rows, now, leading);
   const woken = [...rows.map((r) => r.assigneeId), ...alsoWake];
   // A new parent: those it wakes read their open parents again.
   tx.afterCommit(() => {
