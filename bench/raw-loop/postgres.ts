@@ -15,9 +15,9 @@ import { OWNER, type QueueState, queueState, seedQueue } from './queue.ts';
 const POOL = 10;
 
 /** A timestamp(3) as the server writes them (UTC, no zone). */
-const stamp = (d: Date) => d.toISOString().replace('T', ' ').replace('Z', '');
+export const stamp = (d: Date) => d.toISOString().replace('T', ' ').replace('Z', '');
 
-const claimText = (batch: number) => `
+export const claimText = (batch: number) => `
   WITH leased AS (
     UPDATE "subtasks" SET "status" = 'leased', "lease_id" = gen_random_uuid()::text,
       "lease_expires_at" = $3::timestamp + make_interval(secs => LEAST("lease_seconds", "max_attempt_seconds")),
@@ -34,7 +34,7 @@ const claimText = (batch: number) => `
   )
   SELECT "id", "lease_id", "execution_id", "payload"::text AS "payload" FROM leased`;
 
-const COMPLETE = `
+export const COMPLETE = `
   WITH done AS (
     UPDATE "subtasks" s SET "status" = 'completed', "result" = d."result"::jsonb, "result_key" = d."result_key",
       "completed_at" = $5::timestamp, "lease_expires_at" = NULL, "error" = NULL, "updated_at" = $5::timestamp

@@ -17,6 +17,7 @@ export interface Queue {
   /** The agents, one per loop: loop i claims for assignees[i]. */
   assignees: string[];
   executionIds: string[];
+  networkId: string;
 }
 
 /** `subtasks` subtasks in executions of 1,000, assigned round-robin over `loops` new agents. */
@@ -56,7 +57,7 @@ export async function seedQueue(db: Sql, loops: number, subtasks: number): Promi
     }));
     await insertSubtasks(db, rows, now);
   }
-  return { assignees, executionIds };
+  return { assignees, executionIds, networkId };
 }
 
 export interface QueueState {

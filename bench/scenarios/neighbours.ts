@@ -18,7 +18,10 @@ import { createWorker } from '../../packages/client/src/index.ts';
 import { type Call, call } from '../api.ts';
 import { cpuSeconds, peakRss } from '../processes.ts';
 import type { Row } from '../row.ts';
-import type { Scenario } from '../scenario.ts';
+import { migrateDatabase } from '../../apps/server/src/db/migrate.ts';
+import { createScratchDatabase } from '../../apps/server/src/db/scratch-database.ts';
+import { rawNeighbours } from '../raw-loop/neighbours.ts';
+import type { BenchContext, Scenario } from '../scenario.ts';
 import { startFleet, wallMs } from './fleet.ts';
 
 export interface NeighboursOptions {
@@ -251,9 +254,56 @@ export async function neighbours({
   return { rows, notes };
 }
 
+/** The same question asked of PostgreSQL alone (raw-loop/neighbours.ts), on a scratch database of the same schema. */
+async function rawBaseline(ctx: BenchContext): Promise<void> {
+  const postgres = ctx.postgres!;
+  const quick = ctx.settings.quick;
+  const scratch = await createScratchDatabase(postgres.clusterUrl, 'aitbc_bench_neighbours');
+  try {
+    await migrateDatabase({ provider: 'postgresql', url: scratch.url });
+    const r = await rawNeighbours(scratch.url, { seconds: quick ? 3 : 15, rate: RATE, flood: quick ? 5_000 : 100_000 });
+    const p = (xs: number[], q: number) =>
+      round(
+        percentile(
+          [...xs].sort((a, b) => a - b),
+          q,
+        ),
+      );
+    for (const [when, s] of [
+      ['A idle', r.idle],
+      ['A busy', r.busy],
+    ] as const) {
+      for (const [what, xs, errors] of [
+        ['dispatch (submit → claimed)', s.dispatch, s.errors + (when === 'A busy' ? r.completeFailures : 0)],
+        ['submit', s.submit, 0],
+      ] as const)
+        ctx.rows.push({
+          scenario: `neighbours, PostgreSQL alone (no server): B's ${what}, ${when}`,
+          unit: what === 'submit' ? 'req' : 'dispatches',
+          count: xs.length,
+          rate: RATE,
+          p50: p(xs, 50),
+          p95: p(xs, 95),
+          p99: p(xs, 99),
+          errors,
+          peakRssMiB: 0,
+        });
+    }
+    const ratio = (busy: number[], idle: number[]) => (p(busy, 99) / Math.max(0.01, p(idle, 99))).toFixed(2);
+    ctx.notes.push(
+      `neighbours, PostgreSQL alone: B's dispatch p99 ${p(r.busy.dispatch, 99)} ms with A's raw flood busy, ${p(r.idle.dispatch, 99)} ms idle ` +
+        `(${ratio(r.busy.dispatch, r.idle.dispatch)}×); B's submit p99 ${p(r.busy.submit, 99)} against ${p(r.idle.submit, 99)} ms ` +
+        `(${ratio(r.busy.submit, r.idle.submit)}×); A's 64 raw loops completed ${r.floodCompleted} subtasks in ${r.floodSeconds.toFixed(1)} s meanwhile; ${r.completeFailures} of B's completions failed`,
+    );
+  } finally {
+    await scratch.drop();
+  }
+}
+
 export const neighboursScenario: Scenario = {
   name: 'neighbours',
   async run(ctx) {
+    if (ctx.postgres) await rawBaseline(ctx);
     const result = await neighbours({
       base: ctx.base,
       adminKey: ctx.adminKey,
