@@ -1,6 +1,6 @@
 /**
  * The work path at SQLite's own speed: better-sqlite3 on one connection set up as the server sets up its own
- * (WAL, synchronous = NORMAL, foreign keys, a 64 MiB page cache, checkpoints in a thread of their own), no
+ * (WAL, synchronous = NORMAL, foreign keys, its page cache size, checkpoints in a thread of their own), no
  * HTTP, no ORM, prepared statements. One connection, so one loop. Per iteration two transactions (BEGIN
  * IMMEDIATE, as the server's group commit), each of two statements, SQLite having no data-modifying CTEs:
  *   - claim: one UPDATE … RETURNING of up to `batch` of the agent's assigned subtasks in the claim order (a
@@ -10,6 +10,7 @@
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
 import { BACKSTOP_PAGES, startCheckpointer } from '../../apps/server/src/db/checkpointer.ts';
+import { SQLITE_PAGE_CACHE_KIB } from '../../apps/server/src/db/client.ts';
 import { newUuid, render, SqliteSql, sql } from '../../apps/server/src/db/sql.ts';
 import { drain, type Held, resultOf } from './drain.ts';
 import type { RawLoopRun } from './postgres.ts';
@@ -67,7 +68,7 @@ export async function sqliteRawLoop(
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
-  db.pragma('cache_size = -65536');
+  db.pragma(`cache_size = -${SQLITE_PAGE_CACHE_KIB}`);
   db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
   const checkpointer = startCheckpointer(file, 250, (message) => console.error(`bench raw loop: ${message}`));
   try {

@@ -182,6 +182,14 @@ function factory(inner: SqlDriverAdapter, joinable: () => SqlQueryable | undefin
   return { provider: inner.provider, adapterName: inner.adapterName, connect: async () => joining(inner, joinable) };
 }
 
+/**
+ * SQLite's page cache per connection (the default is 2 MiB): the hot pages of the subtasks table and its indexes stay
+ * in memory, not re-read per statement. 16 MiB, not 64: the cache fills with a large history (the bench's 100,000
+ * recorded subtasks) and is resident memory; at 64 MiB a full `pnpm bench` peaked at 353 MiB, at 16 at 311, with
+ * the work path's figures unchanged within the machine's noise (bench/README "Peak RSS").
+ */
+export const SQLITE_PAGE_CACHE_KIB = 16 * 1024;
+
 export async function connect(
   target: DatabaseTarget,
   joinable: () => SqlQueryable | undefined,
@@ -202,8 +210,7 @@ export async function connect(
     connection.pragma('journal_mode = WAL');
     connection.pragma('synchronous = NORMAL');
     connection.pragma('foreign_keys = ON');
-    // 64 MiB of page cache (the default is 2): the subtasks table and its indexes stay in memory, not re-read per statement.
-    connection.pragma('cache_size = -65536');
+    connection.pragma(`cache_size = -${SQLITE_PAGE_CACHE_KIB}`);
     // Checkpoints run in their own thread (db/checkpointer.ts); this connection's own is only a backstop.
     connection.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
     const checkpointer = startCheckpointer(target.file, 250, (message) => console.error(`aitbc-server: ${message}`));
