@@ -60,6 +60,15 @@ async function serverHistograms(base: string, adminKey: string): Promise<Record<
     for (const m of text.matchAll(new RegExp(`^${name}_bucket\\{le="([^"]+)"\\} (\\d+)`, 'gm'))) buckets.set(m[1]!, Number(m[2]));
     out[name] = buckets;
   }
+  // The execute route's time inside the server (handler start to answer), summed over its statuses: while B's stream
+  // runs, only B executes.
+  const executes = new Map<string, number>();
+  for (const m of text.matchAll(/^aitbc_http_request_duration_seconds_bucket\{(.*)\} (\d+)$/gm)) {
+    if (!/route="[^"]*\/execute"/.test(m[1]!)) continue;
+    const le = /le="([^"]+)"/.exec(m[1]!)![1]!;
+    executes.set(le, (executes.get(le) ?? 0) + Number(m[2]));
+  }
+  out.execute = executes;
   return out;
 }
 
@@ -243,7 +252,8 @@ export async function neighbours({
   );
   notes.push(
     `neighbours, A busy: CPU of one core, the server ${cpu.server}, A's fleet process ${cpu.fleet}; the server's event loop late (10 ms timer samples) ${pastBounds(loop0.aitbc_event_loop_delay_seconds!, loop1.aitbc_event_loop_delay_seconds!)}; ` +
-      `its units' wait for the SQLite gate ${pastBounds(loop0.aitbc_db_gate_wait_seconds!, loop1.aitbc_db_gate_wait_seconds!)}`,
+      `its units' wait for the SQLite gate ${pastBounds(loop0.aitbc_db_gate_wait_seconds!, loop1.aitbc_db_gate_wait_seconds!)}; ` +
+      `B's executes inside the server (its route's histogram) ${pastBounds(loop0.execute!, loop1.execute!)}`,
   );
   notes.push(
     `priority: the high execute answered in ${p(answers, 50)} ms p50 (max ${p(answers, 100)}); ` +
