@@ -19,8 +19,8 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { json, PostgresSql, sql } from '../../apps/server/src/db/sql.ts';
 import { subtaskInserts } from '../../apps/server/src/work/sql/insert.ts';
-import { resultOf } from './drain.ts';
-import { COMPLETE, claimText, postgresRawLoop, stamp } from './postgres.ts';
+import { type Stream, steadyStream } from '../steady-stream.ts';
+import { claimText, completion, postgresRawLoop, stamp } from './postgres.ts';
 import { OWNER, seedQueue } from './queue.ts';
 
 const FLOOD_FLAG = '--aitbc-raw-flood';
@@ -31,13 +31,6 @@ interface FloodSettings {
   batch: number;
   seconds: number;
   subtasks: number;
-}
-
-export interface Stream {
-  submit: number[];
-  dispatch: number[];
-  /** Submits that failed, and subtasks not claimed within 10 s. */
-  errors: number;
 }
 
 export interface RawNeighbours {
@@ -109,23 +102,8 @@ export async function rawNeighbours(
         const at = performance.now();
         for (const r of rows) claimed.set((JSON.parse(r.payload) as { n: number }).n, at);
         const held = rows.map((r) => ({ id: r.id, leaseId: r.lease_id, executionId: r.execution_id, payload: r.payload }));
-        const results = held.map(resultOf);
         // Completed on a connection of its own while the next claim goes out, as createWorker posts its results.
-        completing.push(
-          pool
-            .query({
-              name: 'raw_neighbours_complete',
-              text: COMPLETE,
-              values: [
-                held.map((h) => h.id),
-                held.map((h) => h.leaseId),
-                results.map((r) => r.result),
-                results.map((r) => r.resultKey),
-                stamp(new Date()),
-              ],
-            })
-            .catch(() => void completeFailures++),
-        );
+        completing.push(pool.query(completion('raw_neighbours_complete', held)).catch(() => void completeFailures++));
       }
     }
   }
@@ -166,36 +144,8 @@ export async function rawNeighbours(
   }
 
   let n = 0;
-  async function stream(secs: number): Promise<Stream> {
-    const out: Stream = { submit: [], dispatch: [], errors: 0 };
-    const pending: Promise<void>[] = [];
-    const t0 = performance.now();
-    for (let i = 0; i < secs * rate; i++) {
-      const due = t0 + (i * 1000) / rate;
-      if (due > performance.now()) await sleep(due - performance.now());
-      const id = n++;
-      pending.push(
-        (async () => {
-          const sent = performance.now();
-          try {
-            await submit(id);
-          } catch {
-            out.errors++;
-            return;
-          }
-          out.submit.push(performance.now() - sent);
-          notify();
-          const deadline = performance.now() + 10_000;
-          while (!claimed.has(id) && performance.now() < deadline) await sleep(1);
-          const at = claimed.get(id);
-          if (at === undefined) out.errors++;
-          else out.dispatch.push(at - sent);
-        })(),
-      );
-    }
-    await Promise.all(pending);
-    return out;
-  }
+  const stream = (secs: number): Promise<Stream> =>
+    steadyStream(secs, rate, { nextId: () => n++, submit, started: claimed, submitted: notify });
 
   const working = worker();
   try {

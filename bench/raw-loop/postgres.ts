@@ -34,7 +34,7 @@ export const claimText = (batch: number) => `
   )
   SELECT "id", "lease_id", "execution_id", "payload"::text AS "payload" FROM leased`;
 
-export const COMPLETE = `
+const COMPLETE = `
   WITH done AS (
     UPDATE "subtasks" s SET "status" = 'completed', "result" = d."result"::jsonb, "result_key" = d."result_key",
       "completed_at" = $5::timestamp, "lease_expires_at" = NULL, "error" = NULL, "updated_at" = $5::timestamp
@@ -47,6 +47,22 @@ export const COMPLETE = `
     ON CONFLICT ("execution_id", "shard") DO UPDATE SET "decided" = "execution_progress"."decided" + EXCLUDED."decided"
   )
   SELECT count(*)::int AS "completed" FROM done`;
+
+/** The completion of `held` as one named statement (COMPLETE), its results echoing their payloads. */
+export function completion(name: string, held: Held[]): pg.QueryConfig {
+  const results = held.map(resultOf);
+  return {
+    name,
+    text: COMPLETE,
+    values: [
+      held.map((h) => h.id),
+      held.map((h) => h.leaseId),
+      results.map((r) => r.result),
+      results.map((r) => r.resultKey),
+      stamp(new Date()),
+    ],
+  };
+}
 
 export interface RawLoopRun extends Drained {
   state: QueueState;
@@ -88,18 +104,7 @@ export async function postgresRawLoop(
           return rows.map((r) => ({ id: r.id, leaseId: r.lease_id, executionId: r.execution_id, payload: r.payload }));
         },
         async (_loop, held: Held[]) => {
-          const results = held.map(resultOf);
-          const { rows } = await pool.query<{ completed: number }>({
-            name: 'raw_complete',
-            text: COMPLETE,
-            values: [
-              held.map((h) => h.id),
-              held.map((h) => h.leaseId),
-              results.map((r) => r.result),
-              results.map((r) => r.resultKey),
-              stamp(new Date()),
-            ],
-          });
+          const { rows } = await pool.query<{ completed: number }>(completion('raw_complete', held));
           return rows[0]!.completed;
         },
       ),

@@ -18,6 +18,7 @@ import { createWorker } from '../../packages/client/src/index.ts';
 import { type Call, call } from '../api.ts';
 import { cpuSeconds, peakRss } from '../processes.ts';
 import type { Row } from '../row.ts';
+import { type Stream, steadyStream } from '../steady-stream.ts';
 import { migrateDatabase } from '../../apps/server/src/db/migrate.ts';
 import { createScratchDatabase } from '../../apps/server/src/db/scratch-database.ts';
 import { rawNeighbours } from '../raw-loop/neighbours.ts';
@@ -44,12 +45,6 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 const round = (n: number) => Math.round(n * 100) / 100;
-
-interface Stream {
-  request: number[];
-  dispatch: number[];
-  errors: number;
-}
 
 /** The server's event-loop delay and SQLite gate wait histograms (cumulative bucket counts by `le`), from /metrics. */
 async function serverHistograms(base: string, adminKey: string): Promise<Record<string, Map<string, number>>> {
@@ -111,35 +106,12 @@ export async function neighbours({
 
   let n = 0;
   /** B submits RATE executions a second for `secs`; each is timed to its 202 and to its handler starting. */
-  async function bStream(secs: number): Promise<Stream> {
-    const out: Stream = { request: [], dispatch: [], errors: 0 };
-    const pending: Promise<void>[] = [];
-    const t0 = performance.now();
-    for (let i = 0; i < secs * RATE; i++) {
-      const due = t0 + (i * 1000) / RATE;
-      if (due > performance.now()) await sleep(due - performance.now());
-      const id = n++;
-      pending.push(
-        (async () => {
-          const sent = performance.now();
-          try {
-            await call(base, bKey, 'POST', `/api/v1/agents/networks/${bNetwork.id}/execute`, { task: { n: id } });
-          } catch {
-            out.errors++;
-            return;
-          }
-          out.request.push(performance.now() - sent);
-          const deadline = performance.now() + 10_000;
-          while (!started.has(id) && performance.now() < deadline) await sleep(1);
-          const at = started.get(id);
-          if (at === undefined) out.errors++;
-          else out.dispatch.push(at - sent);
-        })(),
-      );
-    }
-    await Promise.all(pending);
-    return out;
-  }
+  const bStream = (secs: number): Promise<Stream> =>
+    steadyStream(secs, RATE, {
+      nextId: () => n++,
+      submit: (id) => call(base, bKey, 'POST', `/api/v1/agents/networks/${bNetwork.id}/execute`, { task: { n: id } }),
+      started,
+    });
 
   const idle = await bStream(seconds);
 
@@ -285,7 +257,7 @@ async function rawBaseline(ctx: BenchContext): Promise<void> {
     ] as const) {
       for (const [what, xs, errors] of [
         ['dispatch (submit → claimed)', s.dispatch, s.errors + (when === 'A busy' ? r.completeFailures : 0)],
-        ['submit', s.submit, 0],
+        ['submit', s.request, 0],
       ] as const)
         ctx.rows.push({
           scenario: `neighbours, PostgreSQL alone (no server): B's ${what}, ${when}`,
@@ -302,8 +274,8 @@ async function rawBaseline(ctx: BenchContext): Promise<void> {
     const ratio = (busy: number[], idle: number[]) => (p(busy, 99) / Math.max(0.01, p(idle, 99))).toFixed(2);
     ctx.notes.push(
       `neighbours, PostgreSQL alone: B's dispatch p99 ${p(r.busy.dispatch, 99)} ms with A's raw flood busy, ${p(r.idle.dispatch, 99)} ms idle ` +
-        `(${ratio(r.busy.dispatch, r.idle.dispatch)}×); B's submit p99 ${p(r.busy.submit, 99)} against ${p(r.idle.submit, 99)} ms ` +
-        `(${ratio(r.busy.submit, r.idle.submit)}×); A's 64 raw loops completed ${r.floodCompleted} subtasks in ${r.floodSeconds.toFixed(1)} s meanwhile; ${r.completeFailures} of B's completions failed`,
+        `(${ratio(r.busy.dispatch, r.idle.dispatch)}×); B's submit p99 ${p(r.busy.request, 99)} against ${p(r.idle.request, 99)} ms ` +
+        `(${ratio(r.busy.request, r.idle.request)}×); A's 64 raw loops completed ${r.floodCompleted} subtasks in ${r.floodSeconds.toFixed(1)} s meanwhile; ${r.completeFailures} of B's completions failed`,
     );
   } finally {
     await scratch.drop();
