@@ -49,7 +49,7 @@ export function whenListening(child: ChildProcess, timeoutMs = 30_000): Promise<
 /** What `pnpm start` runs: the bundle `pnpm build` compiles, with the heap limit it sets. */
 export const compiledServer = {
   bin: fileURLToPath(new URL('../../dist/aitbc-server.mjs', import.meta.url)),
-  nodeArgs: ['--max-old-space-size=192'],
+  nodeArgs: ['--max-old-space-size=192', '--max-semi-space-size=8'],
 };
 
 /** Starts `aitbc-server` (by default from source) with these environment overrides (PORT 0 unless given) and waits for it. */
