@@ -19,16 +19,6 @@ import { changed, idsByKind } from './views.ts';
 const WAKE_CHUNK = 150;
 
 /**
- * Take a held or assigned replica away from its assignee: to another one
- * by the parent's rules, or to failed once it has had max_attempts claims
- * that failed or expired (or nobody can take it, or its worker said
- * retrying cannot help). A
- * failed attempt waits out the parent's retry backoff first (pending until
- * then; the sweep hands it on: handOnDue). `from` is the state the caller
- * saw; nothing happens unless it still holds. A held lease's attempt ends
- * as `ended`, with `error`. Call with the parent locked.
- */
-/**
  * A subtask's claims that count toward max_attempts: all of them but those given back (`cancelled`). The attempts
  * are read only when the claims alone would use every attempt up (rarely: a subtask failing for good, or one given
  * back before).
@@ -39,6 +29,16 @@ async function attemptsUsed(w: EngineState, tx: Tx, s: SubtaskRow): Promise<numb
   return s.attempts - attempts.filter((a) => !a.backup && a.outcome === 'cancelled').length;
 }
 
+/**
+ * Take a held or assigned replica away from its assignee: to another one
+ * by the parent's rules, or to failed once it has had max_attempts claims
+ * that failed or expired (or nobody can take it, or its worker said
+ * retrying cannot help). A
+ * failed attempt waits out the parent's retry backoff first (pending until
+ * then; the sweep hands it on: handOnDue). `from` is the state the caller
+ * saw; nothing happens unless it still holds. A held lease's attempt ends
+ * as `ended`, with `error`. Call with the parent locked.
+ */
 export async function release(
   w: EngineState,
   tx: Tx,
@@ -60,8 +60,9 @@ export async function release(
   }
   // A lease given back (`cancelled`: its member left, its host was quarantined) is not the work's failure: neither it
   // nor any given back before uses up the subtask's attempts, so members leaving cannot fail a task they never ran.
-  const used = from.status === 'leased' && ended !== 'cancelled' ? await attemptsUsed(w, tx, s) : 0;
-  const exhausted = from.status === 'leased' && ended !== 'cancelled' && (used >= s.maxAttempts || !retryable);
+  const counts = from.status === 'leased' && ended !== 'cancelled';
+  const used = counts ? await attemptsUsed(w, tx, s) : 0;
+  const exhausted = counts && (used >= s.maxAttempts || !retryable);
   const next = exhausted ? null : await parent.reassign(tx, s, s.assigneeId ? [s.assigneeId] : [], now);
   const failure = exhausted
     ? `${error ?? 'failed'} (${retryable ? '' : 'not retryable; '}attempt ${used} of ${s.maxAttempts})`
@@ -197,11 +198,9 @@ export async function enqueue(
   urgent = false,
   leading?: Query,
 ): Promise<void> {
-  if (rows.length === 0) {
-    if (leading) await w.deps.sql.insertSubtasks(tx.sql, rows, now, leading);
-    return;
-  }
+  // With no rows, `leading` (a parent's own row) is still written.
   await w.deps.sql.insertSubtasks(tx.sql, rows, now, leading);
+  if (rows.length === 0) return;
   const woken = [...rows.map((r) => r.assigneeId), ...alsoWake];
   // A new parent: those it wakes read their open parents again.
   tx.afterCommit(() => {
