@@ -18,6 +18,7 @@ import { createWorker } from '../../packages/client/src/index.ts';
 import { type Call, call } from '../api.ts';
 import { cpuSeconds, peakRss } from '../processes.ts';
 import type { Row } from '../row.ts';
+import { percentile, round } from '../stats.ts';
 import { type Stream, steadyStream } from '../steady-stream.ts';
 import { migrateDatabase } from '../../apps/server/src/db/migrate.ts';
 import { createScratchDatabase } from '../../apps/server/src/db/scratch-database.ts';
@@ -40,11 +41,16 @@ const A_CONCURRENCY = 4;
 /** B's executions a second. */
 const RATE = 20;
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-const round = (n: number) => Math.round(n * 100) / 100;
+/** The `q`th percentile of `xs` (ms), to two decimals. */
+const p = (xs: number[], q: number) =>
+  round(
+    percentile(
+      [...xs].sort((a, b) => a - b),
+      q,
+    ),
+  );
+/** How many times the idle p99 the busy one is. */
+const ratio = (busy: number[], idle: number[]) => (p(busy, 99) / Math.max(0.01, p(idle, 99))).toFixed(2);
 
 /** The server's event-loop delay and SQLite gate wait histograms (cumulative bucket counts by `le`), from /metrics. */
 async function serverHistograms(base: string, adminKey: string): Promise<Record<string, Map<string, number>>> {
@@ -170,13 +176,6 @@ export async function neighbours({
 
   const rows: Row[] = [];
   const notes: string[] = [];
-  const p = (xs: number[], q: number) =>
-    round(
-      percentile(
-        [...xs].sort((a, b) => a - b),
-        q,
-      ),
-    );
   for (const [when, s] of [
     ['A idle', idle],
     ['A busy', busy],
@@ -218,8 +217,8 @@ export async function neighbours({
     peakRssMiB: peakRss(),
   });
   notes.push(
-    `neighbours: B's dispatch p99 ${p(busy.dispatch, 99)} ms with A busy, ${p(idle.dispatch, 99)} ms with A idle (${(p(busy.dispatch, 99) / Math.max(0.01, p(idle.dispatch, 99))).toFixed(2)}×); ` +
-      `B's request p99 ${p(busy.request, 99)} ms against ${p(idle.request, 99)} ms (${(p(busy.request, 99) / Math.max(0.01, p(idle.request, 99))).toFixed(2)}×); ` +
+    `neighbours: B's dispatch p99 ${p(busy.dispatch, 99)} ms with A busy, ${p(idle.dispatch, 99)} ms with A idle (${ratio(busy.dispatch, idle.dispatch)}×); ` +
+      `B's request p99 ${p(busy.request, 99)} ms against ${p(idle.request, 99)} ms (${ratio(busy.request, idle.request)}×); ` +
       `A completed ${aDone} subtasks meanwhile (${A_AGENTS} workers × ${A_CONCURRENCY})`,
   );
   notes.push(
@@ -244,13 +243,6 @@ async function rawBaseline(ctx: BenchContext): Promise<void> {
   try {
     await migrateDatabase({ provider: 'postgresql', url: scratch.url });
     const r = await rawNeighbours(scratch.url, { seconds: quick ? 3 : 15, rate: RATE, flood: quick ? 5_000 : 100_000 });
-    const p = (xs: number[], q: number) =>
-      round(
-        percentile(
-          [...xs].sort((a, b) => a - b),
-          q,
-        ),
-      );
     for (const [when, s] of [
       ['A idle', r.idle],
       ['A busy', r.busy],
@@ -271,7 +263,6 @@ async function rawBaseline(ctx: BenchContext): Promise<void> {
           peakRssMiB: 0,
         });
     }
-    const ratio = (busy: number[], idle: number[]) => (p(busy, 99) / Math.max(0.01, p(idle, 99))).toFixed(2);
     ctx.notes.push(
       `neighbours, PostgreSQL alone: B's dispatch p99 ${p(r.busy.dispatch, 99)} ms with A's raw flood busy, ${p(r.idle.dispatch, 99)} ms idle ` +
         `(${ratio(r.busy.dispatch, r.idle.dispatch)}×); B's submit p99 ${p(r.busy.request, 99)} against ${p(r.idle.request, 99)} ms ` +
