@@ -21,7 +21,7 @@ import { json, PostgresSql, sql } from '../../apps/server/src/db/sql.ts';
 import { subtaskInserts } from '../../apps/server/src/work/sql/insert.ts';
 import { type Stream, steadyStream } from '../steady-stream.ts';
 import { claimText, completion, postgresRawLoop, stamp } from './postgres.ts';
-import { OWNER, seedQueue } from './queue.ts';
+import { OWNER, queuedSubtask, seedQueue } from './queue.ts';
 
 const FLOOD_FLAG = '--aitbc-raw-flood';
 
@@ -112,30 +112,7 @@ export async function rawNeighbours(
   async function submit(n: number): Promise<void> {
     const now = new Date();
     const executionId = randomUUID();
-    const [insert] = subtaskInserts(
-      [
-        {
-          id: randomUUID(),
-          ownerId: OWNER,
-          networkId,
-          executionId,
-          coordinationId: null,
-          swarmId: null,
-          seq: 0,
-          replica: 0,
-          payload: { n },
-          requires: null,
-          priorityRank: 1,
-          assigneeId: agent,
-          claimBy: new Date(now.getTime() + 3600_000),
-          maxAttempts: 3,
-          leaseSeconds: 30,
-          maxAttemptSeconds: 3600,
-          createdAt: now,
-        },
-      ],
-      now,
-    );
+    const [insert] = subtaskInserts([queuedSubtask({ networkId, executionId, seq: 0, payload: { n }, assigneeId: agent }, now)], now);
     await db.run(sql`
       WITH "created" AS (
         INSERT INTO "agent_network_executions" ("id", "network_id", "owner_id", "task", "priority", "status", "subtask_count", "created_at", "updated_at")

@@ -20,6 +20,28 @@ export interface Queue {
   networkId: string;
 }
 
+/** One subtask of the raw loops' network, assigned, as the server's insert takes it (one replica, three attempts). */
+export function queuedSubtask(
+  of: { networkId: string; executionId: string; seq: number; payload: unknown; assigneeId: string },
+  now: Date,
+): NewSubtask {
+  return {
+    ...of,
+    id: randomUUID(),
+    ownerId: OWNER,
+    coordinationId: null,
+    swarmId: null,
+    replica: 0,
+    requires: null,
+    priorityRank: 1,
+    claimBy: new Date(now.getTime() + CLAIM_TIMEOUT_SECONDS * 1000),
+    maxAttempts: 3,
+    leaseSeconds: 30,
+    maxAttemptSeconds: 3600,
+    createdAt: now,
+  };
+}
+
 /** `subtasks` subtasks in executions of 1,000, assigned round-robin over `loops` new agents. */
 export async function seedQueue(db: Sql, loops: number, subtasks: number): Promise<Queue> {
   const now = new Date();
@@ -36,25 +58,9 @@ export async function seedQueue(db: Sql, loops: number, subtasks: number): Promi
     await db.run(sql`
       INSERT INTO "agent_network_executions" ("id", "network_id", "owner_id", "task", "priority", "status", "subtask_count", "started_at", "created_at", "updated_at")
       VALUES (${executionId}, ${networkId}, ${OWNER}, ${json({ subtasks: count })}, 'normal', 'running', ${count}, ${now}, ${now}, ${now})`);
-    const rows: NewSubtask[] = Array.from({ length: count }, (_, seq) => ({
-      id: randomUUID(),
-      ownerId: OWNER,
-      networkId,
-      executionId,
-      coordinationId: null,
-      swarmId: null,
-      seq,
-      replica: 0,
-      payload: first + seq,
-      requires: null,
-      priorityRank: 1,
-      assigneeId: assignees[(first + seq) % loops]!,
-      claimBy: new Date(now.getTime() + CLAIM_TIMEOUT_SECONDS * 1000),
-      maxAttempts: 3,
-      leaseSeconds: 30,
-      maxAttemptSeconds: 3600,
-      createdAt: now,
-    }));
+    const rows = Array.from({ length: count }, (_, seq) =>
+      queuedSubtask({ networkId, executionId, seq, payload: first + seq, assigneeId: assignees[(first + seq) % loops]! }, now),
+    );
     await insertSubtasks(db, rows, now);
   }
   return { assignees, executionIds, networkId };
