@@ -14,7 +14,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createWorker } from '../../packages/client/src/index.ts';
+import { createClient, createWorker } from '../../packages/client/src/index.ts';
 import { type Call, call } from '../api.ts';
 import { cpuSeconds, peakRss } from '../processes.ts';
 import type { Row } from '../row.ts';
@@ -100,9 +100,20 @@ export async function neighbours({
   const bAgent = await call<{ id: string }>(base, bKey, 'POST', '/api/v1/agents', { name: 'b-1' });
   const bNetwork = await call<{ id: string }>(base, bKey, 'POST', '/api/v1/agents/networks', { name: 'b', agents: [bAgent.id] });
   const started = new Map<number, number>();
+  // B's worker's own requests, timed by kind (its claims that brought work, its results), while `timing` is on.
+  const bCalls = { timing: false, claims: [] as number[], results: [] as number[] };
+  const timedFetch: typeof fetch = async (input, init) => {
+    const sent = performance.now();
+    const response = await fetch(input, init);
+    if (!bCalls.timing) return response;
+    const url = String(input instanceof Request ? input.url : input);
+    const body = await response.clone().text();
+    if (url.includes('work.claims') && body.includes('"lease_id"')) bCalls.claims.push(performance.now() - sent);
+    else if (url.includes('work.results')) bCalls.results.push(performance.now() - sent);
+    return response;
+  };
   const bWorker = createWorker({
-    url: base,
-    apiKey: bKey,
+    client: createClient({ url: base, apiKey: bKey, fetch: timedFetch }),
     agent: bAgent.id,
     waitSeconds: 30,
     handler: (payload) => void started.set((payload as { n: number }).n, performance.now()),
@@ -143,7 +154,9 @@ export async function neighbours({
   await sleep(1000);
   const loop0 = await serverHistograms(base, adminKey);
   const cpu0 = { server: cpuSeconds(serverPid), fleet: cpuSeconds(fleet.pid), at: performance.now() };
+  bCalls.timing = true;
   const busy = await bStream(seconds);
+  bCalls.timing = false;
   const cpuShare = (pid: number, from: number) =>
     `${Math.round((100 * (cpuSeconds(pid) - from)) / ((performance.now() - cpu0.at) / 1000))}%`;
   const cpu = { server: cpuShare(serverPid, cpu0.server), fleet: cpuShare(fleet.pid, cpu0.fleet) };
@@ -224,7 +237,9 @@ export async function neighbours({
   notes.push(
     `neighbours, A busy: CPU of one core, the server ${cpu.server}, A's fleet process ${cpu.fleet}; the server's event loop late (10 ms timer samples) ${pastBounds(loop0.aitbc_event_loop_delay_seconds!, loop1.aitbc_event_loop_delay_seconds!)}; ` +
       `its units' wait for the SQLite gate ${pastBounds(loop0.aitbc_db_gate_wait_seconds!, loop1.aitbc_db_gate_wait_seconds!)}; ` +
-      `B's executes inside the server (its route's histogram) ${pastBounds(loop0.execute!, loop1.execute!)}`,
+      `B's executes inside the server (its route's histogram) ${pastBounds(loop0.execute!, loop1.execute!)}; ` +
+      `B's worker's claims that brought work p50 ${p(bCalls.claims, 50)} ms, p99 ${p(bCalls.claims, 99)} (${bCalls.claims.length}), ` +
+      `its results p50 ${p(bCalls.results, 50)} ms, p99 ${p(bCalls.results, 99)} (${bCalls.results.length})`,
   );
   notes.push(
     `priority: the high execute answered in ${p(answers, 50)} ms p50 (max ${p(answers, 100)}); ` +
