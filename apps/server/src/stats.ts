@@ -23,7 +23,7 @@ export function executionStarted(networkId: string, rrCursor: number, now: Date)
 }
 
 /** An execution finished; `createdAt` gives its time from submission to completion. */
-export async function executionEnded(
+export function executionEnded(
   tx: Db,
   networkId: string,
   status: 'completed' | 'failed' | 'cancelled',
@@ -31,11 +31,29 @@ export async function executionEnded(
   now: Date,
 ): Promise<void> {
   const completed = status === 'completed' ? 1 : 0;
+  return executionsEndedBy(
+    tx,
+    networkId,
+    { ended: 1, completed, failed: status === 'failed' ? 1 : 0, seconds: completed ? seconds(createdAt, now) : 0 },
+    now,
+  );
+}
+
+/** `count` executions of one network completed together, `executionSeconds` their times from submission summed. */
+export function executionsCompleted(tx: Db, networkId: string, count: number, executionSeconds: number, now: Date): Promise<void> {
+  return executionsEndedBy(tx, networkId, { ended: count, completed: count, failed: 0, seconds: executionSeconds }, now);
+}
+
+async function executionsEndedBy(
+  tx: Db,
+  networkId: string,
+  n: { ended: number; completed: number; failed: number; seconds: number },
+  now: Date,
+): Promise<void> {
   await tx.sql.run(sql`
-    UPDATE "agent_networks" SET "live_executions" = "live_executions" - 1, "last_activity_at" = ${now}, "updated_at" = ${now},
-      "executions_completed" = "executions_completed" + ${completed},
-      "execution_seconds" = "execution_seconds" + ${completed ? seconds(createdAt, now) : 0},
-      "executions_failed" = "executions_failed" + ${status === 'failed' ? 1 : 0}
+    UPDATE "agent_networks" SET "live_executions" = "live_executions" - ${n.ended}, "last_activity_at" = ${now}, "updated_at" = ${now},
+      "executions_completed" = "executions_completed" + ${n.completed}, "execution_seconds" = "execution_seconds" + ${n.seconds},
+      "executions_failed" = "executions_failed" + ${n.failed}
     WHERE "id" = ${networkId}`);
 }
 

@@ -9,6 +9,7 @@ import type { ServerEvent } from '../src/events.ts';
 import { type RunningServer, startServer } from '../src/server.ts';
 import { databaseKinds } from './support/databases.ts';
 import { restClient } from './support/http.ts';
+import { recountAggregates } from './support/recount.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 import { eventually, sleep } from './support/waiting.ts';
 
@@ -166,6 +167,41 @@ describe.skipIf(!databaseKinds.includes('postgresql'))('two instances on one Pos
     expect(attempts.map((t) => t.outcome)).toEqual(['expired']);
     const status = (await onA('GET', `/api/v1/agents/networks/${network.id}/status`)).body;
     expect(status.performance_metrics.agents.find((s: any) => s.name === 'sleepy')).toMatchObject({ expired: 1 });
+  });
+
+  it('executions whose last results arrive at both instances at once are each completed once, with their results', async () => {
+    const agent = (await onA('POST', '/api/v1/agents', { name: 'halves' })).body;
+    const network = (await onA('POST', '/api/v1/agents/networks', { name: 'halves', agents: [agent.id], claim_timeout_seconds: 3600 }))
+      .body;
+    const executions: string[] = [];
+    for (let i = 0; i < 40; i++)
+      executions.push(
+        (await onA('POST', `/api/v1/agents/networks/${network.id}/execute`, { task: { items: [i, 1], chunk_size: 1, reduce: 'sum' } })).body
+          .id,
+      );
+    const claimed = (await onA('POST', `/api/v1/agents/${agent.id}/claims`, { max: 100 })).body.subtasks as any[];
+    expect(claimed).toHaveLength(80);
+    const half = (seq: number) => ({
+      results: claimed
+        .filter((s) => s.seq === seq)
+        .map((s) => ({ subtask_id: s.subtask_id, lease_id: s.lease_id, result: s.payload.items[0] })),
+    });
+    // Each execution's first subtask through A and its second through B, at once: both instances check them.
+    const [ra, rb] = await Promise.all([
+      onA('POST', '/api/v1/subtasks/results', half(0)),
+      onB('POST', '/api/v1/subtasks/results', half(1)),
+    ]);
+    expect([ra.body.recorded, rb.body.recorded]).toEqual([40, 40]);
+    for (const [i, id] of executions.entries()) {
+      const view = await eventually(async () => {
+        const v = (await onB('GET', `/api/v1/agents/networks/${network.id}/executions/${id}`)).body;
+        return v.status === 'completed' ? v : undefined;
+      });
+      expect(view.results.reduced).toBe(i + 1);
+    }
+    const status = (await onA('GET', `/api/v1/agents/networks/${network.id}/status`)).body;
+    expect(status).toMatchObject({ active_tasks: 0, total_executions: 40 });
+    expect(await recountAggregates(a.server.db)).toEqual([]);
   });
 
   it('work done through one instance is heard on the other (LISTEN/NOTIFY)', async () => {

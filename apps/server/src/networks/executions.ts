@@ -3,12 +3,10 @@ import {
   type VerificationSettings,
   type CoordinationStrategy,
   decideReplicas,
-  executionResults,
   finishesSooner,
   type ExecutionView,
   isCapable,
   isReplicated,
-  type NetworkTask,
   type ReplicaOutcome,
   replicaPolicy,
 } from '@aitbc/core';
@@ -35,10 +33,11 @@ import type { DecidingAlone } from '../work/sql/decide.ts';
 import { openLoad } from '../work/open-work.ts';
 import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import { agentHosts, loadCandidates, meanTaskSeconds } from './candidates.ts';
+import { completeDecided } from './completion.ts';
 import { executionsDecidingAlone } from './deciding-alone.ts';
 import { addCopies, countDecided } from './copies.ts';
 import { recordDeadLetter } from './dead-letters.ts';
-import { executionPolicy, VerifiedExecutions, verifiedResults } from './verified.ts';
+import { executionPolicy, VerifiedExecutions } from './verified.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, toExecutionView } from './views.ts';
 import { quarantinedAmong } from '../verification/records.ts';
 import { later } from '../clock.ts';
@@ -342,46 +341,17 @@ export class ExecutionParent implements WorkParent {
           AND e."subtask_count" <= (SELECT COALESCE(SUM(p."decided"), 0) FROM "execution_progress" p WHERE p."execution_id" = e."id")
         LIMIT 100`),
     );
-    for (const { id } of stranded) await this.finishIfDone(db, id, now);
+    await this.finishIfDone(
+      db,
+      stranded.map((e) => e.id),
+      now,
+    );
     return { finished: stranded.length };
   }
 
-  /** Every subtask decided: aggregate the results in task order, reduce when the task asks, and complete. */
-  async finishIfDone(db: Database, executionId: string, now: Date): Promise<string | undefined> {
-    const state = await db.run((_, q) =>
-      q.one<{ status: string; subtask_count: number; decided: number }>(sql`
-        SELECT "status", "subtask_count", (SELECT COALESCE(SUM("decided"), 0) FROM "execution_progress" WHERE "execution_id" = ${executionId}) AS "decided"
-        FROM "agent_network_executions" WHERE "id" = ${executionId}`),
-    );
-    if (!state || isFinished(state.status) || Number(state.decided) < Number(state.subtask_count)) return state?.status;
-    return db.transaction(async (tx): Promise<string | undefined> => {
-      const execution = await lockExecution(tx, executionId, now);
-      if (!execution) return undefined;
-      const reduce = (execution.task as NetworkTask).reduce ?? null;
-      let results: ReturnType<typeof executionResults>;
-      if (executionPolicy(execution.verification)) {
-        // A subtask reopened (its host caught) since the count above is not decided: read the count again under the lock.
-        if ((await decidedCounts(tx, [executionId])).get(executionId)! < execution.subtaskCount) return execution.status;
-        results = await verifiedResults(tx, executionId, reduce);
-      } else {
-        const accepted = await tx.sql.all<{ result: unknown }>(
-          sql`SELECT "result" FROM "subtasks" WHERE "execution_id" = ${executionId} AND "accepted" = ${true} ORDER BY "seq"`,
-        );
-        results = executionResults(
-          accepted.map((s) => fromJson(s.result)),
-          reduce,
-        );
-      }
-      await tx.agentNetworkExecution.update({
-        where: { id: executionId },
-        data: { status: 'completed', completedAt: now, results: results as object },
-      });
-      await executionEnded(tx, execution.networkId, 'completed', execution.createdAt, now);
-      tx.afterCommit(() =>
-        this.work.announce({ owner_id: execution.ownerId, network_id: execution.networkId, execution_id: execution.id }),
-      );
-      return 'completed';
-    });
+  /** Those of these executions whose subtasks are all decided: completed, their results aggregated (completion.ts). */
+  finishIfDone(db: Database, ids: string[], now: Date): Promise<Map<string, string>> {
+    return completeDecided(db, ids, now, (e) => this.work.announce({ owner_id: e.ownerId, network_id: e.networkId, execution_id: e.id }));
   }
 
   /** The live executions of the agent's networks that let it take others' work (README "Stragglers"). */

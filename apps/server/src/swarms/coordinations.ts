@@ -390,8 +390,8 @@ export class CoordinationParent implements WorkParent {
   }
 
   /** A task is decided in the transaction that settles its last work (under its lock): nothing is left for later. */
-  async finishIfDone(_db: Database, _id: string, _now: Date): Promise<string | undefined> {
-    return undefined;
+  async finishIfDone(_db: Database, _ids: string[], _now: Date): Promise<Map<string, string>> {
+    return new Map();
   }
 
   /**

@@ -78,9 +78,9 @@ export interface WorkParent {
    * the parent if everything is decided. Done after commit because, on
    * PostgreSQL, two transactions settling the last two subtasks at once
    * each see the other's as still open; the later commit sees both.
-   * Returns the parent's status as the check left it (undefined: not known).
+   * Many at once (one read, one transaction): the parent's status as the check left it, by id (absent: not known).
    */
-  finishIfDone(db: Database, id: string, now: Date): Promise<string | undefined>;
+  finishIfDone(db: Database, ids: string[], now: Date): Promise<Map<string, string>>;
   /** The live parents whose work `who` (an agent or a member) may take from other assignees (`only`: of these). */
   openTo(db: Sql, ownerId: string, who: string, now: Date, only?: string[]): Promise<OpenParent[]>;
   /** Of these subtasks of `open` parents, those `who` may take: capabilities, and (centralized) whether it would finish sooner. */

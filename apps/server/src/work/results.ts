@@ -278,9 +278,9 @@ async function outcomesCommitted(
     if (of) touched.set(of.id, { kind: of.kind, row: s });
   }
   if (touched.size > 0) {
-    for (const [id, { kind }] of touched) {
-      const status = await finishIfDone(w, kind, id);
-      if (status !== undefined) known?.parents.set(id, status);
+    for (const kind of new Set([...touched.values()].map((t) => t.kind))) {
+      const ids = [...touched].filter(([, t]) => t.kind === kind).map(([id]) => id);
+      for (const [id, status] of await finishIfDone(w, ownerId, kind, ids)) if (status !== undefined) known?.parents.set(id, status);
     }
     await changed(
       w,

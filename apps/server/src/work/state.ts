@@ -71,8 +71,6 @@ export class EngineState {
   readonly runs = new Map<string, { until: number; runs: SubtaskRun[] }>();
   /** Parents whose work any of their assignees takes first, and until when (see urgent.ts). */
   readonly urgent = new Map<string, UrgentParent>();
-  /** Parents being checked for being done, and whether another check was asked for meanwhile (see finishing.ts). */
-  readonly finishing = new Map<string, { again: boolean; done: Promise<string | undefined> }>();
 
   readonly tracing: Tracing;
 
