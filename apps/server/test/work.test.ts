@@ -143,10 +143,10 @@ describe.each(databaseKinds)('the work protocol on %s', (kind) => {
       results: got.map((s) => ({ subtask_id: s.subtask_id, lease_id: s.lease_id, result: s.payload.items[0] + s.payload.items[1] })),
     });
     expect(r.body.recorded).toBe(60);
-    // Completing them: one read of the executions' progress and one transaction for all 60, not one each (before:
-    // 361 statements on PostgreSQL, 542 on SQLite). On PostgreSQL the results are decided in one statement too; SQLite's
-    // decide path still counts each execution's progress and attempts on its own (three statements each).
-    expect(statementCounter.total - before).toBeLessThan(kind === 'sqlite' ? 4 * 60 : 30);
+    // One decide statement (PostgreSQL) or transaction (SQLite) for the 60 results, one read of the executions'
+    // progress and one transaction completing all 60: before, each execution was counted and completed on its own
+    // (361 statements on PostgreSQL, 542 on SQLite; now 6 and 10).
+    expect(statementCounter.total - before).toBeLessThan(20);
     for (const [i, e] of executions.entries()) {
       const view = (await call('GET', `/api/v1/agents/networks/${n}/executions/${e.id}`)).body;
       expect(view.status).toBe('completed');

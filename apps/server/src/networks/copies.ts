@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { chooseAgent, type CoordinationStrategy } from '@aitbc/core';
 import { later } from '../clock.ts';
 import type { Tx } from '../db/database.ts';
-import { type Sql, shard, sql } from '../db/sql.ts';
+import { join, type Sql, shard, sql } from '../db/sql.ts';
 import type { WorkEngine } from '../work/engine.ts';
 import type { NewSubtask } from '../work/sql/insert.ts';
 import type { SubtaskRow } from '../work/subtasks.ts';
@@ -16,10 +16,17 @@ import type { NetworkRow } from './views.ts';
 import { doubtedAmong } from '../verification/records.ts';
 
 /** `n` more subtasks of the execution are decided (on this connection's shard); negative when one is reopened. */
-export async function countDecided(db: Sql, executionId: string, n: number): Promise<void> {
+export function countDecided(db: Sql, executionId: string, n: number): Promise<void> {
+  return countDecidedOf(db, new Map([[executionId, n]]));
+}
+
+/** Subtasks decided per execution, in one statement (executions in id order, the order their rows are locked in). */
+export async function countDecidedOf(db: Sql, decided: ReadonlyMap<string, number>): Promise<void> {
+  if (decided.size === 0) return;
+  const rows = [...decided].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, n]) => sql`(${id}, ${shard}, ${n})`);
   await db.run(sql`
-    INSERT INTO "execution_progress" ("execution_id", "shard", "decided") VALUES (${executionId}, ${shard}, ${n})
-    ON CONFLICT ("execution_id", "shard") DO UPDATE SET "decided" = "execution_progress"."decided" + ${n}`);
+    INSERT INTO "execution_progress" ("execution_id", "shard", "decided") VALUES ${join(rows)}
+    ON CONFLICT ("execution_id", "shard") DO UPDATE SET "decided" = "execution_progress"."decided" + excluded."decided"`);
 }
 
 /** A new subtask of an execution, assigned to `agentId` now: its claim window, attempts and lease from the network's settings. */

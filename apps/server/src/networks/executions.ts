@@ -12,7 +12,7 @@ import {
 } from '@aitbc/core';
 import type { PrismaTx } from '../db/client.ts';
 import type { Database, Tx } from '../db/database.ts';
-import { flag, fromJson, inList, shard, type Sql, sql } from '../db/sql.ts';
+import { flag, fromJson, inList, join, shard, type Sql, sql } from '../db/sql.ts';
 import { conflict, type DomainError, notFound } from '../errors.ts';
 import { executionEnded, replicasDecided } from '../stats.ts';
 import type { WorkEngine } from '../work/engine.ts';
@@ -35,7 +35,7 @@ import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import { agentHosts, loadCandidates, meanTaskSeconds } from './candidates.ts';
 import { completeDecided } from './completion.ts';
 import { executionsDecidingAlone } from './deciding-alone.ts';
-import { addCopies, countDecided } from './copies.ts';
+import { addCopies, countDecided, countDecidedOf } from './copies.ts';
 import { recordDeadLetter } from './dead-letters.ts';
 import { executionPolicy, VerifiedExecutions } from './verified.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, toExecutionView } from './views.ts';
@@ -298,34 +298,49 @@ export class ExecutionParent implements WorkParent {
   }
 
   /**
-   * Attempts ended: each agent's counts and task time, and the completions
-   * of this minute (with the latest time, the network's last activity), each
-   * on this connection's shard.
+   * Attempts ended, of many executions at once: each agent's counts and task
+   * time per network, and each network's completions of this minute (with
+   * the latest time, the network's last activity), each on this
+   * connection's shard, in one statement each.
    */
-  async attemptsEnded(tx: Tx, executionId: string, attempts: EndedAttempt[], now: Date): Promise<void> {
-    const networkId = this.networkOf.get(executionId) ?? (await this.network(tx, executionId))?.id;
-    if (!networkId) return;
-    const byAgent = new Map<string, { completed: number; failed: number; expired: number; seconds: number }>();
-    for (const a of attempts) {
-      const n = byAgent.get(a.assigneeId) ?? { completed: 0, failed: 0, expired: 0, seconds: 0 };
-      n[a.outcome]++;
-      n.seconds += a.seconds;
-      byAgent.set(a.assigneeId, n);
+  async attemptsEnded(tx: Tx, ended: ReadonlyMap<string, EndedAttempt[]>, now: Date): Promise<void> {
+    const unknown = [...ended.keys()].filter((id) => !this.networkOf.has(id));
+    if (unknown.length > 0)
+      for (const r of await tx.sql.all<{ id: string; network_id: string }>(
+        sql`SELECT "id", "network_id" FROM "agent_network_executions" WHERE "id" ${inList(unknown)}`,
+      ))
+        this.remember(r.id, r.network_id);
+    const byAgent = new Map<
+      string,
+      { networkId: string; agentId: string; completed: number; failed: number; expired: number; seconds: number }
+    >();
+    const byNetwork = new Map<string, number>();
+    for (const [executionId, attempts] of ended) {
+      const networkId = this.networkOf.get(executionId);
+      if (!networkId) continue;
+      byNetwork.set(networkId, (byNetwork.get(networkId) ?? 0) + attempts.filter((a) => a.outcome === 'completed').length);
+      for (const a of attempts) {
+        const key = `${networkId}\n${a.assigneeId}`;
+        const n = byAgent.get(key) ?? { networkId, agentId: a.assigneeId, completed: 0, failed: 0, expired: 0, seconds: 0 };
+        n[a.outcome]++;
+        n.seconds += a.seconds;
+        byAgent.set(key, n);
+      }
     }
-    for (const [agentId, n] of [...byAgent].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      await tx.sql.run(sql`
-        INSERT INTO "network_agent_stats" ("network_id", "agent_id", "shard", "completed", "failed", "expired", "task_seconds")
-        VALUES (${networkId}, ${agentId}, ${shard}, ${n.completed}, ${n.failed}, ${n.expired}, ${n.seconds})
-        ON CONFLICT ("network_id", "agent_id", "shard") DO UPDATE SET
-          "completed" = "network_agent_stats"."completed" + ${n.completed}, "failed" = "network_agent_stats"."failed" + ${n.failed},
-          "expired" = "network_agent_stats"."expired" + ${n.expired}, "task_seconds" = "network_agent_stats"."task_seconds" + ${n.seconds}`);
-    }
-    const completed = attempts.filter((a) => a.outcome === 'completed').length;
+    if (byNetwork.size === 0) return;
+    const inOrder = <T>(m: Map<string, T>) => [...m].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, v]) => v);
+    await tx.sql.run(sql`
+      INSERT INTO "network_agent_stats" ("network_id", "agent_id", "shard", "completed", "failed", "expired", "task_seconds")
+      VALUES ${join(inOrder(byAgent).map((n) => sql`(${n.networkId}, ${n.agentId}, ${shard}, ${n.completed}, ${n.failed}, ${n.expired}, ${n.seconds})`))}
+      ON CONFLICT ("network_id", "agent_id", "shard") DO UPDATE SET
+        "completed" = "network_agent_stats"."completed" + excluded."completed", "failed" = "network_agent_stats"."failed" + excluded."failed",
+        "expired" = "network_agent_stats"."expired" + excluded."expired", "task_seconds" = "network_agent_stats"."task_seconds" + excluded."task_seconds"`);
+    const minute = Math.floor(now.getTime() / 60_000);
     await tx.sql.run(sql`
       INSERT INTO "network_minutes" ("network_id", "minute", "shard", "completed", "last_at")
-      VALUES (${networkId}, ${Math.floor(now.getTime() / 60_000)}, ${shard}, ${completed}, ${now})
+      VALUES ${join([...byNetwork].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, completed]) => sql`(${id}, ${minute}, ${shard}, ${completed}, ${now})`))}
       ON CONFLICT ("network_id", "minute", "shard") DO UPDATE SET
-        "completed" = "network_minutes"."completed" + ${completed}, "last_at" = ${now}`);
+        "completed" = "network_minutes"."completed" + excluded."completed", "last_at" = excluded."last_at"`);
   }
 
   /**
@@ -417,7 +432,7 @@ export class ExecutionParent implements WorkParent {
       decided: async (tx, rows) => {
         const byExecution = new Map<string, number>();
         for (const s of rows) if (s.executionId) byExecution.set(s.executionId, (byExecution.get(s.executionId) ?? 0) + 1);
-        for (const [id, n] of [...byExecution].sort(([a], [b]) => (a < b ? -1 : 1))) await countDecided(tx.sql, id, n);
+        await countDecidedOf(tx.sql, byExecution);
       },
     };
   }

@@ -378,7 +378,11 @@ export class CoordinationParent implements WorkParent {
     }
   }
 
-  async attemptsEnded(tx: Tx, id: string, attempts: EndedAttempt[]): Promise<void> {
+  async attemptsEnded(tx: Tx, ended: ReadonlyMap<string, EndedAttempt[]>): Promise<void> {
+    for (const [id, attempts] of ended) await this.attemptsEndedOf(tx, id, attempts);
+  }
+
+  private async attemptsEndedOf(tx: Tx, id: string, attempts: EndedAttempt[]): Promise<void> {
     const swarmId = (await this.meta(tx.sql, [id], false)).get(id)?.swarmId;
     if (!swarmId) return;
     const count = (outcome: EndedAttempt['outcome']) => attempts.filter((a) => a.outcome === outcome).length;

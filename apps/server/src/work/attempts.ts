@@ -26,7 +26,7 @@ export async function dropBackup(
   return true;
 }
 
-/** Claim attempts ended: each parent counts its own. */
+/** Claim attempts ended: each parent counts its own (each kind's parents in one call). */
 export async function attemptsEnded(
   w: EngineState,
   tx: Tx,
@@ -45,6 +45,8 @@ export async function attemptsEnded(
     byParent.set(of.id, entry);
     entry.attempts.push({ assigneeId: a.assigneeId, outcome, seconds: outcome === 'completed' ? seconds(a.startedAt, now) : 0 });
   }
-  for (const [id, { kind, attempts }] of [...byParent].sort(([a], [b]) => (a < b ? -1 : 1)))
-    await w.parent(kind).attemptsEnded(tx, id, attempts, now);
+  // Each kind's parents in one call, in id order.
+  const sorted = [...byParent].sort(([a], [b]) => (a < b ? -1 : 1));
+  for (const kind of new Set(sorted.map(([, e]) => e.kind)))
+    await w.parent(kind).attemptsEnded(tx, new Map(sorted.filter(([, e]) => e.kind === kind).map(([id, e]) => [id, e.attempts])), now);
 }

@@ -71,8 +71,8 @@ export interface WorkParent {
   reassign(tx: Tx, s: SubtaskRow, avoid: string[], now: Date): Promise<Assignment>;
   /** Replicas that completed, or failed for good: decide what follows (accept, vote, next stage, fail the parent). */
   settle(tx: Tx, id: string, replicas: SubtaskRow[], now: Date): Promise<void>;
-  /** Claim attempts of its subtasks ended: move the parent's counters. */
-  attemptsEnded(tx: Tx, id: string, attempts: EndedAttempt[], now: Date): Promise<void>;
+  /** Claim attempts of their subtasks ended, by parent id (in id order): move the parents' counters. */
+  attemptsEnded(tx: Tx, ended: ReadonlyMap<string, EndedAttempt[]>, now: Date): Promise<void>;
   /**
    * After the transaction that settled some of its work committed: finish
    * the parent if everything is decided. Done after commit because, on
