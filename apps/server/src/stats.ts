@@ -39,9 +39,10 @@ export function executionEnded(
   );
 }
 
-/** `count` executions of one network completed together, `executionSeconds` their times from submission summed. */
-export function executionsCompleted(tx: Db, networkId: string, count: number, executionSeconds: number, now: Date): Promise<void> {
-  return executionsEndedBy(tx, networkId, { ended: count, completed: count, failed: 0, seconds: executionSeconds }, now);
+/** Executions of one network completed together, submitted at `createdAt`. */
+export function executionsCompleted(tx: Db, networkId: string, createdAt: Date[], now: Date): Promise<void> {
+  const total = createdAt.reduce((sum, at) => sum + seconds(at, now), 0);
+  return executionsEndedBy(tx, networkId, { ended: createdAt.length, completed: createdAt.length, failed: 0, seconds: total }, now);
 }
 
 async function executionsEndedBy(

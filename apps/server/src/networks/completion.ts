@@ -2,16 +2,16 @@
  * Executions completed once every subtask is decided (WorkParent.finishIfDone), many in one transaction.
  *
  * One results request can decide the last subtask of many executions at once: a worker draining a stream of
- * one-subtask executions posts them in batches. Completed one at a time, each cost a read and a transaction of seven
- * round trips, and the request waited for all of them in turn: with owner B's stream beside a busy owner A (bench
- * `neighbours`), a results request of 40 took 2.5 s, B's worker ran out of leases meanwhile and its dispatch p50 grew
- * to 3 s. Here a batch costs one read, then one transaction of five statements (the locks, the accepted results, the
+ * one-subtask executions posts them in batches. Completed one at a time, each cost a read and a transaction of its
+ * own, and the request waited for all of them in turn (bench/README, "Results that complete many executions at
+ * once"). Here a batch costs one read, then one transaction of five statements (the locks, the accepted results, the
  * executions' rows, each network's counters, the commit) whatever its size.
  */
 import { executionResults, type NetworkTask } from '@aitbc/core';
 import type { Database, Tx } from '../db/database.ts';
-import { fromJson, inList, join, json, sql, time } from '../db/sql.ts';
+import { fromJson, inList, join, json, type Sql, sql, time } from '../db/sql.ts';
 import { executionsCompleted } from '../stats.ts';
+import { decidedOf } from './copies.ts';
 import { executionPolicy, verifiedResults } from './verified.ts';
 
 /** Executions completed per transaction (two parameters each in the update). */
@@ -41,15 +41,10 @@ export async function completeDecided(
 ): Promise<Map<string, string>> {
   const status = new Map<string, string>();
   if (ids.length === 0) return status;
-  const states = await db.run((_, q) =>
-    q.all<{ id: string; status: string; subtask_count: unknown; decided: unknown }>(sql`
-      SELECT e."id", e."status", e."subtask_count",
-        (SELECT COALESCE(SUM(p."decided"), 0) FROM "execution_progress" p WHERE p."execution_id" = e."id") AS "decided"
-      FROM "agent_network_executions" e WHERE e."id" ${inList(ids)}`),
-  );
+  const states = await db.run((_, q) => progress(q, ids));
   for (const s of states) status.set(s.id, s.status);
   const ready = states
-    .filter((s) => (s.status === 'queued' || s.status === 'running') && Number(s.decided) >= Number(s.subtask_count))
+    .filter((s) => (s.status === 'queued' || s.status === 'running') && s.decided >= s.subtaskCount)
     .map((s) => s.id)
     .sort();
   for (let i = 0; i < ready.length; i += BATCH) {
@@ -80,19 +75,16 @@ async function completeIn(
       SELECT "execution_id", "result" FROM "subtasks" WHERE "execution_id" ${inList(plain)} AND "accepted" = ${true}
       ORDER BY "execution_id", "seq"`))
       (accepted.get(r.execution_id) ?? accepted.set(r.execution_id, []).get(r.execution_id)!).push(fromJson(r.result));
+  // A verified execution's subtask reopened (its host caught) since the first read is not decided: counted again
+  // under the lock.
+  const verified = locked.filter((e) => e.verified).map((e) => e.id);
+  const recounted = new Map(verified.length > 0 ? (await progress(tx.sql, verified)).map((p) => [p.id, p.decided]) : []);
   const finished: { execution: Locked; results: unknown }[] = [];
   for (const e of locked) {
     const reduce = e.task.reduce ?? null;
-    if (!e.verified) {
-      finished.push({ execution: e, results: executionResults(accepted.get(e.id) ?? [], reduce) });
-      continue;
-    }
-    // A subtask reopened (its host caught) since the count was read is not decided: read the count again under the lock.
-    const decided = await tx.sql.one<{ n: unknown }>(
-      sql`SELECT COALESCE(SUM("decided"), 0) AS "n" FROM "execution_progress" WHERE "execution_id" = ${e.id}`,
-    );
-    if (Number(decided?.n ?? 0) < e.subtaskCount) continue;
-    finished.push({ execution: e, results: await verifiedResults(tx, e.id, reduce) });
+    if (!e.verified) finished.push({ execution: e, results: executionResults(accepted.get(e.id) ?? [], reduce) });
+    else if ((recounted.get(e.id) ?? 0) >= e.subtaskCount)
+      finished.push({ execution: e, results: await verifiedResults(tx, e.id, reduce) });
   }
   if (finished.length === 0) return [];
   await tx.sql.run(sql`
@@ -101,19 +93,26 @@ async function completeIn(
       "results" = "done"."results"
     FROM "done" WHERE "agent_network_executions"."id" = "done"."id"`);
   // Each network's counters in one update, networks in id order (the lock order: executions, then networks).
-  const byNetwork = new Map<string, { count: number; seconds: number }>();
+  const byNetwork = new Map<string, Date[]>();
   for (const { execution: e } of finished) {
-    const n = byNetwork.get(e.networkId) ?? { count: 0, seconds: 0 };
-    n.count++;
-    n.seconds += Math.max(0, (now.getTime() - e.createdAt.getTime()) / 1000);
-    byNetwork.set(e.networkId, n);
+    const createdAt = byNetwork.get(e.networkId) ?? [];
+    createdAt.push(e.createdAt);
+    byNetwork.set(e.networkId, createdAt);
   }
-  for (const [networkId, n] of [...byNetwork].sort(([a], [b]) => (a < b ? -1 : 1)))
-    await executionsCompleted(tx, networkId, n.count, n.seconds, now);
+  for (const [networkId, createdAt] of [...byNetwork].sort(([a], [b]) => (a < b ? -1 : 1)))
+    await executionsCompleted(tx, networkId, createdAt, now);
   tx.afterCommit(() => {
     for (const { execution: e } of finished) completed(e);
   });
   return finished.map((f) => f.execution.id);
+}
+
+/** Each execution's status, subtask count and subtasks decided so far. */
+async function progress(q: Sql, ids: string[]): Promise<{ id: string; status: string; subtaskCount: number; decided: number }[]> {
+  const rows = await q.all<{ id: string; status: string; subtask_count: unknown; decided: unknown }>(sql`
+    SELECT e."id", e."status", e."subtask_count", ${decidedOf('e')} AS "decided"
+    FROM "agent_network_executions" e WHERE e."id" ${inList(ids)}`);
+  return rows.map((r) => ({ id: r.id, status: r.status, subtaskCount: Number(r.subtask_count), decided: Number(r.decided) }));
 }
 
 /** The live ones of these executions, locked (PostgreSQL: in id order, whatever the update's plan) and touched. */

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { chooseAgent, type CoordinationStrategy } from '@aitbc/core';
 import { later } from '../clock.ts';
 import type { Tx } from '../db/database.ts';
-import { join, type Sql, shard, sql } from '../db/sql.ts';
+import { join, raw, type Sql, shard, sql } from '../db/sql.ts';
 import type { WorkEngine } from '../work/engine.ts';
 import type { NewSubtask } from '../work/sql/insert.ts';
 import type { SubtaskRow } from '../work/subtasks.ts';
@@ -28,6 +28,10 @@ export async function countDecidedOf(db: Sql, decided: ReadonlyMap<string, numbe
     INSERT INTO "execution_progress" ("execution_id", "shard", "decided") VALUES ${join(rows)}
     ON CONFLICT ("execution_id", "shard") DO UPDATE SET "decided" = "execution_progress"."decided" + excluded."decided"`);
 }
+
+/** The subtasks decided of the execution `e` names (its progress shards summed), as a column of a query over it. */
+export const decidedOf = (e: string) =>
+  sql`(SELECT COALESCE(SUM(p."decided"), 0) FROM "execution_progress" p WHERE p."execution_id" = ${raw(`${e}."id"`)})`;
 
 /** A new subtask of an execution, assigned to `agentId` now: its claim window, attempts and lease from the network's settings. */
 export function executionSubtask(

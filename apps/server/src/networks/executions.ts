@@ -35,7 +35,7 @@ import { OPEN_STATES, type SubtaskRow } from '../work/subtasks.ts';
 import { agentHosts, loadCandidates, meanTaskSeconds } from './candidates.ts';
 import { completeDecided } from './completion.ts';
 import { executionsDecidingAlone } from './deciding-alone.ts';
-import { addCopies, countDecided, countDecidedOf } from './copies.ts';
+import { addCopies, countDecided, countDecidedOf, decidedOf } from './copies.ts';
 import { recordDeadLetter } from './dead-letters.ts';
 import { executionPolicy, VerifiedExecutions } from './verified.ts';
 import { type ExecutionRow, type NetworkRow, networkSettings, toExecutionView } from './views.ts';
@@ -314,11 +314,13 @@ export class ExecutionParent implements WorkParent {
       string,
       { networkId: string; agentId: string; completed: number; failed: number; expired: number; seconds: number }
     >();
-    const byNetwork = new Map<string, number>();
+    const byNetwork = new Map<string, { networkId: string; completed: number }>();
     for (const [executionId, attempts] of ended) {
       const networkId = this.networkOf.get(executionId);
       if (!networkId) continue;
-      byNetwork.set(networkId, (byNetwork.get(networkId) ?? 0) + attempts.filter((a) => a.outcome === 'completed').length);
+      const network = byNetwork.get(networkId) ?? { networkId, completed: 0 };
+      network.completed += attempts.filter((a) => a.outcome === 'completed').length;
+      byNetwork.set(networkId, network);
       for (const a of attempts) {
         const key = `${networkId}\n${a.assigneeId}`;
         const n = byAgent.get(key) ?? { networkId, agentId: a.assigneeId, completed: 0, failed: 0, expired: 0, seconds: 0 };
@@ -338,7 +340,7 @@ export class ExecutionParent implements WorkParent {
     const minute = Math.floor(now.getTime() / 60_000);
     await tx.sql.run(sql`
       INSERT INTO "network_minutes" ("network_id", "minute", "shard", "completed", "last_at")
-      VALUES ${join([...byNetwork].sort(([a], [b]) => (a < b ? -1 : 1)).map(([id, completed]) => sql`(${id}, ${minute}, ${shard}, ${completed}, ${now})`))}
+      VALUES ${join(inOrder(byNetwork).map((n) => sql`(${n.networkId}, ${minute}, ${shard}, ${n.completed}, ${now})`))}
       ON CONFLICT ("network_id", "minute", "shard") DO UPDATE SET
         "completed" = "network_minutes"."completed" + excluded."completed", "last_at" = excluded."last_at"`);
   }
@@ -353,7 +355,7 @@ export class ExecutionParent implements WorkParent {
       q.all<{ id: string }>(sql`
         SELECT e."id" FROM "agent_network_executions" e
         WHERE e."status" IN ('queued', 'running')
-          AND e."subtask_count" <= (SELECT COALESCE(SUM(p."decided"), 0) FROM "execution_progress" p WHERE p."execution_id" = e."id")
+          AND e."subtask_count" <= ${decidedOf('e')}
         LIMIT 100`),
     );
     await this.finishIfDone(
@@ -380,7 +382,7 @@ export class ExecutionParent implements WorkParent {
     if ((await quarantinedAmong(db, [agentId], now)).size > 0) return [];
     const live = await db.all<{ id: string; network_id: string; subtask_count: unknown; decided: unknown }>(sql`
       SELECT e."id", e."network_id", e."subtask_count",
-        (SELECT COALESCE(SUM(p."decided"), 0) FROM "execution_progress" p WHERE p."execution_id" = e."id") AS "decided"
+        ${decidedOf('e')} AS "decided"
       FROM "agent_network_executions" e WHERE e."network_id" ${inList([...mine.keys()])} AND e."status" IN ('queued', 'running')
         ${only ? sql`AND e."id" ${inList(only)}` : sql``}`);
     return live.map((e) => {
