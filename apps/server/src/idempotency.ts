@@ -62,11 +62,17 @@ interface Stored {
 
 /**
  * Runs `run` in one transaction, once per idempotency key: without a key,
- * simply in a transaction.
+ * simply in a transaction, or (`oneStatement`: its writes are one statement)
+ * in Database.autocommit, with no transaction around it.
  */
-export async function submitOnce<T extends object>(db: Database, submit: Submit, run: (tx: Tx) => Promise<T>): Promise<T> {
+export async function submitOnce<T extends object>(
+  db: Database,
+  submit: Submit,
+  run: (tx: Tx) => Promise<T>,
+  { oneStatement = false } = {},
+): Promise<T> {
   const key = keyOf(submit);
-  if (key === undefined) return db.transaction(run);
+  if (key === undefined) return oneStatement ? db.autocommit(run) : db.transaction(run);
   const { ownerId, operation } = submit;
   const hash = requestHash(operation, submit.input);
   const outcome = await db.transaction(async (tx): Promise<{ answer: T } | { stored: Stored }> => {

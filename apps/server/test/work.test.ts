@@ -155,6 +155,22 @@ describe.each(databaseKinds)('the work protocol on %s', (kind) => {
     expect(await recountAggregates(srv.server.db)).toEqual([]);
   });
 
+  it('an execute writes its execution, counters and every subtask in one statement on PostgreSQL, whatever its size', async () => {
+    const a = await newAgent('wide');
+    const n = await network([a]);
+    const subtasks = [null, ...Array.from({ length: 999 }, (_, i) => ({ i, text: `it's "${i}"` }))];
+    const before = statementCounter.total;
+    const e = await execute(n, { subtasks });
+    // The network, its candidates and one write (no BEGIN, no COMMIT: Database.autocommit); SQLite writes its
+    // subtasks 500 to a statement, in its gate's transaction.
+    if (kind === 'postgresql') expect(statementCounter.total - before).toBe(3);
+    expect(e.subtasks).toHaveLength(1000);
+    const got: { payload: unknown }[] = [];
+    for (let batch = await claims(a, { max: 100 }); batch.length > 0; batch = await claims(a, { max: 100 })) got.push(...batch);
+    expect(got.map((s) => s.payload)).toEqual(subtasks);
+    expect(await recountAggregates(srv.server.db)).toEqual([]);
+  });
+
   it('extends every held lease in one heartbeat, and refuses the ones not held', async () => {
     const a = await newAgent('beater');
     const n = await network([a], { lease_seconds: 5 });

@@ -206,6 +206,30 @@ export class Database {
   }
 
   /**
+   * A unit whose writes are one statement, given as a transaction is (`tx.sql`, Prisma, `afterCommit`). On PostgreSQL
+   * it has no BEGIN and no COMMIT: its reads run as they would in a READ COMMITTED transaction (each sees what was
+   * committed when it began) and its write commits on its own, so the unit costs two round trips less and the rows
+   * its write locks are held only while that statement runs, not until a COMMIT comes back through a busy event loop.
+   * `afterCommit` hooks run once `fn` has returned (its write committed). Retried from the start, like `statement`,
+   * on a deadlock or a serialization failure (the write rolled back whole). A unit with more than one write that must
+   * commit together needs `transaction`. On SQLite it is a transaction (its gate commits it with others).
+   */
+  async autocommit<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.provider === 'sqlite') return this.transaction(fn);
+    for (let attempt = 1; ; attempt++) {
+      const hooks: (() => unknown)[] = [];
+      try {
+        const result = await this.run((prisma, sql) => fn(txOf(prisma, sql, hooks)));
+        for (const hook of hooks) await Promise.resolve().then(hook).catch(this.onError);
+        return result;
+      } catch (error) {
+        if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(error)) throw error;
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
+      }
+    }
+  }
+
+  /**
    * PostgreSQL: fails at once while the database is unreachable; otherwise
    * runs `work`, counted in flight (for the stall watchdog), and shows its
    * failure to `availability`.

@@ -16,7 +16,7 @@ import type { Tx } from '../db/database.ts';
 import { json, sql } from '../db/sql.ts';
 import { conflict, unprocessable } from '../errors.ts';
 import { executionStarted } from '../stats.ts';
-import { enrollHosts, quarantinedAmong } from '../verification/records.ts';
+import { enrollment, quarantinedAmong } from '../verification/records.ts';
 import type { WorkEngine } from '../work/engine.ts';
 import type { SubtaskRow } from '../work/subtasks.ts';
 import { loadCandidates } from './candidates.ts';
@@ -110,19 +110,22 @@ export async function submitExecution(
     );
   });
   // Under adaptive, its agents never validated are held to one unchecked subtask of their own (README "Verification").
-  if (verification.policy === 'adaptive')
-    await enrollHosts(
-      tx,
-      'agent',
-      ownerId,
-      candidates.map((c) => c.id),
-      now,
-    );
-  // The execution's row and the network's counters, before its subtasks (which refer to it). On PostgreSQL all three
-  // in one statement (data-modifying CTEs ahead of the subtasks' INSERT): two round trips less inside the
-  // transaction, which under load is what holds the network's row and a connection.
+  const enrolled =
+    verification.policy === 'adaptive'
+      ? enrollment(
+          'agent',
+          ownerId,
+          candidates.map((c) => c.id),
+          now,
+        )
+      : null;
+  // The execution's row and the network's counters, before its subtasks (which refer to it). On PostgreSQL every
+  // write in one statement (data-modifying CTEs ahead of the subtasks' INSERT, which takes any number of rows): it
+  // commits whole on its own, so an execute without an idempotency key runs with no transaction around it
+  // (Database.autocommit) and holds the network's row only while the statement runs.
   const postgres = tx.sql.dialect === 'postgresql';
   if (!postgres) {
+    if (enrolled) await tx.sql.run(enrolled);
     await tx.sql.run(created);
     await tx.sql.run(counted);
   }
@@ -134,7 +137,9 @@ export async function submitExecution(
     now,
     network.workStealing ? candidates.map((c) => c.id) : [],
     input.priority === 'high',
-    postgres ? sql`WITH "created" AS (${created}), "counted" AS (${counted})` : undefined,
+    postgres
+      ? sql`WITH "created" AS (${created}), "counted" AS (${counted})${enrolled ? sql`, "enrolled" AS (${enrolled})` : sql``}`
+      : undefined,
   );
   const written = rows
     .map(

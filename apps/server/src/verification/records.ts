@@ -16,7 +16,7 @@ import {
 } from '@aitbc/core';
 import { audit, SERVER_ACTOR } from '../audit/log.ts';
 import type { Database, Tx } from '../db/database.ts';
-import { inList, join, type Sql, sql, time } from '../db/sql.ts';
+import { inList, join, type Query, type Sql, sql, time } from '../db/sql.ts';
 import type { WorkEngine } from '../work/engine.ts';
 
 /** A validation_records row. */
@@ -131,13 +131,19 @@ export async function startProbation(tx: Tx, kind: HostKind, ownerId: string, ho
  * even before its first result arrives (a worker posts a result while it claims its next).
  */
 export async function enrollHosts(tx: Tx, kind: HostKind, ownerId: string, hosts: string[], now: Date): Promise<void> {
+  const enrolling = enrollment(kind, ownerId, hosts, now);
+  if (enrolling) await tx.sql.run(enrolling);
+}
+
+/** enrollHosts' statement (null for no hosts), for a caller that writes it with others in one statement. */
+export function enrollment(kind: HostKind, ownerId: string, hosts: string[], now: Date): Query | null {
   const ids = [...new Set(hosts)].sort();
-  if (ids.length === 0) return;
-  await tx.sql.run(sql`
+  if (ids.length === 0) return null;
+  return sql`
     INSERT INTO "validation_records" ("id", "owner_id", "kind", "valid_streak", "valid", "invalid", "recent", "reputation", "trusted",
       "quarantines", "created_at", "updated_at")
     VALUES ${join(ids.map((id) => sql`(${id}, ${ownerId}, ${kind}, 0, 0, 0, '', ${NEW_VALIDATION_RECORD.reputation}, ${false}, 0, ${now}, ${now})`))}
-    ON CONFLICT ("id") DO NOTHING`);
+    ON CONFLICT ("id") DO NOTHING`;
 }
 
 /** Those of these hosts with a result still awaiting its check (read after this decision's own validation writes). */

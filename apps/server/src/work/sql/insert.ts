@@ -27,10 +27,10 @@ const COLUMNS = raw(
   '"id", "owner_id", "network_id", "execution_id", "coordination_id", "swarm_id", "seq", "replica", "payload", "requires", "priority_rank", ' +
     '"status", "assignee_id", "assigned_at", "claim_by", "max_attempts", "lease_seconds", "max_attempt_seconds", "created_at", "updated_at"',
 );
-/** Rows per statement: SQLite takes at most 32,766 parameters, PostgreSQL 65,535. */
+/** Rows per statement on SQLite, which takes at most 32,766 parameters. */
 const CHUNK = 500;
 
-/** The INSERT statements for `rows`, one per CHUNK rows. */
+/** The INSERT statements for `rows`, one per CHUNK rows (SQLite's; the bench's raw loop uses them on both). */
 export function subtaskInserts(rows: NewSubtask[], now: Date): Query[] {
   const statements: Query[] = [];
   for (let i = 0; i < rows.length; i += CHUNK) {
@@ -46,11 +46,57 @@ export function subtaskInserts(rows: NewSubtask[], now: Date): Query[] {
 }
 
 /**
- * Inserts `rows`. `leading` (PostgreSQL: `WITH … AS (…)` data-modifying CTEs) opens the first statement, so the
- * writes it carries (a parent's own row) commit in the same statement as the first rows; with no rows, on its own.
+ * PostgreSQL: every row in one statement, whatever their number: the rows travel as one JSON parameter, read by
+ * json_to_recordset (graphile-worker's add_jobs takes its batch the same way). One statement is atomic on its own, so
+ * an execution's rows need no transaction around them (networks/submit.ts), and a large one is parsed once, not as
+ * chunks of thousands of parameters. Payloads travel as JSON text (`::jsonb` after): a payload that is JSON null stays
+ * JSON null, not SQL NULL.
+ */
+/** A timestamp as the timestamp(3) columns hold it: UTC, no zone (db/sql.ts). */
+const stamp = (at: Date) => at.toISOString().replace('T', ' ').replace('Z', '');
+
+function subtaskRecordset(rows: NewSubtask[], now: Date): Query {
+  const records = rows.map((r) => ({
+    id: r.id,
+    owner_id: r.ownerId,
+    network_id: r.networkId,
+    execution_id: r.executionId,
+    coordination_id: r.coordinationId,
+    swarm_id: r.swarmId,
+    seq: r.seq,
+    replica: r.replica,
+    payload: JSON.stringify(r.payload === undefined ? null : r.payload),
+    requires: r.requires === null ? null : JSON.stringify(r.requires),
+    priority_rank: r.priorityRank,
+    assignee_id: r.assigneeId,
+    claim_by: stamp(r.claimBy),
+    max_attempts: r.maxAttempts,
+    lease_seconds: r.leaseSeconds,
+    max_attempt_seconds: r.maxAttemptSeconds,
+    created_at: stamp(r.createdAt),
+  }));
+  return sql`
+    INSERT INTO "subtasks" (${COLUMNS})
+    SELECT r."id", r."owner_id", r."network_id", r."execution_id", r."coordination_id", r."swarm_id", r."seq", r."replica",
+      r."payload"::jsonb, r."requires"::jsonb, r."priority_rank", 'assigned', r."assignee_id", ${now}, r."claim_by",
+      r."max_attempts", r."lease_seconds", r."max_attempt_seconds", r."created_at", ${now}
+    FROM json_to_recordset(${JSON.stringify(records)}::json) AS r("id" text, "owner_id" text, "network_id" text, "execution_id" text,
+      "coordination_id" text, "swarm_id" text, "seq" int, "replica" int, "payload" text, "requires" text, "priority_rank" int,
+      "assignee_id" text, "claim_by" timestamp, "max_attempts" int, "lease_seconds" int, "max_attempt_seconds" int,
+      "created_at" timestamp)`;
+}
+
+/**
+ * Inserts `rows`: on PostgreSQL in one statement (subtaskRecordset), on SQLite one per CHUNK rows. `leading`
+ * (PostgreSQL: `WITH … AS (…)` data-modifying CTEs) opens the statement, so the writes it carries (a parent's own
+ * row, its network's counters) commit with the rows, in that one statement; with no rows, on its own.
  */
 export async function insertSubtasks(db: Sql, rows: NewSubtask[], now: Date, leading?: Query): Promise<void> {
-  const statements = subtaskInserts(rows, now);
-  if (leading && statements.length === 0) await db.run(sql`${leading} SELECT 1`);
-  for (const [i, statement] of statements.entries()) await db.run(i === 0 && leading ? sql`${leading} ${statement}` : statement);
+  if (rows.length === 0) {
+    if (leading) await db.run(sql`${leading} SELECT 1`);
+  } else if (db.dialect === 'postgresql') {
+    await db.run(leading ? sql`${leading} ${subtaskRecordset(rows, now)}` : subtaskRecordset(rows, now));
+  } else {
+    for (const statement of subtaskInserts(rows, now)) await db.run(statement);
+  }
 }
