@@ -49,7 +49,8 @@ export interface ServerConfig {
   webDir?: string | undefined;
   /**
    * Requests running at once, in turn by owner (db/admission.ts RequestTurns): in all (AITBC_REQUESTS_RUNNING, default
-   * 64) and of one owner (AITBC_REQUESTS_RUNNING_PER_OWNER, default 8).
+   * 64) and of one owner (AITBC_REQUESTS_RUNNING_PER_OWNER, default 8) while another's run or wait; an owner alone
+   * leaves that many free.
    */
   requestsRunning?: number;
   requestsRunningPerOwner?: number;

@@ -1,6 +1,7 @@
 /**
  * Requests take turns by owner (db/admission.ts RequestTurns): an owner
- * alone may take every turn; with another owner running or waiting, each
+ * alone may take every turn but `perOwner`, which stay free for another
+ * owner's first requests; with another owner running or waiting, each
  * takes `perOwner` at most, and the waiting are served in turn by owner; a
  * long poll gives its turn back while it waits.
  */
@@ -30,23 +31,41 @@ function hold(turns: RequestTurns, owner: string, log: string[], name: string, a
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe('request turns', () => {
-  it('lets an owner alone take every turn, and no more', async () => {
-    const turns = new RequestTurns(4, 2);
+  it('lets an owner alone take every turn but its share, which another owner’s first requests take at once', async () => {
+    const turns = new RequestTurns(6, 2);
     const log: string[] = [];
-    const held = [1, 2, 3, 4, 5].map((i) => hold(turns, 'a', log, `a${i}`));
+    const a = [1, 2, 3, 4, 5, 6].map((i) => hold(turns, 'a', log, `a${i}`));
     await tick();
+    // Alone: 6 − 2 turns; two stay free.
     expect(log).toEqual(['a1', 'a2', 'a3', 'a4']);
-    expect(turns.load).toEqual({ running: 4, waiting: 1 });
-    held[0]!.release();
+    expect(turns.load).toEqual({ running: 4, waiting: 2 });
+    // Another owner starts at once, in those two, without waiting for one of a's to end.
+    const b = [1, 2, 3].map((i) => hold(turns, 'b', log, `b${i}`));
     await tick();
-    expect(log).toEqual(['a1', 'a2', 'a3', 'a4', 'a5']);
-    for (const h of held) h.release();
-    await Promise.all(held.map((h) => h.done));
+    expect(log.slice(4)).toEqual(['b1', 'b2']);
+    // Each is at its share of 2 while the other runs (a over it): a turn a gives back goes to neither ...
+    a[0]!.release();
+    await tick();
+    expect(log.slice(6)).toEqual([]);
+    // ... and one b gives back goes to b's next.
+    b[0]!.release();
+    await tick();
+    expect(log.slice(6)).toEqual(['b3']);
+    // Once b has nothing running or waiting, a alone takes up to 4 again.
+    for (const h of b) h.release();
+    await Promise.all(b.map((h) => h.done));
+    await tick();
+    expect(log.slice(7)).toEqual(['a5']);
+    a[1]!.release();
+    await tick();
+    expect(log.slice(8)).toEqual(['a6']);
+    for (const h of a) h.release();
+    await Promise.all(a.map((h) => h.done));
     expect(turns.load).toEqual({ running: 0, waiting: 0 });
   });
 
   it('puts an owner’s submission ahead of its own waiting work requests, never ahead of another owner', async () => {
-    const turns = new RequestTurns(2, 1);
+    const turns = new RequestTurns(3, 1);
     const log: string[] = [];
     const a = [1, 2, 3, 4].map((i) => hold(turns, 'a', log, `a${i}`));
     await tick();
@@ -57,48 +76,45 @@ describe('request turns', () => {
     a[0]!.release();
     await tick();
     expect(log.slice(2)).toEqual(['a-submit']);
-    // b waits now: a's next submission goes ahead of a's own, but b's turn comes first.
+    // c takes the free turn; b waits now, and a's next submission goes ahead of a's own, but b's turn comes first.
+    const c = hold(turns, 'c', log, 'c1');
     const b = hold(turns, 'b', log, 'b1');
     const again = hold(turns, 'a', log, 'a-submit2', true);
     await tick();
+    expect(log.slice(3)).toEqual(['c1']);
     a[1]!.release();
     await tick();
-    expect(log.slice(3)).toEqual(['b1']);
+    expect(log.slice(4)).toEqual(['b1']);
+    // a runs one (its share while others run): its submission is next once that one ends.
     submit.release();
     await tick();
-    expect(log.slice(4)).toEqual(['a-submit2']);
-    for (const h of [...a, submit, b, again]) h.release();
-    await Promise.all([...a, submit, b, again].map((h) => h.done));
-    expect(log.slice(5)).toEqual(['a3', 'a4']);
+    expect(log.slice(5)).toEqual(['a-submit2']);
+    for (const h of [...a, submit, b, c, again]) h.release();
+    await Promise.all([...a, submit, b, c, again].map((h) => h.done));
+    expect(log.slice(6)).toEqual(['a3', 'a4']);
     expect(turns.load).toEqual({ running: 0, waiting: 0 });
   });
 
-  it('gives another owner the next turn, and holds the flooding owner to its share while the other runs', async () => {
+  it('serves the waiting in turn by owner, holding each to its share while another runs', async () => {
     const turns = new RequestTurns(4, 2);
     const log: string[] = [];
-    const a = [1, 2, 3, 4, 5, 6].map((i) => hold(turns, 'a', log, `a${i}`));
+    const a = [1, 2, 3, 4, 5].map((i) => hold(turns, 'a', log, `a${i}`));
     await tick();
-    const b = [1, 2].map((i) => hold(turns, 'b', log, `b${i}`));
+    const b = [1, 2, 3, 4].map((i) => hold(turns, 'b', log, `b${i}`));
     await tick();
-    expect(log).toEqual(['a1', 'a2', 'a3', 'a4']);
-    // The first turn given back goes to b, not to a's waiting requests.
-    a[0]!.release();
-    await tick();
-    expect(log.slice(4)).toEqual(['b1']);
-    // a runs 3 and b 1 now: a is over its share of 2 while b runs, so the next turn goes to b's second.
-    a[1]!.release();
-    await tick();
-    expect(log.slice(4)).toEqual(['b1', 'b2']);
-    // a at 2 running: a turn given back by b does not go to a (a is at its share) ...
+    // a alone took 4 − 2; b took the 2 left.
+    expect(log).toEqual(['a1', 'a2', 'b1', 'b2']);
+    // A turn given back by b goes to b's next (a is at its share of 2) ...
     b[0]!.release();
     await tick();
-    expect(log.slice(4)).toEqual(['b1', 'b2']);
-    // ... until b has nothing running or waiting: then a alone takes every turn again.
-    b[1]!.release();
+    expect(log.slice(4)).toEqual(['b3']);
+    // ... and one given back by a goes to a's next (b is at its share).
+    a[0]!.release();
     await tick();
-    expect(log.slice(4)).toEqual(['b1', 'b2', 'a5', 'a6']);
+    expect(log.slice(5)).toEqual(['a3']);
     for (const h of [...a, ...b]) h.release();
     await Promise.all([...a, ...b].map((h) => h.done));
+    expect(log.slice(6).sort()).toEqual(['a4', 'a5', 'b4']);
     expect(turns.load).toEqual({ running: 0, waiting: 0 });
   });
 

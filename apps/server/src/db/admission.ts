@@ -40,8 +40,9 @@ export const DEFAULT_REQUESTS_RUNNING = 64;
 export const DEFAULT_REQUESTS_RUNNING_PER_OWNER = 8;
 
 /**
- * Requests running at once: at most `limit` in all, and `perOwner` of one
- * owner while another owner's requests run or wait; past either, a request waits (parked, costing no CPU) in its
+ * Requests running at once: at most `limit` in all, `perOwner` of one
+ * owner while another owner's requests run or wait, and `limit - perOwner`
+ * of an owner alone; past these, a request waits (parked, costing no CPU) in its
  * owner's queue before its procedure starts, and the queues are served in
  * turn by owner like the database's units. The database's turns alone do
  * not keep a neighbour's latency: every step of a request also waits for
@@ -91,11 +92,16 @@ export class RequestTurns {
     return new Promise<void>((go) => this.waiting.push(owner, { owner, go }, ahead));
   }
 
-  /** Alone, an owner may take every turn; while another owner runs or waits, each takes `perOwner` at most. */
+  /**
+   * While another owner runs or waits, each takes `perOwner` at most. Alone, an owner takes every turn but
+   * `perOwner`: those stay free, so another owner's first requests start at once rather than wait for one of the
+   * flood's to end (measured: a flood's requests end in convoys, a group commit answering dozens at once, and another
+   * owner's execute waited for a turn 145–436 ms at p99).
+   */
   private capOf(owner: string): number {
     for (const other of this.byOwner.keys()) if (other !== owner) return this.perOwner;
     for (const other of this.waiting.keys()) if (other !== owner) return this.perOwner;
-    return this.limit;
+    return this.perOwner < this.limit ? this.limit - this.perOwner : this.limit;
   }
 
   private start(owner: string): void {

@@ -1,7 +1,7 @@
 import type { Candidate } from '@aitbc/core';
 import { dialectal, fromJson, inList, join, raw, type Sql, sql, time } from '../db/sql.ts';
 import { openLoadOf } from '../work/open-work.ts';
-import type { NetworkRow } from './views.ts';
+import { type NetworkRow, networkFrom } from './views.ts';
 
 /** Completed attempts per agent that the centralized strategy's speed estimate reads. */
 const SPEED_SAMPLE = 200;
@@ -36,23 +36,79 @@ export async function meanTaskSeconds(db: Sql, agentIds: string[]): Promise<Map<
   return new Map(rows.flatMap((r) => (r.mean === null || r.mean === undefined ? [] : [[r.id, Number(r.mean)] as const])));
 }
 
+/** An agent as loadCandidates reads it. */
+interface AgentRow {
+  id: string;
+  capabilities: unknown;
+  status: string;
+  last_seen: unknown;
+  host: string | null;
+  open: unknown;
+}
+
+/** The agent columns the strategies read, each as "agent_<column>" (a candidate's open load in the same read). */
+const agentColumns = sql`a."id" AS "agent_id", a."capabilities" AS "agent_capabilities", a."status" AS "agent_status",
+  a."last_seen" AS "agent_last_seen", a."host" AS "agent_host", ${openLoadOf(sql`a."id"`)} AS "agent_open"`;
+
+/** An agent that is not quarantined (README "Verification"): a quarantined agent gets no work. */
+const notQuarantined = (now: Date) =>
+  sql`NOT EXISTS (SELECT 1 FROM "validation_records" v WHERE v."id" = a."id" AND v."quarantined_until" > ${now})`;
+
+const agentOf = (r: Record<string, unknown>): AgentRow => ({
+  id: r.agent_id as string,
+  capabilities: r.agent_capabilities,
+  status: r.agent_status as string,
+  last_seen: r.agent_last_seen,
+  host: (r.agent_host as string | null) ?? null,
+  open: r.agent_open,
+});
+
 /**
  * The network's agents as the strategies see them, in network order, with
- * their host labels; deleted agents drop out, and so do quarantined ones
- * (README "Verification"): a quarantined agent gets no work.
+ * their host labels; deleted agents drop out, and so do quarantined ones.
  */
 export async function loadCandidates(db: Sql, network: NetworkRow, now: Date): Promise<Candidate[]> {
   const ids = network.agents as string[];
-  // Each agent's open load in the same read (one round trip).
   const [agents, speeds] = await Promise.all([
-    db.all<{ id: string; capabilities: unknown; status: string; last_seen: unknown; host: string | null; open: unknown }>(sql`
-      SELECT a."id", a."capabilities", a."status", a."last_seen", a."host", ${openLoadOf(sql`a."id"`)} AS "open" FROM "agents" a
-      WHERE a."owner_id" = ${network.ownerId} AND a."id" ${inList(ids)}
-        AND NOT EXISTS (SELECT 1 FROM "validation_records" v WHERE v."id" = a."id" AND v."quarantined_until" > ${now})`),
-    network.coordinationStrategy === 'centralized' ? meanTaskSeconds(db, ids) : new Map<string, number>(),
+    db.all(sql`
+      SELECT ${agentColumns} FROM "agents" a
+      WHERE a."owner_id" = ${network.ownerId} AND a."id" ${inList(ids)} AND ${notQuarantined(now)}`),
+    speedsOf(db, network),
   ]);
+  return candidatesOf(network, agents.map(agentOf), speeds, now);
+}
+
+/**
+ * The network (undefined if the owner has none of that id) and its candidates, read in one statement: the network's
+ * row beside each of its agents that exists (one row with no agent when none does). An execute's one read before its
+ * write. The centralized strategy's speeds take one more.
+ */
+export async function networkWithCandidates(
+  db: Sql,
+  ownerId: string,
+  networkId: string,
+  now: Date,
+): Promise<{ network: NetworkRow; candidates: Candidate[] } | undefined> {
+  const members = dialectal(`json_each(n."agents") AS m`, `jsonb_array_elements_text(n."agents") AS m("value")`);
+  const rows = await db.all(sql`
+    SELECT n.*, ${agentColumns} FROM "agent_networks" n
+    LEFT JOIN ${members} ON TRUE
+    LEFT JOIN "agents" a ON a."id" = m."value" AND a."owner_id" = n."owner_id" AND ${notQuarantined(now)}
+    WHERE n."id" = ${networkId} AND n."owner_id" = ${ownerId}`);
+  if (rows.length === 0) return undefined;
+  const network = networkFrom(rows[0]!);
+  const agents = rows.filter((r) => r.agent_id !== null && r.agent_id !== undefined).map(agentOf);
+  return { network, candidates: candidatesOf(network, agents, await speedsOf(db, network), now) };
+}
+
+/** The centralized strategy's speed estimate per agent; the others read none. */
+function speedsOf(db: Sql, network: NetworkRow): Promise<Map<string, number>> {
+  return network.coordinationStrategy === 'centralized' ? meanTaskSeconds(db, network.agents as string[]) : Promise.resolve(new Map());
+}
+
+function candidatesOf(network: NetworkRow, agents: AgentRow[], speeds: Map<string, number>, now: Date): Candidate[] {
   const byId = new Map(agents.map((a) => [a.id, a]));
-  return ids.flatMap((id) => {
+  return (network.agents as string[]).flatMap((id) => {
     const agent = byId.get(id);
     if (!agent) return [];
     return [

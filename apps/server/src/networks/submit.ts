@@ -19,9 +19,9 @@ import { executionStarted } from '../stats.ts';
 import { enrollment, quarantinedAmong } from '../verification/records.ts';
 import type { WorkEngine } from '../work/engine.ts';
 import type { SubtaskRow } from '../work/subtasks.ts';
-import { loadCandidates } from './candidates.ts';
+import { networkWithCandidates } from './candidates.ts';
 import { executionSubtask } from './copies.ts';
-import { findNetwork } from './records.ts';
+import { networkNotFound } from './records.ts';
 import { type ExecutionRow, networkVerification, priorityRank, toExecutionView } from './views.ts';
 
 /**
@@ -36,12 +36,14 @@ export async function submitExecution(
   input: { network_id: string; task: NetworkTask; priority: Priority },
   now: Date,
 ): Promise<ExecutionView> {
-  const network = await findNetwork(tx.sql, ownerId, input.network_id);
+  // The network and its candidates in one read (one round trip before the write).
+  const read = await networkWithCandidates(tx.sql, ownerId, input.network_id, now);
+  if (!read) throw networkNotFound(input.network_id);
+  const { network, candidates } = read;
   if (network.status !== 'active') {
     const how = network.status === 'paused' ? `; resume it with PATCH /api/v1/agents/networks/${network.id} {"status":"active"}` : '';
     throw conflict(`Agent network ${network.id} is ${network.status} and accepts no executions${how}`);
   }
-  const candidates = await loadCandidates(tx.sql, network, now);
   if (candidates.length === 0) {
     const quarantined = await quarantinedAmong(tx.sql, network.agents as string[], now);
     throw conflict(
