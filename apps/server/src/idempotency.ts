@@ -9,7 +9,9 @@
  * A repeat that arrives while the first is still running waits for it: the
  * first holds the key's row from the start of its transaction (PostgreSQL:
  * the repeat's insert waits on the row; SQLite: one transaction at a time),
- * then answers from what it committed. A request that was refused (a 4xx, a
+ * then answers from what it committed. An execute on PostgreSQL is one
+ * statement with its key's record (submitKeyed): the first holds the key
+ * while that statement runs. A request that was refused (a 4xx, a
  * rollback) stored nothing, changed nothing, and runs afresh when repeated.
  *
  * key.create's answer carries the new key's secret, which this server never
@@ -19,8 +21,8 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson, IDEMPOTENCY_SECONDS, IdempotencyKey } from '@aitbc/core';
 import type { Database, Tx } from './db/database.ts';
-import { fromJson, raw, type Sql, sql, time } from './db/sql.ts';
-import { conflict, invalid, unprocessable } from './errors.ts';
+import { fromJson, type Query, raw, type Sql, sql, time } from './db/sql.ts';
+import { conflict, DomainError, invalid, unprocessable } from './errors.ts';
 
 /** The submits that take a key, by procedure. */
 export type IdempotentOperation = 'execution.execute' | 'swarm.coordinate' | 'network.create' | 'key.create';
@@ -58,30 +60,33 @@ interface Stored {
   request_hash: string;
   response: unknown;
   created_at: unknown;
+  expires_at: unknown;
 }
+
+/** The key's record, holding the answer: a statement a one-statement submit writes with its own rows (PostgreSQL). */
+export type KeyRecord = (answer: object) => Query;
 
 /**
  * Runs `run` in one transaction, once per idempotency key: without a key,
  * simply in a transaction, or (`oneStatement`: its writes are one statement)
- * in Database.autocommit, with no transaction around it.
+ * in Database.autocommit, with no transaction around it. On PostgreSQL a
+ * one-statement submit under a key stays one statement: `run` is handed the
+ * key's record to write with its rows (submitKeyed).
  */
 export async function submitOnce<T extends object>(
   db: Database,
   submit: Submit,
-  run: (tx: Tx) => Promise<T>,
+  run: (tx: Tx, record?: KeyRecord) => Promise<T>,
   { oneStatement = false } = {},
 ): Promise<T> {
   const key = keyOf(submit);
-  if (key === undefined) return oneStatement ? db.autocommit(run) : db.transaction(run);
+  if (key === undefined) return oneStatement ? db.autocommit((tx) => run(tx)) : db.transaction((tx) => run(tx));
   const { ownerId, operation } = submit;
   const hash = requestHash(operation, submit.input);
+  if (oneStatement && db.provider === 'postgresql') return submitKeyed(db, { ownerId, operation, key, hash }, run);
   const outcome = await db.transaction(async (tx): Promise<{ answer: T } | { stored: Stored }> => {
     const now = new Date();
-    if (!(await claimKey(tx.sql, ownerId, key, operation, hash, now))) {
-      const stored = await tx.sql.one<Stored>(sql`
-        SELECT "operation", "request_hash", "response", "created_at" FROM "idempotency_keys" WHERE "owner_id" = ${ownerId} AND "key" = ${key}`);
-      return { stored: stored! };
-    }
+    if (!(await claimKey(tx.sql, ownerId, key, operation, hash, now))) return { stored: (await storedUnder(tx.sql, ownerId, key))! };
     const answer = await run(tx);
     const kept =
       operation === 'key.create' ? Object.fromEntries(Object.entries(answer).filter(([k]) => !SECRET_FIELDS.includes(k))) : answer;
@@ -89,8 +94,64 @@ export async function submitOnce<T extends object>(
       UPDATE "idempotency_keys" SET "response" = ${JSON.stringify(kept)} WHERE "owner_id" = ${ownerId} AND "key" = ${key}`);
     return { answer };
   });
-  if ('answer' in outcome) return outcome.answer;
-  const { stored } = outcome;
+  return 'answer' in outcome ? outcome.answer : repeated<T>(outcome.stored, key, operation, hash);
+}
+
+/** Attempts of a keyed one-statement submit: a record that expired is deleted and the submit runs again. */
+const KEYED_ATTEMPTS = 3;
+
+/**
+ * A one-statement submit under a key (PostgreSQL): its one write carries the key's record with the answer, a plain
+ * INSERT. The first request's statement commits both at once. A repeat's INSERT meets the key's row: while the first
+ * statement runs it waits for it (the unique index), then fails with a unique violation, and nothing of the repeat
+ * was written; it answers from the record. A repeat refused before its write (the network paused since, say) is
+ * answered from the record too, if there is one: a repeat gets the first answer whatever changed since.
+ */
+async function submitKeyed<T extends object>(
+  db: Database,
+  { ownerId, operation, key, hash }: { ownerId: string; operation: string; key: string; hash: string },
+  run: (tx: Tx, record?: KeyRecord) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const now = new Date();
+    const expires = new Date(now.getTime() + IDEMPOTENCY_SECONDS * 1000);
+    try {
+      return await db.autocommit((tx) =>
+        run(
+          tx,
+          (answer) => sql`
+            INSERT INTO "idempotency_keys" ("owner_id", "key", "operation", "request_hash", "response", "created_at", "expires_at")
+            VALUES (${ownerId}, ${key}, ${operation}, ${hash}, ${JSON.stringify(answer)}, ${now}, ${expires})`,
+        ),
+      );
+    } catch (error) {
+      const taken = keyTaken(error);
+      if (!taken && !(error instanceof DomainError)) throw error;
+      const stored = await db.run((_, q) => storedUnder(q, ownerId, key));
+      if (stored && time(stored.expires_at) > now) return repeated<T>(stored, key, operation, hash);
+      if (!taken || attempt >= KEYED_ATTEMPTS) throw error;
+      // The record had expired: it goes, and the submit runs again.
+      await db.run((_, q) =>
+        q.run(sql`DELETE FROM "idempotency_keys" WHERE "owner_id" = ${ownerId} AND "key" = ${key} AND "expires_at" <= ${now}`),
+      );
+    }
+  }
+}
+
+/** A unique violation on the key's record: another request holds the key. */
+function keyTaken(error: unknown): boolean {
+  const e = error as { code?: string; constraint?: string } | null;
+  return e?.code === '23505' && e.constraint === 'idempotency_keys_pkey';
+}
+
+async function storedUnder(db: Sql, ownerId: string, key: string): Promise<Stored | undefined> {
+  return db.one<Stored>(sql`
+    SELECT "operation", "request_hash", "response", "created_at", "expires_at" FROM "idempotency_keys"
+    WHERE "owner_id" = ${ownerId} AND "key" = ${key}`);
+}
+
+/** The answer to a repeat: the first request's, or 422 for a different request under the key. */
+function repeated<T>(stored: Stored, key: string, operation: string, hash: string): T {
   const first = time(stored.created_at).toISOString();
   if (stored.request_hash !== hash || stored.operation !== operation)
     throw unprocessable(

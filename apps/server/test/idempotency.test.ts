@@ -2,6 +2,7 @@
 // Idempotency-Key header; tRPC: idempotency_key). A repeat gets the first answer and creates nothing; a different
 // request under the key is 422; a repeat racing the first waits for it. Runs on SQLite and PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { statementCounter } from '../src/db/sql.ts';
 import { forgetExpiredSubmits } from '../src/idempotency.ts';
 import { databaseKinds } from './support/databases.ts';
 import { diffSnapshots, snapshot } from './support/db-state.ts';
@@ -18,7 +19,8 @@ describe.each(databaseKinds)('idempotent submits on %s', (kind) => {
   const key = (name: string) => ({ 'idempotency-key': `${name}-${kind}` });
 
   beforeAll(async () => {
-    srv = await startTestServer(kind);
+    // No sweep while a test counts statements (it runs one when it needs one).
+    srv = await startTestServer(kind, { sweepIntervalMs: 3_600_000 });
     alice = restClient(srv.url, await srv.keyFor('alice'));
     bob = restClient(srv.url, await srv.keyFor('bob'));
     const agent = (await alice('POST', '/api/v1/agents', { name: 'idem' })).body;
@@ -81,6 +83,37 @@ describe.each(databaseKinds)('idempotent submits on %s', (kind) => {
     expect(replies.map((r) => r.status)).toEqual(Array(6).fill(202));
     expect(new Set(replies.map((r) => r.body.id)).size).toBe(1);
     expect(await executions()).toBe(before + 1);
+  });
+
+  it('a keyed execute is one read and one write on PostgreSQL; its repeat gets the first answer whatever changed since', async () => {
+    const body = { task: { items: [1, 2] } };
+    const before = statementCounter.total;
+    const first = await alice('POST', `/api/v1/agents/networks/${networkId}/execute`, body, key('since'));
+    expect(first.status, JSON.stringify(first.body)).toBe(202);
+    // The network and its agents, then the execution, its subtasks and the key's record in one statement.
+    if (kind === 'postgresql') expect(statementCounter.total - before).toBe(2);
+    // Paused since, the network accepts no executions: a new one is refused, the repeat gets the first answer.
+    expect((await alice('PATCH', `/api/v1/agents/networks/${networkId}`, { status: 'paused' })).status).toBe(200);
+    try {
+      const executed = await executions();
+      expect((await alice('POST', `/api/v1/agents/networks/${networkId}/execute`, body)).status).toBe(409);
+      const again = await alice('POST', `/api/v1/agents/networks/${networkId}/execute`, body, key('since'));
+      expect([again.status, again.body]).toEqual([202, first.body]);
+      expect(await executions()).toBe(executed);
+    } finally {
+      await alice('PATCH', `/api/v1/agents/networks/${networkId}`, { status: 'active' });
+    }
+    // A day later its record has expired: the same request runs afresh, under the same key.
+    await srv.server.db.run((db) =>
+      db.idempotencyRecord.updateMany({
+        where: { ownerId: 'alice', key: `since-${kind}` },
+        data: { expiresAt: new Date(Date.now() - 1000) },
+      }),
+    );
+    const fresh = await alice('POST', `/api/v1/agents/networks/${networkId}/execute`, body, key('since'));
+    expect(fresh.status).toBe(202);
+    expect(fresh.body.id).not.toBe(first.body.id);
+    expect((await alice('POST', `/api/v1/agents/networks/${networkId}/execute`, body, key('since'))).body).toEqual(fresh.body);
   });
 
   it('keeps keys per owner, and forgets them after 24 hours', async () => {

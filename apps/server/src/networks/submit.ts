@@ -15,6 +15,7 @@ import {
 import type { Tx } from '../db/database.ts';
 import { json, sql } from '../db/sql.ts';
 import { conflict, unprocessable } from '../errors.ts';
+import type { KeyRecord } from '../idempotency.ts';
 import { executionStarted } from '../stats.ts';
 import { enrollment, quarantinedAmong } from '../verification/records.ts';
 import type { WorkEngine } from '../work/engine.ts';
@@ -35,6 +36,7 @@ export async function submitExecution(
   ownerId: string,
   input: { network_id: string; task: NetworkTask; priority: Priority },
   now: Date,
+  record?: KeyRecord,
 ): Promise<ExecutionView> {
   // The network and its candidates in one read (one round trip before the write).
   const read = await networkWithCandidates(tx.sql, ownerId, input.network_id, now);
@@ -121,28 +123,6 @@ export async function submitExecution(
           now,
         )
       : null;
-  // The execution's row and the network's counters, before its subtasks (which refer to it). On PostgreSQL every
-  // write in one statement (data-modifying CTEs ahead of the subtasks' INSERT, which takes any number of rows): it
-  // commits whole on its own, so an execute without an idempotency key runs with no transaction around it
-  // (Database.autocommit) and holds the network's row only while the statement runs.
-  const postgres = tx.sql.dialect === 'postgresql';
-  if (!postgres) {
-    if (enrolled) await tx.sql.run(enrolled);
-    await tx.sql.run(created);
-    await tx.sql.run(counted);
-  }
-  // With stealing on, every agent of the network may take part of it: wake them all, not only the assignees; a high
-  // execution's work any of them takes first (work/urgent.ts).
-  await work.enqueue(
-    tx,
-    rows,
-    now,
-    network.workStealing ? candidates.map((c) => c.id) : [],
-    input.priority === 'high',
-    postgres
-      ? sql`WITH "created" AS (${created}), "counted" AS (${counted})${enrolled ? sql`, "enrolled" AS (${enrolled})` : sql``}`
-      : undefined,
-  );
   const written = rows
     .map(
       (r): SubtaskRow => ({
@@ -169,5 +149,31 @@ export async function submitExecution(
       }),
     )
     .sort((a, b) => a.seq - b.seq || a.replica - b.replica);
-  return toExecutionView(execution, written, 0);
+  const view = toExecutionView(execution, written, 0);
+  // The execution's row and the network's counters, before its subtasks (which refer to it). On PostgreSQL every
+  // write in one statement (data-modifying CTEs ahead of the subtasks' INSERT, which takes any number of rows): it
+  // commits whole on its own, so an execute runs with no transaction around it (Database.autocommit) and holds the
+  // network's row only while the statement runs; under an idempotency key the key's record, holding this answer, is
+  // one more CTE (idempotency.ts submitKeyed).
+  const postgres = tx.sql.dialect === 'postgresql';
+  if (record && !postgres) throw new Error('submitExecution: a key record is written in the one statement of PostgreSQL only');
+  const keyed = record ? sql`, "keyed" AS (${record(view)})` : sql``;
+  if (!postgres) {
+    if (enrolled) await tx.sql.run(enrolled);
+    await tx.sql.run(created);
+    await tx.sql.run(counted);
+  }
+  // With stealing on, every agent of the network may take part of it: wake them all, not only the assignees; a high
+  // execution's work any of them takes first (work/urgent.ts).
+  await work.enqueue(
+    tx,
+    rows,
+    now,
+    network.workStealing ? candidates.map((c) => c.id) : [],
+    input.priority === 'high',
+    postgres
+      ? sql`WITH "created" AS (${created}), "counted" AS (${counted})${enrolled ? sql`, "enrolled" AS (${enrolled})` : sql``}${keyed}`
+      : undefined,
+  );
+  return view;
 }

@@ -40,11 +40,11 @@ export const executionRouter = router({
     .mutation(async ({ ctx, input }) => {
       // The execution's trace: its claims and results are spans under this one.
       const execution = await ctx.work.tracing.span('execute', { 'aitbc.network_id': input.network_id }, async (annotate) => {
-        // Its writes are one statement on PostgreSQL (networks/submit.ts): without a key, no transaction around them.
+        // Its writes are one statement on PostgreSQL (networks/submit.ts), its key's record among them: no transaction.
         const created = await submitOnce(
           ctx.db,
           submitOf(ctx, 'execution.execute', input),
-          (db) => submitExecution(db, ctx.work, ctx.principal.owner_id, input, ctx.clock.now()),
+          (db, record) => submitExecution(db, ctx.work, ctx.principal.owner_id, input, ctx.clock.now(), record),
           { oneStatement: true },
         );
         annotate({ 'aitbc.execution_id': created.id });
