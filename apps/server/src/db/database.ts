@@ -7,6 +7,9 @@ import { admissionAhead, admissionKey, FairQueue } from './admission.ts';
 import { DatabaseUnavailable, databaseFault } from './faults.ts';
 import { PostgresSql, type Sql } from './sql.ts';
 import type { DatabaseTarget } from './target.ts';
+import { joinPrisma, type Tx, txOf } from './tx.ts';
+
+export type { Tx, TxExtras } from './tx.ts';
 
 /**
  * The only way the server touches the database: units of work.
@@ -59,15 +62,17 @@ function isRetryable(error: unknown): boolean {
   return /deadlock detected|could not serialize access/i.test(e.message ?? '');
 }
 
-export interface TxExtras {
-  /** Raw statements in this transaction. */
-  readonly sql: Sql;
-  /** Runs once the transaction has committed (not at all if it rolls back); errors go to the database's onError. */
-  afterCommit(fn: () => unknown): void;
+/** `attempt`, run again (a few times, after a random pause) while it fails with a deadlock or a serialization failure. */
+async function retried<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (n >= TRANSACTION_ATTEMPTS || !isRetryable(error)) throw error;
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * n));
+    }
+  }
 }
-
-/** A transaction: Prisma's API on it (joined lazily) plus `sql` and `afterCommit`. */
-export type Tx = PrismaTx & TxExtras;
 
 /** Told of every unit of work when it ends: its kind, how long it took (seconds), and whether it committed. */
 export type UnitObserver = (kind: 'run' | 'transaction', seconds: number, ok: boolean) => void;
@@ -80,8 +85,6 @@ interface Unit {
   /** The open transaction a Prisma transaction started now joins; absent in `run`. */
   joinable?: SqlQueryable;
 }
-
-const ROLLBACK = Symbol('rollback');
 
 /** Most transactions one SQLite commit carries. */
 const GROUP_LIMIT = 256;
@@ -194,15 +197,8 @@ export class Database {
    * deadlock or a serialization failure: the statement rolled back whole, so nothing of it was kept. `fn` may run
    * several, each committing on its own, when running the committed ones again changes nothing.
    */
-  async statement<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.run((_, sql) => fn(sql));
-      } catch (error) {
-        if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(error)) throw error;
-        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
-      }
-    }
+  statement<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    return retried(() => this.run((_, sql) => fn(sql)));
   }
 
   /**
@@ -214,19 +210,14 @@ export class Database {
    * on a deadlock or a serialization failure (the write rolled back whole). A unit with more than one write that must
    * commit together needs `transaction`. On SQLite it is a transaction (its gate commits it with others).
    */
-  async autocommit<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  autocommit<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     if (this.provider === 'sqlite') return this.transaction(fn);
-    for (let attempt = 1; ; attempt++) {
+    return retried(async () => {
       const hooks: (() => unknown)[] = [];
-      try {
-        const result = await this.run((prisma, sql) => fn(txOf(prisma, sql, hooks)));
-        for (const hook of hooks) await Promise.resolve().then(hook).catch(this.onError);
-        return result;
-      } catch (error) {
-        if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(error)) throw error;
-        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
-      }
-    }
+      const result = await this.run((prisma, sql) => fn(txOf(prisma, sql, hooks)));
+      for (const hook of hooks) await Promise.resolve().then(hook).catch(this.onError);
+      return result;
+    });
   }
 
   /**
@@ -418,7 +409,7 @@ export class Database {
       for (let next: Grouped | undefined = first; next; next = this.joinGroup(group)) {
         const unit = next;
         sqlite.statement('SAVEPOINT aitbc_unit').run();
-        const prisma = this.joinedPrisma();
+        const prisma = joinPrisma(this.connection.prisma);
         try {
           const result = await unit.within(() => this.units.run({ joinable }, () => unit.fn(txOf(prisma.tx, sqlite, unit.hooks))));
           await prisma.end(true);
@@ -457,7 +448,7 @@ export class Database {
     try {
       await serial.query({ text: 'BEGIN' });
       return await this.unit({ joinable: this.connection.queryableOn(serial) }, async () => {
-        const prisma = this.joinedPrisma();
+        const prisma = joinPrisma(this.connection.prisma);
         try {
           const result = await fn(txOf(prisma.tx, new PostgresSql(serial), hooks));
           await prisma.end(true);
@@ -477,47 +468,6 @@ export class Database {
       // A connection that reported an error (it may have ended) is dropped, never handed out again.
       client.release(broken ?? connectionError(client));
     }
-  }
-
-  /**
-   * Prisma's side of the current transaction, started on first use: a Prisma
-   * interactive transaction that joins ours (db/client.ts) and stays open
-   * until ours ends.
-   */
-  private joinedPrisma(): { tx: PrismaTx; end(commit: boolean): Promise<void> } {
-    let joined: Promise<{ ptx: PrismaTx }> | null = null;
-    let finish: ((commit: boolean) => void) | null = null;
-    let done: Promise<unknown> = Promise.resolve();
-    let failure: { error: unknown } | null = null;
-    const start = () => {
-      joined ??= new Promise((resolve, reject) => {
-        const decided = new Promise<boolean>((r) => (finish = r));
-        done = this.connection.prisma
-          .$transaction(
-            async (ptx) => {
-              resolve({ ptx });
-              if (!(await decided)) throw ROLLBACK;
-            },
-            // Ours decides when it ends; Prisma's own timeout would roll back only its half.
-            { maxWait: 600_000, timeout: 600_000 },
-          )
-          // Kept, not thrown here: end() reports it, so it is never an unhandled rejection.
-          .catch((error: unknown) => {
-            reject(error);
-            if (error !== ROLLBACK) failure = { error };
-          });
-      });
-      return joined.then(({ ptx }) => ptx);
-    };
-    return {
-      tx: lazyPrisma(start),
-      async end(commit) {
-        if (!joined) return;
-        finish?.(commit);
-        await done;
-        if (failure && commit) throw failure.error;
-      },
-    };
   }
 
   private timed<T>(kind: 'run' | 'transaction', work: Promise<T>): Promise<T> {
@@ -563,41 +513,3 @@ export class Database {
 }
 
 const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null;
-
-function txOf(prisma: PrismaTx, sql: Sql, hooks: (() => unknown)[]): Tx {
-  const extras: TxExtras = { sql, afterCommit: (fn) => void hooks.push(fn) };
-  return new Proxy(prisma, {
-    get: (target, prop) => (prop === 'sql' || prop === 'afterCommit' ? extras[prop] : Reflect.get(target, prop)),
-  }) as Tx;
-}
-
-/**
- * Prisma's API that starts the joined transaction on first use: a model call
- * (`tx.agent.findMany(…)`) or a client method (`tx.$executeRaw…`) waits for
- * `start`, then runs on the transaction it gave.
- */
-function lazyPrisma(start: () => Promise<PrismaTx>): PrismaTx {
-  const call =
-    (path: PropertyKey[]) =>
-    (...args: unknown[]) =>
-      start().then((ptx) => {
-        const owner = (path.length === 1 ? ptx : (ptx as unknown as Record<PropertyKey, unknown>)[path[0]!]) as Record<
-          PropertyKey,
-          (...a: unknown[]) => unknown
-        >;
-        return owner[path.at(-1)!]!(...args);
-      });
-  const models = new Map<PropertyKey, unknown>();
-  return new Proxy({} as PrismaTx, {
-    get(_, prop) {
-      if (prop === 'then') return undefined;
-      if (typeof prop === 'string' && prop.startsWith('$')) return call([prop]);
-      let model = models.get(prop);
-      if (!model) {
-        model = new Proxy({}, { get: (__, method) => (method === 'then' ? undefined : call([prop, method])) });
-        models.set(prop, model);
-      }
-      return model;
-    },
-  });
-}
